@@ -1,0 +1,1 @@
+"""Datamint: medical-imaging data and annotation platform (SDK, CLI and server)."""
