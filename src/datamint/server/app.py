@@ -1,0 +1,81 @@
+"""The application factory: the only place that wires routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from datamint.server.auth import service as auth_service
+from datamint.server.auth.router import router as users_router
+from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from datamint.server.config import Settings
+from datamint.server.db import migrate
+from datamint.server.db.session import Database
+from datamint.server.errors import install_error_handlers
+from datamint.server.projects.router import router as projects_router
+
+_LOG = logging.getLogger("datamint.server")
+API_VERSION = "1"
+
+
+@dataclass
+class Initialized:
+    """What :func:`initialize` prepared: the database and, on a first start, the admin's key."""
+
+    database: Database
+    admin_api_key: str | None
+
+
+def initialize(settings: Settings) -> Initialized:
+    """Create the data folder, migrate the database and, on a first start, create the admin.
+
+    Safe to call on every start and from several processes: migrations are serialised and the
+    bootstrap happens only while no organization exists.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    migrate.upgrade(database.engine)
+    with database.transaction() as session:
+        key = auth_service.bootstrap(session, settings.organization_name, settings.admin_email,
+                                     settings.admin_api_key)
+    return Initialized(database, key)
+
+
+def create_app(settings: Settings, *, initialized: Initialized | None = None) -> FastAPI:
+    """Build the ASGI application for ``settings``.
+
+    Args:
+        settings: Server settings.
+        initialized: The result of :func:`initialize` when the caller already ran it (the CLI
+            does, to print the first admin key); otherwise it runs here.
+    """
+    from datamint.server.storage import make_blob_store
+
+    init = initialized or initialize(settings)
+    app = FastAPI(
+        title="Datamint",
+        version=API_VERSION,
+        description="Self-hostable medical-imaging data and annotation platform.",
+    )
+    app.state.settings = settings
+    app.state.database = init.database
+    app.state.initial_admin_api_key = init.admin_api_key
+    app.state.blob_store = make_blob_store(settings.resolved_storage_url)
+    app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
+
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
+                       max_json_bytes=settings.max_json_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness probe; needs no API key."""
+        return {"status": "ok", "database": init.database.dialect}
+
+    app.include_router(users_router)
+    app.include_router(projects_router)
+    return app

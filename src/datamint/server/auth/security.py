@@ -1,0 +1,49 @@
+"""Secrets: API key generation and hashing, password hashing (argon2).
+
+API keys are long random tokens, so a fast SHA-256 digest is a safe way to store them (the
+same reasoning as GitHub's tokens); passwords are low-entropy and get argon2id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+KEY_PREFIX = "dmk_"
+_hasher = PasswordHasher()
+
+
+def generate_api_key() -> str:
+    """A new API key: ``dmk_`` followed by 43 URL-safe random characters (256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    """The hex SHA-256 digest under which a key is stored and looked up."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    """The first characters of a key, safe to show in listings to tell keys apart."""
+    return key[:12]
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash``."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def random_password() -> str:
+    """A random password for accounts created without one."""
+    return secrets.token_urlsafe(18)

@@ -1,0 +1,235 @@
+"""Rules for organizations, users and API keys: authentication, first-start bootstrap, user CRUD."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from datamint.server.auth import repository as repo
+from datamint.server.auth.models import ApiKey, Organization, User
+from datamint.server.auth.security import (
+    generate_api_key,
+    hash_api_key,
+    hash_password,
+    key_prefix,
+    random_password,
+)
+from datamint.server.db.base import iso, utcnow
+from datamint.server.errors import (
+    AuthenticationFailedError,
+    ConflictError,
+    NotFoundError,
+    ValidationFailedError,
+)
+
+_LOG = logging.getLogger("datamint.server")
+ORG_ROLES = ("admin", "member")
+_EMAIL_RE = re.compile(r"^[^@\s/]+@[^@\s/]+$")
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the authenticated user, its organization and the key used."""
+
+    user_id: str
+    email: str
+    customer_id: str
+    roles: tuple[str, ...]
+    key_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the user is an administrator of its organization."""
+        return "admin" in self.roles
+
+
+def authenticate(session: Session, api_key: str | None) -> Principal:
+    """Resolve an API key to a :class:`Principal`.
+
+    Raises:
+        AuthenticationFailedError: The key is missing, unknown or revoked.
+    """
+    if not api_key:
+        raise AuthenticationFailedError(
+            "Missing API key: send it in the 'apikey' header or as 'Authorization: Bearer <key>'"
+        )
+    key = repo.get_key_by_hash(session, hash_api_key(api_key))
+    if key is None or key.revoked_at is not None:
+        raise AuthenticationFailedError("Invalid API key: it is unknown or has been revoked")
+    user = repo.get_user(session, key.user_id)
+    if user is None:
+        raise AuthenticationFailedError("Invalid API key: its user no longer exists")
+    now = utcnow()
+    last = key.last_used_at
+    if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo))) > _LAST_USED_RESOLUTION:
+        key.last_used_at = now
+        session.commit()
+    return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
+
+
+def issue_key(session: Session, user: User, name: str | None = None, plaintext: str | None = None) -> tuple[ApiKey, str]:
+    """Create an API key for ``user``; returns the stored row and the plaintext (shown once)."""
+    plaintext = plaintext or generate_api_key()
+    key = ApiKey(
+        user_id=user.id,
+        customer_id=user.customer_id,
+        name=name,
+        prefix=key_prefix(plaintext),
+        key_hash=hash_api_key(plaintext),
+    )
+    session.add(key)
+    session.flush()
+    return key, plaintext
+
+
+def create_organization(
+    session: Session, name: str, admin_email: str, admin_api_key: str | None = None
+) -> tuple[Organization, User, str]:
+    """Create an organization with its first admin user and an API key for that admin.
+
+    Returns:
+        The organization, the admin user and the admin's plaintext API key.
+    """
+    org = Organization(name=name)
+    session.add(org)
+    session.flush()
+    admin = _new_user(session, org.id, admin_email, None, "Admin", None, ["admin"])
+    _, plaintext = issue_key(session, admin, name="bootstrap", plaintext=admin_api_key)
+    return org, admin, plaintext
+
+
+def bootstrap(session: Session, org_name: str, admin_email: str, admin_api_key: str | None) -> str | None:
+    """On a fresh installation create the first organization and admin.
+
+    Returns:
+        The admin's plaintext API key when this call created it, else ``None``.
+    """
+    if repo.count_organizations(session) > 0:
+        return None
+    _, _, plaintext = create_organization(session, org_name, admin_email, admin_api_key)
+    session.commit()
+    _LOG.info("bootstrapped organization %r with admin %s", org_name, admin_email)
+    return plaintext
+
+
+def _check_roles(roles: list[str] | None) -> list[str]:
+    roles = list(roles) if roles else ["member"]
+    bad = [r for r in roles if r not in ORG_ROLES]
+    if bad:
+        raise ValidationFailedError(f"Unknown organization role(s) {bad}; allowed: {list(ORG_ROLES)}")
+    return sorted(set(roles))
+
+
+def _check_email(email: str) -> str:
+    email = (email or "").strip()
+    if not _EMAIL_RE.match(email) or len(email) > 320:
+        raise ValidationFailedError(f"Invalid email address: {email!r}")
+    return email
+
+
+def _new_user(
+    session: Session,
+    customer_id: str,
+    email: str,
+    password: str | None,
+    firstname: str | None,
+    lastname: str | None,
+    roles: list[str] | None,
+) -> User:
+    user = User(
+        customer_id=customer_id,
+        email=_check_email(email),
+        firstname=firstname,
+        lastname=lastname,
+        roles=_check_roles(roles),
+        password_hash=hash_password(password or random_password()),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_user(
+    session: Session,
+    principal: Principal,
+    email: str,
+    password: str | None = None,
+    firstname: str | None = None,
+    lastname: str | None = None,
+    roles: list[str] | None = None,
+) -> User:
+    """Create a user in the caller's organization.
+
+    Raises:
+        ConflictError: A user with this email exists (its data is attached when it is in the
+            caller's organization).
+    """
+    existing = repo.get_user_by_email(session, email or "")
+    if existing is not None:
+        same_org = existing.customer_id == principal.customer_id
+        raise ConflictError(
+            f"A user with email {email!r} already exists",
+            existing=user_to_wire(existing) if same_org else None,
+        )
+    try:
+        with session.begin_nested():
+            return _new_user(session, principal.customer_id, email, password, firstname, lastname, roles)
+    except IntegrityError:
+        raise ConflictError(f"A user with email {email!r} already exists")
+
+
+def get_user(session: Session, principal: Principal, email_or_id: str) -> User:
+    """A user of the caller's organization, addressed by email or id.
+
+    Raises:
+        NotFoundError: No such user in the caller's organization.
+    """
+    user = repo.get_user_by_email(session, email_or_id) if "@" in email_or_id else repo.get_user(session, email_or_id)
+    if user is None or user.customer_id != principal.customer_id:
+        raise NotFoundError("User")
+    return user
+
+
+def update_user(session: Session, principal: Principal, email_or_id: str, changes: dict[str, Any]) -> User:
+    """Change a user's names, roles or password."""
+    user = get_user(session, principal, email_or_id)
+    if "firstname" in changes:
+        user.firstname = changes["firstname"]
+    if "lastname" in changes:
+        user.lastname = changes["lastname"]
+    if changes.get("roles") is not None:
+        user.roles = _check_roles(changes["roles"])
+    if changes.get("password"):
+        user.password_hash = hash_password(changes["password"])
+    user.updated_at = utcnow()
+    return user
+
+
+def delete_user(session: Session, principal: Principal, email_or_id: str) -> None:
+    """Delete a user and its keys. An admin cannot delete itself (the organization needs one)."""
+    user = get_user(session, principal, email_or_id)
+    if user.id == principal.user_id:
+        raise ValidationFailedError("You cannot delete your own account; ask another admin")
+    session.delete(user)
+
+
+def user_to_wire(user: User) -> dict[str, Any]:
+    """The wire shape of a user (wire protocol §5.4). Never includes secrets."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "firstname": user.firstname,
+        "lastname": user.lastname,
+        "roles": list(user.roles or []),
+        "customer_id": user.customer_id,
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
+    }

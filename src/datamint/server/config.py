@@ -1,0 +1,83 @@
+"""Server settings, read from ``DATAMINT_SERVER_*`` environment variables or passed in directly.
+
+Nothing here is read at import time: the CLI (or a test) builds a :class:`Settings` and hands it to
+:func:`datamint.server.app.create_app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The folder used when no ``data_dir`` is given: the user's data directory for Datamint."""
+    return Path(user_data_dir("datamint-server", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start.
+
+    Attributes:
+        data_dir: Folder for the embedded defaults (SQLite file, blob folder, logs).
+        database_url: SQLAlchemy URL. Defaults to ``sqlite:///<data_dir>/datamint.sqlite3`` (WAL mode).
+            For PostgreSQL use ``postgresql+psycopg://user@host:5432/db``.
+        storage_url: Where file bytes go. Defaults to the folder ``<data_dir>/blobs``;
+            ``s3://bucket/prefix?endpoint_url=...`` for S3 or any S3-compatible store.
+        max_upload_mb: Largest accepted request body for uploads, in MiB (413 above it).
+        max_json_mb: Largest accepted JSON request body, in MiB.
+        host: Interface to bind. port: TCP port.
+        admin_email: Email of the admin user created on first start.
+        admin_api_key: The admin's API key on first start; generated and printed when unset.
+        organization_name: Name of the organization created on first start.
+        log_level: Python logging level name for the request log.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    storage_url: str | None = None
+    max_upload_mb: int = Field(default=2048, ge=1)
+    max_json_mb: int = Field(default=32, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=0, le=65535)
+    admin_email: str = "admin@datamint.local"
+    admin_api_key: str | None = None
+    organization_name: str = "Default organization"
+    log_level: str = "INFO"
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _expand(cls, value: object) -> object:
+        if isinstance(value, (str, Path)):
+            return Path(value).expanduser()
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'datamint.sqlite3').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        """The blob storage URL, defaulting to the ``blobs`` folder inside ``data_dir``."""
+        if self.storage_url:
+            return self.storage_url
+        return str((self.data_dir / "blobs").resolve())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """``max_upload_mb`` in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_json_bytes(self) -> int:
+        """``max_json_mb`` in bytes."""
+        return self.max_json_mb * 1024 * 1024

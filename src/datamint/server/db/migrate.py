@@ -1,0 +1,55 @@
+"""Apply the Alembic migrations shipped inside the package.
+
+Several server processes may start at once against one PostgreSQL: the upgrade runs under a
+PostgreSQL advisory lock so only one of them migrates, the others wait and find nothing to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_ADVISORY_LOCK_KEY = 0x646D6967  # "dmig"
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config pointing at the packaged migrations, bound to ``engine``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema of ``engine``'s database up to ``revision`` (all heads by default)."""
+    cfg = alembic_config(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+            conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+                conn.commit()
+        return
+    command.upgrade(cfg, revision)
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at (empty for a fresh database)."""
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def head_revisions(engine: Engine) -> set[str]:
+    """The newest revisions shipped with this version of the package."""
+    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())

@@ -1,0 +1,12 @@
+"""Imports every area's tables so that :data:`metadata` describes the whole schema.
+
+Alembic's environment and the schema-drift test read this module; add one import per new area.
+"""
+
+from __future__ import annotations
+
+from datamint.server.auth import models as auth_models  # noqa: F401
+from datamint.server.db.base import Base
+from datamint.server.projects import models as project_models  # noqa: F401
+
+metadata = Base.metadata

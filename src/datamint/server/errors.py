@@ -1,0 +1,189 @@
+"""The one error family of the server and the one JSON envelope it is rendered as.
+
+Every failure a client can cause is an :class:`AppError` subclass raised by a service; one handler
+turns it into::
+
+    {"message": "Project not found", "code": "not_found", "status_code": 404, "request_id": "..."}
+
+404 messages always read ``"<Thing> not found"``: the official Datamint client maps a 404 to
+``ItemNotFoundError`` only when the text contains `` not found`` (wire protocol §3.2). A 2xx body
+never carries an ``error`` key, and this envelope is used only for 4xx/5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+_LOG = logging.getLogger("datamint.server")
+
+
+class AppError(Exception):
+    """Base class of every error the server reports to a client.
+
+    Args:
+        message: What went wrong and, where possible, what to do about it.
+        status_code: HTTP status code (class default when omitted).
+        details: Optional JSON-serialisable extra information (e.g. per-field errors).
+    """
+
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, status_code: int | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = details
+
+
+class BadRequestError(AppError):
+    """The request is malformed (400)."""
+
+
+class ValidationFailedError(AppError):
+    """The request is well-formed but its values are not acceptable (422)."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class AuthenticationFailedError(AppError):
+    """No API key, or an unknown or revoked one (401)."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class ForbiddenError(AppError):
+    """Authenticated, but not allowed to do this (403)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFoundError(AppError):
+    """The entity does not exist, or belongs to somebody the caller may not see (404).
+
+    Args:
+        thing: The kind of entity, e.g. ``"Project"``; the message becomes ``"Project not found"``.
+        message: Overrides the default message; keep the ``" not found"`` wording.
+    """
+
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, thing: str, message: str | None = None) -> None:
+        super().__init__(message or f"{thing} not found")
+        self.thing = thing
+
+
+class ConflictError(AppError):
+    """The entity already exists (409). ``existing`` is returned as the body's ``existing`` key."""
+
+    status_code = 409
+    code = "conflict"
+
+    def __init__(self, message: str, existing: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+class PayloadTooLargeError(AppError):
+    """The request body is above the configured limit (413)."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaError(AppError):
+    """The uploaded content is not a type the server accepts (415)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class TooManyRequestsError(AppError):
+    """The caller is throttled (429); ``retry_after`` seconds go into the ``Retry-After`` header."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def error_body(request: Request, status_code: int, code: str, message: str, details: Any = None) -> dict:
+    """Build the error envelope (the only shape of a 4xx/5xx body)."""
+    body: dict[str, Any] = {
+        "message": message,
+        "code": code,
+        "status_code": status_code,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def _app_error_handler(request: Request, exc: AppError) -> JSONResponse:
+    body = error_body(request, exc.status_code, exc.code, exc.message, exc.details)
+    headers: dict[str, str] = {}
+    if isinstance(exc, ConflictError) and exc.existing is not None:
+        body["existing"] = exc.existing
+        body["id"] = exc.existing.get("id")
+    if isinstance(exc, TooManyRequestsError):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, list[dict[str, Any]]]:
+    """Turn pydantic errors into (status, one readable sentence, per-field details)."""
+    details = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        details.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+    if any(err.get("type") == "json_invalid" for err in errors):
+        ctx = errors[0].get("ctx", {}) or {}
+        return 400, f"Malformed JSON body: {ctx.get('error', 'could not be parsed')}", details
+    parts = [f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details]
+    return 422, "Invalid request: " + "; ".join(parts), details
+
+
+def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    status, message, details = _describe_validation(list(exc.errors()))
+    code = "bad_request" if status == 400 else "validation_error"
+    return JSONResponse(error_body(request, status, code, message, details), status_code=status)
+
+
+def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 404:
+        message = "Not Found: no route for this path"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on this path"
+    else:
+        message = str(exc.detail)
+    headers = dict(exc.headers or {})
+    body = error_body(request, exc.status_code, "http_error", message)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    _LOG.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    body = error_body(request, 500, "internal_error", "Internal server error; the request id identifies it in the logs")
+    return JSONResponse(body, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that render every error as the one envelope."""
+    app.add_exception_handler(AppError, _app_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled_handler)

@@ -1,0 +1,68 @@
+"""Projects endpoints (wire protocol §4.1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from datamint.server import policy
+from datamint.server.common.pagination import PageDep, envelope
+from datamint.server.deps import CurrentUser, SessionDep
+from datamint.server.projects import service
+from datamint.server.projects.schemas import ProjectCreate, ProjectUpdate
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+@router.get("")
+def list_projects(
+    session: SessionDep,
+    me: CurrentUser,
+    page: PageDep,
+    includeArchived: Annotated[bool, Query(description="Include archived (deleted) projects")] = False,  # noqa: N803
+) -> dict[str, Any]:
+    """The projects the caller can see, paginated."""
+    policy.require(me, policy.Action.PROJECTS_READ)
+    items, total = service.list_projects(session, me, includeArchived, page.offset, page.limit)
+    return envelope(items, total)
+
+
+@router.post("", status_code=201)
+def create_project(body: ProjectCreate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Create a project; 409 with the existing project when the name is taken."""
+    policy.require(me, policy.Action.PROJECTS_CREATE)
+    project = service.create_project(session, me, body)
+    session.commit()
+    return service.to_wire(session, project)
+
+
+@router.get("/{project_id}")
+def get_project(project_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """One project (archived ones too)."""
+    project, _ = service.visible_project(session, me, project_id)
+    return service.to_wire(session, project)
+
+
+@router.patch("/{project_id}")
+def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Change a project's name, description, flags or pinned metrics."""
+    project = service.update_project(session, me, project_id, body)
+    session.commit()
+    return service.to_wire(session, project)
+
+
+@router.delete("/{project_id}", status_code=204)
+def delete_project(project_id: str, session: SessionDep, me: CurrentUser) -> Response:
+    """Archive a project (restorable with ``POST /projects/{id}/restore``)."""
+    service.archive_project(session, me, project_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{project_id}/restore")
+def restore_project(project_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Restore an archived project."""
+    project = service.restore_project(session, me, project_id)
+    session.commit()
+    return service.to_wire(session, project)

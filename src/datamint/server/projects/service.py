@@ -1,0 +1,161 @@
+"""Rules for projects: visibility, unique names, archive/restore, and the wire shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from datamint.server import policy
+from datamint.server.auth.service import Principal
+from datamint.server.common.ids import check_uuid
+from datamint.server.db.base import iso, utcnow
+from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
+from datamint.server.projects import repository as repo
+from datamint.server.projects.models import Dataset, Project, ProjectMember
+from datamint.server.projects.schemas import ProjectCreate, ProjectUpdate
+
+
+def visible_project(session: Session, me: Principal, project_id: str) -> tuple[Project, list[str] | None]:
+    """The project and the caller's roles in it; 404 when it does not exist or the caller
+    is neither a member nor an organization admin."""
+    project = repo.get_project(session, me.customer_id, check_uuid(project_id, "project"))
+    if project is None:
+        raise NotFoundError("Project")
+    member = repo.get_member(session, project.id, me.user_id)
+    roles = list(member.roles) if member else None
+    if roles is None and not me.is_admin:
+        raise NotFoundError("Project")
+    return project, roles
+
+
+def list_projects(
+    session: Session, me: Principal, include_archived: bool, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The projects the caller can see, as wire dicts, and their total."""
+    rows, total = repo.list_projects(
+        session, me.customer_id, None if me.is_admin else me.user_id, include_archived, offset, limit
+    )
+    return to_wire_many(session, rows), total
+
+
+def create_project(session: Session, me: Principal, body: ProjectCreate) -> Project:
+    """Create a project (with its dataset); the creator becomes its manager.
+
+    Raises:
+        ConflictError: A project with this name exists in the organization (archived ones
+            included, as the official client checks); the existing project is attached.
+    """
+    name = body.name.strip()
+    if not name:
+        raise ValidationFailedError("Project name must not be blank")
+    existing = repo.get_by_name(session, me.customer_id, name)
+    if existing is not None:
+        raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, existing))
+    if body.resource_ids:
+        raise NotFoundError("Resource", f"Resource not found: {body.resource_ids[0]}")
+    dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "", created_by=me.email)
+    session.add(dataset)
+    session.flush()
+    seg = body.segmentationData.model_dump() if body.segmentationData else {
+        "segmentationValueType": "single_label", "definitions": []}
+    project = Project(
+        customer_id=me.customer_id,
+        name=name,
+        description=body.description,
+        created_by=me.email,
+        dataset_id=dataset.id,
+        is_active_learning=body.is_active_learning,
+        two_up_display=body.two_up_display,
+        require_review=body.require_review,
+        segmentation_data=seg,
+        pinned_metrics=[],
+    )
+    try:
+        with session.begin_nested():
+            session.add(project)
+            session.flush()
+    except IntegrityError:
+        raise ConflictError(f"A project named {name!r} already exists")
+    session.add(ProjectMember(project_id=project.id, user_id=me.user_id, roles=["PROJECT_MANAGER"]))
+    session.flush()
+    return project
+
+
+def update_project(session: Session, me: Principal, project_id: str, body: ProjectUpdate) -> Project:
+    """Change a project's name, description, flags or pinned metrics (managers and admins)."""
+    project, roles = visible_project(session, me, project_id)
+    policy.require_project(me, roles, policy.ProjectAction.MANAGE)
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is not None:
+        name = changes.pop("name").strip()
+        other = repo.get_by_name(session, me.customer_id, name)
+        if other is not None and other.id != project.id:
+            raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, other))
+        project.name = name
+    if "segmentationData" in changes:
+        project.segmentation_data = changes.pop("segmentationData") or project.segmentation_data
+    for key in ("description", "is_active_learning", "two_up_display", "require_review",
+                "pinned_metrics", "most_recent_experiment"):
+        if key in changes and (changes[key] is not None or key in ("description", "most_recent_experiment")):
+            setattr(project, key, changes[key])
+    project.updated_at = utcnow()
+    return project
+
+
+def archive_project(session: Session, me: Principal, project_id: str) -> None:
+    """Archive (soft-delete) a project; it can be restored."""
+    project, roles = visible_project(session, me, project_id)
+    policy.require_project(me, roles, policy.ProjectAction.MANAGE)
+    if not project.archived:
+        project.archived = True
+        project.archived_at = utcnow()
+        project.archived_by = me.email
+
+
+def restore_project(session: Session, me: Principal, project_id: str) -> Project:
+    """Bring an archived project back."""
+    project, roles = visible_project(session, me, project_id)
+    policy.require_project(me, roles, policy.ProjectAction.MANAGE)
+    project.archived = False
+    project.archived_at = None
+    project.archived_by = None
+    project.updated_at = utcnow()
+    return project
+
+
+def to_wire_many(session: Session, projects: Sequence[Project]) -> list[dict[str, Any]]:
+    """Wire dicts of several projects, with their counts fetched in one query."""
+    counts = repo.count_resources(session, [p.id for p in projects])
+    return [_wire(p, counts.get(p.id, 0)) for p in projects]
+
+
+def to_wire(session: Session, project: Project) -> dict[str, Any]:
+    """The wire shape of one project (wire protocol §5.1)."""
+    return to_wire_many(session, [project])[0]
+
+
+def _wire(p: Project, resource_count: int) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "created_at": iso(p.created_at),
+        "created_by": p.created_by,
+        "updated_at": iso(p.updated_at),
+        "customer_id": p.customer_id,
+        "dataset_id": p.dataset_id,
+        "archived": p.archived,
+        "archived_at": iso(p.archived_at),
+        "archived_by": p.archived_by,
+        "resource_count": resource_count,
+        "is_active_learning": p.is_active_learning,
+        "two_up_display": p.two_up_display,
+        "require_review": p.require_review,
+        "segmentationData": p.segmentation_data,
+        "pinned_metrics": list(p.pinned_metrics or []),
+        "most_recent_experiment": p.most_recent_experiment,
+        "annotators": [],
+    }
