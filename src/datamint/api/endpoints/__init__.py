@@ -1,0 +1,8 @@
+"""One handler per area of the API."""
+
+from __future__ import annotations
+
+from datamint.api.endpoints.projects_api import ProjectsApi
+from datamint.api.endpoints.users_api import UsersApi
+
+__all__ = ["ProjectsApi", "UsersApi"]

@@ -1,0 +1,119 @@
+"""``Api``: one object, the endpoint handlers as attributes (``api.projects``, ``api.users``, ...)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+
+from datamint import configs
+from datamint.api.base_api import ApiConfig, BaseApi
+from datamint.api.endpoints.projects_api import ProjectsApi
+from datamint.api.endpoints.users_api import UsersApi
+from datamint.exceptions import AuthenticationError, DatamintException, NetworkError
+
+
+class Api:
+    """Client of a Datamint server.
+
+    Args:
+        server_url: Base URL of the server. Default: ``DATAMINT_API_URL``, then the config file
+            written by ``datamint config``, then ``http://localhost:5000``.
+        api_key: Your API key. Default: ``DATAMINT_API_KEY``, then the config file.
+        timeout: Request timeout in seconds (uploads and downloads use at least 900 s).
+        max_retries: Retries of failed requests (connection errors, 429, 502/503/504 on
+            idempotent requests), with exponential backoff.
+        check_connection: Check the URL and key now (one small request).
+        verify_ssl: Verify TLS certificates, or a path to a CA bundle.
+
+    Raises:
+        AuthenticationError: No API key is configured, or the server rejects it.
+        NetworkError: The server cannot be reached.
+
+    Example:
+        >>> from datamint import Api
+        >>> api = Api()
+        >>> project = api.projects.create('Liver CT', 'Portal-phase CT, lesions', exists_ok=True)
+    """
+
+    DATAMINT_API_VENV_NAME = configs.ENV_VARS[configs.APIKEY_KEY]
+    _verified: ClassVar[set[tuple[str, str | None, bool | str]]] = set()
+
+    def __init__(self, server_url: str | None = None, api_key: str | None = None, timeout: float = 30.0,
+                 max_retries: int = 3, check_connection: bool = True, verify_ssl: bool | str = True) -> None:
+        server_url = server_url or configs.get_value(configs.APIURL_KEY) or configs.DEFAULT_API_URL
+        api_key = api_key or configs.get_value(configs.APIKEY_KEY)
+        if not api_key:
+            raise AuthenticationError(
+                "No API key: pass api_key=..., set DATAMINT_API_KEY, or run 'datamint config --api-key KEY'")
+        self.config = ApiConfig(server_url=server_url, api_key=api_key, timeout=timeout,
+                                max_retries=max_retries, verify_ssl=verify_ssl)
+        self.high_config = ApiConfig(server_url=server_url, api_key=api_key, timeout=max(timeout, 900.0),
+                                     max_retries=max_retries, verify_ssl=verify_ssl)
+        self._clients: dict[str, httpx.Client] = {}
+        self._endpoints: dict[str, BaseApi] = {}
+        signature = (self.config.server_url, api_key, verify_ssl)
+        if check_connection and signature not in Api._verified:
+            self.check_connection()
+            Api._verified.add(signature)
+
+    def check_connection(self) -> None:
+        """Make one small request to check the URL and the key.
+
+        Raises:
+            AuthenticationError: The server rejects the key.
+            NetworkError: The server cannot be reached or does not speak the protocol.
+        """
+        try:
+            self.projects.get_list(limit=1)
+        except AuthenticationError:
+            raise
+        except NetworkError:
+            raise
+        except DatamintException as exc:
+            raise NetworkError(f"Error connecting to the Datamint API at {self.config.server_url}: {exc}",
+                               hint="Check the URL and your key with 'datamint config'") from exc
+
+    # -- endpoint handlers -------------------------------------------------------------------
+
+    def _endpoint(self, name: str, factory: Any, high: bool = False) -> Any:
+        if name not in self._endpoints:
+            config = self.high_config if high else self.config
+            key = "high" if high else "default"
+            if key not in self._clients:
+                self._clients[key] = BaseApi._create_client(config)
+            endpoint = factory(config, self._clients[key])
+            endpoint._api_instance = self
+            self._endpoints[name] = endpoint
+        return self._endpoints[name]
+
+    @property
+    def projects(self) -> ProjectsApi:
+        """Projects: create, list, get, update, archive, members, statistics."""
+        return self._endpoint("projects", lambda c, cl: ProjectsApi(c, cl))
+
+    @property
+    def users(self) -> UsersApi:
+        """Users of your organization."""
+        return self._endpoint("users", UsersApi)
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._endpoints.clear()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        c: ApiConfig = state["config"]
+        self.__init__(c.server_url, c.api_key, c.timeout, c.max_retries, check_connection=False,  # type: ignore[misc]
+                      verify_ssl=c.verify_ssl)

@@ -1,0 +1,139 @@
+"""Projects endpoint handler (``api.projects``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import httpx
+
+from datamint.api.base_api import ApiConfig
+from datamint.api.entity_base_api import CRUDEntityApi, is_uuid
+from datamint.entities.project import Project
+from datamint.exceptions import ItemNotFoundError
+
+if TYPE_CHECKING:
+    from datamint.api.endpoints.resources_api import ResourcesApi
+
+
+class ProjectsApi(CRUDEntityApi[Project]):
+    """API handler for project-related endpoints.
+
+    Args:
+        config: Connection settings.
+        client: A shared ``httpx.Client``.
+        resources_api: The resources handler, used to build Resource entities.
+    """
+
+    return_field = "projects"
+
+    def __init__(self, config: ApiConfig, client: httpx.Client | None = None,
+                 resources_api: ResourcesApi | None = None) -> None:
+        super().__init__(config, Project, "projects", client)
+        self._resources_api = resources_api
+
+    @overload
+    def create(self, name: str, description: str, resources_ids: list[str] | None = ...,
+               is_active_learning: bool = ..., two_up_display: bool = ...,
+               segmentation_spec: Literal["single_label", "multi_label"] = ..., *,
+               return_entity: Literal[True] = True, exists_ok: bool = ...) -> Project: ...
+
+    @overload
+    def create(self, name: str, description: str, resources_ids: list[str] | None = ...,
+               is_active_learning: bool = ..., two_up_display: bool = ...,
+               segmentation_spec: Literal["single_label", "multi_label"] = ..., *,
+               return_entity: Literal[False], exists_ok: bool = ...) -> str: ...
+
+    def create(self, name: str, description: str, resources_ids: list[str] | None = None,
+               is_active_learning: bool = False, two_up_display: bool = False,
+               segmentation_spec: Literal["single_label", "multi_label"] = "single_label", *,
+               return_entity: bool = True, exists_ok: bool = False) -> str | Project:
+        """Create a new project.
+
+        Args:
+            name: The name of the project (unique in your organization).
+            description: The description of the project.
+            resources_ids: The list of resource ids to be included in the project.
+            is_active_learning: Whether the project is an active learning project or not.
+            two_up_display: Allow annotators to display multiple resources for annotation.
+            segmentation_spec: ``'single_label'`` (one label per voxel) or ``'multi_label'``.
+            return_entity: Whether to return the created Project instance or just its ID.
+            exists_ok: If ``True``, do not raise an error when a project with the same name
+                already exists. Instead, the existing project is returned.
+
+        Returns:
+            The created project, or its id when ``return_entity=False``.
+
+        Raises:
+            EntityAlreadyExistsError: A project with this name exists and ``exists_ok`` is false.
+
+        Example:
+            >>> project = api.projects.create('Liver CT', 'Liver lesions, portal phase')
+        """
+        resource_ids = list(resources_ids or [])
+        payload = {
+            "name": name,
+            "description": description,
+            "is_active_learning": is_active_learning,
+            "two_up_display": two_up_display,
+            "require_review": False,
+            "resource_ids": resource_ids,
+            "segmentationData": {"segmentationValueType": segmentation_spec, "definitions": []},
+            "annotation_set": {"resource_ids": resource_ids, "annotations": []},
+        }
+        return self._create(payload, return_entity=return_entity, exists_ok=exists_ok,
+                            unique_key={"name": name})
+
+    def get_all(self, limit: int | None = None) -> Sequence[Project]:
+        """Get all projects, archived ones included.
+
+        Args:
+            limit: The maximum number of projects to return. If None, return all projects.
+
+        Returns:
+            A list of project instances.
+        """
+        return self.get_list(limit=limit, includeArchived="true")
+
+    def get_by_name(self, name: str, include_archived: bool = True) -> Project | None:
+        """Get a project by its name.
+
+        Args:
+            name: The name of the project.
+            include_archived: Whether to include archived projects in the search.
+
+        Returns:
+            The project instance if found, otherwise None.
+        """
+        params = {"includeArchived": "true"} if include_archived else {}
+        for project in self.get_list(**params):
+            if project.name == name:
+                return project
+        return None
+
+    def get_deleted(self, limit: int | None = None) -> Sequence[Project]:
+        """Archived (deleted, restorable) projects.
+
+        Args:
+            limit: Maximum number of projects to return.
+        """
+        return [p for p in self.get_all(limit=None) if p.archived][: limit or None]
+
+    def _resolve(self, project: str | Project) -> Project:
+        """A project given as entity, id or name."""
+        if isinstance(project, Project):
+            return project
+        if is_uuid(project):
+            return self.get_by_id(project)
+        found = self.get_by_name(project)
+        if found is None:
+            raise ItemNotFoundError("project", {"name": project})
+        return found
+
+    def _project_id(self, project: str | Project) -> str:
+        if isinstance(project, Project):
+            return project.id
+        return project if is_uuid(project) else self._resolve(project).id
+
+    def _project_request(self, method: str, project: str | Project, add_path: str, **kwargs: Any) -> httpx.Response:
+        return self._make_entity_request(method, self._project_id(project), add_path=add_path, **kwargs)

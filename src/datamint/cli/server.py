@@ -1,0 +1,104 @@
+"""``datamint server``: run, migrate and administer a Datamint server.
+
+This is the only CLI module that imports the server (extra ``[server]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from datamint import configs
+
+app = typer.Typer(help="Run and administer a Datamint server (needs: pip install 'datamint[server]').",
+                  no_args_is_help=True)
+
+
+def _settings(**overrides: Any) -> Any:
+    try:
+        from datamint.server.config import Settings
+    except ImportError as exc:
+        typer.secho(f"The server needs the 'server' extra: pip install 'datamint[server]' ({exc})",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stderr)
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (SQLite file, blobs); "
+                                              "env DATAMINT_SERVER_DATA_DIR")]
+
+
+@app.command("run")
+def run(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (env DATAMINT_SERVER_HOST; default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (env DATAMINT_SERVER_PORT; default 5000)")] = None,
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+    storage_url: Annotated[str | None, typer.Option(help="Blob storage: a folder or s3://bucket/prefix")] = None,
+    write_sdk_config: Annotated[bool, typer.Option(help="On first start, save URL and key for the SDK")] = True,
+) -> None:
+    """Start the server. On the first start it creates the admin and prints its API key once.
+
+    Example: datamint server run --port 5000 --data-dir ./datamint-data
+    """
+    import uvicorn
+
+    from datamint.server.app import create_app, initialize
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
+                         storage_url=storage_url)
+    _configure_logging(settings.log_level)
+    init = initialize(settings)
+    url = f"http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{settings.port}"
+    typer.secho(f"Datamint server on {url}  (data: {settings.data_dir}, database: {init.database.dialect})",
+                fg=typer.colors.GREEN, err=True)
+    if init.admin_api_key:
+        typer.secho(f"First start: admin {settings.admin_email}, API key (shown once):\n\n    {init.admin_api_key}\n",
+                    fg=typer.colors.YELLOW, err=True)
+        if write_sdk_config and not configs.config_path().exists():
+            path = configs.write_config({configs.APIKEY_KEY: init.admin_api_key, configs.APIURL_KEY: url})
+            typer.echo(f"Saved the URL and key for the SDK in {path}", err=True)
+    app_ = create_app(settings, initialized=init)
+    uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning")
+
+
+@app.command("migrate")
+def migrate_command(
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+) -> None:
+    """Apply the database migrations and exit."""
+    from datamint.server.db import migrate
+    from datamint.server.db.session import Database
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    migrate.upgrade(db.engine)
+    typer.echo(f"Database at revision(s) {sorted(migrate.current_revisions(db.engine))}")
+
+
+@app.command("create-org")
+def create_org(
+    name: Annotated[str, typer.Argument(help="Organization name")],
+    admin_email: Annotated[str, typer.Option(help="Email of the organization's first admin")],
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+) -> None:
+    """Create another organization with its admin, and print the admin's API key once."""
+    from datamint.server.app import initialize
+    from datamint.server.auth.service import create_organization
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    init = initialize(settings)
+    with init.database.transaction() as session:
+        org, _, key = create_organization(session, name, admin_email)
+    typer.echo(f"Organization {name!r} ({org.id}); admin {admin_email}; API key (shown once): {key}")

@@ -1,0 +1,157 @@
+"""Shared fixtures: a real server (uvicorn in a thread, real database) per backend, and isolation
+of the SDK's config file and cache from the developer's own.
+
+Backends: ``DATAMINT_TEST_BACKENDS`` (comma-separated, default ``sqlite,postgresql``). PostgreSQL
+is the machine's server at ``DATAMINT_TEST_PG_URL`` (default
+``postgresql+psycopg://root@127.0.0.1:5432/test``); each test session creates a fresh database
+there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("DATAMINT_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+BACKENDS = [b.strip() for b in os.environ.get("DATAMINT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the SDK's config file and cache at a temporary folder for every test."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("DATAMINT_DATA_DIR", str(home / "datamint"))
+    monkeypatch.delenv("DATAMINT_API_KEY", raising=False)
+    monkeypatch.delenv("DATAMINT_API_URL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session; its SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    name = f"dm_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); start it "
+                    "(see .ci/run) or set DATAMINT_TEST_BACKENDS=sqlite")
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def database_url_for(backend: str, request: pytest.FixtureRequest, folder: Path) -> str:
+    """A database URL of ``backend`` for one server."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'datamint.sqlite3'}"
+    return request.getfixturevalue("pg_database")
+
+
+@dataclass
+class LiveServer:
+    """A running server: its URL, the admin key of its first organization, and its internals."""
+
+    url: str
+    admin_key: str
+    app: object
+    backend: str
+    data_dir: Path
+
+    @property
+    def database(self):  # type: ignore[no-untyped-def]
+        return self.app.state.database  # type: ignore[attr-defined]
+
+    def new_org(self, name: str | None = None) -> str:
+        """Create another organization (as the CLI's create-org does); its admin's API key."""
+        from datamint.server.auth.service import create_organization
+
+        name = name or f"org-{uuid.uuid4().hex[:8]}"
+        with self.database.transaction() as session:
+            _, _, key = create_organization(session, name, f"admin-{uuid.uuid4().hex[:8]}@{name}.test")
+        return key
+
+    def new_user(self, roles: list[str] | None = None, admin_key: str | None = None) -> tuple[str, str]:
+        """Create a user in the organization of ``admin_key`` (default: the first); (email, API key)."""
+        from datamint.server.auth import repository, service
+
+        email = f"user-{uuid.uuid4().hex[:8]}@example.test"
+        with self.database.transaction() as session:
+            principal = service.authenticate(session, admin_key or self.admin_key)
+            user = service.create_user(session, principal, email, roles=roles)
+            _, key = service.issue_key(session, repository.get_user(session, user.id))
+        return email, key
+
+
+def serve_in_thread(app: object) -> tuple[str, object, threading.Thread]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+def start_server(backend: str, request: pytest.FixtureRequest, folder: Path, **settings: object) -> Iterator[LiveServer]:
+    """Start a live server on ``backend`` in ``folder``; stops it when the generator is closed."""
+    from datamint.server.app import create_app
+    from datamint.server.config import Settings
+
+    admin_key = f"dmk_test_{uuid.uuid4().hex}"
+    options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
+               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, **settings}
+    app = create_app(Settings(**options))
+    url, server, thread = serve_in_thread(app)
+    try:
+        yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
+        app.state.database.dispose()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server per backend for the whole session (tests isolate themselves by creating
+    their own projects, users or organizations)."""
+    yield from start_server(request.param, request, tmp_path_factory.mktemp(f"server-{request.param}"))
+
+
+@pytest.fixture
+def api(server: LiveServer):  # type: ignore[no-untyped-def]
+    """The SDK, connected to the live server as the first organization's admin."""
+    from datamint import Api
+
+    client = Api(server.url, server.admin_key)
+    yield client
+    client.close()
+
+
+def unique(prefix: str = "t") -> str:
+    """A unique name for a test's own entities."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,59 @@
+"""Users through the real SDK against the real server."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import unique
+
+from datamint import Api
+from datamint.exceptions import EntityAlreadyExistsError, ItemNotFoundError, PermissionDeniedError, ValidationError
+
+
+def test_user_lifecycle(api):
+    email = f"{unique('u')}@example.test"
+    user_id = api.users.create(email, firstname="Ada", lastname="Lovelace")
+    user = api.users.get_by_email(email)
+    assert user.id == user_id and user.firstname == "Ada" and user.roles == ["member"]
+    assert email in {u.email for u in api.users.get_all()}
+
+    api.users.update_user(email, lastname="Byron", roles=["admin"])
+    changed = api.users.get_by_email(email)
+    assert changed.lastname == "Byron" and changed.roles == ["admin"]
+
+    api.users.delete_user(email)
+    with pytest.raises(ItemNotFoundError):
+        api.users.get_by_email(email)
+
+
+def test_duplicate_email(api):
+    email = f"{unique('dup')}@example.test"
+    first = api.users.create(email)
+    with pytest.raises(EntityAlreadyExistsError):
+        api.users.create(email)
+    assert api.users.create(email, exists_ok=True) == first
+
+
+def test_invalid_role_and_email_are_rejected(api):
+    with pytest.raises(ValidationError, match="role"):
+        api.users.create(f"{unique('r')}@example.test", roles=["superuser"])
+    with pytest.raises(ValidationError, match="email"):
+        api.users.create("not-an-email")
+
+
+def test_members_cannot_manage_users(server):
+    _, key = server.new_user(roles=["member"])
+    member = Api(server.url, key)
+    with pytest.raises(PermissionDeniedError) as info:
+        member.users.create(f"{unique('x')}@example.test")
+    assert info.value.status_code == 403
+
+
+def test_other_organization_users_are_invisible(server, api):
+    email = f"{unique('hidden')}@example.test"
+    api.users.create(email)
+    outsider = Api(server.url, server.new_org())
+    with pytest.raises(ItemNotFoundError):
+        outsider.users.get_by_email(email)
+    assert email not in {u.email for u in outsider.users.get_all()}
+    with pytest.raises(ItemNotFoundError):
+        outsider.users.delete_user(email)
