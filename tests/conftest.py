@@ -117,7 +117,9 @@ def serve_in_thread(app: object) -> tuple[str, object, threading.Thread]:
     return f"http://127.0.0.1:{port}", server, thread
 
 
-def start_server(backend: str, request: pytest.FixtureRequest, folder: Path, **settings: object) -> Iterator[LiveServer]:
+def start_server(
+    backend: str, request: pytest.FixtureRequest, folder: Path, **settings: object
+) -> Iterator[LiveServer]:
     """Start a live server on ``backend`` in ``folder``; stops it when the generator is closed."""
     from datamint.server.app import create_app
     from datamint.server.config import Settings

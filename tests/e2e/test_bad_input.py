@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+
 from conftest import unique
 
 
@@ -102,7 +103,6 @@ def test_every_response_has_a_request_id_and_client_ids_are_echoed(http):
 def test_access_log_has_one_structured_line_per_request(http, caplog):
     import json
     import logging
-
     import time
 
     with caplog.at_level(logging.INFO, logger="datamint.server.access"):

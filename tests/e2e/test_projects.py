@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import unique
 
 from datamint import Api
 from datamint.entities.project import Project
 from datamint.exceptions import AuthenticationError, EntityAlreadyExistsError, ItemNotFoundError
+
+from conftest import unique
 
 
 def test_connect_with_valid_key(server):

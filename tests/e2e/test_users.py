@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import unique
 
 from datamint import Api
 from datamint.exceptions import EntityAlreadyExistsError, ItemNotFoundError, PermissionDeniedError, ValidationError
+
+from conftest import unique
 
 
 def test_user_lifecycle(api):

@@ -6,11 +6,12 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import BACKENDS, database_url_for
 
 from datamint.server.db import migrate
 from datamint.server.db.models import metadata
 from datamint.server.db.session import Database
+
+from conftest import BACKENDS, database_url_for
 
 
 @pytest.fixture(params=BACKENDS)

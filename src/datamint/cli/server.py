@@ -38,7 +38,9 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (S
 
 @app.command("run")
 def run(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (env DATAMINT_SERVER_HOST; default 127.0.0.1)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (env DATAMINT_SERVER_HOST; default 127.0.0.1)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (env DATAMINT_SERVER_PORT; default 5000)")] = None,
     data_dir: DataDir = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,

@@ -75,7 +75,9 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
 
 
-def issue_key(session: Session, user: User, name: str | None = None, plaintext: str | None = None) -> tuple[ApiKey, str]:
+def issue_key(
+    session: Session, user: User, name: str | None = None, plaintext: str | None = None
+) -> tuple[ApiKey, str]:
     """Create an API key for ``user``; returns the stored row and the plaintext (shown once)."""
     plaintext = plaintext or generate_api_key()
     key = ApiKey(
