@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         admin_api_key: The admin's API key on first start; generated and printed when unset.
         organization_name: Name of the organization created on first start.
         log_level: Python logging level name for the request log.
+        orphan_upload_minutes: An upload whose blob was stored but whose resource row never got
+            committed (the server died in between) is cleaned up once it is this old.
+        orphan_sweep_interval_s: Minimum seconds between two orphan-upload sweeps (one also runs
+            at start-up).
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -50,6 +54,8 @@ class Settings(BaseSettings):
     organization_name: str = "Default organization"
     log_level: str = "INFO"
     auth_failures_per_minute: int = Field(default=30, ge=1)
+    orphan_upload_minutes: float = Field(default=60, ge=0)
+    orphan_sweep_interval_s: float = Field(default=600, ge=0)
 
     @field_validator("data_dir", mode="before")
     @classmethod

@@ -21,12 +21,29 @@ class Action(str, Enum):
     PROJECTS_READ = "projects.read"
     PROJECTS_CREATE = "projects.create"
     PROJECTS_MANAGE = "projects.manage"
+    RESOURCES_READ = "resources.read"
+    RESOURCES_UPLOAD = "resources.upload"
+    RESOURCES_TAG = "resources.tag"
+    RESOURCES_PUBLISH = "resources.publish"
+    RESOURCES_DELETE = "resources.delete"
 
 
 #: Organization role → actions it grants.
+#:
+#: Resources: admins and members may list, read, download, upload and tag every resource of their
+#: organization. Publishing, deleting and restoring a resource are granted to members only for the
+#: resources they uploaded themselves (:data:`OWN_ONLY`); admins may do them on any resource.
 ORG_TABLE: dict[str, frozenset[Action]] = {
     "admin": frozenset(Action),
-    "member": frozenset({Action.USERS_READ, Action.PROJECTS_READ, Action.PROJECTS_CREATE}),
+    "member": frozenset({
+        Action.USERS_READ, Action.PROJECTS_READ, Action.PROJECTS_CREATE, Action.RESOURCES_READ,
+        Action.RESOURCES_UPLOAD, Action.RESOURCES_TAG, Action.RESOURCES_PUBLISH, Action.RESOURCES_DELETE,
+    }),
+}
+
+#: Organization role → actions it grants only on entities the caller created.
+OWN_ONLY: dict[str, frozenset[Action]] = {
+    "member": frozenset({Action.RESOURCES_PUBLISH, Action.RESOURCES_DELETE}),
 }
 
 
@@ -39,6 +56,31 @@ def require(principal: Principal, action: Action) -> None:
     """Raise 403 unless the caller may perform ``action``."""
     if not allowed(principal, action):
         raise ForbiddenError(f"Your role(s) {list(principal.roles)} do not allow '{action.value}'; ask an admin")
+
+
+def allowed_on(principal: Principal, action: Action, owner_user_id: str | None) -> bool:
+    """Whether the caller may perform ``action`` on an entity created by ``owner_user_id``."""
+    for role in principal.roles:
+        if action not in ORG_TABLE.get(role, frozenset()):
+            continue
+        if action not in OWN_ONLY.get(role, frozenset()) or owner_user_id == principal.user_id:
+            return True
+    return False
+
+
+def require_on(principal: Principal, action: Action, owner_user_id: str | None, thing: str = "entity") -> None:
+    """Raise 403 unless the caller may perform ``action`` on an entity created by ``owner_user_id``.
+
+    Args:
+        principal: The caller.
+        action: What the caller wants to do.
+        owner_user_id: Id of the user who created the entity.
+        thing: What the entity is, for the message (e.g. ``"resource"``).
+    """
+    require(principal, action)
+    if not allowed_on(principal, action, owner_user_id):
+        raise ForbiddenError(f"Your role(s) {list(principal.roles)} allow '{action.value}' only on the "
+                             f"{thing}s you created; ask an admin")
 
 
 class ProjectAction(str, Enum):
