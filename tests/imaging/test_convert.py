@@ -73,10 +73,11 @@ def test_public_names_exist_and_are_documented() -> None:
 
 
 def test_imaging_stays_pure() -> None:
+    # Only what importing datamint.imaging itself adds (the rest of the SDK is checked elsewhere).
     code = (
-        "import sys, datamint.imaging; "
-        "bad = [m for m in ('sqlalchemy', 'fastapi', 'cv2', 'nibabel') if m in sys.modules]; "
-        "print(','.join(bad))"
+        "import sys, datamint; before = set(sys.modules); import datamint.imaging; "
+        "added = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "print(','.join(sorted(added & {'sqlalchemy', 'fastapi', 'httpx', 'cv2', 'nibabel'})))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""  # no server stack; heavy readers are imported lazily
+    assert result.stdout.strip() == ""  # no HTTP/DB stack; heavy readers are imported lazily

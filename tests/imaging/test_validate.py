@@ -148,3 +148,10 @@ def test_json_is_parsed() -> None:
 
 def test_unknown_types_are_accepted_as_is() -> None:
     validate_content(b"a,b\n1,2\n", "text/csv")
+
+
+def test_sniff_module_exposes_validate_content() -> None:
+    from datamint.imaging.sniff import validate_content as validate_from_sniff
+
+    with pytest.raises(CorruptFileError):
+        validate_from_sniff(pydicom_file("MR_truncated.dcm").read_bytes(), "application/dicom")
