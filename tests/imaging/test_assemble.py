@@ -3,7 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from imaging_data import pydicom_file, to_bytes
 from pydicom.dataset import Dataset
 from pydicom.pixels import pixel_array
 from pydicom.uid import RLELossless
@@ -17,6 +16,8 @@ from datamint.imaging import (
     read_dicom,
     slice_order,
 )
+
+from imaging_data import pydicom_file, to_bytes
 
 
 def z_of(ds: Dataset) -> float:

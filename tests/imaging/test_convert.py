@@ -7,12 +7,13 @@ from pathlib import Path
 import cv2
 import nibabel as nib
 import pytest
-from imaging_data import image_bytes, nibabel_file, pydicom_file
 from PIL import Image
 from pydicom.dataset import Dataset
 
 import datamint.imaging as imaging
 from datamint.imaging import convert_bytes, extension_for_mimetype
+
+from imaging_data import image_bytes, nibabel_file, pydicom_file
 
 
 def test_dicom_bytes_become_a_dataset() -> None:

@@ -5,7 +5,6 @@ import pydicom
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from imaging_data import pydicom_file
 
 from datamint.imaging import (
     FrameGeometry,
@@ -17,6 +16,8 @@ from datamint.imaging import (
     pixel_to_patient,
     slice_normal,
 )
+
+from imaging_data import pydicom_file
 
 coordinate = st.floats(-500, 500, allow_nan=False)
 pixel = st.floats(-50, 600, allow_nan=False)

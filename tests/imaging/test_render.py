@@ -7,11 +7,12 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from imaging_data import image_bytes, make_ct_slice, nibabel_file, pydicom_file, to_bytes
 from PIL import Image
 from pydicom.uid import generate_uid
 
 from datamint.imaging import UnsupportedFormatError, assemble_series, load_frame, render_frame_png
+
+from imaging_data import image_bytes, make_ct_slice, nibabel_file, pydicom_file, to_bytes
 
 DICOM = "application/dicom"
 

@@ -5,7 +5,6 @@ import io
 from pathlib import Path
 
 import pytest
-from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
 from pydicom.uid import RLELossless
 
 from datamint.imaging import (
@@ -15,6 +14,8 @@ from datamint.imaging import (
     read_dicom,
     validate_content,
 )
+
+from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
 
 DICOM = "application/dicom"
 
