@@ -1,6 +1,8 @@
-"""Real imaging files for tests: the files pydicom and nibabel ship, plus small synthesized ones.
+"""Files for the resources tests: paths of the files pydicom and nibabel ship, a CT series full of
+personal data (for the anonymization proof), small PNG/JPEG images and an MP4 video.
 
-Everything is written into a folder the test owns; nothing large is committed.
+Everything is written into a folder the test owns; nothing large is committed. The generic
+helpers come from :mod:`imaging_data`.
 """
 
 from __future__ import annotations
@@ -8,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+import imaging_data
 
 #: Personal data written into synthesized series (the anonymization tests look for it).
 PHI = {
@@ -29,21 +32,16 @@ PHI = {
 
 
 def pydicom_file(name: str) -> str:
-    """Path of a file from pydicom's own test data (shipped with the package, no download)."""
-    path = get_testdata_file(name)
-    if path is None:
-        raise FileNotFoundError(f"pydicom test file {name} is not installed")
-    return str(path)
+    """Path (as a string) of a file from pydicom's bundled test data."""
+    return str(imaging_data.pydicom_file(name))
 
 
 def nibabel_file(name: str) -> str:
-    """Path of a file from nibabel's test data (e.g. ``example4d.nii.gz``, a 4-D NIfTI)."""
-    import nibabel.testing
-
-    return str(Path(nibabel.testing.data_path) / name)
+    """Path (as a string) of a file from nibabel's test data (e.g. ``example4d.nii.gz``, a 4-D NIfTI)."""
+    return str(imaging_data.nibabel_file(name))
 
 
-def ct_series(folder: Path, slices: int = 4, size: int = 16, *, shuffle: bool = True, prefix: str = "ct",
+def write_ct_series(folder: Path, slices: int = 4, size: int = 16, *, shuffle: bool = True, prefix: str = "ct",
               series_uid: str | None = None, private: bool = True) -> list[Path]:
     """Write a synthetic single-frame CT series full of personal data; returns the file paths.
 
@@ -119,13 +117,6 @@ def jpeg_file(path: Path, width: int = 20, height: int = 12) -> Path:
     return path
 
 
-def video_file(path: Path, frames: int = 6, width: int = 32, height: int = 24) -> Path:
-    """A small MP4 (``mp4v``) or, for ``.avi`` paths, MJPEG video made with OpenCV; frame i is gray 40*i."""
-    import cv2
-
-    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix == ".avi" else "mp4v"))
-    writer = cv2.VideoWriter(str(path), fourcc, 5, (width, height))
-    for i in range(frames):
-        writer.write(np.full((height, width, 3), 40 * i, np.uint8))
-    writer.release()
-    return path
+def video_file(path: Path) -> Path:
+    """An MP4 (``mp4v``) of 6 frames of 48×32 where frame k is a flat gray of value 30 * k."""
+    return imaging_data.write_video(path, "mp4v")

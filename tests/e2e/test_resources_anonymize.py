@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from datamint import Api
 from datamint.imaging import BASIC_PROFILE
-from imaging_samples import PHI, ct_series
+from imaging_samples import PHI, write_ct_series
 
 RETAINED = [(0x0010, 0x0040), "SeriesDescription"]  # PatientSex ("Z" otherwise), SeriesDescription ("X")
 RETAINED_TAGS = {0x00100040, 0x0008103E}
@@ -67,7 +67,7 @@ def org_api(server):
 
 
 def test_stored_files_hold_no_basic_profile_value(org_api, tmp_path):
-    paths = ct_series(tmp_path / "s", slices=3, shuffle=False)
+    paths = write_ct_series(tmp_path / "s", slices=3, shuffle=False)
     originals = [pydicom.dcmread(p) for p in paths]
     ids = org_api.resources.upload_resources([str(p) for p in paths], anonymize=True,
                                              anonymize_retain_codes=RETAINED, assemble_dicoms=False)
@@ -85,7 +85,7 @@ def test_stored_files_hold_no_basic_profile_value(org_api, tmp_path):
 
 
 def test_assembled_and_anonymized_series_holds_no_personal_data(org_api, tmp_path):
-    paths = ct_series(tmp_path / "s", slices=3)
+    paths = write_ct_series(tmp_path / "s", slices=3)
     original, *siblings = (pydicom.dcmread(p) for p in paths)
     ids = org_api.resources.upload_resources([str(p) for p in paths], anonymize=True,
                                              anonymize_retain_codes=RETAINED, assemble_dicoms=True)

@@ -12,7 +12,7 @@ import pytest
 from datamint import Api
 from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource, VideoResource
 from datamint.exceptions import DatamintException, ItemNotFoundError, ValidationError
-from imaging_samples import ct_series, jpeg_file, nibabel_file, png_file, pydicom_file, video_file
+from imaging_samples import jpeg_file, nibabel_file, png_file, pydicom_file, video_file, write_ct_series
 
 from conftest import start_server, unique
 
@@ -80,7 +80,7 @@ def test_real_files_of_every_kind_get_their_metadata(org_api, tmp_path):
     video = got["video"]
     assert isinstance(video, VideoResource) and video.mimetype == "video/mp4"
     assert video.frame_count == 6 and video.metadata["streams"][0]["codec_type"] == "video"
-    assert (video.width, video.height) == (32, 24)
+    assert (video.width, video.height) == (48, 32)
 
 
 def test_server_trusts_content_over_declared_type_and_name(org_api, tmp_path):
@@ -203,7 +203,7 @@ def test_mung_filename_follows_the_path_as_given(org_api, tmp_path, monkeypatch)
 
 
 def test_series_assembly_maps_every_slice_to_one_multiframe_resource(org_api, tmp_path):
-    slices = ct_series(tmp_path / "series", slices=4)
+    slices = write_ct_series(tmp_path / "series", slices=4)
     png = png_file(tmp_path / "other.png")
     ids = org_api.resources.upload_resources([*map(str, slices), str(png)], assemble_dicoms=True)
     assert len(set(ids[:4])) == 1 and ids[4] != ids[0]
