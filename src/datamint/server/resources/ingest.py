@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_io import read_dicom
@@ -206,27 +206,27 @@ def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO,
     resource_id = new_id()
     key = blob_key(me.customer_id, resource_id)
     with serialized_writes(session):
-        session.add(UploadIntent(id=resource_id, customer_id=me.customer_id, blob_key=key))
+        session.execute(insert(UploadIntent).values(id=resource_id, customer_id=me.customer_id, blob_key=key,
+                                                    started_at=utcnow()))
         session.commit()
     try:
         store.put(key, fileobj)
         now = utcnow()
-        resource = Resource(
+        values = dict(
             id=resource_id, customer_id=me.customer_id, storage=storage_for(mimetype), location=key,
             filename=filename, mimetype=mimetype, size=size, status="published" if form.publish else "inbox",
             modality=modality or _str(metadata.get("Modality")), file_metadata={**user_metadata, **metadata},
             source_filepath=source_filepath, upload_channel=channel, upload_mechanism=form.source or "api",
             created_at=now, created_by=me.email, created_by_id=me.user_id, published=form.publish,
             published_on=now if form.publish else None, published_by=me.email if form.publish else None,
-            deleted=False, instance_uid=_str(metadata.get("SOPInstanceUID")),
+            deleted=False, deleted_at=None, deleted_by=None, instance_uid=_str(metadata.get("SOPInstanceUID")),
             series_uid=_str(metadata.get("SeriesInstanceUID")), study_uid=_str(metadata.get("StudyInstanceUID")),
             patient_id=_str(metadata.get("PatientID")),
         )
-        with serialized_writes(session):
-            session.add(resource)
-            session.flush()
+        with serialized_writes(session):  # plain INSERTs: the unit of work costs more than the rows
+            session.execute(insert(Resource), [values])
             if tags:
-                repo.set_tags(session, [resource_id], tags, append=False)
+                repo.insert_tags(session, resource_id, tags)
             if project is not None:
                 repo.add_to_project(session, project.id, [resource_id], me.email)
             session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
@@ -235,8 +235,9 @@ def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO,
         discard(session, store, resource_id, key)
         raise
     user = session.get(User, me.user_id)  # already in the session since authentication
-    return wire.new_resource_to_wire(resource, tags, [{"id": project.id, "name": project.name}] if project else [],
-                                     {"firstname": user.firstname, "lastname": user.lastname} if user else {})
+    projects = [{"id": project.id, "name": project.name}] if project else []
+    names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
+    return wire.new_resource_to_wire(Resource(**values), tags, projects, names)
 
 
 def _str(value: Any) -> str | None:
