@@ -95,6 +95,13 @@ class ConflictError(AppError):
         self.existing = existing
 
 
+class GoneError(AppError):
+    """The thing existed but is no longer usable, e.g. an expired invitation (410)."""
+
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLargeError(AppError):
     """The request body is above the configured limit (413)."""
 

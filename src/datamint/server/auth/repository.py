@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datamint.server.auth.models import ApiKey, Organization, User
+from datamint.server.auth.models import ApiKey, Invitation, Organization, User
 
 
 def count_organizations(session: Session) -> int:
@@ -41,3 +41,35 @@ def get_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
 def list_keys(session: Session, user_id: str) -> Sequence[ApiKey]:
     """Every key of a user, newest first."""
     return session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())).all()
+
+
+def get_key(session: Session, key_id: str) -> ApiKey | None:
+    """The API key with this id."""
+    return session.get(ApiKey, key_id)
+
+
+def count_admins(session: Session, customer_id: str) -> int:
+    """Number of admins of an organization."""
+    roles = session.scalars(select(User.roles).where(User.customer_id == customer_id)).all()
+    return sum(1 for r in roles if "admin" in (r or []))
+
+
+def get_invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:
+    """The invitation whose token hashes to ``token_hash``."""
+    return session.scalar(select(Invitation).where(Invitation.token_hash == token_hash))
+
+
+def open_invitations(
+    session: Session, customer_id: str, email: str | None = None, project_id: str | None = None
+) -> Sequence[Invitation]:
+    """An organization's invitations neither accepted nor revoked (expired ones included), oldest first."""
+    stmt = select(Invitation).where(
+        Invitation.customer_id == customer_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+    )
+    if email is not None:
+        stmt = stmt.where(func.lower(Invitation.email) == email.lower())
+    if project_id is not None:
+        stmt = stmt.where(Invitation.project_id == project_id)
+    return session.scalars(stmt.order_by(Invitation.created_at, Invitation.id)).all()
