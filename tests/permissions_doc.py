@@ -53,7 +53,8 @@ def read_table(marker: str, text: str | None = None) -> tuple[list[str], list[li
     header, rows = _cells(table[0]), [_cells(ln) for ln in table[2:]]
     for row in rows:
         if len(row) != len(header):
-            raise AssertionError(f"{DOC} ({marker}): row {row[0]!r} has {len(row)} cells, header has {len(header)}")
+            raise AssertionError(f"{DOC} ({marker}): row {row[0]!r} has {len(row)} cells, "
+                                 f"the header {len(header)}")
     return header, rows
 
 
@@ -65,7 +66,7 @@ def grants(marker: str, text: str | None = None) -> dict[str, set[str]]:
     for row in rows:
         if row[0] in out:
             raise AssertionError(f"{DOC} ({marker}): action {row[0]!r} appears twice")
-        out[row[0]] = {role for role, cell in zip(roles, row[2:]) if cell == "✓"}
+        out[row[0]] = {role for role, cell in zip(roles, row[2:], strict=True) if cell == "✓"}
     return out
 
 
@@ -80,7 +81,7 @@ def route_rows(text: str | None = None) -> dict[str, RouteRow]:
         if method not in HTTP_METHODS or not path.startswith("/"):
             raise AssertionError(f"{DOC}: route {row[0]!r} must read 'METHOD /path/template'")
         try:
-            expected = {actor: int(cell) for actor, cell in zip(ACTORS, row[2:])}
+            expected = {actor: int(cell) for actor, cell in zip(ACTORS, row[2:], strict=True)}
         except ValueError:
             raise AssertionError(f"{DOC}: route {row[0]!r} has a status that is not a number: {row[2:]}")
         entry = RouteRow(method, path.strip(), row[1], expected)

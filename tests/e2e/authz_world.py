@@ -28,7 +28,8 @@ from datamint.server.projects import service as project_service
 from datamint.server.projects.models import ProjectMember
 from datamint.server.projects.schemas import ProjectCreate
 
-PROJECT_ROLE = {"annotator": "PROJECT_ANNOTATOR", "reviewer": "PROJECT_REVIEWER", "manager": "PROJECT_MANAGER"}
+PROJECT_ROLE = {"annotator": "PROJECT_ANNOTATOR", "reviewer": "PROJECT_REVIEWER",
+                "manager": "PROJECT_MANAGER"}
 
 
 def _unique(prefix: str) -> str:
@@ -61,7 +62,8 @@ class World:
         self.db = server.database
         self.actors: dict[str, Actor] = {}
         with self.db.transaction() as s:
-            org, admin, admin_key = auth_service.create_organization(s, _unique("matrix"), f"{_unique('adm')}@m.test")
+            org, admin, admin_key = auth_service.create_organization(s, _unique("matrix"),
+                                                                     f"{_unique('adm')}@m.test")
             self.customer_id = org.id
             self.actors["admin"] = Actor("admin", admin_key, admin.id, admin.email)
             for name in ("member", "annotator", "reviewer", "manager", "revoked key"):
@@ -151,7 +153,8 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
     "POST /users": lambda w, a: Request(json={"email": f"{_unique('new')}@m.test"}),
     "PATCH /users/{email}": lambda w, a: Request(json={"firstname": "Changed"}),
     "DELETE /users/{email}": lambda w, a: Request({"email": w.fresh_user().email}),
-    "POST /users/invite": lambda w, a: Request(json={"email": f"{_unique('inv')}@m.test", "project_id": w.project_id,
+    "POST /users/invite": lambda w, a: Request(json={"email": f"{_unique('inv')}@m.test",
+                                                     "project_id": w.project_id,
                                                      "project_roles": ["PROJECT_REVIEWER"]}),
     "DELETE /users/invitations/{email}/revoke": _invitation_email,
     "POST /invitations/accept": _accept,
@@ -162,7 +165,8 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
     "POST /projects": lambda w, a: Request(json={"name": _unique("proj")}),
     "PATCH /projects/{project_id}": lambda w, a: Request(json={"description": "changed"}),
     "DELETE /projects/{project_id}": lambda w, a: Request({"project_id": w.fresh_project()}),
-    "POST /projects/{project_id}/restore": lambda w, a: Request({"project_id": w.fresh_project(archived=True)}),
-    "POST /projects/{project_id}/members/{user_id}": lambda w, a: Request(json={"roles": ["PROJECT_ANNOTATOR"]}),
+    "POST /projects/{project_id}/restore": lambda w, a: Request({"project_id": w.fresh_project(True)}),
+    "POST /projects/{project_id}/members/{user_id}":
+        lambda w, a: Request(json={"roles": ["PROJECT_ANNOTATOR"]}),
     "DELETE /projects/{project_id}/members/{user_id}": lambda w, a: Request({"user_id": w.fresh_member()}),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from authz_world import REQUESTS, Request, World
+
 from permissions_doc import ACTORS, PATH_PARAM_RE, coverage, route_rows
 
 

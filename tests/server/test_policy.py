@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from permissions_doc import SPECIAL_ACTIONS, grants, route_rows
 
 from datamint.server import policy
 from datamint.server.auth.service import ORG_ROLES, Principal
 from datamint.server.errors import ForbiddenError
+from permissions_doc import SPECIAL_ACTIONS, grants, route_rows
 
 ORG_ROLE_OF_ACTOR = {"member": "member", "annotator": "member", "reviewer": "member", "manager": "member",
                      "admin": "admin"}
@@ -49,7 +49,8 @@ def _contradictions() -> list[str]:
     for key, row in route_rows().items():
         exp = row.expected
         if row.action == "public":
-            problems += [f"{key}: public route gives {actor} {s}" for actor, s in exp.items() if not _is_success(s)]
+            problems += [f"{key}: public route gives {actor} {s}"
+                         for actor, s in exp.items() if not _is_success(s)]
             continue
         problems += [f"{key}: {actor} must get 401" for actor in ("anonymous", "wrong key", "revoked key")
                      if exp[actor] != 401]
@@ -60,8 +61,8 @@ def _contradictions() -> list[str]:
                     problems.append(f"{key}: {actor} gets {exp[actor]} but '{role}' "
                                     f"{'grants' if granted else 'does not grant'} {row.action}")
         if row.action in project:
-            problems += [f"{key}: {actor} must get 404 for project data" for actor in ("other org admin", "member")
-                         if exp[actor] != 404]
+            problems += [f"{key}: {actor} must get 404 for project data"
+                         for actor in ("other org admin", "member") if exp[actor] != 404]
             if not _is_success(exp["admin"]):
                 problems.append(f"{key}: organization admins hold every project action")
             for actor, role in PROJECT_ROLE_OF_ACTOR.items():
@@ -92,7 +93,8 @@ def test_project_roles_by_table():
     member = _principal("member")
     assert policy.project_allowed(member, ["PROJECT_ANNOTATOR"], policy.ProjectAction.ANNOTATE)
     assert not policy.project_allowed(member, ["PROJECT_ANNOTATOR"], policy.ProjectAction.REVIEW)
-    assert policy.project_allowed(member, ["PROJECT_ANNOTATOR", "PROJECT_REVIEWER"], policy.ProjectAction.REVIEW)
+    both = ["PROJECT_ANNOTATOR", "PROJECT_REVIEWER"]
+    assert policy.project_allowed(member, both, policy.ProjectAction.REVIEW)
     assert not policy.project_allowed(member, None, policy.ProjectAction.READ)
     assert policy.project_allowed(_principal("admin"), None, policy.ProjectAction.MEMBERS_MANAGE)
     with pytest.raises(ForbiddenError, match="project.members.manage"):

@@ -184,7 +184,8 @@ def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse
 
 def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     _LOG.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-    body = error_body(request, 500, "internal_error", "Internal server error; the request id identifies it in the logs")
+    body = error_body(request, 500, "internal_error",
+                      "Internal server error; the request id identifies it in the logs")
     return JSONResponse(body, status_code=500)
 
 

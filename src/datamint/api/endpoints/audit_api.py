@@ -25,7 +25,8 @@ class AuditApi(BaseApi):
 
     def get_list(self, user: str | None = None, entity_type: str | None = None, entity_id: str | None = None,
                  action: str | None = None, from_date: str | date | datetime | None = None,
-                 to_date: str | date | datetime | None = None, limit: int | None = None) -> list[dict]:
+                 to_date: str | date | datetime | None = None, request_id: str | None = None,
+                 limit: int | None = None) -> list[dict]:
         """List audit events, newest first.
 
         Args:
@@ -37,6 +38,8 @@ class AuditApi(BaseApi):
                 ``'revoke_api_key'`` (the server route's name).
             from_date: Earliest time, inclusive (a date means its start, UTC).
             to_date: Latest time (a date includes that whole day, UTC).
+            request_id: Only the events of this request (its ``X-Request-ID``, also found in
+                error messages of the SDK's exceptions).
             limit: Maximum number of events (all when ``None``).
 
         Returns:
@@ -51,7 +54,7 @@ class AuditApi(BaseApi):
             ...     print(event['at'], event['user_email'], event['action'])
         """
         params = {"user": user, "entity_type": entity_type, "entity_id": entity_id, "action": action,
-                  "from": _iso(from_date), "to": _iso(to_date)}
+                  "request_id": request_id, "from": _iso(from_date), "to": _iso(to_date)}
         return list(self._iter_items("/audit-events", params, limit=limit))
 
 

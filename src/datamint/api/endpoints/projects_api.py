@@ -136,7 +136,8 @@ class ProjectsApi(CRUDEntityApi[Project]):
             return project.id
         return project if is_uuid(project) else self._resolve(project).id
 
-    def _project_request(self, method: str, project: str | Project, add_path: str, **kwargs: Any) -> httpx.Response:
+    def _project_request(self, method: str, project: str | Project, add_path: str,
+                         **kwargs: Any) -> httpx.Response:
         return self._make_entity_request(method, self._project_id(project), add_path=add_path, **kwargs)
 
     # -- members -------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ class ProjectsApi(CRUDEntityApi[Project]):
         Example:
             >>> api.projects.set_member(project, user.id, ['PROJECT_REVIEWER'])
         """
-        self._project_request("POST", project, f"members/{quote(user_id, safe='@')}", json={"roles": list(roles)})
+        self._project_request("POST", project, f"members/{quote(user_id, safe='@')}",
+                              json={"roles": list(roles)})
 
     def remove_member(self, project: str | Project, user_id: str) -> None:
         """Remove a user from a project.

@@ -133,7 +133,8 @@ class UsersApi(CreatableEntityApi[User]):
             PermissionDeniedError: You are not an admin.
 
         Example:
-            >>> inv = api.users.invite('ana@lab.org', project_id=project.id, project_roles=['PROJECT_REVIEWER'])
+            >>> inv = api.users.invite('ana@lab.org', project_id=project.id,
+            ...                        project_roles=['PROJECT_REVIEWER'])
             >>> inv['invitation_link']
         """
         payload: dict[str, Any] = {"email": email}

@@ -184,8 +184,8 @@ def _after_flush(session: Session, _flush_context: object) -> None:
 
 def _before_commit(session: Session) -> None:
     ctx: AuditContext | None = session.info.get("audit")
-    if ctx is None or not ctx.mutating:
-        return
+    if ctx is None or not ctx.mutating or session.in_nested_transaction():
+        return  # a savepoint's release is not the request's commit
     session.flush()
     if not ctx.changes:
         return

@@ -20,6 +20,7 @@ class AuditFilter:
     entity_type: str | None = None
     entity_id: str | None = None
     action: str | None = None
+    request_id: str | None = None
     start: datetime | None = None
     end: datetime | None = None
 
@@ -38,10 +39,13 @@ def list_events(
         stmt = stmt.where(AuditEvent.entity_id == where.entity_id)
     if where.action:
         stmt = stmt.where(AuditEvent.action == where.action)
+    if where.request_id:
+        stmt = stmt.where(AuditEvent.request_id == where.request_id)
     if where.start is not None:
         stmt = stmt.where(AuditEvent.at >= where.start)
     if where.end is not None:
         stmt = stmt.where(AuditEvent.at < where.end)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id).offset(offset).limit(limit)).all()
+    ordered = stmt.order_by(AuditEvent.at.desc(), AuditEvent.id)
+    rows = session.scalars(ordered.offset(offset).limit(limit)).all()
     return rows, total

@@ -24,13 +24,14 @@ def list_audit_events(
     entity_type: Annotated[str | None, Query(description="e.g. project, user, api_key, resource")] = None,
     entity_id: Annotated[str | None, Query(description="Id of the entity")] = None,
     action: Annotated[str | None, Query(description="e.g. create_project, revoke_api_key")] = None,
+    request_id: Annotated[str | None, Query(description="The X-Request-ID of the request")] = None,
     start: Annotated[str | None, Query(alias="from", description="ISO date or date-time, inclusive")] = None,
-    end: Annotated[str | None, Query(alias="to", description="ISO date (whole day) or date-time, exclusive")] = None,
+    end: Annotated[str | None, Query(alias="to", description="ISO date (a whole day) or date-time")] = None,
 ) -> dict[str, Any]:
     """The organization's audit trail, newest first, paginated."""
     policy.require(me, policy.Action.AUDIT_READ)
     where = AuditFilter(
-        user=user, entity_type=entity_type, entity_id=entity_id, action=action,
+        user=user, entity_type=entity_type, entity_id=entity_id, action=action, request_id=request_id,
         start=service.parse_bound(start, "from", end=False), end=service.parse_bound(end, "to", end=True),
     )
     items, total = service.list_events(session, me, where, page.offset, page.limit)

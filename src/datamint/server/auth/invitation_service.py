@@ -109,7 +109,8 @@ def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
     if repo.get_user_by_email(session, invitation.email) is not None:
         raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
     user = users.new_user(session, invitation.customer_id, invitation.email, body.password,
-                          body.firstname or invitation.firstname, body.lastname or invitation.lastname, ["member"])
+                          body.firstname or invitation.firstname, body.lastname or invitation.lastname,
+                          ["member"])
     project = (projects_repo.get_project(session, invitation.customer_id, invitation.project_id)
                if invitation.project_id else None)
     if project is not None:

@@ -20,7 +20,8 @@ def list_my_api_keys(session: SessionDep, me: CurrentUser) -> list[dict[str, Any
 
 
 @router.post("/me/api-keys", status_code=201)
-def create_my_api_key(session: SessionDep, me: CurrentUser, body: ApiKeyCreate | None = None) -> dict[str, Any]:
+def create_my_api_key(session: SessionDep, me: CurrentUser,
+                      body: ApiKeyCreate | None = None) -> dict[str, Any]:
     """Issue a new key to the caller; ``key`` in the response is shown only this once."""
     owner = service.key_owner(session, me, service.ME)
     result = service.create_key(session, me, owner, body.name if body else None)

@@ -40,7 +40,8 @@ def get_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
 
 def list_keys(session: Session, user_id: str) -> Sequence[ApiKey]:
     """Every key of a user, newest first."""
-    return session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())).all()
+    stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    return session.scalars(stmt).all()
 
 
 def get_key(session: Session, key_id: str) -> ApiKey | None:

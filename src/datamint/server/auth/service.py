@@ -69,13 +69,16 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
         raise AuthenticationFailedError("Invalid API key: its user no longer exists")
     now = utcnow()
     last = key.last_used_at
-    if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo))) > _LAST_USED_RESOLUTION:
+    last = last if last is None or last.tzinfo else last.replace(tzinfo=now.tzinfo)
+    if last is None or now - last > _LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.commit()
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
 
 
-def issue_key(session: Session, user: User, name: str | None = None, plaintext: str | None = None) -> tuple[ApiKey, str]:
+def issue_key(
+    session: Session, user: User, name: str | None = None, plaintext: str | None = None
+) -> tuple[ApiKey, str]:
     """Create an API key for ``user``; returns the stored row and the plaintext (shown once)."""
     plaintext = plaintext or generate_api_key()
     key = ApiKey(
@@ -197,7 +200,10 @@ def get_user(session: Session, principal: Principal, email_or_id: str) -> User:
     Raises:
         NotFoundError: No such user in the caller's organization.
     """
-    user = repo.get_user_by_email(session, email_or_id) if "@" in email_or_id else repo.get_user(session, email_or_id)
+    if "@" in email_or_id:
+        user = repo.get_user_by_email(session, email_or_id)
+    else:
+        user = repo.get_user(session, email_or_id)
     if user is None or user.customer_id != principal.customer_id:
         raise NotFoundError("User")
     return user
@@ -212,7 +218,8 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
         user.lastname = changes["lastname"]
     if changes.get("roles") is not None:
         roles = _check_roles(changes["roles"])
-        if "admin" in (user.roles or []) and "admin" not in roles and repo.count_admins(session, user.customer_id) <= 1:
+        demoted = "admin" in (user.roles or []) and "admin" not in roles
+        if demoted and repo.count_admins(session, user.customer_id) <= 1:
             raise ValidationFailedError(f"{user.email} is the organization's last admin; make another user "
                                         "admin first")
         user.roles = roles

@@ -45,7 +45,8 @@ def get_project(project_id: str, session: SessionDep, me: CurrentUser) -> dict[s
 
 
 @router.patch("/{project_id}")
-def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def update_project(project_id: str, body: ProjectUpdate, session: SessionDep,
+                   me: CurrentUser) -> dict[str, Any]:
     """Change a project's name, description, flags or pinned metrics."""
     project = service.update_project(session, me, project_id, body)
     session.commit()
