@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from conftest import unique
@@ -48,6 +50,18 @@ def test_invite_then_accept_creates_the_account_in_the_project(server, api):
 
     with pytest.raises(ItemNotFoundError):
         accept_invitation(token, server.url)
+
+
+def test_a_token_is_accepted_once_even_concurrently(server, api):
+    token = api.users.invite(_email())["token"]
+
+    def accept(_: int) -> int:
+        return httpx.post(f"{server.url}/invitations/accept", json={"token": token}, timeout=30).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(accept, range(4)))
+    assert sorted(statuses)[0] == 201 and statuses.count(201) == 1
+    assert set(statuses) <= {201, 404, 409}
 
 
 def test_inviting_again_replaces_the_link(server, api):

@@ -11,6 +11,7 @@ from datetime import timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
@@ -108,16 +109,20 @@ def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
         raise GoneError("This invitation has expired; ask an admin to invite you again")
     if repo.get_user_by_email(session, invitation.email) is not None:
         raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
-    user = users.new_user(session, invitation.customer_id, invitation.email, body.password,
-                          body.firstname or invitation.firstname, body.lastname or invitation.lastname,
-                          ["member"])
+    try:
+        with session.begin_nested():
+            user = users.new_user(session, invitation.customer_id, invitation.email, body.password,
+                                  body.firstname or invitation.firstname,
+                                  body.lastname or invitation.lastname, ["member"])
+    except IntegrityError:
+        raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
+    if not repo.claim_invitation(session, invitation.id, user.id, utcnow()):
+        raise NotFoundError("Invitation", _UNUSABLE)
     project = (projects_repo.get_project(session, invitation.customer_id, invitation.project_id)
                if invitation.project_id else None)
     if project is not None:
         member_service.upsert_member(session, project, user, list(invitation.project_roles or []))
     _, plaintext = users.issue_key(session, user, name="first key")
-    invitation.accepted_at = utcnow()
-    invitation.accepted_user_id = user.id
     recorder.describe(session, actor=user, entity_type="invitation", entity_id=invitation.id,
                       details={"user_id": user.id, "project_id": invitation.project_id})
     return {

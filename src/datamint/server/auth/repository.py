@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import ApiKey, Invitation, Organization, User
@@ -58,6 +59,18 @@ def count_admins(session: Session, customer_id: str) -> int:
 def get_invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:
     """The invitation whose token hashes to ``token_hash``."""
     return session.scalar(select(Invitation).where(Invitation.token_hash == token_hash))
+
+
+def claim_invitation(session: Session, invitation_id: str, user_id: str, now: datetime) -> bool:
+    """Mark an open invitation accepted by ``user_id``; False when another request was first."""
+    result = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.accepted_at.is_(None),
+               Invitation.revoked_at.is_(None))
+        .values(accepted_at=now, accepted_user_id=user_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
 
 
 def open_invitations(
