@@ -42,6 +42,15 @@ def live(tmp_path_factory):
         session.commit()
         return {"id": dataset.id}
 
+    @app.post("/test-datasets/twice", status_code=201)
+    def create_and_rename_test_dataset(session: SessionDep, me: CurrentUser) -> dict[str, str]:
+        dataset = Dataset(customer_id=me.customer_id, name="first", description="", created_by=me.email)
+        session.add(dataset)
+        session.commit()
+        dataset.name = "second"
+        session.commit()
+        return {"id": dataset.id}
+
     url, server, thread = serve_in_thread(app)
     yield url
     server.should_exit = True
@@ -88,3 +97,12 @@ def test_entity_type_names():
 
     assert recorder.entity_type_of(ApiKey()) == "api_key"
     assert recorder.entity_type_of(ProjectMember()) == "project_member"
+
+
+def test_a_route_committing_twice_keeps_one_event(live):
+    headers = {"apikey": KEY, "x-request-id": "twice-0000001"}
+    response = httpx.post(f"{live}/test-datasets/twice", headers=headers)
+    assert response.status_code == 201
+    events = _events(live, request_id="twice-0000001")
+    assert len(events) == 1
+    assert sorted(c["op"] for c in events[0]["details"]["changes"]) == ["create", "update"]

@@ -8,9 +8,10 @@ How it works:
 2. While the request runs, every ORM flush is watched (:func:`_after_flush`): each row
    inserted, updated or deleted is noted as a change (type, id, changed column *names*; never
    values, so no secret can reach the trail).
-3. When a mutating request (POST, PUT, PATCH, DELETE) commits, :func:`_before_commit` adds ONE
-   :class:`AuditEvent` for the changes, in the same transaction: no change is committed without
-   its audit row. Requests that change nothing (searches, failed attempts) leave no event.
+3. When a mutating request (POST, PUT, PATCH, DELETE) commits, :func:`_before_commit` writes ONE
+   :class:`AuditEvent` for its changes, in the same transaction: no change is committed without
+   its audit row. A route that commits several times keeps one event, extended at each commit.
+   Requests that change nothing (searches, failed attempts) leave no event.
 4. Routes that only read but must be audited (file downloads, exports) are listed in
    :data:`AUDITED_READS`; ``deps._session`` calls :func:`record_read` when such a request
    succeeds.
@@ -75,6 +76,7 @@ class AuditContext:
     changes: list[dict[str, Any]] = field(default_factory=list)
     entity: tuple[str | None, str | None] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    event: AuditEvent | None = None
 
     @property
     def mutating(self) -> bool:
@@ -191,9 +193,14 @@ def _before_commit(session: Session) -> None:
         return
     if ctx.customer_id is None:
         _LOG.warning("unattributed change on %s %s not audited", ctx.method, ctx.route_path)
+        return
+    event = _event(session, ctx)
+    if ctx.event is None:
+        ctx.event = event
     else:
-        session.add(_event(session, ctx))
-    ctx.changes = []
+        for column in ("entity_type", "entity_id", "details", "user_id", "user_email"):
+            setattr(ctx.event, column, getattr(event, column))
+    session.add(ctx.event)
 
 
 def _event(session: Session, ctx: AuditContext) -> AuditEvent:
