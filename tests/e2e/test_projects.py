@@ -9,6 +9,8 @@ from datamint import Api
 from datamint.entities.project import Project
 from datamint.exceptions import AuthenticationError, EntityAlreadyExistsError, ItemNotFoundError
 
+from conftest import unique
+
 
 def test_connect_with_valid_key(server):
     api = Api(server.url, server.admin_key)

@@ -13,6 +13,8 @@ from datamint.exceptions import (
     ValidationError,
 )
 
+from conftest import unique
+
 
 def test_user_lifecycle(api):
     email = f"{unique('u')}@example.test"

@@ -393,8 +393,7 @@ class BaseApi:
                 payload.update(offset=str(offset), limit=str(page_size))
                 response = self._request(method, path, params=params, json=payload)
             items = items_from(response.json(), return_field)
-            for item in items:
-                yield item
+            yield from items
             returned += len(items)
             offset += len(items)
             if len(items) < page_size:

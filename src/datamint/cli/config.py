@@ -52,9 +52,12 @@ def config_command(
     interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Ask for each value")] = False,
     test: Annotated[bool, typer.Option("--test/--no-test", help="Test the connection after saving")] = True,
     list_local_data: Annotated[bool, typer.Option("--list-local-data", help="Show cached data groups")] = False,
-    clean_local_data: Annotated[str | None, typer.Option("--clean-local-data",
-                                                         help="Delete one cached group (see --list-local-data)")] = None,
-    clean_all_local_data: Annotated[bool, typer.Option("--clean-all-local-data", help="Delete the whole cache")] = False,
+    clean_local_data: Annotated[
+        str | None, typer.Option("--clean-local-data", help="Delete one cached group (see --list-local-data)")
+    ] = None,
+    clean_all_local_data: Annotated[
+        bool, typer.Option("--clean-all-local-data", help="Delete the whole cache")
+    ] = False,
 ) -> None:
     """Configure the SDK (see HELP)."""
     if list_local_data:

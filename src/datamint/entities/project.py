@@ -61,7 +61,7 @@ class Project(BaseEntity):
             metrics: Metric names.
         """
         self._projects.patch(self, {"pinned_metrics": list(metrics)})
-        setattr(self, "pinned_metrics", list(metrics))
+        self.pinned_metrics = list(metrics)
 
     def show(self) -> None:
         """Open the project in the web browser."""

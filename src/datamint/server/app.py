@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.database = init.database
     recorder.install(init.database.session_factory)
     app.state.initial_admin_api_key = init.admin_api_key
-    app.state.blob_store = make_blob_store(settings.resolved_storage_url)
+    app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
 
     install_error_handlers(app)
@@ -88,3 +88,14 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(projects_router)
     app.include_router(audit_router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (one call per worker process): settings from the environment.
+
+    The CLI initializes the database before it starts the workers, so here initialization only
+    checks that the schema is current.
+    """
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    return create_app(settings)

@@ -1,0 +1,54 @@
+# Datamint — the README's two commands call `make run` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
+PORT   ?= 5000
+DATA   ?=
+
+.PHONY: run test test-sqlite bench lint install-server install-dev official-client clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.server-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e '.[server,postgres,s3]'
+	touch $@
+
+# torch is pinned to the CPU build that lies on this machine's disk; it must come first.
+$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[all,dev]'
+	touch $@ $(VENV)/.server-installed
+
+# The official datamint client (for conformance tests), without its training stack.
+.venv-official/.installed: tests/official-client-requirements.txt
+	$(PYTHON) -m venv .venv-official
+	.venv-official/bin/python -m pip install --quiet --disable-pip-version-check --no-deps datamint==2.45.0
+	.venv-official/bin/python -m pip install --quiet --disable-pip-version-check -r tests/official-client-requirements.txt
+	touch $@
+
+official-client: .venv-official/.installed
+install-server: $(VENV)/.server-installed
+install-dev: $(VENV)/.dev-installed
+
+## Start the platform on its embedded defaults (SQLite + a local data folder).
+run: install-server
+	$(VENV)/bin/datamint server run --port $(PORT) $(if $(DATA),--data-dir $(DATA),)
+
+## Run the whole test suite against SQLite and the local PostgreSQL.
+test: install-dev official-client
+	$(PY) -m pytest -q
+
+test-sqlite: install-dev official-client
+	DATAMINT_TEST_BACKENDS=sqlite $(PY) -m pytest -q
+
+bench: install-dev
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+lint: install-dev
+	$(PIP) ruff
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .venv-official .pytest_cache .ruff_cache

@@ -1,0 +1,139 @@
+"""``datamint server run`` as a real subprocess: answers on its port, bootstraps the admin once."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(data_dir)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not answer within 60 s")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config):
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": ""}
+    env.pop("DATAMINT_SERVER_ADMIN_API_KEY")
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    url = f"http://localhost:{port}"
+
+    first = _start(data_dir, port, env)
+    try:
+        _wait_healthy(url, first)
+    finally:
+        out1 = _stop(first)
+    match = re.search(r"(dmk_[A-Za-z0-9_-]{20,})", out1)
+    assert match, out1
+    key = match.group(1)
+    assert url in out1
+
+    config = yaml.safe_load((_isolated_sdk_config / "config" / "datamintapi" / "datamintapi.yaml").read_text())
+    assert config == {"api_key": key, "default_api_url": url}
+
+    second = _start(data_dir, port, env)
+    try:
+        _wait_healthy(url, second)
+        from datamint import Api
+
+        api = Api()  # URL and key come from the config file the first start wrote
+        project = api.projects.create("kept-across-restarts", "d")
+        api.close()
+    finally:
+        out2 = _stop(second)
+    assert "dmk_" not in out2, "the admin key must be printed only on the first start"
+
+    third = _start(data_dir, port, env)
+    try:
+        _wait_healthy(url, third)
+        listed = httpx.get(f"{url}/projects", headers={"apikey": key}).json()["data"]
+        assert [p["id"] for p in listed] == [project.id]
+    finally:
+        _stop(third)
+
+
+def test_migrate_command_reports_revision(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "migrate", "--data-dir",
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    from alembic.script import ScriptDirectory
+
+    from datamint.server.db.migrate import MIGRATIONS_DIR
+
+    heads = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()
+    assert heads and all(head in result.stdout for head in heads)
+    assert (tmp_path / "datamint.sqlite3").exists()
+
+
+def test_server_help_teaches(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "run", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "--data-dir" in result.stdout and "--port" in result.stdout and "first start" in result.stdout
+
+
+@pytest.mark.timeout(180)
+def test_several_workers_share_one_postgresql(tmp_path, own_pg_database):
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = _free_port()
+    url = f"http://localhost:{port}"
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": "dmk_workers_test_key_0123456789"}
+    cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(tmp_path),
+           "--database-url", own_pg_database, "--workers", "2", "--no-write-sdk-config"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_healthy(url, proc)
+        headers = {"apikey": env["DATAMINT_SERVER_ADMIN_API_KEY"]}
+
+        def create(i: int) -> int:
+            return httpx.post(f"{url}/projects", json={"name": f"w-{i}"}, headers=headers, timeout=30).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(create, range(24)))
+        assert statuses == [201] * 24
+        listed = httpx.get(f"{url}/projects", headers=headers, params={"limit": 100}).json()
+        assert sorted(p["name"] for p in listed["data"]) == sorted(f"w-{i}" for i in range(24))
+    finally:
+        _stop(proc)
