@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import unique
 from datamint import Api
 from datamint.exceptions import AuthenticationError, ItemNotFoundError, PermissionDeniedError, ValidationError
+
+from conftest import unique
 
 
 def test_a_user_holds_several_keys_and_revokes_them(server):

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from conftest import unique
 from datamint import Api
 from datamint.exceptions import PermissionDeniedError, ValidationError
+
+from conftest import unique
 
 
 def _send(server, key: str, method: str, path: str, **kwargs) -> tuple[httpx.Response, str]:

@@ -7,10 +7,11 @@ import uuid
 import httpx
 import pytest
 
-from conftest import start_server
 from datamint import Api
 from datamint.exceptions import RateLimitError
 from datamint.server.auth.throttle import AuthFailureGuard
+
+from conftest import start_server
 
 LIMIT = 3
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from conftest import unique
 from datamint import Api
 from datamint.api.endpoints.users_api import accept_invitation
 from datamint.exceptions import (
@@ -17,6 +16,8 @@ from datamint.exceptions import (
     PermissionDeniedError,
     ValidationError,
 )
+
+from conftest import unique
 
 
 def _email() -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import unique
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, PermissionDeniedError, ValidationError
+
+from conftest import unique
 
 
 def _user(server, api):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import unique
 from datamint import Api
 from datamint.entities.project import Project
 from datamint.exceptions import AuthenticationError, EntityAlreadyExistsError, ItemNotFoundError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import unique
 from datamint import Api
 from datamint.exceptions import (
     EntityAlreadyExistsError,

@@ -9,13 +9,14 @@ import httpx
 import pytest
 from fastapi import Response
 
-from conftest import serve_in_thread
 from datamint.server.app import create_app
 from datamint.server.audit import recorder
 from datamint.server.config import Settings
 from datamint.server.deps import CurrentUser, SessionDep
 from datamint.server.errors import NotFoundError
 from datamint.server.projects.models import Dataset
+
+from conftest import serve_in_thread
 
 KEY = f"dmk_test_{uuid.uuid4().hex}"
 
