@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         admin_api_key: The admin's API key on first start; generated and printed when unset.
         organization_name: Name of the organization created on first start.
         log_level: Python logging level name for the request log.
+        auth_failures_per_minute: Failed authentications (bad keys, bad invitation tokens) one
+            client address may make per minute before it gets 429 with ``Retry-After``.
+        invitation_ttl_hours: How long an invitation link stays valid.
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -53,6 +56,7 @@ class Settings(BaseSettings):
     organization_name: str = "Default organization"
     log_level: str = "INFO"
     auth_failures_per_minute: int = Field(default=30, ge=1)
+    invitation_ttl_hours: int = Field(default=168, ge=1)
 
     @field_validator("data_dir", mode="before")
     @classmethod

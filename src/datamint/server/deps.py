@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from datamint.server.audit import recorder
 from datamint.server.auth.service import Principal, authenticate
 from datamint.server.config import Settings
 from datamint.server.errors import AuthenticationFailedError
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
 def _session(request: Request) -> Iterator[Session]:
     session = request.app.state.database.session()
+    recorder.begin(session, request.scope)
     try:
         yield session
+        recorder.record_read(session)
     finally:
         session.rollback()
         session.close()
@@ -45,9 +48,14 @@ def api_key_from_headers(request: Request) -> str | None:
     return None
 
 
+def client_address(request: Request) -> str:
+    """The address failed authentications are counted under (see ``auth.throttle``)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _principal(request: Request, session: Annotated[Session, Depends(_session)]) -> Principal:
     guard = request.app.state.auth_guard
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     guard.check(client)
     try:
         principal = authenticate(session, api_key_from_headers(request))
@@ -56,6 +64,7 @@ def _principal(request: Request, session: Annotated[Session, Depends(_session)])
         raise
     request.state.user_email = principal.email
     request.state.customer_id = principal.customer_id
+    recorder.set_actor(session, principal.user_id, principal.email, principal.customer_id)
     return principal
 
 

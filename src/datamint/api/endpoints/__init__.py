@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.users_api import UsersApi
 
-__all__ = ["ProjectsApi", "UsersApi"]
+__all__ = ["AuditApi", "ProjectsApi", "UsersApi"]

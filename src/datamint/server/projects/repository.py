@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from datamint.server.auth.models import User
 from datamint.server.projects.models import Project, ProjectMember
 
 
@@ -57,3 +58,10 @@ def get_member(session: Session, project_id: str, user_id: str) -> ProjectMember
 def count_resources(session: Session, project_ids: Sequence[str]) -> dict[str, int]:
     """Number of resources in each project (areas that own resources extend this)."""
     return dict.fromkeys(project_ids, 0)
+
+
+def list_members(session: Session, project_id: str) -> Sequence[tuple[ProjectMember, User]]:
+    """A project's memberships with their users, ordered by email."""
+    stmt = (select(ProjectMember, User).join(User, User.id == ProjectMember.user_id)
+            .where(ProjectMember.project_id == project_id).order_by(User.email))
+    return [(m, u) for m, u in session.execute(stmt).all()]

@@ -56,7 +56,8 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
         raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, existing))
     if body.resource_ids:
         raise NotFoundError("Resource", f"Resource not found: {body.resource_ids[0]}")
-    dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "", created_by=me.email)
+    dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "",
+                      created_by=me.email)
     session.add(dataset)
     session.flush()
     seg = body.segmentationData.model_dump() if body.segmentationData else {
