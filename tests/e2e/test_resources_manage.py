@@ -135,3 +135,16 @@ def test_official_project_resources_body(server, org, tmp_path):
         other = org.projects.create(unique("p"), "d")
         response = http.post(f"/projects/{other.id}/resources", json={"all_files_selected": True})
         assert response.json()["resource_count"] == 2
+
+
+def test_changes_and_downloads_are_audited(org, tmp_path):
+    rid = _pngs(org, tmp_path, 1)[0]
+    org.resources.set_tags(rid, ["audited"])
+    org.resources.download_resource_file(rid, auto_convert=False)
+    org.resources.delete(rid)
+    events = org.audit.get_list(entity_type="resource", entity_id=rid)
+    actions = [e["action"] for e in events]
+    assert actions == ["delete_resource", "download_file", "set_tags", "upload_resource"]
+    upload = events[-1]
+    assert upload["status"] == 201 and {"op": "create", "type": "resource", "id": rid} in upload["details"]["changes"]
+    assert not [c for c in upload["details"]["changes"] if c["type"] == "upload_intent"]
