@@ -3,9 +3,11 @@
 Every upload commits an :class:`~datamint.server.resources.models.UploadIntent` before storing its
 blob and deletes it together with inserting the resource row, so an intent older than the longest
 plausible blob write marks an orphan. :meth:`UploadJanitor.sweep` runs when the application starts
-and, at most every ``interval`` seconds, alongside uploads. It is safe with several server
-processes: deleting a blob or an intent twice is harmless, and a blob whose resource row exists is
-never deleted.
+and, at most every ``interval`` seconds, alongside uploads. On SQLite it also refreshes the query
+planner's statistics (a sampled ``ANALYZE``): without them SQLite may walk the listing's ordering
+index instead of the index of a selective filter (a 10 ms listing then takes 150 ms at 100k rows).
+It is safe with several server processes: deleting a blob or an intent twice is harmless, and a
+blob whose resource row exists is never deleted.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class UploadJanitor:
                 session.delete(intent)
         if removed:
             _LOG.warning("removed %d orphan upload blob(s) left by an interrupted upload", removed)
+        if self.database.dialect == "sqlite":
+            with self.database.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit=10000")
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
         self._last = time.monotonic()
         return removed
 

@@ -28,17 +28,15 @@ class Resource(Base):
 
     __tablename__ = "resources"
     __table_args__ = (
-        Index("ix_resources_customer_id_deleted_created_at", "customer_id", "deleted", "created_at"),
-        Index("ix_resources_customer_id_status_created_at", "customer_id", "status", "created_at"),
-        Index("ix_resources_customer_id_modality", "customer_id", "modality"),
-        Index("ix_resources_customer_id_mimetype", "customer_id", "mimetype"),
-        Index("ix_resources_customer_id_upload_channel", "customer_id", "upload_channel"),
-        Index("ix_resources_customer_id_filename", "customer_id", "filename"),
-        Index("ix_resources_customer_id_created_by", "customer_id", "created_by"),
-        Index("ix_resources_customer_id_published_on", "customer_id", "published_on"),
-        Index("ix_resources_customer_id_published_by", "customer_id", "published_by"),
-        Index("ix_resources_customer_id_source_filepath", "customer_id", "source_filepath"),
-        Index("ix_resources_customer_id_series_uid", "customer_id", "series_uid"),
+        # Every listing filters on (customer_id, deleted) first and orders by (created_at, id): the
+        # filters that narrow a listing lead to the rows in order without a sort step, and the
+        # count of a filtered listing reads the index only.
+        Index("ix_resources_customer_id_deleted_created_at_id", "customer_id", "deleted", "created_at", "id"),
+        *(Index(f"ix_resources_customer_id_deleted_{column}_created_at_id", "customer_id", "deleted", column,
+                "created_at", "id") for column in ("status", "modality", "mimetype", "upload_channel")),
+        *(Index(f"ix_resources_customer_id_deleted_{column}", "customer_id", "deleted", column)
+          for column in ("filename", "source_filepath", "series_uid", "created_by", "published_on",
+                         "published_by")),
     )
 
     id: Mapped[str] = id_column()

@@ -18,8 +18,8 @@ branch_labels = None
 depends_on = None
 
 TZ = sa.DateTime(timezone=True)
-_FILTER_INDEXES = ("modality", "mimetype", "upload_channel", "filename", "created_by", "published_on",
-                   "published_by", "source_filepath", "series_uid")
+_ORDERED_FILTERS = ("status", "modality", "mimetype", "upload_channel")
+_FILTERS = ("filename", "source_filepath", "series_uid", "created_by", "published_on", "published_by")
 
 
 def upgrade() -> None:
@@ -55,12 +55,13 @@ def upgrade() -> None:
                                 name="fk_resources_customer_id_organizations"),
         sa.PrimaryKeyConstraint("id", name="pk_resources"),
     )
-    op.create_index("ix_resources_customer_id_deleted_created_at", "resources",
-                    ["customer_id", "deleted", "created_at"])
-    op.create_index("ix_resources_customer_id_status_created_at", "resources",
-                    ["customer_id", "status", "created_at"])
-    for column in _FILTER_INDEXES:
-        op.create_index(f"ix_resources_customer_id_{column}", "resources", ["customer_id", column])
+    op.create_index("ix_resources_customer_id_deleted_created_at_id", "resources",
+                    ["customer_id", "deleted", "created_at", "id"])
+    for column in _ORDERED_FILTERS:
+        op.create_index(f"ix_resources_customer_id_deleted_{column}_created_at_id", "resources",
+                        ["customer_id", "deleted", column, "created_at", "id"])
+    for column in _FILTERS:
+        op.create_index(f"ix_resources_customer_id_deleted_{column}", "resources", ["customer_id", "deleted", column])
     op.create_table(
         "resource_tags",
         sa.Column("resource_id", sa.String(36), nullable=False),
