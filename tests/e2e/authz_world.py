@@ -12,6 +12,7 @@ in :meth:`World.path_defaults`; add a builder to ``REQUESTS`` if it needs a body
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from datamint.server.db.base import utcnow
 from datamint.server.projects import service as project_service
 from datamint.server.projects.models import ProjectMember
 from datamint.server.projects.schemas import ProjectCreate
+from datamint.server.resources import ingest
+from datamint.server.resources import service as resource_service
+from datamint.server.resources.receive import ReceivedFile
 
 PROJECT_ROLE = {"annotator": "PROJECT_ANNOTATOR", "reviewer": "PROJECT_REVIEWER",
                 "manager": "PROJECT_MANAGER"}
@@ -48,11 +52,23 @@ class Actor:
 
 @dataclass
 class Request:
-    """What to send: path parameters, JSON body and query parameters."""
+    """What to send: path parameters, JSON body, query parameters and multipart files."""
 
     params: dict[str, str] = field(default_factory=dict)
     json: Any = None
     query: dict[str, Any] | None = None
+    files: dict[str, Any] | None = None
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 6), 128).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = _png()
 
 
 class World:
@@ -60,6 +76,7 @@ class World:
 
     def __init__(self, server: Any) -> None:
         self.db = server.database
+        self.store = server.app.state.blob_store
         self.actors: dict[str, Actor] = {}
         with self.db.transaction() as s:
             org, admin, admin_key = auth_service.create_organization(s, _unique("matrix"),
@@ -81,6 +98,7 @@ class World:
         self.actors["other org admin"] = Actor("other org admin", other_key, other.user_id, other.email)
         self.project_id = self.fresh_project()
         self.target_id, self.target_email = self.target.id, self.target.email
+        self.resource_id = self.fresh_resource()
 
     # -- setup helpers -------------------------------------------------------------------------
 
@@ -96,7 +114,8 @@ class World:
 
     def path_defaults(self) -> dict[str, str]:
         """The value of each path parameter when a route's builder does not set it."""
-        return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id}
+        return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
+                "resource_id": self.resource_id, "frame_index": "0"}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -114,6 +133,20 @@ class World:
             if archived:
                 project_service.archive_project(s, manager, project.id)
             return project.id
+
+    def fresh_resource(self, deleted: bool = False) -> str:
+        """A new PNG resource uploaded by the admin (soft-deleted when asked); its id."""
+        session = self.db.session()
+        try:
+            admin = self._principal(session, "admin")
+            upload = ReceivedFile("m.png", "image/png", buffer=io.BytesIO(PNG), size=len(PNG))
+            created = ingest.ingest(session, self.store, admin, upload, ingest.UploadForm(filename="m.png"))
+            if deleted:
+                resource_service.delete(session, admin, [created["id"]])
+                session.commit()
+            return created["id"]
+        finally:
+            session.close()
 
     def fresh_member(self) -> str:
         """A new user who is an annotator of project ``P``; its id."""
@@ -169,4 +202,13 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
     "POST /projects/{project_id}/members/{user_id}":
         lambda w, a: Request(json={"roles": ["PROJECT_ANNOTATOR"]}),
     "DELETE /projects/{project_id}/members/{user_id}": lambda w, a: Request({"user_id": w.fresh_member()}),
+    "POST /resources": lambda w, a: Request(files={"resource": ("m.png", PNG, "image/png")}),
+    "DELETE /resources": lambda w, a: Request(query={"resource_ids": w.fresh_resource()}),
+    "PUT /resources/tags": lambda w, a: Request(json={"resource_ids": [w.resource_id], "tags": ["m"]}),
+    "POST /resources/bulk-publish": lambda w, a: Request(json={"resource_ids": [w.resource_id]}),
+    "POST /resources/restore": lambda w, a: Request(json={"ids": [w.fresh_resource(deleted=True)]}),
+    "DELETE /resources/{resource_id}": lambda w, a: Request({"resource_id": w.fresh_resource()}),
+    "POST /resources/{resource_id}/restore": lambda w, a: Request({"resource_id": w.fresh_resource(deleted=True)}),
+    "PUT /resources/{resource_id}/tags": lambda w, a: Request(json={"tags": ["m"]}),
+    "POST /projects/{project_id}/resources": lambda w, a: Request(json={"resource_ids_to_add": [w.resource_id]}),
 }

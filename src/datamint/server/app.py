@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -20,6 +21,9 @@ from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.errors import install_error_handlers
 from datamint.server.projects.router import router as projects_router
+from datamint.server.resources.janitor import UploadJanitor
+from datamint.server.resources.router import project_router as project_resources_router
+from datamint.server.resources.router import router as resources_router
 
 _LOG = logging.getLogger("datamint.server")
 API_VERSION = "1"
@@ -70,6 +74,10 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.initial_admin_api_key = init.admin_api_key
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
+    app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
+                                             timedelta(minutes=settings.orphan_upload_minutes),
+                                             settings.orphan_sweep_interval_s)
+    app.state.upload_janitor.sweep()
 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
@@ -87,6 +95,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(users_router)
     app.include_router(projects_router)
     app.include_router(audit_router)
+    app.include_router(project_resources_router)
+    app.include_router(resources_router)
     return app
 
 

@@ -9,5 +9,6 @@ from datamint.server.audit import models as audit_models  # noqa: F401
 from datamint.server.auth import models as auth_models  # noqa: F401
 from datamint.server.db.base import Base
 from datamint.server.projects import models as project_models  # noqa: F401
+from datamint.server.resources import models as resource_models  # noqa: F401
 
 metadata = Base.metadata

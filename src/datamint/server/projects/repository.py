@@ -56,8 +56,18 @@ def get_member(session: Session, project_id: str, user_id: str) -> ProjectMember
 
 
 def count_resources(session: Session, project_ids: Sequence[str]) -> dict[str, int]:
-    """Number of resources in each project (areas that own resources extend this)."""
-    return dict.fromkeys(project_ids, 0)
+    """Number of live (not deleted) resources in each project, in one grouped query."""
+    from datamint.server.resources.models import ProjectResource, Resource
+
+    counts = dict.fromkeys(project_ids, 0)
+    if not project_ids:
+        return counts
+    rows = session.execute(select(ProjectResource.project_id, func.count())
+                           .join(Resource, Resource.id == ProjectResource.resource_id)
+                           .where(ProjectResource.project_id.in_(list(project_ids)), Resource.deleted.is_(False))
+                           .group_by(ProjectResource.project_id))
+    counts.update({pid: int(n) for pid, n in rows})
+    return counts
 
 
 def list_members(session: Session, project_id: str) -> Sequence[tuple[ProjectMember, User]]:

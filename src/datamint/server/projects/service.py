@@ -16,6 +16,8 @@ from datamint.server.errors import ConflictError, NotFoundError, ValidationFaile
 from datamint.server.projects import repository as repo
 from datamint.server.projects.models import Dataset, Project, ProjectMember
 from datamint.server.projects.schemas import ProjectCreate, ProjectUpdate
+from datamint.server.resources import repository as resource_repo
+from datamint.server.resources import service as resource_service
 
 
 def visible_project(session: Session, me: Principal, project_id: str) -> tuple[Project, list[str] | None]:
@@ -54,8 +56,10 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
     existing = repo.get_by_name(session, me.customer_id, name)
     if existing is not None:
         raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, existing))
-    if body.resource_ids:
-        raise NotFoundError("Resource", f"Resource not found: {body.resource_ids[0]}")
+    resources = resource_service.visible_resources(session, me, body.resource_ids) if body.resource_ids else []
+    deleted = [r.id for r in resources if r.deleted]
+    if deleted:
+        raise ValidationFailedError(f"Resource {deleted[0]} is deleted; restore it before adding it to a project")
     dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "",
                       created_by=me.email)
     session.add(dataset)
@@ -81,6 +85,8 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
     except IntegrityError:
         raise ConflictError(f"A project named {name!r} already exists")
     session.add(ProjectMember(project_id=project.id, user_id=me.user_id, roles=["PROJECT_MANAGER"]))
+    if resources:
+        resource_repo.add_to_project(session, project.id, [r.id for r in resources], me.email)
     session.flush()
     return project
 

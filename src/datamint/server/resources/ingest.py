@@ -1,0 +1,263 @@
+"""Uploads: check the file, derive its metadata, store the bytes, then record the resource.
+
+Order of operations (crash safety):
+
+1. The multipart body is already spooled to a temporary file by the form parser (never held whole
+   in memory). The file name, mimetype and content are checked; anything wrong is a 4xx and
+   nothing is written anywhere.
+2. An :class:`~datamint.server.resources.models.UploadIntent` naming the blob key is committed
+   (the only extra commit of the request, and on the request's own connection: a second
+   connection per upload would exhaust the pool under concurrent uploads).
+3. The bytes are stored in the blob store under ``<customer_id>/resources/<resource_id>/original``.
+4. The resource row is inserted and the intent deleted in one transaction, committed here (the
+   upload is the one request that commits more than once). If anything fails after step 3,
+   :func:`discard` deletes the blob and the intent at once; if the process dies, the janitor
+   finds the intent later and deletes both.
+
+File names must be plain names: anything with a directory part (``/`` or ``\\``), ``.``/``..``,
+control characters or more than 255 bytes is rejected with 422 rather than silently rewritten,
+so a client never ends up with a resource named differently from what it sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from sqlalchemy import delete, insert
+from sqlalchemy.orm import Session
+
+from datamint.imaging.dicom_io import read_dicom
+from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
+from datamint.imaging.metadata import dicom_metadata, extract_metadata
+from datamint.imaging.sniff import HEAD_SIZE, resolve_mimetype, validate_content
+from datamint.server import policy
+from datamint.server.auth.models import User
+from datamint.server.auth.service import Principal
+from datamint.server.db.base import new_id, utcnow
+from datamint.server.errors import AppError, UnsupportedMediaError, ValidationFailedError
+from datamint.server.resources import membership, wire
+from datamint.server.resources import repository as repo
+from datamint.server.resources.models import Resource, UploadIntent
+from datamint.server.resources.receive import ReceivedFile, store_received
+from datamint.server.resources.service import clean_tags
+from datamint.server.resources.wire import DICOM, storage_for
+from datamint.server.storage.base import BlobStore
+
+_LOG = logging.getLogger("datamint.server.resources")
+MAX_METADATA_BYTES = 1024 * 1024
+_SQLITE_WRITES = threading.Lock()
+_GENERIC = ("application/octet-stream", "application/gzip", "application/zip", "application/pdf",
+            "application/json")
+
+
+@dataclass
+class UploadForm:
+    """The form fields of ``POST /resources`` (wire protocol §6.2) besides the file itself."""
+
+    filename: str | None
+    declared_mimetype: str | None = None
+    source_filepath: str | None = None
+    channel: str | None = None
+    modality: str | None = None
+    publish: bool = False
+    tags: list[str] = field(default_factory=list)
+    metadata: str | None = None
+    project_id: str | None = None
+    source: str | None = None
+
+
+def blob_key(customer_id: str, resource_id: str) -> str:
+    """Where the original bytes of a resource are stored."""
+    return f"{customer_id}/resources/{resource_id}/original"
+
+
+def check_filename(filename: str | None) -> str:
+    """Return the file name if it is a plain name; 422 otherwise (see the module docstring)."""
+    name = (filename or "").strip()
+    if not name:
+        raise ValidationFailedError("The uploaded file part has no filename; send it with filename=...")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise ValidationFailedError(f"Invalid filename {name!r}: send a plain file name without directories "
+                                    "or '..' (use source_filepath for the original path)")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        raise ValidationFailedError("Invalid filename: control characters are not allowed")
+    if len(name.encode("utf-8", "surrogatepass")) > 255:
+        raise ValidationFailedError("Invalid filename: longer than 255 bytes")
+    return name
+
+
+def _text(value: str | None, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) > limit:
+        raise ValidationFailedError(f"'{name}' is longer than {limit} characters")
+    return text or None
+
+
+def parse_user_metadata(raw: str | None) -> dict[str, Any]:
+    """The client's ``metadata`` JSON object (empty when absent); 422 when it is not an object."""
+    if raw in (None, ""):
+        return {}
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
+        raise ValidationFailedError("The metadata document is larger than 1 MiB")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationFailedError(f"The metadata field is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        raise ValidationFailedError("The metadata field must be a JSON object")
+    return value
+
+
+def _imaging_error(exc: ImagingError, filename: str) -> AppError:
+    message = str(exc) if exc.filename else f"{filename}: {exc}"
+    if isinstance(exc, (MimetypeMismatchError, UnsupportedFormatError)):
+        return UnsupportedMediaError(message)
+    return ValidationFailedError(message)
+
+
+def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tuple[str, dict[str, Any]]:
+    """Decide the real mimetype from the content, check the file fully, and extract its metadata.
+
+    Args:
+        source: A path to the content, or a binary reader positioned at its start.
+
+    Raises:
+        UnsupportedMediaError: The content contradicts the declared type or is not readable as it (415).
+        ValidationFailedError: The file is empty, truncated or damaged (422).
+    """
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            head = fh.read(HEAD_SIZE)
+    else:
+        head = source.read(HEAD_SIZE)
+        source.seek(0)
+    try:
+        mimetype = resolve_mimetype(head, filename, declared)
+        if mimetype == DICOM:  # one full parse serves both the check and the metadata
+            metadata = dicom_metadata(read_dicom(source, check=True))
+        else:
+            validate_content(source, mimetype)
+            try:
+                metadata = extract_metadata(source, mimetype)
+            except UnsupportedFormatError:
+                if mimetype not in _GENERIC:
+                    raise
+                metadata = {}
+    except ImagingError as exc:
+        raise _imaging_error(exc, filename) from exc
+    except AppError:
+        raise
+    except Exception as exc:  # a library choked on the content: still the client's file, not our bug
+        _LOG.warning("cannot read %s: %r", filename, exc)
+        raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
+                                    "check that it is complete and of the declared type") from exc
+    return mimetype, metadata
+
+
+@contextlib.contextmanager
+def serialized_writes(session: Session) -> Iterator[None]:
+    """Queue this process's SQLite write transactions on a lock.
+
+    SQLite has one writer at a time and makes the others wait in a busy handler that sleeps for
+    milliseconds between retries; under concurrent uploads that sleeping, not the writes, was most
+    of the upload time. A plain lock hands the writer slot over at once. PostgreSQL needs no lock.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITES:
+        yield
+
+
+def ingest(session: Session, store: BlobStore, me: Principal, received: ReceivedFile,
+           form: UploadForm) -> dict[str, Any]:
+    """Check an uploaded file, store it and commit its resource row (see the module docstring).
+
+    The database connection goes back to the pool while the file is checked and stored.
+
+    Returns:
+        The wire dict of the committed resource (built without further queries).
+
+    Raises:
+        AppError: A 4xx describing what is wrong with the request or the file; nothing is kept.
+    """
+    policy.require(me, policy.Action.RESOURCES_UPLOAD)
+    filename = check_filename(form.filename)
+    channel = _text(form.channel, "channel", 300) or ""
+    modality = _text(form.modality, "modality", 64)
+    source_filepath = _text(form.source_filepath, "source_filepath", 1024)
+    tags = clean_tags(form.tags)
+    user_metadata = parse_user_metadata(form.metadata)
+    project = membership.managed_project(session, me, form.project_id) if form.project_id else None
+    session.commit()  # ends the read transaction: no connection is held during the checks below
+    if received.size == 0:
+        raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
+    if received.path is not None:
+        mimetype, metadata = analyse(received.path, filename, form.declared_mimetype)
+    else:
+        with received.open() as reader:
+            mimetype, metadata = analyse(reader, filename, form.declared_mimetype)
+    size = received.size
+    resource_id = new_id()
+    key = blob_key(me.customer_id, resource_id)
+    with serialized_writes(session):
+        session.execute(insert(UploadIntent).values(id=resource_id, customer_id=me.customer_id, blob_key=key,
+                                                    started_at=utcnow()))
+        session.commit()
+    try:
+        store_received(store, key, received)
+        now = utcnow()
+        values = dict(
+            id=resource_id, customer_id=me.customer_id, storage=storage_for(mimetype), location=key,
+            filename=filename, mimetype=mimetype, size=size, status="published" if form.publish else "inbox",
+            modality=modality or _str(metadata.get("Modality")), file_metadata={**user_metadata, **metadata},
+            source_filepath=source_filepath, upload_channel=channel, upload_mechanism=form.source or "api",
+            created_at=now, created_by=me.email, created_by_id=me.user_id, published=form.publish,
+            published_on=now if form.publish else None, published_by=me.email if form.publish else None,
+            deleted=False, deleted_at=None, deleted_by=None, instance_uid=_str(metadata.get("SOPInstanceUID")),
+            series_uid=_str(metadata.get("SeriesInstanceUID")), study_uid=_str(metadata.get("StudyInstanceUID")),
+            patient_id=_str(metadata.get("PatientID")),
+        )
+        with serialized_writes(session):
+            session.add(Resource(**values))  # through the ORM, so that the audit trail records it
+            if tags:
+                repo.insert_tags(session, resource_id, tags)
+            if project is not None:
+                repo.add_to_project(session, project.id, [resource_id], me.email)
+            session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
+            session.commit()
+    except BaseException:
+        discard(session, store, resource_id, key)
+        raise
+    user = session.get(User, me.user_id)  # already in the session since authentication
+    projects = [{"id": project.id, "name": project.name}] if project else []
+    names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
+    return wire.new_resource_to_wire(session.get(Resource, resource_id), tags, projects, names)
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[:128] or None
+
+
+def discard(session: Session, store: BlobStore, resource_id: str, key: str) -> None:
+    """Delete the blob and the intent of an upload whose resource row was not committed."""
+    try:
+        session.rollback()
+        store.delete(key)
+        with serialized_writes(session):  # a bulk statement: housekeeping, not an audited change
+            session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
+            session.commit()
+    except Exception:  # the janitor retries later
+        session.rollback()
+        _LOG.exception("could not clean up the failed upload %s; the janitor will retry", resource_id)

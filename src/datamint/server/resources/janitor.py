@@ -1,0 +1,78 @@
+"""Removes the blobs of uploads that never got their resource row (the server died in between).
+
+Every upload commits an :class:`~datamint.server.resources.models.UploadIntent` before storing its
+blob and deletes it together with inserting the resource row, so an intent older than the longest
+plausible blob write marks an orphan. :meth:`UploadJanitor.sweep` runs when the application starts
+and, at most every ``interval`` seconds, alongside uploads. On SQLite it also refreshes the query
+planner's statistics (a sampled ``ANALYZE``): without them SQLite may walk the listing's ordering
+index instead of the index of a selective filter (a 10 ms listing then takes 150 ms at 100k rows).
+It is safe with several server processes: deleting a blob or an intent twice is harmless, and a
+blob whose resource row exists is never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from datamint.server.db.base import utcnow
+from datamint.server.db.session import Database
+from datamint.server.resources import repository as repo
+from datamint.server.storage.base import BlobStore
+
+_LOG = logging.getLogger("datamint.server.resources")
+
+
+class UploadJanitor:
+    """Deletes orphan upload blobs and their intents.
+
+    Args:
+        database: The server's database.
+        store: The server's blob store.
+        max_age: Age after which an intent is considered abandoned.
+        interval: Minimum seconds between two sweeps triggered by :meth:`maybe_sweep`.
+    """
+
+    def __init__(self, database: Database, store: BlobStore, max_age: timedelta, interval: float) -> None:
+        self.database = database
+        self.store = store
+        self.max_age = max_age
+        self.interval = interval
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def sweep(self) -> int:
+        """Delete the blobs and intents of abandoned uploads; returns how many were removed."""
+        removed = 0
+        with self.database.transaction() as session:
+            for intent in repo.stale_intents(session, utcnow() - self.max_age):
+                if not repo.resource_exists(session, intent.id):
+                    self.store.delete(intent.blob_key)
+                    removed += 1
+                session.delete(intent)
+        if removed:
+            _LOG.warning("removed %d orphan upload blob(s) left by an interrupted upload", removed)
+        if self.database.dialect == "sqlite":
+            with self.database.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit=10000")
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+        self._last = time.monotonic()
+        return removed
+
+    def due(self) -> bool:
+        """Whether the next :meth:`maybe_sweep` would sweep."""
+        return time.monotonic() - self._last >= self.interval
+
+    def maybe_sweep(self) -> None:
+        """Sweep when the last sweep is older than ``interval`` (never blocks on another sweep)."""
+        if time.monotonic() - self._last < self.interval or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self.sweep()
+        except Exception:  # housekeeping must never fail an upload
+            _LOG.exception("orphan upload sweep failed; it will be retried")
+        finally:
+            self._lock.release()

@@ -1,0 +1,79 @@
+"""Which resources belong to which project (``/projects/{id}/resources``), and upload channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from datamint.server import policy
+from datamint.server.auth.service import Principal
+from datamint.server.errors import BadRequestError
+from datamint.server.projects import repository as projects_repo
+from datamint.server.projects.models import Project
+from datamint.server.projects.service import visible_project
+from datamint.server.resources import repository as repo
+from datamint.server.resources import service, wire
+
+
+def managed_project(session: Session, me: Principal, project_id: str) -> Project:
+    """A project the caller may change (404 for non-members, 403 without the manager role)."""
+    project, roles = visible_project(session, me, project_id)
+    policy.require_project(me, roles, policy.ProjectAction.MANAGE)
+    if project.archived:
+        raise BadRequestError(f"Project {project.name!r} is archived; restore it before changing its resources")
+    return project
+
+
+def update_project_resources(session: Session, me: Principal, project_id: str, to_add: Sequence[str],
+                             to_delete: Sequence[str], all_files_selected: bool) -> dict[str, Any]:
+    """Add and remove resources of a project in one transaction.
+
+    Args:
+        to_add: Resources to add (already present ones are skipped).
+        to_delete: Resources to remove (absent ones are ignored).
+        all_files_selected: Add every live resource of the organization.
+
+    Returns:
+        ``{"project_id", "added", "removed", "resource_count"}``.
+
+    Raises:
+        NotFoundError: A listed resource does not exist in the organization (nothing changes).
+        BadRequestError: A resource to add is deleted.
+    """
+    project = managed_project(session, me, project_id)
+    adding = service.visible_resources(session, me, to_add) if to_add else []
+    removing = service.visible_resources(session, me, to_delete) if to_delete else []
+    deleted = [r.id for r in adding if r.deleted]
+    if deleted:
+        raise BadRequestError(f"Resource {deleted[0]} is deleted; restore it before adding it to a project")
+    added = repo.add_to_project(session, project.id, [r.id for r in adding], me.email)
+    if all_files_selected:
+        repo.add_all_to_project(session, me.customer_id, project.id, me.email)
+    if removing:
+        repo.remove_from_project(session, project.id, [r.id for r in removing])
+    session.flush()
+    count = projects_repo.count_resources(session, [project.id])[project.id]
+    return {"project_id": project.id, "added": added, "removed": len(removing), "resource_count": count}
+
+
+def project_resources(session: Session, me: Principal, project_id: str) -> list[dict[str, Any]]:
+    """Every live resource of a project, as wire dicts (a bare list, not paginated)."""
+    project, _ = visible_project(session, me, project_id)
+    return wire.to_wire_many(session, repo.project_resources(session, project.id))
+
+
+def list_channels(session: Session, me: Principal, channel_name: str | None, project_name: str | None,
+                  offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of upload channels with their resources, and the number of channels."""
+    policy.require(me, policy.Action.RESOURCES_READ)
+    project_id = None
+    if project_name:
+        ids = service.visible_project_ids(session, me, [project_name])
+        if not ids:
+            return [], 0
+        project_id = ids[0]
+    groups, total = repo.list_channels(session, me.customer_id, channel_name, project_id, offset, limit)
+    members = repo.channel_members(session, me.customer_id, [g[0] for g in groups], project_id)
+    return [wire.channel_to_wire(name, first, last, members.get(name, [])) for name, first, last, _ in groups], total

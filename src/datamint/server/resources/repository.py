@@ -1,0 +1,295 @@
+"""SQL for resources: the filtered listing, tags, project memberships, channels and upload intents."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from datamint.server.auth.models import User
+from datamint.server.projects.models import Project
+from datamint.server.resources.models import ProjectResource, Resource, ResourceTag, UploadIntent
+
+#: Columns the listing may be ordered by (wire ``order_field``).
+ORDER_COLUMNS = {
+    "created_at": Resource.created_at,
+    "modality": Resource.modality,
+    "created_by": Resource.created_by,
+    "published_by": Resource.published_by,
+    "published_on": Resource.published_on,
+    "filename": Resource.filename,
+}
+
+
+@dataclass
+class ResourceFilters:
+    """Every filter of ``GET /resources``; ``None`` means "do not filter on this"."""
+
+    status: str | None = None
+    deleted: str = "exclude"
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    modality: str | None = None
+    mimetype: str | None = None
+    channel: str | None = None
+    filename: str | None = None
+    source_filepath: str | None = None
+    series_uid: str | None = None
+    tags: list[str] = field(default_factory=list)
+    tags_match_all: bool = False
+    project_ids: list[str] | None = None
+    projects_match_all: bool = True
+    not_in_project: str | None = None
+    order_field: str = "created_at"
+    ascending: bool = False
+    only_ids: list[str] | None = None
+
+
+def _conditions(customer_id: str, f: ResourceFilters) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [Resource.customer_id == customer_id]
+    if f.deleted == "exclude":
+        conds.append(Resource.deleted.is_(False))
+    elif f.deleted == "only":
+        conds.append(Resource.deleted.is_(True))
+    if f.status is not None:
+        conds.append(Resource.status == f.status)
+    for column, value in ((Resource.modality, f.modality), (Resource.mimetype, f.mimetype),
+                          (Resource.upload_channel, f.channel), (Resource.filename, f.filename),
+                          (Resource.source_filepath, f.source_filepath), (Resource.series_uid, f.series_uid)):
+        if value is not None:
+            conds.append(column == value)
+    if f.created_from is not None:
+        conds.append(Resource.created_at >= f.created_from)
+    if f.created_to is not None:
+        conds.append(Resource.created_at < f.created_to)
+    if f.only_ids is not None:
+        conds.append(Resource.id.in_(f.only_ids))
+    if f.tags:
+        tagged = select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
+        if f.tags_match_all:
+            tagged = tagged.group_by(ResourceTag.resource_id).having(
+                func.count(ResourceTag.tag) == len(set(f.tags)))
+        conds.append(Resource.id.in_(tagged))
+    if f.project_ids is not None:
+        if not f.project_ids:
+            conds.append(Resource.id.is_(None))  # an unknown project: nothing matches
+        elif f.projects_match_all:
+            for pid in f.project_ids:
+                conds.append(exists().where(ProjectResource.project_id == pid,
+                                            ProjectResource.resource_id == Resource.id))
+        else:
+            conds.append(Resource.id.in_(select(ProjectResource.resource_id)
+                                         .where(ProjectResource.project_id.in_(f.project_ids))))
+    if f.not_in_project is not None:
+        conds.append(~exists().where(ProjectResource.project_id == f.not_in_project,
+                                     ProjectResource.resource_id == Resource.id))
+    return conds
+
+
+def _filtered(customer_id: str, f: ResourceFilters) -> Select[tuple[Resource]]:
+    return select(Resource).where(*_conditions(customer_id, f))
+
+
+def list_resources(session: Session, customer_id: str, f: ResourceFilters, offset: int, limit: int,
+                   extra: Sequence[ColumnElement[bool]] = ()) -> tuple[Sequence[Resource], int]:
+    """One page of an organization's resources matching ``f``, and how many match in total.
+
+    Args:
+        extra: Further conditions (e.g. "has no annotation") added by callers.
+    """
+    conds = [*_conditions(customer_id, f), *extra]
+    total = session.scalar(select(func.count()).select_from(Resource).where(*conds)) or 0
+    column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
+    order = [column.asc() if f.ascending else column.desc(), Resource.id.asc() if f.ascending else Resource.id.desc()]
+    rows = session.scalars(select(Resource).where(*conds).order_by(*order).offset(offset).limit(limit)).all()
+    return rows, total
+
+
+def get_resource(session: Session, customer_id: str, resource_id: str) -> Resource | None:
+    """The resource with this id in this organization (deleted ones included)."""
+    resource = session.get(Resource, resource_id)
+    if resource is None or resource.customer_id != customer_id:
+        return None
+    return resource
+
+
+def get_many(session: Session, customer_id: str, resource_ids: Sequence[str]) -> dict[str, Resource]:
+    """The resources of this organization among ``resource_ids``, by id."""
+    found: dict[str, Resource] = {}
+    ids = list(resource_ids)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        rows = session.scalars(select(Resource).where(Resource.customer_id == customer_id, Resource.id.in_(chunk)))
+        found.update({r.id: r for r in rows})
+    return found
+
+
+# -- tags ---------------------------------------------------------------------------------------
+
+def tags_of(session: Session, resource_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Tags of each resource, in the order they were given."""
+    result: dict[str, list[str]] = defaultdict(list)
+    ids = list(resource_ids)
+    for start in range(0, len(ids), 1000):
+        rows = session.execute(select(ResourceTag.resource_id, ResourceTag.tag)
+                               .where(ResourceTag.resource_id.in_(ids[start:start + 1000]))
+                               .order_by(ResourceTag.resource_id, ResourceTag.position))
+        for rid, tag in rows:
+            result[rid].append(tag)
+    return result
+
+
+# Changes go through the ORM (not bulk statements) so that the audit trail sees every row.
+
+def insert_tags(session: Session, resource_id: str, tags: Sequence[str]) -> None:
+    """Tags of a resource that has none yet, in order."""
+    session.add_all(ResourceTag(resource_id=resource_id, tag=t, position=i) for i, t in enumerate(tags))
+
+
+def set_tags(session: Session, resource_ids: Sequence[str], tags: Sequence[str], append: bool) -> None:
+    """Replace (or, with ``append``, extend) the tags of the given resources, keeping their order."""
+    ids = list(resource_ids)
+    wanted = list(dict.fromkeys(tags))
+    existing: dict[str, dict[str, ResourceTag]] = defaultdict(dict)
+    for start in range(0, len(ids), 1000):
+        rows = session.scalars(select(ResourceTag).where(ResourceTag.resource_id.in_(ids[start:start + 1000]))
+                               .order_by(ResourceTag.resource_id, ResourceTag.position))
+        for row in rows:
+            existing[row.resource_id][row.tag] = row
+    for rid in ids:
+        rows = existing.get(rid, {})
+        if append:
+            start = len(rows)
+            new = [t for t in wanted if t not in rows]
+            session.add_all(ResourceTag(resource_id=rid, tag=t, position=start + i) for i, t in enumerate(new))
+            continue
+        for tag, row in rows.items():
+            if tag not in wanted:
+                session.delete(row)
+        for position, tag in enumerate(wanted):
+            if tag in rows:
+                rows[tag].position = position
+            else:
+                session.add(ResourceTag(resource_id=rid, tag=tag, position=position))
+
+
+# -- projects -----------------------------------------------------------------------------------
+
+def projects_of(session: Session, resource_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """``{id, name}`` of the projects each resource belongs to."""
+    result: dict[str, list[dict[str, str]]] = defaultdict(list)
+    ids = list(resource_ids)
+    for start in range(0, len(ids), 1000):
+        rows = session.execute(select(ProjectResource.resource_id, Project.id, Project.name)
+                               .join(Project, Project.id == ProjectResource.project_id)
+                               .where(ProjectResource.resource_id.in_(ids[start:start + 1000]))
+                               .order_by(Project.name))
+        for rid, pid, name in rows:
+            result[rid].append({"id": pid, "name": name})
+    return result
+
+
+def project_ids_by_name(session: Session, customer_id: str, names: Sequence[str]) -> dict[str, str]:
+    """Project ids of this organization by name (names that do not exist are absent)."""
+    rows = session.execute(select(Project.name, Project.id)
+                           .where(Project.customer_id == customer_id, Project.name.in_(list(names))))
+    return {name: pid for name, pid in rows}
+
+
+def add_to_project(session: Session, project_id: str, resource_ids: Sequence[str], added_by: str) -> int:
+    """Add resources to a project, skipping those already in it; returns how many were added."""
+    existing = set(session.scalars(select(ProjectResource.resource_id).where(
+        ProjectResource.project_id == project_id, ProjectResource.resource_id.in_(list(resource_ids)))))
+    rows = [ProjectResource(project_id=project_id, resource_id=rid, added_by=added_by)
+            for rid in dict.fromkeys(resource_ids) if rid not in existing]
+    session.add_all(rows)
+    return len(rows)
+
+
+def add_all_to_project(session: Session, customer_id: str, project_id: str, added_by: str) -> None:
+    """Add every live resource of the organization to a project."""
+    missing = select(Resource.id).where(
+        Resource.customer_id == customer_id, Resource.deleted.is_(False),
+        ~exists().where(ProjectResource.project_id == project_id, ProjectResource.resource_id == Resource.id))
+    for rid in session.scalars(missing).all():
+        session.add(ProjectResource(project_id=project_id, resource_id=rid, added_by=added_by))
+
+
+def remove_from_project(session: Session, project_id: str, resource_ids: Sequence[str]) -> None:
+    """Remove resources from a project (absent ones are ignored)."""
+    for row in session.scalars(select(ProjectResource).where(ProjectResource.project_id == project_id,
+                                                             ProjectResource.resource_id.in_(list(resource_ids)))):
+        session.delete(row)
+
+
+def project_resources(session: Session, project_id: str) -> Sequence[Resource]:
+    """The live resources of a project, oldest first."""
+    return session.scalars(select(Resource).join(ProjectResource, ProjectResource.resource_id == Resource.id)
+                           .where(ProjectResource.project_id == project_id, Resource.deleted.is_(False))
+                           .order_by(Resource.created_at, Resource.id)).all()
+
+
+# -- users --------------------------------------------------------------------------------------
+
+def user_names(session: Session, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{firstname, lastname}`` of each user id."""
+    ids = list(set(user_ids))
+    rows = session.execute(select(User.id, User.firstname, User.lastname).where(User.id.in_(ids))) if ids else []
+    return {uid: {"firstname": first, "lastname": last} for uid, first, last in rows}
+
+
+# -- channels -----------------------------------------------------------------------------------
+
+def list_channels(session: Session, customer_id: str, name: str | None, project_id: str | None,
+                  offset: int, limit: int) -> tuple[list[tuple[str, datetime, datetime, int]], int]:
+    """A page of channels (name, first upload, last upload, resource count) and the total."""
+    conds: list[ColumnElement[bool]] = [Resource.customer_id == customer_id, Resource.deleted.is_(False)]
+    if name is not None:
+        conds.append(Resource.upload_channel == name)
+    if project_id is not None:
+        conds.append(exists().where(ProjectResource.project_id == project_id,
+                                    ProjectResource.resource_id == Resource.id))
+    grouped = (select(Resource.upload_channel, func.min(Resource.created_at), func.max(Resource.created_at),
+                      func.count()).where(*conds).group_by(Resource.upload_channel))
+    total = session.scalar(select(func.count()).select_from(grouped.subquery())) or 0
+    rows = session.execute(grouped.order_by(Resource.upload_channel).offset(offset).limit(limit)).all()
+    return [(r[0], r[1], r[2], int(r[3])) for r in rows], total
+
+
+def channel_members(session: Session, customer_id: str, channels: Sequence[str],
+                    project_id: str | None) -> dict[str, list[Resource]]:
+    """The live resources of each channel, oldest first."""
+    conds: list[ColumnElement[bool]] = [Resource.customer_id == customer_id, Resource.deleted.is_(False),
+                                        Resource.upload_channel.in_(list(channels))]
+    if project_id is not None:
+        conds.append(exists().where(ProjectResource.project_id == project_id,
+                                    ProjectResource.resource_id == Resource.id))
+    result: dict[str, list[Resource]] = defaultdict(list)
+    for row in session.scalars(select(Resource).where(*conds).order_by(Resource.created_at, Resource.id)):
+        result[row.upload_channel].append(row)
+    return result
+
+
+# -- soft delete --------------------------------------------------------------------------------
+
+def mark_deleted(resources: Sequence[Resource], deleted: bool, by: str | None, when: datetime | None) -> None:
+    """Set or clear the soft-delete fields of resources."""
+    for resource in resources:
+        resource.deleted, resource.deleted_at, resource.deleted_by = deleted, when, by
+
+
+# -- upload intents -----------------------------------------------------------------------------
+
+def stale_intents(session: Session, older_than: datetime) -> Sequence[UploadIntent]:
+    """Upload intents started before ``older_than``."""
+    return session.scalars(select(UploadIntent).where(UploadIntent.started_at < older_than)).all()
+
+
+def resource_exists(session: Session, resource_id: str) -> bool:
+    """Whether a resource row with this id exists (any organization)."""
+    return session.get(Resource, resource_id) is not None

@@ -1,0 +1,221 @@
+"""Resources and channels endpoints (wire protocol §4.2, §6.2), and ``/projects/{id}/resources``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from datamint.server.common.ids import check_uuid
+from datamint.server.common.pagination import PageDep, envelope
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep
+from datamint.server.errors import NotFoundError, ValidationFailedError
+from datamint.server.resources import frames, ingest, membership, service, wire
+from datamint.server.resources.receive import ReceivedUpload
+from datamint.server.resources.schemas import (
+    ProjectResourcesBody,
+    ResourceIdsBody,
+    RestoreBody,
+    TagsBody,
+    TagsManyBody,
+)
+from datamint.server.storage.base import BlobNotFoundError
+
+router = APIRouter(prefix="/resources", tags=["resources"])
+project_router = APIRouter(prefix="/projects", tags=["projects"])
+
+_LIST_KEYS = ("status", "from", "to", "modality", "mimetype", "channel_name", "filename", "source_filepath",
+              "series_uid", "deleted", "project", "project_name", "tags", "order_field", "order_by_asc")
+
+
+def _list_params(request: Request) -> dict[str, str | None]:
+    return {key: request.query_params.get(key) for key in _LIST_KEYS}
+
+
+#: The multipart body of ``POST /resources`` for the OpenAPI document (the route reads it itself).
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["resource"], "properties": {
+        "resource": {"type": "string", "format": "binary",
+                     "description": "The file; its filename becomes the resource's name"},
+        "source": {"type": "string"}, "source_filepath": {"type": "string"}, "mimetype": {"type": "string"},
+        "channel": {"type": "string"}, "modality": {"type": "string"},
+        "bypass_inbox": {"type": "string", "enum": ["true", "false"],
+                         "description": "true: published at once; false: inbox"},
+        "tags": {"type": "string", "description": "Comma-separated tags"},
+        "metadata": {"type": "string", "description": "JSON object stored with the resource"},
+        "project_id": {"type": "string", "description": "Also add the resource to this project"},
+    }}}}}}
+
+
+@router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
+async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
+                          store: StorageDep) -> JSONResponse:
+    """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
+    extracts its metadata and answers 201 with the new resource (its ``id`` first)."""
+    janitor = request.app.state.upload_janitor
+    if janitor.due():
+        await run_in_threadpool(janitor.maybe_sweep)
+    fields = received.fields
+    file = received.file
+    assert file is not None
+    form = ingest.UploadForm(
+        filename=file.filename, declared_mimetype=fields.get("mimetype") or file.content_type,
+        source_filepath=fields.get("source_filepath"), channel=fields.get("channel"),
+        modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
+        tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
+        project_id=fields.get("project_id") or None, source=fields.get("source"))
+    result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
+    return JSONResponse(result, status_code=201)
+
+
+def _true(value: str | None) -> bool:
+    text = (value or "false").strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no", ""):
+        raise ValidationFailedError(f"bypass_inbox must be true or false, not {value!r}")
+    return text in ("true", "1", "yes")
+
+
+@router.get("")
+def list_resources(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
+    """Resources of your organization with the filters of wire §4.2, newest first by default."""
+    filters = service.parse_filters(session, me, _list_params(request))
+    items, total = service.list_resources(session, me, filters, page.offset, page.limit)
+    return envelope(items, total)
+
+
+@router.delete("", status_code=204)
+def bulk_delete(session: SessionDep, me: CurrentUser,
+                resource_ids: Annotated[str, Query(description="Comma-separated resource ids")]) -> Response:
+    """Soft-delete several resources at once (all or none)."""
+    ids = [part.strip() for part in resource_ids.split(",") if part.strip()]
+    if not ids:
+        raise ValidationFailedError("resource_ids is empty")
+    service.delete(session, me, ids)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/channels")
+def list_channels(session: SessionDep, me: CurrentUser, page: PageDep, channel_name: str | None = None,
+                  project_name: str | None = None) -> dict[str, Any]:
+    """Upload channels with the resources uploaded to each (wire §5.4)."""
+    items, total = membership.list_channels(session, me, channel_name, project_name, page.offset, page.limit)
+    return envelope(items, total)
+
+
+@router.get("/not-annotated")
+def list_not_annotated(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
+    """Resources without any annotation; accepts the filters of ``GET /resources``."""
+    filters = service.parse_filters(session, me, _list_params(request))
+    items, total = service.list_resources(session, me, filters, page.offset, page.limit, not_annotated=True)
+    return envelope(items, total)
+
+
+@router.put("/tags")
+def set_tags_many(body: TagsManyBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Replace (``mode=set``) or extend (``mode=add``) the tags of several resources."""
+    resources = service.set_tags(session, me, body.resource_ids, body.tags, append=body.mode == "add")
+    session.commit()
+    return {"resource_ids": [r.id for r in resources], "tags": service.clean_tags(body.tags), "mode": body.mode}
+
+
+@router.post("/bulk-publish")
+def bulk_publish(body: ResourceIdsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Publish several resources (those already published stay so)."""
+    ids = service.bulk_publish(session, me, body.resource_ids)
+    session.commit()
+    return {"published": ids}
+
+
+@router.post("/restore")
+def bulk_restore(body: RestoreBody, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+    """Restore several deleted resources; reports which were skipped and why."""
+    result = service.restore(session, store, me, body.ids, strict=False)
+    session.commit()
+    return result
+
+
+@router.get("/{resource_id}")
+def get_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """One resource (deleted ones too, with ``deleted: true``)."""
+    return wire.to_wire(session, service.visible_resource(session, me, resource_id))
+
+
+@router.delete("/{resource_id}", status_code=204)
+def delete_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> Response:
+    """Soft-delete a resource (restorable)."""
+    service.delete(session, me, [resource_id])
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{resource_id}/restore")
+def restore_resource(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+    """Undo the deletion of a resource."""
+    service.restore(session, store, me, [resource_id], strict=True)
+    session.commit()
+    return wire.to_wire(session, service.visible_resource(session, me, resource_id))
+
+
+@router.post("/{resource_id}/publish")
+def publish_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Move a resource from the inbox to ``published`` (a published one stays as it is)."""
+    resource = service.publish(session, me, resource_id)
+    session.commit()
+    return wire.to_wire(session, resource)
+
+
+@router.put("/{resource_id}/tags")
+def set_tags(resource_id: str, body: TagsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Replace the tags of a resource."""
+    resources = service.set_tags(session, me, [resource_id], body.tags)
+    session.commit()
+    return wire.to_wire(session, resources[0])
+
+
+def _content_disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(filename)}"
+
+
+@router.get("/{resource_id}/file")
+def download_file(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> Response:
+    """The original bytes, with the resource's mimetype and file name."""
+    resource = service.visible_resource(session, me, resource_id)
+    headers = {"Content-Disposition": _content_disposition(resource.filename)}
+    try:
+        path = store.local_path(resource.location)
+        if path is not None:
+            return FileResponse(path, media_type=resource.mimetype, headers=headers)
+        chunks = store.iter_chunks(resource.location)
+    except BlobNotFoundError:
+        raise NotFoundError("Resource file")
+    headers["Content-Length"] = str(resource.size)
+    return StreamingResponse(chunks, media_type=resource.mimetype, headers=headers)
+
+
+@router.get("/{resource_id}/frames/{frame_index}")
+def download_frame(resource_id: str, frame_index: int, session: SessionDep, me: CurrentUser,
+                   store: StorageDep) -> Response:
+    """One frame rendered as PNG: DICOM with its rescale and window/level, NIfTI slices, video frames."""
+    resource = service.visible_resource(session, me, resource_id)
+    return Response(frames.render_frame(store, resource, frame_index), media_type="image/png")
+
+
+@project_router.get("/{project_id}/resources")
+def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser) -> list[dict[str, Any]]:
+    """Every live resource of a project, as a bare JSON array."""
+    return membership.project_resources(session, me, check_uuid(project_id, "project"))
+
+
+@project_router.post("/{project_id}/resources")
+def update_project_resources(project_id: str, body: ProjectResourcesBody, session: SessionDep,
+                             me: CurrentUser) -> dict[str, Any]:
+    """Add (``resource_ids_to_add``) and remove (``resource_ids_to_delete``) project resources."""
+    result = membership.update_project_resources(session, me, project_id, body.resource_ids_to_add,
+                                                 body.resource_ids_to_delete, body.all_files_selected)
+    session.commit()
+    return result
