@@ -6,7 +6,7 @@ PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 PORT   ?= 5000
 DATA   ?=
 
-.PHONY: run test test-sqlite bench lint install-server install-dev clean
+.PHONY: run test test-sqlite bench lint install-server install-dev official-client clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -e '.[all,dev]'
 	touch $@ $(VENV)/.server-installed
 
+# The official datamint client (for conformance tests), without its training stack.
+.venv-official/.installed: tests/official-client-requirements.txt
+	$(PYTHON) -m venv .venv-official
+	.venv-official/bin/python -m pip install --quiet --disable-pip-version-check --no-deps datamint==2.45.0
+	.venv-official/bin/python -m pip install --quiet --disable-pip-version-check -r tests/official-client-requirements.txt
+	touch $@
+
+official-client: .venv-official/.installed
 install-server: $(VENV)/.server-installed
 install-dev: $(VENV)/.dev-installed
 
@@ -29,10 +37,10 @@ run: install-server
 	$(VENV)/bin/datamint server run --port $(PORT) $(if $(DATA),--data-dir $(DATA),)
 
 ## Run the whole test suite against SQLite and the local PostgreSQL.
-test: install-dev
+test: install-dev official-client
 	$(PY) -m pytest -q
 
-test-sqlite: install-dev
+test-sqlite: install-dev official-client
 	DATAMINT_TEST_BACKENDS=sqlite $(PY) -m pytest -q
 
 bench: install-dev
@@ -43,4 +51,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-official .pytest_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Uniform access to the inputs the imaging functions accept: bytes, paths and binary files.
+
+Private helpers; the public functions document the accepted types as :data:`Source`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Union
+
+Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
+"""Bytes of a file, a path to it, or a binary file object (read from its current position)."""
+
+HEAD_SIZE = 8192
+"""How many leading bytes the sniffers look at. Pass at least this many to :func:`sniff_mimetype`."""
+
+
+def is_pathlike(src: object) -> bool:
+    """Return True when `src` names a file on disk rather than holding its content."""
+    return isinstance(src, (str, os.PathLike))
+
+
+def source_name(src: object) -> str | None:
+    """Return a display name for `src` (the path's base name or a file object's name), if any."""
+    if is_pathlike(src):
+        return Path(os.fspath(src)).name  # type: ignore[arg-type]
+    name = getattr(src, "name", None)
+    return Path(name).name if isinstance(name, str) else None
+
+
+def read_head(src: Source, size: int = HEAD_SIZE) -> bytes:
+    """Return up to `size` leading bytes of `src` without consuming a file object."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src[:size])
+    if is_pathlike(src):
+        with open(os.fspath(src), "rb") as fh:  # type: ignore[arg-type]
+            return fh.read(size)
+    pos = src.tell()
+    try:
+        return src.read(size)
+    finally:
+        src.seek(pos)
+
+
+def read_bytes(src: Source) -> bytes:
+    """Return the whole content of `src` (a file object is read from its position and rewound)."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    if is_pathlike(src):
+        return Path(os.fspath(src)).read_bytes()  # type: ignore[arg-type]
+    pos = src.tell()
+    try:
+        return src.read()
+    finally:
+        src.seek(pos)
+
+
+@contextlib.contextmanager
+def open_source(src: Source) -> Iterator[BinaryIO]:
+    """Yield a seekable binary file object positioned at the start of the content of `src`."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        yield io.BytesIO(bytes(src))
+    elif is_pathlike(src):
+        with open(os.fspath(src), "rb") as fh:  # type: ignore[arg-type]
+            yield fh
+    else:
+        pos = src.tell()
+        try:
+            yield src
+        finally:
+            src.seek(pos)
+
+
+@contextlib.contextmanager
+def as_local_path(src: Source, suffix: str = "") -> Iterator[str]:
+    """Yield a filesystem path holding the content of `src` (a temporary file unless it is a path).
+
+    Libraries such as OpenCV can only open paths; the temporary file is removed on exit.
+    """
+    if is_pathlike(src):
+        yield os.fspath(src)  # type: ignore[arg-type]
+        return
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix="datamint-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(read_bytes(src))
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

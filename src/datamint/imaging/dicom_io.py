@@ -1,0 +1,250 @@
+"""Reading DICOM files robustly: Part-10 files, preamble-less data sets, clear errors.
+
+pydicom is deliberately lenient: it silently returns partial data sets for truncated files.
+:func:`read_dicom` turns such files into :class:`~datamint.imaging.errors.CorruptFileError`
+with a message saying what is missing, and :func:`check_pixel_data` verifies that the pixel
+data holds as many bytes (or frames) as the image attributes announce.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import generate_frames
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from ._sources import Source, open_source, read_head, source_name
+from .errors import CorruptFileError, UnsupportedFormatError
+from .sniff import detect_dicom
+
+__all__ = ["check_pixel_data", "first_number", "frame_item", "frame_value", "number_of_frames", "read_dicom"]
+
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+_TRY = "; the file is probably truncated or damaged: re-export or re-copy it from the source system"
+
+
+def number_of_frames(ds: Dataset) -> int:
+    """Return NumberOfFrames as an int (1 when absent, empty or invalid)."""
+    try:
+        return max(int(ds.get("NumberOfFrames") or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = True) -> Dataset:
+    """Read a DICOM file (Part-10 or a bare data set without preamble) into a Dataset.
+
+    Bare data sets get a ``file_meta`` with the transfer syntax they were encoded with, so
+    pixel data can be decoded like any Part-10 file.
+
+    Args:
+        src: The file's bytes, a path, or a binary file object.
+        stop_before_pixels: Skip the pixel data (faster header-only read).
+        check: Verify that the file is complete: no truncated element; SOP Class/Instance,
+            Study and Series Instance UIDs present; image attributes followed by pixel data;
+            and (unless `stop_before_pixels`) pixel data of the announced size.
+
+    Returns:
+        The data set.
+
+    Raises:
+        UnsupportedFormatError: The content is not DICOM.
+        CorruptFileError: The file is empty, truncated or cannot be parsed.
+
+    Example:
+        >>> ds = read_dicom("CT_small.dcm", stop_before_pixels=True)
+    """
+    name = source_name(src)
+    head = read_head(src, 1024)
+    if not head:
+        raise CorruptFileError("the file is empty (0 bytes)", filename=name)
+    kind = detect_dicom(head)
+    if kind is None:
+        raise UnsupportedFormatError(
+            "not a DICOM file: there is no 'DICM' marker at byte 128 and it does not start with "
+            f"a DICOM data element (starts with {head[:16]!r}); check that the file is DICOM",
+            filename=name,
+        )
+    try:
+        with open_source(src) as fh:
+            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=stop_before_pixels)
+            size = fh.seek(0, io.SEEK_END)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
+    if check:
+        _check_elements(ds, name, size)
+    ensure_file_meta(ds)
+    if check:
+        _check_complete(ds, name, stop_before_pixels)
+    return ds
+
+
+def ensure_file_meta(ds: Dataset) -> None:
+    """Give bare data sets the file meta elements pydicom needs to decode their pixels."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" not in meta:
+        implicit, little = ds.original_encoding
+        if implicit:
+            meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        else:
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    if "SOPClassUID" in ds and "MediaStorageSOPClassUID" not in meta:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if "SOPInstanceUID" in ds and "MediaStorageSOPInstanceUID" not in meta:
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+
+
+def _check_elements(ds: Dataset, name: str | None, size: int) -> None:
+    """Reject data sets whose last element was cut short (pydicom silently keeps the rest)."""
+    if len(ds) == 0:
+        raise CorruptFileError(f"no DICOM data element could be read{_TRY}", filename=name)
+    last_end = 0
+    for tag in list(ds.keys()):
+        raw: Any = ds.get_item(tag)
+        if not isinstance(raw, RawDataElement) or raw.length == 0xFFFFFFFF:
+            continue
+        if isinstance(raw.value, bytes) and len(raw.value) < raw.length:
+            keyword = pydicom.datadict.keyword_for_tag(tag) or str(raw.tag)
+            raise CorruptFileError(
+                f"element {keyword} {raw.tag} announces {raw.length} bytes but the file ends after "
+                f"{len(raw.value)}{_TRY}",
+                filename=name,
+            )
+        last_end = max(last_end, raw.value_tell + raw.length)
+    if last_end and 0 < size - last_end < 8:
+        raise CorruptFileError(
+            f"the file ends in the middle of a data element header (byte {size}){_TRY}", filename=name
+        )
+
+
+def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool) -> None:
+    missing = [kw for kw in _REQUIRED if not str(ds.get(kw, "")).strip()]
+    if missing:
+        raise CorruptFileError(
+            f"required attribute(s) {', '.join(missing)} are missing or empty; the file is probably "
+            "truncated, or it is not a complete DICOM object: re-export it from the source system",
+            filename=name,
+        )
+    if stop_before_pixels:
+        return
+    has_pixels = any(tag in ds for tag in _PIXEL_TAGS)
+    sop_class = UID(str(ds.get("SOPClassUID", "")))
+    if not has_pixels and ("Rows" in ds or "Image Storage" in sop_class.name):
+        raise CorruptFileError(
+            f"the file describes an image ({sop_class.name or 'Rows/Columns present'}) but has no Pixel Data{_TRY}",
+            filename=name,
+        )
+    check_pixel_data(ds, filename=name)
+
+
+def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
+    """Check that the pixel data matches the image attributes (header check, no decoding).
+
+    Native pixel data must hold at least ``Rows × Columns × frames × samples × bits`` bytes;
+    encapsulated (compressed) pixel data must hold at least NumberOfFrames frames.
+
+    Args:
+        ds: A data set read with its pixel data.
+        filename: Used in error messages.
+
+    Raises:
+        CorruptFileError: Attributes are missing or the pixel data is too short.
+    """
+    if "PixelData" not in ds:
+        return
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if ds.get(k) in (None, "")]
+    if missing:
+        raise CorruptFileError(
+            f"the file has Pixel Data but no {', '.join(missing)}; it cannot be displayed. Re-export "
+            "it from the source system",
+            filename=filename,
+        )
+    frames = number_of_frames(ds)
+    tsyntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)))
+    pixels = ds.PixelData or b""
+    if tsyntax.is_encapsulated or getattr(ds["PixelData"], "is_undefined_length", False):
+        try:
+            found = sum(1 for _ in generate_frames(pixels, number_of_frames=frames))
+        except (ValueError, EOFError, TypeError) as exc:
+            raise CorruptFileError(
+                f"the compressed Pixel Data cannot be split into frames ({exc}){_TRY}", filename=filename
+            ) from exc
+        if found < frames:
+            raise CorruptFileError(
+                f"the compressed Pixel Data holds {found} of {frames} frames{_TRY}", filename=filename
+            )
+        return
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    count = int(ds.Rows) * int(ds.Columns) * frames * samples
+    bits = int(ds.BitsAllocated)
+    expected = (count + 7) // 8 if bits == 1 else count * (bits // 8)
+    if ds.get("PhotometricInterpretation") == "YBR_FULL_422":
+        expected = expected // 3 * 2
+    if len(pixels) < expected:
+        raise CorruptFileError(
+            f"the Pixel Data is {len(pixels)} bytes but Rows×Columns×frames×samples×bits "
+            f"({ds.Rows}×{ds.Columns}×{frames}×{samples}×{bits} bits) "
+            f"needs {expected}{_TRY}",
+            filename=filename,
+        )
+
+
+def write_dicom_bytes(ds: Dataset) -> bytes:
+    """Serialise `ds` as a Part-10 file (preamble, file meta) and return the bytes."""
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+# Per-frame attribute lookup across Enhanced (functional groups) and classic objects.
+
+PER_FRAME = "PerFrameFunctionalGroupsSequence"
+SHARED = "SharedFunctionalGroupsSequence"
+
+
+def frame_item(ds: Dataset, frame_index: int, sequence_keyword: str) -> Dataset | None:
+    """Return the functional group macro item `sequence_keyword` that applies to a frame.
+
+    The per-frame group wins over the shared group; ``None`` when neither has it.
+    """
+    for groups_keyword, index in ((PER_FRAME, frame_index), (SHARED, 0)):
+        groups = ds.get(groups_keyword)
+        if groups and 0 <= index < len(groups):
+            seq = groups[index].get(sequence_keyword)
+            if seq:
+                return seq[0]
+    return None
+
+
+def frame_value(ds: Dataset, frame_index: int, sequence_keyword: str, keyword: str, default: Any = None) -> Any:
+    """Return attribute `keyword` for a frame: functional groups first, then the top level."""
+    item = frame_item(ds, frame_index, sequence_keyword)
+    if item is not None:
+        value = item.get(keyword)
+        if value not in (None, ""):
+            return value
+    value = ds.get(keyword)
+    return default if value in (None, "") else value
+
+
+def first_number(value: Any) -> float | None:
+    """Return the first value of a (possibly multi-valued) numeric attribute as a float."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(value, str):
+        if len(value) == 0:
+            return None
+        value = value[0]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None

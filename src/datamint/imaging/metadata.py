@@ -1,0 +1,211 @@
+"""Metadata extraction: the ``metadata`` dict stored on a resource (wire protocol §5.2).
+
+Every value is JSON-serialisable: plain ``int``/``float``/``str``/``list``/``dict``/``None``,
+never numpy types, never NaN or infinity.
+
+Keys by type:
+
+* images: ``width``, ``height``, ``frame_count`` (pages of a multi-page TIFF/GIF, else 1),
+  ``mode`` (Pillow mode), ``format``.
+* DICOM: ``width`` (Columns), ``height`` (Rows), ``frame_count`` (NumberOfFrames or 1) and the
+  DICOM keywords listed in :data:`DICOM_KEYWORDS` when present (for Enhanced objects,
+  PixelSpacing/SliceThickness/rescale/window come from the functional groups of frame 0).
+* NIfTI: ``dims`` and ``pixDims`` (the header's 8-element ``dim``/``pixdim``), ``affine`` (4×4),
+  ``datatype`` (NIfTI code), ``qformCode``, ``sformCode``, ``voxOffset``, ``description``,
+  ``width``/``height`` (dim 1 and 2), ``frame_count`` (dim 3) and ``time_points`` (dim 4, 4-D only).
+* video: ``frame_count``, ``width``, ``height``, ``fps``, ``duration`` (seconds) and an
+  ffprobe-like ``streams`` list.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
+
+from ._sources import Source, as_local_path, read_bytes, read_head
+from .dicom_io import frame_value, number_of_frames, read_dicom
+from .errors import CorruptFileError, UnsupportedFormatError
+from .nifti_io import read_nifti_header
+from .sniff import DICOM, HEAD_SIZE, NIFTI, normalize_mimetype, sniff_mimetype
+
+__all__ = ["DICOM_KEYWORDS", "dicom_identifiers", "dicom_metadata", "extract_metadata", "jsonable"]
+
+DICOM_KEYWORDS = (
+    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID", "Modality",
+    "BodyPartExamined", "SeriesDescription", "StudyDescription", "SeriesNumber", "InstanceNumber",
+    "StudyDate", "ImageLaterality", "Laterality", "PhotometricInterpretation", "BitsAllocated",
+    "SamplesPerPixel", "ImagePositionPatient", "ImageOrientationPatient",
+)  # fmt: skip
+_FRAME_KEYWORDS = (
+    ("PixelMeasuresSequence", "PixelSpacing"), ("PixelMeasuresSequence", "SliceThickness"),
+    ("PixelMeasuresSequence", "SpacingBetweenSlices"), ("FrameVOILUTSequence", "WindowCenter"),
+    ("FrameVOILUTSequence", "WindowWidth"), ("PixelValueTransformationSequence", "RescaleSlope"),
+    ("PixelValueTransformationSequence", "RescaleIntercept"),
+)  # fmt: skip
+
+
+def jsonable(value: Any) -> Any:
+    """Convert a DICOM/numpy value to plain JSON types (NaN/inf and raw bytes become ``None``).
+
+    Args:
+        value: A pydicom element value, numpy scalar/array, or plain Python value.
+
+    Returns:
+        An ``int``, ``float``, ``str``, ``bool``, ``None`` or a list/dict of those.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (str, PersonName)):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [jsonable(v) for v in value]
+    return None
+
+
+def dicom_identifiers(ds: Dataset) -> dict[str, str | None]:
+    """Return the identifiers the server stores in its own columns.
+
+    Args:
+        ds: A DICOM data set (header only is enough).
+
+    Returns:
+        ``study_uid``, ``series_uid``, ``instance_uid``, ``patient_id``, ``modality``; ``None``
+        for missing or empty values.
+    """
+    pairs = {"study_uid": "StudyInstanceUID", "series_uid": "SeriesInstanceUID",
+             "instance_uid": "SOPInstanceUID", "patient_id": "PatientID", "modality": "Modality"}  # fmt: skip
+    return {key: (str(ds.get(kw)).strip() or None) if ds.get(kw) is not None else None for key, kw in pairs.items()}
+
+
+def dicom_metadata(ds: Dataset) -> dict[str, Any]:
+    """Return the metadata dict of a DICOM data set (see the module docstring).
+
+    Args:
+        ds: A DICOM data set (header only is enough).
+
+    Returns:
+        A JSON-serialisable dict.
+    """
+    meta: dict[str, Any] = {
+        "width": jsonable(ds.get("Columns")),
+        "height": jsonable(ds.get("Rows")),
+        "frame_count": number_of_frames(ds),
+    }
+    tsyntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
+    if tsyntax:
+        meta["TransferSyntaxUID"] = str(tsyntax)
+    for keyword in DICOM_KEYWORDS:
+        value = ds.get(keyword)
+        if value is not None and value != "":
+            meta[keyword] = jsonable(value)
+    for sequence, keyword in _FRAME_KEYWORDS:
+        value = frame_value(ds, 0, sequence, keyword)
+        if value is not None:
+            meta[keyword] = jsonable(value)
+    return meta
+
+
+def _image_metadata(src: Source) -> dict[str, Any]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(read_bytes(src))) as img:
+            return {"width": img.width, "height": img.height, "frame_count": int(getattr(img, "n_frames", 1)),
+                    "mode": img.mode, "format": img.format}  # fmt: skip
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CorruptFileError(f"cannot read the image header ({exc}); re-export the image") from exc
+
+
+def _nifti_metadata(src: Source) -> dict[str, Any]:
+    header = read_nifti_header(src)
+    dims = [int(d) for d in header["dim"]]
+    ndim = dims[0]
+    meta: dict[str, Any] = {
+        "dims": dims,
+        "pixDims": jsonable(header["pixdim"].astype(float)),
+        "affine": jsonable(header.get_best_affine().astype(float)),
+        "datatype": int(header["datatype"]),
+        "qformCode": int(header["qform_code"]),
+        "sformCode": int(header["sform_code"]),
+        "voxOffset": jsonable(float(header["vox_offset"])),
+        "description": header["descrip"].item().split(b"\0", 1)[0].decode("latin-1").strip(),
+        "width": dims[1],
+        "height": dims[2] if ndim >= 2 else 1,
+        "frame_count": dims[3] if ndim >= 3 else 1,
+    }
+    if ndim >= 4:
+        meta["time_points"] = dims[4]
+    return meta
+
+
+def _video_metadata(src: Source, suffix: str) -> dict[str, Any]:
+    import cv2
+
+    with as_local_path(src, suffix=suffix) as path:
+        cap = cv2.VideoCapture(path)
+        try:
+            if not cap.isOpened():
+                raise CorruptFileError("OpenCV cannot open this video; check that it is complete")
+            frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            fps = jsonable(cap.get(cv2.CAP_PROP_FPS)) or 0.0
+            width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+            height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+        finally:
+            cap.release()
+    codec = fourcc.decode("latin-1").strip("\0 ").lower() or None
+    duration = frames / fps if fps > 0 else None
+    stream = {"codec_type": "video", "codec_name": codec, "nb_frames": frames, "width": width,
+              "height": height, "avg_frame_rate": fps, "duration": duration}  # fmt: skip
+    return {"frame_count": frames, "width": width, "height": height, "fps": fps, "duration": duration,
+            "streams": [stream]}  # fmt: skip
+
+
+def extract_metadata(path_or_bytes: Source, mimetype: str | None = None) -> dict[str, Any]:
+    """Extract the resource metadata of a file (see the module docstring for the keys).
+
+    Args:
+        path_or_bytes: The file's bytes, a path, or a binary file object.
+        mimetype: The file's mimetype; sniffed from the content when ``None``.
+
+    Returns:
+        A JSON-serialisable dict; empty for types without metadata (e.g. PDF, JSON).
+
+    Raises:
+        CorruptFileError: The file cannot be parsed as `mimetype`.
+        UnsupportedFormatError: The content is not of the given type.
+
+    Example:
+        >>> extract_metadata("CT_small.dcm", "application/dicom")["frame_count"]
+        1
+    """
+    kind = normalize_mimetype(mimetype)
+    if kind in (None, "application/octet-stream"):
+        kind = sniff_mimetype(read_head(path_or_bytes, HEAD_SIZE))
+    if kind == DICOM:
+        return dicom_metadata(read_dicom(path_or_bytes, stop_before_pixels=True, check=False))
+    if kind == NIFTI:
+        return _nifti_metadata(path_or_bytes)
+    if kind and kind.startswith("image/"):
+        return _image_metadata(path_or_bytes)
+    if kind and kind.startswith("video/"):
+        suffix = {"video/x-msvideo": ".avi", "video/quicktime": ".mov", "video/webm": ".webm"}.get(kind, ".mp4")
+        return _video_metadata(path_or_bytes, suffix)
+    if kind is None:
+        raise UnsupportedFormatError("unknown file type: cannot extract metadata; pass its mimetype")
+    return {}

@@ -1,0 +1,258 @@
+"""Rendering one frame of any supported file as an 8-bit array or a PNG (``/frames/{n}``, ``/rendered``).
+
+* **DICOM**: the Modality LUT (RescaleSlope/Intercept of that frame, or a Modality LUT
+  Sequence) then the VOI window of that frame (WindowCenter/Width with its VOI LUT Function, or
+  a VOI LUT Sequence); without a window, the frame's min/max. MONOCHROME1 is inverted; RGB and
+  YBR (converted to RGB) and PALETTE COLOR are rendered in colour. Compressed transfer
+  syntaxes are decoded by pydicom's plugins (pylibjpeg, ...).
+* **NIfTI**: slice ``k`` of the third axis (volume ``time_index`` of a 4-D image), scaled by
+  the min/max of that whole volume and shown in radiological convention: superior (axial:
+  anterior) at the top, patient right on the image left (sagittal: anterior on the left).
+* **Video**: frame ``k`` decoded by OpenCV.
+* **Images**: page ``k`` of a multi-page image (TIFF, GIF, ...); 16-bit/float images are scaled by
+  their min/max.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Union
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, pixel_array
+
+from ._sources import Source, as_local_path, read_bytes, read_head
+from .dicom_io import first_number, frame_value, number_of_frames, read_dicom
+from .errors import CorruptFileError, UnsupportedFormatError
+from .nifti_io import load_nifti
+from .sniff import DICOM, HEAD_SIZE, NIFTI, normalize_mimetype, sniff_mimetype
+
+__all__ = ["dicom_frame_to_uint8", "load_frame", "render_frame_png"]
+
+RenderSource = Union[Source, Dataset]
+
+
+def _out_of_range(index: int, count: int, what: str) -> IndexError:
+    return IndexError(
+        f"frame_index {index} is out of range: this {what} has {count} frame(s), valid indexes are 0..{count - 1}"
+    )
+
+
+def _scale(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Linearly map [low, high] (default: min/max, NaN ignored) to 0..255 as uint8."""
+    values = values.astype(np.float64, copy=False)
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if low is None and finite.size else (low or 0.0)
+    high = float(finite.max()) if high is None and finite.size else (high or 0.0)
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = (np.nan_to_num(values, nan=low) - low) / (high - low) * 255.0
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """Apply a DICOM VOI window (PS3.3 C.11.2.1.2) and return uint8 output."""
+    if function == "SIGMOID":
+        out = 255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
+    elif function == "LINEAR_EXACT":
+        out = ((values - center) / width + 0.5) * 255.0
+    else:
+        out = ((values - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0) -> np.ndarray:
+    """Decode one DICOM frame and apply modality LUT, VOI window and photometric handling.
+
+    Args:
+        ds: A data set read with its pixel data.
+        frame_index: 0-based frame index.
+
+    Returns:
+        ``uint8`` array, ``(rows, columns)`` for grayscale or ``(rows, columns, 3)`` for colour.
+
+    Raises:
+        IndexError: `frame_index` is out of range.
+        UnsupportedFormatError: No pixel data, or no decoder for its transfer syntax.
+    """
+    frames = number_of_frames(ds)
+    if not 0 <= frame_index < frames:
+        raise _out_of_range(frame_index, frames, "DICOM")
+    if "PixelData" not in ds:
+        raise UnsupportedFormatError("this DICOM object has no Pixel Data (it is not an image)")
+    try:
+        arr = pixel_array(ds, index=frame_index if frames > 1 else None)
+    except (RuntimeError, NotImplementedError, ValueError) as exc:
+        tsyntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "unknown")
+        raise UnsupportedFormatError(
+            f"cannot decode the pixel data (transfer syntax {tsyntax}, {getattr(tsyntax, 'name', '')}): "
+            f"{exc}. Install the pylibjpeg plugins or python-gdcm, or convert the file to an "
+            "uncompressed transfer syntax"
+        ) from exc
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if photometric == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+    if arr.ndim == 3:
+        if arr.dtype == np.uint8:
+            return arr
+        top = float(2 ** int(ds.get("BitsStored") or arr.dtype.itemsize * 8) - 1)
+        return _scale(arr, 0.0, top)
+    if ds.get("ModalityLUTSequence"):
+        values = apply_modality_lut(arr, ds).astype(np.float64)
+    else:
+        slope = first_number(frame_value(ds, frame_index, "PixelValueTransformationSequence", "RescaleSlope", 1))
+        intercept = first_number(
+            frame_value(ds, frame_index, "PixelValueTransformationSequence", "RescaleIntercept", 0)
+        )
+        values = arr.astype(np.float64) * (1.0 if slope is None else slope) + (intercept or 0.0)
+    center = first_number(frame_value(ds, frame_index, "FrameVOILUTSequence", "WindowCenter"))
+    width = first_number(frame_value(ds, frame_index, "FrameVOILUTSequence", "WindowWidth"))
+    function = str(frame_value(ds, frame_index, "FrameVOILUTSequence", "VOILUTFunction", "LINEAR")).upper()
+    if center is not None and width is not None and width >= (1.0 if function == "LINEAR" else 1e-9):
+        out = _window(values, center, width, function)
+    elif ds.get("VOILUTSequence"):
+        out = _scale(apply_voi(values, ds))
+    else:
+        out = _scale(values)
+    return 255 - out if photometric == "MONOCHROME1" else out
+
+
+def _nifti_frame(src: Source, frame_index: int, time_index: int) -> np.ndarray:
+    from nibabel.orientations import io_orientation
+
+    img = load_nifti(src)
+    shape = img.shape
+    if img.get_data_dtype().names:
+        raise UnsupportedFormatError("RGB (structured) NIfTI images are not supported for rendering")
+    slices = shape[2] if len(shape) >= 3 else 1
+    if not 0 <= frame_index < slices:
+        raise _out_of_range(frame_index, slices, "NIfTI volume")
+    times = shape[3] if len(shape) >= 4 else 1
+    if not 0 <= time_index < times:
+        raise IndexError(f"time_index {time_index} is out of range: valid indexes are 0..{times - 1}")
+    try:
+        index: tuple[Any, ...] = (slice(None),) * min(len(shape), 3) + (time_index,) * max(len(shape) - 3, 0)
+        volume = np.asarray(img.dataobj[index], dtype=np.float64)
+    except (OSError, EOFError, ValueError) as exc:
+        raise CorruptFileError(f"cannot read the NIfTI voxels ({exc}); the file may be truncated") from exc
+    volume = volume.reshape(volume.shape + (1,) * (3 - volume.ndim))
+    finite = volume[np.isfinite(volume)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    plane = _scale(volume[:, :, frame_index], low, high)
+    ornt = io_orientation(img.affine)
+    vertical = 0 if ornt[0, 0] > ornt[1, 0] else 1
+    for axis in (0, 1):
+        if ornt[axis, 1] > 0:  # index grows towards R/A/S: flip so +world is top/left
+            plane = np.flip(plane, axis=axis)
+    return np.ascontiguousarray(plane if vertical == 0 else plane.T)
+
+
+def _video_frame(src: Source, frame_index: int, kind: str) -> np.ndarray:
+    import cv2
+
+    suffix = {"video/x-msvideo": ".avi", "video/quicktime": ".mov", "video/webm": ".webm"}.get(kind, ".mp4")
+    with as_local_path(src, suffix=suffix) as path:
+        cap = cv2.VideoCapture(path)
+        try:
+            if not cap.isOpened():
+                raise CorruptFileError("OpenCV cannot open this video; check that it is complete")
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            if frame_index < 0 or (count > 0 and frame_index >= count):
+                raise _out_of_range(frame_index, count, "video")
+            cap.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
+            ok, frame = cap.read()
+        finally:
+            cap.release()
+    if not ok:
+        raise IndexError(f"frame_index {frame_index} cannot be read: the video has {count} frame(s)")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _image_frame(src: Source, frame_index: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(read_bytes(src)))
+    except UnidentifiedImageError as exc:
+        raise UnsupportedFormatError(f"Pillow cannot read this image ({exc})") from exc
+    with img:
+        count = int(getattr(img, "n_frames", 1))
+        if not 0 <= frame_index < count:
+            raise _out_of_range(frame_index, count, "image")
+        try:
+            img.seek(frame_index)
+            img.load()
+        except (OSError, EOFError, SyntaxError) as exc:
+            raise CorruptFileError(f"cannot decode the image ({exc}); the file may be truncated") from exc
+        if img.mode in ("I", "F") or img.mode.startswith("I;"):
+            return _scale(np.asarray(img))
+        if img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        elif img.mode not in ("L", "LA", "RGB", "RGBA"):
+            img = img.convert("RGB" if img.mode != "1" else "L")
+        return np.asarray(img)
+
+
+def load_frame(
+    data_or_path: RenderSource, mimetype: str | None = None, frame_index: int = 0, *, time_index: int = 0
+) -> np.ndarray:
+    """Return one frame as a display-ready ``uint8`` array (grayscale, RGB or RGBA).
+
+    Args:
+        data_or_path: The file's bytes, a path, a binary file object, or a pydicom Dataset.
+        mimetype: The file's mimetype; sniffed from the content when ``None``.
+        frame_index: 0-based frame (DICOM frame, NIfTI slice, video frame, image page).
+        time_index: Volume of a 4-D NIfTI image.
+
+    Returns:
+        ``(rows, columns)``, ``(rows, columns, 3)`` or ``(rows, columns, 4)`` uint8 array.
+
+    Raises:
+        IndexError: `frame_index` (or `time_index`) is out of range; the message gives the range.
+        UnsupportedFormatError: The type cannot be rendered.
+        CorruptFileError: The file cannot be decoded.
+    """
+    if isinstance(data_or_path, Dataset):
+        return dicom_frame_to_uint8(data_or_path, frame_index)
+    kind = normalize_mimetype(mimetype)
+    if kind in (None, "application/octet-stream"):
+        kind = sniff_mimetype(read_head(data_or_path, HEAD_SIZE))
+    if kind == DICOM:
+        return dicom_frame_to_uint8(read_dicom(data_or_path, check=False), frame_index)
+    if kind == NIFTI:
+        return _nifti_frame(data_or_path, frame_index, time_index)
+    if kind and kind.startswith("video/"):
+        return _video_frame(data_or_path, frame_index, kind)
+    if kind and kind.startswith("image/"):
+        return _image_frame(data_or_path, frame_index)
+    raise UnsupportedFormatError(f"cannot render files of type {kind or 'unknown'}")
+
+
+def render_frame_png(
+    data_or_path: RenderSource, mimetype: str | None = None, frame_index: int = 0, *, time_index: int = 0
+) -> bytes:
+    """Render one frame as PNG bytes (see :func:`load_frame` and the module docstring).
+
+    Args:
+        data_or_path: The file's bytes, a path, a binary file object, or a pydicom Dataset.
+        mimetype: The file's mimetype; sniffed from the content when ``None``.
+        frame_index: 0-based frame index.
+        time_index: Volume of a 4-D NIfTI image.
+
+    Returns:
+        The PNG-encoded image.
+
+    Raises:
+        IndexError: `frame_index` is out of range; the message gives the valid range.
+        UnsupportedFormatError: The type cannot be rendered.
+        CorruptFileError: The file cannot be decoded.
+
+    Example:
+        >>> png = render_frame_png("CT_small.dcm", "application/dicom", 0)
+    """
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(load_frame(data_or_path, mimetype, frame_index, time_index=time_index)).save(buf, format="PNG")
+    return buf.getvalue()
