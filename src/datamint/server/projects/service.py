@@ -63,8 +63,9 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
     dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "", created_by=me.email)
     session.add(dataset)
     session.flush()
-    seg = body.segmentationData.model_dump() if body.segmentationData else {
-        "segmentationValueType": "single_label", "definitions": []}
+    from datamint.server.worklists.specs import clean_segmentation_data
+
+    seg = clean_segmentation_data(body.segmentationData.model_dump() if body.segmentationData else None)
     project = Project(
         customer_id=me.customer_id,
         name=name,

@@ -100,7 +100,7 @@ def files_matrix(session: Session, scope: Scope) -> dict[str, Any]:
     """Resources × annotators: each resource's status and number of annotations per annotator."""
     scope.require(ProjectAction.STATISTICS_READ)
     resource_ids = scope.resource_ids(session)
-    names = dict(session.execute(select(Resource.id, Resource.filename).where(Resource.id.in_(resource_ids)))
+    names = dict(session.execute(select(Resource.id, Resource.filename).where(Resource.id.in_(resource_ids))).all()
                  ) if resource_ids else {}
     cells: dict[str, dict[str, dict[str, Any]]] = {rid: {} for rid in resource_ids}
     emails: set[str] = set()
