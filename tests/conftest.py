@@ -14,11 +14,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from imaging_data import make_ct_slice, write_video
 
 PG_ADMIN_URL = os.environ.get("DATAMINT_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("DATAMINT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
@@ -35,9 +41,9 @@ def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     return home
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session; its SQLAlchemy URL."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """Create an empty PostgreSQL database; yield its SQLAlchemy URL; drop it afterwards."""
     import sqlalchemy as sa
 
     name = f"dm_test_{uuid.uuid4().hex[:12]}"
@@ -48,11 +54,26 @@ def pg_database() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); start it "
                     "(see .ci/run) or set DATAMINT_TEST_BACKENDS=sqlite")
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database shared by this session's live server; its SQLAlchemy URL."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def own_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test only."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 def database_url_for(backend: str, request: pytest.FixtureRequest, folder: Path) -> str:
@@ -157,3 +178,28 @@ def api(server: LiveServer):  # type: ignore[no-untyped-def]
 def unique(prefix: str = "t") -> str:
     """A unique name for a test's own entities."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def ct_series() -> Callable[..., list[Dataset]]:
+    """Factory: ``ct_series(n=10, shuffle=True)`` → slices of one synthetic CT series, in shuffled order."""
+
+    def build(n: int = 10, *, size: int = 32, shuffle: bool = True, seed: int = 7) -> list[Dataset]:
+        study, series, frame = generate_uid(), generate_uid(), generate_uid()
+        slices = [make_ct_slice(i, study=study, series=series, frame_of_reference=frame, size=size) for i in range(n)]
+        if shuffle:
+            order = np.random.default_rng(seed).permutation(n)
+            slices = [slices[i] for i in order]
+        return slices
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An MJPG .avi and an mp4v .mp4, 6 frames of 48×32 at 10 fps."""
+    folder = tmp_path_factory.mktemp("videos")
+    return {
+        "avi": write_video(folder / "clip.avi", "MJPG"),
+        "mp4": write_video(folder / "clip.mp4", "mp4v"),
+    }

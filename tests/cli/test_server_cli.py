@@ -111,3 +111,29 @@ def test_server_help_teaches(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--data-dir" in result.stdout and "--port" in result.stdout and "first start" in result.stdout
+
+
+@pytest.mark.timeout(180)
+def test_several_workers_share_one_postgresql(tmp_path, own_pg_database):
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = _free_port()
+    url = f"http://localhost:{port}"
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": "dmk_workers_test_key_0123456789"}
+    cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(tmp_path),
+           "--database-url", own_pg_database, "--workers", "2", "--no-write-sdk-config"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_healthy(url, proc)
+        headers = {"apikey": env["DATAMINT_SERVER_ADMIN_API_KEY"]}
+
+        def create(i: int) -> int:
+            return httpx.post(f"{url}/projects", json={"name": f"w-{i}"}, headers=headers, timeout=30).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(create, range(24)))
+        assert statuses == [201] * 24
+        listed = httpx.get(f"{url}/projects", headers=headers, params={"limit": 100}).json()
+        assert sorted(p["name"] for p in listed["data"]) == sorted(f"w-{i}" for i in range(24))
+    finally:
+        _stop(proc)

@@ -8,9 +8,10 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
 
 from datamint.imaging import dicom_identifiers, extract_metadata
+
+from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
 
 
 def assert_plain_json(meta: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from imaging_data import image_bytes, nibabel_file, pydicom_file
 
 from datamint.imaging import (
     HEAD_SIZE,
@@ -20,6 +19,8 @@ from datamint.imaging import (
     resolve_mimetype,
     sniff_mimetype,
 )
+
+from imaging_data import image_bytes, nibabel_file, pydicom_file
 
 
 def head_of(path: Path) -> bytes:

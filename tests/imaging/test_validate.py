@@ -5,7 +5,6 @@ import io
 from pathlib import Path
 
 import pytest
-from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
 from pydicom.uid import RLELossless
 
 from datamint.imaging import (
@@ -15,6 +14,8 @@ from datamint.imaging import (
     read_dicom,
     validate_content,
 )
+
+from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
 
 DICOM = "application/dicom"
 
@@ -148,3 +149,10 @@ def test_json_is_parsed() -> None:
 
 def test_unknown_types_are_accepted_as_is() -> None:
     validate_content(b"a,b\n1,2\n", "text/csv")
+
+
+def test_sniff_module_exposes_validate_content() -> None:
+    from datamint.imaging.sniff import validate_content as validate_from_sniff
+
+    with pytest.raises(CorruptFileError):
+        validate_from_sniff(pydicom_file("MR_truncated.dcm").read_bytes(), "application/dicom")

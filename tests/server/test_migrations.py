@@ -11,26 +11,16 @@ from datamint.server.db import migrate
 from datamint.server.db.models import metadata
 from datamint.server.db.session import Database
 
-from conftest import BACKENDS, database_url_for
+from conftest import BACKENDS, database_url_for, fresh_pg_database
 
 
 @pytest.fixture(params=BACKENDS)
 def empty_database(request, tmp_path):
     if request.param == "postgresql":
-        import uuid
-
-        from conftest import PG_ADMIN_URL
-
-        name = f"dm_mig_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        db = Database(sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
-        yield db
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with fresh_pg_database() as url:
+            db = Database(url)
+            yield db
+            db.dispose()
     else:
         db = Database(database_url_for("sqlite", request, tmp_path))
         yield db

@@ -8,7 +8,9 @@ import httpx
 
 from datamint import configs
 from datamint.api.base_api import ApiConfig, BaseApi
+from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
+from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
 from datamint.exceptions import AuthenticationError, DatamintException, NetworkError
 
@@ -91,6 +93,16 @@ class Api:
     def projects(self) -> ProjectsApi:
         """Projects: create, list, get, update, archive, members, statistics."""
         return self._endpoint("projects", lambda c, cl: ProjectsApi(c, cl))
+
+    @property
+    def resources(self) -> ResourcesApi:
+        """Resources: upload, list, download, publish, tag, delete (900 s timeout for big files)."""
+        return self._endpoint("resources", ResourcesApi, high=True)
+
+    @property
+    def channels(self) -> ChannelsApi:
+        """Upload channels and their resources."""
+        return self._endpoint("channels", ChannelsApi)
 
     @property
     def users(self) -> UsersApi:

@@ -6,6 +6,7 @@ This is the only CLI module that imports the server (extra ``[server]``).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +47,7 @@ def run(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
     storage_url: Annotated[str | None, typer.Option(help="Blob storage: a folder or s3://bucket/prefix")] = None,
     write_sdk_config: Annotated[bool, typer.Option(help="On first start, save URL and key for the SDK")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (use PostgreSQL when > 1)")] = 1,
 ) -> None:
     """Start the server. On the first start it creates the admin and prints its API key once.
 
@@ -68,6 +70,16 @@ def run(
         if write_sdk_config and not configs.config_path().exists():
             path = configs.write_config({configs.APIKEY_KEY: init.admin_api_key, configs.APIURL_KEY: url})
             typer.echo(f"Saved the URL and key for the SDK in {path}", err=True)
+    if workers > 1:
+        if init.database.dialect == "sqlite":
+            typer.secho("Several workers on SQLite serialise on its single writer; prefer PostgreSQL.",
+                        fg=typer.colors.YELLOW, err=True)
+        init.database.dispose()
+        for name, value in settings.model_dump(exclude_none=True).items():
+            os.environ[f"DATAMINT_SERVER_{name.upper()}"] = str(value)
+        uvicorn.run("datamint.server.app:app_from_env", factory=True, workers=workers, host=settings.host,
+                    port=settings.port, access_log=False, log_level="warning")
+        return
     app_ = create_app(settings, initialized=init)
     uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning")
 

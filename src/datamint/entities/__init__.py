@@ -1,0 +1,25 @@
+"""Entities returned by the SDK (pydantic models that keep unknown server fields)."""
+
+from __future__ import annotations
+
+from datamint.entities.base_entity import BaseEntity
+from datamint.entities.channel import Channel, ChannelResourceData
+from datamint.entities.project import Project
+from datamint.entities.resource import Resource, resource_from_dict
+from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource, VideoResource, VolumeResource
+from datamint.entities.user import User
+
+__all__ = [
+    "BaseEntity",
+    "Channel",
+    "ChannelResourceData",
+    "DICOMResource",
+    "ImageResource",
+    "NiftiResource",
+    "Project",
+    "Resource",
+    "User",
+    "VideoResource",
+    "VolumeResource",
+    "resource_from_dict",
+]

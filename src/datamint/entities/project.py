@@ -10,6 +10,7 @@ from datamint.entities.base_entity import BaseEntity
 
 if TYPE_CHECKING:
     from datamint.api.endpoints.projects_api import ProjectsApi
+    from datamint.entities.resource import Resource
 
 
 class ProjectAnnotatorInfo(BaseModel):
@@ -53,6 +54,33 @@ class Project(BaseEntity):
     def url(self) -> str:
         """Link to the project in the web application."""
         return f"{self._projects.config.web_app_url}/projects/edit/{self.id}"
+
+    def fetch_resources(self) -> list[Resource]:
+        """Every live resource of the project (``GET /projects/{id}/resources``)."""
+        return self._projects.get_project_resources(self)
+
+    def cache_resources(self, progress_bar: bool = True) -> None:
+        """Download every resource of the project into the local cache (skipping cached ones).
+
+        Args:
+            progress_bar: Whether to show a progress bar.
+        """
+        self._projects.resources_api.cache_resources(self.fetch_resources(), progress_bar=progress_bar)
+
+    def download_resources_datas(self, progress_bar: bool = True) -> list[Any]:
+        """The content of every resource of the project, converted (pydicom Dataset, PIL image, ...).
+
+        Files are cached first (concurrently), then read from the cache.
+
+        Args:
+            progress_bar: Whether to show a progress bar while caching.
+
+        Returns:
+            One converted object per resource, in the order of :meth:`fetch_resources`.
+        """
+        resources = self.fetch_resources()
+        self._projects.resources_api.cache_resources(resources, progress_bar=progress_bar)
+        return [resource.fetch_file_data(auto_convert=True, use_cache=True) for resource in resources]
 
     def set_pinned_metrics(self, metrics: list[str]) -> None:
         """Pin metrics to show on the project's page.

@@ -7,35 +7,45 @@ standard's Table E.1-1 by topic. In short:
 
 **Removed**
     * every private attribute (odd group), at every depth, including private sequences;
-    * curve data (groups 5000-501E) and overlays (groups 6000-601E: data, comments and the
+    * curve data (groups 5000-50FF) and overlays (groups 6000-60FF: data, comments and the
       plane description, so no half overlay is left);
     * patient details other than name/ID/birth date/sex: birth time, age, size, weight,
-      address, telephone numbers, other IDs and names, birth and mother's names, religion,
+      address, telephone/telecom, other IDs and names, birth and mother's names, religion,
       ethnic group, occupation, military rank/branch, medical alerts, allergies, smoking and
       pregnancy status, patient comments and history, insurance, residence, responsible person;
     * institution name, address, department and code; station name and AE titles; device
       serial number, device/gantry/generator/detector/plate/cassette IDs and calibration dates;
-    * operators, performing, reading, requesting and attending physicians and their
-      identification sequences; referring physician address/phones;
+    * operators, performing physicians, physicians of record and reading the study, requesting
+      physician and service, with their identification sequences; referring physician
+      address and telephone numbers;
     * study, series, image, frame, acquisition, presentation and derivation descriptions and
-      comments; protocol name; visit, admission, request and scheduling attributes (request
-      attributes sequence, requested procedure, order numbers' issuers, reasons for the study);
+      comments; protocol name; visit, admission, discharge, request and scheduling attributes
+      (request attributes sequence, requested/scheduled/performed procedure step IDs,
+      descriptions, dates and locations, reasons for the study and the request);
     * series, acquisition, instance-creation, overlay, curve, secondary-capture and contrast/
       radiopharmaceutical/intervention dates and times; timezone offset;
     * icon images, original/modified attributes sequences, digital signatures, trailing padding;
     * referenced patient/study/performed-procedure-step sequences; SR author, participant and
-      custodial organisation sequences; interpretation and topic attributes.
+      custodial organisation sequences; interpretation, results and topic attributes; RT plan,
+      structure set, ROI, beam and prescription descriptions.
 
 **Emptied (zero length)**
     * Patient's Birth Date, Patient's Sex, Study ID, Referring and Consulting Physician's Name,
-      Content Creator's Name, placer/filler order numbers, clinical-trial site and protocol
-      names, contrast agent, ROI name/interpreter, structure-set and review dates/times.
+      Content Creator's Name, placer/filler order numbers, clinical-trial protocol name, site
+      ID/name, time point ID and coordinating centre, contrast agent, participation date-time,
+      verifying observer identification sequence, ROI name and interpreter, structure-set and
+      review dates/times.
 
 **Replaced with a dummy value** (so type-1/2 attributes stay valid)
     * Study Date and Content Date → ``19000101``; Study Time and Content Time → ``000000``;
-    * SR observer names/organisations, person names, structure-set/RT-plan labels, specimen and
-      container identifiers, clinical-trial sponsor/protocol/subject IDs → ``ANONYMIZED``
-      (numbers → 0, dates/times → the dummies above).
+      frame acquisition/reference date-times, SR Date/Time/DateTime and verification and
+      referenced date-times → ``19000101`` / ``000000`` / ``19000101000000``;
+    * SR verifying observer names and organisation, person names, structure-set and RT-plan
+      labels, specimen and container identifiers, destination AE, clinical-trial sponsor,
+      protocol ID, ethics committee and subject IDs → ``ANONYMIZED``;
+    * an encapsulated document (PDF/CDA) → two zero bytes.
+    * Sequences coded ``D`` (SR content, graphic annotations, person identification, verifying
+      observer) are not replaced but cleaned item by item with the same rules.
 
 **Replaced consistently** (same input → same output for one ``UidMapper``)
     * Patient ID → ``ANON`` + 12 hex digits; Patient's Name → the same token; Accession Number
@@ -44,7 +54,8 @@ standard's Table E.1-1 by topic. In short:
       and source frame of reference), Referenced SOP Instance (also inside Referenced Image and
       Source Image sequences, which are kept), Concatenation, Dimension Organization,
       Irradiation Event, Instance Creator, Storage Media File-set, Device, Dose Reference,
-      Specimen, Target, Tracking, Transaction, palette and observation UIDs;
+      Specimen, Fiducial, Target, Tracking, Transaction, palette, digital-signature and
+      observation UIDs (SOP Class and Transfer Syntax UIDs are kept);
     * the file meta Media Storage SOP Instance UID follows the new SOP Instance UID, sending/
       receiving AE titles and private information leave the file meta, the preamble is zeroed.
 

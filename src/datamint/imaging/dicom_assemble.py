@@ -209,8 +209,8 @@ def assemble_series(datasets: SequenceABC[Dataset], order_out: list[int] | None 
         The assembled data set (with ``file_meta``), ready for ``save_as``.
 
     Raises:
-        UnsupportedFormatError: The inputs are empty, multi-frame, lack pixel data, or differ
-            in size or pixel format.
+        UnsupportedFormatError: The inputs are empty, multi-frame, lack pixel data, differ in
+            size or pixel format, or their compressed pixel data cannot be decoded.
     """
     if not datasets:
         raise UnsupportedFormatError("no DICOM instances to assemble")
@@ -228,7 +228,13 @@ def assemble_series(datasets: SequenceABC[Dataset], order_out: list[int] | None 
     first = ordered[0]
     for ds in ordered:
         ensure_file_meta(ds)
-    pixels = np.stack([pixel_array(ds) for ds in ordered])
+    try:
+        pixels = np.stack([pixel_array(ds) for ds in ordered])
+    except (RuntimeError, NotImplementedError, ValueError) as exc:
+        raise UnsupportedFormatError(
+            f"cannot decode the pixel data of the series ({exc}); install the pylibjpeg plugins or "
+            "python-gdcm, or upload the files without assembling them"
+        ) from exc
 
     out = Dataset()
     for elem in first:

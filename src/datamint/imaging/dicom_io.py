@@ -30,7 +30,14 @@ _TRY = "; the file is probably truncated or damaged: re-export or re-copy it fro
 
 
 def number_of_frames(ds: Dataset) -> int:
-    """Return NumberOfFrames as an int (1 when absent, empty or invalid)."""
+    """Return NumberOfFrames as an int.
+
+    Args:
+        ds: A data set.
+
+    Returns:
+        The number of frames; 1 when the attribute is absent, empty or invalid.
+    """
     try:
         return max(int(ds.get("NumberOfFrames") or 1), 1)
     except (TypeError, ValueError):
@@ -86,7 +93,14 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
 
 
 def ensure_file_meta(ds: Dataset) -> None:
-    """Give bare data sets the file meta elements pydicom needs to decode their pixels."""
+    """Give a data set the file meta elements pydicom needs to decode and save it (in place).
+
+    Adds a ``file_meta`` if missing, a Transfer Syntax UID matching the encoding the data set
+    was read with, and the Media Storage SOP Class/Instance UIDs from the data set.
+
+    Args:
+        ds: A data set, typically read from a file without preamble and meta header.
+    """
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         meta = ds.file_meta = FileMetaDataset()
@@ -198,7 +212,14 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
 
 
 def write_dicom_bytes(ds: Dataset) -> bytes:
-    """Serialise `ds` as a Part-10 file (preamble, file meta) and return the bytes."""
+    """Serialise a data set as a Part-10 file (preamble, file meta header, data set).
+
+    Args:
+        ds: A data set with a complete ``file_meta``.
+
+    Returns:
+        The file's bytes.
+    """
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
@@ -211,9 +232,16 @@ SHARED = "SharedFunctionalGroupsSequence"
 
 
 def frame_item(ds: Dataset, frame_index: int, sequence_keyword: str) -> Dataset | None:
-    """Return the functional group macro item `sequence_keyword` that applies to a frame.
+    """Return the functional group macro item that applies to a frame.
 
-    The per-frame group wins over the shared group; ``None`` when neither has it.
+    Args:
+        ds: An Enhanced (or any) multi-frame data set.
+        frame_index: 0-based frame index.
+        sequence_keyword: The macro's sequence, e.g. ``"PlanePositionSequence"``.
+
+    Returns:
+        The first item of that sequence in the frame's per-frame group, else in the shared
+        group, else ``None``.
     """
     for groups_keyword, index in ((PER_FRAME, frame_index), (SHARED, 0)):
         groups = ds.get(groups_keyword)
@@ -225,7 +253,19 @@ def frame_item(ds: Dataset, frame_index: int, sequence_keyword: str) -> Dataset 
 
 
 def frame_value(ds: Dataset, frame_index: int, sequence_keyword: str, keyword: str, default: Any = None) -> Any:
-    """Return attribute `keyword` for a frame: functional groups first, then the top level."""
+    """Return an attribute's value for one frame: functional groups first, then the top level.
+
+    Args:
+        ds: The data set.
+        frame_index: 0-based frame index.
+        sequence_keyword: The functional group macro holding the attribute in Enhanced objects,
+            e.g. ``"PixelMeasuresSequence"``.
+        keyword: The attribute, e.g. ``"PixelSpacing"``.
+        default: Returned when the attribute is absent or empty everywhere.
+
+    Returns:
+        The element value, or `default`.
+    """
     item = frame_item(ds, frame_index, sequence_keyword)
     if item is not None:
         value = item.get(keyword)
@@ -236,7 +276,14 @@ def frame_value(ds: Dataset, frame_index: int, sequence_keyword: str, keyword: s
 
 
 def first_number(value: Any) -> float | None:
-    """Return the first value of a (possibly multi-valued) numeric attribute as a float."""
+    """Return the first value of a (possibly multi-valued) numeric attribute as a float.
+
+    Args:
+        value: A number, numeric string, or a list/MultiValue of them.
+
+    Returns:
+        A finite float, or ``None`` for empty, non-numeric, NaN or infinite values.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(value, str):

@@ -74,14 +74,33 @@ class VolumeGeometry:
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> VolumeGeometry:
-        """Build the geometry of every frame of a DICOM object (see ``frame_geometry``)."""
+        """Build the geometry of every frame of a DICOM object.
+
+        Args:
+            ds: A single-frame, Enhanced or legacy multi-frame data set (header is enough).
+
+        Returns:
+            The volume geometry (see :func:`~datamint.imaging.dicom_assemble.frame_geometry`).
+        """
         frames = [frame_geometry(ds, k) for k in range(number_of_frames(ds))]
         step = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0
         return cls.from_frames(frames, slice_step=float(step))
 
     @classmethod
     def from_frames(cls, frames: SequenceABC[FrameGeometry], slice_step: float = 1.0) -> VolumeGeometry:
-        """Build a volume from per-frame geometries (orientation/spacing of the first frame)."""
+        """Build a volume from per-frame geometries.
+
+        Args:
+            frames: One :class:`FrameGeometry` per frame; orientation and spacing are taken
+                from the first.
+            slice_step: Extrapolation step along the normal for single-frame volumes (mm).
+
+        Returns:
+            The volume geometry.
+
+        Raises:
+            ValueError: `frames` is empty.
+        """
         if not frames:
             raise ValueError("a volume needs at least one frame")
         positions = np.array([f.ipp for f in frames], dtype=float)
@@ -93,7 +112,15 @@ class VolumeGeometry:
         return row, col
 
     def frame_origin(self, frame_index: float) -> np.ndarray:
-        """Position of (fractional) frame `frame_index`, interpolated/extrapolated linearly."""
+        """Return the position of a (fractional) frame's first pixel.
+
+        Args:
+            frame_index: Frame index; fractions interpolate between neighbouring frames, values
+                outside the stack extrapolate from the first/last pair.
+
+        Returns:
+            The position as a length-3 array (mm).
+        """
         count = len(self.positions)
         if count == 1:
             return self.positions[0] + frame_index * self.slice_step * np.asarray(slice_normal(self.iop))

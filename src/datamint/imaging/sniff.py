@@ -131,7 +131,15 @@ def guess_mimetype(filename: str | None) -> str | None:
 
 
 def detect_dicom(head: bytes) -> str | None:
-    """Return ``"part10"`` (DICM at 128), ``"raw"`` (preamble-less data set) or ``None``."""
+    """Tell whether leading bytes are a DICOM file, and which kind.
+
+    Args:
+        head: The first bytes of the file.
+
+    Returns:
+        ``"part10"`` (``DICM`` at byte 128), ``"raw"`` (a data set without preamble and meta
+        header, starting with well-formed group 0002/0008 elements) or ``None``.
+    """
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "part10"
     for endian in ("<", ">"):

@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.settings = settings
     app.state.database = init.database
     app.state.initial_admin_api_key = init.admin_api_key
-    app.state.blob_store = make_blob_store(settings.resolved_storage_url)
+    app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),
@@ -97,3 +97,14 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(project_worklists_router)
     app.include_router(model_info_router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (one call per worker process): settings from the environment.
+
+    The CLI initializes the database before it starts the workers, so here initialization only
+    checks that the schema is current.
+    """
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    return create_app(settings)

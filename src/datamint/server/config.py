@@ -27,6 +27,8 @@ class Settings(BaseSettings):
             For PostgreSQL use ``postgresql+psycopg://user@host:5432/db``.
         storage_url: Where file bytes go. Defaults to the folder ``<data_dir>/blobs``;
             ``s3://bucket/prefix?endpoint_url=...`` for S3 or any S3-compatible store.
+        s3_endpoint_url: Endpoint of an S3-compatible store (MinIO, Ceph...) when ``storage_url`` is
+            ``s3://`` and the URL does not carry ``endpoint_url`` itself.
         max_upload_mb: Largest accepted request body for uploads, in MiB (413 above it).
         max_json_mb: Largest accepted JSON request body, in MiB.
         host: Interface to bind. port: TCP port.
@@ -45,6 +47,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     storage_url: str | None = None
+    s3_endpoint_url: str | None = None
     max_upload_mb: int = Field(default=2048, ge=1)
     max_json_mb: int = Field(default=32, ge=1)
     host: str = "127.0.0.1"

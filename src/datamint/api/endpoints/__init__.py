@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
+from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
 
-__all__ = ["ProjectsApi", "UsersApi"]
+__all__ = ["ChannelsApi", "ProjectsApi", "ResourcesApi", "UsersApi"]

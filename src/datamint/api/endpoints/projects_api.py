@@ -10,6 +10,7 @@ import httpx
 from datamint.api.base_api import ApiConfig
 from datamint.api.entity_base_api import CRUDEntityApi, is_uuid
 from datamint.entities.project import Project
+from datamint.entities.resource import Resource
 from datamint.exceptions import ItemNotFoundError
 
 if TYPE_CHECKING:
@@ -137,3 +138,59 @@ class ProjectsApi(CRUDEntityApi[Project]):
 
     def _project_request(self, method: str, project: str | Project, add_path: str, **kwargs: Any) -> httpx.Response:
         return self._make_entity_request(method, self._project_id(project), add_path=add_path, **kwargs)
+
+    @property
+    def resources_api(self) -> ResourcesApi:
+        """The resources handler (the ``Api``'s own when this handler belongs to one)."""
+        if self._resources_api is None:
+            if self._api_instance is not None:
+                self._resources_api = self._api_instance.resources
+            else:
+                from datamint.api.endpoints.resources_api import ResourcesApi
+
+                self._resources_api = ResourcesApi(self.config, self.client, projects_api=self)
+        return self._resources_api
+
+    def add_resources(self, resources: str | Resource | Sequence[str | Resource], project: str | Project) -> None:
+        """Add resources to a project.
+
+        Args:
+            resources: A resource (id or object) or a sequence of them.
+            project: The project (object, id or name).
+
+        Raises:
+            ItemNotFoundError: The project or a resource does not exist (nothing is added).
+
+        Example:
+            >>> api.projects.add_resources(api.resources.get_list(tags=['liver']), 'Liver Review')
+        """
+        items = [resources] if isinstance(resources, (str, Resource)) else list(resources)
+        ids = [r if isinstance(r, str) else r.id for r in items]
+        self._project_request("POST", project, "resources",
+                              json={"resource_ids_to_add": ids, "all_files_selected": False})
+
+    def remove_resources(self, resources: str | Resource | Sequence[str | Resource], project: str | Project) -> None:
+        """Remove resources from a project (the resources themselves are kept).
+
+        Args:
+            resources: A resource (id or object) or a sequence of them.
+            project: The project (object, id or name).
+        """
+        items = [resources] if isinstance(resources, (str, Resource)) else list(resources)
+        ids = [r if isinstance(r, str) else r.id for r in items]
+        self._project_request("POST", project, "resources",
+                              json={"resource_ids_to_add": [], "resource_ids_to_delete": ids,
+                                    "all_files_selected": False})
+
+    def get_project_resources(self, project: str | Project) -> list[Resource]:
+        """Get resources associated with a specific project.
+
+        Args:
+            project: The project (object, id or name).
+
+        Returns:
+            Every live resource of the project, oldest first.
+        """
+        response = self._project_request("GET", project, "resources")
+        resources_api = self.resources_api
+        return [resources_api._init_entity_obj(**item) for item in response.json()]

@@ -9,6 +9,8 @@ from fastapi import Depends, Query
 
 #: Largest page a client may ask for; the official client asks for exactly this many.
 MAX_PAGE = 5000
+#: Largest offset accepted (beyond any real listing; keeps the value inside a 64-bit integer).
+MAX_OFFSET = 10**12
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Page:
 
 
 def _page(
-    offset: Annotated[int, Query(ge=0, description="Number of items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Number of items to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, at most {MAX_PAGE}")] = 100,
 ) -> Page:
     return Page(offset=offset, limit=limit)

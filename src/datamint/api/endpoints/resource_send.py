@@ -1,0 +1,136 @@
+"""Sending prepared uploads: concurrency, ``POST /resources`` and segmentations attached at upload.
+
+See :mod:`datamint.api.endpoints.resource_upload` for how inputs become upload units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from datamint.api.endpoints.resource_upload import (
+    PreparedFile,
+    UploadInput,
+    UploadOptions,
+    UploadUnit,
+    prepare_unit,
+)
+
+
+class UploadAbortedError(RuntimeError):
+    """Put in place of uploads that were not started because another one failed (``on_error='raise'``)."""
+
+
+#: Uploads in flight at once, and among them assembled series (large in-memory payloads).
+UPLOAD_CONCURRENCY = 20
+HEAVY_CONCURRENCY = 4
+
+
+async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[str, str]) -> str:
+    """``POST /resources`` with one prepared file (wire §6.2); returns the new resource id."""
+    import httpx
+
+    from datamint.exceptions import ServerError
+
+    data = dict(form)
+    data["mimetype"] = prepared.mimetype
+    if prepared.source_filepath:
+        data["source_filepath"] = prepared.source_filepath
+    if prepared.modality:
+        data["modality"] = prepared.modality
+    if prepared.tags:
+        data["tags"] = ",".join(prepared.tags)
+    files: list[tuple[str, Any]] = [("resource", (prepared.filename, prepared.fileobj, prepared.mimetype))]
+    if prepared.metadata_json is not None:
+        files.append(("metadata", (None, prepared.metadata_json, "application/json")))
+    seconds = max(1800.0, prepared.size / (512 * 1024))
+    response = await api._arequest(client, "POST", "/resources", data=data, files=files,
+                                   timeout=httpx.Timeout(seconds, connect=60.0))
+    body = response.json()
+    if isinstance(body, dict) and "error" in body:
+        raise ServerError(str(body["error"]), status_code=response.status_code)
+    return str(body["id"])
+
+
+def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, form: dict[str, str],
+               on_error: Literal["raise", "skip"], progress_bar: bool) -> dict[int, str | BaseException]:
+    """Prepare and upload every unit, at most :data:`UPLOAD_CONCURRENCY` at once.
+
+    Returns:
+        The id or exception of every input (by :attr:`UploadInput.index`); the inputs of an
+        assembled series share its id, except slices that could not be read. With
+        ``on_error='raise'``, units not yet started when a failure happens get
+        :class:`UploadAbortedError`.
+    """
+    import asyncio
+    import contextlib
+    import threading
+
+    from tqdm.auto import tqdm
+
+    abort = threading.Event()
+    heavy = asyncio.Semaphore(HEAVY_CONCURRENCY)
+    bar = tqdm(total=len(units), desc="Uploading resources", unit="file", disable=not progress_bar)
+
+    results: dict[int, str | BaseException] = {}
+
+    def make_job(unit: UploadUnit) -> Any:
+        async def job(client: Any) -> str:
+            if abort.is_set():
+                raise UploadAbortedError("not uploaded: an earlier upload failed and on_error='raise'")
+            try:
+                async with heavy if unit.assemble else contextlib.nullcontext():
+                    prepared = await asyncio.to_thread(prepare_unit, unit, options)
+                    try:
+                        rid = await post_file(api, client, prepared, form)
+                    finally:
+                        prepared.close()
+                    for item in unit.inputs:
+                        results[item.index] = prepared.failures.get(item.index, rid)
+                    if prepared.failures and on_error == "raise":
+                        abort.set()
+                    return rid
+            except BaseException:
+                if on_error == "raise":
+                    abort.set()
+                raise
+        return job
+
+    try:
+        outcomes = api._run_concurrently([make_job(u) for u in units], limit=UPLOAD_CONCURRENCY,
+                                         return_exceptions=True, on_done=lambda: bar.update(1))
+    finally:
+        bar.close()
+    for unit, outcome in zip(units, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            for item in unit.inputs:
+                results[item.index] = outcome
+    return results
+
+
+def attach_segmentations(annotations: Any, results: list[Any], inputs: Sequence[UploadInput],
+                         segmentation_files: list[Any], transpose: bool, ai_model: str | None) -> list[Any]:
+    """Upload the segmentation files given for each uploaded resource with the annotations handler.
+
+    NIfTI files go to ``upload_volume_segmentation``, others (PNG masks, arrays) to
+    ``upload_segmentations``; a failure replaces the resource's id in ``results``.
+    """
+    for position, item in enumerate(inputs):
+        spec, rid = segmentation_files[item.index], results[position]
+        if spec is None or isinstance(rid, BaseException):
+            continue
+        files = spec.get("files", []) if isinstance(spec, dict) else list(spec)
+        names = spec.get("names") if isinstance(spec, dict) else None
+        for n, seg in enumerate(files):
+            name = names[n] if isinstance(names, list) else names
+            try:
+                if str(seg).lower().endswith((".nii", ".nii.gz")):
+                    annotations.upload_volume_segmentation(rid, seg, name, ai_model_name=ai_model,
+                                                           transpose_segmentation=transpose)
+                else:
+                    annotations.upload_segmentations(rid, seg, name, transpose_segmentation=transpose,
+                                                     ai_model_name=ai_model)
+            except Exception as exc:  # noqa: BLE001 - reported in place like upload failures
+                results[position] = exc
+                break
+    return results

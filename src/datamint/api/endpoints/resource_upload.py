@@ -1,0 +1,307 @@
+"""Client-side preparation of uploads (wire protocol §6.1), used by ``ResourcesApi.upload_resources``.
+
+What happens to the inputs, in order:
+
+1. Inputs (paths, binary file objects, ``pydicom.Dataset`` objects, or one directory, read
+   non-recursively) become :class:`UploadInput` items; DICOM inputs get their header read.
+2. DICOM reports (SR, KO, PR, ... — :func:`datamint.imaging.is_dicom_report`) are dropped when
+   ``discard_dicom_reports`` is set, with a warning naming them.
+3. With ``assemble_dicoms``, single-frame instances of one series
+   (:func:`datamint.imaging.group_series`) become one :class:`UploadUnit` that is uploaded as one
+   multi-frame DICOM; everything else is one unit per input.
+4. Each unit is prepared in a worker thread (:func:`prepare_unit`): DICOM is anonymized with the
+   PS3.15 Basic Profile when asked (one :class:`~datamint.imaging.UidMapper` per upload call, so
+   studies and series still group), series are assembled, the file name is munged, the mimetype
+   is decided from the content (then the name), ``left``/``right`` tags are added from the DICOM
+   laterality, and the metadata (dict or JSON file) is loaded.
+
+``mung_filename``: ``'all'`` joins every part of the path as given with ``_``
+(``path/to/dicom.dcm`` → ``path_to_dicom.dcm``); integers are folder depths counted upwards from
+the file's own folder (1 = the folder holding the file, 2 = its parent, ...), and the chosen folder
+names are prefixed in path order (``path/to/dicom.dcm`` with ``1`` → ``to_dicom.dcm``, with
+``[1, 2]`` → ``path_to_dicom.dcm``). Depths beyond the path are ignored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import IO, Any, Literal
+
+from datamint.imaging import (
+    UidMapper,
+    anonymize_dataset,
+    assemble_series,
+    assembled_filename,
+    group_series,
+    guess_mimetype,
+    is_dicom_report,
+    read_dicom,
+    sniff_mimetype,
+)
+from datamint.imaging.dicom_io import write_dicom_bytes
+
+_LOG = logging.getLogger("datamint.upload")
+DICOM = "application/dicom"
+OCTET_STREAM = "application/octet-stream"
+MungRule = Sequence[int] | int | Literal["all"] | None
+
+
+@dataclass
+class UploadInput:
+    """One file the caller asked to upload."""
+
+    index: int
+    source: str | IO[bytes]
+    name: str
+    path: str | None
+    metadata: dict[str, Any] | str | None = None
+    header: Any = None  # pydicom Dataset (without pixels) for DICOM inputs
+
+    @property
+    def is_dicom(self) -> bool:
+        """Whether the content is DICOM."""
+        return self.header is not None
+
+
+@dataclass
+class UploadUnit:
+    """What one ``POST /resources`` sends: one input, or a series of inputs assembled into one file."""
+
+    inputs: list[UploadInput]
+    assemble: bool = False
+
+
+@dataclass
+class UploadOptions:
+    """The upload parameters that shape each file."""
+
+    mimetype: str | None = None
+    anonymize: bool = False
+    retain_codes: Sequence[Any] = ()
+    tags: list[str] = field(default_factory=list)
+    mung_filename: MungRule = None
+    modality: str | None = None
+    uid_map: UidMapper = field(default_factory=UidMapper)
+
+
+@dataclass
+class PreparedFile:
+    """A file ready to be sent, and the form fields that go with it."""
+
+    filename: str
+    fileobj: IO[bytes]
+    mimetype: str
+    size: int
+    tags: list[str]
+    source_filepath: str | None
+    metadata_json: str | None
+    modality: str | None
+    owned: bool = True
+    failures: dict[int, Exception] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close the file object unless it belongs to the caller."""
+        if self.owned:
+            self.fileobj.close()
+
+
+def _name_of(obj: Any) -> str | None:
+    name = getattr(obj, "name", None)
+    return name if isinstance(name, str) and name else None
+
+
+def _head(source: str | IO[bytes], size: int = 8192) -> bytes:
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            return fh.read(size)
+    position = source.tell()
+    try:
+        return source.read(size)
+    finally:
+        source.seek(position)
+
+
+def collect_inputs(files_path: Any, metadata: Sequence[dict[str, Any] | str | None] | None) -> list[UploadInput]:
+    """Turn the caller's ``files_path`` into :class:`UploadInput` items (see the module docstring).
+
+    Raises:
+        ValueError: ``files_path`` is a single file (use ``upload_resource``), or ``metadata`` does
+            not have one entry per file.
+        FileNotFoundError: A path does not exist.
+    """
+    import pydicom
+
+    if isinstance(files_path, (str, os.PathLike)):
+        folder = Path(files_path).expanduser()
+        if not folder.is_dir():
+            raise ValueError(f"upload_resources() takes a list of files or a directory; {files_path!s} is a "
+                             "single file: use upload_resource() for one file")
+        files_path = sorted(str(p) for p in folder.iterdir() if p.is_file())
+    elif isinstance(files_path, (pydicom.Dataset, io.IOBase)) or hasattr(files_path, "read"):
+        raise ValueError("upload_resources() takes a sequence of files; use upload_resource() for one file")
+    items = list(files_path)
+    if metadata is not None and len(metadata) != len(items):
+        raise ValueError(f"metadata must have one entry per file: got {len(metadata)} for {len(items)} files")
+    inputs = []
+    for i, item in enumerate(items):
+        meta = metadata[i] if metadata is not None else None
+        if isinstance(item, pydicom.Dataset):
+            name = os.path.basename(str(item.filename)) if isinstance(item.filename, str) and item.filename \
+                else f"{item.get('SOPInstanceUID', f'dataset_{i}')}.dcm"
+            buffer = io.BytesIO(write_dicom_bytes(item))
+            buffer.name = name
+            inputs.append(UploadInput(i, buffer, name, None, meta))
+        elif isinstance(item, (str, os.PathLike)):
+            path = os.path.expanduser(os.fspath(item))
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"File not found: {path}")
+            inputs.append(UploadInput(i, path, os.path.basename(path), path, meta))
+        elif hasattr(item, "read"):
+            path = _name_of(item)
+            name = os.path.basename(path) if path else f"file_{i}"
+            inputs.append(UploadInput(i, item, name, path, meta))
+        else:
+            raise ValueError(f"Cannot upload {type(item).__name__}: give paths, binary file objects or "
+                             "pydicom.Dataset objects")
+    return inputs
+
+
+def read_headers(inputs: Sequence[UploadInput]) -> None:
+    """Read the DICOM header (no pixels) of every DICOM input; non-DICOM inputs keep ``None``."""
+    for item in inputs:
+        if sniff_mimetype(_head(item.source)) == DICOM:
+            try:
+                item.header = read_dicom(item.source, stop_before_pixels=True, check=False)
+            except ValueError as exc:
+                _LOG.warning("%s looks like DICOM but its header cannot be read (%s); sending it as is",
+                             item.name, exc)
+
+
+def drop_reports(inputs: list[UploadInput]) -> list[UploadInput]:
+    """Remove DICOM reports (SR, KO, PR, ...) and log which ones were skipped."""
+    kept = [item for item in inputs if not (item.is_dicom and is_dicom_report(item.header))]
+    skipped = [item.name for item in inputs if item not in kept]
+    if skipped:
+        _LOG.warning("Skipped %d DICOM report(s) (SR/KO/PR/...; pass discard_dicom_reports=False to upload "
+                     "them): %s", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    return kept
+
+
+def plan_units(inputs: Sequence[UploadInput], assemble: bool) -> list[UploadUnit]:
+    """One unit per input, or (with ``assemble``) one per stackable DICOM series."""
+    if not assemble:
+        return [UploadUnit([item]) for item in inputs]
+    dicoms = [item for item in inputs if item.is_dicom]
+    by_header = {id(item.header): item for item in dicoms}
+    units: dict[int, UploadUnit] = {}
+    for group in group_series([item.header for item in dicoms]):
+        members = [by_header[id(ds)] for ds in group]
+        unit = UploadUnit(members, assemble=len(members) > 1)
+        units[members[0].index] = unit
+    for item in inputs:
+        if not item.is_dicom:
+            units[item.index] = UploadUnit([item])
+    return [units[k] for k in sorted(units)]
+
+
+def mung(path: str, rule: MungRule) -> str:
+    """The file name for ``path`` under a ``mung_filename`` rule (see the module docstring)."""
+    parts = [p for p in PurePath(path).parts if p not in (PurePath(path).anchor, "")]
+    if rule is None or not parts:
+        return os.path.basename(path)
+    if rule == "all":
+        return "_".join(parts)
+    depths = [rule] if isinstance(rule, int) else list(rule)
+    folders = parts[:-1]
+    chosen = sorted({d for d in depths if 1 <= d <= len(folders)}, reverse=True)
+    return "_".join([folders[-d] for d in chosen] + [parts[-1]])
+
+
+def _laterality_tag(ds: Any) -> str | None:
+    for keyword in ("ImageLaterality", "Laterality", "FrameLaterality"):
+        value = str(ds.get(keyword) or "").strip().upper()
+        if value in ("L", "R"):
+            return "left" if value == "L" else "right"
+    return None
+
+
+def load_metadata(meta: dict[str, Any] | str | None) -> dict[str, Any] | None:
+    """The metadata dict of one file, read from a JSON file when a path is given.
+
+    Raises:
+        ValueError: The file is not a JSON object.
+    """
+    if meta is None or isinstance(meta, dict):
+        return meta
+    with open(os.path.expanduser(str(meta)), encoding="utf-8") as fh:
+        try:
+            value = json.load(fh)
+        except ValueError as exc:
+            raise ValueError(f"Metadata file {meta} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"Metadata file {meta} must hold a JSON object")
+    return value
+
+
+def _open(source: str | IO[bytes]) -> tuple[IO[bytes], int]:
+    if isinstance(source, str):
+        fh = open(source, "rb")  # noqa: SIM115 - closed by PreparedFile.close
+        return fh, os.fstat(fh.fileno()).st_size
+    source.seek(0, 2)
+    size = source.tell()
+    source.seek(0)
+    return source, size
+
+
+def _content_mimetype(item: UploadInput, declared: str | None) -> str:
+    if declared:
+        return declared
+    sniffed = sniff_mimetype(_head(item.source))
+    if sniffed and sniffed != "application/json":
+        return sniffed
+    return guess_mimetype(item.name) or sniffed or OCTET_STREAM
+
+
+def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
+    """Build the file and form fields of one unit (CPU and disk work: run it in a thread)."""
+    first = unit.inputs[0]
+    tags = list(options.tags)
+    metadata = load_metadata(first.metadata)
+    modality = options.modality
+    if modality is None and metadata:
+        modality = next((str(v) for k, v in metadata.items() if str(k).lower() == "modality"), None)
+    source_filepath = os.path.abspath(first.path) if first.path else None
+    failures: dict[int, Exception] = {}
+    if unit.assemble or (first.is_dicom and options.anonymize):
+        datasets = []
+        for item in unit.inputs:
+            try:
+                datasets.append(read_dicom(item.source, check=unit.assemble))
+            except ValueError as exc:  # a broken slice fails alone; the rest of its series goes on
+                failures[item.index] = exc
+        if not datasets:
+            raise next(iter(failures.values()))
+        ds = assemble_series(datasets) if len(datasets) > 1 else datasets[0]
+        if options.anonymize:
+            anonymize_dataset(ds, options.retain_codes, options.uid_map, tags_out=tags)
+        elif (side := _laterality_tag(ds)) and side not in tags:
+            tags.append(side)
+        data = write_dicom_bytes(ds)
+        assembled = unit.assemble and len(datasets) > 1
+        filename = assembled_filename(ds) if assembled else mung(first.path or first.name, options.mung_filename)
+        return PreparedFile(filename, io.BytesIO(data), DICOM, len(data), tags, source_filepath,
+                            json.dumps(metadata) if metadata is not None else None, modality, failures=failures)
+    if first.is_dicom and (side := _laterality_tag(first.header)) and side not in tags:
+        tags.append(side)
+    mimetype = DICOM if first.is_dicom and not options.mimetype else _content_mimetype(first, options.mimetype)
+    fileobj, size = _open(first.source)
+    filename = mung(first.path or first.name, options.mung_filename)
+    return PreparedFile(filename, fileobj, mimetype, size, tags, source_filepath,
+                        json.dumps(metadata) if metadata is not None else None, modality,
+                        owned=isinstance(first.source, str))

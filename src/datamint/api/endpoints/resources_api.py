@@ -1,0 +1,398 @@
+"""Resources endpoint handler (``api.resources``): upload, list, download, publish, tag, delete."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
+
+import httpx
+
+from datamint.api.base_api import ApiConfig
+from datamint.api.endpoints import resource_send as send
+from datamint.api.endpoints import resource_upload as up
+from datamint.api.endpoints.resource_files import ResourceFilesMixin
+from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi
+from datamint.entities.project import Project
+from datamint.entities.resource import Resource, resource_from_dict
+from datamint.exceptions import ItemNotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    import pydicom
+
+    from datamint.api.endpoints.projects_api import ProjectsApi
+
+_LOGGER = logging.getLogger(__name__)
+
+ResourceFields: TypeAlias = Literal["modality", "created_by", "published_by", "published_on", "filename", "created_at"]
+"""The available fields to order resources: 'modality', 'created_by', 'published_by', 'published_on',
+'filename', 'created_at' (default)."""
+
+ResourceStatus: TypeAlias = Literal["new", "inbox", "published", "archived"]
+"""The available resource status: 'new' (same as 'inbox'), 'inbox', 'published', 'archived' (deleted)."""
+
+_IN_INBOX_ONLY = "must be in inbox status"
+_BULK_DELETE_BATCH = 200
+_SEGMENTATION_MISSING = "segmentation upload arrives with the annotations endpoints"
+
+
+def _iso_date(value: date | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+class ResourcesApi(ResourceFilesMixin, CreatableEntityApi[Resource], DeletableEntityApi[Resource]):
+    """API handler for resource-related endpoints.
+
+    Args:
+        config: Connection settings.
+        client: A shared ``httpx.Client``.
+        annotations_api: The annotations handler (used for segmentations given at upload time).
+        projects_api: The projects handler (used to resolve ``publish_to``).
+    """
+
+    return_field = "resources"
+
+    def __init__(self, config: ApiConfig, client: httpx.Client | None = None, annotations_api: Any = None,
+                 projects_api: ProjectsApi | None = None) -> None:
+        super().__init__(config, Resource, "resources", client)
+        self._annotations_api = annotations_api
+        self._projects_api = projects_api
+
+    # -- collaborators ---------------------------------------------------------------------------
+
+    @property
+    def projects_api(self) -> ProjectsApi:
+        """The projects handler (the ``Api``'s own when this handler belongs to one)."""
+        if self._projects_api is None:
+            if self._api_instance is not None:
+                self._projects_api = self._api_instance.projects
+            else:
+                from datamint.api.endpoints.projects_api import ProjectsApi
+
+                self._projects_api = ProjectsApi(self.config, self.client, resources_api=self)
+        return self._projects_api
+
+    @property
+    def annotations_api(self) -> Any:
+        """The annotations handler, or ``None`` while this installation has none."""
+        if self._annotations_api is None and self._api_instance is not None:
+            self._annotations_api = getattr(self._api_instance, "annotations", None)
+        return self._annotations_api
+
+    def _init_entity_obj(self, **data: Any) -> Resource:
+        resource = resource_from_dict(data)
+        resource._api = self
+        return resource
+
+    # -- listing ---------------------------------------------------------------------------------
+
+    def get_list(self, status: ResourceStatus | None = None, from_date: date | str | None = None,
+                 to_date: date | str | None = None, tags: Sequence[str] | None = None, modality: str | None = None,
+                 mimetype: str | None = None, source_filepath: str | Path | None = None,
+                 order_field: ResourceFields | None = None, order_ascending: bool | None = None,
+                 channel: str | None = None, project_name: Project | str | list[str] | None = None,
+                 filename: str | None = None, limit: int | None = None,
+                 deleted: Literal["exclude", "include", "only"] | None = None) -> Sequence[Resource]:
+        """Get resources with optional filtering.
+
+        Args:
+            status: 'inbox', 'published', 'archived' (deleted ones) or None for all.
+            from_date: The start date (inclusive).
+            to_date: The end date (exclusive).
+            tags: Resources having any of these tags.
+            modality: The modality of the resources, e.g. ``'CT'``.
+            mimetype: The mimetype of the resources.
+            source_filepath: The local path the resource was uploaded from.
+            order_field: The field to order the resources. See :data:`ResourceFields`.
+            order_ascending: Whether to order the resources in ascending order.
+            channel: The upload channel.
+            project_name: The project name or a list of project names. If multiple projects are
+                provided, only resources belonging to ALL of them are returned.
+            filename: The exact file name.
+            limit: Maximum number of resources to return.
+            deleted: 'exclude' (default), 'include' or 'only' deleted resources.
+
+        Returns:
+            The matching resources, newest first unless ordered otherwise.
+
+        Example:
+            >>> cts = api.resources.get_list(modality='CT', tags=['liver'], project_name='Liver Review')
+        """
+        params: dict[str, Any] = {
+            "status": status or "", "from": _iso_date(from_date), "to": _iso_date(to_date),
+            "modality": modality, "mimetype": mimetype, "order_field": order_field,
+            "order_by_asc": None if order_ascending is None else str(bool(order_ascending)).lower(),
+            "channel_name": channel, "filename": filename, "deleted": deleted,
+        }
+        if project_name is not None:
+            names = [project_name.name] if isinstance(project_name, Project) else (
+                [project_name] if isinstance(project_name, str) else list(project_name))
+            params["project"] = json.dumps({"items": names, "filterType": "intersection"})
+        if tags is not None:
+            params["tags"] = json.dumps({"items": [tags] if isinstance(tags, str) else list(tags),
+                                         "filterType": "union"})
+        wanted = None
+        if source_filepath is not None:
+            wanted = os.path.abspath(os.path.expanduser(str(source_filepath)))
+            params["source_filepath"] = wanted
+        items = self._iter_items("/resources", params, limit=limit, return_field=self.return_field)
+        resources = [self._init_entity_obj(**item) for item in items]
+        if wanted is not None:
+            resources = [r for r in resources if r.source_filepath == wanted]
+        return resources
+
+    def get_deleted(self, limit: int | None = None, **kwargs: Any) -> Sequence[Resource]:
+        """Deleted (restorable) resources; accepts the filters of :meth:`get_list`."""
+        return self.get_list(limit=limit, deleted="only", **kwargs)
+
+    def get_not_annotated(self, limit: int | None = None, **kwargs: Any) -> list[Resource]:
+        """Get resources that have no annotations.
+
+        Args:
+            limit: Maximum number of resources to return.
+            **kwargs: Additional query parameters forwarded to the endpoint (the filters of
+                ``GET /resources``, e.g. ``project_name='Liver'`` or ``modality='CT'``).
+
+        Returns:
+            List of Resource instances with no annotations.
+        """
+        params = {k: v for k, v in kwargs.items() if v is not None}
+        items = self._iter_items("/resources/not-annotated", params, limit=limit, return_field=self.return_field)
+        return [self._init_entity_obj(**item) for item in items]
+
+    # -- upload ----------------------------------------------------------------------------------
+
+    def upload_resources(self, files_path: Sequence[str | IO | pydicom.Dataset] | str, mimetype: str | None = None,
+                         anonymize: bool = False, anonymize_retain_codes: Sequence[tuple] = [],  # noqa: B006
+                         on_error: Literal["raise", "skip"] = "raise", tags: Sequence[str] | None = None,
+                         mung_filename: Sequence[int] | Literal["all"] | None = None, channel: str | None = None,
+                         publish: bool = False, publish_to: Project | str | None = None,
+                         segmentation_files: Sequence[Sequence[str] | dict] | None = None,
+                         transpose_segmentation: bool = False, ai_model: str | None = None,
+                         modality: str | None = None, assemble_dicoms: bool = True,
+                         metadata: Sequence[str | dict | None] | None = None, discard_dicom_reports: bool = True,
+                         progress_bar: bool = False) -> Sequence[str | Exception]:
+        """Upload multiple resources, 20 at a time.
+
+        Args:
+            files_path: Paths, binary file objects or ``pydicom.Dataset`` objects (mixed), or a
+                directory (its files, not recursive).
+            mimetype: The mimetype of every file; guessed from content, then name, when None.
+            anonymize: De-identify DICOM files with the DICOM PS3.15 Basic Profile before sending.
+            anonymize_retain_codes: Attributes to keep when anonymizing, e.g. ``[(0x0010, 0x0020)]``.
+            on_error: ``'raise'`` raises the first failure (files not yet started are not sent);
+                ``'skip'`` puts each failure's exception in its place in the returned list.
+            tags: Tags for every resource.
+            mung_filename: ``'all'``, or folder depths to prefix to the file name (1 = the file's
+                own folder); see :mod:`datamint.api.endpoints.resource_upload`.
+            channel: The channel to upload to (an arbitrary name to group resources).
+            publish: Publish directly (status 'published' instead of 'inbox').
+            publish_to: A project (object, name or id) to add the resources to; implies ``publish``.
+            segmentation_files: Per file, segmentation files to attach: ``{'files': [...],
+                'names': ...}`` (NIfTI volumes or PNG masks).
+            transpose_segmentation: Transpose the segmentation arrays before uploading them.
+            ai_model: Name of the AI model to credit for the segmentations.
+            modality: The modality of every resource (else taken from each file's metadata).
+            assemble_dicoms: Upload the single-frame instances of a series as one multi-frame DICOM.
+            metadata: One dict or JSON file path (or None) per file.
+            discard_dicom_reports: Skip DICOM reports (SR, KO, PR, ...), with a warning.
+            progress_bar: Show a tqdm progress bar.
+
+        Returns:
+            One resource id (or, with ``on_error='skip'``, exception) per uploaded input file, in
+            input order; files of an assembled series all map to the assembled resource's id.
+            Discarded reports have no entry.
+
+        Raises:
+            ValueError: A single file was given (use :meth:`upload_resource`), or bad arguments.
+            ItemNotFoundError: ``publish_to`` names no project you can see.
+
+        Example:
+            >>> ids = api.resources.upload_resources(['a.dcm', 'b.dcm', 'c.png'], anonymize=True,
+            ...                                      publish_to='Liver Review', progress_bar=True)
+        """
+        if on_error not in ("raise", "skip"):
+            raise ValueError("on_error must be either 'raise' or 'skip'")
+        inputs = up.collect_inputs(files_path, metadata)
+        if segmentation_files is not None:
+            segmentation_files = list(segmentation_files)
+            if len(segmentation_files) != len(inputs):
+                raise ValueError("segmentation_files must have one entry per file")
+            if self.annotations_api is None:
+                raise NotImplementedError(_SEGMENTATION_MISSING)
+            assemble_dicoms = False
+        project_id = None
+        if publish_to is not None:
+            project_id = self.projects_api._resolve(publish_to).id
+            publish = True
+        up.read_headers(inputs)
+        if discard_dicom_reports:
+            inputs = up.drop_reports(inputs)
+        units = up.plan_units(inputs, assemble_dicoms)
+        options = up.UploadOptions(mimetype=mimetype, anonymize=anonymize, retain_codes=list(anonymize_retain_codes),
+                                   tags=[t.strip() for t in (tags or []) if t and t.strip()],
+                                   mung_filename=mung_filename, modality=modality)
+        form = {"source": "api", "bypass_inbox": "true" if publish else "false"}
+        if channel is not None:
+            form["channel"] = channel
+        if project_id is not None:
+            form["project_id"] = project_id
+        by_index = send.send_units(self, units, options, form, on_error, progress_bar)
+        results: list[Any] = [by_index[item.index] for item in inputs]
+        if segmentation_files is not None:
+            results = send.attach_segmentations(self.annotations_api, results, inputs, segmentation_files,
+                                              transpose_segmentation, ai_model)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures and on_error == "raise":
+            raise next((f for f in failures if not isinstance(f, send.UploadAbortedError)), failures[0])
+        return results
+
+    def upload_resource(self, file_path: str | IO | pydicom.Dataset, mimetype: str | None = None,
+                        anonymize: bool = False, anonymize_retain_codes: Sequence[tuple] = [],  # noqa: B006
+                        tags: Sequence[str] | None = None, mung_filename: Sequence[int] | Literal["all"] | None = None,
+                        channel: str | None = None, publish: bool = False, publish_to: Project | str | None = None,
+                        segmentation_files: dict | None = None, transpose_segmentation: bool = False,
+                        modality: str | None = None, metadata: dict | str | None = None,
+                        discard_dicom_reports: bool = True) -> str:
+        """Upload a single resource.
+
+        Args:
+            file_path: The path to the file, a binary file object or a ``pydicom.Dataset``.
+            mimetype: The mimetype; guessed from content, then name, when None.
+            anonymize: De-identify a DICOM file (PS3.15 Basic Profile) before sending.
+            anonymize_retain_codes: The tags to retain when anonymizing.
+            tags: The tags to add to the resource.
+            mung_filename: How to build the file name from the path (see :meth:`upload_resources`).
+            channel: The channel to upload the resource to.
+            publish: Whether to publish directly (status 'published').
+            publish_to: The project name, id or object to add the resource to (implies publish).
+            segmentation_files: ``{'files': [...], 'names': {1: 'Brain', ...}}``.
+            transpose_segmentation: Whether to transpose the segmentation files.
+            modality: The modality of the resource.
+            metadata: A dict or a JSON file path stored with the resource.
+            discard_dicom_reports: Refuse DICOM reports (raises ValueError for one).
+
+        Returns:
+            The resource ID of the uploaded resource.
+
+        Raises:
+            ItemNotFoundError: ``publish_to`` names no project you can see.
+            DatamintException: The server refused the file (the message says why).
+
+        Example:
+            >>> rid = api.resources.upload_resource('path/to/file.dcm', tags=['case1'], channel='study')
+        """
+        results = self.upload_resources(
+            [file_path], mimetype=mimetype, anonymize=anonymize, anonymize_retain_codes=anonymize_retain_codes,
+            on_error="raise", tags=tags, mung_filename=mung_filename, channel=channel, publish=publish,
+            publish_to=publish_to, segmentation_files=None if segmentation_files is None else [segmentation_files],
+            transpose_segmentation=transpose_segmentation, modality=modality, assemble_dicoms=False,
+            metadata=None if metadata is None else [metadata], discard_dicom_reports=discard_dicom_reports)
+        if not results:
+            raise ValueError(f"{getattr(file_path, 'name', file_path)} is a DICOM report (SR/KO/PR/...) and "
+                             "discard_dicom_reports=True; pass discard_dicom_reports=False to upload it")
+        return str(results[0])
+
+    def create(self, file_path: str | IO | pydicom.Dataset, **kwargs: Any) -> str:
+        """Same as :meth:`upload_resource` (the generic create verb of entity handlers)."""
+        return self.upload_resource(file_path, **kwargs)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _ids(self, resources: str | Resource | Sequence[str | Resource]) -> list[str]:
+        if isinstance(resources, (str, Resource)):
+            resources = [resources]
+        ids = [self._entid(r) for r in resources]
+        for rid in ids:
+            self._validate_entity_id(rid)
+        return ids
+
+    def publish_resources(self, resources: str | Resource | Sequence[str | Resource]) -> None:
+        """Publish resources, changing their status to 'published' (already published ones are skipped).
+
+        Args:
+            resources: A resource (id or object) or a sequence of them.
+
+        Raises:
+            ItemNotFoundError: A resource does not exist.
+        """
+        ids = self._ids(resources)
+        if len(ids) == 1:
+            try:
+                self._make_entity_request("POST", ids[0], add_path="publish")
+            except ValidationError as err:
+                if _IN_INBOX_ONLY not in str(err.server_message or err):
+                    raise
+                _LOGGER.info("Resource %s is already published", ids[0])
+            except ItemNotFoundError as err:
+                err.set_params("resource", {"id": ids[0]})
+                raise
+        elif ids:
+            self.bulk_publish(ids)
+
+    def bulk_publish(self, resources: Sequence[str | Resource]) -> None:
+        """Publish multiple resources in a single request.
+
+        Args:
+            resources: Resource ids or Resource instances.
+        """
+        self._request("POST", "/resources/bulk-publish", json={"resource_ids": self._ids(resources)})
+
+    def _tag(self, resource: str | Resource | Sequence[str | Resource], tags: Sequence[str], mode: str) -> None:
+        unique = list(dict.fromkeys(t.strip() for t in ([tags] if isinstance(tags, str) else tags) if t.strip()))
+        ids = self._ids(resource)
+        if mode == "set" and isinstance(resource, (str, Resource)):
+            self._make_entity_request("PUT", ids[0], add_path="tags", json={"tags": unique})
+        else:
+            self._request("PUT", "/resources/tags", json={"resource_ids": ids, "tags": unique, "mode": mode})
+        objects = [resource] if isinstance(resource, Resource) else [
+            r for r in ([] if isinstance(resource, str) else resource) if isinstance(r, Resource)]
+        for obj in objects:
+            obj.tags = unique if mode == "set" else list(dict.fromkeys([*obj.tags, *unique]))
+
+    def set_tags(self, resource: str | Resource | Sequence[str | Resource], tags: Sequence[str]) -> None:
+        """Set tags for one or many resources. IMPORTANT: this replaces all existing tags.
+
+        Args:
+            resource: A resource (id or object) or a sequence of them.
+            tags: The tags to set (duplicates are dropped).
+        """
+        self._tag(resource, tags, "set")
+
+    def add_tags(self, resource: str | Resource | Sequence[str | Resource], tags: Sequence[str]) -> None:
+        """Add tags to one or many resources. IMPORTANT: this appends to the existing tags.
+
+        Args:
+            resource: A resource (id or object) or a sequence of them.
+            tags: The tags to add.
+        """
+        self._tag(resource, tags, "add")
+
+    def bulk_delete(self, entities: Sequence[str | Resource]) -> None:
+        """Delete multiple resources (soft delete; see :meth:`bulk_restore`). Faster than one by one.
+
+        Args:
+            entities: Resource ids or Resource instances.
+
+        Raises:
+            ItemNotFoundError: A resource does not exist (that batch of 200 is not deleted).
+        """
+        ids = self._ids(list(entities))
+        for start in range(0, len(ids), _BULK_DELETE_BATCH):
+            batch = ids[start:start + _BULK_DELETE_BATCH]
+            self._request("DELETE", "/resources", params={"resource_ids": ",".join(batch)})
+
+    def bulk_restore(self, resources: Sequence[str | Resource]) -> dict[str, list]:
+        """Restore deleted resources.
+
+        Returns:
+            ``{"restored": [ids], "skipped": [{"id", "reason"}]}`` (reasons: ``not_found``,
+            ``not_deleted``, ``file_missing``).
+        """
+        return self._request("POST", "/resources/restore", json={"ids": self._ids(list(resources))}).json()
