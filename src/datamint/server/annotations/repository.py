@@ -53,6 +53,7 @@ class SearchFilters:
     model_id: str | None = None
     deleted: str = "exclude"
     include_model: bool = True
+    model_only: bool = False
     visible_projects: list[str] | None = field(default=None)
     """Projects whose annotations the caller may see; ``None`` means all (organization admins)."""
 
@@ -86,6 +87,8 @@ def _conditions(customer_id: str, f: SearchFilters) -> list[ColumnElement[bool]]
         conds.append(Annotation.identifier.in_(f.identifiers))
     if not f.include_model:
         conds.append(Annotation.is_model.is_(False))
+    if f.model_only:
+        conds.append(Annotation.is_model.is_(True))
     if f.project_id is not None:
         conds.append(project_scope(f.project_id))
     if f.dataset_id is not None:

@@ -223,6 +223,25 @@ def search(session: Session, me: Principal, body: SearchBody) -> tuple[list[dict
     return wire.to_wire_many(session, rows), total
 
 
+def worklist_resource_annotations(session: Session, me: Principal, worklist_id: str, resource_id: str, kind: str,
+                                  everyone: bool, annotator: str | None) -> list[dict[str, Any]]:
+    """Annotations of one resource in a worklist: ``kind`` ``annotations`` (all types),
+    ``segmentations`` or ``ai_segmentations`` (made by models); the caller's own unless
+    ``everyone`` (or another ``annotator``'s)."""
+    worklist, _ = worklists_service.visible_worklist(session, me, worklist_id)
+    resource = resources_service.visible_resource(session, me, resource_id)
+    f = SearchFilters(resource_ids=[resource.id], worklist_id=worklist.id,
+                      visible_projects=visible_projects(session, me))
+    if kind != "annotations":
+        f.annotation_type = "segmentation"
+    if kind == "ai_segmentations":
+        f.model_only = True
+    elif not everyone:
+        f.created_by = annotator or me.email
+    rows, _ = repo.search(session, me.customer_id, f, 0, MAX_ITEMS)
+    return wire.to_wire_many(session, rows)
+
+
 # -- change -----------------------------------------------------------------------------------------
 
 def patch(session: Session, me: Principal, annotation_id: str, body: PatchBody) -> Annotation:

@@ -3,14 +3,15 @@ statistics and export endpoints of §4.1 that aggregate a project's worklists.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
+from datamint.server.annotations import service as annotations_service
 from datamint.server.deps import CurrentUser, SessionDep
 from datamint.server.resources.router import _content_disposition
-from datamint.server.worklists import export, progress, scope, service, statistics
+from datamint.server.worklists import export, labels, progress, scope, service, statistics
 from datamint.server.worklists.schemas import (
     AnnotatorBody,
     SegmentationGroupBody,
@@ -51,14 +52,14 @@ def patch(worklist_id: str, body: WorklistPatch, session: SessionDep, me: Curren
 @router.get("/{worklist_id}/segmentation-group")
 def get_segmentation_group(worklist_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """The segmentation labels: ``{"groups": {identifier: {color, index}}}``."""
-    return service.segmentation_group(session, me, worklist_id)
+    return labels.segmentation_group(session, me, worklist_id)
 
 
 @router.put("/{worklist_id}/segmentation-group")
 def put_segmentation_group(worklist_id: str, body: SegmentationGroupBody, session: SessionDep,
                            me: CurrentUser) -> dict[str, Any]:
     """Replace the segmentation labels; ``renames`` (``old:new``) also rename existing annotations."""
-    result = service.update_segmentation_group(session, me, worklist_id, body.segmentationData, body.renames)
+    result = labels.update_segmentation_group(session, me, worklist_id, body.segmentationData, body.renames)
     session.commit()
     return result
 
@@ -66,7 +67,7 @@ def put_segmentation_group(worklist_id: str, body: SegmentationGroupBody, sessio
 @router.delete("/{worklist_id}/segmentation-group/{identifier}", status_code=204)
 def delete_segmentation_label(worklist_id: str, identifier: str, session: SessionDep, me: CurrentUser) -> Response:
     """Remove one segmentation label."""
-    service.delete_segmentation_label(session, me, worklist_id, identifier)
+    labels.delete_segmentation_label(session, me, worklist_id, identifier)
     session.commit()
     return Response(status_code=204)
 
@@ -77,7 +78,7 @@ def upload_segmentation_group(worklist_id: str, session: SessionDep, me: Current
                               replace_existing: Annotated[bool, Form()] = False) -> dict[str, Any]:
     """Load segmentation labels from a file (replacing or extending the current ones)."""
     data = file.file.read(10 * 1024 * 1024 + 1)
-    result = service.upload_segmentation_group(session, me, worklist_id, file.filename or "", data, replace_existing)
+    result = labels.upload_segmentation_group(session, me, worklist_id, file.filename or "", data, replace_existing)
     session.commit()
     return result
 
@@ -117,6 +118,17 @@ def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session
     result = progress.set_status(session, found, found.worklists[0], resource_id, body)
     session.commit()
     return result
+
+
+@router.get("/{worklist_id}/resources/{resource_id}/{kind}")
+def resource_annotations(worklist_id: str, resource_id: str, kind: Literal["annotations", "segmentations",
+                                                                         "ai_segmentations"],
+                         session: SessionDep, me: CurrentUser, all: bool = False,  # noqa: A002
+                         annotator: str | None = None) -> list[dict[str, Any]]:
+    """A resource's annotations (or segmentations, or model segmentations) in the worklist: yours,
+    another ``annotator``'s, or everyone's with ``all=true``."""
+    return annotations_service.worklist_resource_annotations(session, me, worklist_id, resource_id, kind, all,
+                                                             annotator)
 
 
 @router.get("/{worklist_id}/annotation-statuses")
