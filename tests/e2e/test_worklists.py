@@ -1,0 +1,133 @@
+"""Worklists (annotation sets) over real HTTP: creation with a label schema, changes, the
+segmentation label group with renames, resources, annotators and the project's own worklist."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotation_samples import png_path
+from conftest import unique
+from datamint.entities.annotation_worklist import AnnotationWorklist
+from datamint.entities.annotations import CategoryAnnotationSpec
+from datamint.exceptions import ItemNotFoundError, ValidationError
+
+
+@pytest.fixture
+def images(api, tmp_path):
+    ids = []
+    for n in range(3):
+        (tmp_path / str(n)).mkdir()
+        ids.append(api.resources.upload_resource(str(png_path(tmp_path / str(n)))))
+    return ids
+
+
+def test_project_creation_makes_its_worklist(api, images):
+    project = api.projects.create(unique("proj"), "d", resources_ids=images[:2], segmentation_spec="multi_label")
+    assert project.worklist_id and project.annotators == []
+    worklist = api.projects.get_worklist(project)
+    assert worklist["id"] == project.worklist_id and worklist["project_id"] == project.id
+    assert sorted(worklist["resource_ids"]) == sorted(images[:2])
+    assert worklist["segmentation_type"] == "multi_label"
+    assert [w.id for w in api.projects.get_worklists(project)] == [project.worklist_id]
+    api.projects.add_resources(images[2], project)
+    assert len(api.annotationsets.get_by_id(project.worklist_id).resource_ids) == 3  # follows the project
+
+
+def test_create_get_update_with_specs_annotators_and_labels(api, server, images):
+    email, _ = server.new_user()
+    project = api.projects.create(unique("proj"), "d", resources_ids=images)
+    wid = api.annotationsets.create(
+        "Round 1", images[:2], description="first pass",
+        annotations=[{"type": "category", "identifier": "grade", "scope": "image", "values": ["1", "2"]}],
+        annotators=[email], frame_labels=["motion"], image_labels=["fracture"], project=project)
+    worklist = api.annotationsets.get_by_id(wid)
+    assert isinstance(worklist, AnnotationWorklist) and worklist.name == "Round 1"
+    assert [a.email for a in worklist.annotators] == [email]
+    specs = {s.identifier: s for s in api.annotationsets.get_annotations_specs(wid)}
+    assert isinstance(specs["grade"], CategoryAnnotationSpec) and specs["grade"].values == ["1", "2"]
+    assert (specs["motion"].type.value, specs["motion"].scope) == ("label", "frame")
+    assert (specs["fracture"].type.value, specs["fracture"].scope) == ("label", "image")
+    api.annotationsets.update(wid, name="Round 1b", status="in_progress", resource_ids=images[1:])
+    again = api.annotationsets.get_by_id(wid)
+    assert (again.name, again.status, sorted(again.resource_ids)) == ("Round 1b", "in_progress", sorted(images[1:]))
+    assert {w.id for w in api.annotationsets.get_by_project(project)} == {project.worklist_id, wid}
+    assert {a.email for a in api.projects.get_by_id(project.id).annotators} == {email}
+    assert api.annotationworklists is api.annotationsets is api.worklist
+
+
+def test_labels_of_a_worklist_are_enforced(api, images):
+    wid = api.annotationsets.create(
+        "Strict", images[:1], annotations=[{"type": "category", "identifier": "grade", "values": ["1", "2"]}])
+    api.annotations.add_category_annotation(images[0], "grade", "1", worklist_id=wid)
+    with pytest.raises(ValidationError, match="not in the worklist's labels"):
+        api.annotations.add_category_annotation(images[0], "other", "1", worklist_id=wid)
+    with pytest.raises(ValidationError, match="not one of"):
+        api.annotations.add_category_annotation(images[0], "grade", "9", worklist_id=wid)
+    with pytest.raises(ValidationError, match="not part of worklist"):
+        api.annotations.add_category_annotation(images[1], "grade", "1", worklist_id=wid)
+    with pytest.raises(ValidationError, match="unknown type"):
+        api.annotationsets.create("Bad", images[:1], annotations=[{"type": "blob", "identifier": "x"}])
+
+
+def test_segmentation_group_renames_existing_annotations(api, images, tmp_path):
+    wid = api.annotationsets.create("Segs", images[:1])
+    api.annotationsets.update_segmentation_group(wid, [{"identifier": "liver", "color": [255, 0, 0], "index": 1},
+                                                       {"identifier": "lesion", "index": 2}])
+    group = api.annotationsets.get_segmentation_group(wid)
+    assert group["groups"]["liver"] == {"color": [255, 0, 0, 255], "index": 1} and group["groups"]["lesion"]["index"] == 2
+    import numpy as np
+
+    mask = np.zeros((16, 24), np.uint8)
+    mask[1:3, 1:3] = 2
+    (seg,) = api.annotations.upload_segmentations(images[0], mask, {2: "lesion"}, worklist_id=wid)
+    with pytest.raises(ValidationError, match="not in the worklist's labels"):
+        api.annotations.upload_segmentations(images[0], mask, {2: "spleen"}, worklist_id=wid)
+    api.annotationsets.update_segmentation_group(wid, [{"identifier": "liver", "index": 1},
+                                                       {"identifier": "tumour", "index": 2}],
+                                                 segmentation_value_type="multi_label", renames=["lesion:tumour"])
+    assert api.annotations.get_by_id(seg).identifier == "tumour"
+    assert api.annotationsets.get_by_id(wid).segmentation_type == "multi_label"
+    api.annotationsets.delete_segmentation_group(wid, "liver")
+    assert list(api.annotationsets.get_segmentation_group(wid)["groups"]) == ["tumour"]
+    yaml_file = tmp_path / "labels.yaml"
+    yaml_file.write_text("segmentation_names:\n  - kidney\n  - spleen\n")
+    loaded = api.annotationsets.upload_segmentation_group(wid, str(yaml_file))
+    assert set(loaded["groups"]) == {"tumour", "kidney", "spleen"}
+    csv_file = tmp_path / "labels.csv"
+    csv_file.write_text("index,r,g,b,name\n1,0,255,0,bone\n")
+    loaded = api.annotationsets.upload_segmentation_group(wid, str(csv_file), replace_existing=True)
+    assert loaded["groups"] == {"bone": {"color": [0, 255, 0, 255], "index": 1}}
+    with pytest.raises(ValidationError):
+        api.annotationsets.upload_segmentation_group(wid, io_file(tmp_path, "labels.txt", "x"))
+
+
+def io_file(folder, name: str, text: str) -> str:
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_resources_annotators_and_resource_views(api, server, images):
+    email, key = server.new_user()
+    wid = api.annotationsets.create("Views", images[:1])
+    result = api.annotationsets.update_resources(wid, resource_ids_to_add=images[1:], resource_ids_to_delete=images[:1])
+    assert result["resource_count"] == 2
+    assert api.annotationsets.set_annotator(wid, email, expertise_level="expert")["expertise_level"] == "expert"
+    from datamint import Api
+
+    with Api(server.url, key) as annotator:
+        theirs = annotator.annotations.add_label_annotation(images[1], "x", worklist_id=wid)
+    mine = api.annotations.add_label_annotation(images[1], "y", worklist_id=wid)
+    ai = api.annotations.create(images[1], {"type": "segmentation", "identifier": "m", "scope": "image",
+                                            "annotation_worklist_id": wid, "model_id": "net"})
+    assert {a.id for a in api.annotationsets.get_annotations(wid, images[1])} == {mine, ai}
+    assert {a.id for a in api.annotationsets.get_annotations(wid, images[1], all=True)} == {mine, ai, theirs}
+    assert {a.id for a in api.annotationsets.get_annotations(wid, images[1], annotator=email)} == {theirs}
+    assert [a.id for a in api.annotationsets.get_ai_segmentations(wid, images[1])] == [ai]
+    assert [a.id for a in api.annotationsets.get_segmentations(wid, images[1], all=True)] == [ai]
+    api.annotationsets.remove_annotator(wid, email)
+    assert api.annotationsets.get_by_id(wid).annotators == []
+    with pytest.raises(ItemNotFoundError):
+        api.annotationsets.remove_annotator(wid, email)
+    with pytest.raises(ItemNotFoundError):
+        api.annotationsets.get_by_id("0b0c8a5e-1f4b-4a4e-9a7e-8f5d9b3e2c1a")
