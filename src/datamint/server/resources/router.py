@@ -151,7 +151,7 @@ def restore_resource(resource_id: str, session: SessionDep, me: CurrentUser, sto
 
 @router.post("/{resource_id}/publish")
 def publish_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
-    """Move a resource from the inbox to ``published`` (400 when it is not in the inbox)."""
+    """Move a resource from the inbox to ``published`` (a published one stays as it is)."""
     resource = service.publish(session, me, resource_id)
     session.commit()
     return wire.to_wire(session, resource)
