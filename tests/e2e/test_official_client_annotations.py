@@ -49,7 +49,7 @@ def test_official_client_annotations(server, tmp_path):
         vols = api.annotations.get_list(resource=volume, annotation_type='segmentation')
         print(json.dumps(dict(
             box=box, cat=cat, found=sorted((type(a).__name__, a.identifier, a.id) for a in found),
-            box_points=[a for a in found if a.id == box][0].geometry['points'],
+            box_points=[a for a in found if a.id == box][0].geometry.to_dict()['points'],
             seg_identifier=seg.identifier, seg_frame=seg.frame_index, mask_equal=bool(((back > 0) == (mask > 0)).all()),
             vol_ids=vol_ids, vols=sorted((type(a).__name__, a.identifier, a.scope) for a in vols))))
     """, server.url, server.admin_key)
@@ -63,3 +63,41 @@ def test_official_client_annotations(server, tmp_path):
     with Api(server.url, server.admin_key) as api:
         liver = [a for a in api.annotations.get_list(resource=volume) if a.identifier == "liver"][0]
         assert np.array_equal(liver.fetch_mask(), labels == 1)
+
+
+def test_official_client_upload_with_segmentations_into_a_project_worklist(server, tmp_path):
+    from PIL import Image
+
+    from annotation_samples import png_path
+    from conftest import unique
+
+    image = png_path(tmp_path)
+    mask = np.zeros((16, 24), np.uint8)
+    mask[1:5, 1:5] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    name = unique("official-seg")
+    out = run_official(f"""
+        import json
+        from datamint import Api
+        api = Api()
+        project = api.projects.create({name!r}, 'segmentations at upload')
+        ids = api.resources.upload_resources([{str(image)!r}, {str(image)!r}], publish_to={name!r},
+                                             segmentation_files=[{{'files': [{str(tmp_path / 'mask.png')!r}],
+                                                                   'names': {{(255, 255, 255): 'lesion'}}}}, None],
+                                             assemble_dicoms=False)
+        worklists = api.projects.get_worklists(project)
+        imported = [w for w in worklists if w.name == 'Imported annotations'][0]
+        group = api.annotationsets.get_segmentation_group(imported.id)
+        anns = api.annotations.get_list(resource=ids[0])
+        statuses = api.projects.get_annotation_statuses(project)
+        api.projects.download_annotations('out.csv', project=project, progress_bar=False)
+        rows = open('out.csv').read().strip().splitlines()
+        print(json.dumps(dict(worklists=sorted(w.name for w in worklists), groups=sorted(group['groups']),
+                              anns=[(a.identifier, a.annotation_worklist_id == imported.id) for a in anns],
+                              statuses=statuses, rows=len(rows))))
+    """, server.url, server.admin_key)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "Imported annotations" in result["worklists"]
+    assert result["groups"] == ["lesion"]
+    assert result["anns"] == [["lesion", True]]
+    assert result["statuses"] == [] and result["rows"] == 2
