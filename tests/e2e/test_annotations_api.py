@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from annotation_samples import png_path
-from conftest import unique
 from datamint.api.dto import CreateAnnotationDto
 from datamint.entities.annotations import (
     BoxAnnotation,
@@ -24,6 +23,8 @@ from datamint.entities.annotations import (
     TextAnnotation,
 )
 from datamint.exceptions import ItemNotFoundError, ValidationError
+
+from conftest import unique
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from annotation_samples import NIFTI_SHAPE, write_nifti
+
 from official_client import run_official
 
 
@@ -69,6 +70,7 @@ def test_official_client_upload_with_segmentations_into_a_project_worklist(serve
     from PIL import Image
 
     from annotation_samples import png_path
+
     from conftest import unique
 
     image = png_path(tmp_path)

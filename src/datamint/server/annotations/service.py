@@ -178,10 +178,11 @@ def _page_number(value: int | str, name: str, low: int, high: int | None) -> int
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:
     """Filters, offset and limit of a search body (422 for malformed values)."""
     f = SearchFilters(visible_projects=visible_projects(session, me))
-    if body.resource_id:
-        f.resource_ids = [check_uuid(body.resource_id, "resource")]
-    elif body.resource_ids is not None:
-        f.resource_ids = check_uuids(list(body.resource_ids), "resource")
+    wanted = [body.resource_id] if body.resource_id else body.resource_ids
+    if wanted is not None:
+        ids = check_uuids(list(wanted), "resource")
+        found = repo.owned_resource_ids(session, me.customer_id, ids)
+        f.resource_ids = [rid for rid in ids if rid in found]
     if body.annotation_type:
         if body.annotation_type not in validation.ANNOTATION_TYPES:
             raise ValidationFailedError(f"Unknown annotation_type {body.annotation_type!r}")
