@@ -43,6 +43,12 @@ def to_wire_many(session: Session, resources: Sequence[Resource]) -> list[dict[s
     return [_wire(r, tags.get(r.id, []), projects.get(r.id, []), names.get(r.created_by_id, {})) for r in resources]
 
 
+def new_resource_to_wire(resource: Resource, tags: list[str], projects: list[dict[str, str]],
+                         user: dict[str, Any]) -> dict[str, Any]:
+    """The wire dict of a resource just created, from what the caller already knows (no query)."""
+    return _wire(resource, tags, projects, user)
+
+
 def to_wire(session: Session, resource: Resource) -> dict[str, Any]:
     """The wire dict of one resource."""
     return to_wire_many(session, [resource])[0]
