@@ -106,6 +106,9 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
         raise ValidationFailedError(f"Resource {resource.id} ({resource.mimetype}) is not a volume; upload 2-D "
                                     "masks as PNG frame segmentations instead")
     names = masks.parse_segmentation_map(form.segmentation_map)
+    service.clean_items(session, me, resource, [{"type": "segmentation", "identifier": "-", "scope": "image",
+                                                 "annotation_worklist_id": form.worklist_id}],
+                        check_labels=False)  # permissions first, before the volume is read
     if not data:
         raise ValidationFailedError("The segmentation file is empty")
     labels = masks.split_labels(data, shape, names)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Select, String, and_, any_, cast, delete, func, insert, or_, select, update
+from sqlalchemy import ARRAY, ColumnElement, Select, String, and_, any_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
@@ -30,9 +30,10 @@ def get_many(session: Session, customer_id: str, ids: Sequence[str]) -> dict[str
 
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert annotation rows in one executemany (rows carry their ids)."""
-    if rows:
-        session.execute(insert(Annotation), rows)
+    """Add annotation rows (they carry their ids); the ORM batches them into one executemany,
+    and the audit trail sees each one."""
+    session.add_all(Annotation(**row) for row in rows)
+    session.flush()
 
 
 @dataclass
@@ -146,21 +147,21 @@ def resource_names(session: Session, resource_ids: Sequence[str]) -> dict[str, t
     return {rid: (name, modality) for rid, name, modality in rows}
 
 
-def mark_deleted(session: Session, ids: Sequence[str], by: str, at: datetime) -> None:
-    """Soft-delete annotations."""
-    if ids:
-        session.execute(update(Annotation).where(Annotation.id.in_(list(ids)))
-                        .values(deleted=True, deleted_at=at, deleted_by=by)
-                        .execution_options(synchronize_session=False))
+def mark_deleted(annotations: Sequence[Annotation], by: str, at: datetime) -> None:
+    """Soft-delete annotations (already deleted ones keep their first deletion)."""
+    for annotation in annotations:
+        if not annotation.deleted:
+            annotation.deleted, annotation.deleted_at, annotation.deleted_by = True, at, by
 
 
 def rename_identifier(session: Session, worklist_id: str, old: str, new: str) -> int:
     """Rename the segmentations of a worklist labelled ``old``; returns how many changed."""
-    result = session.execute(update(Annotation).where(Annotation.worklist_id == worklist_id,
-                                                      Annotation.identifier == old,
-                                                      Annotation.type == "segmentation")
-                             .values(identifier=new).execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
+    rows = session.scalars(select(Annotation).where(Annotation.worklist_id == worklist_id,
+                                                    Annotation.identifier == old,
+                                                    Annotation.type == "segmentation")).all()
+    for row in rows:
+        row.identifier = new
+    return len(rows)
 
 
 def frame_annotations(session: Session, customer_id: str, resource_id: str, identifier: str | None,
@@ -184,12 +185,6 @@ def frame_annotations(session: Session, customer_id: str, resource_id: str, iden
 def annotated_resources() -> Select[Any]:
     """Ids of resources that have at least one live annotation (for ``/resources/not-annotated``)."""
     return select(Annotation.resource_id).where(Annotation.deleted.is_(False))
-
-
-def purge(session: Session, ids: Sequence[str]) -> None:
-    """Delete rows for good (used to undo a half-finished import)."""
-    if ids:
-        session.execute(delete(Annotation).where(Annotation.id.in_(list(ids))))
 
 
 def model_names(session: Session, project_id: str) -> list[str]:

@@ -73,7 +73,7 @@ def create(resource_id: str, items: Annotated[Any, Body()], session: SessionDep,
 
 def with_blobs(request: Request, session: Any, store: Any, me: Any, work: Any) -> Any:
     """Run ``work(pending)`` and commit; on failure roll back and delete the blobs it wrote."""
-    pending = PendingBlobs(request.app.state.database, store, session, me.customer_id)
+    pending = PendingBlobs(store, session, me.customer_id)
     try:
         result = work(pending)
         session.commit()
