@@ -27,7 +27,7 @@ from datamint.server.worklists.models import WorklistAnnotator, WorkStatus
 from datamint.server.worklists.schemas import WorklistCreate
 
 if TYPE_CHECKING:
-    from authz_world import Actor, Request, World
+    from authz_world import Request, World
 
 
 def _nifti() -> bytes:
@@ -61,7 +61,8 @@ def _project_resource(w: World, name: str = "png") -> str:
             if data is None:
                 rid = w.fresh_resource()
             else:
-                rid = ingest.ingest(session, w.store, admin, io.BytesIO(data), ingest.UploadForm(filename=filename))["id"]
+                form = ingest.UploadForm(filename=filename)
+                rid = ingest.ingest(session, w.store, admin, io.BytesIO(data), form)["id"]
             resources_repo.add_to_project(session, w.project_id, [rid], admin.email)
             session.commit()
             cache[name] = rid
@@ -197,7 +198,8 @@ ANNOTATION_REQUESTS: dict[str, Any] = {
     "DELETE /annotationsets/{worklist_id}/segmentation-group/{identifier}":
         lambda w, a: _req(w, params={"worklist_id": _labelled_worklist(w)}),
     "POST /annotationsets/{worklist_id}/segmentation-group/upload":
-        lambda w, a: _req(w, params={"worklist_id": _labelled_worklist(w)}, files={"file": ("l.yaml", b"segmentation_names: [lbl]", "text/yaml")}),
+        lambda w, a: _req(w, params={"worklist_id": _labelled_worklist(w)},
+                          files={"file": ("l.yaml", b"segmentation_names: [lbl]", "text/yaml")}),
     "POST /annotationsets/{worklist_id}/resources":
         lambda w, a: _req(w, json={"resource_ids_to_add": [_project_resource(w)]}),
     "POST /annotationsets/{worklist_id}/annotators/{user}": lambda w, a: _req(w, json={}),
