@@ -163,3 +163,37 @@ def test_upload_annotations_creates_and_updates_masks(api, images):
     with pytest.raises(ValidationError, match="does not match"):
         api.annotationsets.upload_annotations(wid, images[0], [{"identifier": "c", "frame_index": 0, "width": 5,
                                                                 "height": 16}])
+
+
+def test_project_and_worklist_progress_methods(api, server, images, tmp_path):
+    import csv
+
+    email, key = server.new_user()
+    project = api.projects.create(unique("progress"), "d", resources_ids=images[:2])
+    api.annotationsets.update(project.worklist_id, annotators=[email],
+                              annotations=[{"type": "label", "identifier": "flag"}])
+    specs = api.projects.get_annotations_specs(project)
+    assert [(s.identifier, s.type.value) for s in specs] == [("flag", "label")]
+    from datamint import Api
+
+    with Api(server.url, key) as annotator:
+        annotator.annotations.add_label_annotation(images[0], "flag", worklist_id=project.worklist_id)
+        annotator.projects.set_work_status(project.id, images[0], "closed")
+    api.annotations.create(images[1], {"type": "segmentation", "identifier": "flag2", "scope": "image",
+                                       "model_id": "unet-v2"})
+    assert api.projects.get_models(project) == [{"name": "unet-v2"}]
+    wid = project.worklist_id
+    assert [s["status"] for s in api.annotationsets.get_annotation_statuses(wid)] == ["closed"]
+    assert api.annotationsets.get_annotator_status(wid, email)["closed"] == 1
+    by_email = {s["email"]: s for s in api.annotationsets.get_annotators_statistics(wid)}
+    assert by_email[email]["annotations"] == 1 and by_email[email]["closed"] == 1
+    assert api.annotationsets.get_annotators_statistics(wid, email=email)[0]["email"] == email
+    assert api.annotationsets.get_annotations_statistics(wid) == [{"identifier": "flag", "type": "label", "count": 1}]
+    out = tmp_path / "wl.csv"
+    api.annotationsets.download_annotations(wid, out, annotators=[email], progress_bar=False)
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["identifier"], r["review_status"], r["annotator"]) for r in rows] == [("flag", "closed", email)]
+    api.projects.reset_annotator_status(project, images[0], email)
+    assert api.projects.get_annotation_statuses(project) == []
+    with pytest.raises(ItemNotFoundError):
+        api.annotationsets.reset_annotator_status(wid, images[0], email)
