@@ -30,6 +30,7 @@ from datamint.server.projects.models import ProjectMember
 from datamint.server.projects.schemas import ProjectCreate
 from datamint.server.resources import ingest
 from datamint.server.resources import service as resource_service
+from datamint.server.resources.receive import ReceivedFile
 
 PROJECT_ROLE = {"annotator": "PROJECT_ANNOTATOR", "reviewer": "PROJECT_REVIEWER",
                 "manager": "PROJECT_MANAGER"}
@@ -140,7 +141,8 @@ class World:
         session = self.db.session()
         try:
             admin = self._principal(session, "admin")
-            created = ingest.ingest(session, self.store, admin, io.BytesIO(PNG), ingest.UploadForm(filename="m.png"))
+            upload = ReceivedFile("m.png", "image/png", buffer=io.BytesIO(PNG), size=len(PNG))
+            created = ingest.ingest(session, self.store, admin, upload, ingest.UploadForm(filename="m.png"))
             if deleted:
                 resource_service.delete(session, admin, [created["id"]])
                 session.commit()

@@ -244,3 +244,29 @@ def test_segmentation_files_need_the_annotations_endpoints(org_api, tmp_path):
         org_api.resources.upload_resource(pydicom_file("CT_small.dcm"),
                                           segmentation_files={"files": ["seg.nii.gz"], "names": {1: "x"}})
     assert org_api.resources.get_list() == []
+
+
+def test_large_file_is_spooled_once_and_moved_into_place(server, org_api, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    big = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (1100, 1100), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 1 << 20
+    rid = org_api.resources.upload_resource(str(big))
+    assert org_api.resources.download_resource_file(rid, auto_convert=False) == big.read_bytes()
+    assert org_api.resources.get_by_id(rid).size == big.stat().st_size
+    assert not [p for p in (server.data_dir / "blobs" / ".tmp").iterdir() if p.name.startswith("upload-")]
+
+
+def test_malformed_multipart_is_400(server, org_api):
+    headers = {"apikey": org_api.config.api_key}
+    with httpx.Client(base_url=server.url, headers=headers) as http:
+        broken = http.post("/resources", content=b"--xyz\r\nnot a header line\r\n\r\nabc",
+                           headers={"content-type": "multipart/form-data; boundary=xyz"})
+        assert broken.status_code == 400 and "multipart" in broken.json()["message"]
+        plain = http.post("/resources", json={"resource": "x"})
+        assert plain.status_code == 400
+        no_file = http.post("/resources", data={"channel": "x"}, files={"other": ("a.png", b"x", "image/png")})
+        assert no_file.status_code == 422 and "resource" in no_file.json()["message"]
+    assert org_api.resources.get_list() == []

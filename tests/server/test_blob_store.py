@@ -488,3 +488,17 @@ def test_s3_without_boto3_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ImportError) as info:
         S3BlobStore("bucket")
     assert str(info.value) == MISSING_EXTRA_MESSAGE
+
+
+def test_local_adopt_moves_a_spooled_file_into_place(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "root")
+    spooled = Path(store.spool_dir) / "upload-1.part"
+    spooled.write_bytes(b"x" * 3000)
+    assert store.adopt("org/1/resources/2/original", str(spooled)) == 3000
+    assert not spooled.exists()
+    assert store.get("org/1/resources/2/original") == b"x" * 3000
+    outside = tmp_path / "elsewhere.part"
+    outside.write_bytes(b"y")
+    with pytest.raises(ValueError):
+        store.adopt("org/1/x", str(outside))
+    assert outside.exists() and not store.exists("org/1/x")

@@ -44,6 +44,7 @@ from datamint.server.errors import AppError, UnsupportedMediaError, ValidationFa
 from datamint.server.resources import membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
+from datamint.server.resources.receive import ReceivedFile, store_received
 from datamint.server.resources.service import clean_tags
 from datamint.server.resources.wire import DICOM, storage_for
 from datamint.server.storage.base import BlobStore
@@ -122,24 +123,30 @@ def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     return ValidationFailedError(message)
 
 
-def analyse(fileobj: BinaryIO, filename: str, declared: str | None) -> tuple[str, dict[str, Any]]:
+def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tuple[str, dict[str, Any]]:
     """Decide the real mimetype from the content, check the file fully, and extract its metadata.
+
+    Args:
+        source: A path to the content, or a binary reader positioned at its start.
 
     Raises:
         UnsupportedMediaError: The content contradicts the declared type or is not readable as it (415).
         ValidationFailedError: The file is empty, truncated or damaged (422).
     """
-    fileobj.seek(0)
-    head = fileobj.read(HEAD_SIZE)
-    fileobj.seek(0)
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            head = fh.read(HEAD_SIZE)
+    else:
+        head = source.read(HEAD_SIZE)
+        source.seek(0)
     try:
         mimetype = resolve_mimetype(head, filename, declared)
         if mimetype == DICOM:  # one full parse serves both the check and the metadata
-            metadata = dicom_metadata(read_dicom(fileobj, check=True))
+            metadata = dicom_metadata(read_dicom(source, check=True))
         else:
-            validate_content(fileobj, mimetype)
+            validate_content(source, mimetype)
             try:
-                metadata = extract_metadata(fileobj, mimetype)
+                metadata = extract_metadata(source, mimetype)
             except UnsupportedFormatError:
                 if mimetype not in _GENERIC:
                     raise
@@ -152,16 +159,7 @@ def analyse(fileobj: BinaryIO, filename: str, declared: str | None) -> tuple[str
         _LOG.warning("cannot read %s: %r", filename, exc)
         raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
                                     "check that it is complete and of the declared type") from exc
-    finally:
-        fileobj.seek(0)
     return mimetype, metadata
-
-
-def _size(fileobj: BinaryIO) -> int:
-    fileobj.seek(0, 2)
-    size = fileobj.tell()
-    fileobj.seek(0)
-    return size
 
 
 @contextlib.contextmanager
@@ -179,7 +177,8 @@ def serialized_writes(session: Session) -> Iterator[None]:
         yield
 
 
-def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO, form: UploadForm) -> dict[str, Any]:
+def ingest(session: Session, store: BlobStore, me: Principal, received: ReceivedFile,
+           form: UploadForm) -> dict[str, Any]:
     """Check an uploaded file, store it and commit its resource row (see the module docstring).
 
     The database connection goes back to the pool while the file is checked and stored.
@@ -199,10 +198,14 @@ def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO,
     user_metadata = parse_user_metadata(form.metadata)
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
     session.commit()  # ends the read transaction: no connection is held during the checks below
-    if _size(fileobj) == 0:
+    if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
-    mimetype, metadata = analyse(fileobj, filename, form.declared_mimetype)
-    size = _size(fileobj)
+    if received.path is not None:
+        mimetype, metadata = analyse(received.path, filename, form.declared_mimetype)
+    else:
+        with received.open() as reader:
+            mimetype, metadata = analyse(reader, filename, form.declared_mimetype)
+    size = received.size
     resource_id = new_id()
     key = blob_key(me.customer_id, resource_id)
     with serialized_writes(session):
@@ -210,7 +213,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO,
                                                     started_at=utcnow()))
         session.commit()
     try:
-        store.put(key, fileobj)
+        store_received(store, key, received)
         now = utcnow()
         values = dict(
             id=resource_id, customer_id=me.customer_id, storage=storage_for(mimetype), location=key,

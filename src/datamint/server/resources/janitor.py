@@ -55,6 +55,10 @@ class UploadJanitor:
         self._last = time.monotonic()
         return removed
 
+    def due(self) -> bool:
+        """Whether the next :meth:`maybe_sweep` would sweep."""
+        return time.monotonic() - self._last >= self.interval
+
     def maybe_sweep(self) -> None:
         """Sweep when the last sweep is older than ``interval`` (never blocks on another sweep)."""
         if time.monotonic() - self._last < self.interval or not self._lock.acquire(blocking=False):

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import frames, ingest, membership, service, wire
+from datamint.server.resources.receive import ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
     ResourceIdsBody,
@@ -33,31 +35,47 @@ def _list_params(request: Request) -> dict[str, str | None]:
     return {key: request.query_params.get(key) for key in _LIST_KEYS}
 
 
-@router.post("", status_code=201)
-def upload_resource(
-    request: Request,
-    session: SessionDep,
-    me: CurrentUser,
-    store: StorageDep,
-    resource: Annotated[UploadFile, File(description="The file; its filename becomes the resource's name")],
-    source: Annotated[str | None, Form()] = None,
-    source_filepath: Annotated[str | None, Form()] = None,
-    mimetype: Annotated[str | None, Form()] = None,
-    channel: Annotated[str | None, Form()] = None,
-    modality: Annotated[str | None, Form()] = None,
-    bypass_inbox: Annotated[bool, Form(description="true: published at once; false: inbox")] = False,
-    tags: Annotated[str | None, Form(description="Comma-separated tags")] = None,
-    metadata: Annotated[str | None, Form(description="JSON object stored with the resource")] = None,
-    project_id: Annotated[str | None, Form(description="Also add the resource to this project")] = None,
-) -> JSONResponse:
-    """Upload one file. The server sniffs its real type, validates it, extracts its metadata and
-    answers 201 with the new resource (its ``id`` first)."""
-    request.app.state.upload_janitor.maybe_sweep()
+#: The multipart body of ``POST /resources`` for the OpenAPI document (the route reads it itself).
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["resource"], "properties": {
+        "resource": {"type": "string", "format": "binary",
+                     "description": "The file; its filename becomes the resource's name"},
+        "source": {"type": "string"}, "source_filepath": {"type": "string"}, "mimetype": {"type": "string"},
+        "channel": {"type": "string"}, "modality": {"type": "string"},
+        "bypass_inbox": {"type": "string", "enum": ["true", "false"],
+                         "description": "true: published at once; false: inbox"},
+        "tags": {"type": "string", "description": "Comma-separated tags"},
+        "metadata": {"type": "string", "description": "JSON object stored with the resource"},
+        "project_id": {"type": "string", "description": "Also add the resource to this project"},
+    }}}}}}
+
+
+@router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
+async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
+                          store: StorageDep) -> JSONResponse:
+    """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
+    extracts its metadata and answers 201 with the new resource (its ``id`` first)."""
+    janitor = request.app.state.upload_janitor
+    if janitor.due():
+        await run_in_threadpool(janitor.maybe_sweep)
+    fields = received.fields
+    file = received.file
+    assert file is not None
     form = ingest.UploadForm(
-        filename=resource.filename, declared_mimetype=mimetype or resource.content_type,
-        source_filepath=source_filepath, channel=channel, modality=modality, publish=bypass_inbox,
-        tags=(tags or "").split(","), metadata=metadata, project_id=project_id, source=source)
-    return JSONResponse(ingest.ingest(session, store, me, resource.file, form), status_code=201)
+        filename=file.filename, declared_mimetype=fields.get("mimetype") or file.content_type,
+        source_filepath=fields.get("source_filepath"), channel=fields.get("channel"),
+        modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
+        tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
+        project_id=fields.get("project_id") or None, source=fields.get("source"))
+    result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
+    return JSONResponse(result, status_code=201)
+
+
+def _true(value: str | None) -> bool:
+    text = (value or "false").strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no", ""):
+        raise ValidationFailedError(f"bypass_inbox must be true or false, not {value!r}")
+    return text in ("true", "1", "yes")
 
 
 @router.get("")

@@ -146,6 +146,40 @@ class LocalBlobStore:
             raise
         return size
 
+    @property
+    def spool_dir(self) -> str:
+        """A folder on the store's filesystem where callers may build files for :meth:`adopt`."""
+        return str(self._tmp_dir)
+
+    def adopt(self, key: str, path: str) -> int:
+        """Store a finished file under ``key`` by moving it into place (no copy).
+
+        The file must lie in :attr:`spool_dir` (same filesystem); it is flushed to disk, then
+        renamed atomically, so readers never see a partial object. It no longer exists at ``path``
+        afterwards.
+
+        Args:
+            key: Destination key.
+            path: The finished file, inside :attr:`spool_dir`.
+
+        Returns:
+            The number of bytes stored.
+
+        Raises:
+            InvalidBlobKeyError: If ``key`` is malformed.
+            ValueError: If ``path`` is not inside :attr:`spool_dir`.
+        """
+        dest = self._path(key)
+        source = Path(path).resolve()
+        if source.parent != self._tmp_dir:
+            raise ValueError(f"adopt() takes files from {self._tmp_dir}, not {source}")
+        with open(source, "rb") as fh:
+            os.fsync(fh.fileno())
+            size = os.fstat(fh.fileno()).st_size
+        os.chmod(source, 0o644)
+        self._move_into_place(str(source), dest)
+        return size
+
     def _move_into_place(self, tmp_name: str, dest: Path) -> None:
         """Rename a finished temp file to ``dest``, creating parent folders as needed."""
         for attempt in range(3):

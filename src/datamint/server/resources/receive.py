@@ -1,0 +1,211 @@
+"""Receiving the multipart body of ``POST /resources`` straight into a spool file next to the blobs.
+
+The generic form parser spools an upload to an anonymous temporary file (in the system's temp
+folder), writing it chunk by chunk through the thread pool, and the blob store then copies it
+again. Here the body is parsed as it streams in (python-multipart): small files stay in memory,
+larger ones go to a named file in the blob store's own temp folder, which the store then moves
+into place without copying (:func:`store_received`). A 130 MB series is written to disk once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import Depends, Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from datamint.server.deps import StorageDep
+from datamint.server.errors import BadRequestError, PayloadTooLargeError, ValidationFailedError
+from datamint.server.storage.base import BlobStore
+
+#: Files up to this size stay in memory.
+MEMORY_LIMIT = 1 << 20
+#: Largest non-file field (the metadata JSON is limited to 1 MiB by the ingest rules).
+FIELD_LIMIT = 2 << 20
+FILE_FIELD = "resource"
+
+
+@dataclass
+class ReceivedFile:
+    """The uploaded file: in memory (``buffer``) or in a spool file (``path``)."""
+
+    filename: str | None
+    content_type: str | None
+    buffer: io.BytesIO | None = None
+    path: str | None = None
+    size: int = 0
+
+    def open(self) -> BinaryIO:
+        """A binary reader of the content, positioned at the start (the caller closes it)."""
+        if self.path is not None:
+            return open(self.path, "rb")  # noqa: SIM115 - returned to the caller
+        assert self.buffer is not None
+        return io.BytesIO(self.buffer.getbuffer())
+
+    def discard(self) -> None:
+        """Delete the spool file, if any is left (it was not moved into the blob store)."""
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+@dataclass
+class ReceivedForm:
+    """The text fields and the file of one upload."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file: ReceivedFile | None = None
+
+
+def spool_dir(store: BlobStore, fallback: Path) -> str:
+    """Where large uploads are spooled: the store's own temp folder when it has one."""
+    folder = getattr(store, "spool_dir", None) or str(fallback)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class _Receiver:
+    """python-multipart callbacks that fill a :class:`ReceivedForm`."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.form = ReceivedForm()
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._content_type: bytes | None = None
+        self._name: str | None = None
+        self._file: ReceivedFile | None = None
+        self._sink: Any = None
+        self._text = bytearray()
+
+    def on_part_begin(self) -> None:
+        self._disposition, self._content_type, self._name, self._file, self._sink = b"", None, None, None, None
+        self._text = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        name = self._header_name.lower()
+        if name == b"content-disposition":
+            self._disposition = self._header_value
+        elif name == b"content-type":
+            self._content_type = self._header_value
+        self._header_name, self._header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        if b"name" not in options:
+            raise BadRequestError('Malformed multipart body: a part has no Content-Disposition "name"')
+        self._name = options[b"name"].decode("utf-8", "replace")
+        if b"filename" in options and self._name == FILE_FIELD:
+            if self.form.file is not None:
+                raise BadRequestError("Send one file per request (one 'resource' part)")
+            self._file = ReceivedFile(options[b"filename"].decode("utf-8", "replace"),
+                                      self._content_type.decode("latin-1") if self._content_type else None,
+                                      buffer=io.BytesIO())
+            self.form.file = self._file
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._file is None:
+            if len(self._text) + len(chunk) > FIELD_LIMIT:
+                raise PayloadTooLargeError(f"The form field '{self._name}' is larger than {FIELD_LIMIT >> 20} MiB")
+            self._text += chunk
+            return
+        self._file.size += len(chunk)
+        if self._sink is None and self._file.size > MEMORY_LIMIT:
+            fd, path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
+            self._sink = os.fdopen(fd, "wb")
+            self._file.path = path
+            assert self._file.buffer is not None
+            self._sink.write(self._file.buffer.getbuffer())
+            self._file.buffer = None
+        if self._sink is not None:
+            self._sink.write(chunk)
+        else:
+            assert self._file.buffer is not None
+            self._file.buffer.write(chunk)
+
+    def on_part_end(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        if self._file is None and self._name is not None:
+            self.form.fields[self._name] = self._text.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        """Close and delete a half-written spool file (after an error)."""
+        if self._sink is not None:
+            self._sink.close()
+        if self.form.file is not None:
+            self.form.file.discard()
+
+
+async def receive_form(request: Request, folder: str) -> ReceivedForm:
+    """Parse the multipart body of ``request`` as it streams in.
+
+    Raises:
+        BadRequestError: The body is not well-formed multipart/form-data.
+        PayloadTooLargeError: A text field is too large.
+    """
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
+        raise BadRequestError("Send the file as multipart/form-data with a 'resource' part (wire §6.2)")
+    receiver = _Receiver(folder)
+    callbacks = {name: getattr(receiver, name) for name in (
+        "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
+        "on_part_data", "on_part_end")}
+    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        receiver.close()
+        raise BadRequestError(f"Malformed multipart body: {exc}")
+    except BaseException:
+        receiver.close()
+        raise
+    return receiver.form
+
+
+async def _received_upload(request: Request, store: StorageDep) -> AsyncIterator[ReceivedForm]:
+    settings = request.app.state.settings
+    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"))
+    try:
+        if form.file is None:
+            raise ValidationFailedError("The request has no 'resource' file part; send the file as "
+                                        "multipart/form-data field 'resource' with a filename")
+        yield form
+    finally:
+        if form.file is not None:
+            form.file.discard()
+
+
+#: The received body of an upload (declared before the caller so the body is read first, as for
+#: any form: a client that sends its whole body before reading the answer then gets the answer).
+ReceivedUpload = Annotated[ReceivedForm, Depends(_received_upload)]
+
+
+def store_received(store: BlobStore, key: str, received: ReceivedFile) -> None:
+    """Put the received content in the blob store, moving a spool file into place when possible."""
+    adopt = getattr(store, "adopt", None)
+    if received.path is not None and adopt is not None:
+        adopt(key, received.path)
+        received.path = None
+        return
+    with received.open() as fh:
+        store.put(key, fh)
