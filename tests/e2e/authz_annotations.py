@@ -22,6 +22,7 @@ from datamint.server.auth.models import User
 from datamint.server.projects.models import Project, ProjectMember
 from datamint.server.resources import ingest
 from datamint.server.resources import repository as resources_repo
+from datamint.server.resources.receive import ReceivedFile
 from datamint.server.worklists import service as worklist_service
 from datamint.server.worklists.models import WorklistAnnotator, WorkStatus
 from datamint.server.worklists.schemas import WorklistCreate
@@ -61,8 +62,8 @@ def _project_resource(w: World, name: str = "png") -> str:
             if data is None:
                 rid = w.fresh_resource()
             else:
-                form = ingest.UploadForm(filename=filename)
-                rid = ingest.ingest(session, w.store, admin, io.BytesIO(data), form)["id"]
+                upload = ReceivedFile(filename, "application/nifti", buffer=io.BytesIO(data), size=len(data))
+                rid = ingest.ingest(session, w.store, admin, upload, ingest.UploadForm(filename=filename))["id"]
             resources_repo.add_to_project(session, w.project_id, [rid], admin.email)
             session.commit()
             cache[name] = rid
