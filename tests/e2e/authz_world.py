@@ -114,8 +114,10 @@ class World:
 
     def path_defaults(self) -> dict[str, str]:
         """The value of each path parameter when a route's builder does not set it."""
+        from authz_annotations import annotation_defaults
+
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
-                "resource_id": self.resource_id, "frame_index": "0"}
+                "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -212,3 +214,12 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
     "PUT /resources/{resource_id}/tags": lambda w, a: Request(json={"tags": ["m"]}),
     "POST /projects/{project_id}/resources": lambda w, a: Request(json={"resource_ids_to_add": [w.resource_id]}),
 }
+
+
+def _with_annotation_routes() -> None:
+    from authz_annotations import ANNOTATION_REQUESTS
+
+    REQUESTS.update(ANNOTATION_REQUESTS)
+
+
+_with_annotation_routes()

@@ -40,7 +40,7 @@ def test_changes_are_recorded_with_who_what_and_request_id(server, api):
     assert create_event["path"] == "/projects" and create_event["status"] == 201
     assert create_event["user_email"] in {u.email for u in api.users.get_all() if "admin" in u.roles}
     created_types = {c["type"] for c in create_event["details"]["changes"] if c["op"] == "create"}
-    assert created_types == {"project", "dataset", "project_member"}
+    assert created_types == {"project", "dataset", "project_member", "worklist"}  # the default worklist
     assert [e["id"] for e in api.audit.get_list(request_id=create_rid)] == [create_event["id"]]
     update_event = events[1]
     assert update_event["request_id"] == patch_rid

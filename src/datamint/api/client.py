@@ -8,6 +8,8 @@ import httpx
 
 from datamint import configs
 from datamint.api.base_api import ApiConfig, BaseApi
+from datamint.api.endpoints.annotations_api import AnnotationsApi
+from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
@@ -99,6 +101,26 @@ class Api:
     def resources(self) -> ResourcesApi:
         """Resources: upload, list, download, publish, tag, delete (900 s timeout for big files)."""
         return self._endpoint("resources", ResourcesApi, high=True)
+
+    @property
+    def annotations(self) -> AnnotationsApi:
+        """Annotations: create, list, masks, approval (900 s timeout for big masks)."""
+        return self._endpoint("annotations", AnnotationsApi, high=True)
+
+    @property
+    def annotationsets(self) -> AnnotationSetsApi:
+        """Annotation sets (worklists): resources to annotate, labels, annotators, reviews."""
+        return self._endpoint("annotationsets", AnnotationSetsApi)
+
+    @property
+    def annotationworklists(self) -> AnnotationSetsApi:
+        """Alias of :attr:`annotationsets`."""
+        return self.annotationsets
+
+    @property
+    def worklist(self) -> AnnotationSetsApi:
+        """Alias of :attr:`annotationsets`."""
+        return self.annotationsets
 
     @property
     def channels(self) -> ChannelsApi:

@@ -34,6 +34,7 @@ class Project(BaseEntity):
         resource_count: Number of resources in the project.
         most_recent_experiment: Latest experiment id, if any.
         annotators: The project's annotators and their worklists.
+        worklist_id: The project's default worklist (annotation set).
     """
 
     name: str
@@ -45,6 +46,7 @@ class Project(BaseEntity):
     description: str | None
     most_recent_experiment: str | None = None
     annotators: list[ProjectAnnotatorInfo] = Field(default_factory=list)
+    worklist_id: str | None = None
 
     @property
     def _projects(self) -> ProjectsApi:
@@ -58,6 +60,14 @@ class Project(BaseEntity):
     def fetch_resources(self) -> list[Resource]:
         """Every live resource of the project (``GET /projects/{id}/resources``)."""
         return self._projects.get_project_resources(self)
+
+    def fetch_worklists(self) -> list[Any]:
+        """The project's worklists (AnnotationWorklist entities)."""
+        return self._projects.get_worklists(self)
+
+    def set_work_status(self, resource: Any, status: str) -> None:
+        """Set the status of your work on one of the project's resources ('opened', 'annotated', 'closed')."""
+        self._projects.set_work_status(self, resource, status)  # type: ignore[arg-type]
 
     def cache_resources(self, progress_bar: bool = True) -> None:
         """Download every resource of the project into the local cache (skipping cached ones).

@@ -16,7 +16,10 @@ from datamint.entities.base_entity import BaseEntity
 from datamint.entities.cache_manager import CacheManager, version_hash
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from datamint.api.endpoints.resources_api import ResourcesApi
+    from datamint.entities.annotations import Annotation
 
 #: The resource cache: ``<data dir>/resources/<id>/image_data<ext>``.
 RESOURCE_CACHE = CacheManager("resources", "image_data")
@@ -184,6 +187,14 @@ class Resource(BaseEntity):
         from datamint.imaging.convert import convert_bytes
 
         return convert_bytes(data, self.mimetype)
+
+    def fetch_annotations(self, annotation_type: str | None = None) -> Sequence[Annotation]:
+        """The annotations of this resource (``api.resources.get_annotations``).
+
+        Args:
+            annotation_type: Only annotations of this type (e.g. ``'segmentation'``).
+        """
+        return self._resources.get_annotations(self, annotation_type)
 
     # -- links -----------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from datamint.server.annotations.router import router as annotations_router
 from datamint.server.audit import recorder
 from datamint.server.audit.router import router as audit_router
 from datamint.server.auth import service as auth_service
@@ -24,6 +25,9 @@ from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.worklists.router import model_info_router
+from datamint.server.worklists.router import project_router as project_worklists_router
+from datamint.server.worklists.router import router as worklists_router
 
 _LOG = logging.getLogger("datamint.server")
 API_VERSION = "1"
@@ -97,6 +101,10 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(audit_router)
     app.include_router(project_resources_router)
     app.include_router(resources_router)
+    app.include_router(annotations_router)
+    app.include_router(worklists_router)
+    app.include_router(project_worklists_router)
+    app.include_router(model_info_router)
     return app
 
 

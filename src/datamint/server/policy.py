@@ -47,6 +47,10 @@ class Action(str, Enum):
     """Move resources from the inbox to published."""
     RESOURCES_DELETE = "resources.delete"
     """Delete (and restore) resources."""
+    ANNOTATIONS_WRITE = "annotations.write"
+    """Create, change and delete one's own annotations outside any project."""
+    ANNOTATIONS_REVIEW = "annotations.review"
+    """Approve, change or delete anybody's annotations outside any project."""
 
 
 #: Organization role → actions it grants.
@@ -60,6 +64,7 @@ ORG_TABLE: dict[str, frozenset[Action]] = {
         Action.RESOURCES_READ,
         Action.RESOURCES_UPLOAD,
         Action.RESOURCES_PUBLISH,
+        Action.ANNOTATIONS_WRITE,
     }),
 }
 
@@ -139,3 +144,55 @@ def require_project(principal: Principal, member_roles: list[str] | None, action
         raise ForbiddenError(
             f"Your project role(s) {member_roles or []} do not allow '{action.value}'; ask a project manager"
         )
+
+
+#: What any organization member may do in a worklist that belongs to no project (its creator and
+#: the organization's admins may do everything there).
+FREE_WORKLIST_ACTIONS = frozenset({ProjectAction.READ, ProjectAction.ANNOTATE})
+
+
+def require_worklist(principal: Principal, member_roles: list[str] | None, action: ProjectAction, *,
+                     in_project: bool, is_creator: bool) -> None:
+    """Raise 403 unless the caller may perform ``action`` in a worklist.
+
+    A worklist of a project follows the project's table (:func:`require_project`). A worklist
+    outside any project is managed by its creator and the organization's admins; other members
+    may read it and annotate in it.
+
+    Args:
+        principal: The caller.
+        member_roles: The caller's roles in the worklist's project (None: not a member).
+        action: What the caller wants to do.
+        in_project: Whether the worklist belongs to a project.
+        is_creator: Whether the caller created the worklist.
+    """
+    if in_project:
+        require_project(principal, member_roles, action)
+        return
+    if principal.is_admin or is_creator:
+        return
+    if action not in FREE_WORKLIST_ACTIONS or (action is ProjectAction.ANNOTATE
+                                               and not allowed(principal, Action.ANNOTATIONS_WRITE)):
+        raise ForbiddenError(f"Only the worklist's creator or an admin may do '{action.value}' in it")
+
+
+def require_annotation_change(principal: Principal, member_roles: list[str] | None, *, in_project: bool,
+                              is_author: bool) -> None:
+    """Raise 403 unless the caller may change or delete an annotation.
+
+    Authors change their own annotations (``ANNOTATE`` in the annotation's project, or
+    ``annotations.write`` outside projects); reviewers, managers and admins change anybody's
+    (``REVIEW`` in the project, ``annotations.review`` outside projects).
+    """
+    if in_project:
+        require_project(principal, member_roles, ProjectAction.ANNOTATE if is_author else ProjectAction.REVIEW)
+        return
+    require(principal, Action.ANNOTATIONS_WRITE if is_author else Action.ANNOTATIONS_REVIEW)
+
+
+def require_annotation_review(principal: Principal, member_roles: list[str] | None, *, in_project: bool) -> None:
+    """Raise 403 unless the caller may approve an annotation (``REVIEW`` / ``annotations.review``)."""
+    if in_project:
+        require_project(principal, member_roles, ProjectAction.REVIEW)
+    else:
+        require(principal, Action.ANNOTATIONS_REVIEW)

@@ -24,7 +24,9 @@ from datamint.exceptions import ItemNotFoundError, ValidationError
 if TYPE_CHECKING:
     import pydicom
 
+    from datamint.api.endpoints.annotations_api import AnnotationsApi
     from datamint.api.endpoints.projects_api import ProjectsApi
+    from datamint.entities.annotations import Annotation, AnnotationType
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,7 +39,6 @@ ResourceStatus: TypeAlias = Literal["new", "inbox", "published", "archived"]
 
 _IN_INBOX_ONLY = "must be in inbox status"
 _BULK_DELETE_BATCH = 200
-_SEGMENTATION_MISSING = "segmentation upload arrives with the annotations endpoints"
 
 
 def _iso_date(value: date | str | None) -> str | None:
@@ -79,10 +80,15 @@ class ResourcesApi(ResourceFilesMixin, CreatableEntityApi[Resource], DeletableEn
         return self._projects_api
 
     @property
-    def annotations_api(self) -> Any:
-        """The annotations handler, or ``None`` while this installation has none."""
-        if self._annotations_api is None and self._api_instance is not None:
-            self._annotations_api = getattr(self._api_instance, "annotations", None)
+    def annotations_api(self) -> AnnotationsApi:
+        """The annotations handler (the ``Api``'s own when this handler belongs to one)."""
+        if self._annotations_api is None:
+            if self._api_instance is not None:
+                self._annotations_api = self._api_instance.annotations
+            else:
+                from datamint.api.endpoints.annotations_api import AnnotationsApi
+
+                self._annotations_api = AnnotationsApi(self.config, self.client, resources_api=self)
         return self._annotations_api
 
     def _init_entity_obj(self, **data: Any) -> Resource:
@@ -166,6 +172,20 @@ class ResourcesApi(ResourceFilesMixin, CreatableEntityApi[Resource], DeletableEn
         items = self._iter_items("/resources/not-annotated", params, limit=limit, return_field=self.return_field)
         return [self._init_entity_obj(**item) for item in items]
 
+    def get_annotations(self, resource: str | Resource, annotation_type: AnnotationType | str | None = None
+                        ) -> Sequence[Annotation]:
+        """Get annotations for a specific resource (model-made ones included).
+
+        Args:
+            resource: The resource ID or Resource instance to fetch annotations for.
+            annotation_type: Only annotations of this type (e.g. ``'segmentation'``).
+
+        Returns:
+            A sequence of Annotation objects associated with the specified resource, oldest first.
+        """
+        return self.annotations_api.get_list(resource=resource, annotation_type=annotation_type,
+                                             load_ai_segmentations=True)
+
     # -- upload ----------------------------------------------------------------------------------
 
     def upload_resources(self, files_path: Sequence[str | IO | pydicom.Dataset] | str, mimetype: str | None = None,
@@ -224,8 +244,6 @@ class ResourcesApi(ResourceFilesMixin, CreatableEntityApi[Resource], DeletableEn
             segmentation_files = list(segmentation_files)
             if len(segmentation_files) != len(inputs):
                 raise ValueError("segmentation_files must have one entry per file")
-            if self.annotations_api is None:
-                raise NotImplementedError(_SEGMENTATION_MISSING)
             assemble_dicoms = False
         project_id = None
         if publish_to is not None:

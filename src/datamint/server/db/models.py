@@ -5,10 +5,12 @@ Alembic's environment and the schema-drift test read this module; add one import
 
 from __future__ import annotations
 
+from datamint.server.annotations import models as annotation_models  # noqa: F401
 from datamint.server.audit import models as audit_models  # noqa: F401
 from datamint.server.auth import models as auth_models  # noqa: F401
 from datamint.server.db.base import Base
 from datamint.server.projects import models as project_models  # noqa: F401
 from datamint.server.resources import models as resource_models  # noqa: F401
+from datamint.server.worklists import models as worklist_models  # noqa: F401
 
 metadata = Base.metadata

@@ -64,8 +64,9 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
                       created_by=me.email)
     session.add(dataset)
     session.flush()
-    seg = body.segmentationData.model_dump() if body.segmentationData else {
-        "segmentationValueType": "single_label", "definitions": []}
+    from datamint.server.worklists.specs import clean_segmentation_data
+
+    seg = clean_segmentation_data(body.segmentationData.model_dump() if body.segmentationData else None)
     project = Project(
         customer_id=me.customer_id,
         name=name,
@@ -88,6 +89,10 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
     if resources:
         resource_repo.add_to_project(session, project.id, [r.id for r in resources], me.email)
     session.flush()
+    from datamint.server.worklists import service as worklists_service
+
+    worklists_service.create_for_project(session, me, project,
+                                         body.annotation_set.model_dump() if body.annotation_set else None, seg)
     return project
 
 
@@ -135,8 +140,12 @@ def restore_project(session: Session, me: Principal, project_id: str) -> Project
 
 def to_wire_many(session: Session, projects: Sequence[Project]) -> list[dict[str, Any]]:
     """Wire dicts of several projects, with their counts fetched in one query."""
-    counts = repo.count_resources(session, [p.id for p in projects])
-    return [_wire(p, counts.get(p.id, 0)) for p in projects]
+    from datamint.server.worklists import service as worklists_service
+
+    ids = [p.id for p in projects]
+    counts = repo.count_resources(session, ids)
+    worklists = worklists_service.project_info(session, ids)
+    return [{**_wire(p, counts.get(p.id, 0)), **worklists[p.id]} for p in projects]
 
 
 def to_wire(session: Session, project: Project) -> dict[str, Any]:

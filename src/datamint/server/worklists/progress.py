@@ -1,0 +1,119 @@
+"""Work statuses of annotators on resources (opened, annotated, closed) and reviewers' decisions
+(approved, revision_request) with their review messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from datamint.server.auth import service as auth_service
+from datamint.server.auth.service import Principal
+from datamint.server.common.ids import check_uuid
+from datamint.server.db.base import iso, utcnow
+from datamint.server.errors import NotFoundError, ValidationFailedError
+from datamint.server.policy import ProjectAction
+from datamint.server.resources import service as resources_service
+from datamint.server.worklists import repository as repo
+from datamint.server.worklists import service
+from datamint.server.worklists.models import ReviewMessage, Worklist
+from datamint.server.worklists.schemas import ANNOTATOR_STATUSES, WorkStatusBody
+from datamint.server.worklists.scope import Scope
+
+
+def status_wire(row: Any, email: str, filename: str) -> dict[str, Any]:
+    """One work status on the wire."""
+    return {"worklist_id": row.worklist_id, "annotation_worklist_id": row.worklist_id, "resource_id": row.resource_id,
+            "resource_filename": filename, "user_id": row.user_id, "email": email, "annotator": email,
+            "status": row.status, "updated_at": iso(row.updated_at), "updated_by": row.updated_by}
+
+
+def _annotator_id(session: Session, me: Principal, ref: str | None) -> str | None:
+    return auth_service.get_user(session, me, ref).id if ref else None
+
+
+def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: str,
+               body: WorkStatusBody) -> list[dict[str, Any]]:
+    """Set a work status on a resource of a worklist.
+
+    Annotators set ``opened``/``annotated``/``closed`` on their own work (managers may set it for
+    an ``annotator``); reviewers set ``approved``/``revision_request`` on an ``annotator``'s work
+    (needed when several annotators worked on the resource) with an optional message.
+
+    Returns:
+        Every status of the resource in the worklist.
+
+    Raises:
+        ValidationFailedError: The resource is not in the worklist, or the annotator is ambiguous.
+    """
+    me = scope.me
+    resource = resources_service.visible_resource(session, me, resource_id)
+    if not service.has_resource(session, worklist, resource.id):
+        raise ValidationFailedError(f"Resource {resource.id} is not part of worklist {worklist.name!r}")
+    now = utcnow()
+    if body.status in ANNOTATOR_STATUSES:
+        target = _annotator_id(session, me, body.annotator)
+        if target is None or target == me.user_id:
+            scope.require(ProjectAction.ANNOTATE)
+            target = me.user_id
+        else:
+            scope.require(ProjectAction.MANAGE)
+    else:
+        scope.require(ProjectAction.REVIEW)
+        target = _annotator_id(session, me, body.annotator)
+        if target is None:
+            current = [row.user_id for row, _, _ in repo.statuses(session, [worklist.id], resource_id=resource.id)]
+            if len(set(current)) != 1:
+                raise ValidationFailedError("Say whose work you review: send 'annotator' (an email); "
+                                            f"{len(set(current))} annotators have worked on this resource")
+            target = current[0]
+        repo.add_review(session, ReviewMessage(worklist_id=worklist.id, resource_id=resource.id, annotator_id=target,
+                                               status=body.status, message=body.message, path=body.path,
+                                               created_by=me.email, created_at=now))
+    repo.set_status(session, worklist.id, resource.id, target, body.status, me.email, now)
+    session.flush()
+    return [status_wire(row, email, name) for row, email, name in
+            repo.statuses(session, [worklist.id], resource_id=resource.id)]
+
+
+def statuses(session: Session, scope: Scope, status: str | None, user_ref: str | None,
+             resource_id: str | None) -> list[dict[str, Any]]:
+    """Work statuses of the scope; callers without statistics access see only their own."""
+    user_id = _annotator_id(session, scope.me, user_ref)
+    if not scope.allowed(ProjectAction.STATISTICS_READ):
+        scope.require(ProjectAction.READ)
+        if user_id not in (None, scope.me.user_id):
+            return []
+        user_id = scope.me.user_id
+    rows = repo.statuses(session, scope.worklist_ids, status or None, user_id,
+                         check_uuid(resource_id, "resource") if resource_id else None)
+    return [status_wire(row, email, name) for row, email, name in rows]
+
+
+def reset_status(session: Session, scope: Scope, resource_id: str, email: str) -> dict[str, Any]:
+    """Forget an annotator's status (and so its review state) on a resource."""
+    scope.require(ProjectAction.MANAGE)
+    resource = resources_service.visible_resource(session, scope.me, resource_id)
+    user = auth_service.get_user(session, scope.me, email)
+    removed = repo.delete_statuses(session, scope.worklist_ids, resource.id, user.id)
+    if removed == 0:
+        raise NotFoundError("Status", f"Status not found: {user.email} has no status on this resource")
+    return {"resource_id": resource.id, "email": user.email, "removed": removed}
+
+
+def review_messages(session: Session, scope: Scope, annotator: str | None, resource_id: str | None,
+                    statuses_in: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Reviewers' decisions, oldest first; annotators without statistics access see only theirs."""
+    annotator_id = _annotator_id(session, scope.me, annotator)
+    if not scope.allowed(ProjectAction.STATISTICS_READ):
+        scope.require(ProjectAction.READ)
+        if annotator_id not in (None, scope.me.user_id):
+            return []
+        annotator_id = scope.me.user_id
+    rows = repo.reviews(session, scope.worklist_ids, annotator_id,
+                        check_uuid(resource_id, "resource") if resource_id else None, statuses_in)
+    return [{"id": r.id, "worklist_id": r.worklist_id, "resource_id": r.resource_id, "annotator": email,
+             "annotator_email": email, "annotator_id": r.annotator_id, "status": r.status, "message": r.message,
+             "path": r.path, "created_at": iso(r.created_at), "created_by": r.created_by, "reviewer": r.created_by}
+            for r, email in rows]
