@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -121,3 +122,26 @@ def test_datamint_upload_subcommand_and_legacy_script(server, tmp_path):
     legacy = subprocess.run([sys.executable, "-c", "from datamint.cli.upload import legacy_main; legacy_main()",
                              "--help"], env=env, capture_output=True, text=True, timeout=120)
     assert legacy.returncode == 0 and "--retain-pii" in legacy.stdout
+
+
+def test_upload_with_a_segmentation_mask(server, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    key = server.new_org()
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", key)
+    image = png_file(tmp_path / "scan.png")
+    width, height = Image.open(image).size
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[2:6, 3:9] = 255
+    Image.fromarray(mask).save(tmp_path / "scan_mask.png")
+    result = CliRunner().invoke(_app(), [str(image), "--segmentation-path", str(tmp_path / "scan_mask.png"),
+                                         "--segmentation-names", "lesion", "--yes"])
+    assert result.exit_code == 0, result.output
+    api = Api(server.url, key)
+    (resource,) = api.resources.get_list()
+    (annotation,) = api.annotations.get_list(resource=resource)
+    assert annotation.identifier == "lesion" and annotation.type == "segmentation"
+    downloaded = np.array(Image.open(io.BytesIO(api.annotations.download_file(annotation))))
+    assert np.array_equal(downloaded > 0, mask > 0)

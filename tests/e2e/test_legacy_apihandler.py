@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pydicom
-import pytest
 
 import datamint
-from datamint import Api
 from datamintapi import APIHandler
 from imaging_samples import png_file, pydicom_file
 
@@ -45,6 +43,3 @@ def test_the_guide_works(server, tmp_path, monkeypatch):
     assert handler.get_resources_by_ids(rid)["status"] == "published"
     published = handler.upload_resources("path/to/img.png", publish=True)
     assert handler.get_resources_by_ids(published)["status"] == "published"
-    if Api(server.url, key).resources.annotations_api is None:
-        with pytest.raises(NotImplementedError, match="annotations endpoints"):
-            handler.upload_segmentation(rid, "path/to/segmentation.nii.gz", "SegmentationName")

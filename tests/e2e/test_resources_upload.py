@@ -237,15 +237,6 @@ def test_on_error_raise_raises_the_failure(org_api, tmp_path):
         org_api.resources.upload_resources([str(text)], on_error="ignore")  # type: ignore[arg-type]
 
 
-def test_segmentation_files_need_the_annotations_endpoints(org_api, tmp_path):
-    if org_api.resources.annotations_api is not None:
-        pytest.skip("this installation has the annotations endpoints")
-    with pytest.raises(NotImplementedError, match="annotations endpoints"):
-        org_api.resources.upload_resource(pydicom_file("CT_small.dcm"),
-                                          segmentation_files={"files": ["seg.nii.gz"], "names": {1: "x"}})
-    assert org_api.resources.get_list() == []
-
-
 def test_large_file_is_spooled_once_and_moved_into_place(server, org_api, tmp_path):
     import numpy as np
     from PIL import Image

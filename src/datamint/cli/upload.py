@@ -169,16 +169,12 @@ def _upload(files: list[Path], metadata: list[Path | None], *, channel: str | No
     if seg_path is not None:
         seg_files = _pair_segmentations(files, seg_path, seg_names)
     with Api() as api:
-        try:
-            return list(api.resources.upload_resources(
-                [str(f) for f in files], on_error="skip", progress_bar=True, anonymize=anonymize,
-                anonymize_retain_codes=retain, tags=tags, mung_filename=mung, channel=channel, publish=publish,
-                publish_to=project, segmentation_files=seg_files, transpose_segmentation=transpose, ai_model=ai_model,
-                assemble_dicoms=assemble and seg_files is None, discard_dicom_reports=False,
-                metadata=[str(m) if m else None for m in metadata]))
-        except NotImplementedError as exc:
-            typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1)
+        return list(api.resources.upload_resources(
+            [str(f) for f in files], on_error="skip", progress_bar=True, anonymize=anonymize,
+            anonymize_retain_codes=retain, tags=tags, mung_filename=mung, channel=channel, publish=publish,
+            publish_to=project, segmentation_files=seg_files, transpose_segmentation=transpose, ai_model=ai_model,
+            assemble_dicoms=assemble and seg_files is None, discard_dicom_reports=False,
+            metadata=[str(m) if m else None for m in metadata]))
 
 
 def _pair_segmentations(files: list[Path], seg_path: Path, names: str | None) -> list[dict[str, Any] | None]:
