@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from datamint.api.client import Api
+from datamint.apihandler import APIHandler
 from datamint.exceptions import (
     AuthenticationError,
     DatamintException,
@@ -24,6 +25,7 @@ from datamint.exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "APIHandler",
     "Api",
     "AuthenticationError",
     "DatamintException",

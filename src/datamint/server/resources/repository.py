@@ -144,6 +144,12 @@ def tags_of(session: Session, resource_ids: Sequence[str]) -> dict[str, list[str
     return result
 
 
+def insert_tags(session: Session, resource_id: str, tags: Sequence[str]) -> None:
+    """Tags of a resource that has none yet, in order."""
+    session.execute(insert(ResourceTag), [{"resource_id": resource_id, "tag": t, "position": i}
+                                          for i, t in enumerate(tags)])
+
+
 def set_tags(session: Session, resource_ids: Sequence[str], tags: Sequence[str], append: bool) -> None:
     """Replace (or, with ``append``, extend) the tags of the given resources."""
     current = tags_of(session, resource_ids) if append else {}

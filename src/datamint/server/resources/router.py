@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
@@ -49,22 +49,15 @@ def upload_resource(
     tags: Annotated[str | None, Form(description="Comma-separated tags")] = None,
     metadata: Annotated[str | None, Form(description="JSON object stored with the resource")] = None,
     project_id: Annotated[str | None, Form(description="Also add the resource to this project")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Upload one file. The server sniffs its real type, validates it, extracts its metadata and
     answers 201 with the new resource (its ``id`` first)."""
-    database = request.app.state.database
     request.app.state.upload_janitor.maybe_sweep()
     form = ingest.UploadForm(
         filename=resource.filename, declared_mimetype=mimetype or resource.content_type,
         source_filepath=source_filepath, channel=channel, modality=modality, publish=bypass_inbox,
         tags=(tags or "").split(","), metadata=metadata, project_id=project_id, source=source)
-    created = ingest.ingest(session, database, store, me, resource.file, form)
-    try:
-        session.commit()
-    except BaseException:
-        ingest.upload_failed(database, store, created)
-        raise
-    return wire.to_wire(session, created)
+    return JSONResponse(ingest.ingest(session, store, me, resource.file, form), status_code=201)
 
 
 @router.get("")
@@ -151,7 +144,7 @@ def restore_resource(resource_id: str, session: SessionDep, me: CurrentUser, sto
 
 @router.post("/{resource_id}/publish")
 def publish_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
-    """Move a resource from the inbox to ``published`` (400 when it is not in the inbox)."""
+    """Move a resource from the inbox to ``published`` (a published one stays as it is)."""
     resource = service.publish(session, me, resource_id)
     session.commit()
     return wire.to_wire(session, resource)

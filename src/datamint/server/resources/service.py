@@ -33,7 +33,6 @@ ANNOTATED_RESOURCE_QUERIES: list[Callable[[], Select[Any]]] = []
 _STATUSES = {"inbox": "inbox", "new": "inbox", "published": "published"}
 _DELETED = ("exclude", "include", "only")
 MAX_TAG_LENGTH = 200
-IN_INBOX_ONLY = "Resource must be in inbox status to be approved"
 
 
 def visible_resource(session: Session, me: Principal, resource_id: str) -> Resource:
@@ -162,13 +161,11 @@ def list_resources(session: Session, me: Principal, f: ResourceFilters, offset: 
 
 # -- publish ------------------------------------------------------------------------------------
 
-def _publish(me: Principal, resource: Resource, strict: bool) -> None:
+def _publish(me: Principal, resource: Resource) -> None:
     policy.require_on(me, policy.Action.RESOURCES_PUBLISH, resource.created_by_id, "resource")
     if resource.deleted:
         raise BadRequestError(f"Resource {resource.id} is deleted; restore it before publishing")
     if resource.status != "inbox":
-        if strict:
-            raise BadRequestError(IN_INBOX_ONLY)
         return
     resource.status = "published"
     resource.published = True
@@ -177,9 +174,14 @@ def _publish(me: Principal, resource: Resource, strict: bool) -> None:
 
 
 def publish(session: Session, me: Principal, resource_id: str) -> Resource:
-    """Move a resource from the inbox to ``published``; 400 when it is not in the inbox."""
+    """Move a resource from the inbox to ``published``.
+
+    Publishing a published resource changes nothing and succeeds: the official 2.45.0 client
+    means to skip such resources but raises on the 400 the reference server sends, so an
+    idempotent answer serves both clients.
+    """
     resource = visible_resource(session, me, resource_id)
-    _publish(me, resource, strict=True)
+    _publish(me, resource)
     return resource
 
 
@@ -187,7 +189,7 @@ def bulk_publish(session: Session, me: Principal, resource_ids: Sequence[str]) -
     """Publish every listed resource still in the inbox (published ones are left as they are)."""
     resources = visible_resources(session, me, resource_ids)
     for resource in resources:
-        _publish(me, resource, strict=False)
+        _publish(me, resource)
     return [r.id for r in resources]
 
 

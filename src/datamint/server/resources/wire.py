@@ -40,8 +40,13 @@ def to_wire_many(session: Session, resources: Sequence[Resource]) -> list[dict[s
     tags = repo.tags_of(session, ids)
     projects = repo.projects_of(session, ids)
     names = repo.user_names(session, [r.created_by_id for r in resources])
-    return [_wire(r, tags.get(r.id, []), projects.get(r.id, []),
-                  names.get(r.created_by_id, {"firstname": None, "lastname": None})) for r in resources]
+    return [_wire(r, tags.get(r.id, []), projects.get(r.id, []), names.get(r.created_by_id, {})) for r in resources]
+
+
+def new_resource_to_wire(resource: Resource, tags: list[str], projects: list[dict[str, str]],
+                         user: dict[str, Any]) -> dict[str, Any]:
+    """The wire dict of a resource just created, from what the caller already knows (no query)."""
+    return _wire(resource, tags, projects, user)
 
 
 def to_wire(session: Session, resource: Resource) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def _wire(r: Resource, tags: list[str], projects: list[dict[str, str]], user: di
         "series_uid": r.series_uid,
         "study_uid": r.study_uid,
         "patient_id": r.patient_id,
-        "user_info": user,
+        "user_info": {"firstname": user.get("firstname") or "", "lastname": user.get("lastname") or ""},
         "projects": projects,
     }
 

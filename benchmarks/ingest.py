@@ -1,0 +1,188 @@
+"""Ingest throughput: how fast does the SDK upload a CT study into a running server?
+
+Synthesizes ``--series`` CT series of ``--slices`` single-frame slices of ``--size``² 16-bit pixels
+(4 × 250 × 512² ≈ 500 MB by default), starts a server on its embedded defaults (SQLite + blob
+folder in a temporary data dir) as a subprocess, and uploads the files with the SDK twice:
+``assemble_dicoms=False`` (one resource per file) and ``assemble_dicoms=True`` (one multi-frame
+resource per series). When Orthanc is installed (Debian package ``orthanc``), the same files are
+posted to Orthanc's ``/instances`` with the same concurrency (20) and the ratio is printed.
+
+usage: python benchmarks/ingest.py [--series 4] [--slices 250] [--size 512]
+
+Prints one line, e.g.::
+
+    ingest: 1000 files 525 MB | sdk 212.1 files/s 111.3 MB/s | sdk+assemble 301.7 files/s 158.4 MB/s | orthanc 180.2 files/s 94.6 MB/s | sdk/orthanc 1.18
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+CONCURRENCY = 20
+
+
+def synthesize(folder: Path, series: int, slices: int, size: int) -> list[Path]:
+    """Write the CT series; returns the file paths (slices of one series are consecutive)."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for s in range(series):
+        study, series_uid, frame = generate_uid(), generate_uid(), generate_uid()
+        for i in range(slices):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = CTImageStorage
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+            ds.PatientName, ds.PatientID = f"Synthetic^Patient{s}", f"P{s:04d}"
+            ds.PatientBirthDate, ds.PatientSex = "19700101", "F" if s % 2 else "M"
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series_uid, frame
+            ds.StudyDate, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "20240101", "CT", 1, i + 1
+            ds.ImagePositionPatient = [-250.0, -250.0, i * 1.25]
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.PixelSpacing, ds.SliceThickness = [0.9765625, 0.9765625], 1.25
+            ds.Rows = ds.Columns = size
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+            ds.RescaleIntercept, ds.RescaleSlope, ds.WindowCenter, ds.WindowWidth = -1024, 1, 40, 400
+            ds.PixelData = rng.integers(0, 2000, size=(size, size), dtype=np.int16).tobytes()
+            path = folder / f"s{s:02d}_{i:04d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            paths.append(path)
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], what: str, auth: tuple[str, str] | None = None) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited early")
+        try:
+            if httpx.get(url, timeout=1, auth=auth).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
+
+
+def start_server(data_dir: Path, key: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": key, "DATAMINT_SERVER_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(data_dir),
+           "--no-write-sdk-config"]
+    log = open(data_dir.parent / "server.log", "wb")  # noqa: SIM115 - kept open for the server's life
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/health", proc, "datamint server")
+    return proc, url
+
+
+def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool) -> tuple[float, int]:
+    from datamint import Api
+
+    api = Api(url, key)
+    started = time.perf_counter()
+    ids = api.resources.upload_resources([str(p) for p in paths], assemble_dicoms=assemble, on_error="raise",
+                                         channel=f"bench-{uuid.uuid4().hex[:6]}")
+    elapsed = time.perf_counter() - started
+    api.close()
+    return elapsed, len(set(ids))
+
+
+def orthanc_upload(paths: list[Path], folder: Path) -> float | None:
+    binary = shutil.which("Orthanc")
+    if binary is None:
+        return None
+    http_port, dicom_port = free_port(), free_port()
+    config = {"Name": "bench", "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "index"),
+              "HttpPort": http_port, "DicomPort": dicom_port, "RemoteAccessAllowed": False,
+              "AuthenticationEnabled": False, "Plugins": [], "ConcurrentJobs": 2}
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    proc = subprocess.Popen([binary, str(folder / "orthanc.json")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{http_port}"
+        wait_for(f"{base}/system", proc, "Orthanc")
+
+        async def post_all() -> None:
+            semaphore = asyncio.Semaphore(CONCURRENCY)
+            limits = httpx.Limits(max_connections=CONCURRENCY)
+            async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
+                async def post(path: Path) -> None:
+                    async with semaphore:
+                        response = await client.post("/instances", content=path.read_bytes(),
+                                                     headers={"content-type": "application/dicom"})
+                        response.raise_for_status()
+                await asyncio.gather(*(post(p) for p in paths))
+
+        started = time.perf_counter()
+        asyncio.run(post_all())
+        return time.perf_counter() - started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", type=int, default=4)
+    parser.add_argument("--slices", type=int, default=250)
+    parser.add_argument("--size", type=int, default=512)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="datamint-bench-") as tmp:
+        root = Path(os.environ.get("DATAMINT_BENCH_DIR") or tmp)
+        (root / "files").mkdir(exist_ok=True)
+        print(f"synthesizing {args.series}x{args.slices} slices of {args.size}^2 ...", file=sys.stderr)
+        paths = synthesize(root / "files", args.series, args.slices, args.size)
+        total_mb = sum(p.stat().st_size for p in paths) / 1e6
+        key = f"dmk_bench_{uuid.uuid4().hex}"
+        proc, url = start_server(root / "server", key)
+        try:
+            results = {}
+            for label, assemble in (("sdk", False), ("sdk+assemble", True)):
+                print(f"uploading with assemble_dicoms={assemble} ...", file=sys.stderr)
+                elapsed, resources = sdk_upload(url, key, paths, assemble)
+                results[label] = (elapsed, resources)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
+        print("posting to Orthanc ..." if shutil.which("Orthanc") else "Orthanc is not installed", file=sys.stderr)
+        (root / "orthanc").mkdir(exist_ok=True)
+        orthanc = orthanc_upload(paths, root / "orthanc")
+    n = len(paths)
+    parts = [f"ingest: {n} files {total_mb:.0f} MB"]
+    for label, (elapsed, resources) in results.items():
+        parts.append(f"{label} {n / elapsed:.1f} files/s {total_mb / elapsed:.1f} MB/s ({resources} resources)")
+    if orthanc is not None:
+        parts.append(f"orthanc {n / orthanc:.1f} files/s {total_mb / orthanc:.1f} MB/s")
+        parts.append(f"sdk/orthanc {orthanc / results['sdk'][0]:.2f}")
+    print(" | ".join(parts))
+
+
+if __name__ == "__main__":
+    main()

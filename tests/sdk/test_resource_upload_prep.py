@@ -1,0 +1,113 @@
+"""Client-side upload preparation (no server): inputs, file names, reports, series planning, cache."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pydicom
+import pytest
+
+from datamint.api.endpoints import resource_upload as up
+from datamint.entities.cache_manager import CacheManager, version_hash
+from datamint.entities.resource import resource_from_dict
+from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource, VideoResource, VolumeResource
+from imaging_samples import png_file, pydicom_file, write_ct_series
+
+
+@pytest.mark.parametrize(("path", "rule", "expected"), [
+    ("path/to/dicom.dcm", None, "dicom.dcm"),
+    ("path/to/dicom.dcm", "all", "path_to_dicom.dcm"),
+    ("path/to/dicom.dcm", 1, "to_dicom.dcm"),
+    ("path/to/dicom.dcm", [1], "to_dicom.dcm"),
+    ("path/to/dicom.dcm", [2], "path_dicom.dcm"),
+    ("path/to/dicom.dcm", [2, 1], "path_to_dicom.dcm"),
+    ("path/to/dicom.dcm", [3], "dicom.dcm"),
+    ("/abs/a/b/c.png", "all", "abs_a_b_c.png"),
+    ("/abs/a/b/c.png", [1, 3], "abs_b_c.png"),
+    ("c.png", [1], "c.png"),
+])
+def test_mung_filename(path, rule, expected):
+    assert up.mung(path, rule) == expected
+
+
+def test_collect_inputs_accepts_mixed_inputs_and_folders(tmp_path):
+    png = png_file(tmp_path / "a.png")
+    buffer = io.BytesIO(png.read_bytes())
+    dataset = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    inputs = up.collect_inputs([str(png), buffer, dataset], None)
+    assert [i.name for i in inputs] == ["a.png", "file_1", "CT_small.dcm"]
+    assert inputs[0].path == str(png) and inputs[1].path is None
+    (tmp_path / "b.png").write_bytes(png.read_bytes())
+    assert [i.name for i in up.collect_inputs(str(tmp_path), None)] == ["a.png", "b.png"]
+    with pytest.raises(ValueError, match="upload_resource"):
+        up.collect_inputs(str(png), None)
+    with pytest.raises(ValueError, match="upload_resource"):
+        up.collect_inputs(dataset, None)
+    with pytest.raises(ValueError, match="one entry per file"):
+        up.collect_inputs([str(png)], [{}, {}])
+    with pytest.raises(FileNotFoundError):
+        up.collect_inputs([str(tmp_path / "missing.dcm")], None)
+
+
+def test_reports_are_dropped_and_series_planned(tmp_path):
+    series = write_ct_series(tmp_path / "s", slices=3)
+    other = write_ct_series(tmp_path / "t", slices=2, prefix="other")
+    files = [*map(str, series), pydicom_file("test-SR.dcm"), str(png_file(tmp_path / "x.png")),
+             pydicom_file("rtdose.dcm"), *map(str, other)]
+    inputs = up.collect_inputs(files, None)
+    up.read_headers(inputs)
+    assert [i.is_dicom for i in inputs] == [True, True, True, True, False, True, True, True]
+    kept = up.drop_reports(inputs)
+    assert [i.name for i in kept if i.name == "test-SR.dcm"] == []
+    units = up.plan_units(kept, assemble=True)
+    assert [[i.index for i in u.inputs] for u in units] == [[0, 1, 2], [4], [5], [6, 7]]
+    assert [u.assemble for u in units] == [True, False, False, True]
+    assert all(not u.assemble for u in up.plan_units(kept, assemble=False))
+
+
+def test_prepared_files_carry_tags_metadata_and_modality(tmp_path):
+    meta = tmp_path / "m.json"
+    meta.write_text(json.dumps({"MODALITY": "XA", "k": 1}))
+    inputs = up.collect_inputs([str(png_file(tmp_path / "p.png"))], [str(meta)])
+    up.read_headers(inputs)
+    prepared = up.prepare_unit(up.UploadUnit(inputs), up.UploadOptions(tags=["a"]))
+    try:
+        assert (prepared.filename, prepared.mimetype, prepared.modality) == ("p.png", "image/png", "XA")
+        assert json.loads(prepared.metadata_json) == {"MODALITY": "XA", "k": 1} and prepared.tags == ["a"]
+    finally:
+        prepared.close()
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1]")
+    with pytest.raises(ValueError, match="JSON object"):
+        up.load_metadata(str(bad))
+
+
+def test_resource_dispatch_by_storage_mimetype_and_suffix():
+    base = {"id": "1", "location": "x", "status": "inbox", "created_at": "t", "created_by": "u",
+            "resource_uri": "/r", "upload_channel": "", "customer_id": "c", "published": False, "deleted": False}
+    cases = [({"storage": "DicomResource", "mimetype": "x", "filename": "a"}, DICOMResource),
+             ({"storage": "Other", "mimetype": "application/nifti", "filename": "a"}, NiftiResource),
+             ({"storage": "Other", "mimetype": "application/octet-stream", "filename": "a.nii.gz"}, NiftiResource),
+             ({"storage": "VolumeResource", "mimetype": "x", "filename": "a"}, VolumeResource),
+             ({"storage": "x", "mimetype": "video/mp4", "filename": "a"}, VideoResource),
+             ({"storage": "x", "mimetype": "image/png", "filename": "a"}, ImageResource)]
+    for extra, klass in cases:
+        assert type(resource_from_dict({**base, **extra})) is klass
+    plain = resource_from_dict({**base, "storage": "FileResource", "mimetype": "application/pdf", "filename": "a.pdf"})
+    assert type(plain).__name__ == "Resource" and plain.get_depth() == 1
+
+
+def test_cache_manager_validates_versions(tmp_path):
+    cache = CacheManager("resources", "image_data", root=tmp_path)
+    v1, v2 = version_hash({"size": 1}), version_hash({"size": 2})
+    assert v1 == version_hash({"size": 1}) and v1 != v2
+    path = cache.save("abc", v1, b"data", ".bin", {"mimetype": "x"})
+    assert cache.get_path("abc", v1) == path and cache.load("abc", v1) == b"data"
+    assert cache.get_path("abc", v2) is None and cache.load("abc", v2) is None
+    cache.save("abc", v2, b"new", ".dcm")
+    assert cache.load("abc", v2) == b"new" and not path.exists()
+    cache.invalidate("abc")
+    assert cache.get_path("abc", v2) is None
+    with pytest.raises(ValueError):
+        cache.entity_dir("../escape")
