@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from annotation_samples import COLS, FRAMES, NIFTI_SHAPE, ROWS, labels, write_ct, write_nifti
+
 from conftest import unique
 
 PNG_SIZE = (24, 16)  # width, height
@@ -85,3 +86,13 @@ def build_sample(api: Any, folder: Path) -> Sample:
     api.annotations.add_label_annotation(png1, "fracture")
     api.annotations.add_category_annotation(png2, "quality", "poor")
     return sample
+
+
+def add_member(server: Any, project_id: str, email: str, role: str) -> None:
+    """Give a user a project role directly in the database (the members endpoints are another area's)."""
+    from datamint.server.auth import repository
+    from datamint.server.projects.models import ProjectMember
+
+    with server.database.transaction() as session:
+        user = repository.get_user_by_email(session, email)
+        session.add(ProjectMember(project_id=project_id, user_id=user.id, roles=[role]))

@@ -99,7 +99,7 @@ class DatamintBaseDataset:
         self.progress_bar = progress_bar
         self.project: dict[str, Any] | None = None
         self.source: LiveSource | VersionSource | None = None
-        self.records: list[Record] = []
+        self._records: list[Record] = []
         self.schema = LabelSchema()
         self._prepared = False
 
@@ -147,8 +147,18 @@ class DatamintBaseDataset:
         every = [a for r in records for a in r.annotations]
         self.schema = from_worklists(worklists, every) if self.worklists == "all" else add_inferred(
             LabelSchema(), every)
-        self.records = records
+        self._records = records
         self._prepared = True
+
+    @property
+    def records(self) -> list[Record]:
+        """The dataset's resources and their (filtered) annotations, in order."""
+        self._prepare()
+        return self._records
+
+    @records.setter
+    def records(self, value: list[Record]) -> None:
+        self._records = value
 
     def _records_of_resources(self) -> tuple[list[Record], list[dict[str, Any]]]:
         api = self.connection.api()
@@ -292,7 +302,7 @@ class DatamintBaseDataset:
         """A dataset of the same kind and options holding only ``indices``."""
         self._prepare()
         clone = copy.copy(self)
-        clone.records = [self.records[i] for i in indices]
+        clone._records = [self._records[i] for i in indices]
         clone._reindex()
         return clone
 
@@ -320,5 +330,5 @@ class DatamintBaseDataset:
 
     def __repr__(self) -> str:
         where = self.project.get("name") if self.project else "resources"
-        count = len(self.records) if self._prepared else "?"
+        count = len(self._records) if self._prepared else "?"
         return f"{type(self).__name__}({where!r}, version={self.version!r}, {count} items)"

@@ -67,6 +67,16 @@ class DatasetVersion(Base):
     label_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class DatasetVersionCounter(Base):
+    """The last version number a dataset gave out (numbers of deleted versions are never reused,
+    so a number always means the same content)."""
+
+    __tablename__ = "dataset_version_counters"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class DatasetVersionResource(Base):
     """A resource of a version: its bytes (by hash and stored blob) and its JSON as it was.
 

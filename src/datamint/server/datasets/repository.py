@@ -13,6 +13,7 @@ from datamint.server.datasets.models import (
     ContentBlob,
     DatasetVersion,
     DatasetVersionAnnotation,
+    DatasetVersionCounter,
     DatasetVersionResource,
     DownloadToken,
     ProjectResourceSplit,
@@ -110,11 +111,15 @@ def latest_version(session: Session, dataset_id: str) -> DatasetVersion | None:
                           .order_by(DatasetVersion.number.desc()).limit(1))
 
 
-def next_number(session: Session, dataset_id: str) -> int:
-    """The number the next version of a dataset gets (numbers of deleted versions are not reused
-    while a later version exists)."""
-    current = session.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset_id))
-    return int(current or 0) + 1
+def take_number(session: Session, dataset_id: str) -> int:
+    """Reserve the next version number of a dataset (never reused, even after deletions)."""
+    counter = session.get(DatasetVersionCounter, dataset_id, with_for_update=True)
+    if counter is None:
+        counter = DatasetVersionCounter(dataset_id=dataset_id, last_number=0)
+        session.add(counter)
+    counter.last_number += 1
+    session.flush()
+    return counter.last_number
 
 
 def version_resources(session: Session, version_id: str) -> list[DatasetVersionResource]:

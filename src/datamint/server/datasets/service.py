@@ -151,13 +151,14 @@ def create_version(session: Session, store: BlobStore, me: Principal, dataset_id
         ValidationFailedError: Bad name.
     """
     dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
-    number = repo.next_number(session, dataset.id)
-    name = _check_name(name) if name else f"v{number}"
-    existing = repo.version_by_name(session, dataset.id, name)
+    name = _check_name(name) if name else None
+    existing = repo.version_by_name(session, dataset.id, name) if name else None
     if existing is not None:
         raise ConflictError(f"Dataset version {name!r} already exists", existing=snap.version_to_wire(existing))
     snapshot = snap.live_snapshot(session, store, project)
     try:
+        number = repo.take_number(session, dataset.id)
+        name = name or f"v{number}"
         snap.freeze_masks(session, store, me.customer_id, snapshot)
         version = DatasetVersion(dataset_id=dataset.id, customer_id=me.customer_id, project_id=project.id,
                                  number=number, name=name, description=(description or "").strip(),

@@ -71,6 +71,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_dataset_versions_customer_id_created_at", "dataset_versions", ["customer_id", "created_at"])
     op.create_table(
+        "dataset_version_counters",
+        sa.Column("dataset_id", sa.String(36), nullable=False),
+        sa.Column("last_number", sa.Integer(), nullable=False),
+        _fk("dataset_version_counters", "dataset_id", "datasets"),
+        sa.PrimaryKeyConstraint("dataset_id", name="pk_dataset_version_counters"),
+    )
+    op.create_table(
         "dataset_version_resources",
         sa.Column("version_id", sa.String(36), nullable=False),
         sa.Column("resource_id", sa.String(36), nullable=False),
@@ -136,5 +143,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("project_resource_splits", "dataset_download_tokens", "dataset_version_annotations",
-                  "dataset_version_resources", "dataset_versions", "dataset_blobs", "resource_digests"):
+                  "dataset_version_resources", "dataset_version_counters", "dataset_versions", "dataset_blobs",
+                  "resource_digests"):
         op.drop_table(table)
