@@ -148,6 +148,9 @@ class DatamintBaseDataset:
         self.schema = from_worklists(worklists, every) if self.worklists == "all" else add_inferred(
             LabelSchema(), every)
         self._records = records
+        if isinstance(self.source, LiveSource):
+            for record in records:  # found paths are remembered, and inherited by forked DataLoader workers
+                self.source.cached_path(record)
         self._prepared = True
 
     @property

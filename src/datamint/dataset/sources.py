@@ -117,12 +117,16 @@ class LiveSource:
         return entity
 
     def cached_path(self, record: Record) -> Path | None:
-        """The cached file of a resource, without any network access."""
+        """The cached file of a resource, without any network access (remembered once found)."""
         found = self._paths.get(record.id)
         if found is None:
-            from datamint.entities.resource import resource_from_dict
+            from datamint.entities.cache_manager import version_hash
+            from datamint.entities.resource import RESOURCE_CACHE
 
-            found = resource_from_dict(record.resource).filepath_cached
+            r = record.resource  # the same version fields as Resource._version()
+            version = version_hash({"created_at": r.get("created_at"), "deleted_at": r.get("deleted_at"),
+                                    "size": r.get("size")})
+            found = RESOURCE_CACHE.get_path(record.id, version)
             if found is not None:
                 self._paths[record.id] = found
         return found
