@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from annotation_samples import png_path
-from conftest import unique
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, PermissionDeniedError
+
+from conftest import unique
 
 
 def _add_member(server, project_id: str, email: str, role: str) -> None:
@@ -80,7 +81,8 @@ def test_two_annotators_one_approved_one_revision(server, team, tmp_path):
     reviewer.annotationsets.update_annotation_status(wid, r2, "revision_request", annotator=emails["ann2"],
                                                      message="redo the margins")
 
-    statuses = {(s["resource_id"], s["email"]): s["status"] for s in reviewer.projects.get_annotation_statuses(project.id)}
+    rows = reviewer.projects.get_annotation_statuses(project.id)
+    statuses = {(s["resource_id"], s["email"]): s["status"] for s in rows}
     assert statuses == {(r1, emails["ann1"]): "approved", (r2, emails["ann2"]): "revision_request"}
     assert [s["status"] for s in ann2.projects.get_annotation_statuses(project.id)] == ["revision_request"]
 

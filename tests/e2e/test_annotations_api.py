@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from annotation_samples import png_path
-from conftest import unique
 from datamint.api.dto import CreateAnnotationDto
 from datamint.entities.annotations import (
     BoxAnnotation,
@@ -24,6 +23,8 @@ from datamint.entities.annotations import (
     TextAnnotation,
 )
 from datamint.exceptions import ItemNotFoundError, ValidationError
+
+from conftest import unique
 
 
 @pytest.fixture
@@ -213,3 +214,24 @@ def test_resource_hooks_and_upload_with_segmentations(api, tmp_path):
 def test_server_errors_surface_as_validation_errors(api, image):
     with pytest.raises(ValidationError, match="exactly 4 point"):
         api.annotations.create(image, {"type": "square", "identifier": "b", "geometry": {"points": [[1, 2, 0]]}})
+
+
+def test_legacy_apihandler_upload_segmentation(server, tmp_path):
+    import nibabel
+
+    from annotation_samples import NIFTI_SHAPE, write_nifti
+    from datamint.apihandler import APIHandler
+
+    handler = APIHandler(server.url, server.admin_key)
+    volume = handler.upload_resources(str(write_nifti(tmp_path / "v.nii.gz")))
+    labels = np.zeros(NIFTI_SHAPE, np.uint8)
+    labels[2:5, 1:4, 0:2] = 1
+    nibabel.save(nibabel.Nifti1Image(labels, np.eye(4)), str(tmp_path / "seg.nii.gz"))
+    (vid,) = handler.upload_segmentation(volume, str(tmp_path / "seg.nii.gz"), "SegmentationName")
+    image = handler.upload_resources(str(png_path(tmp_path)))
+    mask = np.zeros((16, 24), np.uint8)
+    mask[1:3, 1:3] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    (fid,) = handler.upload_segmentation(image, str(tmp_path / "mask.png"), "lesion")
+    assert handler.api.annotations.get_by_id(vid).identifier == "SegmentationName"
+    assert handler.api.annotations.get_by_id(fid).fetch_mask()[1, 1]

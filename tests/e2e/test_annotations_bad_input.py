@@ -63,7 +63,8 @@ def test_invalid_items_are_refused_and_nothing_is_created(api, ct, item, message
 def test_malformed_bodies(raw, image):
     assert raw.post(f"/annotations/{image}/annotations", json={"type": "label"}).status_code == 422
     assert raw.post(f"/annotations/{image}/annotations", json=[]).status_code == 422
-    response = raw.post(f"/annotations/{image}/annotations", content=b"[{", headers={"content-type": "application/json"})
+    response = raw.post(f"/annotations/{image}/annotations", content=b"[{",
+                        headers={"content-type": "application/json"})
     assert response.status_code == 400 and response.json()["message"].startswith("Malformed JSON")
     assert raw.post("/annotations/search", json={"offset": "x"}).status_code == 422
     assert raw.post("/annotations/search", json={"limit": "99999"}).status_code == 422

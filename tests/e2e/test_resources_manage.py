@@ -83,23 +83,23 @@ def test_delete_restore_and_bulk(org, server, tmp_path):
     assert org.resources.bulk_restore([ids[3]])["skipped"] == [{"id": ids[3], "reason": "file_missing"}]
 
 
-def test_members_publish_and_delete_only_their_own(server, org, tmp_path):
+def test_members_read_upload_tag_and_publish_but_only_admins_delete(server, org, tmp_path):
     admin_id = _pngs(org, tmp_path, 1)[0]
-    customer_key = org.config.api_key
-    _, member_key = server.new_user(roles=["member"], admin_key=customer_key)
+    _, member_key = server.new_user(roles=["member"], admin_key=org.config.api_key)
     member = Api(server.url, member_key)
     own = member.resources.upload_resource(str(png_file(tmp_path / "mine.png")), tags=["m"])
     assert {r.id for r in member.resources.get_list()} == {admin_id, own}
-    member.resources.add_tags(admin_id, ["seen-by-member"])  # tagging is open to members
-    for call in (lambda: member.resources.delete(admin_id), lambda: member.resources.publish_resources(admin_id),
-                 lambda: member.resources.bulk_delete([own, admin_id])):
+    member.resources.add_tags(admin_id, ["seen-by-member"])
+    member.resources.publish_resources([admin_id, own])
+    assert {r.status for r in member.resources.get_list()} == {"published"}
+    for call in (lambda: member.resources.delete(own), lambda: member.resources.bulk_delete([own]),
+                 lambda: member.resources.bulk_restore([own])):
         with pytest.raises(PermissionDeniedError):
             call()
-    assert member.resources.get_by_id(own).deleted is False
-    member.resources.publish_resources(own)
-    member.resources.delete(own)
-    assert member.resources.restore(own).deleted is False
-    org.resources.delete(own)  # admins may delete anybody's
+    org.resources.delete(own)
+    with pytest.raises(PermissionDeniedError):
+        member.resources.restore(own)
+    assert org.resources.restore(own).deleted is False
 
 
 def test_project_membership_edits(org, tmp_path):
@@ -135,3 +135,16 @@ def test_official_project_resources_body(server, org, tmp_path):
         other = org.projects.create(unique("p"), "d")
         response = http.post(f"/projects/{other.id}/resources", json={"all_files_selected": True})
         assert response.json()["resource_count"] == 2
+
+
+def test_changes_and_downloads_are_audited(org, tmp_path):
+    rid = _pngs(org, tmp_path, 1)[0]
+    org.resources.set_tags(rid, ["audited"])
+    org.resources.download_resource_file(rid, auto_convert=False)
+    org.resources.delete(rid)
+    events = org.audit.get_list(entity_type="resource", entity_id=rid)
+    actions = [e["action"] for e in events]
+    assert actions == ["delete_resource", "download_file", "set_tags", "upload_resource"]
+    upload = events[-1]
+    assert upload["status"] == 201 and {"op": "create", "type": "resource", "id": rid} in upload["details"]["changes"]
+    assert not [c for c in upload["details"]["changes"] if c["type"] == "upload_intent"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from datamint import Api
-from datamint.exceptions import EntityAlreadyExistsError, ItemNotFoundError, PermissionDeniedError, ValidationError
+from datamint.exceptions import (
+    EntityAlreadyExistsError,
+    ItemNotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 
 from conftest import unique
 
@@ -58,3 +63,21 @@ def test_other_organization_users_are_invisible(server, api):
     assert email not in {u.email for u in outsider.users.get_all()}
     with pytest.raises(ItemNotFoundError):
         outsider.users.delete_user(email)
+
+
+def test_an_organization_keeps_its_last_admin(server):
+    admin = Api(server.url, server.new_org())
+    me = next(u for u in admin.users.get_all() if "admin" in u.roles)
+    with pytest.raises(ValidationError, match="last admin"):
+        admin.users.update_user(me.email, roles=["member"])
+    other = f"{unique('second')}@example.test"
+    admin.users.create(other, roles=["admin"])
+    admin.users.update_user(me.email, roles=["member"])
+    assert admin.users.get_by_email(me.email).roles == ["member"]
+
+
+def test_members_cannot_raise_their_own_role(server, api):
+    email, key = server.new_user(roles=["member"])
+    with pytest.raises(PermissionDeniedError):
+        Api(server.url, key).users.update_user(email, roles=["admin"])
+    assert api.users.get_by_email(email).roles == ["member"]

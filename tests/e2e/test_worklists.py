@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from annotation_samples import png_path
-from conftest import unique
 from datamint.entities.annotation_worklist import AnnotationWorklist
 from datamint.entities.annotations import CategoryAnnotationSpec
 from datamint.exceptions import ItemNotFoundError, ValidationError
+
+from conftest import unique
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ def test_segmentation_group_renames_existing_annotations(api, images, tmp_path):
     api.annotationsets.update_segmentation_group(wid, [{"identifier": "liver", "color": [255, 0, 0], "index": 1},
                                                        {"identifier": "lesion", "index": 2}])
     group = api.annotationsets.get_segmentation_group(wid)
-    assert group["groups"]["liver"] == {"color": [255, 0, 0, 255], "index": 1} and group["groups"]["lesion"]["index"] == 2
+    assert group["groups"]["liver"] == {"color": [255, 0, 0, 255], "index": 1}
+    assert group["groups"]["lesion"]["index"] == 2
     import numpy as np
 
     mask = np.zeros((16, 24), np.uint8)
@@ -131,3 +133,67 @@ def test_resources_annotators_and_resource_views(api, server, images):
         api.annotationsets.remove_annotator(wid, email)
     with pytest.raises(ItemNotFoundError):
         api.annotationsets.get_by_id("0b0c8a5e-1f4b-4a4e-9a7e-8f5d9b3e2c1a")
+
+
+def test_upload_annotations_creates_and_updates_masks(api, images):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def png(value: int) -> bytes:
+        buffer = io.BytesIO()
+        mask = np.zeros((16, 24), np.uint8)
+        mask[value, value] = 255
+        Image.fromarray(mask).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    wid = api.annotationsets.create("Masks", images[:1])
+    result = api.annotationsets.upload_annotations(wid, images[0], [
+        {"identifier": "a", "frame_index": 0, "width": 24, "height": 16},
+        {"identifier": "b", "frame_index": None, "width": 24, "height": 16}], images=[png(1), png(2)])
+    assert len(result["created"]) == 2 and result["updated"] == []
+    first = api.annotations.get_by_id(result["ids"][0])
+    assert first.fetch_mask()[1, 1] and first.annotation_worklist_id == wid and first.frame_index == 0
+    again = api.annotationsets.upload_annotations(wid, images[0], [
+        {"id": first.id, "identifier": "a2", "frame_index": 0, "width": 24, "height": 16}], images=[png(3)])
+    assert again["updated"] == [first.id]
+    changed = api.annotations.get_by_id(first.id)
+    assert changed.identifier == "a2" and changed.fetch_mask()[3, 3] and not changed.fetch_mask()[1, 1]
+    with pytest.raises(ValidationError, match="does not match"):
+        api.annotationsets.upload_annotations(wid, images[0], [{"identifier": "c", "frame_index": 0, "width": 5,
+                                                                "height": 16}])
+
+
+def test_project_and_worklist_progress_methods(api, server, images, tmp_path):
+    import csv
+
+    email, key = server.new_user()
+    project = api.projects.create(unique("progress"), "d", resources_ids=images[:2])
+    api.annotationsets.update(project.worklist_id, annotators=[email],
+                              annotations=[{"type": "label", "identifier": "flag"}])
+    specs = api.projects.get_annotations_specs(project)
+    assert [(s.identifier, s.type.value) for s in specs] == [("flag", "label")]
+    from datamint import Api
+
+    with Api(server.url, key) as annotator:
+        annotator.annotations.add_label_annotation(images[0], "flag", worklist_id=project.worklist_id)
+        annotator.projects.set_work_status(project.id, images[0], "closed")
+    api.annotations.create(images[1], {"type": "segmentation", "identifier": "flag2", "scope": "image",
+                                       "model_id": "unet-v2"})
+    assert api.projects.get_models(project) == [{"name": "unet-v2"}]
+    wid = project.worklist_id
+    assert [s["status"] for s in api.annotationsets.get_annotation_statuses(wid)] == ["closed"]
+    assert api.annotationsets.get_annotator_status(wid, email)["closed"] == 1
+    by_email = {s["email"]: s for s in api.annotationsets.get_annotators_statistics(wid)}
+    assert by_email[email]["annotations"] == 1 and by_email[email]["closed"] == 1
+    assert api.annotationsets.get_annotators_statistics(wid, email=email)[0]["email"] == email
+    assert api.annotationsets.get_annotations_statistics(wid) == [{"identifier": "flag", "type": "label", "count": 1}]
+    out = tmp_path / "wl.csv"
+    api.annotationsets.download_annotations(wid, out, annotators=[email], progress_bar=False)
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["identifier"], r["review_status"], r["annotator"]) for r in rows] == [("flag", "closed", email)]
+    api.projects.reset_annotator_status(project, images[0], email)
+    assert api.projects.get_annotation_statuses(project) == []
+    with pytest.raises(ItemNotFoundError):
+        api.annotationsets.reset_annotator_status(wid, images[0], email)

@@ -201,3 +201,37 @@ def test_frame_geometry_of_enhanced_object() -> None:
 def test_frame_geometry_requires_patient_geometry() -> None:
     with pytest.raises(UnsupportedFormatError, match="no patient geometry"):
         frame_geometry(pydicom.dcmread(pydicom_file("SC_rgb_small_odd.dcm")), 0)
+
+
+def test_native_series_assemble_without_decoding_to_the_same_bytes(tmp_path):
+    """The fast path (concatenating uncompressed frames) gives the bytes the decoding path gives."""
+    import pydicom
+    from pydicom.pixels import pixel_array
+    from pydicom.uid import generate_uid
+
+    from datamint.imaging import assemble_series
+    from datamint.imaging.dicom_assemble import _native_pixel_bytes
+
+    from imaging_data import make_ct_slice
+
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for bits_stored, signed in ((16, 1), (12, 0)):
+        slices = [make_ct_slice(i, study=study, series=series, frame_of_reference=frame, size=8) for i in range(4)]
+        for ds in slices:
+            ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits_stored, bits_stored - 1, signed
+        slices = [pydicom.dcmread(_roundtrip(ds, tmp_path)) for ds in slices[::-1]]
+        assert _native_pixel_bytes(slices) is not None
+        fast = assemble_series(slices)
+        expected = b"".join(pixel_array(ds).astype(pixel_array(ds).dtype.newbyteorder("<")).tobytes()
+                            for ds in slices[::-1])
+        assert fast.PixelData == expected
+        assert (fast.BitsStored, fast.PixelRepresentation, int(fast.NumberOfFrames)) == (bits_stored, signed, 4)
+    signed12 = slices[0].copy()
+    signed12.PixelRepresentation, signed12.BitsStored = 1, 12
+    assert _native_pixel_bytes([signed12]) is None
+
+
+def _roundtrip(ds, folder):
+    path = folder / f"{ds.SOPInstanceUID}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path

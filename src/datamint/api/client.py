@@ -10,6 +10,7 @@ from datamint import configs
 from datamint.api.base_api import ApiConfig, BaseApi
 from datamint.api.endpoints.annotations_api import AnnotationsApi
 from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
+from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
 from datamint.api.endpoints.projects_api import ProjectsApi
@@ -141,6 +142,11 @@ class Api:
     def users(self) -> UsersApi:
         """Users of your organization."""
         return self._endpoint("users", UsersApi)
+
+    @property
+    def audit(self) -> AuditApi:
+        """The organization's audit trail (admins)."""
+        return self._endpoint("audit", AuditApi)
 
     def close(self) -> None:
         """Close the HTTP connections."""

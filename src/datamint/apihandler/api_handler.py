@@ -114,14 +114,13 @@ class APIHandler:
             self.api.projects.add_resources(resource_id, project_name)
 
     def upload_segmentation(self, resource_id: str, file_path: str, name: Any = None, **kwargs: Any) -> list[str]:
-        """Upload a segmentation (NIfTI volume or PNG mask) for a resource.
+        """Upload a segmentation for a resource: a NIfTI volume (one annotation per label of
+        ``name``, a ``{value: name}`` dict or a str for label 1) or a PNG mask / array of frames.
 
-        Raises:
-            NotImplementedError: This installation has no annotations endpoints yet.
+        Returns:
+            The ids of the created annotations.
         """
         annotations = self.api.resources.annotations_api
-        if annotations is None:
-            raise NotImplementedError("segmentation upload arrives with the annotations endpoints")
         if str(file_path).lower().endswith((".nii", ".nii.gz")):
             return annotations.upload_volume_segmentation(resource_id, file_path, name, **kwargs)
         return annotations.upload_segmentations(resource_id, file_path, name, **kwargs)

@@ -9,7 +9,11 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from datamint.server.annotations.router import router as annotations_router
+from datamint.server.audit import recorder
+from datamint.server.audit.router import router as audit_router
 from datamint.server.auth import service as auth_service
+from datamint.server.auth.invitations_router import router as invitations_router
+from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -72,6 +76,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     )
     app.state.settings = settings
     app.state.database = init.database
+    recorder.install(init.database.session_factory)
     app.state.initial_admin_api_key = init.admin_api_key
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
@@ -90,8 +95,12 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         """Liveness probe; needs no API key."""
         return {"status": "ok", "database": init.database.dialect}
 
+    # Literal paths under /users (invitations, api-keys) before /users/{email}.
+    app.include_router(invitations_router)
+    app.include_router(keys_router)
     app.include_router(users_router)
     app.include_router(projects_router)
+    app.include_router(audit_router)
     app.include_router(project_resources_router)
     app.include_router(resources_router)
     app.include_router(annotations_router)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         admin_api_key: The admin's API key on first start; generated and printed when unset.
         organization_name: Name of the organization created on first start.
         log_level: Python logging level name for the request log.
+        auth_failures_per_minute: Failed authentications (bad keys, bad invitation tokens) one
+            client address may make per minute before it gets 429 with ``Retry-After``.
+        invitation_ttl_hours: How long an invitation link stays valid.
         orphan_upload_minutes: An upload whose blob was stored but whose resource row never got
             committed (the server died in between) is cleaned up once it is this old.
         orphan_sweep_interval_s: Minimum seconds between two orphan-upload sweeps (one also runs
@@ -57,6 +60,7 @@ class Settings(BaseSettings):
     organization_name: str = "Default organization"
     log_level: str = "INFO"
     auth_failures_per_minute: int = Field(default=30, ge=1)
+    invitation_ttl_hours: int = Field(default=168, ge=1)
     orphan_upload_minutes: float = Field(default=60, ge=0)
     orphan_sweep_interval_s: float = Field(default=600, ge=0)
 

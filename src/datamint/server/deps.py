@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from datamint.server.audit import recorder
 from datamint.server.auth.service import Principal, authenticate
 from datamint.server.config import Settings
 from datamint.server.errors import AuthenticationFailedError
@@ -16,13 +18,18 @@ if TYPE_CHECKING:
     from datamint.server.storage.base import BlobStore
 
 
-# The three dependencies below are ``async`` because they do no I/O (a session connects lazily and
-# closing an idle one is instant): FastAPI runs sync dependencies through the thread pool, and those
-# hops were a large share of the event loop's time per request under concurrent uploads.
+# The three dependencies below are ``async``: FastAPI runs sync dependencies through the thread
+# pool, and those hops were a large share of the event loop's time per request under concurrent
+# uploads. A session connects lazily and closing an idle one is instant; the one write here (the
+# event of an audited download) still goes to the thread pool.
 async def _session(request: Request) -> AsyncIterator[Session]:
     session = request.app.state.database.session()
+    recorder.begin(session, request.scope)
     try:
         yield session
+        context = session.info.get("audit")
+        if context is not None and context.audited_read:
+            await run_in_threadpool(recorder.record_read, session)
     finally:
         session.rollback()
         session.close()
@@ -48,9 +55,14 @@ def api_key_from_headers(request: Request) -> str | None:
     return None
 
 
+def client_address(request: Request) -> str:
+    """The address failed authentications are counted under (see ``auth.throttle``)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _principal(request: Request, session: Annotated[Session, Depends(_session)]) -> Principal:
     guard = request.app.state.auth_guard
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     guard.check(client)
     try:
         principal = authenticate(session, api_key_from_headers(request))
@@ -59,6 +71,7 @@ def _principal(request: Request, session: Annotated[Session, Depends(_session)])
         raise
     request.state.user_email = principal.email
     request.state.customer_id = principal.customer_id
+    recorder.set_actor(session, principal.user_id, principal.email, principal.customer_id)
     return principal
 
 

@@ -95,6 +95,13 @@ class ConflictError(AppError):
         self.existing = existing
 
 
+class GoneError(AppError):
+    """The thing existed but is no longer usable, e.g. an expired invitation (410)."""
+
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLargeError(AppError):
     """The request body is above the configured limit (413)."""
 
@@ -177,7 +184,8 @@ def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse
 
 def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     _LOG.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-    body = error_body(request, 500, "internal_error", "Internal server error; the request id identifies it in the logs")
+    body = error_body(request, 500, "internal_error",
+                      "Internal server error; the request id identifies it in the logs")
     return JSONResponse(body, status_code=500)
 
 

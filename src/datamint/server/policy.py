@@ -1,8 +1,19 @@
-"""The permission table, enforced in one place.
+"""The permission model, enforced in one place.
 
-Routers call :func:`require` with the caller and the action; the table below says which
-organization roles may do what. Project-level roles (manager, reviewer, annotator) refine the
-project-scoped actions and are checked by :func:`require_project_role`.
+Two tables decide every permission question of the server:
+
+* :data:`ORG_TABLE`: organization role (``admin``, ``member``) → the :class:`Action` values it
+  grants. Routers call :func:`require` before touching organization-wide data.
+* :data:`PROJECT_TABLE`: project role (``PROJECT_MANAGER``, ``PROJECT_REVIEWER``,
+  ``PROJECT_ANNOTATOR``) → the :class:`ProjectAction` values it grants inside that project.
+  Services first resolve the project with ``projects.service.visible_project`` (404 for
+  outsiders, who must not learn that the project exists), then call :func:`require_project`.
+  Organization admins hold every project action in every project of their organization.
+
+``docs/permissions.md`` shows both tables and, per route, the status each kind of caller gets;
+``tests/server/test_policy.py`` checks that the document and these tables agree, and
+``tests/e2e/test_authorization_matrix.py`` checks the running server against the route table.
+Never decide a permission with an ``if`` elsewhere: add an action here instead.
 """
 
 from __future__ import annotations
@@ -14,41 +25,87 @@ from datamint.server.errors import ForbiddenError
 
 
 class Action(str, Enum):
-    """Everything a caller may be allowed to do at organization level."""
+    """Organization-level actions, granted by organization roles (:data:`ORG_TABLE`)."""
 
     USERS_READ = "users.read"
+    """List and view the users of the organization."""
     USERS_MANAGE = "users.manage"
+    """Create, change and delete users; invite people; manage other users' API keys."""
+    KEYS_MANAGE_OWN = "keys.manage_own"
+    """Create, list and revoke one's own API keys."""
+    AUDIT_READ = "audit.read"
+    """Read the organization's audit trail."""
     PROJECTS_READ = "projects.read"
+    """List the projects one is a member of (admins: all projects)."""
     PROJECTS_CREATE = "projects.create"
-    PROJECTS_MANAGE = "projects.manage"
+    """Create a project (its creator becomes its manager)."""
     RESOURCES_READ = "resources.read"
+    """List, view and download the organization's resources (files) and channels."""
     RESOURCES_UPLOAD = "resources.upload"
-    RESOURCES_TAG = "resources.tag"
+    """Upload resources and change their tags and metadata."""
     RESOURCES_PUBLISH = "resources.publish"
+    """Move resources from the inbox to published."""
     RESOURCES_DELETE = "resources.delete"
+    """Delete (and restore) resources."""
     ANNOTATIONS_WRITE = "annotations.write"
-    """Create, change and delete one's own annotations on resources outside any project worklist."""
+    """Create, change and delete one's own annotations outside any project."""
     ANNOTATIONS_REVIEW = "annotations.review"
-    """Approve, change or delete anybody's annotations outside any project worklist."""
+    """Approve, change or delete anybody's annotations outside any project."""
 
 
 #: Organization role → actions it grants.
-#:
-#: Resources: admins and members may list, read, download, upload and tag every resource of their
-#: organization. Publishing, deleting and restoring a resource are granted to members only for the
-#: resources they uploaded themselves (:data:`OWN_ONLY`); admins may do them on any resource.
 ORG_TABLE: dict[str, frozenset[Action]] = {
     "admin": frozenset(Action),
     "member": frozenset({
-        Action.USERS_READ, Action.PROJECTS_READ, Action.PROJECTS_CREATE, Action.RESOURCES_READ,
-        Action.RESOURCES_UPLOAD, Action.RESOURCES_TAG, Action.RESOURCES_PUBLISH, Action.RESOURCES_DELETE,
+        Action.USERS_READ,
+        Action.KEYS_MANAGE_OWN,
+        Action.PROJECTS_READ,
+        Action.PROJECTS_CREATE,
+        Action.RESOURCES_READ,
+        Action.RESOURCES_UPLOAD,
+        Action.RESOURCES_PUBLISH,
         Action.ANNOTATIONS_WRITE,
     }),
 }
 
-#: Organization role → actions it grants only on entities the caller created.
-OWN_ONLY: dict[str, frozenset[Action]] = {
-    "member": frozenset({Action.RESOURCES_PUBLISH, Action.RESOURCES_DELETE}),
+
+class ProjectAction(str, Enum):
+    """Actions inside one project, granted by the caller's roles in it (:data:`PROJECT_TABLE`)."""
+
+    READ = "project.read"
+    """See the project, its resources, worklists and one's own assignments."""
+    MANAGE = "project.manage"
+    """Change, archive and restore the project; add and remove its resources; manage worklists."""
+    MEMBERS_READ = "project.members.read"
+    """List the project's members and their roles."""
+    MEMBERS_MANAGE = "project.members.manage"
+    """Add members, change their roles, remove them."""
+    ANNOTATE = "project.annotate"
+    """Create, change and delete one's own annotations in the project."""
+    REVIEW = "project.review"
+    """Approve annotations or request their revision."""
+    STATISTICS_READ = "project.statistics.read"
+    """Read the project's progress and annotator statistics."""
+    EXPORT = "project.export"
+    """Export or download the project's annotations and dataset."""
+
+
+PROJECT_ROLES = ("PROJECT_MANAGER", "PROJECT_REVIEWER", "PROJECT_ANNOTATOR")
+
+#: Project role → actions it grants. Organization admins hold every project action.
+PROJECT_TABLE: dict[str, frozenset[ProjectAction]] = {
+    "PROJECT_MANAGER": frozenset(ProjectAction),
+    "PROJECT_REVIEWER": frozenset({
+        ProjectAction.READ,
+        ProjectAction.MEMBERS_READ,
+        ProjectAction.REVIEW,
+        ProjectAction.STATISTICS_READ,
+        ProjectAction.EXPORT,
+    }),
+    "PROJECT_ANNOTATOR": frozenset({
+        ProjectAction.READ,
+        ProjectAction.ANNOTATE,
+    }),
 }
 
 
@@ -58,65 +115,14 @@ def allowed(principal: Principal, action: Action) -> bool:
 
 
 def require(principal: Principal, action: Action) -> None:
-    """Raise 403 unless the caller may perform ``action``."""
-    if not allowed(principal, action):
-        raise ForbiddenError(f"Your role(s) {list(principal.roles)} do not allow '{action.value}'; ask an admin")
+    """Raise 403 unless the caller's organization roles grant ``action``.
 
-
-def allowed_on(principal: Principal, action: Action, owner_user_id: str | None) -> bool:
-    """Whether the caller may perform ``action`` on an entity created by ``owner_user_id``."""
-    for role in principal.roles:
-        if action not in ORG_TABLE.get(role, frozenset()):
-            continue
-        if action not in OWN_ONLY.get(role, frozenset()) or owner_user_id == principal.user_id:
-            return True
-    return False
-
-
-def require_on(principal: Principal, action: Action, owner_user_id: str | None, thing: str = "entity") -> None:
-    """Raise 403 unless the caller may perform ``action`` on an entity created by ``owner_user_id``.
-
-    Args:
-        principal: The caller.
-        action: What the caller wants to do.
-        owner_user_id: Id of the user who created the entity.
-        thing: What the entity is, for the message (e.g. ``"resource"``).
+    Raises:
+        ForbiddenError: No role of the caller grants the action.
     """
-    require(principal, action)
-    if not allowed_on(principal, action, owner_user_id):
-        raise ForbiddenError(f"Your role(s) {list(principal.roles)} allow '{action.value}' only on the "
-                             f"{thing}s you created; ask an admin")
-
-
-class ProjectAction(str, Enum):
-    """Actions on one project, granted by the caller's roles in that project."""
-
-    READ = "project.read"
-    """See the project, its resources, worklists, annotations and one's own assignments."""
-    MANAGE = "project.manage"
-    """Change, archive and restore the project; add and remove its resources."""
-    ANNOTATE = "project.annotate"
-    """Create, change and delete one's own annotations and work statuses in the project's worklists."""
-    REVIEW = "project.review"
-    """Approve annotations, request revisions, change or delete anybody's annotations in the project."""
-    STATISTICS_READ = "project.statistics.read"
-    """Read the project's progress, annotator statistics, statuses and review messages of everybody."""
-    EXPORT = "project.export"
-    """Download the project's annotations (CSV / XLSX)."""
-    MANAGE_WORKLISTS = "project.worklists.manage"
-    """Create and change worklists: specs, label groups, resources, annotators."""
-
-
-PROJECT_ROLES = ("PROJECT_MANAGER", "PROJECT_REVIEWER", "PROJECT_ANNOTATOR")
-
-#: Project role → actions it grants. Organization admins may do everything in every project.
-PROJECT_TABLE: dict[str, frozenset[ProjectAction]] = {
-    "PROJECT_MANAGER": frozenset(ProjectAction),
-    "PROJECT_REVIEWER": frozenset({
-        ProjectAction.READ, ProjectAction.REVIEW, ProjectAction.STATISTICS_READ, ProjectAction.EXPORT,
-    }),
-    "PROJECT_ANNOTATOR": frozenset({ProjectAction.READ, ProjectAction.ANNOTATE}),
-}
+    if not allowed(principal, action):
+        raise ForbiddenError(f"Your role(s) {list(principal.roles)} do not allow '{action.value}'; "
+                             "ask an admin")
 
 
 def project_allowed(principal: Principal, member_roles: list[str] | None, action: ProjectAction) -> bool:
@@ -130,6 +136,9 @@ def require_project(principal: Principal, member_roles: list[str] | None, action
     """Raise 403 unless the caller may perform ``action`` in the project.
 
     Callers first make sure non-members get 404 (they must not learn the project exists).
+
+    Raises:
+        ForbiddenError: None of the caller's project roles grants the action.
     """
     if not project_allowed(principal, member_roles, action):
         raise ForbiddenError(

@@ -16,7 +16,7 @@ from datamint.api.endpoints.annotation_geometry import ResourceGeometry
 from datamint.api.endpoints.annotation_helpers import AnnotationHelpersMixin
 from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi, is_uuid
 from datamint.entities.annotations import Annotation, AnnotationType, annotation_from_dict
-from datamint.exceptions import ItemNotFoundError, ServerError
+from datamint.exceptions import ServerError
 
 if TYPE_CHECKING:
     from datamint.api.endpoints.resources_api import ResourcesApi
@@ -325,5 +325,3 @@ class AnnotationsApi(AnnotationHelpersMixin, AnnotationFilesMixin, CreatableEnti
         params = {k: v for k, v in {"annotation_worklist_id": worklist_id, "created_by": created_by}.items() if v}
         return self._request("GET", f"/annotations/{self._resource_id(resource)}/frame-ranges", params=params).json()
 
-
-__all__ = ["AnnotationsApi", "ItemNotFoundError"]

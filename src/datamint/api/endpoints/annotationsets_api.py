@@ -271,6 +271,32 @@ class AnnotationSetsApi(BaseApi):
         """Segmentations of a resource in the worklist (yours, or everyone's with ``all=True``)."""
         return self._annotations(annotation_set, resource, "segmentations", all, annotator)
 
+    def upload_annotations(self, worklist_id: str, resource: str | Resource, payload: str | list[dict[str, Any]],
+                           images: Sequence[str | Path | IO[bytes] | bytes] | None = None) -> dict:
+        """Create (or, with an ``id``, update) segmentations of a resource in a worklist.
+
+        Args:
+            worklist_id: The worklist.
+            resource: The resource (id or Resource).
+            payload: A JSON array (or list) of ``{id?, identifier, frame_index, width, height, set_name?}``.
+            images: One mask per payload item, in order (PNG for frames, NIfTI for volumes).
+
+        Returns:
+            ``{"ids": [...], "created": [...], "updated": [...]}``.
+        """
+        import json
+
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        files = []
+        for i, image in enumerate(images or []):
+            if isinstance(image, (str, Path)):
+                files.append(("images", (Path(image).name, Path(image).read_bytes())))
+            else:
+                data = image if isinstance(image, bytes) else image.read()
+                files.append(("images", (f"image_{i}", data)))
+        return self._request("POST", self._path(worklist_id, f"/resources/{self._rid(resource)}/segmentations"),
+                             data={"payload": text}, files=files or None).json()
+
     def get_ai_segmentations(self, annotation_set: str | Project, resource: str | Resource) -> list[Annotation]:
         """Model-made segmentations of a resource in the worklist."""
         return self._annotations(annotation_set, resource, "ai_segmentations", None, None)

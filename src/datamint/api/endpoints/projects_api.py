@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
+from urllib.parse import quote
 
 import httpx
 
@@ -138,7 +139,8 @@ class ProjectsApi(ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
             return project.id
         return project if is_uuid(project) else self._resolve(project).id
 
-    def _project_request(self, method: str, project: str | Project, add_path: str, **kwargs: Any) -> httpx.Response:
+    def _project_request(self, method: str, project: str | Project, add_path: str,
+                         **kwargs: Any) -> httpx.Response:
         return self._make_entity_request(method, self._project_id(project), add_path=add_path, **kwargs)
 
     @property
@@ -196,3 +198,55 @@ class ProjectsApi(ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
         response = self._project_request("GET", project, "resources")
         resources_api = self.resources_api
         return [resources_api._init_entity_obj(**item) for item in response.json()]
+
+    # -- members -------------------------------------------------------------------------------
+
+    def get_members(self, project: str | Project) -> list[dict]:
+        """List all members of a project with their roles.
+
+        Args:
+            project: The project ID or Project instance.
+
+        Returns:
+            List of member dicts (``project_id``, ``user_id``, ``email``, ``roles``,
+            ``expertise_level``, ``status``, ``firstname``, ``lastname``).
+
+        Raises:
+            ItemNotFoundError: The project does not exist or you are not a member.
+            PermissionDeniedError: Your project role cannot see members (annotators).
+        """
+        return self._project_request("GET", project, "members").json()
+
+    def set_member(self, project: str | Project, user_id: str, roles: list[str]) -> None:
+        """Set (or update) a user's roles in a project.
+
+        Args:
+            project: The project ID or Project instance.
+            user_id: The user's UUID (the user's email is accepted too).
+            roles: List of role strings, e.g. ``['PROJECT_ANNOTATOR']``; also
+                ``'PROJECT_REVIEWER'`` and ``'PROJECT_MANAGER'``.
+
+        Raises:
+            ItemNotFoundError: The project or the user is not visible to you.
+            PermissionDeniedError: You are not a manager of the project.
+            ValidationError: Unknown roles, or the change would leave the project without a manager.
+
+        Example:
+            >>> api.projects.set_member(project, user.id, ['PROJECT_REVIEWER'])
+        """
+        self._project_request("POST", project, f"members/{quote(user_id, safe='@')}",
+                              json={"roles": list(roles)})
+
+    def remove_member(self, project: str | Project, user_id: str) -> None:
+        """Remove a user from a project.
+
+        Args:
+            project: The project ID or Project instance.
+            user_id: The user's UUID (the user's email is accepted too).
+
+        Raises:
+            ItemNotFoundError: The project, the user or the membership does not exist.
+            PermissionDeniedError: You are not a manager of the project.
+            ValidationError: The user is the project's last manager.
+        """
+        self._project_request("DELETE", project, f"members/{quote(user_id, safe='@')}")

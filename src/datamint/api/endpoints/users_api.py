@@ -1,15 +1,27 @@
-"""Users endpoint handler (``api.users``). Users are addressed by email."""
+"""Users endpoint handler (``api.users``): users, invitations and API keys. Users are addressed
+by email.
+
+Accepting an invitation needs no API key yet, so it is the module function
+:func:`accept_invitation` rather than a method.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from datamint.api.base_api import ApiConfig
+from datamint import configs
+from datamint.api.base_api import ApiConfig, BaseApi
 from datamint.api.entity_base_api import CreatableEntityApi
 from datamint.entities.user import User
 from datamint.exceptions import ItemNotFoundError
+
+
+def _seg(value: str) -> str:
+    """``value`` quoted as one path segment (emails keep their ``@``)."""
+    return quote(value, safe="@")
 
 
 class UsersApi(CreatableEntityApi[User]):
@@ -90,3 +102,150 @@ class UsersApi(CreatableEntityApi[User]):
             email: The user's email address.
         """
         self._make_entity_request("DELETE", email)
+
+    # -- invitations -------------------------------------------------------------------------
+
+    def invite(self, email: str, firstname: str | None = None, lastname: str | None = None,
+               return_url: str | None = None, project_id: str | None = None,
+               project_roles: list[str] | None = None, annotation_worklist_id: str | None = None) -> dict:
+        """Send an invitation email to a new user.
+
+        This server has no mail transport: the returned dict carries the one-time
+        ``invitation_link`` (and its ``token``), shown only this once; pass it on to the
+        invitee, who accepts with :func:`accept_invitation`. Inviting the same email again
+        replaces the link.
+
+        Args:
+            email: The invitee's email address.
+            firstname: The invitee's first name.
+            lastname: The invitee's last name.
+            return_url: URL the invite link should redirect to after acceptance.
+            project_id: Optional project to add the invitee to.
+            project_roles: Roles to assign in the given project (default ``['PROJECT_ANNOTATOR']``).
+            annotation_worklist_id: Optional annotation worklist to associate.
+
+        Returns:
+            The server response as a dict: the invitation (``email``, ``status``,
+            ``expires_at``, ...) plus ``token`` and ``invitation_link``.
+
+        Raises:
+            EntityAlreadyExistsError: A user with this email exists already.
+            PermissionDeniedError: You are not an admin.
+
+        Example:
+            >>> inv = api.users.invite('ana@lab.org', project_id=project.id,
+            ...                        project_roles=['PROJECT_REVIEWER'])
+            >>> inv['invitation_link']
+        """
+        payload: dict[str, Any] = {"email": email}
+        optional = {"firstname": firstname, "lastname": lastname, "return_url": return_url,
+                    "project_id": project_id, "project_roles": project_roles,
+                    "annotation_worklist_id": annotation_worklist_id}
+        payload.update({k: v for k, v in optional.items() if v is not None})
+        return self._request("POST", f"/{self.endpoint_base}/invite", json=payload).json()
+
+    def get_invitations(self, project_id: str | None = None) -> list[dict]:
+        """List pending user invitations.
+
+        Args:
+            project_id: Optional project ID to filter invitations.
+
+        Returns:
+            List of invitation dicts (``status`` is ``'pending'`` or ``'expired'``; tokens are
+            never listed).
+        """
+        params = {"project_id": project_id} if project_id else None
+        return self._request("GET", f"/{self.endpoint_base}/invitations", params=params).json()
+
+    def revoke_invitation(self, email: str) -> None:
+        """Revoke a pending invitation by the invitee's email.
+
+        Args:
+            email: The invitee's email address.
+
+        Raises:
+            ItemNotFoundError: No pending invitation for this email.
+        """
+        self._request("DELETE", f"/{self.endpoint_base}/invitations/{_seg(email)}/revoke")
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    def _keys_path(self, email: str | None) -> str:
+        return f"/{self.endpoint_base}/{_seg(email) if email else 'me'}/api-keys"
+
+    def create_api_key(self, name: str | None = None, email: str | None = None) -> str:
+        """Issue a new API key.
+
+        Args:
+            name: A label to recognise the key by (e.g. ``'laptop'``).
+            email: Whose key; default yourself. Other users' keys need the admin role.
+
+        Returns:
+            The key itself. It is shown only this once: store it now.
+
+        Example:
+            >>> key = api.users.create_api_key('ci-runner')
+        """
+        body = {"name": name} if name else None
+        return self._request("POST", self._keys_path(email), json=body).json()["key"]
+
+    def list_api_keys(self, email: str | None = None) -> list[dict]:
+        """List API keys, newest first, revoked ones included.
+
+        Args:
+            email: Whose keys; default yours. Other users' keys need the admin role.
+
+        Returns:
+            One dict per key: ``id``, ``name``, ``prefix``, ``created_at``, ``last_used_at``,
+            ``revoked``, ``revoked_at`` and ``current`` (the key of this session). Never the key.
+        """
+        return self._request("GET", self._keys_path(email)).json()
+
+    def revoke_api_key(self, key_id: str, email: str | None = None) -> None:
+        """Revoke an API key; requests with it fail with 401 from now on.
+
+        Args:
+            key_id: The key's ``id`` (see :meth:`list_api_keys`).
+            email: Whose key; default yours. Other users' keys need the admin role.
+
+        Raises:
+            ItemNotFoundError: No such key for this user.
+        """
+        self._request("DELETE", f"{self._keys_path(email)}/{_seg(key_id)}")
+
+
+def accept_invitation(token: str, server_url: str | None = None, password: str | None = None,
+                      firstname: str | None = None, lastname: str | None = None,
+                      verify_ssl: bool | str = True) -> dict:
+    """Accept an invitation: create your account and receive its first API key.
+
+    Needs no API key. The token is the ``token`` parameter of the invitation link.
+
+    Args:
+        token: The one-time invitation token.
+        server_url: The server; default ``DATAMINT_API_URL``, then the config file.
+        password: Your password (at least 8 characters); a random one when omitted.
+        firstname: Your first name (default: the one given in the invitation).
+        lastname: Your last name (default: the one given in the invitation).
+        verify_ssl: Verify TLS certificates, or a path to a CA bundle.
+
+    Returns:
+        ``{'user': {...}, 'api_key': 'dmk_...', 'project_id': ..., 'project_roles': [...], ...}``.
+        The key is shown only this once.
+
+    Raises:
+        ItemNotFoundError: The token is unknown, already used or revoked.
+        ValidationError: The invitation expired, or the password is too short.
+
+    Example:
+        >>> from datamint.api.endpoints.users_api import accept_invitation
+        >>> account = accept_invitation('dmi_...', 'http://localhost:5000', password='a long secret')
+        >>> api = Api('http://localhost:5000', account['api_key'])
+    """
+    url = server_url or configs.get_value(configs.APIURL_KEY) or configs.DEFAULT_API_URL
+    api = BaseApi(ApiConfig(server_url=url, api_key=None, verify_ssl=verify_ssl))
+    body = {"token": token, "password": password, "firstname": firstname, "lastname": lastname}
+    try:
+        return api._request("POST", "/invitations/accept", json={k: v for k, v in body.items() if v}).json()
+    finally:
+        api.close()

@@ -3,6 +3,7 @@ NIfTI volume as one segmentation per label (``POST /annotations/{rid}/segmentati
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,9 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
         raise ValidationFailedError(f"Resource {resource.id} ({resource.mimetype}) is not a volume; upload 2-D "
                                     "masks as PNG frame segmentations instead")
     names = masks.parse_segmentation_map(form.segmentation_map)
+    service.clean_items(session, me, resource, [{"type": "segmentation", "identifier": "-", "scope": "image",
+                                                 "annotation_worklist_id": form.worklist_id}],
+                        check_labels=False)  # permissions first, before the volume is read
     if not data:
         raise ValidationFailedError("The segmentation file is empty")
     labels = masks.split_labels(data, shape, names)
@@ -123,3 +127,76 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
     created = service.insert_items(session, me, resource, items, per_item=extras)
     pending.settle()
     return created
+
+
+MAX_WORKLIST_ITEMS = 100
+
+
+def _payload(raw: str) -> list[dict[str, Any]]:
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationFailedError(f"payload is not valid JSON: {exc}")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ValidationFailedError("payload must be a JSON array of {identifier, frame_index, width, height} objects")
+    if not items or len(items) > MAX_WORKLIST_ITEMS:
+        raise ValidationFailedError(f"payload must hold 1 to {MAX_WORKLIST_ITEMS} segmentations")
+    return items
+
+
+def upload_worklist_segmentations(session: Session, pending: PendingBlobs, me: Principal, worklist_id: str,
+                                  resource_id: str, payload: str, images: list[bytes]) -> dict[str, Any]:
+    """Create (or, with an ``id``, update) segmentations of a resource in a worklist, the i-th
+    image being the mask of the i-th payload item (``POST /annotationsets/{id}/resources/{rid}/segmentations``).
+
+    Returns:
+        ``{"ids": [...] (payload order), "created": [...], "updated": [...]}``.
+
+    Raises:
+        ValidationFailedError: Bad payload, a size that is not the resource's, an identifier the
+            worklist does not declare, or more images than items.
+    """
+    resource = service.live_resource(session, me, resource_id)
+    shape = service.shape_of(resource)
+    items = _payload(payload)
+    if len(images) > len(items):
+        raise ValidationFailedError(f"{len(images)} images for {len(items)} payload items")
+    for position, item in enumerate(items):
+        width, height = item.get("width"), item.get("height")
+        if (width, height) != (None, None) and (width, height) != (shape.width, shape.height):
+            raise ValidationFailedError(f"segmentation {position}: size {width}x{height} does not match the "
+                                        f"resource's {shape.width}x{shape.height} (width x height)")
+    raw_items = [{"type": "segmentation", "identifier": item.get("identifier"), "frame_index": item.get("frame_index"),
+                  "set_name": item.get("set_name"), "annotation_worklist_id": worklist_id, "source": "manual"}
+                 for item in items]
+    cleaned = service.clean_items(session, me, resource, raw_items)
+    existing = {}
+    for position, item in enumerate(items):
+        if item.get("id"):
+            annotation = service.changeable_annotation(session, me, str(item["id"]))
+            if annotation.resource_id != resource.id or annotation.type != "segmentation":
+                raise ValidationFailedError(f"segmentation {position}: {annotation.id} is not a segmentation of "
+                                            "this resource")
+            existing[position] = annotation
+    stored = [masks.check_upload(data, shape, cleaned[i][0].scope) for i, data in enumerate(images)]
+    ids = [existing[i].id if i in existing else new_id() for i in range(len(items))]
+    keys = [masks.mask_key(me.customer_id, ids[i], mask) for i, mask in enumerate(stored)]
+    pending.put_all([(key, mask.data) for key, mask in zip(keys, stored, strict=True)])
+    files = {i: {"file_key": keys[i], "file_mimetype": stored[i].mimetype, "file_size": len(stored[i].data)}
+             for i in range(len(stored))}
+    new_positions = [i for i in range(len(items)) if i not in existing]
+    if new_positions:
+        service.insert_items(session, me, resource, [cleaned[i] for i in new_positions],
+                             per_item=[{"id": ids[i], **files.get(i, {})} for i in new_positions])
+    for position, annotation in existing.items():
+        annotation.identifier = cleaned[position][0].identifier
+        annotation.frame_index = cleaned[position][0].frame_index
+        annotation.scope = cleaned[position][0].scope
+        if position in files:
+            pending.retire(annotation.file_key)
+            annotation.file_key = files[position]["file_key"]
+            annotation.file_mimetype = files[position]["file_mimetype"]
+            annotation.file_size = files[position]["file_size"]
+        annotation.updated_at = utcnow()
+    pending.settle()
+    return {"ids": ids, "created": [ids[i] for i in new_positions], "updated": [ids[i] for i in existing]}

@@ -6,7 +6,8 @@ are NIfTI images of width × height × frames, stored re-encoded as binary (0/1)
 NIfTI with the resource's affine (NIfTI resources) or the uploaded file's affine (DICOM).
 
 Crash safety follows the resources' ingest: an upload intent naming each new blob is committed
-before the blob is written, and deleted in the request's transaction together with the row that
+(on the request's own connection, so a request never holds two pooled connections) before the
+blob is written, and deleted in the request's final transaction together with the row that
 references the blob; a failed request deletes its new blobs at once, and a dead process leaves
 intents that the upload janitor clears.
 """
@@ -21,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from datamint.imaging.errors import ImagingError
 from datamint.imaging.nifti_io import load_nifti
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.db.base import new_id
-from datamint.server.db.session import Database
 from datamint.server.errors import UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.ingest import discard
 from datamint.server.resources.models import UploadIntent
@@ -206,12 +206,12 @@ def split_labels(data: bytes, shape: ResourceShape, names: dict[int, str]) -> li
 class PendingBlobs:
     """Blobs written for one request.
 
-    :meth:`put` must run before the request's session writes anything (SQLite allows one writer:
-    the intent is committed from another session). After a successful commit call :meth:`finish`
-    (deletes replaced blobs); after a failure call :meth:`discard` (deletes the new ones).
+    :meth:`put_all` commits the request's session (with the intents) before writing the blobs, so
+    it must run before the request changes anything else. After the request's final commit call
+    :meth:`finish` (deletes replaced blobs); after a failure call :meth:`discard` (deletes the new
+    ones).
     """
 
-    database: Database
     store: BlobStore
     session: Session
     customer_id: str
@@ -219,11 +219,12 @@ class PendingBlobs:
     retired: list[str] = field(default_factory=list)
 
     def put_all(self, blobs: list[tuple[str, bytes]]) -> None:
-        """Record intents for every key in one transaction, then write the blobs."""
+        """Commit an intent for every key, then write the blobs."""
         intents = [(new_id(), key) for key, _ in blobs]
-        with self.database.transaction() as intent_session:
-            intent_session.add_all(UploadIntent(id=iid, customer_id=self.customer_id, blob_key=key)
-                                   for iid, key in intents)
+        # Bulk statements: housekeeping rows, not changes the audit trail should list.
+        self.session.execute(insert(UploadIntent), [{"id": iid, "customer_id": self.customer_id, "blob_key": key}
+                                                    for iid, key in intents])
+        self.session.commit()
         self.new.extend(intents)
         for key, data in blobs:
             self.store.put(key, data)
@@ -241,7 +242,7 @@ class PendingBlobs:
     def discard(self) -> None:
         """Delete the blobs written by a request that failed."""
         for intent_id, key in self.new:
-            discard(self.database, self.store, intent_id, key)
+            discard(self.session, self.store, intent_id, key)
 
     def finish(self) -> None:
         """Delete the blobs replaced by a request that committed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Request, Response, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from datamint.server.annotations import files, service, wire
 from datamint.server.annotations.masks import PendingBlobs
@@ -71,8 +71,9 @@ def create(resource_id: str, items: Annotated[Any, Body()], session: SessionDep,
     return ids
 
 
-def _with_blobs(request: Request, session: Any, store: Any, me: Any, work: Any) -> Any:
-    pending = PendingBlobs(request.app.state.database, store, session, me.customer_id)
+def with_blobs(request: Request, session: Any, store: Any, me: Any, work: Any) -> Any:
+    """Run ``work(pending)`` and commit; on failure roll back and delete the blobs it wrote."""
+    pending = PendingBlobs(store, session, me.customer_id)
     try:
         result = work(pending)
         session.commit()
@@ -91,7 +92,7 @@ def upload_file(resource_id: str, annotation_id: str, request: Request, session:
     """Attach a segmentation mask to an annotation: a PNG of the frame for frame annotations, a
     NIfTI volume of the resource's geometry for image-scope annotations of volumes."""
     data = file.file.read()
-    annotation = _with_blobs(request, session, store, me,
+    annotation = with_blobs(request, session, store, me,
                              lambda pending: files.upload_file(session, pending, me, resource_id, annotation_id, data))
     return wire.to_wire(session, annotation)
 
@@ -122,7 +123,7 @@ def upload_volume(
     data = file.file.read()
     form = files.VolumeImport(segmentation_map, annotation_worklist_id or None, model_id or None, source or None,
                               imported_from or None)
-    return _with_blobs(request, session, store, me,
+    return with_blobs(request, session, store, me,
                        lambda pending: files.import_volume(session, pending, me, resource_id, data, form))
 
 
@@ -140,5 +141,3 @@ def get_frame_ranges(resource_id: str, session: SessionDep, me: CurrentUser, ann
     """Frame annotations of a resource grouped as records with half-open ``frame_ranges``."""
     return service.get_frame_ranges(session, me, resource_id, annotation_worklist_id, created_by)
 
-
-__all__ = ["FileResponse", "router"]

@@ -94,9 +94,14 @@ def _worklist(session: Session, me: Principal, worklist_id: str, resource: Resou
     return cache[worklist_id]
 
 
-def clean_items(session: Session, me: Principal, resource: Resource, items: Sequence[Any]
-                ) -> list[tuple[validation.CleanItem, Worklist | None]]:
-    """Validate create items against the resource and their worklists (all or nothing)."""
+def clean_items(session: Session, me: Principal, resource: Resource, items: Sequence[Any], *,
+                check_labels: bool = True) -> list[tuple[validation.CleanItem, Worklist | None]]:
+    """Validate create items against the resource and their worklists (all or nothing).
+
+    Args:
+        check_labels: Also check identifiers against the worklists' labels (``False`` checks
+            only that the caller may annotate there).
+    """
     if not isinstance(items, list):
         raise ValidationFailedError("The body must be a JSON array of annotations")
     if not items:
@@ -111,8 +116,9 @@ def clean_items(session: Session, me: Principal, resource: Resource, items: Sequ
         worklist = None
         if item.worklist_id:
             worklist = _worklist(session, me, check_uuid(item.worklist_id, "worklist"), resource, cache)
-            specs, definitions = worklists_service.labels_of(worklist)
-            validation.check_against_specs(item, specs, definitions, f"annotation {position}")
+            if check_labels:
+                specs, definitions = worklists_service.labels_of(worklist)
+                validation.check_against_specs(item, specs, definitions, f"annotation {position}")
         else:
             policy.require(me, policy.Action.ANNOTATIONS_WRITE)
         out.append((item, worklist))
@@ -178,10 +184,11 @@ def _page_number(value: int | str, name: str, low: int, high: int | None) -> int
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:
     """Filters, offset and limit of a search body (422 for malformed values)."""
     f = SearchFilters(visible_projects=visible_projects(session, me))
-    if body.resource_id:
-        f.resource_ids = [check_uuid(body.resource_id, "resource")]
-    elif body.resource_ids is not None:
-        f.resource_ids = check_uuids(list(body.resource_ids), "resource")
+    wanted = [body.resource_id] if body.resource_id else body.resource_ids
+    if wanted is not None:
+        ids = check_uuids(list(wanted), "resource")
+        found = repo.owned_resource_ids(session, me.customer_id, ids)
+        f.resource_ids = [rid for rid in ids if rid in found]
     if body.annotation_type:
         if body.annotation_type not in validation.ANNOTATION_TYPES:
             raise ValidationFailedError(f"Unknown annotation_type {body.annotation_type!r}")
@@ -291,10 +298,8 @@ def approve(session: Session, me: Principal, annotation_id: str) -> Annotation:
 def delete(session: Session, me: Principal, annotation_ids: Sequence[str]) -> list[str]:
     """Soft-delete annotations (all or none: 404/403 when one is missing or not allowed)."""
     ids = check_uuids(list(annotation_ids), "annotation")
-    for annotation_id in ids:
-        changeable_annotation(session, me, annotation_id)
-    repo.mark_deleted(session, ids, me.email, utcnow())
-    session.expire_all()
+    repo.mark_deleted([changeable_annotation(session, me, annotation_id) for annotation_id in ids], me.email,
+                      utcnow())
     return ids
 
 
@@ -317,10 +322,10 @@ def set_frame_ranges(session: Session, me: Principal, resource_id: str, body: Fr
     existing = repo.frame_annotations(session, me.customer_id, resource.id, body.identifier, body.type,
                                       check_uuid(body.annotation_worklist_id, "worklist")
                                       if body.annotation_worklist_id else None, me.email)
-    old = [a.id for a in existing if (a.worklist_id or None) == (body.annotation_worklist_id or None)]
-    repo.mark_deleted(session, old, me.email, utcnow())
+    old = [a for a in existing if (a.worklist_id or None) == (body.annotation_worklist_id or None)]
+    repo.mark_deleted(old, me.email, utcnow())
     created = insert_items(session, me, resource, items) if items else []
-    return {"created": created, "deleted": old}
+    return {"created": created, "deleted": [a.id for a in old]}
 
 
 def get_frame_ranges(session: Session, me: Principal, resource_id: str, worklist_id: str | None,

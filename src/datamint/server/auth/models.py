@@ -52,3 +52,32 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = created_at_column()
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class Invitation(Base):
+    """An invitation to join an organization (and optionally a project).
+
+    Only the SHA-256 hash of its one-time token is stored. ``accepted_at`` or ``revoked_at``
+    end it; so does ``expires_at``. Inviting the same email again replaces the token.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_customer_id_email", "customer_id", "email"),)
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    firstname: Mapped[str | None] = mapped_column(String(200))
+    lastname: Mapped[str | None] = mapped_column(String(200))
+    return_url: Mapped[str | None] = mapped_column(String(2000))
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    project_roles: Mapped[list[Any]] = mapped_column(default=list)
+    annotation_worklist_id: Mapped[str | None] = mapped_column(String(36))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    invited_by_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from datamint.server.auth.models import ApiKey, Organization, User
+from datamint.server.auth.models import ApiKey, Invitation, Organization, User
 
 
 def count_organizations(session: Session) -> int:
@@ -40,4 +41,49 @@ def get_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
 
 def list_keys(session: Session, user_id: str) -> Sequence[ApiKey]:
     """Every key of a user, newest first."""
-    return session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())).all()
+    stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    return session.scalars(stmt).all()
+
+
+def get_key(session: Session, key_id: str) -> ApiKey | None:
+    """The API key with this id."""
+    return session.get(ApiKey, key_id)
+
+
+def count_admins(session: Session, customer_id: str) -> int:
+    """Number of admins of an organization."""
+    roles = session.scalars(select(User.roles).where(User.customer_id == customer_id)).all()
+    return sum(1 for r in roles if "admin" in (r or []))
+
+
+def get_invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:
+    """The invitation whose token hashes to ``token_hash``."""
+    return session.scalar(select(Invitation).where(Invitation.token_hash == token_hash))
+
+
+def claim_invitation(session: Session, invitation_id: str, user_id: str, now: datetime) -> bool:
+    """Mark an open invitation accepted by ``user_id``; False when another request was first."""
+    result = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.accepted_at.is_(None),
+               Invitation.revoked_at.is_(None))
+        .values(accepted_at=now, accepted_user_id=user_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
+
+
+def open_invitations(
+    session: Session, customer_id: str, email: str | None = None, project_id: str | None = None
+) -> Sequence[Invitation]:
+    """An organization's invitations neither accepted nor revoked (expired ones included), oldest first."""
+    stmt = select(Invitation).where(
+        Invitation.customer_id == customer_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+    )
+    if email is not None:
+        stmt = stmt.where(func.lower(Invitation.email) == email.lower())
+    if project_id is not None:
+        stmt = stmt.where(Invitation.project_id == project_id)
+    return session.scalars(stmt.order_by(Invitation.created_at, Invitation.id)).all()

@@ -28,7 +28,8 @@ def list_users(session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str,
 def create_user(body: UserCreate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """Create a user in the caller's organization; 409 with the existing user on a duplicate email."""
     policy.require(me, policy.Action.USERS_MANAGE)
-    user = service.create_user(session, me, body.email, body.password, body.firstname, body.lastname, body.roles)
+    user = service.create_user(session, me, body.email, body.password, body.firstname, body.lastname,
+                               body.roles)
     session.commit()
     return service.user_to_wire(user)
 

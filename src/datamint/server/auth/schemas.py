@@ -26,3 +26,36 @@ class UserUpdate(BaseModel):
     lastname: str | None = Field(default=None, max_length=200)
     roles: list[str] | None = None
     password: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+class InvitationCreate(BaseModel):
+    """Body of ``POST /users/invite`` (wire protocol §4.5)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    email: str = Field(min_length=3, max_length=320)
+    firstname: str | None = Field(default=None, max_length=200)
+    lastname: str | None = Field(default=None, max_length=200)
+    return_url: str | None = Field(default=None, max_length=2000)
+    project_id: str | None = None
+    project_roles: list[str] | None = None
+    annotation_worklist_id: str | None = None
+
+
+class InvitationAccept(BaseModel):
+    """Body of ``POST /invitations/accept``: the one-time token and the new account's details."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+    firstname: str | None = Field(default=None, max_length=200)
+    lastname: str | None = Field(default=None, max_length=200)
+
+
+class ApiKeyCreate(BaseModel):
+    """Body of ``POST /users/me/api-keys`` (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "dmk_"
+INVITATION_PREFIX = "dmi_"
 _hasher = PasswordHasher()
 
 
@@ -22,8 +23,13 @@ def generate_api_key() -> str:
 
 
 def hash_api_key(key: str) -> str:
-    """The hex SHA-256 digest under which a key is stored and looked up."""
+    """The hex SHA-256 digest under which a key (or invitation token) is stored and looked up."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def generate_invitation_token() -> str:
+    """A new one-time invitation token: ``dmi_`` followed by 43 URL-safe random characters."""
+    return INVITATION_PREFIX + secrets.token_urlsafe(32)
 
 
 def key_prefix(key: str) -> str:

@@ -69,7 +69,8 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
         raise AuthenticationFailedError("Invalid API key: its user no longer exists")
     now = utcnow()
     last = key.last_used_at
-    if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo))) > _LAST_USED_RESOLUTION:
+    last = last if last is None or last.tzinfo else last.replace(tzinfo=now.tzinfo)
+    if last is None or now - last > _LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.commit()
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
@@ -103,7 +104,7 @@ def create_organization(
     org = Organization(name=name)
     session.add(org)
     session.flush()
-    admin = _new_user(session, org.id, admin_email, None, "Admin", None, ["admin"])
+    admin = new_user(session, org.id, admin_email, None, "Admin", None, ["admin"])
     _, plaintext = issue_key(session, admin, name="bootstrap", plaintext=admin_api_key)
     return org, admin, plaintext
 
@@ -130,14 +131,15 @@ def _check_roles(roles: list[str] | None) -> list[str]:
     return sorted(set(roles))
 
 
-def _check_email(email: str) -> str:
+def check_email(email: str) -> str:
+    """``email`` stripped, or a 422 when it is not a plausible address."""
     email = (email or "").strip()
     if not _EMAIL_RE.match(email) or len(email) > 320:
         raise ValidationFailedError(f"Invalid email address: {email!r}")
     return email
 
 
-def _new_user(
+def new_user(
     session: Session,
     customer_id: str,
     email: str,
@@ -146,9 +148,13 @@ def _new_user(
     lastname: str | None,
     roles: list[str] | None,
 ) -> User:
+    """Add a user to organization ``customer_id`` (no permission check; callers do that).
+
+    A random password is set when ``password`` is empty; only its argon2 hash is stored.
+    """
     user = User(
         customer_id=customer_id,
-        email=_check_email(email),
+        email=check_email(email),
         firstname=firstname,
         lastname=lastname,
         roles=_check_roles(roles),
@@ -183,7 +189,7 @@ def create_user(
         )
     try:
         with session.begin_nested():
-            return _new_user(session, principal.customer_id, email, password, firstname, lastname, roles)
+            return new_user(session, principal.customer_id, email, password, firstname, lastname, roles)
     except IntegrityError:
         raise ConflictError(f"A user with email {email!r} already exists")
 
@@ -194,7 +200,10 @@ def get_user(session: Session, principal: Principal, email_or_id: str) -> User:
     Raises:
         NotFoundError: No such user in the caller's organization.
     """
-    user = repo.get_user_by_email(session, email_or_id) if "@" in email_or_id else repo.get_user(session, email_or_id)
+    if "@" in email_or_id:
+        user = repo.get_user_by_email(session, email_or_id)
+    else:
+        user = repo.get_user(session, email_or_id)
     if user is None or user.customer_id != principal.customer_id:
         raise NotFoundError("User")
     return user
@@ -208,7 +217,12 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
     if "lastname" in changes:
         user.lastname = changes["lastname"]
     if changes.get("roles") is not None:
-        user.roles = _check_roles(changes["roles"])
+        roles = _check_roles(changes["roles"])
+        demoted = "admin" in (user.roles or []) and "admin" not in roles
+        if demoted and repo.count_admins(session, user.customer_id) <= 1:
+            raise ValidationFailedError(f"{user.email} is the organization's last admin; make another user "
+                                        "admin first")
+        user.roles = roles
     if changes.get("password"):
         user.password_hash = hash_password(changes["password"])
     user.updated_at = utcnow()

@@ -6,6 +6,7 @@ Alembic's environment and the schema-drift test read this module; add one import
 from __future__ import annotations
 
 from datamint.server.annotations import models as annotation_models  # noqa: F401
+from datamint.server.audit import models as audit_models  # noqa: F401
 from datamint.server.auth import models as auth_models  # noqa: F401
 from datamint.server.datasets import models as dataset_models  # noqa: F401
 from datamint.server.db.base import Base

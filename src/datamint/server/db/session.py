@@ -59,6 +59,11 @@ class Database:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
 
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        """The factory every session comes from (event listeners attach here)."""
+        return self._factory
+
     def session(self) -> Session:
         """A new session; the caller commits and closes it."""
         return self._factory()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from datamint.server.auth.models import User
 from datamint.server.projects.models import Project, ProjectMember
 
 
@@ -67,3 +68,10 @@ def count_resources(session: Session, project_ids: Sequence[str]) -> dict[str, i
                            .group_by(ProjectResource.project_id))
     counts.update({pid: int(n) for pid, n in rows})
     return counts
+
+
+def list_members(session: Session, project_id: str) -> Sequence[tuple[ProjectMember, User]]:
+    """A project's memberships with their users, ordered by email."""
+    stmt = (select(ProjectMember, User).join(User, User.id == ProjectMember.user_id)
+            .where(ProjectMember.project_id == project_id).order_by(User.email))
+    return [(m, u) for m, u in session.execute(stmt).all()]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 from datamint.server import policy
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep
-from datamint.server.projects import service
-from datamint.server.projects.schemas import ProjectCreate, ProjectUpdate
+from datamint.server.projects import member_service, service
+from datamint.server.projects.schemas import MemberSet, ProjectCreate, ProjectUpdate
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -45,7 +45,8 @@ def get_project(project_id: str, session: SessionDep, me: CurrentUser) -> dict[s
 
 
 @router.patch("/{project_id}")
-def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def update_project(project_id: str, body: ProjectUpdate, session: SessionDep,
+                   me: CurrentUser) -> dict[str, Any]:
     """Change a project's name, description, flags or pinned metrics."""
     project = service.update_project(session, me, project_id, body)
     session.commit()
@@ -66,3 +67,27 @@ def restore_project(project_id: str, session: SessionDep, me: CurrentUser) -> di
     project = service.restore_project(session, me, project_id)
     session.commit()
     return service.to_wire(session, project)
+
+
+@router.get("/{project_id}/members")
+def list_project_members(project_id: str, session: SessionDep, me: CurrentUser) -> list[dict[str, Any]]:
+    """The project's members and their roles (a bare list)."""
+    return member_service.list_members(session, me, project_id)
+
+
+@router.post("/{project_id}/members/{user_id}")
+def set_project_member(project_id: str, user_id: str, body: MemberSet, session: SessionDep,
+                       me: CurrentUser) -> dict[str, Any]:
+    """Add a user (by id or email) to the project, or replace its roles there."""
+    member = member_service.set_member(session, me, project_id, user_id, body.roles, body.expertise_level,
+                                       body.status)
+    session.commit()
+    return member
+
+
+@router.delete("/{project_id}/members/{user_id}", status_code=204)
+def remove_project_member(project_id: str, user_id: str, session: SessionDep, me: CurrentUser) -> Response:
+    """Remove a user from the project; the last manager cannot be removed."""
+    member_service.remove_member(session, me, project_id, user_id)
+    session.commit()
+    return Response(status_code=204)

@@ -53,3 +53,13 @@ class ProjectUpdate(BaseModel):
     pinned_metrics: list[Any] | None = None
     segmentationData: SegmentationData | None = None  # noqa: N815 - wire name
     most_recent_experiment: str | None = None
+
+
+class MemberSet(BaseModel):
+    """Body of ``POST /projects/{id}/members/{user_id}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    roles: list[str]
+    expertise_level: Literal["learner", "trained", "expert"] | None = None
+    status: Literal["active", "frozen"] | None = None

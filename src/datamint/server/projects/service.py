@@ -60,7 +60,8 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
     deleted = [r.id for r in resources if r.deleted]
     if deleted:
         raise ValidationFailedError(f"Resource {deleted[0]} is deleted; restore it before adding it to a project")
-    dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "", created_by=me.email)
+    dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "",
+                      created_by=me.email)
     session.add(dataset)
     session.flush()
     from datamint.server.worklists.specs import clean_segmentation_data

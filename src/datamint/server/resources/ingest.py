@@ -223,8 +223,8 @@ def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO,
             series_uid=_str(metadata.get("SeriesInstanceUID")), study_uid=_str(metadata.get("StudyInstanceUID")),
             patient_id=_str(metadata.get("PatientID")),
         )
-        with serialized_writes(session):  # plain INSERTs: the unit of work costs more than the rows
-            session.execute(insert(Resource), [values])
+        with serialized_writes(session):
+            session.add(Resource(**values))  # through the ORM, so that the audit trail records it
             if tags:
                 repo.insert_tags(session, resource_id, tags)
             if project is not None:
@@ -237,7 +237,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, fileobj: BinaryIO,
     user = session.get(User, me.user_id)  # already in the session since authentication
     projects = [{"id": project.id, "name": project.name}] if project else []
     names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
-    return wire.new_resource_to_wire(Resource(**values), tags, projects, names)
+    return wire.new_resource_to_wire(session.get(Resource, resource_id), tags, projects, names)
 
 
 def _str(value: Any) -> str | None:
@@ -252,10 +252,9 @@ def discard(session: Session, store: BlobStore, resource_id: str, key: str) -> N
     try:
         session.rollback()
         store.delete(key)
-        intent = session.get(UploadIntent, resource_id)
-        if intent is not None:
-            session.delete(intent)
-        session.commit()
+        with serialized_writes(session):  # a bulk statement: housekeeping, not an audited change
+            session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
+            session.commit()
     except Exception:  # the janitor retries later
         session.rollback()
         _LOG.exception("could not clean up the failed upload %s; the janitor will retry", resource_id)

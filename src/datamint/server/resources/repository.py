@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
@@ -144,24 +144,38 @@ def tags_of(session: Session, resource_ids: Sequence[str]) -> dict[str, list[str
     return result
 
 
+# Changes go through the ORM (not bulk statements) so that the audit trail sees every row.
+
 def insert_tags(session: Session, resource_id: str, tags: Sequence[str]) -> None:
     """Tags of a resource that has none yet, in order."""
-    session.execute(insert(ResourceTag), [{"resource_id": resource_id, "tag": t, "position": i}
-                                          for i, t in enumerate(tags)])
+    session.add_all(ResourceTag(resource_id=resource_id, tag=t, position=i) for i, t in enumerate(tags))
 
 
 def set_tags(session: Session, resource_ids: Sequence[str], tags: Sequence[str], append: bool) -> None:
-    """Replace (or, with ``append``, extend) the tags of the given resources."""
-    current = tags_of(session, resource_ids) if append else {}
-    if not append:
-        session.execute(delete(ResourceTag).where(ResourceTag.resource_id.in_(list(resource_ids))))
-    rows = []
-    for rid in resource_ids:
-        have = current.get(rid, [])
-        new = [t for t in dict.fromkeys(tags) if t not in have]
-        rows.extend({"resource_id": rid, "tag": t, "position": len(have) + i} for i, t in enumerate(new))
-    if rows:
-        session.execute(insert(ResourceTag), rows)
+    """Replace (or, with ``append``, extend) the tags of the given resources, keeping their order."""
+    ids = list(resource_ids)
+    wanted = list(dict.fromkeys(tags))
+    existing: dict[str, dict[str, ResourceTag]] = defaultdict(dict)
+    for start in range(0, len(ids), 1000):
+        rows = session.scalars(select(ResourceTag).where(ResourceTag.resource_id.in_(ids[start:start + 1000]))
+                               .order_by(ResourceTag.resource_id, ResourceTag.position))
+        for row in rows:
+            existing[row.resource_id][row.tag] = row
+    for rid in ids:
+        rows = existing.get(rid, {})
+        if append:
+            start = len(rows)
+            new = [t for t in wanted if t not in rows]
+            session.add_all(ResourceTag(resource_id=rid, tag=t, position=start + i) for i, t in enumerate(new))
+            continue
+        for tag, row in rows.items():
+            if tag not in wanted:
+                session.delete(row)
+        for position, tag in enumerate(wanted):
+            if tag in rows:
+                rows[tag].position = position
+            else:
+                session.add(ResourceTag(resource_id=rid, tag=tag, position=position))
 
 
 # -- projects -----------------------------------------------------------------------------------
@@ -191,10 +205,9 @@ def add_to_project(session: Session, project_id: str, resource_ids: Sequence[str
     """Add resources to a project, skipping those already in it; returns how many were added."""
     existing = set(session.scalars(select(ProjectResource.resource_id).where(
         ProjectResource.project_id == project_id, ProjectResource.resource_id.in_(list(resource_ids)))))
-    rows = [{"project_id": project_id, "resource_id": rid, "added_by": added_by}
+    rows = [ProjectResource(project_id=project_id, resource_id=rid, added_by=added_by)
             for rid in dict.fromkeys(resource_ids) if rid not in existing]
-    if rows:
-        session.execute(insert(ProjectResource), rows)
+    session.add_all(rows)
     return len(rows)
 
 
@@ -209,8 +222,9 @@ def add_all_to_project(session: Session, customer_id: str, project_id: str, adde
 
 def remove_from_project(session: Session, project_id: str, resource_ids: Sequence[str]) -> None:
     """Remove resources from a project (absent ones are ignored)."""
-    session.execute(delete(ProjectResource).where(ProjectResource.project_id == project_id,
-                                                  ProjectResource.resource_id.in_(list(resource_ids))))
+    for row in session.scalars(select(ProjectResource).where(ProjectResource.project_id == project_id,
+                                                             ProjectResource.resource_id.in_(list(resource_ids)))):
+        session.delete(row)
 
 
 def project_resources(session: Session, project_id: str) -> Sequence[Resource]:
@@ -263,11 +277,10 @@ def channel_members(session: Session, customer_id: str, channels: Sequence[str],
 
 # -- soft delete --------------------------------------------------------------------------------
 
-def mark_deleted(session: Session, resource_ids: Sequence[str], deleted: bool, by: str | None,
-                 when: datetime | None) -> None:
+def mark_deleted(resources: Sequence[Resource], deleted: bool, by: str | None, when: datetime | None) -> None:
     """Set or clear the soft-delete fields of resources."""
-    session.execute(update(Resource).where(Resource.id.in_(list(resource_ids)))
-                    .values(deleted=deleted, deleted_at=when, deleted_by=by))
+    for resource in resources:
+        resource.deleted, resource.deleted_at, resource.deleted_by = deleted, when, by
 
 
 # -- upload intents -----------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def list_resources(session: Session, me: Principal, f: ResourceFilters, offset: 
 # -- publish ------------------------------------------------------------------------------------
 
 def _publish(me: Principal, resource: Resource) -> None:
-    policy.require_on(me, policy.Action.RESOURCES_PUBLISH, resource.created_by_id, "resource")
+    policy.require(me, policy.Action.RESOURCES_PUBLISH)
     if resource.deleted:
         raise BadRequestError(f"Resource {resource.id} is deleted; restore it before publishing")
     if resource.status != "inbox":
@@ -211,7 +211,7 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
 def set_tags(session: Session, me: Principal, resource_ids: Sequence[str], tags: Sequence[str],
              append: bool = False) -> list[Resource]:
     """Replace (or, with ``append``, extend) the tags of resources."""
-    policy.require(me, policy.Action.RESOURCES_TAG)
+    policy.require(me, policy.Action.RESOURCES_UPLOAD)
     resources = visible_resources(session, me, resource_ids)
     repo.set_tags(session, [r.id for r in resources], clean_tags(tags), append)
     return resources
@@ -221,13 +221,9 @@ def set_tags(session: Session, me: Principal, resource_ids: Sequence[str], tags:
 
 def delete(session: Session, me: Principal, resource_ids: Sequence[str]) -> None:
     """Soft-delete resources (all or none: 404/403 when one is missing or not allowed)."""
+    policy.require(me, policy.Action.RESOURCES_DELETE)
     resources = visible_resources(session, me, resource_ids)
-    for resource in resources:
-        policy.require_on(me, policy.Action.RESOURCES_DELETE, resource.created_by_id, "resource")
-    live = [r.id for r in resources if not r.deleted]
-    if live:
-        repo.mark_deleted(session, live, True, me.email, utcnow())
-    session.expire_all()
+    repo.mark_deleted([r for r in resources if not r.deleted], True, me.email, utcnow())
 
 
 def restore(session: Session, store: BlobStore, me: Principal, resource_ids: Sequence[str],
@@ -242,7 +238,7 @@ def restore(session: Session, store: BlobStore, me: Principal, resource_ids: Seq
         NotFoundError: With ``strict``, when a resource does not exist.
         BadRequestError: With ``strict``, when it is not deleted or its file is gone.
     """
-    policy.require(me, policy.Action.RESOURCES_READ)
+    policy.require(me, policy.Action.RESOURCES_DELETE)
     ids = check_uuids(list(resource_ids), "resource")
     found = repo.get_many(session, me.customer_id, ids)
     restored: list[str] = []
@@ -254,10 +250,8 @@ def restore(session: Session, store: BlobStore, me: Principal, resource_ids: Seq
             reason = "not_found"
         elif not resource.deleted:
             reason = "not_deleted"
-        else:
-            policy.require_on(me, policy.Action.RESOURCES_DELETE, resource.created_by_id, "resource")
-            if not store.exists(resource.location):
-                reason = "file_missing"
+        elif not store.exists(resource.location):
+            reason = "file_missing"
         if reason is None:
             restored.append(rid)
         else:
@@ -268,7 +262,5 @@ def restore(session: Session, store: BlobStore, me: Principal, resource_ids: Seq
             raise NotFoundError("Resource")
         raise BadRequestError("Resource is not deleted" if reason == "not_deleted"
                               else "The resource's file is missing from storage; it cannot be restored")
-    if restored:
-        repo.mark_deleted(session, restored, False, None, None)
-    session.expire_all()
+    repo.mark_deleted([found[rid] for rid in restored], False, None, None)
     return {"restored": restored, "skipped": skipped}

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, select
+from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
 from datamint.server.db.base import iso
@@ -53,10 +54,10 @@ class ExportRequest:
         return kind
 
 
-def build_query(scope: Scope, request: ExportRequest) -> Select[Any]:
+def build_query(session: Session, scope: Scope, request: ExportRequest) -> Select[Any]:
     """The rows to export, oldest first (checks that the caller may export)."""
     scope.require(ProjectAction.EXPORT)
-    conds = [scope.annotations(), Annotation.deleted.is_(False)]
+    conds = [scope.annotations(session), Annotation.deleted.is_(False)]
     if request.annotators:
         conds.append(Annotation.created_by.in_(list(request.annotators)))
     if request.identifiers:
@@ -134,10 +135,11 @@ def stream_xlsx(database: Database, query: Select[Any]) -> Iterator[bytes]:
         os.unlink(path)
 
 
-def stream(database: Database, scope: Scope, request: ExportRequest) -> tuple[Iterator[bytes], str, str]:
+def stream(session: Session, database: Database, scope: Scope, request: ExportRequest
+           ) -> tuple[Iterator[bytes], str, str]:
     """The export's byte chunks, media type and file name."""
     kind = request.kind
-    query = build_query(scope, request)
+    query = build_query(session, scope, request)
     chunks = stream_csv(database, query) if kind == "csv" else stream_xlsx(database, query)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in scope.name)[:80] or "annotations"
     return chunks, MEDIA_TYPES[kind], f"{safe}-annotations.{kind}"

@@ -58,7 +58,7 @@ def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: 
             scope.require(ProjectAction.ANNOTATE)
             target = me.user_id
         else:
-            scope.require(ProjectAction.MANAGE_WORKLISTS)
+            scope.require(ProjectAction.MANAGE)
     else:
         scope.require(ProjectAction.REVIEW)
         target = _annotator_id(session, me, body.annotator)
@@ -93,7 +93,7 @@ def statuses(session: Session, scope: Scope, status: str | None, user_ref: str |
 
 def reset_status(session: Session, scope: Scope, resource_id: str, email: str) -> dict[str, Any]:
     """Forget an annotator's status (and so its review state) on a resource."""
-    scope.require(ProjectAction.MANAGE_WORKLISTS)
+    scope.require(ProjectAction.MANAGE)
     resource = resources_service.visible_resource(session, scope.me, resource_id)
     user = auth_service.get_user(session, scope.me, email)
     removed = repo.delete_statuses(session, scope.worklist_ids, resource.id, user.id)

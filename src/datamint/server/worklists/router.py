@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
+from datamint.server.annotations import files
 from datamint.server.annotations import service as annotations_service
-from datamint.server.deps import CurrentUser, SessionDep
+from datamint.server.annotations.router import with_blobs
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.resources.router import _content_disposition
 from datamint.server.worklists import export, labels, progress, scope, service, statistics
 from datamint.server.worklists.schemas import (
@@ -120,6 +122,18 @@ def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session
     return result
 
 
+@router.post("/{worklist_id}/resources/{resource_id}/segmentations", status_code=201)
+def upload_segmentations(worklist_id: str, resource_id: str, request: Request, session: SessionDep, me: CurrentUser,
+                         store: StorageDep, payload: Annotated[str, Form(description="JSON array of items")],
+                         images: Annotated[list[UploadFile] | None, File(description="Masks, in payload order")] = None
+                         ) -> dict[str, Any]:
+    """Create or update segmentations of a resource in the worklist; the i-th image is the mask
+    of the i-th payload item ``{id?, identifier, frame_index, width, height, set_name?}``."""
+    data = [image.file.read() for image in images or []]
+    return with_blobs(request, session, store, me, lambda pending: files.upload_worklist_segmentations(
+        session, pending, me, worklist_id, resource_id, payload, data))
+
+
 @router.get("/{worklist_id}/resources/{resource_id}/{kind}")
 def resource_annotations(worklist_id: str, resource_id: str, kind: Literal["annotations", "segmentations",
                                                                          "ai_segmentations"],
@@ -173,13 +187,13 @@ def download_annotations(worklist_id: str, request: Request, session: SessionDep
                          annotations: Annotated[ListParam, Query(alias="annotations[]")] = None) -> Response:
     """The worklist's annotations as CSV or XLSX (``format=csv|xlsx|excel``)."""
     found = scope.of_worklist(session, me, worklist_id)
-    return _export(request, found, format, from_, to, annotators, annotations)
+    return _export(request, session, found, format, from_, to, annotators, annotations)
 
 
-def _export(request: Request, found: scope.Scope, fmt: str, from_: str | None, to: str | None,
-            annotators: list[str] | None, annotations: list[str] | None) -> Response:
+def _export(request: Request, session: SessionDep, found: scope.Scope, fmt: str, from_: str | None,
+            to: str | None, annotators: list[str] | None, annotations: list[str] | None) -> Response:
     wanted = export.ExportRequest(fmt, annotators or [], annotations or [], from_, to)
-    chunks, media_type, filename = export.stream(request.app.state.database, found, wanted)
+    chunks, media_type, filename = export.stream(session, request.app.state.database, found, wanted)
     return StreamingResponse(chunks, media_type=media_type,
                              headers={"Content-Disposition": _content_disposition(filename)})
 
@@ -259,7 +273,8 @@ def project_download_annotations(project_id: str, request: Request, session: Ses
                                  annotators: Annotated[ListParam, Query(alias="annotators[]")] = None,
                                  annotations: Annotated[ListParam, Query(alias="annotations[]")] = None) -> Response:
     """The project's annotations as CSV or XLSX, streamed (filters: annotators, labels, dates)."""
-    return _export(request, scope.of_project(session, me, project_id), format, from_, to, annotators, annotations)
+    found = scope.of_project(session, me, project_id)
+    return _export(request, session, found, format, from_, to, annotators, annotations)
 
 
 model_info_router = APIRouter(prefix="/datamint/api/v1/model-info", tags=["models"])

@@ -45,10 +45,10 @@ class Scope:
         """The project's or the worklist's name (for export file names)."""
         return self.project.name if self.project is not None else self.worklists[0].name
 
-    def annotations(self) -> ColumnElement[bool]:
+    def annotations(self, session: Session) -> ColumnElement[bool]:
         """The condition selecting the scope's annotations."""
         if self.project is not None:
-            return annotations_repo.project_scope(self.project.id)
+            return annotations_repo.project_scope(session, self.project.id)
         return Annotation.worklist_id == self.worklists[0].id
 
     def resource_ids(self, session: Session) -> list[str]:

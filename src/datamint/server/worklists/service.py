@@ -114,7 +114,7 @@ def _add_resources(session: Session, me: Principal, worklist: Worklist, ids: Seq
 def update_resources(session: Session, me: Principal, worklist_id: str, to_add: Sequence[str],
                      to_delete: Sequence[str]) -> dict[str, Any]:
     """Add and remove resources of a worklist (adding to a project's worklist adds to the project)."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE_WORKLISTS)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
     added = _add_resources(session, me, worklist, to_add)
     removing = resources_service.visible_resources(session, me, to_delete) if to_delete else []
     if worklist.is_project_default and worklist.project_id is not None:
@@ -160,7 +160,7 @@ def _set_annotators(session: Session, me: Principal, worklist: Worklist, emails:
 def set_annotator(session: Session, me: Principal, worklist_id: str, user_ref: str, body: AnnotatorBody
                   ) -> dict[str, Any]:
     """Assign (or update) an annotator, addressed by user id or email."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE_WORKLISTS)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
     user = auth_service.get_user(session, me, user_ref)
     row = _assign(session, me, worklist, user, body)
     session.flush()
@@ -169,7 +169,7 @@ def set_annotator(session: Session, me: Principal, worklist_id: str, user_ref: s
 
 def remove_annotator(session: Session, me: Principal, worklist_id: str, user_ref: str) -> None:
     """Unassign an annotator (their annotations stay)."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE_WORKLISTS)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
     user = auth_service.get_user(session, me, user_ref)
     row = repo.get_annotator(session, worklist.id, user.id)
     if row is None:
@@ -190,7 +190,7 @@ def _project_for_worklist(session: Session, me: Principal, project_id: str | Non
     from datamint.server.projects.service import visible_project
 
     project, roles = visible_project(session, me, project_id)
-    policy.require_project(me, roles, ProjectAction.MANAGE_WORKLISTS)
+    policy.require_project(me, roles, ProjectAction.MANAGE)
     if project.archived:
         raise BadRequestError(f"Project {project.name!r} is archived; restore it before adding worklists")
     return project
@@ -244,7 +244,7 @@ def create_for_project(session: Session, me: Principal, project: Project, annota
 def update(session: Session, me: Principal, worklist_id: str, body: WorklistPatch) -> Worklist:
     """Change a worklist; ``annotations`` replaces the specs, ``resource_ids`` the resources,
     ``annotators`` the annotators."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE_WORKLISTS)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
     changes = body.model_dump(exclude_unset=True)
     if changes.get("name") is not None:
         worklist.name = changes["name"].strip() or worklist.name

@@ -35,7 +35,7 @@ def _status_counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
 def _annotation_counts(session: Session, scope: Scope) -> dict[str, tuple[int, int, Any]]:
     rows = session.execute(select(Annotation.created_by_id, func.count(), func.count(Annotation.resource_id.distinct()),
                                   func.max(Annotation.created_at))
-                           .where(scope.annotations(), Annotation.deleted.is_(False))
+                           .where(scope.annotations(session), Annotation.deleted.is_(False))
                            .group_by(Annotation.created_by_id))
     return {uid: (int(n), int(r), last) for uid, n, r, last in rows}
 
@@ -76,7 +76,7 @@ def annotators(session: Session, scope: Scope, email: str | None = None) -> list
 def annotations(session: Session, scope: Scope) -> dict[str, Any]:
     """Counts of live annotations by type, label, status, source and author, and coverage."""
     scope.require(ProjectAction.STATISTICS_READ)
-    base = (scope.annotations(), Annotation.deleted.is_(False))
+    base = (scope.annotations(session), Annotation.deleted.is_(False))
 
     def grouped(*columns: Any) -> list[Any]:
         return list(session.execute(select(*columns, func.count()).where(*base).group_by(*columns)))
@@ -112,7 +112,7 @@ def files_matrix(session: Session, scope: Scope) -> dict[str, Any]:
             emails.add(email)
     for rid, email, count in session.execute(
             select(Annotation.resource_id, Annotation.created_by, func.count())
-            .where(scope.annotations(), Annotation.deleted.is_(False))
+            .where(scope.annotations(session), Annotation.deleted.is_(False))
             .group_by(Annotation.resource_id, Annotation.created_by)):
         if rid in cells:
             cells[rid].setdefault(email, {"status": None, "annotations": 0})["annotations"] = int(count)

@@ -1,0 +1,65 @@
+"""Invitation endpoints: invite, list, revoke (admins), and the public accept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from datamint.server import policy
+from datamint.server.auth import invitation_service as service
+from datamint.server.auth.schemas import InvitationAccept, InvitationCreate
+from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, client_address
+from datamint.server.errors import NotFoundError
+
+router = APIRouter(tags=["invitations"])
+
+
+@router.post("/users/invite", status_code=201)
+def invite_user(body: InvitationCreate, request: Request, session: SessionDep, settings: SettingsDep,
+                me: CurrentUser) -> dict[str, Any]:
+    """Invite a person by email; the response carries the one-time link (no email is sent)."""
+    policy.require(me, policy.Action.USERS_MANAGE)
+    ttl = timedelta(hours=settings.invitation_ttl_hours)
+    result = service.invite(session, me, body, str(request.base_url), ttl)
+    session.commit()
+    return result
+
+
+@router.get("/users/invitations")
+def list_invitations(
+    session: SessionDep,
+    me: CurrentUser,
+    project_id: Annotated[str | None, Query(description="Only invitations into this project")] = None,
+) -> list[dict[str, Any]]:
+    """Open invitations of the organization (a bare list)."""
+    policy.require(me, policy.Action.USERS_MANAGE)
+    return service.list_invitations(session, me, project_id)
+
+
+@router.delete("/users/invitations/{email}/revoke", status_code=204)
+def revoke_invitation(email: str, session: SessionDep, me: CurrentUser) -> Response:
+    """Revoke the open invitation of ``email``."""
+    policy.require(me, policy.Action.USERS_MANAGE)
+    service.revoke(session, me, email)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/invitations/accept", status_code=201)
+def accept_invitation(body: InvitationAccept, request: Request, session: SessionDep) -> dict[str, Any]:
+    """Create an account from an invitation token (no API key needed); returns its first key once.
+
+    Unknown tokens count as failed authentications for the client's address.
+    """
+    guard = request.app.state.auth_guard
+    client = client_address(request)
+    guard.check(client)
+    try:
+        result = service.accept(session, body)
+    except NotFoundError:
+        guard.record_failure(client)
+        raise
+    session.commit()
+    return result

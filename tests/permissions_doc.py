@@ -1,0 +1,106 @@
+"""Reads the machine-readable tables of ``docs/permissions.md`` (shared by the policy and matrix tests).
+
+Each table follows an HTML comment marker such as ``<!-- permissions:routes -->``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "permissions.md"
+ACTORS = ("anonymous", "wrong key", "revoked key", "other org admin", "member", "annotator", "reviewer",
+          "manager", "admin")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+SPECIAL_ACTIONS = ("public", "authenticated")
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """One row of the routes table: a route, its governing action, the status per caller."""
+
+    method: str
+    path: str
+    action: str
+    expected: dict[str, int]
+
+    @property
+    def key(self) -> str:
+        """``METHOD /path/template``."""
+        return f"{self.method} {self.path}"
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip().strip("`").strip() for c in line.strip().strip("|").split("|")]
+
+
+def read_table(marker: str, text: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the table that follows ``<!-- permissions:<marker> -->``."""
+    text = DOC.read_text(encoding="utf-8") if text is None else text
+    start = text.find(f"<!-- permissions:{marker} -->")
+    if start < 0:
+        raise AssertionError(f"{DOC}: no table marked '<!-- permissions:{marker} -->'")
+    lines = [ln for ln in text[start:].splitlines()[1:]]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    table = []
+    for line in lines:
+        if not line.strip().startswith("|"):
+            break
+        table.append(line)
+    header, rows = _cells(table[0]), [_cells(ln) for ln in table[2:]]
+    for row in rows:
+        if len(row) != len(header):
+            raise AssertionError(f"{DOC} ({marker}): row {row[0]!r} has {len(row)} cells, "
+                                 f"the header {len(header)}")
+    return header, rows
+
+
+def grants(marker: str, text: str | None = None) -> dict[str, set[str]]:
+    """A role × action table as ``{action: {roles granting it}}`` (roles are the columns after Meaning)."""
+    header, rows = read_table(marker, text)
+    roles = header[2:]
+    out: dict[str, set[str]] = {}
+    for row in rows:
+        if row[0] in out:
+            raise AssertionError(f"{DOC} ({marker}): action {row[0]!r} appears twice")
+        out[row[0]] = {role for role, cell in zip(roles, row[2:], strict=True) if cell == "✓"}
+    return out
+
+
+def route_rows(text: str | None = None) -> dict[str, RouteRow]:
+    """The routes table as ``{"METHOD /path": RouteRow}``."""
+    header, rows = read_table("routes", text)
+    if tuple(header[2:]) != ACTORS:
+        raise AssertionError(f"{DOC}: routes table columns must be Route, Action, {', '.join(ACTORS)}")
+    out: dict[str, RouteRow] = {}
+    for row in rows:
+        method, _, path = row[0].partition(" ")
+        if method not in HTTP_METHODS or not path.startswith("/"):
+            raise AssertionError(f"{DOC}: route {row[0]!r} must read 'METHOD /path/template'")
+        try:
+            expected = {actor: int(cell) for actor, cell in zip(ACTORS, row[2:], strict=True)}
+        except ValueError:
+            raise AssertionError(f"{DOC}: route {row[0]!r} has a status that is not a number: {row[2:]}")
+        entry = RouteRow(method, path.strip(), row[1], expected)
+        if entry.key in out:
+            raise AssertionError(f"{DOC}: route {entry.key!r} appears twice")
+        out[entry.key] = entry
+    return out
+
+
+def openapi_routes(schema: dict[str, Any]) -> set[str]:
+    """Every ``METHOD /path`` of an OpenAPI schema."""
+    return {f"{method.upper()} {path}" for path, ops in schema.get("paths", {}).items()
+            for method in ops if method.upper() in HTTP_METHODS}
+
+
+def coverage(schema: dict[str, Any], rows: dict[str, RouteRow]) -> tuple[list[str], list[str]]:
+    """Routes of ``schema`` without a row, and rows without a route (both sorted)."""
+    routes = openapi_routes(schema)
+    return sorted(routes - set(rows)), sorted(set(rows) - routes)
+
+
+PATH_PARAM_RE = re.compile(r"{(\w+)}")
