@@ -69,9 +69,7 @@ def delete_dataset(dataset_id: str, session: SessionDep, me: CurrentUser) -> Res
 def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
                           version: VersionQuery = None) -> list[dict[str, Any]]:
     """The dataset's resources now, or those of one version (with their ``sha256``); a bare array."""
-    resources = service.dataset_resources(session, store, me, dataset_id, version)
-    session.commit()  # digests computed for a version are remembered
-    return resources
+    return service.dataset_resources(session, store, me, dataset_id, version)
 
 
 @router.post("/{dataset_id}/resources")
