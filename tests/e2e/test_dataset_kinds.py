@@ -117,3 +117,19 @@ def test_stored_splits_round_trip_and_history(server, patients):
     then = {s.resource_id: s.split_name for s in api.projects.get_splits(project, as_of_timestamp=before)}
     assert then[moved] == "test"  # history: the assignment in force back then
     assert len(api.projects.get_splits(project, split_name="train")) == len(parts["train"]) + 1
+
+
+def test_videos_as_clips_and_as_frames(server, api, videos):
+    from datamint.dataset import SlicedVideoDataset, VideoDataset
+
+    rid = api.resources.upload_resource(str(videos["avi"]))
+    project = api.projects.create(unique("videos"), "video datasets", resources_ids=[rid])
+    api.annotations.add_label_annotation(rid, "motion", frame_index=2)
+    clips = VideoDataset(project.name, **_kw(server))
+    assert type(build_dataset(project.name, **_kw(server))).__name__ == "VideoDataset"
+    clip = clips[0]
+    assert clip["image"].shape == (3, 6, 32, 48) and clip["frame_labels"][:, 0].tolist() == [0, 0, 1, 0, 0, 0]
+    assert abs(float(clip["image"][:, 3].float().mean()) - 90) < 8  # frame k is a flat gray of 30 * k
+    frames = SlicedVideoDataset(project.name, **_kw(server))
+    assert len(frames) == 6 and frames[4]["image"].shape == (3, 32, 48)
+    assert frames[2]["frame_labels"].tolist() == [1.0] and frames[1]["frame_labels"].tolist() == [0.0]
