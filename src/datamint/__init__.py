@@ -24,11 +24,21 @@ from datamint.exceptions import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    if name == "Dataset":  # the legacy PyTorch dataset (seed 002); imported on first use
+        from datamint.dataset.legacy import Dataset
+
+        return Dataset
+    raise AttributeError(f"module 'datamint' has no attribute {name!r}")
+
+
 __all__ = [
     "APIHandler",
     "Api",
     "AuthenticationError",
     "DatamintException",
+    "Dataset",
     "EntityAlreadyExistsError",
     "ItemNotFoundError",
     "NetworkError",

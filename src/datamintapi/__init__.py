@@ -1,4 +1,4 @@
-"""Legacy import name of the Datamint client: ``from datamintapi import APIHandler``.
+"""Legacy import name of the Datamint client: ``from datamintapi import APIHandler, Dataset``.
 
 New code should use ``from datamint import Api``.
 """
@@ -6,5 +6,6 @@ New code should use ``from datamint import Api``.
 from __future__ import annotations
 
 from datamint.apihandler import APIHandler
+from datamint.dataset.legacy import Dataset
 
-__all__ = ["APIHandler"]
+__all__ = ["APIHandler", "Dataset"]

@@ -115,9 +115,11 @@ class World:
     def path_defaults(self) -> dict[str, str]:
         """The value of each path parameter when a route's builder does not set it."""
         from authz_annotations import annotation_defaults
+        from authz_datasets import dataset_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
-                "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self)}
+                "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self),
+                **dataset_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -218,8 +220,10 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
 
 def _with_annotation_routes() -> None:
     from authz_annotations import ANNOTATION_REQUESTS
+    from authz_datasets import DATASET_REQUESTS
 
     REQUESTS.update(ANNOTATION_REQUESTS)
+    REQUESTS.update(DATASET_REQUESTS)
 
 
 _with_annotation_routes()

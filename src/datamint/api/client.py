@@ -12,6 +12,7 @@ from datamint.api.endpoints.annotations_api import AnnotationsApi
 from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
+from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
 from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
@@ -126,6 +127,16 @@ class Api:
     def channels(self) -> ChannelsApi:
         """Upload channels and their resources."""
         return self._endpoint("channels", ChannelsApi)
+
+    @property
+    def datasets(self) -> DatasetsInfoApi:
+        """Datasets (one per project) and their immutable versions; archive downloads."""
+        return self._endpoint("datasets", DatasetsInfoApi, high=True)
+
+    @property
+    def _datasetsinfo(self) -> DatasetsInfoApi:
+        """Alias of :attr:`datasets` (the official client's name)."""
+        return self.datasets
 
     @property
     def users(self) -> UsersApi:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datamint.entities.base_entity import BaseEntity
 from datamint.entities.channel import Channel, ChannelResourceData
+from datamint.entities.datasetinfo import DatasetInfo, DatasetVersion
 from datamint.entities.project import Project
+from datamint.entities.project_resource_split import ProjectResourceSplit
 from datamint.entities.resource import Resource, resource_from_dict
 from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource, VideoResource, VolumeResource
 from datamint.entities.user import User
@@ -14,9 +16,12 @@ __all__ = [
     "Channel",
     "ChannelResourceData",
     "DICOMResource",
+    "DatasetInfo",
+    "DatasetVersion",
     "ImageResource",
     "NiftiResource",
     "Project",
+    "ProjectResourceSplit",
     "Resource",
     "User",
     "VideoResource",

@@ -18,6 +18,8 @@ from datamint.server.auth.router import router as users_router
 from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamint.server.config import Settings
+from datamint.server.datasets.router import project_router as project_datasets_router
+from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.errors import install_error_handlers
@@ -105,6 +107,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(worklists_router)
     app.include_router(project_worklists_router)
     app.include_router(model_info_router)
+    app.include_router(datasets_router)
+    app.include_router(project_datasets_router)
     return app
 
 

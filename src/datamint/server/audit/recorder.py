@@ -49,6 +49,8 @@ AUDITED_READS: frozenset[str] = frozenset({
     "GET /projects/{project_id}/download-annotations",
     "GET /annotationsets/{worklist_id}/download-annotations",
     "GET /datasets/download/{token}",
+    "GET /datasets/{dataset_id}/versions/{ref}/blobs/{sha256}",
+    "GET /datasets/{dataset_id}/versions/{ref}/manifest",
 })
 
 #: Path parameters whose value names an entity of another type than ``<name without _id>``.

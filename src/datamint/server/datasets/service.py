@@ -1,0 +1,268 @@
+"""Rules for datasets (wire §4.6) and their versions.
+
+A dataset is the data of one project: its resources *are* the project's resources (one source of
+truth, ``project_resources``), its name is the project's name, and it is visible to whoever sees
+the project. ``DELETE /datasets/{id}`` therefore archives the owning project (restorable with
+``POST /projects/{id}/restore``); versions are deleted one by one.
+
+Versions are immutable snapshots (:mod:`.snapshot`), numbered 1, 2, ... per dataset and named
+(``v<number>`` unless a name is given). A version reference is ``latest``, a number, or a name.
+Reading a dataset needs ``project.read``; changing its resources, creating and deleting versions
+``project.manage``; downloading its content (manifest, blobs, archives) ``project.export``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from datamint.server import policy
+from datamint.server.auth.service import Principal
+from datamint.server.common.ids import check_uuid
+from datamint.server.datasets import repository as repo
+from datamint.server.datasets import snapshot as snap
+from datamint.server.datasets.models import DatasetVersion, DatasetVersionAnnotation, DatasetVersionResource
+from datamint.server.db.base import iso
+from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
+from datamint.server.projects import repository as projects_repo
+from datamint.server.projects.models import Dataset, Project
+from datamint.server.storage.base import BlobStore
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
+
+
+def visible_dataset(session: Session, me: Principal, dataset_id: str,
+                    action: policy.ProjectAction = policy.ProjectAction.READ) -> tuple[Dataset, Project]:
+    """The dataset and its project when the caller may perform ``action`` on it.
+
+    Raises:
+        NotFoundError: No such dataset in the caller's organization, or the caller is neither a
+            member of its project nor an admin.
+        ForbiddenError: A member whose project roles do not grant ``action``.
+    """
+    found = repo.get_with_project(session, me.customer_id, check_uuid(dataset_id, "dataset"))
+    if found is None:
+        raise NotFoundError("Dataset")
+    dataset, project = found
+    member = projects_repo.get_member(session, project.id, me.user_id)
+    roles = list(member.roles) if member else None
+    if roles is None and not me.is_admin:
+        raise NotFoundError("Dataset")
+    policy.require_project(me, roles, action)
+    return dataset, project
+
+
+def to_wire_many(session: Session, pairs: list[tuple[Dataset, Project]]) -> list[dict[str, Any]]:
+    """DatasetInfo dicts (wire §5.4) of several datasets; resources come in one query."""
+    ids = repo.live_resource_ids(session, [p.id for _, p in pairs])
+    return [_wire(d, p, ids[p.id]) for d, p in pairs]
+
+
+def _wire(d: Dataset, p: Project, resource_ids: list[str]) -> dict[str, Any]:
+    return {
+        "id": d.id, "name": p.name, "description": p.description or d.description or "",
+        "created_at": iso(d.created_at), "created_by": d.created_by, "customer_id": d.customer_id,
+        "updated_at": iso(p.updated_at or d.updated_at), "total_resource": len(resource_ids),
+        "resource_ids": resource_ids, "project_id": p.id, "archived": p.archived,
+    }
+
+
+def list_datasets(session: Session, me: Principal, include_archived: bool, offset: int, limit: int
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """The datasets of the projects the caller sees, and their total."""
+    policy.require(me, policy.Action.PROJECTS_READ)
+    pairs, total = repo.list_datasets(session, me.customer_id, None if me.is_admin else me.user_id,
+                                      include_archived, offset, limit)
+    return to_wire_many(session, pairs), total
+
+
+def get_dataset(session: Session, me: Principal, dataset_id: str) -> dict[str, Any]:
+    """One dataset as DatasetInfo."""
+    return to_wire_many(session, [visible_dataset(session, me, dataset_id)])[0]
+
+
+def delete_dataset(session: Session, me: Principal, dataset_id: str) -> None:
+    """Archive the project that owns the dataset (restorable; versions are kept)."""
+    from datamint.server.projects import service as projects_service
+
+    _, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    projects_service.archive_project(session, me, project.id)
+
+
+def update_resources(session: Session, me: Principal, dataset_id: str, to_add: list[str], to_delete: list[str],
+                     all_files_selected: bool, project_id: str | None) -> dict[str, Any]:
+    """Add or remove resources of the dataset, i.e. of its project.
+
+    Raises:
+        ValidationFailedError: ``project_id`` names another project than the dataset's.
+    """
+    from datamint.server.resources import membership
+
+    _, project = visible_dataset(session, me, dataset_id)
+    if project_id is not None and check_uuid(project_id, "project") != project.id:
+        raise ValidationFailedError(f"Dataset {dataset_id} belongs to project {project.id}, not {project_id}")
+    result = membership.update_project_resources(session, me, project.id, to_add, to_delete, all_files_selected)
+    return {**result, "dataset_id": dataset_id}
+
+
+# -- versions ------------------------------------------------------------------------------------
+
+
+def resolve_version(session: Session, dataset: Dataset, ref: str) -> DatasetVersion:
+    """The version ``ref`` names: ``latest``, a number, or a name.
+
+    Raises:
+        NotFoundError: No such version (or the dataset has none, for ``latest``).
+    """
+    ref = str(ref).strip()
+    if ref.lower() == "latest":
+        version = repo.latest_version(session, dataset.id)
+        if version is None:
+            raise NotFoundError("Dataset version", "Dataset version not found: this dataset has no version yet; "
+                                "create one with POST /datasets/{id}/versions")
+        return version
+    version = repo.version_by_number(session, dataset.id, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+    version = version or repo.version_by_name(session, dataset.id, ref)
+    if version is None:
+        raise NotFoundError("Dataset version", f"Dataset version not found: {ref!r}")
+    return version
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not _NAME_RE.match(name) or name.isdigit() or name.lower() == "latest":
+        raise ValidationFailedError(f"Invalid version name {name!r}: use 1-100 letters, digits, '.', '_', '-' or "
+                                    "spaces, starting with a letter or digit; not only digits and not 'latest'")
+    return name
+
+
+def create_version(session: Session, store: BlobStore, me: Principal, dataset_id: str, name: str | None,
+                   description: str | None) -> snap.Snapshot:
+    """Freeze the dataset's current content as a new version (the caller commits).
+
+    Returns:
+        The snapshot; its ``written`` blobs must be deleted if the commit fails.
+
+    Raises:
+        ConflictError: The name is taken (the existing version is attached).
+        ValidationFailedError: Bad name.
+    """
+    dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    name = _check_name(name) if name else None
+    existing = repo.version_by_name(session, dataset.id, name) if name else None
+    if existing is not None:
+        raise ConflictError(f"Dataset version {name!r} already exists", existing=snap.version_to_wire(existing))
+    snapshot = snap.live_snapshot(session, store, project)
+    try:
+        number = repo.take_number(session, dataset.id)
+        name = name or f"v{number}"
+        snap.freeze_masks(session, store, me.customer_id, snapshot)
+        version = DatasetVersion(dataset_id=dataset.id, customer_id=me.customer_id, project_id=project.id,
+                                 number=number, name=name, description=(description or "").strip(),
+                                 created_by=me.email, resource_count=len(snapshot.resources),
+                                 annotation_count=len(snapshot.annotations),
+                                 total_size=sum(r.size for r in snapshot.resources),
+                                 label_schema=snapshot.label_schema)
+        session.add(version)
+        session.flush()
+        session.add_all(DatasetVersionResource(version_id=version.id, resource_id=r.id, position=i, sha256=r.sha256,
+                                               size=r.size, blob_key=r.blob_key, data=r.data)
+                        for i, r in enumerate(snapshot.resources))
+        session.add_all(DatasetVersionAnnotation(version_id=version.id, annotation_id=a.id,
+                                                 customer_id=me.customer_id, resource_id=a.resource_id, position=i,
+                                                 data=a.data, mask_sha256=a.mask_sha256, mask_size=a.mask_size,
+                                                 mask_mimetype=a.mask_mimetype)
+                        for i, a in enumerate(snapshot.annotations))
+        session.flush()
+    except IntegrityError:
+        discard_written(store, snapshot)
+        raise ConflictError("Another version of this dataset was created at the same time; try again")
+    except BaseException:
+        discard_written(store, snapshot)
+        raise
+    snapshot.version = version
+    return snapshot
+
+
+def discard_written(store: BlobStore, snapshot: snap.Snapshot) -> None:
+    """Delete the content blobs a failed version creation wrote."""
+    for key in snapshot.written:
+        store.delete(key)
+    snapshot.written.clear()
+
+
+def list_versions(session: Session, me: Principal, dataset_id: str, offset: int, limit: int
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """A page of the dataset's versions, oldest first."""
+    dataset, _ = visible_dataset(session, me, dataset_id)
+    rows, total = repo.list_versions(session, dataset.id, offset, limit)
+    return [snap.version_to_wire(v) for v in rows], total
+
+
+def get_version(session: Session, me: Principal, dataset_id: str, ref: str) -> DatasetVersion:
+    """One version of a visible dataset."""
+    dataset, _ = visible_dataset(session, me, dataset_id)
+    return resolve_version(session, dataset, ref)
+
+
+def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -> list[str]:
+    """Delete a version (the caller commits); returns the keys of content blobs no version needs
+    any more, to delete from the store after the commit."""
+    dataset, _ = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    version = resolve_version(session, dataset, ref)
+    hashes = sorted({a.mask_sha256 for a in repo.version_annotations(session, version.id) if a.mask_sha256})
+    session.delete(version)
+    session.flush()
+    orphans = repo.unreferenced_blobs(session, me.customer_id, hashes)
+    keys = [b.blob_key for b in orphans]
+    for blob in orphans:
+        session.delete(blob)
+    return keys
+
+
+def snapshot_of(session: Session, store: BlobStore, me: Principal, dataset_id: str, ref: str | None,
+                action: policy.ProjectAction = policy.ProjectAction.EXPORT
+                ) -> tuple[Dataset, Project, snap.Snapshot]:
+    """The content of version ``ref``, or of the live dataset when ``ref`` is ``None``/empty."""
+    dataset, project = visible_dataset(session, me, dataset_id, action)
+    if ref in (None, ""):
+        return dataset, project, snap.live_snapshot(session, store, project)
+    return dataset, project, snap.version_snapshot(session, resolve_version(session, dataset, str(ref)))
+
+
+def dataset_resources(session: Session, store: BlobStore, me: Principal, dataset_id: str, version: str | None
+                      ) -> list[dict[str, Any]]:
+    """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
+    if version in (None, ""):
+        from datamint.server.resources import membership
+
+        _, project = visible_dataset(session, me, dataset_id)
+        return membership.project_resources(session, me, project.id)
+    _, _, snapshot = snapshot_of(session, store, me, dataset_id, version, policy.ProjectAction.READ)
+    return [{**r.data, "sha256": r.sha256} for r in snapshot.resources]
+
+
+def manifest(session: Session, store: BlobStore, me: Principal, dataset_id: str, ref: str | None) -> dict[str, Any]:
+    """The manifest (resources with hashes, annotations with mask hashes, label schema) of a version."""
+    dataset, project, snapshot = snapshot_of(session, store, me, dataset_id, ref)
+    return snap.manifest(snapshot, _wire(dataset, project, [r.id for r in snapshot.resources]))
+
+
+def version_blob(session: Session, me: Principal, dataset_id: str, ref: str, sha256: str) -> tuple[str, int, str]:
+    """``(blob key, size, mimetype)`` of a resource file or mask held by a version, by its hash."""
+    dataset, _ = visible_dataset(session, me, dataset_id, policy.ProjectAction.EXPORT)
+    version = resolve_version(session, dataset, ref)
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+        raise ValidationFailedError(f"Invalid SHA-256 {sha256!r}: expected 64 lowercase hex digits")
+    found = repo.version_blob(session, version, sha256)
+    if found is None:
+        raise NotFoundError("Blob", f"Blob not found: version {version.name!r} holds no file with hash {sha256}")
+    return found
+
+
+def dataset_info(dataset: Dataset, project: Project, resource_ids: list[str]) -> dict[str, Any]:
+    """DatasetInfo of a dataset whose resource ids are already known."""
+    return _wire(dataset, project, resource_ids)
