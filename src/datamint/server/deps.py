@@ -60,7 +60,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _principal(request: Request, session: Annotated[Session, Depends(_session)]) -> Principal:
+#: The request's session. It ends (audited reads recorded, then closed) when the route function
+#: returns, before the response is sent, so a client never sees its answer before the audit event.
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _principal(request: Request, session: SessionDep) -> Principal:
     guard = request.app.state.auth_guard
     client = client_address(request)
     guard.check(client)
@@ -75,7 +80,6 @@ def _principal(request: Request, session: Annotated[Session, Depends(_session)])
     return principal
 
 
-SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated["BlobStore", Depends(_blob_store)]
 CurrentUser = Annotated[Principal, Depends(_principal)]
