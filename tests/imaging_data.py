@@ -19,7 +19,7 @@ def pydicom_file(name: str) -> Path:
     """Path of a test file bundled in the pydicom wheel (never downloaded)."""
     path = PYDICOM_FILES / name
     if not path.exists():
-        pytest.skip(f"pydicom test file {name} is not bundled with this pydicom")
+        pytest.fail(f"pydicom test file {name} is not bundled with this pydicom; pick another file")
     return path
 
 
@@ -29,7 +29,7 @@ def nibabel_file(name: str) -> Path:
 
     path = Path(data_path) / name
     if not path.exists():
-        pytest.skip(f"nibabel test file {name} is not bundled with this nibabel")
+        pytest.fail(f"nibabel test file {name} is not bundled with this nibabel; pick another file")
     return path
 
 
