@@ -15,7 +15,7 @@ import typer
 
 from datamint import configs
 
-app = typer.Typer(help="Run and administer a Datamint server (needs: pip install 'datamint[server]').",
+app = typer.Typer(help="Run and administer a Datamint server (needs: pip install 'datamint\\[server]').",
                   no_args_is_help=True)
 
 
