@@ -81,3 +81,19 @@ def test_members_cannot_raise_their_own_role(server, api):
     with pytest.raises(PermissionDeniedError):
         Api(server.url, key).users.update_user(email, roles=["admin"])
     assert api.users.get_by_email(email).roles == ["member"]
+
+
+def test_deleting_an_annotator_keeps_their_work(server, tmp_path):
+    from imaging_samples import png_file
+
+    admin_key = server.new_org()
+    admin = Api(server.url, admin_key)
+    email, key = server.new_user(roles=["member"], admin_key=admin_key)
+    user = Api(server.url, key)
+    project = user.projects.create(unique("p"), "d")
+    rid = user.resources.upload_resource(str(png_file(tmp_path / "a.png")), publish_to=project.id)
+    aid = user.annotations.add_box_annotation((1, 1), (5, 5), rid, "box")
+    admin.users.delete_user(email)
+    assert admin.annotations.get_by_id(aid).created_by == email
+    assert admin.resources.get_by_id(rid).created_by == email
+    assert admin.projects.get_by_id(project.id).resource_count == 1
