@@ -235,3 +235,14 @@ def test_legacy_apihandler_upload_segmentation(server, tmp_path):
     (fid,) = handler.upload_segmentation(image, str(tmp_path / "mask.png"), "lesion")
     assert handler.api.annotations.get_by_id(vid).identifier == "SegmentationName"
     assert handler.api.annotations.get_by_id(fid).fetch_mask()[1, 1]
+
+
+def test_frame_ranges_replace_in_a_worklist_named_in_any_case(api, video):
+    wid = api.annotationsets.create("Phases", [video])
+    first = api.annotations.set_frame_ranges(video, "phase", "category",
+                                             [{"value": "arterial", "frame_ranges": [(0, 6)]}], worklist_id=wid)
+    again = api.annotations.set_frame_ranges(video, "phase", "category",
+                                             [{"value": "venous", "frame_ranges": [(0, 6)]}], worklist_id=wid.upper())
+    assert again["deleted"] == first["created"]
+    records = api.annotations.get_frame_ranges(video, worklist_id=wid)
+    assert [(r["value"], r["annotation_worklist_id"]) for r in records] == [("venous", wid)]

@@ -319,10 +319,10 @@ def set_frame_ranges(session: Session, me: Principal, resource_id: str, body: Fr
                               "annotation_worklist_id": body.annotation_worklist_id, "source": body.source,
                               "model_id": body.model_id})
     items = clean_items(session, me, resource, raw_items) if raw_items else []
+    worklist_id = check_uuid(body.annotation_worklist_id, "worklist") if body.annotation_worklist_id else None
     existing = repo.frame_annotations(session, me.customer_id, resource.id, body.identifier, body.type,
-                                      check_uuid(body.annotation_worklist_id, "worklist")
-                                      if body.annotation_worklist_id else None, me.email)
-    old = [a for a in existing if (a.worklist_id or None) == (body.annotation_worklist_id or None)]
+                                      worklist_id, me.email)
+    old = [a for a in existing if a.worklist_id == worklist_id]  # no worklist: only those in none
     repo.mark_deleted(old, me.email, utcnow())
     created = insert_items(session, me, resource, items) if items else []
     return {"created": created, "deleted": [a.id for a in old]}
@@ -332,12 +332,10 @@ def get_frame_ranges(session: Session, me: Principal, resource_id: str, worklist
                      created_by: str | None) -> list[dict[str, Any]]:
     """Frame annotations of a resource as records with half-open ``frame_ranges``."""
     resource = resources_service.visible_resource(session, me, resource_id)
-    if worklist_id:
-        worklists_service.visible_worklist(session, me, worklist_id)
+    worklist = worklists_service.visible_worklist(session, me, worklist_id)[0] if worklist_id else None
     projects = visible_projects(session, me)
     rows = [a for a in repo.frame_annotations(session, me.customer_id, resource.id, None, None,
-                                              check_uuid(worklist_id, "worklist") if worklist_id else None,
-                                              created_by or None)
+                                              worklist.id if worklist else None, created_by or None)
             if projects is None or a.project_id is None or a.project_id in projects]
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for a in rows:
