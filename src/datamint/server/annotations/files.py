@@ -89,6 +89,7 @@ class VolumeImport:
     model_id: str | None = None
     source: str | None = None
     imported_from: str | None = None
+    import_author: str | None = None
 
 
 def import_volume(session: Session, pending: PendingBlobs, me: Principal, resource_id: str, data: bytes,
@@ -115,7 +116,7 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
     raw_items: list[dict[str, Any]] = [
         {"type": "segmentation", "identifier": name, "scope": "image", "annotation_worklist_id": form.worklist_id,
          "model_id": form.model_id, "source": form.source or "imported", "imported_from": form.imported_from,
-         "class_map": {"1": name}} for _, name, _ in labels]
+         "import_author": form.import_author, "class_map": {"1": name}} for _, name, _ in labels]
     if not raw_items:
         return []
     items = service.clean_items(session, me, resource, raw_items)
