@@ -123,14 +123,14 @@ def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session
 
 
 @router.post("/{worklist_id}/resources/{resource_id}/segmentations", status_code=201)
-def upload_segmentations(worklist_id: str, resource_id: str, request: Request, session: SessionDep, me: CurrentUser,
-                         store: StorageDep, payload: Annotated[str, Form(description="JSON array of items")],
+def upload_segmentations(worklist_id: str, resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+                         payload: Annotated[str, Form(description="JSON array of items")],
                          images: Annotated[list[UploadFile] | None, File(description="Masks, in payload order")] = None
                          ) -> dict[str, Any]:
     """Create or update segmentations of a resource in the worklist; the i-th image is the mask
     of the i-th payload item ``{id?, identifier, frame_index, width, height, set_name?}``."""
     data = [image.file.read() for image in images or []]
-    return with_blobs(request, session, store, me, lambda pending: files.upload_worklist_segmentations(
+    return with_blobs(session, store, me, lambda pending: files.upload_worklist_segmentations(
         session, pending, me, worklist_id, resource_id, payload, data))
 
 
