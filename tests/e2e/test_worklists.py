@@ -187,6 +187,10 @@ def test_project_and_worklist_progress_methods(api, server, images, tmp_path):
     assert api.annotationsets.get_annotator_status(wid, email)["closed"] == 1
     by_email = {s["email"]: s for s in api.annotationsets.get_annotators_statistics(wid)}
     assert by_email[email]["annotations"] == 1 and by_email[email]["closed"] == 1
+    assert (by_email[email]["total_resources"], by_email[email]["not_started"]) == (2, 1)
+    over_project = {s["email"]: s for s in api.projects.get_annotators_stats(project)}
+    assert (over_project[email]["total_resources"], over_project[email]["not_started"]) == (2, 1)
+    assert api.projects.get_annotations_stats(project)["resource_count"] == 2
     assert api.annotationsets.get_annotators_statistics(wid, email=email)[0]["email"] == email
     assert api.annotationsets.get_annotations_statistics(wid) == [{"identifier": "flag", "type": "label", "count": 1}]
     out = tmp_path / "wl.csv"

@@ -80,21 +80,15 @@ def resource_ids_of(session: Session, worklists: Sequence[Worklist]) -> dict[str
     own = repo.resource_ids(session, [w.id for w in worklists if not w.is_project_default])
     for worklist in worklists:
         if worklist.is_project_default and worklist.project_id is not None:
-            own[worklist.id] = [r.id for r in resources_repo.project_resources(session, worklist.project_id)]
+            own[worklist.id] = repo.project_resource_ids(session, worklist.project_id)
     return own
 
 
 def has_resource(session: Session, worklist: Worklist, resource_id: str) -> bool:
     """Whether a resource is part of the worklist."""
     if worklist.is_project_default and worklist.project_id is not None:
-        return _in_project(session, worklist.project_id, resource_id)
+        return repo.in_project(session, worklist.project_id, resource_id)
     return repo.has_resource(session, worklist.id, resource_id)
-
-
-def _in_project(session: Session, project_id: str, resource_id: str) -> bool:
-    from datamint.server.resources.models import ProjectResource
-
-    return session.get(ProjectResource, (project_id, resource_id)) is not None
 
 
 def _add_resources(session: Session, me: Principal, worklist: Worklist, ids: Sequence[str]) -> int:

@@ -58,7 +58,7 @@ def annotators(session: Session, scope: Scope, email: str | None = None) -> list
     if only is not None:
         user_ids &= {only}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(list(user_ids))))} if user_ids else {}
-    total = len(scope.resource_ids(session))
+    total = scope.resource_count(session)
     out = []
     for user_id in sorted(user_ids, key=lambda u: users[u].email if u in users else u):
         user = users.get(user_id)
@@ -86,7 +86,7 @@ def annotations(session: Session, scope: Scope) -> dict[str, Any]:
     return {
         "total": int(total),
         "annotated_resources": int(covered),
-        "resource_count": len(scope.resource_ids(session)),
+        "resource_count": scope.resource_count(session),
         "by_type": {t: int(n) for t, n in grouped(Annotation.type)},
         "by_status": {s: int(n) for s, n in grouped(Annotation.status)},
         "by_source": {(s or "unknown"): int(n) for s, n in grouped(Annotation.source)},
