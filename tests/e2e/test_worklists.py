@@ -32,6 +32,11 @@ def test_project_creation_makes_its_worklist(api, images):
     assert [w.id for w in api.projects.get_worklists(project)] == [project.worklist_id]
     api.projects.add_resources(images[2], project)
     assert len(api.annotationsets.get_by_id(project.worklist_id).resource_ids) == 3  # follows the project
+    api.annotationsets.update(project.worklist_id, resource_ids=images[:1])  # and the project follows it
+    assert [r.id for r in api.projects.get_project_resources(project)] == images[:1]
+    api.annotationsets.update_resources(project.worklist_id, resource_ids_to_add=images[1:2],
+                                        resource_ids_to_delete=images[:1])
+    assert [r.id for r in api.projects.get_project_resources(project)] == images[1:2]
 
 
 def test_create_get_update_with_specs_annotators_and_labels(api, server, images):
