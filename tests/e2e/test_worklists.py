@@ -3,6 +3,8 @@ segmentation label group with renames, resources, annotators and the project's o
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from annotation_samples import png_path
@@ -202,6 +204,12 @@ def test_project_and_worklist_progress_methods(api, server, images, tmp_path):
     api.annotationsets.download_annotations(wid, out, annotators=[email], progress_bar=False)
     rows = list(csv.DictReader(out.open()))
     assert [(r["identifier"], r["review_status"], r["annotator"]) for r in rows] == [("flag", "closed", email)]
+    today = date.today()
+    for window, expected in (({"to_date": today}, 1), ({"to_date": f" {today} "}, 1),
+                             ({"from_date": today + timedelta(days=1)}, 0),
+                             ({"to_date": today - timedelta(days=1)}, 0)):
+        api.annotationsets.download_annotations(wid, out, progress_bar=False, **window)
+        assert len(list(csv.DictReader(out.open()))) == expected, window
     api.projects.reset_annotator_status(project, images[0], email)
     assert api.projects.get_annotation_statuses(project) == []
     with pytest.raises(ItemNotFoundError):

@@ -9,7 +9,7 @@ like its resource.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -181,6 +181,19 @@ def _page_number(value: int | str, name: str, low: int, high: int | None) -> int
     return number
 
 
+def created_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """The creation times ``[start, end)`` of ``from``/``to`` filters (ISO 8601); a ``to`` that is
+    a date alone covers that whole day.
+
+    Raises:
+        ValidationFailedError: A malformed date.
+    """
+    low, high = _parse_time(start, "from"), _parse_time(end, "to")
+    if high is not None and len(str(end).strip()) == 10:
+        high += timedelta(days=1)
+    return low, high
+
+
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:
     """Filters, offset and limit of a search body (422 for malformed values)."""
     f = SearchFilters(visible_projects=visible_projects(session, me))
@@ -194,10 +207,7 @@ def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[Sea
             raise ValidationFailedError(f"Unknown annotation_type {body.annotation_type!r}")
         f.annotation_type = body.annotation_type
     f.created_by = body.annotatorEmail or None
-    f.created_from = _parse_time(body.from_, "from")
-    f.created_to = _parse_time(body.to, "to")
-    if body.to and len(body.to.strip()) == 10 and f.created_to is not None:
-        f.created_to += timedelta(days=1)  # a date is inclusive: the whole day counts
+    f.created_from, f.created_to = created_window(body.from_, body.to)
     if body.annotation_worklist_id:
         worklist, _ = worklists_service.visible_worklist(session, me, body.annotation_worklist_id)
         f.worklist_id = worklist.id
