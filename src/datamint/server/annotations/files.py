@@ -75,9 +75,8 @@ def download_file(session: Session, store: BlobStore, me: Principal, resource_id
         chunks = store.iter_chunks(annotation.file_key)
     except BlobNotFoundError:
         raise NotFoundError("Annotation file")
-    extension = ".png" if annotation.file_mimetype == masks.PNG else ".nii.gz"
     return FileDownload(chunks, annotation.file_mimetype or "application/octet-stream", annotation.file_size,
-                        f"{annotation.identifier}{extension}")
+                        f"{annotation.identifier}{masks.extension(annotation.file_mimetype)}")
 
 
 @dataclass
