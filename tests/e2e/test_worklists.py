@@ -162,6 +162,8 @@ def test_upload_annotations_creates_and_updates_masks(api, images):
     assert len(result["created"]) == 2 and result["updated"] == []
     first = api.annotations.get_by_id(result["ids"][0])
     assert first.fetch_mask()[1, 1] and first.annotation_worklist_id == wid and first.frame_index == 0
+    listed = {a.identifier: a for a in api.annotationsets.get_segmentations(wid, images[0])}
+    assert listed["b"].fetch_mask()[2, 2] and listed["a"].resource.id == images[0]  # usable entities
     again = api.annotationsets.upload_annotations(wid, images[0], [
         {"id": first.id, "identifier": "a2", "frame_index": 0, "width": 24, "height": 16}], images=[png(3)])
     assert again["updated"] == [first.id]
