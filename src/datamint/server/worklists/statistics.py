@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from datamint.server.annotations import repository as annotations_repo
 from datamint.server.annotations.models import Annotation
 from datamint.server.auth import service as auth_service
 from datamint.server.auth.models import User
@@ -17,9 +18,8 @@ from datamint.server.policy import ProjectAction
 from datamint.server.resources.models import Resource
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists.models import WorkStatus
+from datamint.server.worklists.schemas import WORK_STATUSES
 from datamint.server.worklists.scope import Scope
-
-WORK_STATUSES = ("opened", "annotated", "closed", "approved", "revision_request")
 
 
 def _status_counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
@@ -143,8 +143,6 @@ def model_names(session: Session, scope: Scope) -> list[str]:
     There is no model registry on the server yet, so a project's models are the ones that
     produced its annotations.
     """
-    from datamint.server.annotations import repository as annotations_repo
-
     scope.require(ProjectAction.READ)
     assert scope.project is not None
     return annotations_repo.model_names(session, scope.project.id)
