@@ -13,7 +13,7 @@ from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.router import with_blobs
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.resources.router import _content_disposition
-from datamint.server.worklists import export, labels, progress, scope, service, statistics
+from datamint.server.worklists import export, labels, progress, scope, service, specs, statistics
 from datamint.server.worklists.schemas import (
     AnnotatorBody,
     SegmentationGroupBody,
@@ -79,7 +79,7 @@ def upload_segmentation_group(worklist_id: str, session: SessionDep, me: Current
                               file: Annotated[UploadFile, File(description=".yaml, .yml, .csv or .json")],
                               replace_existing: Annotated[bool, Form()] = False) -> dict[str, Any]:
     """Load segmentation labels from a file (replacing or extending the current ones)."""
-    data = file.file.read(10 * 1024 * 1024 + 1)
+    data = file.file.read(specs.MAX_GROUP_FILE + 1)  # one byte more tells a file that is too large
     result = labels.upload_segmentation_group(session, me, worklist_id, file.filename or "", data, replace_existing)
     session.commit()
     return result
