@@ -85,6 +85,9 @@ def test_two_annotators_one_approved_one_revision(server, team, tmp_path):
     statuses = {(s["resource_id"], s["email"]): s["status"] for s in rows}
     assert statuses == {(r1, emails["ann1"]): "approved", (r2, emails["ann2"]): "revision_request"}
     assert [s["status"] for s in ann2.projects.get_annotation_statuses(project.id)] == ["revision_request"]
+    assert ann2.projects.get_annotation_statuses(project.id, user_id=emails["ann1"]) == []  # not theirs to read
+    assert [s["email"] for s in reviewer.projects.get_annotation_statuses(project.id, user_id=emails["ann1"])] == [
+        emails["ann1"]]
 
     stats = {s["email"]: s for s in reviewer.projects.get_annotators_stats(project.id)}
     assert set(stats) == {emails["ann1"], emails["ann2"]}
@@ -108,6 +111,9 @@ def test_two_annotators_one_approved_one_revision(server, team, tmp_path):
     assert [(m["annotator"], m["status"], m["message"]) for m in messages] == [
         (emails["ann1"], "approved", "good"), (emails["ann2"], "revision_request", "redo the margins")]
     assert [m["message"] for m in ann2.projects.get_review_messages(project.id)] == ["redo the margins"]
+    assert ann2.projects.get_review_messages(project.id, annotator=emails["ann1"]) == []
+    assert [m["message"] for m in reviewer.projects.get_review_messages(project.id, annotator=emails["ann1"])] == [
+        "good"]
     assert reviewer.projects.get_review_messages(project.id, statuses=["approved"])[0]["resource_id"] == r1
 
     # The exports say exactly the same.

@@ -7,6 +7,7 @@ import asyncio
 import io
 from datetime import date, timedelta
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -131,7 +132,7 @@ def test_patch_approve_and_delete(api, image):
         api.annotations.get_by_id("not-a-uuid")
 
 
-def test_files_upload_download_and_bulk_report(api, image, tmp_path):
+def test_files_upload_download_and_bulk_report(api, server, image, tmp_path):
     seg, label = api.annotations.create(image, [{"type": "segmentation", "identifier": "s", "scope": "image"},
                                                 {"type": "label", "identifier": "l"}])
     mask = np.zeros((16, 24), np.uint8)
@@ -142,6 +143,9 @@ def test_files_upload_download_and_bulk_report(api, image, tmp_path):
     path.write_bytes(buffer.getvalue())
     api.annotations.upload_annotation_file(image, seg, str(path))
     assert api.annotations.download_file(seg) == buffer.getvalue()
+    raw = httpx.get(f"{server.url}/annotations/{image}/annotations/{seg}/file", headers={"apikey": server.admin_key})
+    assert raw.headers["content-type"] == "image/png"
+    assert raw.headers["content-disposition"].startswith('attachment; filename="s.png"')
     first = api.annotations.get_by_id(seg).associated_file
     mask[0, 0] = 255
     buffer2 = io.BytesIO()
@@ -235,3 +239,14 @@ def test_legacy_apihandler_upload_segmentation(server, tmp_path):
     (fid,) = handler.upload_segmentation(image, str(tmp_path / "mask.png"), "lesion")
     assert handler.api.annotations.get_by_id(vid).identifier == "SegmentationName"
     assert handler.api.annotations.get_by_id(fid).fetch_mask()[1, 1]
+
+
+def test_frame_ranges_replace_in_a_worklist_named_in_any_case(api, video):
+    wid = api.annotationsets.create("Phases", [video])
+    first = api.annotations.set_frame_ranges(video, "phase", "category",
+                                             [{"value": "arterial", "frame_ranges": [(0, 6)]}], worklist_id=wid)
+    again = api.annotations.set_frame_ranges(video, "phase", "category",
+                                             [{"value": "venous", "frame_ranges": [(0, 6)]}], worklist_id=wid.upper())
+    assert again["deleted"] == first["created"]
+    records = api.annotations.get_frame_ranges(video, worklist_id=wid)
+    assert [(r["value"], r["annotation_worklist_id"]) for r in records] == [("venous", wid)]

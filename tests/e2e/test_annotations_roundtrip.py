@@ -101,3 +101,19 @@ def test_png_points_stay_in_pixels(api, samples):
     point = api.annotations.get_by_id(point_id)
     assert point.points == [(7.0, 8.0, 0.0)] and point.text_value == '{"k": 1}'
     assert point.pixel_points() == [(7.0, 8.0, 0.0)]
+
+
+def test_author_email_is_credited_by_every_upload_path(api, samples):
+    volume = np.zeros((COLS, ROWS, FRAMES), np.uint8)
+    volume[0, 0, 0] = 1
+    (vol,) = api.annotations.upload_volume_segmentation(samples["ct"], volume, {1: "credited"},
+                                                        author_email="radiologist@example.org", ai_model_name="vnet")
+    frame = np.zeros((ROWS, COLS), np.uint8)
+    frame[1, 1] = 1
+    (seg,) = api.annotations.upload_segmentations(samples["ct"], frame, "credited", author_email="resident@example.org")
+    box = api.annotations.add_box_annotation((1, 1), (3, 3), samples["png"], "credited",
+                                             author_email="tech@example.org")
+    assert [api.annotations.get_by_id(i).import_author for i in (vol, seg, box)] == [
+        "radiologist@example.org", "resident@example.org", "tech@example.org"]
+    by_model = api.annotations.get_by_id(vol)
+    assert (by_model.model_id, by_model.is_model, by_model.source) == ("vnet", True, "model_pipeline")

@@ -3,6 +3,8 @@ segmentation label group with renames, resources, annotators and the project's o
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from annotation_samples import png_path
@@ -32,6 +34,11 @@ def test_project_creation_makes_its_worklist(api, images):
     assert [w.id for w in api.projects.get_worklists(project)] == [project.worklist_id]
     api.projects.add_resources(images[2], project)
     assert len(api.annotationsets.get_by_id(project.worklist_id).resource_ids) == 3  # follows the project
+    api.annotationsets.update(project.worklist_id, resource_ids=images[:1])  # and the project follows it
+    assert [r.id for r in api.projects.get_project_resources(project)] == images[:1]
+    api.annotationsets.update_resources(project.worklist_id, resource_ids_to_add=images[1:2],
+                                        resource_ids_to_delete=images[:1])
+    assert [r.id for r in api.projects.get_project_resources(project)] == images[1:2]
 
 
 def test_create_get_update_with_specs_annotators_and_labels(api, server, images):
@@ -155,6 +162,8 @@ def test_upload_annotations_creates_and_updates_masks(api, images):
     assert len(result["created"]) == 2 and result["updated"] == []
     first = api.annotations.get_by_id(result["ids"][0])
     assert first.fetch_mask()[1, 1] and first.annotation_worklist_id == wid and first.frame_index == 0
+    listed = {a.identifier: a for a in api.annotationsets.get_segmentations(wid, images[0])}
+    assert listed["b"].fetch_mask()[2, 2] and listed["a"].resource.id == images[0]  # usable entities
     again = api.annotationsets.upload_annotations(wid, images[0], [
         {"id": first.id, "identifier": "a2", "frame_index": 0, "width": 24, "height": 16}], images=[png(3)])
     assert again["updated"] == [first.id]
@@ -187,12 +196,22 @@ def test_project_and_worklist_progress_methods(api, server, images, tmp_path):
     assert api.annotationsets.get_annotator_status(wid, email)["closed"] == 1
     by_email = {s["email"]: s for s in api.annotationsets.get_annotators_statistics(wid)}
     assert by_email[email]["annotations"] == 1 and by_email[email]["closed"] == 1
+    assert (by_email[email]["total_resources"], by_email[email]["not_started"]) == (2, 1)
+    over_project = {s["email"]: s for s in api.projects.get_annotators_stats(project)}
+    assert (over_project[email]["total_resources"], over_project[email]["not_started"]) == (2, 1)
+    assert api.projects.get_annotations_stats(project)["resource_count"] == 2
     assert api.annotationsets.get_annotators_statistics(wid, email=email)[0]["email"] == email
     assert api.annotationsets.get_annotations_statistics(wid) == [{"identifier": "flag", "type": "label", "count": 1}]
     out = tmp_path / "wl.csv"
     api.annotationsets.download_annotations(wid, out, annotators=[email], progress_bar=False)
     rows = list(csv.DictReader(out.open()))
     assert [(r["identifier"], r["review_status"], r["annotator"]) for r in rows] == [("flag", "closed", email)]
+    today = date.today()
+    for window, expected in (({"to_date": today}, 1), ({"to_date": f" {today} "}, 1),
+                             ({"from_date": today + timedelta(days=1)}, 0),
+                             ({"to_date": today - timedelta(days=1)}, 0)):
+        api.annotationsets.download_annotations(wid, out, progress_bar=False, **window)
+        assert len(list(csv.DictReader(out.open()))) == expected, window
     api.projects.reset_annotator_status(project, images[0], email)
     assert api.projects.get_annotation_statuses(project) == []
     with pytest.raises(ItemNotFoundError):

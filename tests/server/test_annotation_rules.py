@@ -70,6 +70,8 @@ def test_group_files_in_every_format():
     for name, data in (("x.csv", b"1,2,3\n"), ("x.json", b"{"), ("x.txt", b"a"), ("x.yaml", b"\xff")):
         with pytest.raises(ValidationFailedError):
             specs.parse_group_file(name, data)
+    with pytest.raises(ValidationFailedError, match="larger than 10 MB"):
+        specs.parse_group_file("x.yaml", b"#" * (specs.MAX_GROUP_FILE + 1))
 
 
 def test_renames_and_specs():

@@ -166,10 +166,6 @@ class AnnotationFilesMixin:
 
     # -- segmentations --------------------------------------------------------------------------
 
-    def _check_model(self, ai_model_name: str | None) -> str | None:
-        """The model name to record (no registry exists on the server yet, so it is not checked)."""
-        return ai_model_name
-
     def upload_segmentations(self, resource: str | Resource, file_path: str | Path | np.ndarray,
                              name: str | dict[int, str] | dict[tuple, str] | None = None,
                              frame_index: int | list[int] | None = None, imported_from: str | None = None,
@@ -219,7 +215,6 @@ class AnnotationFilesMixin:
             if len(indexes) != len(frames):
                 raise ValueError(f"frame_index has {len(indexes)} entries for {len(frames)} frames")
         names = masks.standardize_names(name)
-        model = self._check_model(ai_model_name)
         work: list[tuple[int, list[tuple[str, np.ndarray]]]] = []
         for index, frame in zip(indexes, frames, strict=True):
             labels = masks.split_frame(frame, names)
@@ -232,8 +227,8 @@ class AnnotationFilesMixin:
             async def run(client: httpx.AsyncClient) -> list[str]:
                 items = [CreateAnnotationDto(type="segmentation", identifier=label, scope="frame", frame_index=index,
                                              annotation_worklist_id=worklist_id, imported_from=imported_from,
-                                             import_author=author_email, model_id=model,
-                                             source="model_pipeline" if model else "imported").to_dict()
+                                             import_author=author_email, model_id=ai_model_name,
+                                             source="model_pipeline" if ai_model_name else "imported").to_dict()
                          for label, _ in labels]
                 response = await self._arequest(client, "POST", f"/annotations/{resource_id}/annotations", json=items)
                 ids = self._ids(response.json())
@@ -281,10 +276,9 @@ class AnnotationFilesMixin:
         data, filename = masks.volume_bytes(file_path, transpose_segmentation)
         mapping = {1: name} if isinstance(name, str) else dict(name or {})
         form: dict[str, str] = {}
-        model = self._check_model(ai_model_name)
-        for key, value in (("annotation_worklist_id", worklist_id), ("model_id", model),
-                           ("source", "model_pipeline" if model else "imported"), ("imported_from", imported_from),
-                           ("import_author", author_email)):
+        for key, value in (("annotation_worklist_id", worklist_id), ("model_id", ai_model_name),
+                           ("source", "model_pipeline" if ai_model_name else "imported"),
+                           ("imported_from", imported_from), ("import_author", author_email)):
             if value is not None:
                 form[key] = value
         files = {"file": (filename, data, "application/nifti"),

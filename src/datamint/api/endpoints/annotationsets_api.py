@@ -12,11 +12,12 @@ import httpx
 from datamint.api.base_api import ApiConfig, BaseApi
 from datamint.api.entity_base_api import is_uuid
 from datamint.entities.annotation_worklist import AnnotationWorklist
-from datamint.entities.annotations import Annotation, AnnotationSpec, annotation_from_dict
+from datamint.entities.annotations import Annotation, AnnotationSpec
 from datamint.entities.project import Project
 from datamint.exceptions import ItemNotFoundError
 
 if TYPE_CHECKING:
+    from datamint.api.endpoints.annotations_api import AnnotationsApi
     from datamint.entities.resource import Resource
 
 WorkStatus = Literal["opened", "annotated", "closed", "approved", "revision_request"]
@@ -67,6 +68,7 @@ class AnnotationSetsApi(BaseApi):
 
     def __init__(self, config: ApiConfig, client: httpx.Client | None = None) -> None:
         super().__init__(config, client)
+        self._annotations_handler: AnnotationsApi | None = None
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -88,6 +90,18 @@ class AnnotationSetsApi(BaseApi):
         worklist = AnnotationWorklist(**data)
         worklist._api = self  # type: ignore[assignment]
         return worklist
+
+    @property
+    def _annotations_api(self) -> AnnotationsApi:
+        """The annotations handler that the Annotation entities returned here are bound to."""
+        if self._annotations_handler is None:
+            if self._api_instance is not None:
+                self._annotations_handler = self._api_instance.annotations
+            else:
+                from datamint.api.endpoints.annotations_api import AnnotationsApi
+
+                self._annotations_handler = AnnotationsApi(self.config, self.client)
+        return self._annotations_handler
 
     @staticmethod
     def _rid(resource: str | Resource) -> str:
@@ -259,7 +273,7 @@ class AnnotationSetsApi(BaseApi):
                   if v is not None}
         data = self._request("GET", self._path(annotation_set, f"/resources/{self._rid(resource)}/{kind}"),
                              params=params).json()
-        return [annotation_from_dict(a) for a in data]
+        return [self._annotations_api._init_entity_obj(**a) for a in data]
 
     def get_annotations(self, annotation_set: str | Project, resource: str | Resource, all: bool | None = None,  # noqa: A002
                         annotator: str | None = None) -> list[Annotation]:

@@ -75,9 +75,8 @@ def download_file(session: Session, store: BlobStore, me: Principal, resource_id
         chunks = store.iter_chunks(annotation.file_key)
     except BlobNotFoundError:
         raise NotFoundError("Annotation file")
-    extension = ".png" if annotation.file_mimetype == masks.PNG else ".nii.gz"
     return FileDownload(chunks, annotation.file_mimetype or "application/octet-stream", annotation.file_size,
-                        f"{annotation.identifier}{extension}")
+                        f"{annotation.identifier}{masks.extension(annotation.file_mimetype)}")
 
 
 @dataclass
@@ -89,6 +88,7 @@ class VolumeImport:
     model_id: str | None = None
     source: str | None = None
     imported_from: str | None = None
+    import_author: str | None = None
 
 
 def import_volume(session: Session, pending: PendingBlobs, me: Principal, resource_id: str, data: bytes,
@@ -115,7 +115,7 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
     raw_items: list[dict[str, Any]] = [
         {"type": "segmentation", "identifier": name, "scope": "image", "annotation_worklist_id": form.worklist_id,
          "model_id": form.model_id, "source": form.source or "imported", "imported_from": form.imported_from,
-         "class_map": {"1": name}} for _, name, _ in labels]
+         "import_author": form.import_author, "class_map": {"1": name}} for _, name, _ in labels]
     if not raw_items:
         return []
     items = service.clean_items(session, me, resource, raw_items)

@@ -40,6 +40,11 @@ NIFTI = "application/nifti"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def extension(mimetype: str | None) -> str:
+    """File extension of a stored mask of this content type."""
+    return ".png" if mimetype == PNG else ".nii.gz"
+
+
 @dataclass
 class StoredMask:
     """A mask ready to be stored: its bytes and content type."""
@@ -50,7 +55,7 @@ class StoredMask:
     @property
     def extension(self) -> str:
         """File extension matching the content type."""
-        return ".png" if self.mimetype == PNG else ".nii.gz"
+        return extension(self.mimetype)
 
 
 def mask_key(customer_id: str, annotation_id: str, mask: StoredMask) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import ARRAY, ColumnElement, Select, String, and_, any_, cast, f
 from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
+from datamint.server.annotations.validation import VALUE_TYPES
 from datamint.server.resources.models import ProjectResource, Resource
 
 
@@ -18,15 +19,6 @@ def get(session: Session, customer_id: str, annotation_id: str) -> Annotation | 
     """The annotation with this id in this organization (deleted ones included)."""
     annotation = session.get(Annotation, annotation_id)
     return annotation if annotation is not None and annotation.customer_id == customer_id else None
-
-
-def get_many(session: Session, customer_id: str, ids: Sequence[str]) -> dict[str, Annotation]:
-    """Annotations of this organization by id."""
-    if not ids:
-        return {}
-    rows = session.scalars(select(Annotation).where(Annotation.id.in_(list(ids)),
-                                                    Annotation.customer_id == customer_id))
-    return {a.id: a for a in rows}
 
 
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -169,7 +161,7 @@ def frame_annotations(session: Session, customer_id: str, resource_id: str, iden
     """Live frame-scope value annotations of a resource, by frame (for ``/frame-ranges``)."""
     conds: list[ColumnElement[bool]] = [Annotation.customer_id == customer_id, Annotation.resource_id == resource_id,
                                         Annotation.deleted.is_(False), Annotation.scope == "frame",
-                                        Annotation.type.in_(("category", "label", "integer", "float", "text"))]
+                                        Annotation.type.in_(VALUE_TYPES)]
     if identifier is not None:
         conds.append(Annotation.identifier == identifier)
     if kind is not None:

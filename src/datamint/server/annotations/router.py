@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from datamint.server.annotations import files, service, wire
 from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.schemas import FrameRangesBody, IdsBody, PatchBody, SearchBody
+from datamint.server.auth.service import Principal
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.resources.router import _content_disposition
+from datamint.server.storage.base import BlobStore
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
+T = TypeVar("T")
 
 
 @router.post("/search")
@@ -71,7 +76,7 @@ def create(resource_id: str, items: Annotated[Any, Body()], session: SessionDep,
     return ids
 
 
-def with_blobs(request: Request, session: Any, store: Any, me: Any, work: Any) -> Any:
+def with_blobs(session: Session, store: BlobStore, me: Principal, work: Callable[[PendingBlobs], T]) -> T:
     """Run ``work(pending)`` and commit; on failure roll back and delete the blobs it wrote."""
     pending = PendingBlobs(store, session, me.customer_id)
     try:
@@ -86,14 +91,13 @@ def with_blobs(request: Request, session: Any, store: Any, me: Any, work: Any) -
 
 
 @router.post("/{resource_id}/annotations/{annotation_id}/file")
-def upload_file(resource_id: str, annotation_id: str, request: Request, session: SessionDep, me: CurrentUser,
-                store: StorageDep, file: Annotated[UploadFile, File(description="The mask (PNG or NIfTI)")]
-                ) -> dict[str, Any]:
+def upload_file(resource_id: str, annotation_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+                file: Annotated[UploadFile, File(description="The mask (PNG or NIfTI)")]) -> dict[str, Any]:
     """Attach a segmentation mask to an annotation: a PNG of the frame for frame annotations, a
     NIfTI volume of the resource's geometry for image-scope annotations of volumes."""
     data = file.file.read()
-    annotation = with_blobs(request, session, store, me,
-                             lambda pending: files.upload_file(session, pending, me, resource_id, annotation_id, data))
+    annotation = with_blobs(session, store, me,
+                            lambda pending: files.upload_file(session, pending, me, resource_id, annotation_id, data))
     return wire.to_wire(session, annotation)
 
 
@@ -110,21 +114,22 @@ def download_file(resource_id: str, annotation_id: str, session: SessionDep, me:
 
 @router.post("/{resource_id}/segmentations/file", status_code=201)
 def upload_volume(
-    resource_id: str, request: Request, session: SessionDep, me: CurrentUser, store: StorageDep,
+    resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
     file: Annotated[UploadFile, File(description="Labelled NIfTI volume (.nii or .nii.gz)")],
     segmentation_map: Annotated[str | None, Form(description='{"1": "liver", ...}')] = None,
     annotation_worklist_id: Annotated[str | None, Form()] = None,
     model_id: Annotated[str | None, Form()] = None,
     source: Annotated[str | None, Form()] = None,
     imported_from: Annotated[str | None, Form()] = None,
+    import_author: Annotated[str | None, Form(description="The author to credit")] = None,
 ) -> list[str]:
     """Create one image-scope segmentation per label of a NIfTI volume, each with its own binary
     mask; returns their ids by label value."""
     data = file.file.read()
     form = files.VolumeImport(segmentation_map, annotation_worklist_id or None, model_id or None, source or None,
-                              imported_from or None)
-    return with_blobs(request, session, store, me,
-                       lambda pending: files.import_volume(session, pending, me, resource_id, data, form))
+                              imported_from or None, import_author or None)
+    return with_blobs(session, store, me,
+                      lambda pending: files.import_volume(session, pending, me, resource_id, data, form))
 
 
 @router.put("/{resource_id}/frame-ranges")

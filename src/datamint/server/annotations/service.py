@@ -9,7 +9,7 @@ like its resource.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -181,6 +181,19 @@ def _page_number(value: int | str, name: str, low: int, high: int | None) -> int
     return number
 
 
+def created_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """The creation times ``[start, end)`` of ``from``/``to`` filters (ISO 8601); a ``to`` that is
+    a date alone covers that whole day.
+
+    Raises:
+        ValidationFailedError: A malformed date.
+    """
+    low, high = _parse_time(start, "from"), _parse_time(end, "to")
+    if high is not None and len(str(end).strip()) == 10:
+        high += timedelta(days=1)
+    return low, high
+
+
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:
     """Filters, offset and limit of a search body (422 for malformed values)."""
     f = SearchFilters(visible_projects=visible_projects(session, me))
@@ -194,10 +207,7 @@ def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[Sea
             raise ValidationFailedError(f"Unknown annotation_type {body.annotation_type!r}")
         f.annotation_type = body.annotation_type
     f.created_by = body.annotatorEmail or None
-    f.created_from = _parse_time(body.from_, "from")
-    f.created_to = _parse_time(body.to, "to")
-    if body.to and len(body.to.strip()) == 10 and f.created_to is not None:
-        f.created_to += timedelta(days=1)  # a date is inclusive: the whole day counts
+    f.created_from, f.created_to = created_window(body.from_, body.to)
     if body.annotation_worklist_id:
         worklist, _ = worklists_service.visible_worklist(session, me, body.annotation_worklist_id)
         f.worklist_id = worklist.id
@@ -319,10 +329,10 @@ def set_frame_ranges(session: Session, me: Principal, resource_id: str, body: Fr
                               "annotation_worklist_id": body.annotation_worklist_id, "source": body.source,
                               "model_id": body.model_id})
     items = clean_items(session, me, resource, raw_items) if raw_items else []
+    worklist_id = check_uuid(body.annotation_worklist_id, "worklist") if body.annotation_worklist_id else None
     existing = repo.frame_annotations(session, me.customer_id, resource.id, body.identifier, body.type,
-                                      check_uuid(body.annotation_worklist_id, "worklist")
-                                      if body.annotation_worklist_id else None, me.email)
-    old = [a for a in existing if (a.worklist_id or None) == (body.annotation_worklist_id or None)]
+                                      worklist_id, me.email)
+    old = [a for a in existing if a.worklist_id == worklist_id]  # no worklist: only those in none
     repo.mark_deleted(old, me.email, utcnow())
     created = insert_items(session, me, resource, items) if items else []
     return {"created": created, "deleted": [a.id for a in old]}
@@ -332,12 +342,10 @@ def get_frame_ranges(session: Session, me: Principal, resource_id: str, worklist
                      created_by: str | None) -> list[dict[str, Any]]:
     """Frame annotations of a resource as records with half-open ``frame_ranges``."""
     resource = resources_service.visible_resource(session, me, resource_id)
-    if worklist_id:
-        worklists_service.visible_worklist(session, me, worklist_id)
+    worklist = worklists_service.visible_worklist(session, me, worklist_id)[0] if worklist_id else None
     projects = visible_projects(session, me)
     rows = [a for a in repo.frame_annotations(session, me.customer_id, resource.id, None, None,
-                                              check_uuid(worklist_id, "worklist") if worklist_id else None,
-                                              created_by or None)
+                                              worklist.id if worklist else None, created_by or None)
             if projects is None or a.project_id is None or a.project_id in projects]
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for a in rows:

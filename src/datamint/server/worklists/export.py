@@ -10,19 +10,18 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
+from datamint.server.annotations.service import created_window
 from datamint.server.db.base import iso
 from datamint.server.db.session import Database
 from datamint.server.errors import ValidationFailedError
 from datamint.server.policy import ProjectAction
 from datamint.server.resources.models import Resource
-from datamint.server.resources.service import _parse_time
 from datamint.server.worklists.models import Worklist, WorkStatus
 from datamint.server.worklists.scope import Scope
 
@@ -62,13 +61,11 @@ def build_query(session: Session, scope: Scope, request: ExportRequest) -> Selec
         conds.append(Annotation.created_by.in_(list(request.annotators)))
     if request.identifiers:
         conds.append(Annotation.identifier.in_(list(request.identifiers)))
-    start = _parse_time(request.from_date, "from")
-    end = _parse_time(request.to_date, "to")
+    start, end = created_window(request.from_date, request.to_date)
     if start is not None:
         conds.append(Annotation.created_at >= start)
     if end is not None:
-        conds.append(Annotation.created_at < end + (timedelta(days=1) if len(request.to_date or "") == 10
-                                                    else timedelta(0)))
+        conds.append(Annotation.created_at < end)
     status = and_(WorkStatus.worklist_id == Annotation.worklist_id, WorkStatus.resource_id == Annotation.resource_id,
                   WorkStatus.user_id == Annotation.created_by_id)
     a = Annotation

@@ -33,6 +33,16 @@ def _annotator_id(session: Session, me: Principal, ref: str | None) -> str | Non
     return auth_service.get_user(session, me, ref).id if ref else None
 
 
+def _readable_annotator(session: Session, scope: Scope, ref: str | None) -> tuple[bool, str | None]:
+    """Whose rows the caller may read: ``(True, None)`` everyone's, ``(True, id)`` one annotator's,
+    ``(False, None)`` nobody's (another annotator's, asked without statistics access)."""
+    user_id = _annotator_id(session, scope.me, ref)
+    if scope.allowed(ProjectAction.STATISTICS_READ):
+        return True, user_id
+    scope.require(ProjectAction.READ)
+    return user_id in (None, scope.me.user_id), scope.me.user_id
+
+
 def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: str,
                body: WorkStatusBody) -> list[dict[str, Any]]:
     """Set a work status on a resource of a worklist.
@@ -80,12 +90,9 @@ def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: 
 def statuses(session: Session, scope: Scope, status: str | None, user_ref: str | None,
              resource_id: str | None) -> list[dict[str, Any]]:
     """Work statuses of the scope; callers without statistics access see only their own."""
-    user_id = _annotator_id(session, scope.me, user_ref)
-    if not scope.allowed(ProjectAction.STATISTICS_READ):
-        scope.require(ProjectAction.READ)
-        if user_id not in (None, scope.me.user_id):
-            return []
-        user_id = scope.me.user_id
+    readable, user_id = _readable_annotator(session, scope, user_ref)
+    if not readable:
+        return []
     rows = repo.statuses(session, scope.worklist_ids, status or None, user_id,
                          check_uuid(resource_id, "resource") if resource_id else None)
     return [status_wire(row, email, name) for row, email, name in rows]
@@ -105,12 +112,9 @@ def reset_status(session: Session, scope: Scope, resource_id: str, email: str) -
 def review_messages(session: Session, scope: Scope, annotator: str | None, resource_id: str | None,
                     statuses_in: Sequence[str] | None) -> list[dict[str, Any]]:
     """Reviewers' decisions, oldest first; annotators without statistics access see only theirs."""
-    annotator_id = _annotator_id(session, scope.me, annotator)
-    if not scope.allowed(ProjectAction.STATISTICS_READ):
-        scope.require(ProjectAction.READ)
-        if annotator_id not in (None, scope.me.user_id):
-            return []
-        annotator_id = scope.me.user_id
+    readable, annotator_id = _readable_annotator(session, scope, annotator)
+    if not readable:
+        return []
     rows = repo.reviews(session, scope.worklist_ids, annotator_id,
                         check_uuid(resource_id, "resource") if resource_id else None, statuses_in)
     return [{"id": r.id, "worklist_id": r.worklist_id, "resource_id": r.resource_id, "annotator": email,

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
-from datamint.server.resources.models import Resource
+from datamint.server.resources.models import ProjectResource, Resource
 from datamint.server.worklists.models import ReviewMessage, Worklist, WorklistAnnotator, WorklistResource, WorkStatus
 
 
@@ -45,6 +45,18 @@ def resource_ids(session: Session, worklist_ids: Sequence[str]) -> dict[str, lis
 def has_resource(session: Session, worklist_id: str, resource_id: str) -> bool:
     """Whether the resource is in the worklist."""
     return session.get(WorklistResource, (worklist_id, resource_id)) is not None
+
+
+def project_resource_ids(session: Session, project_id: str) -> list[str]:
+    """Live resource ids of a project, oldest first (the resources of its default worklist)."""
+    return list(session.scalars(select(Resource.id).join(ProjectResource, ProjectResource.resource_id == Resource.id)
+                                .where(ProjectResource.project_id == project_id, Resource.deleted.is_(False))
+                                .order_by(Resource.created_at, Resource.id)))
+
+
+def in_project(session: Session, project_id: str, resource_id: str) -> bool:
+    """Whether the resource is in the project."""
+    return session.get(ProjectResource, (project_id, resource_id)) is not None
 
 
 def add_resources(session: Session, worklist_id: str, ids: Sequence[str]) -> int:

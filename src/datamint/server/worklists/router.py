@@ -13,7 +13,7 @@ from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.router import with_blobs
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.resources.router import _content_disposition
-from datamint.server.worklists import export, labels, progress, scope, service, statistics
+from datamint.server.worklists import export, labels, progress, scope, service, specs, statistics
 from datamint.server.worklists.schemas import (
     AnnotatorBody,
     SegmentationGroupBody,
@@ -79,7 +79,7 @@ def upload_segmentation_group(worklist_id: str, session: SessionDep, me: Current
                               file: Annotated[UploadFile, File(description=".yaml, .yml, .csv or .json")],
                               replace_existing: Annotated[bool, Form()] = False) -> dict[str, Any]:
     """Load segmentation labels from a file (replacing or extending the current ones)."""
-    data = file.file.read(10 * 1024 * 1024 + 1)
+    data = file.file.read(specs.MAX_GROUP_FILE + 1)  # one byte more tells a file that is too large
     result = labels.upload_segmentation_group(session, me, worklist_id, file.filename or "", data, replace_existing)
     session.commit()
     return result
@@ -123,14 +123,14 @@ def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session
 
 
 @router.post("/{worklist_id}/resources/{resource_id}/segmentations", status_code=201)
-def upload_segmentations(worklist_id: str, resource_id: str, request: Request, session: SessionDep, me: CurrentUser,
-                         store: StorageDep, payload: Annotated[str, Form(description="JSON array of items")],
+def upload_segmentations(worklist_id: str, resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+                         payload: Annotated[str, Form(description="JSON array of items")],
                          images: Annotated[list[UploadFile] | None, File(description="Masks, in payload order")] = None
                          ) -> dict[str, Any]:
     """Create or update segmentations of a resource in the worklist; the i-th image is the mask
     of the i-th payload item ``{id?, identifier, frame_index, width, height, set_name?}``."""
     data = [image.file.read() for image in images or []]
-    return with_blobs(request, session, store, me, lambda pending: files.upload_worklist_segmentations(
+    return with_blobs(session, store, me, lambda pending: files.upload_worklist_segmentations(
         session, pending, me, worklist_id, resource_id, payload, data))
 
 

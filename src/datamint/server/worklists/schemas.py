@@ -10,6 +10,7 @@ WorkStatusName = Literal["opened", "annotated", "closed", "approved", "revision_
 #: Statuses an annotator sets on its own work; the others are a reviewer's decisions.
 ANNOTATOR_STATUSES = ("opened", "annotated", "closed")
 REVIEW_STATUSES = ("approved", "revision_request")
+WORK_STATUSES = ANNOTATOR_STATUSES + REVIEW_STATUSES
 
 
 class WorklistCreate(BaseModel):

@@ -14,6 +14,7 @@ from datamint.server.annotations.models import Annotation
 from datamint.server.auth.service import Principal
 from datamint.server.errors import ForbiddenError
 from datamint.server.policy import ProjectAction
+from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import Project
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists import service
@@ -54,10 +55,14 @@ class Scope:
     def resource_ids(self, session: Session) -> list[str]:
         """Live resources covered (the project's, or the worklist's)."""
         if self.project is not None:
-            from datamint.server.resources import repository as resources_repo
-
-            return [r.id for r in resources_repo.project_resources(session, self.project.id)]
+            return repo.project_resource_ids(session, self.project.id)
         return service.resource_ids_of(session, self.worklists)[self.worklists[0].id]
+
+    def resource_count(self, session: Session) -> int:
+        """How many live resources are covered (a count query for a project)."""
+        if self.project is not None:
+            return projects_repo.count_resources(session, [self.project.id])[self.project.id]
+        return len(self.resource_ids(session))
 
     def allowed(self, action: ProjectAction) -> bool:
         """Whether the caller may perform ``action`` here."""

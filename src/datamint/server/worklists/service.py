@@ -80,21 +80,15 @@ def resource_ids_of(session: Session, worklists: Sequence[Worklist]) -> dict[str
     own = repo.resource_ids(session, [w.id for w in worklists if not w.is_project_default])
     for worklist in worklists:
         if worklist.is_project_default and worklist.project_id is not None:
-            own[worklist.id] = [r.id for r in resources_repo.project_resources(session, worklist.project_id)]
+            own[worklist.id] = repo.project_resource_ids(session, worklist.project_id)
     return own
 
 
 def has_resource(session: Session, worklist: Worklist, resource_id: str) -> bool:
     """Whether a resource is part of the worklist."""
     if worklist.is_project_default and worklist.project_id is not None:
-        return _in_project(session, worklist.project_id, resource_id)
+        return repo.in_project(session, worklist.project_id, resource_id)
     return repo.has_resource(session, worklist.id, resource_id)
-
-
-def _in_project(session: Session, project_id: str, resource_id: str) -> bool:
-    from datamint.server.resources.models import ProjectResource
-
-    return session.get(ProjectResource, (project_id, resource_id)) is not None
 
 
 def _add_resources(session: Session, me: Principal, worklist: Worklist, ids: Sequence[str]) -> int:
@@ -111,16 +105,20 @@ def _add_resources(session: Session, me: Principal, worklist: Worklist, ids: Seq
     return repo.add_resources(session, worklist.id, [r.id for r in resources])
 
 
+def _remove_resources(session: Session, worklist: Worklist, ids: Sequence[str]) -> None:
+    if worklist.is_project_default and worklist.project_id is not None:
+        resources_repo.remove_from_project(session, worklist.project_id, ids)
+    else:
+        repo.remove_resources(session, worklist.id, ids)
+
+
 def update_resources(session: Session, me: Principal, worklist_id: str, to_add: Sequence[str],
                      to_delete: Sequence[str]) -> dict[str, Any]:
     """Add and remove resources of a worklist (adding to a project's worklist adds to the project)."""
     worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
     added = _add_resources(session, me, worklist, to_add)
     removing = resources_service.visible_resources(session, me, to_delete) if to_delete else []
-    if worklist.is_project_default and worklist.project_id is not None:
-        resources_repo.remove_from_project(session, worklist.project_id, [r.id for r in removing])
-    else:
-        repo.remove_resources(session, worklist.id, [r.id for r in removing])
+    _remove_resources(session, worklist, [r.id for r in removing])
     worklist.updated_at = utcnow()
     session.flush()
     count = len(resource_ids_of(session, [worklist])[worklist.id])
@@ -135,7 +133,7 @@ def _ensure_member(session: Session, worklist: Worklist, user: User) -> None:
     session.add(ProjectMember(project_id=worklist.project_id, user_id=user.id, roles=["PROJECT_ANNOTATOR"]))
 
 
-def _assign(session: Session, me: Principal, worklist: Worklist, user: User, body: AnnotatorBody) -> WorklistAnnotator:
+def _assign(session: Session, worklist: Worklist, user: User, body: AnnotatorBody) -> WorklistAnnotator:
     _ensure_member(session, worklist, user)
     row = repo.get_annotator(session, worklist.id, user.id)
     if row is None:
@@ -151,7 +149,7 @@ def _set_annotators(session: Session, me: Principal, worklist: Worklist, emails:
     users = [auth_service.get_user(session, me, email) for email in dict.fromkeys(emails)]
     current = {a.user_id: a for a, _ in repo.annotators(session, [worklist.id])[worklist.id]}
     for user in users:
-        _assign(session, me, worklist, user, AnnotatorBody())
+        _assign(session, worklist, user, AnnotatorBody())
     for user_id, row in current.items():
         if user_id not in {u.id for u in users}:
             session.delete(row)
@@ -162,7 +160,7 @@ def set_annotator(session: Session, me: Principal, worklist_id: str, user_ref: s
     """Assign (or update) an annotator, addressed by user id or email."""
     worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
     user = auth_service.get_user(session, me, user_ref)
-    row = _assign(session, me, worklist, user, body)
+    row = _assign(session, worklist, user, body)
     session.flush()
     return _annotator_wire(row, user)
 
@@ -269,11 +267,7 @@ def update(session: Session, me: Principal, worklist_id: str, body: WorklistPatc
         current = set(resource_ids_of(session, [worklist])[worklist.id])
         wanted = list(dict.fromkeys(check_uuid(r, "resource") for r in changes["resource_ids"]))
         _add_resources(session, me, worklist, [r for r in wanted if r not in current])
-        gone = [r for r in current if r not in set(wanted)]
-        if worklist.is_project_default and worklist.project_id is not None:
-            resources_repo.remove_from_project(session, worklist.project_id, gone)
-        else:
-            repo.remove_resources(session, worklist.id, gone)
+        _remove_resources(session, worklist, [r for r in current if r not in set(wanted)])
     if changes.get("annotators") is not None:
         _set_annotators(session, me, worklist, changes["annotators"])
     worklist.updated_at = utcnow()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from datamint.server.annotations import repository as annotations_repo
 from datamint.server.annotations.models import Annotation
 from datamint.server.auth import service as auth_service
 from datamint.server.auth.models import User
@@ -17,9 +18,8 @@ from datamint.server.policy import ProjectAction
 from datamint.server.resources.models import Resource
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists.models import WorkStatus
+from datamint.server.worklists.schemas import WORK_STATUSES
 from datamint.server.worklists.scope import Scope
-
-WORK_STATUSES = ("opened", "annotated", "closed", "approved", "revision_request")
 
 
 def _status_counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
@@ -58,7 +58,7 @@ def annotators(session: Session, scope: Scope, email: str | None = None) -> list
     if only is not None:
         user_ids &= {only}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(list(user_ids))))} if user_ids else {}
-    total = len(scope.resource_ids(session))
+    total = scope.resource_count(session)
     out = []
     for user_id in sorted(user_ids, key=lambda u: users[u].email if u in users else u):
         user = users.get(user_id)
@@ -86,7 +86,7 @@ def annotations(session: Session, scope: Scope) -> dict[str, Any]:
     return {
         "total": int(total),
         "annotated_resources": int(covered),
-        "resource_count": len(scope.resource_ids(session)),
+        "resource_count": scope.resource_count(session),
         "by_type": {t: int(n) for t, n in grouped(Annotation.type)},
         "by_status": {s: int(n) for s, n in grouped(Annotation.status)},
         "by_source": {(s or "unknown"): int(n) for s, n in grouped(Annotation.source)},
@@ -143,8 +143,6 @@ def model_names(session: Session, scope: Scope) -> list[str]:
     There is no model registry on the server yet, so a project's models are the ones that
     produced its annotations.
     """
-    from datamint.server.annotations import repository as annotations_repo
-
     scope.require(ProjectAction.READ)
     assert scope.project is not None
     return annotations_repo.model_names(session, scope.project.id)
