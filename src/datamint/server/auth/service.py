@@ -68,9 +68,7 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
     if user is None:
         raise AuthenticationFailedError("Invalid API key: its user no longer exists")
     now = utcnow()
-    last = key.last_used_at
-    last = last if last is None or last.tzinfo else last.replace(tzinfo=now.tzinfo)
-    if last is None or now - last > _LAST_USED_RESOLUTION:
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.commit()
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
