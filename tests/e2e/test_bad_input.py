@@ -72,15 +72,26 @@ def test_paging_bounds_are_checked(http):
 
 
 def test_oversized_json_body_is_413_and_creates_nothing(server, http):
-    from datamint.server.app import create_app  # noqa: F401 - the limit comes from Settings
-
     limit = server.app.state.settings.max_json_bytes
-    name = unique("huge")
-    big = b'{"name": "' + name.encode() + b'", "description": "' + b"x" * (limit + 10) + b'"}'
+    declared, chunked = unique("huge"), unique("huge-chunked")
+    big = b'{"name": "' + declared.encode() + b'", "description": "' + b"x" * (limit + 10) + b'"}'
     response = http.post("/projects", content=big, headers={"content-type": "application/json"})
-    _assert_envelope(response, 413, "too large")
+    assert _assert_envelope(response, 413, "too large")["code"] == "payload_too_large"
+
+    def stream():  # no Content-Length: the limit is enforced while the body arrives
+        head = b'{"name": "' + chunked.encode() + b'", "description": "'
+        yield head
+        remaining = limit + 10 - len(head)
+        while remaining > 0:
+            yield b"x" * min(remaining, 1 << 20)
+            remaining -= 1 << 20
+        yield b'"}'
+
+    response = http.post("/projects", content=stream(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert _assert_envelope(response, 413, "too large")["code"] == "payload_too_large"
     names = {p["name"] for p in http.get("/projects", params={"includeArchived": "true", "limit": 5000}).json()["data"]}
-    assert name not in names
+    assert declared not in names and chunked not in names
 
 
 def test_duplicate_project_is_409_with_existing(http):
