@@ -128,3 +128,19 @@ def test_access_log_has_one_structured_line_per_request(http, caplog):
     assert len(mine) == 1
     assert mine[0]["status"] == response.status_code and mine[0]["path"] == "/projects"
     assert mine[0]["user"] and mine[0]["duration_ms"] >= 0
+
+
+def test_project_changes_are_checked_like_a_new_project(http):
+    pid = http.post("/projects", json={"name": unique("checked")}).json()["id"]
+    _assert_envelope(http.patch(f"/projects/{pid}", json={"name": "   "}), 422, "blank")
+    twice = {"definitions": [{"identifier": "liver"}, {"identifier": "liver"}]}
+    _assert_envelope(http.patch(f"/projects/{pid}", json={"segmentationData": twice}), 422, "liver")
+    unchanged = http.get(f"/projects/{pid}").json()
+    assert unchanged["name"].startswith("checked-") and unchanged["segmentationData"]["definitions"] == []
+
+    labels = {"definitions": [{"identifier": "liver"}, {"identifier": "tumor", "index": 5}]}
+    changed = http.patch(f"/projects/{pid}", json={"segmentationData": labels})
+    assert changed.status_code == 200, changed.text
+    definitions = changed.json()["segmentationData"]["definitions"]
+    assert [(d["identifier"], d["index"]) for d in definitions] == [("tumor", 5), ("liver", 6)]
+    assert all(len(d["color"]) == 4 for d in definitions)  # RGBA from the palette
