@@ -47,7 +47,7 @@ class Api:
 
     def __init__(self, server_url: str | None = None, api_key: str | None = None, timeout: float = 30.0,
                  max_retries: int = 3, check_connection: bool = True, verify_ssl: bool | str = True) -> None:
-        server_url = server_url or configs.get_value(configs.APIURL_KEY) or configs.DEFAULT_API_URL
+        server_url = server_url or configs.get_value(configs.APIURL_KEY)
         api_key = api_key or configs.get_value(configs.APIKEY_KEY)
         if not api_key:
             raise AuthenticationError(
