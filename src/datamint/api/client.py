@@ -72,9 +72,7 @@ class Api:
         """
         try:
             self.projects.get_list(limit=1)
-        except AuthenticationError:
-            raise
-        except NetworkError:
+        except (AuthenticationError, NetworkError):
             raise
         except DatamintException as exc:
             raise NetworkError(f"Error connecting to the Datamint API at {self.config.server_url}: {exc}",
@@ -96,7 +94,7 @@ class Api:
     @property
     def projects(self) -> ProjectsApi:
         """Projects: create, list, get, update, archive, members, statistics."""
-        return self._endpoint("projects", lambda c, cl: ProjectsApi(c, cl))
+        return self._endpoint("projects", ProjectsApi)
 
     @property
     def resources(self) -> ResourcesApi:
