@@ -36,6 +36,7 @@ def test_all_is_sorted_and_complete(name):
 
 
 def test_seed_module_paths_import():
+    import datamint.api.endpoints as endpoints
     from datamint.api.base_api import ApiConfig, BaseApi
     from datamint.api.endpoints.annotations_api import AnnotationsApi
     from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
@@ -52,6 +53,8 @@ def test_seed_module_paths_import():
     )
     from datamintapi import APIHandler, Dataset
 
+    seed_handlers = {AnnotationsApi, AnnotationSetsApi, ChannelsApi, ProjectsApi, ResourcesApi, UsersApi}
+    assert seed_handlers <= {getattr(endpoints, name) for name in endpoints.__all__}
     assert AnnotationSetsApi.ENDPOINT_BASE == "/annotationsets"
     assert issubclass(CRUDEntityApi, CreatableEntityApi) and issubclass(CRUDEntityApi, UpdatableEntityApi)
     assert issubclass(CRUDEntityApi, DeletableEntityApi) and issubclass(EntityBaseApi, BaseApi)
