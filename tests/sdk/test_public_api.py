@@ -18,7 +18,7 @@ def _modules_with_all() -> list[str]:
         module = importlib.import_module(info.name)
         if hasattr(module, "__all__"):
             names.append(info.name)
-    return names + ["datamint", "datamintapi"]
+    return names + ["datamint", "datamintapi", "datamintapi.api_handler", "datamintapi.dataset"]
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -66,3 +66,7 @@ def test_seed_module_paths_import():
     assert set(ResourceStatus.__args__) == {"new", "inbox", "published", "archived"}  # type: ignore[attr-defined]
     assert ApiConfig("http://x").max_retries == 3 and ApiConfig("http://x").timeout == 30.0
     assert callable(APIHandler) and callable(Dataset) and datamint.Dataset is Dataset
+    from datamintapi.api_handler import APIHandler as GuideAPIHandler
+    from datamintapi.dataset import DatamintDataset
+
+    assert GuideAPIHandler is APIHandler and DatamintDataset is Dataset
