@@ -60,12 +60,10 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
         raise AuthenticationFailedError(
             "Missing API key: send it in the 'apikey' header or as 'Authorization: Bearer <key>'"
         )
-    key = repo.get_key_by_hash(session, hash_api_key(api_key))
-    if key is None or key.revoked_at is not None:
+    found = repo.get_key_with_user(session, hash_api_key(api_key))
+    if found is None or found[0].revoked_at is not None:
         raise AuthenticationFailedError("Invalid API key: it is unknown or has been revoked")
-    user = repo.get_user(session, key.user_id)
-    if user is None:
-        raise AuthenticationFailedError("Invalid API key: its user no longer exists")
+    key, user = found
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         key.last_used_at = now
