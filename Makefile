@@ -47,7 +47,6 @@ bench: install-dev
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 lint: install-dev
-	$(PIP) ruff
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:

@@ -108,13 +108,13 @@ class LiveServer:
 
     def new_user(self, roles: list[str] | None = None, admin_key: str | None = None) -> tuple[str, str]:
         """Create a user in the organization of ``admin_key`` (default: the first); (email, API key)."""
-        from datamint.server.auth import repository, service
+        from datamint.server.auth import service
 
         email = f"user-{uuid.uuid4().hex[:8]}@example.test"
         with self.database.transaction() as session:
             principal = service.authenticate(session, admin_key or self.admin_key)
             user = service.create_user(session, principal, email, roles=roles)
-            _, key = service.issue_key(session, repository.get_user(session, user.id))
+            _, key = service.issue_key(session, user)
         return email, key
 
 

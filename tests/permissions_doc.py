@@ -36,13 +36,13 @@ def _cells(line: str) -> list[str]:
     return [c.strip().strip("`").strip() for c in line.strip().strip("|").split("|")]
 
 
-def read_table(marker: str, text: str | None = None) -> tuple[list[str], list[list[str]]]:
+def read_table(marker: str) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the table that follows ``<!-- permissions:<marker> -->``."""
-    text = DOC.read_text(encoding="utf-8") if text is None else text
+    text = DOC.read_text(encoding="utf-8")
     start = text.find(f"<!-- permissions:{marker} -->")
     if start < 0:
         raise AssertionError(f"{DOC}: no table marked '<!-- permissions:{marker} -->'")
-    lines = [ln for ln in text[start:].splitlines()[1:]]
+    lines = text[start:].splitlines()[1:]
     while lines and not lines[0].strip():
         lines.pop(0)
     table = []
@@ -58,9 +58,9 @@ def read_table(marker: str, text: str | None = None) -> tuple[list[str], list[li
     return header, rows
 
 
-def grants(marker: str, text: str | None = None) -> dict[str, set[str]]:
+def grants(marker: str) -> dict[str, set[str]]:
     """A role × action table as ``{action: {roles granting it}}`` (roles are the columns after Meaning)."""
-    header, rows = read_table(marker, text)
+    header, rows = read_table(marker)
     roles = header[2:]
     out: dict[str, set[str]] = {}
     for row in rows:
@@ -70,9 +70,9 @@ def grants(marker: str, text: str | None = None) -> dict[str, set[str]]:
     return out
 
 
-def route_rows(text: str | None = None) -> dict[str, RouteRow]:
+def route_rows() -> dict[str, RouteRow]:
     """The routes table as ``{"METHOD /path": RouteRow}``."""
-    header, rows = read_table("routes", text)
+    header, rows = read_table("routes")
     if tuple(header[2:]) != ACTORS:
         raise AssertionError(f"{DOC}: routes table columns must be Route, Action, {', '.join(ACTORS)}")
     out: dict[str, RouteRow] = {}

@@ -64,14 +64,12 @@ def write_config(values: dict[str, Any]) -> Path:
 
 
 def get_value(key: str) -> Any:
-    """The configured value of ``key``: environment first, then the file, then the default."""
+    """The configured value of ``key``: environment first, then the file, then the default
+    (an empty value counts as unset)."""
     env_name = ENV_VARS.get(key)
     if env_name and os.environ.get(env_name):
         return os.environ[env_name]
-    value = read_config().get(key)
-    if value is not None:
-        return value
-    return DEFAULT_VALUES.get(key)
+    return read_config().get(key) or DEFAULT_VALUES.get(key)
 
 
 def set_value(key: str, value: Any) -> None:

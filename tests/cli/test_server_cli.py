@@ -137,3 +137,20 @@ def test_several_workers_share_one_postgresql(tmp_path, own_pg_database):
         assert sorted(p["name"] for p in listed["data"]) == sorted(f"w-{i}" for i in range(24))
     finally:
         _stop(proc)
+
+
+def test_create_org_on_a_fresh_database_shows_both_admin_keys(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATAMINT_SERVER_ADMIN_API_KEY"}
+    result = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "create-org", "Lab B", "--admin-email",
+                             "b@lab.test", "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    keys = re.findall(r"API key \(shown once\): (dmk_\S+)", result.stdout)
+    assert len(keys) == 2, result.stdout
+    from datamint.server.auth.service import authenticate
+    from datamint.server.db.session import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'datamint.sqlite3'}")
+    with db.transaction() as session:
+        assert [authenticate(session, key).email for key in keys] == ["admin@datamint.local", "b@lab.test"]
+    db.dispose()

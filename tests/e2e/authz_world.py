@@ -87,7 +87,7 @@ class World:
                 user = self._user(s)
                 _, key = auth_service.issue_key(s, user)
                 self.actors[name] = Actor(name, key, user.id, user.email)
-            revoked = auth_repo.get_key_by_hash(s, auth_service.hash_api_key(self.actors["revoked key"].key))
+            revoked, _ = auth_repo.get_key_with_user(s, auth_service.hash_api_key(self.actors["revoked key"].key))
             revoked.revoked_at = utcnow()
             self.target = self._user(s)
         self.actors["anonymous"] = Actor("anonymous", None)

@@ -72,15 +72,26 @@ def test_paging_bounds_are_checked(http):
 
 
 def test_oversized_json_body_is_413_and_creates_nothing(server, http):
-    from datamint.server.app import create_app  # noqa: F401 - the limit comes from Settings
-
     limit = server.app.state.settings.max_json_bytes
-    name = unique("huge")
-    big = b'{"name": "' + name.encode() + b'", "description": "' + b"x" * (limit + 10) + b'"}'
+    declared, chunked = unique("huge"), unique("huge-chunked")
+    big = b'{"name": "' + declared.encode() + b'", "description": "' + b"x" * (limit + 10) + b'"}'
     response = http.post("/projects", content=big, headers={"content-type": "application/json"})
-    _assert_envelope(response, 413, "too large")
+    assert _assert_envelope(response, 413, "too large")["code"] == "payload_too_large"
+
+    def stream():  # no Content-Length: the limit is enforced while the body arrives
+        head = b'{"name": "' + chunked.encode() + b'", "description": "'
+        yield head
+        remaining = limit + 10 - len(head)
+        while remaining > 0:
+            yield b"x" * min(remaining, 1 << 20)
+            remaining -= 1 << 20
+        yield b'"}'
+
+    response = http.post("/projects", content=stream(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert _assert_envelope(response, 413, "too large")["code"] == "payload_too_large"
     names = {p["name"] for p in http.get("/projects", params={"includeArchived": "true", "limit": 5000}).json()["data"]}
-    assert name not in names
+    assert declared not in names and chunked not in names
 
 
 def test_duplicate_project_is_409_with_existing(http):
@@ -117,3 +128,19 @@ def test_access_log_has_one_structured_line_per_request(http, caplog):
     assert len(mine) == 1
     assert mine[0]["status"] == response.status_code and mine[0]["path"] == "/projects"
     assert mine[0]["user"] and mine[0]["duration_ms"] >= 0
+
+
+def test_project_changes_are_checked_like_a_new_project(http):
+    pid = http.post("/projects", json={"name": unique("checked")}).json()["id"]
+    _assert_envelope(http.patch(f"/projects/{pid}", json={"name": "   "}), 422, "blank")
+    twice = {"definitions": [{"identifier": "liver"}, {"identifier": "liver"}]}
+    _assert_envelope(http.patch(f"/projects/{pid}", json={"segmentationData": twice}), 422, "liver")
+    unchanged = http.get(f"/projects/{pid}").json()
+    assert unchanged["name"].startswith("checked-") and unchanged["segmentationData"]["definitions"] == []
+
+    labels = {"definitions": [{"identifier": "liver"}, {"identifier": "tumor", "index": 5}]}
+    changed = http.patch(f"/projects/{pid}", json={"segmentationData": labels})
+    assert changed.status_code == 200, changed.text
+    definitions = changed.json()["segmentationData"]["definitions"]
+    assert [(d["identifier"], d["index"]) for d in definitions] == [("tumor", 5), ("liver", 6)]
+    assert all(len(d["color"]) == 4 for d in definitions)  # RGBA from the palette

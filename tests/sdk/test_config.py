@@ -26,6 +26,14 @@ def test_precedence_constructor_over_env_over_file(monkeypatch):
     assert (api.config.api_key, api.config.server_url) == ("from-arg", "http://arg.local:3")
 
 
+def test_empty_values_count_as_unset():
+    configs.write_config({"api_key": "k", "default_api_url": ""})
+    assert Api(check_connection=False).config.server_url == configs.DEFAULT_API_URL
+    configs.write_config({"api_key": ""})
+    with pytest.raises(AuthenticationError):
+        Api(check_connection=False)
+
+
 def test_missing_key_raises_before_any_request():
     with pytest.raises(AuthenticationError, match="datamint config"):
         Api("http://127.0.0.1:9", check_connection=True)

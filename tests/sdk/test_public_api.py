@@ -18,7 +18,7 @@ def _modules_with_all() -> list[str]:
         module = importlib.import_module(info.name)
         if hasattr(module, "__all__"):
             names.append(info.name)
-    return names + ["datamint", "datamintapi"]
+    return names + ["datamint", "datamintapi", "datamintapi.api_handler", "datamintapi.dataset"]
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -36,6 +36,7 @@ def test_all_is_sorted_and_complete(name):
 
 
 def test_seed_module_paths_import():
+    import datamint.api.endpoints as endpoints
     from datamint.api.base_api import ApiConfig, BaseApi
     from datamint.api.endpoints.annotations_api import AnnotationsApi
     from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
@@ -52,6 +53,8 @@ def test_seed_module_paths_import():
     )
     from datamintapi import APIHandler, Dataset
 
+    seed_handlers = {AnnotationsApi, AnnotationSetsApi, ChannelsApi, ProjectsApi, ResourcesApi, UsersApi}
+    assert seed_handlers <= {getattr(endpoints, name) for name in endpoints.__all__}
     assert AnnotationSetsApi.ENDPOINT_BASE == "/annotationsets"
     assert issubclass(CRUDEntityApi, CreatableEntityApi) and issubclass(CRUDEntityApi, UpdatableEntityApi)
     assert issubclass(CRUDEntityApi, DeletableEntityApi) and issubclass(EntityBaseApi, BaseApi)
@@ -63,3 +66,7 @@ def test_seed_module_paths_import():
     assert set(ResourceStatus.__args__) == {"new", "inbox", "published", "archived"}  # type: ignore[attr-defined]
     assert ApiConfig("http://x").max_retries == 3 and ApiConfig("http://x").timeout == 30.0
     assert callable(APIHandler) and callable(Dataset) and datamint.Dataset is Dataset
+    from datamintapi.api_handler import APIHandler as GuideAPIHandler
+    from datamintapi.dataset import DatamintDataset
+
+    assert GuideAPIHandler is APIHandler and DatamintDataset is Dataset

@@ -50,6 +50,24 @@ def test_upgrade_twice_changes_nothing(empty_database):
     assert migrate.current_revisions(empty_database.engine) == before
 
 
+def test_times_are_read_back_in_utc(empty_database):
+    from datetime import datetime, timedelta, timezone
+
+    from datamint.server.auth.models import Organization
+
+    migrate.upgrade(empty_database.engine)
+    paris = timezone(timedelta(hours=2))
+    written = datetime(2026, 1, 31, 14, 0, tzinfo=paris)
+    with empty_database.transaction() as session:
+        org = Organization(name="tz", created_at=written)
+        session.add(org)
+    with empty_database.transaction() as session:
+        read = session.get(Organization, org.id).created_at
+        found = session.scalar(sa.select(Organization.id).where(Organization.created_at == written))
+    assert read == written and read.utcoffset() == timedelta(0) and read.hour == 12
+    assert found == org.id
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path, request):
     db = Database(database_url_for("sqlite", request, tmp_path))
     with db.engine.connect() as conn:

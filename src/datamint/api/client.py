@@ -47,7 +47,7 @@ class Api:
 
     def __init__(self, server_url: str | None = None, api_key: str | None = None, timeout: float = 30.0,
                  max_retries: int = 3, check_connection: bool = True, verify_ssl: bool | str = True) -> None:
-        server_url = server_url or configs.get_value(configs.APIURL_KEY) or configs.DEFAULT_API_URL
+        server_url = server_url or configs.get_value(configs.APIURL_KEY)
         api_key = api_key or configs.get_value(configs.APIKEY_KEY)
         if not api_key:
             raise AuthenticationError(
@@ -72,9 +72,7 @@ class Api:
         """
         try:
             self.projects.get_list(limit=1)
-        except AuthenticationError:
-            raise
-        except NetworkError:
+        except (AuthenticationError, NetworkError):
             raise
         except DatamintException as exc:
             raise NetworkError(f"Error connecting to the Datamint API at {self.config.server_url}: {exc}",
@@ -96,7 +94,7 @@ class Api:
     @property
     def projects(self) -> ProjectsApi:
         """Projects: create, list, get, update, archive, members, statistics."""
-        return self._endpoint("projects", lambda c, cl: ProjectsApi(c, cl))
+        return self._endpoint("projects", ProjectsApi)
 
     @property
     def resources(self) -> ResourcesApi:

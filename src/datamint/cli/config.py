@@ -96,8 +96,8 @@ def config_command(
         if not values:
             typer.echo("Nothing saved yet: run 'datamint config --api-key KEY --url URL'.")
         return
-    path = configs.write_config({configs.APIKEY_KEY: api_key, configs.APIURL_KEY: url} if api_key and url
-                                else {configs.APIKEY_KEY: api_key} if api_key else {configs.APIURL_KEY: url})
+    given = {configs.APIKEY_KEY: api_key, configs.APIURL_KEY: url}
+    path = configs.write_config({key: value for key, value in given.items() if value})  # None would remove it
     typer.echo(f"Saved to {path}")
     if test and configs.get_value(configs.APIKEY_KEY):
         _test_connection()

@@ -19,14 +19,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from datamint.cli import config, server
+    from datamint.cli import config, server, upload
 
     app.command(name="config", help=config.HELP)(config.config_command)
     app.add_typer(server.app, name="server")
-    try:
-        from datamint.cli import upload
-    except ImportError:  # added by the resources area
-        return
     app.command(name="upload", help=upload.HELP)(upload.upload_command)
 
 

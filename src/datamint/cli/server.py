@@ -113,6 +113,9 @@ def create_org(
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     init = initialize(settings)
+    if init.admin_api_key:  # a fresh database: its first organization was created just now
+        typer.echo(f"First start: organization {settings.organization_name!r}, admin {settings.admin_email}; "
+                   f"API key (shown once): {init.admin_api_key}")
     with init.database.transaction() as session:
         org, _, key = create_organization(session, name, admin_email)
     typer.echo(f"Organization {name!r} ({org.id}); admin {admin_email}; API key (shown once): {key}")

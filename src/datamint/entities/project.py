@@ -106,6 +106,3 @@ class Project(BaseEntity):
         import webbrowser
 
         webbrowser.open(self.url)
-
-    def __init__(self, **data: Any) -> None:
-        super().__init__(**data)

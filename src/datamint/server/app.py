@@ -31,7 +31,6 @@ from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
 
-_LOG = logging.getLogger("datamint.server")
 API_VERSION = "1"
 
 

@@ -178,7 +178,7 @@ def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse
     else:
         message = str(exc.detail)
     headers = dict(exc.headers or {})
-    body = error_body(request, exc.status_code, "http_error", message)
+    body = error_body(request, exc.status_code, getattr(exc, "code", "http_error"), message)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

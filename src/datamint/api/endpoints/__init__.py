@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datamint.api.endpoints.annotations_api import AnnotationsApi
+from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
@@ -9,4 +11,13 @@ from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
 
-__all__ = ["AuditApi", "ChannelsApi", "DatasetsInfoApi", "ProjectsApi", "ResourcesApi", "UsersApi"]
+__all__ = [
+    "AnnotationSetsApi",
+    "AnnotationsApi",
+    "AuditApi",
+    "ChannelsApi",
+    "DatasetsInfoApi",
+    "ProjectsApi",
+    "ResourcesApi",
+    "UsersApi",
+]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import httpx
-
-from datamint.api.base_api import ApiConfig, BaseApi
+from datamint.api.base_api import BaseApi
 
 
 class AuditApi(BaseApi):
@@ -19,9 +17,6 @@ class AuditApi(BaseApi):
         config: Connection settings.
         client: A shared ``httpx.Client``.
     """
-
-    def __init__(self, config: ApiConfig, client: httpx.Client | None = None) -> None:
-        super().__init__(config, client)
 
     def get_list(self, user: str | None = None, entity_type: str | None = None, entity_id: str | None = None,
                  action: str | None = None, from_date: str | date | datetime | None = None,

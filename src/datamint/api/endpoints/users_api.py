@@ -242,7 +242,7 @@ def accept_invitation(token: str, server_url: str | None = None, password: str |
         >>> account = accept_invitation('dmi_...', 'http://localhost:5000', password='a long secret')
         >>> api = Api('http://localhost:5000', account['api_key'])
     """
-    url = server_url or configs.get_value(configs.APIURL_KEY) or configs.DEFAULT_API_URL
+    url = server_url or configs.get_value(configs.APIURL_KEY)
     api = BaseApi(ApiConfig(server_url=url, api_key=None, verify_ssl=verify_ssl))
     body = {"token": token, "password": password, "firstname": firstname, "lastname": lastname}
     try:

@@ -7,7 +7,7 @@ same address again is how a lost link is replaced (the old token stops working).
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -161,10 +161,7 @@ def invitation_to_wire(invitation: Invitation) -> dict[str, Any]:
 
 
 def _expired(invitation: Invitation) -> bool:
-    expires = invitation.expires_at
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=timezone.utc)
-    return expires <= utcnow()
+    return invitation.expires_at <= utcnow()
 
 
 def _project_grant(session: Session, me: Principal, body: InvitationCreate) -> tuple[str | None, list[str]]:

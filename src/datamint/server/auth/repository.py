@@ -34,9 +34,11 @@ def list_users(session: Session, customer_id: str, offset: int, limit: int) -> t
     return rows, total
 
 
-def get_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
-    """The API key stored under ``key_hash``, revoked or not."""
-    return session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+def get_key_with_user(session: Session, key_hash: str) -> tuple[ApiKey, User] | None:
+    """The API key stored under ``key_hash`` (revoked or not) and its user, in one query."""
+    row = session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id)
+                          .where(ApiKey.key_hash == key_hash)).first()
+    return (row[0], row[1]) if row else None
 
 
 def list_keys(session: Session, user_id: str) -> Sequence[ApiKey]:

@@ -10,7 +10,6 @@ import hashlib
 import secrets
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "dmk_"
 INVITATION_PREFIX = "dmi_"
@@ -40,14 +39,6 @@ def key_prefix(key: str) -> str:
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password``."""
     return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    """Whether ``password`` matches ``password_hash``."""
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def random_password() -> str:

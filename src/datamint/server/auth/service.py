@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -43,7 +43,6 @@ class Principal:
     customer_id: str
     roles: tuple[str, ...]
     key_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -61,16 +60,12 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
         raise AuthenticationFailedError(
             "Missing API key: send it in the 'apikey' header or as 'Authorization: Bearer <key>'"
         )
-    key = repo.get_key_by_hash(session, hash_api_key(api_key))
-    if key is None or key.revoked_at is not None:
+    found = repo.get_key_with_user(session, hash_api_key(api_key))
+    if found is None or found[0].revoked_at is not None:
         raise AuthenticationFailedError("Invalid API key: it is unknown or has been revoked")
-    user = repo.get_user(session, key.user_id)
-    if user is None:
-        raise AuthenticationFailedError("Invalid API key: its user no longer exists")
+    key, user = found
     now = utcnow()
-    last = key.last_used_at
-    last = last if last is None or last.tzinfo else last.replace(tzinfo=now.tzinfo)
-    if last is None or now - last > _LAST_USED_RESOLUTION:
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.commit()
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)

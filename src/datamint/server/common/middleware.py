@@ -14,7 +14,10 @@ import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datamint.server.errors import PayloadTooLargeError, error_body
 
 _ACCESS = logging.getLogger("datamint.server.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -103,7 +106,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body") or b"")
                 if received > limit:
-                    raise HTTPException(413, detail=_too_large(limit))
+                    raise _BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited_receive, send)
@@ -118,17 +121,25 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _reject(scope: Scope, send: Send, limit: int) -> None:
-        body = {
-            "message": _too_large(limit),
-            "code": "payload_too_large",
-            "status_code": 413,
-            "request_id": (scope.get("state") or {}).get("request_id"),
-        }
-        raw = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 413,
+        error = PayloadTooLargeError(_too_large(limit))
+        raw = json.dumps(error_body(Request(scope), error.status_code, error.code, error.message)).encode()
+        await send({"type": "http.response.start", "status": error.status_code,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": raw})
+
+
+class _BodyTooLarge(HTTPException):
+    """A chunked body passed the limit while the route read it.
+
+    An ``HTTPException`` because FastAPI re-raises those from body parsing unchanged (any other
+    error becomes a 400); it carries :class:`PayloadTooLargeError`'s envelope code.
+    """
+
+    code = PayloadTooLargeError.code
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(PayloadTooLargeError.status_code, detail=_too_large(limit))
 
 
 def _too_large(limit: int) -> str:

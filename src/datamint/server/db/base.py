@@ -1,7 +1,7 @@
 """Declarative base and the column helpers every table uses.
 
 Ids are UUID strings (``String(36)``) on both SQLite and PostgreSQL: the official client refuses
-other id formats. Times are stored in UTC.
+other id formats. Times are stored in UTC and always read back timezone-aware (:class:`UtcDateTime`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -45,12 +45,34 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that hands back timezone-aware UTC values on every backend.
+
+    PostgreSQL keeps the offset; SQLite stores the text without it and returns naive values,
+    which could not be compared with :func:`utcnow`. Values are written in UTC (naive ones are
+    taken as UTC) and read back with ``tzinfo=UTC``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table; constraint names follow :data:`NAMING_CONVENTION`."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
-        datetime: DateTime(timezone=True),
+        datetime: UtcDateTime(),
         dict[str, Any]: JsonType,
         list[Any]: JsonType,
     }
@@ -63,4 +85,4 @@ def id_column(**kwargs: Any) -> Mapped[str]:
 
 def created_at_column() -> Mapped[datetime]:
     """A creation-time column filled with the current UTC time."""
-    return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    return mapped_column(UtcDateTime(), default=utcnow, nullable=False)

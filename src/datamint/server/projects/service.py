@@ -18,6 +18,7 @@ from datamint.server.projects.models import Dataset, Project, ProjectMember
 from datamint.server.projects.schemas import ProjectCreate, ProjectUpdate
 from datamint.server.resources import repository as resource_repo
 from datamint.server.resources import service as resource_service
+from datamint.server.worklists.specs import clean_segmentation_data
 
 
 def visible_project(session: Session, me: Principal, project_id: str) -> tuple[Project, list[str] | None]:
@@ -50,9 +51,7 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
         ConflictError: A project with this name exists in the organization (archived ones
             included, as the official client checks); the existing project is attached.
     """
-    name = body.name.strip()
-    if not name:
-        raise ValidationFailedError("Project name must not be blank")
+    name = _clean_name(body.name)
     existing = repo.get_by_name(session, me.customer_id, name)
     if existing is not None:
         raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, existing))
@@ -64,8 +63,6 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
                       created_by=me.email)
     session.add(dataset)
     session.flush()
-    from datamint.server.worklists.specs import clean_segmentation_data
-
     seg = clean_segmentation_data(body.segmentationData.model_dump() if body.segmentationData else None)
     project = Project(
         customer_id=me.customer_id,
@@ -101,14 +98,14 @@ def update_project(session: Session, me: Principal, project_id: str, body: Proje
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, policy.ProjectAction.MANAGE)
     changes = body.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is not None:
-        name = changes.pop("name").strip()
+    if changes.get("name") is not None:
+        name = _clean_name(changes["name"])
         other = repo.get_by_name(session, me.customer_id, name)
         if other is not None and other.id != project.id:
             raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, other))
         project.name = name
-    if "segmentationData" in changes:
-        project.segmentation_data = changes.pop("segmentationData") or project.segmentation_data
+    if changes.get("segmentationData") is not None:
+        project.segmentation_data = clean_segmentation_data(changes["segmentationData"], project.segmentation_data)
     for key in ("description", "is_active_learning", "two_up_display", "require_review",
                 "pinned_metrics", "most_recent_experiment"):
         if key in changes and (changes[key] is not None or key in ("description", "most_recent_experiment")):
@@ -136,6 +133,14 @@ def restore_project(session: Session, me: Principal, project_id: str) -> Project
     project.archived_by = None
     project.updated_at = utcnow()
     return project
+
+
+def _clean_name(name: str) -> str:
+    """``name`` stripped; a 422 when nothing is left."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailedError("Project name must not be blank")
+    return name
 
 
 def to_wire_many(session: Session, projects: Sequence[Project]) -> list[dict[str, Any]]:
