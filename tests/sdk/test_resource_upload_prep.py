@@ -58,6 +58,7 @@ def test_reports_are_dropped_and_series_planned(tmp_path):
     inputs = up.collect_inputs(files, None)
     up.read_headers(inputs)
     assert [i.is_dicom for i in inputs] == [True, True, True, True, False, True, True, True]
+    assert {i.sniffed for i in inputs} == {"application/dicom", "image/png"}
     kept = up.drop_reports(inputs)
     assert [i.name for i in kept if i.name == "test-SR.dcm"] == []
     units = up.plan_units(kept, assemble=True)
@@ -77,6 +78,13 @@ def test_prepared_files_carry_tags_metadata_and_modality(tmp_path):
         assert json.loads(prepared.metadata_json) == {"MODALITY": "XA", "k": 1} and prepared.tags == ["a"]
     finally:
         prepared.close()
+    renamed = tmp_path / "p.bin"  # the type comes from the content sniffed by read_headers, not the name
+    renamed.write_bytes((tmp_path / "p.png").read_bytes())
+    inputs = up.collect_inputs([str(renamed)], None)
+    up.read_headers(inputs)
+    prepared = up.prepare_unit(up.UploadUnit(inputs), up.UploadOptions())
+    prepared.close()
+    assert (inputs[0].sniffed, prepared.mimetype) == ("image/png", "image/png")
     bad = tmp_path / "bad.json"
     bad.write_text("[1]")
     with pytest.raises(ValueError, match="JSON object"):
