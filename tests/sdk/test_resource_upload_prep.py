@@ -91,6 +91,25 @@ def test_prepared_files_carry_tags_metadata_and_modality(tmp_path):
         up.load_metadata(str(bad))
 
 
+def test_laterality_tags_are_the_same_with_and_without_anonymization(tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    anatomy, group = Dataset(), Dataset()
+    anatomy.FrameLaterality = "R"
+    group.FrameAnatomySequence = Sequence([anatomy])
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    path = tmp_path / "side.dcm"
+    ds.save_as(path)
+    for anonymize in (False, True):
+        inputs = up.collect_inputs([str(path)], None)
+        up.read_headers(inputs)
+        prepared = up.prepare_unit(up.UploadUnit(inputs), up.UploadOptions(tags=["t"], anonymize=anonymize))
+        prepared.close()
+        assert prepared.tags == ["t", "right"], anonymize
+
+
 def test_resource_dispatch_by_storage_mimetype_and_suffix():
     base = {"id": "1", "location": "x", "status": "inbox", "created_at": "t", "created_by": "u",
             "resource_uri": "/r", "upload_channel": "", "customer_id": "c", "published": False, "deleted": False}

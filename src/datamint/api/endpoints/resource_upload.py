@@ -47,6 +47,7 @@ from datamint.imaging import (
 )
 from datamint.imaging._sources import read_head
 from datamint.imaging.dicom_io import write_dicom_bytes
+from datamint.imaging.metadata import laterality_tag
 
 _LOG = logging.getLogger("datamint.upload")
 DICOM = "application/dicom"
@@ -223,12 +224,9 @@ def mung(path: str, rule: MungRule) -> str:
     return "_".join([folders[-d] for d in chosen] + [parts[-1]])
 
 
-def _laterality_tag(ds: Any) -> str | None:
-    for keyword in ("ImageLaterality", "Laterality", "FrameLaterality"):
-        value = str(ds.get(keyword) or "").strip().upper()
-        if value in ("L", "R"):
-            return "left" if value == "L" else "right"
-    return None
+def _add_laterality(tags: list[str], ds: Any) -> None:
+    if (side := laterality_tag(ds)) and side not in tags:
+        tags.append(side)
 
 
 def load_metadata(meta: dict[str, Any] | str | None) -> dict[str, Any] | None:
@@ -287,17 +285,16 @@ def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
         if not datasets:
             raise next(iter(failures.values()))
         ds = assemble_series(datasets) if len(datasets) > 1 else datasets[0]
+        _add_laterality(tags, ds)
         if options.anonymize:
-            anonymize_dataset(ds, options.retain_codes, options.uid_map, tags_out=tags)
-        elif (side := _laterality_tag(ds)) and side not in tags:
-            tags.append(side)
+            anonymize_dataset(ds, options.retain_codes, options.uid_map)
         data = write_dicom_bytes(ds)
         assembled = unit.assemble and len(datasets) > 1
         filename = assembled_filename(ds) if assembled else mung(first.path or first.name, options.mung_filename)
         return PreparedFile(filename, io.BytesIO(data), DICOM, len(data), tags, source_filepath,
                             json.dumps(metadata) if metadata is not None else None, modality, failures=failures)
-    if first.is_dicom and (side := _laterality_tag(first.header)) and side not in tags:
-        tags.append(side)
+    if first.is_dicom:
+        _add_laterality(tags, first.header)
     mimetype = _content_mimetype(first, options.mimetype)
     fileobj, size = _open(first.source)
     filename = mung(first.path or first.name, options.mung_filename)
