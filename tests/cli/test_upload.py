@@ -111,6 +111,22 @@ def test_upload_files_with_yes_and_project(server, tmp_path, monkeypatch):
     assert missing.exit_code == 1 and "No such file" in missing.output
 
 
+def test_dicom_is_deidentified_whatever_its_file_name(server, tmp_path, monkeypatch):
+    key = server.new_org()
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", key)
+    (source,) = write_ct_series(tmp_path / "s", slices=1)
+    scan = tmp_path / "IM0001.IMA"  # a scanner's own extension: not recognisable as DICOM by name
+    shutil.copy(source, scan)
+    result = CliRunner().invoke(_app(), [str(scan), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "de-identify DICOM: yes" in result.output
+    api = Api(server.url, key)
+    (resource,) = api.resources.get_list()
+    stored = api.resources.download_resource_file(resource)
+    assert stored.PatientIdentityRemoved == "YES" and "Doe" not in str(stored.PatientName)
+
+
 def test_datamint_upload_subcommand_and_legacy_script(server, tmp_path):
     png = png_file(tmp_path / "x.png")
     env = {"DATAMINT_API_URL": server.url, "DATAMINT_API_KEY": server.new_org(),
