@@ -29,6 +29,7 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
 from ._sources import Source, as_local_path, read_bytes, read_head
+from .convert import extension_for_mimetype
 from .dicom_io import frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 from .nifti_io import read_nifti_header
@@ -229,8 +230,7 @@ def extract_metadata(path_or_bytes: Source, mimetype: str | None = None) -> dict
     if kind and kind.startswith("image/"):
         return _image_metadata(path_or_bytes)
     if kind and kind.startswith("video/"):
-        suffix = {"video/x-msvideo": ".avi", "video/quicktime": ".mov", "video/webm": ".webm"}.get(kind, ".mp4")
-        return _video_metadata(path_or_bytes, suffix)
+        return _video_metadata(path_or_bytes, extension_for_mimetype(kind) or ".mp4")
     if kind is None:
         raise UnsupportedFormatError("unknown file type: cannot extract metadata; pass its mimetype")
     return {}
