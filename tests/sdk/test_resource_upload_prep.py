@@ -123,6 +123,10 @@ def test_resource_dispatch_by_storage_mimetype_and_suffix():
         assert type(resource_from_dict({**base, **extra})) is klass
     plain = resource_from_dict({**base, "storage": "FileResource", "mimetype": "application/pdf", "filename": "a.pdf"})
     assert type(plain).__name__ == "Resource" and plain.get_depth() == 1
+    volume = resource_from_dict({**base, "storage": "DicomResource", "mimetype": "application/dicom", "filename": "a"})
+    for read in (lambda: volume.get_slice("oblique", 0), lambda: next(volume.iter_slices("oblique"))):
+        with pytest.raises(ValueError, match="Unknown axis 'oblique'"):  # before any download (no API here)
+            read()
 
 
 def test_cache_manager_validates_versions(tmp_path):
