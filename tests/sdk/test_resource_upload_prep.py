@@ -50,7 +50,7 @@ def test_collect_inputs_accepts_mixed_inputs_and_folders(tmp_path):
         up.collect_inputs([str(tmp_path / "missing.dcm")], None)
 
 
-def test_reports_are_dropped_and_series_planned(tmp_path):
+def test_reports_are_dropped_and_series_planned(tmp_path, caplog):
     series = write_ct_series(tmp_path / "s", slices=3)
     other = write_ct_series(tmp_path / "t", slices=2, prefix="other")
     files = [*map(str, series), pydicom_file("test-SR.dcm"), str(png_file(tmp_path / "x.png")),
@@ -59,8 +59,10 @@ def test_reports_are_dropped_and_series_planned(tmp_path):
     up.read_headers(inputs)
     assert [i.is_dicom for i in inputs] == [True, True, True, True, False, True, True, True]
     assert {i.sniffed for i in inputs} == {"application/dicom", "image/png"}
-    kept = up.drop_reports(inputs)
-    assert [i.name for i in kept if i.name == "test-SR.dcm"] == []
+    with caplog.at_level("WARNING", logger="datamint.upload"):
+        kept = up.drop_reports(inputs)
+    assert [i.index for i in kept] == [0, 1, 2, 4, 5, 6, 7]
+    assert "Skipped 1 DICOM report(s)" in caplog.text and "test-SR.dcm" in caplog.text
     units = up.plan_units(kept, assemble=True)
     assert [[i.index for i in u.inputs] for u in units] == [[0, 1, 2], [4], [5], [6, 7]]
     assert [u.assemble for u in units] == [True, False, False, True]

@@ -186,8 +186,12 @@ def read_headers(inputs: Sequence[UploadInput]) -> None:
 
 def drop_reports(inputs: list[UploadInput]) -> list[UploadInput]:
     """Remove DICOM reports (SR, KO, PR, ...) and log which ones were skipped."""
-    kept = [item for item in inputs if not (item.is_dicom and is_dicom_report(item.header))]
-    skipped = [item.name for item in inputs if item not in kept]
+    kept, skipped = [], []
+    for item in inputs:
+        if item.is_dicom and is_dicom_report(item.header):
+            skipped.append(item.name)
+        else:
+            kept.append(item)
     if skipped:
         _LOG.warning("Skipped %d DICOM report(s) (SR/KO/PR/...; pass discard_dicom_reports=False to upload "
                      "them): %s", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
