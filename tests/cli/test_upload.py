@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from datamint import Api
-from datamint.cli.upload import parse_mung, parse_retain_attribute, upload_command
+from datamint.cli.upload import _pair_segmentations, parse_mung, parse_retain_attribute, upload_command
 from datamint.cli.upload_files import select_files
 from imaging_samples import nibabel_file, png_file, pydicom_file, write_ct_series
 
@@ -64,6 +64,15 @@ def test_option_parsers():
             parse_retain_attribute(bad)
     with pytest.raises(typer.BadParameter):
         parse_mung("0")
+
+
+def test_segmentation_folder_is_paired_by_file_stem(tmp_path):
+    segs = tmp_path / "segs"
+    (segs / "a.d").mkdir(parents=True)  # a folder is never a segmentation
+    for name in ("a.nii.gz", "a.mask.png", "c.png"):
+        (segs / name).write_bytes(b"x")
+    paired = _pair_segmentations([tmp_path / "a.dcm", tmp_path / "b.dcm"], segs, "lesion")
+    assert paired == [{"files": [str(segs / "a.mask.png"), str(segs / "a.nii.gz")], "names": "lesion"}, None]
 
 
 def test_upload_folder_summary_confirmation_and_report(server, folder, monkeypatch):

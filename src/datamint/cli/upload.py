@@ -193,12 +193,12 @@ def _pair_segmentations(files: list[Path], seg_path: Path, names: str | None) ->
         return [{"files": [str(seg_path)], "names": names}]
     if not seg_path.is_dir():
         raise typer.BadParameter(f"--segmentation-path {seg_path} does not exist")
-    paired: list[dict[str, Any] | None] = []
-    for f in files:
-        stem = f.name.split(".")[0]
-        matches = sorted(str(p) for p in seg_path.iterdir() if p.is_file() and p.name.split(".")[0] == stem)
-        paired.append({"files": matches, "names": names} if matches else None)
-    return paired
+    by_stem: dict[str, list[str]] = {}
+    for p in sorted(seg_path.iterdir()):
+        if p.is_file():
+            by_stem.setdefault(p.name.split(".")[0], []).append(str(p))
+    return [{"files": list(by_stem[stem]), "names": names} if (stem := f.name.split(".")[0]) in by_stem else None
+            for f in files]
 
 
 def legacy_main(argv: list[str] | None = None) -> None:
