@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 import imaging_data
 
@@ -56,31 +56,17 @@ def write_ct_series(folder: Path, slices: int = 4, size: int = 16, *, shuffle: b
         order = order[::-1]
     paths = []
     for position in order:
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        pixels = rng.integers(900, 1200, size=(size, size), dtype=np.int16)
+        pixels[0, 0] = 1024 + position * 10  # identifies the slice after assembly
+        ds = imaging_data.make_ct_slice(position, study=study, series=series, frame_of_reference=frame, size=size,
+                                        z=2.5 * position, pixels=pixels)
         for keyword, value in PHI.items():
             setattr(ds, keyword, value)
-        ds.PatientSex = "F"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.StudyDate, ds.SeriesDate, ds.StudyTime = "20240105", "20240105", "101010"
-        ds.StudyID = "S-77"
-        ds.Modality, ds.SeriesNumber = "CT", 3
+        ds.StudyDate, ds.SeriesDate, ds.StudyID = "20240105", "20240105", "S-77"
         ds.SeriesDescription = "AX abdomen"
         ds.InstanceNumber = position + 1 if position != 1 else 99
         ds.ImagePositionPatient = [-100.0, -100.0, 2.5 * position]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.PixelSpacing, ds.SliceThickness = [0.8, 0.8], 2.5
-        ds.Rows = ds.Columns = size
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-        ds.WindowCenter, ds.WindowWidth = 40, 400
         other = Dataset()
         other.PatientID = PHI["PatientID"] + "-OLD"
         ds.OtherPatientIDsSequence = Sequence([other])
@@ -90,9 +76,6 @@ def write_ct_series(folder: Path, slices: int = 4, size: int = 16, *, shuffle: b
         ds.RequestAttributesSequence = Sequence([request])
         if private:
             ds.private_block(0x0011, "EXAMPLE PRIVATE", create=True).add_new(0x01, "LO", "secret Jane Doe")
-        pixels = rng.integers(900, 1200, size=(size, size), dtype=np.int16)
-        pixels[0, 0] = 1024 + position * 10  # identifies the slice after assembly
-        ds.PixelData = pixels.tobytes()
         path = folder / f"{prefix}_{position:03d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

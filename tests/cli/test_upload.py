@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from datamint import Api
-from datamint.cli.upload import parse_mung, parse_retain_attribute, upload_command
+from datamint.cli.upload import _pair_segmentations, parse_mung, parse_retain_attribute, upload_command
 from datamint.cli.upload_files import select_files
 from imaging_samples import nibabel_file, png_file, pydicom_file, write_ct_series
 
@@ -66,6 +66,15 @@ def test_option_parsers():
         parse_mung("0")
 
 
+def test_segmentation_folder_is_paired_by_file_stem(tmp_path):
+    segs = tmp_path / "segs"
+    (segs / "a.d").mkdir(parents=True)  # a folder is never a segmentation
+    for name in ("a.nii.gz", "a.mask.png", "c.png"):
+        (segs / name).write_bytes(b"x")
+    paired = _pair_segmentations([tmp_path / "a.dcm", tmp_path / "b.dcm"], segs, "lesion")
+    assert paired == [{"files": [str(segs / "a.mask.png"), str(segs / "a.nii.gz")], "names": "lesion"}, None]
+
+
 def test_upload_folder_summary_confirmation_and_report(server, folder, monkeypatch):
     key = server.new_org()
     monkeypatch.setenv("DATAMINT_API_URL", server.url)
@@ -109,6 +118,22 @@ def test_upload_files_with_yes_and_project(server, tmp_path, monkeypatch):
     assert png.exists()
     missing = CliRunner().invoke(_app(), ["nope.png", "--yes"])
     assert missing.exit_code == 1 and "No such file" in missing.output
+
+
+def test_dicom_is_deidentified_whatever_its_file_name(server, tmp_path, monkeypatch):
+    key = server.new_org()
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", key)
+    (source,) = write_ct_series(tmp_path / "s", slices=1)
+    scan = tmp_path / "IM0001.IMA"  # a scanner's own extension: not recognisable as DICOM by name
+    shutil.copy(source, scan)
+    result = CliRunner().invoke(_app(), [str(scan), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "de-identify DICOM: yes" in result.output
+    api = Api(server.url, key)
+    (resource,) = api.resources.get_list()
+    stored = api.resources.download_resource_file(resource)
+    assert stored.PatientIdentityRemoved == "YES" and "Doe" not in str(stored.PatientName)
 
 
 def test_datamint_upload_subcommand_and_legacy_script(server, tmp_path):

@@ -69,6 +69,17 @@ def test_every_filter(catalog):
     assert len(get(limit=2)) == 2
 
 
+def test_project_filter_sees_only_the_callers_projects(server, catalog):
+    c = catalog
+    email, key = server.new_user(roles=["member"], admin_key=c.api.config.api_key)
+    c.api.projects.set_member(c.p1, c.api.users.get_by_email(email).id, ["PROJECT_ANNOTATOR"])
+    with Api(server.url, key) as member:
+        get = member.resources.get_list
+        assert c.ids(get(project_name=c.p1.name)) == c.idx(2, 3)
+        assert get(project_name=c.p2.name) == []  # exists, but the caller is not a member
+        assert get(project_name=[c.p1.name, c.p2.name]) == []
+
+
 def test_order_and_paging(server, catalog):
     names = [r.filename for r in catalog.api.resources.get_list(order_field="filename", order_ascending=True)]
     assert names == sorted(names)

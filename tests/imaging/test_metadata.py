@@ -63,6 +63,34 @@ def test_laterality_is_reported(ct_series) -> None:
     assert_plain_json(meta)
 
 
+def test_laterality_tag_reads_every_place_the_side_is_recorded() -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from datamint.imaging.metadata import laterality_tag
+
+    def enhanced(groups: str, side: str) -> Dataset:
+        anatomy = Dataset()
+        anatomy.FrameLaterality = side
+        group = Dataset()
+        group.FrameAnatomySequence = Sequence([anatomy])
+        ds = Dataset()
+        setattr(ds, groups, Sequence([group]))
+        return ds
+
+    plain = Dataset()
+    assert laterality_tag(plain) is None
+    plain.Laterality = "B"
+    assert laterality_tag(plain) is None
+    plain.ImageLaterality = "R"
+    assert laterality_tag(plain) == "right"
+    top = Dataset()
+    top.FrameLaterality = "L"
+    assert laterality_tag(top) == "left"
+    assert laterality_tag(enhanced("SharedFunctionalGroupsSequence", "R")) == "right"
+    assert laterality_tag(enhanced("PerFrameFunctionalGroupsSequence", "L")) == "left"
+
+
 def test_dicom_identifiers() -> None:
     ds = pydicom.dcmread(pydicom_file("CT_small.dcm"), stop_before_pixels=True)
     ids = dicom_identifiers(ds)

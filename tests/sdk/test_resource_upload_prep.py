@@ -50,7 +50,7 @@ def test_collect_inputs_accepts_mixed_inputs_and_folders(tmp_path):
         up.collect_inputs([str(tmp_path / "missing.dcm")], None)
 
 
-def test_reports_are_dropped_and_series_planned(tmp_path):
+def test_reports_are_dropped_and_series_planned(tmp_path, caplog):
     series = write_ct_series(tmp_path / "s", slices=3)
     other = write_ct_series(tmp_path / "t", slices=2, prefix="other")
     files = [*map(str, series), pydicom_file("test-SR.dcm"), str(png_file(tmp_path / "x.png")),
@@ -58,8 +58,11 @@ def test_reports_are_dropped_and_series_planned(tmp_path):
     inputs = up.collect_inputs(files, None)
     up.read_headers(inputs)
     assert [i.is_dicom for i in inputs] == [True, True, True, True, False, True, True, True]
-    kept = up.drop_reports(inputs)
-    assert [i.name for i in kept if i.name == "test-SR.dcm"] == []
+    assert {i.sniffed for i in inputs} == {"application/dicom", "image/png"}
+    with caplog.at_level("WARNING", logger="datamint.upload"):
+        kept = up.drop_reports(inputs)
+    assert [i.index for i in kept] == [0, 1, 2, 4, 5, 6, 7]
+    assert "Skipped 1 DICOM report(s)" in caplog.text and "test-SR.dcm" in caplog.text
     units = up.plan_units(kept, assemble=True)
     assert [[i.index for i in u.inputs] for u in units] == [[0, 1, 2], [4], [5], [6, 7]]
     assert [u.assemble for u in units] == [True, False, False, True]
@@ -77,10 +80,36 @@ def test_prepared_files_carry_tags_metadata_and_modality(tmp_path):
         assert json.loads(prepared.metadata_json) == {"MODALITY": "XA", "k": 1} and prepared.tags == ["a"]
     finally:
         prepared.close()
+    renamed = tmp_path / "p.bin"  # the type comes from the content sniffed by read_headers, not the name
+    renamed.write_bytes((tmp_path / "p.png").read_bytes())
+    inputs = up.collect_inputs([str(renamed)], None)
+    up.read_headers(inputs)
+    prepared = up.prepare_unit(up.UploadUnit(inputs), up.UploadOptions())
+    prepared.close()
+    assert (inputs[0].sniffed, prepared.mimetype) == ("image/png", "image/png")
     bad = tmp_path / "bad.json"
     bad.write_text("[1]")
     with pytest.raises(ValueError, match="JSON object"):
         up.load_metadata(str(bad))
+
+
+def test_laterality_tags_are_the_same_with_and_without_anonymization(tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    anatomy, group = Dataset(), Dataset()
+    anatomy.FrameLaterality = "R"
+    group.FrameAnatomySequence = Sequence([anatomy])
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    path = tmp_path / "side.dcm"
+    ds.save_as(path)
+    for anonymize in (False, True):
+        inputs = up.collect_inputs([str(path)], None)
+        up.read_headers(inputs)
+        prepared = up.prepare_unit(up.UploadUnit(inputs), up.UploadOptions(tags=["t"], anonymize=anonymize))
+        prepared.close()
+        assert prepared.tags == ["t", "right"], anonymize
 
 
 def test_resource_dispatch_by_storage_mimetype_and_suffix():
@@ -96,6 +125,10 @@ def test_resource_dispatch_by_storage_mimetype_and_suffix():
         assert type(resource_from_dict({**base, **extra})) is klass
     plain = resource_from_dict({**base, "storage": "FileResource", "mimetype": "application/pdf", "filename": "a.pdf"})
     assert type(plain).__name__ == "Resource" and plain.get_depth() == 1
+    volume = resource_from_dict({**base, "storage": "DicomResource", "mimetype": "application/dicom", "filename": "a"})
+    for read in (lambda: volume.get_slice("oblique", 0), lambda: next(volume.iter_slices("oblique"))):
+        with pytest.raises(ValueError, match="Unknown axis 'oblique'"):  # before any download (no API here)
+            read()
 
 
 def test_cache_manager_validates_versions(tmp_path):

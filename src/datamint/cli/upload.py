@@ -58,20 +58,26 @@ def parse_mung(value: str | None) -> list[int] | str | None:
     return depths
 
 
-def _split_reports(files: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Separate DICOM reports (SR, KO, PR, ...) from the files to upload."""
-    from datamint.imaging import is_dicom_report, read_dicom, sniff_mimetype
+def _split_reports(files: list[Path]) -> tuple[list[Path], list[Path], int]:
+    """Separate DICOM reports (SR, KO, PR, ...) from the files to upload.
 
-    keep, reports = [], []
+    Returns:
+        The files to upload, the reports, and how many of the files to upload are DICOM (by content).
+    """
+    from datamint.imaging import HEAD_SIZE, is_dicom_report, read_dicom, sniff_mimetype
+
+    keep, reports, dicoms = [], [], 0
     for path in files:
         with open(path, "rb") as fh:
-            is_dicom = sniff_mimetype(fh.read(8192)) == "application/dicom"
+            is_dicom = sniff_mimetype(fh.read(HEAD_SIZE)) == "application/dicom"
         try:
             report = is_dicom and is_dicom_report(read_dicom(str(path), stop_before_pixels=True, check=False))
         except ValueError:
             report = False
         (reports if report else keep).append(path)
-    return keep, reports
+        if is_dicom and not report:
+            dicoms += 1
+    return keep, reports, dicoms
 
 
 def upload_command(
@@ -123,10 +129,11 @@ def upload_command(
     except FileNotFoundError as exc:
         typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    files, reports = _split_reports(selection.files)
-    metadata = [m for f, m in zip(selection.files, selection.metadata, strict=True) if f in set(files)]
+    files, reports, dicoms = _split_reports(selection.files)
+    kept = set(files)
+    metadata = [m for f, m in zip(selection.files, selection.metadata, strict=True) if f in kept]
     kinds = kind_counts(files)
-    anonymize = not retain_pii and kinds.get("DICOM", 0) > 0
+    anonymize = not retain_pii and dicoms > 0
     typer.echo(f"{len(files)} file(s) to upload, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB: "
                + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     for reason, count in sorted(selection.skipped.items()):
@@ -186,12 +193,12 @@ def _pair_segmentations(files: list[Path], seg_path: Path, names: str | None) ->
         return [{"files": [str(seg_path)], "names": names}]
     if not seg_path.is_dir():
         raise typer.BadParameter(f"--segmentation-path {seg_path} does not exist")
-    paired: list[dict[str, Any] | None] = []
-    for f in files:
-        stem = f.name.split(".")[0]
-        matches = sorted(str(p) for p in seg_path.iterdir() if p.is_file() and p.name.split(".")[0] == stem)
-        paired.append({"files": matches, "names": names} if matches else None)
-    return paired
+    by_stem: dict[str, list[str]] = {}
+    for p in sorted(seg_path.iterdir()):
+        if p.is_file():
+            by_stem.setdefault(p.name.split(".")[0], []).append(str(p))
+    return [{"files": list(by_stem[stem]), "names": names} if (stem := f.name.split(".")[0]) in by_stem else None
+            for f in files]
 
 
 def legacy_main(argv: list[str] | None = None) -> None:

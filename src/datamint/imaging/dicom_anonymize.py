@@ -87,6 +87,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
 
 from .dicom_profile import BASIC_PROFILE
+from .metadata import laterality_tag
 
 __all__ = ["BASIC_PROFILE", "UidMapper", "anonymize_dataset", "is_dicom_report", "parse_tag"]
 
@@ -226,19 +227,6 @@ def is_dicom_report(ds: Dataset) -> bool:
     return sop_class in _REPORT_CLASSES or sop_class.startswith(_REPORT_CLASS_PREFIXES)
 
 
-def _laterality(ds: Dataset) -> str | None:
-    values = [ds.get("ImageLaterality"), ds.get("Laterality")]
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        for group in (ds.get(groups) or [])[:1]:
-            for item in group.get("FrameAnatomySequence") or []:
-                values.append(item.get("FrameLaterality"))
-    for value in values:
-        side = {"L": "left", "R": "right"}.get(str(value or "").strip().upper())
-        if side:
-            return side
-    return None
-
-
 class _Cleaner:
     def __init__(self, mapper: UidMapper, retain: set[int]) -> None:
         self.mapper = mapper
@@ -307,7 +295,7 @@ def anonymize_dataset(
         uid_map: The mapper that makes replacements consistent. Pass the same mapper for all
             files of an upload so studies and series still group; a new one is used if omitted.
         tags_out: If given, resource tags derived from the original data set are appended to it:
-            ``"left"`` or ``"right"`` from Image/Frame Laterality or Laterality.
+            ``"left"`` or ``"right"`` (:func:`~datamint.imaging.metadata.laterality_tag`).
 
     Returns:
         `ds`, de-identified.
@@ -322,7 +310,7 @@ def anonymize_dataset(
     """
     retain = {parse_tag(code) for code in retain_codes}
     mapper = uid_map if uid_map is not None else UidMapper()
-    if tags_out is not None and (side := _laterality(ds)) and side not in tags_out:
+    if tags_out is not None and (side := laterality_tag(ds)) and side not in tags_out:
         tags_out.append(side)
     _Cleaner(mapper, retain).clean(ds)
 

@@ -29,12 +29,13 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
 from ._sources import Source, as_local_path, read_bytes, read_head
+from .convert import extension_for_mimetype
 from .dicom_io import frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 from .nifti_io import read_nifti_header
 from .sniff import DICOM, HEAD_SIZE, NIFTI, normalize_mimetype, sniff_mimetype
 
-__all__ = ["DICOM_KEYWORDS", "dicom_identifiers", "dicom_metadata", "extract_metadata", "jsonable"]
+__all__ = ["DICOM_KEYWORDS", "dicom_identifiers", "dicom_metadata", "extract_metadata", "jsonable", "laterality_tag"]
 
 DICOM_KEYWORDS = (
     "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID", "Modality",
@@ -90,6 +91,31 @@ def dicom_identifiers(ds: Dataset) -> dict[str, str | None]:
     pairs = {"study_uid": "StudyInstanceUID", "series_uid": "SeriesInstanceUID",
              "instance_uid": "SOPInstanceUID", "patient_id": "PatientID", "modality": "Modality"}  # fmt: skip
     return {key: (str(ds.get(kw)).strip() or None) if ds.get(kw) is not None else None for key, kw in pairs.items()}
+
+
+def laterality_tag(ds: Dataset) -> str | None:
+    """Return the resource tag for the body side a DICOM object shows: ``"left"``, ``"right"`` or ``None``.
+
+    The first of ImageLaterality, Laterality and FrameLaterality (at the top level, or in the
+    FrameAnatomySequence of the shared or the first per-frame functional group) that is ``L``
+    or ``R`` decides; other values (``B``, ``U``, empty) give ``None``.
+
+    Args:
+        ds: A DICOM data set (header only is enough).
+
+    Returns:
+        ``"left"``, ``"right"`` or ``None``.
+    """
+    values = [ds.get("ImageLaterality"), ds.get("Laterality"), ds.get("FrameLaterality")]
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in (ds.get(groups) or [])[:1]:
+            for item in group.get("FrameAnatomySequence") or []:
+                values.append(item.get("FrameLaterality"))
+    for value in values:
+        side = {"L": "left", "R": "right"}.get(str(value or "").strip().upper())
+        if side:
+            return side
+    return None
 
 
 def dicom_metadata(ds: Dataset) -> dict[str, Any]:
@@ -204,8 +230,7 @@ def extract_metadata(path_or_bytes: Source, mimetype: str | None = None) -> dict
     if kind and kind.startswith("image/"):
         return _image_metadata(path_or_bytes)
     if kind and kind.startswith("video/"):
-        suffix = {"video/x-msvideo": ".avi", "video/quicktime": ".mov", "video/webm": ".webm"}.get(kind, ".mp4")
-        return _video_metadata(path_or_bytes, suffix)
+        return _video_metadata(path_or_bytes, extension_for_mimetype(kind) or ".mp4")
     if kind is None:
         raise UnsupportedFormatError("unknown file type: cannot extract metadata; pass its mimetype")
     return {}

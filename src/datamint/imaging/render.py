@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, pixel_array
 
 from ._sources import Source, as_local_path, read_bytes, read_head
+from .convert import extension_for_mimetype
 from .dicom_io import first_number, frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 from .nifti_io import load_nifti
@@ -151,8 +152,7 @@ def _nifti_frame(src: Source, frame_index: int, time_index: int) -> np.ndarray:
 def _video_frame(src: Source, frame_index: int, kind: str) -> np.ndarray:
     import cv2
 
-    suffix = {"video/x-msvideo": ".avi", "video/quicktime": ".mov", "video/webm": ".webm"}.get(kind, ".mp4")
-    with as_local_path(src, suffix=suffix) as path:
+    with as_local_path(src, suffix=extension_for_mimetype(kind) or ".mp4") as path:
         cap = cv2.VideoCapture(path)
         try:
             if not cap.isOpened():

@@ -221,21 +221,18 @@ def _looks_like_json(head: bytes) -> bool:
     return False
 
 
-def sniff_mimetype(head: bytes, filename: str | None = None) -> str | None:
-    """Detect a file's type from its leading bytes.
+def sniff_mimetype(head: bytes) -> str | None:
+    """Detect a file's type from its leading bytes (the content only; see :func:`guess_mimetype` for names).
 
     Args:
         head: The first bytes of the file; pass at least :data:`HEAD_SIZE` bytes (or the whole
             file if smaller) so that DICOM preambles and gzip-compressed NIfTI headers are seen.
-        filename: Unused for detection (content only); accepted for symmetry with
-            :func:`resolve_mimetype`.
 
     Returns:
         The detected mimetype, or ``None`` when the content matches no known signature.
         Gzip content is ``application/nifti`` when it decompresses to a NIfTI header, else
         ``application/gzip``.
     """
-    del filename
     if not head:
         return None
     if detect_dicom(head):

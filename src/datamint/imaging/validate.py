@@ -18,6 +18,7 @@ import io
 import json
 
 from ._sources import Source, as_local_path, read_bytes, read_head, source_name
+from .convert import extension_for_mimetype
 from .dicom_io import read_dicom
 from .errors import CorruptFileError, MimetypeMismatchError, UnsupportedFormatError
 from .nifti_io import check_nifti_data
@@ -26,8 +27,6 @@ from .sniff import DICOM, HEAD_SIZE, JSON, NIFTI, STRICT_TYPES, normalize_mimety
 __all__ = ["validate_content"]
 
 _SAME_CONTAINER = {"video/quicktime": "video/mp4", "video/3gpp": "video/mp4", "video/webm": "video/x-matroska"}
-_VIDEO_SUFFIX = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/x-msvideo": ".avi",
-                 "video/webm": ".webm", "video/x-matroska": ".mkv"}  # fmt: skip
 _TRY = "; the file is probably truncated or damaged: re-export or re-copy it"
 
 
@@ -104,7 +103,7 @@ def _validate_image(src: Source, name: str | None) -> None:
 def _validate_video(src: Source, sniffed: str, name: str | None) -> None:
     import cv2
 
-    with as_local_path(src, suffix=_VIDEO_SUFFIX.get(sniffed, "")) as path:
+    with as_local_path(src, suffix=extension_for_mimetype(sniffed) or ".mp4") as path:
         cap = cv2.VideoCapture(path)
         try:
             if not cap.isOpened():

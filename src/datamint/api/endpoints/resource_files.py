@@ -1,7 +1,7 @@
 """Downloading resource files: one, many (concurrently, streamed to disk), frames, and the cache.
 
 :class:`ResourceFilesMixin` is part of :class:`~datamint.api.endpoints.resources_api.ResourcesApi`;
-it only uses the handler's transport methods.
+it only uses the handler's transport methods and id helpers.
 """
 
 from __future__ import annotations
@@ -151,9 +151,7 @@ class ResourceFilesMixin:
         """
         if isinstance(resources, str):
             raise ValueError("resources must be a sequence of resource ids or Resource objects")
-        ids = [self._entid(r) for r in resources]  # type: ignore[attr-defined]
-        for rid in ids:
-            self._validate_entity_id(rid)  # type: ignore[attr-defined]
+        ids = self._ids(list(resources))  # type: ignore[attr-defined]
         if isinstance(save_path, (str, os.PathLike)):
             paths = [str(Path(save_path) / rid) for rid in ids]
         else:

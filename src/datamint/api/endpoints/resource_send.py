@@ -80,8 +80,7 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
                 raise UploadAbortedError("not uploaded: an earlier upload failed and on_error='raise'")
             try:
                 async with heavy if unit.assemble else contextlib.nullcontext():
-                    heavy_work = unit.assemble or (options.anonymize and unit.inputs[0].is_dicom)
-                    prepared = (await asyncio.to_thread(prepare_unit, unit, options) if heavy_work
+                    prepared = (await asyncio.to_thread(prepare_unit, unit, options) if unit.is_rewritten(options)
                                 else prepare_unit(unit, options))  # only opens the file: no thread needed
                     try:
                         rid = await post_file(api, client, prepared, form)

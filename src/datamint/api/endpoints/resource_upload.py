@@ -34,6 +34,7 @@ from pathlib import Path, PurePath
 from typing import IO, Any, Literal
 
 from datamint.imaging import (
+    HEAD_SIZE,
     UidMapper,
     anonymize_dataset,
     assemble_series,
@@ -44,7 +45,9 @@ from datamint.imaging import (
     read_dicom,
     sniff_mimetype,
 )
+from datamint.imaging._sources import read_head
 from datamint.imaging.dicom_io import write_dicom_bytes
+from datamint.imaging.metadata import laterality_tag
 
 _LOG = logging.getLogger("datamint.upload")
 DICOM = "application/dicom"
@@ -61,6 +64,7 @@ class UploadInput:
     name: str
     path: str | None
     metadata: dict[str, Any] | str | None = None
+    sniffed: str | None = None  # the content's mimetype, set by read_headers
     header: Any = None  # pydicom Dataset (without pixels) for DICOM inputs
 
     @property
@@ -75,6 +79,10 @@ class UploadUnit:
 
     inputs: list[UploadInput]
     assemble: bool = False
+
+    def is_rewritten(self, options: UploadOptions) -> bool:
+        """Whether the unit's DICOM is read whole and written anew (assembled or anonymized): CPU work."""
+        return self.assemble or (options.anonymize and self.inputs[0].is_dicom)
 
 
 @dataclass
@@ -114,17 +122,6 @@ class PreparedFile:
 def _name_of(obj: Any) -> str | None:
     name = getattr(obj, "name", None)
     return name if isinstance(name, str) and name else None
-
-
-def _head(source: str | IO[bytes], size: int = 8192) -> bytes:
-    if isinstance(source, str):
-        with open(source, "rb") as fh:
-            return fh.read(size)
-    position = source.tell()
-    try:
-        return source.read(size)
-    finally:
-        source.seek(position)
 
 
 def collect_inputs(files_path: Any, metadata: Sequence[dict[str, Any] | str | None] | None) -> list[UploadInput]:
@@ -173,9 +170,13 @@ def collect_inputs(files_path: Any, metadata: Sequence[dict[str, Any] | str | No
 
 
 def read_headers(inputs: Sequence[UploadInput]) -> None:
-    """Read the DICOM header (no pixels) of every DICOM input; non-DICOM inputs keep ``None``."""
+    """Sniff the content type of every input and read the DICOM header (no pixels) of DICOM ones.
+
+    Non-DICOM inputs keep ``header=None``; :func:`prepare_unit` relies on ``sniffed`` being set.
+    """
     for item in inputs:
-        if sniff_mimetype(_head(item.source)) == DICOM:
+        item.sniffed = sniff_mimetype(read_head(item.source, HEAD_SIZE))
+        if item.sniffed == DICOM:
             try:
                 item.header = read_dicom(item.source, stop_before_pixels=True, check=False)
             except ValueError as exc:
@@ -185,8 +186,12 @@ def read_headers(inputs: Sequence[UploadInput]) -> None:
 
 def drop_reports(inputs: list[UploadInput]) -> list[UploadInput]:
     """Remove DICOM reports (SR, KO, PR, ...) and log which ones were skipped."""
-    kept = [item for item in inputs if not (item.is_dicom and is_dicom_report(item.header))]
-    skipped = [item.name for item in inputs if item not in kept]
+    kept, skipped = [], []
+    for item in inputs:
+        if item.is_dicom and is_dicom_report(item.header):
+            skipped.append(item.name)
+        else:
+            kept.append(item)
     if skipped:
         _LOG.warning("Skipped %d DICOM report(s) (SR/KO/PR/...; pass discard_dicom_reports=False to upload "
                      "them): %s", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
@@ -223,12 +228,9 @@ def mung(path: str, rule: MungRule) -> str:
     return "_".join([folders[-d] for d in chosen] + [parts[-1]])
 
 
-def _laterality_tag(ds: Any) -> str | None:
-    for keyword in ("ImageLaterality", "Laterality", "FrameLaterality"):
-        value = str(ds.get(keyword) or "").strip().upper()
-        if value in ("L", "R"):
-            return "left" if value == "L" else "right"
-    return None
+def _add_laterality(tags: list[str], ds: Any) -> None:
+    if (side := laterality_tag(ds)) and side not in tags:
+        tags.append(side)
 
 
 def load_metadata(meta: dict[str, Any] | str | None) -> dict[str, Any] | None:
@@ -262,10 +264,9 @@ def _open(source: str | IO[bytes]) -> tuple[IO[bytes], int]:
 def _content_mimetype(item: UploadInput, declared: str | None) -> str:
     if declared:
         return declared
-    sniffed = sniff_mimetype(_head(item.source))
-    if sniffed and sniffed != "application/json":
-        return sniffed
-    return guess_mimetype(item.name) or sniffed or OCTET_STREAM
+    if item.sniffed and item.sniffed != "application/json":
+        return item.sniffed
+    return guess_mimetype(item.name) or item.sniffed or OCTET_STREAM
 
 
 def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
@@ -278,7 +279,7 @@ def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
         modality = next((str(v) for k, v in metadata.items() if str(k).lower() == "modality"), None)
     source_filepath = os.path.abspath(first.path) if first.path else None
     failures: dict[int, Exception] = {}
-    if unit.assemble or (first.is_dicom and options.anonymize):
+    if unit.is_rewritten(options):
         datasets = []
         for item in unit.inputs:
             try:
@@ -288,18 +289,17 @@ def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
         if not datasets:
             raise next(iter(failures.values()))
         ds = assemble_series(datasets) if len(datasets) > 1 else datasets[0]
+        _add_laterality(tags, ds)
         if options.anonymize:
-            anonymize_dataset(ds, options.retain_codes, options.uid_map, tags_out=tags)
-        elif (side := _laterality_tag(ds)) and side not in tags:
-            tags.append(side)
+            anonymize_dataset(ds, options.retain_codes, options.uid_map)
         data = write_dicom_bytes(ds)
         assembled = unit.assemble and len(datasets) > 1
         filename = assembled_filename(ds) if assembled else mung(first.path or first.name, options.mung_filename)
         return PreparedFile(filename, io.BytesIO(data), DICOM, len(data), tags, source_filepath,
                             json.dumps(metadata) if metadata is not None else None, modality, failures=failures)
-    if first.is_dicom and (side := _laterality_tag(first.header)) and side not in tags:
-        tags.append(side)
-    mimetype = DICOM if first.is_dicom and not options.mimetype else _content_mimetype(first, options.mimetype)
+    if first.is_dicom:
+        _add_laterality(tags, first.header)
+    mimetype = _content_mimetype(first, options.mimetype)
     fileobj, size = _open(first.source)
     filename = mung(first.path or first.name, options.mung_filename)
     return PreparedFile(filename, fileobj, mimetype, size, tags, source_filepath,

@@ -13,6 +13,13 @@ if TYPE_CHECKING:
 ViewPlane = Literal["axial", "coronal", "sagittal"]
 
 
+def _axis_position(axis: str) -> int:
+    position = {"axial": 0, "coronal": 1, "sagittal": 2}.get(axis)
+    if position is None:
+        raise ValueError(f"Unknown axis {axis!r}: use 'axial', 'coronal' or 'sagittal'")
+    return position
+
+
 class VolumeResource(Resource):
     """A volume, e.g. a CT or MRI series: frames are slices along the acquisition axis."""
 
@@ -53,19 +60,18 @@ class VolumeResource(Resource):
             The slice as an array.
 
         Raises:
+            ValueError: ``axis`` is not one of the three planes (checked before anything is downloaded).
             IndexError: ``index`` is out of range.
         """
+        position = _axis_position(axis)
         volume = self.volume_array()
-        position = {"axial": 0, "coronal": 1, "sagittal": 2}.get(axis)
-        if position is None:
-            raise ValueError(f"Unknown axis {axis!r}: use 'axial', 'coronal' or 'sagittal'")
         if not 0 <= index < volume.shape[position]:
             raise IndexError(f"{axis} slice {index} is out of range: 0..{volume.shape[position] - 1}")
         return volume.take(index, axis=position)
 
     def iter_slices(self, axis: ViewPlane) -> Iterator[np.ndarray]:
         """Every slice along ``axis``, in order (see :meth:`get_slice`)."""
+        position = _axis_position(axis)
         volume = self.volume_array()
-        position = {"axial": 0, "coronal": 1, "sagittal": 2}[axis]
         for index in range(volume.shape[position]):
             yield volume.take(index, axis=position)

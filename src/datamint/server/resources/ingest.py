@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
-from datamint.imaging.sniff import HEAD_SIZE, resolve_mimetype, validate_content
+from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype, validate_content
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
@@ -46,7 +46,7 @@ from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
 from datamint.server.resources.service import clean_tags
-from datamint.server.resources.wire import DICOM, storage_for
+from datamint.server.resources.wire import storage_for
 from datamint.server.storage.base import BlobStore
 
 _LOG = logging.getLogger("datamint.server.resources")

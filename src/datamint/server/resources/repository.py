@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
-from datamint.server.projects.models import Project
+from datamint.server.projects.models import Project, ProjectMember
 from datamint.server.resources.models import ProjectResource, Resource, ResourceTag, UploadIntent
 
 #: Columns the listing may be ordered by (wire ``order_field``).
@@ -194,11 +194,17 @@ def projects_of(session: Session, resource_ids: Sequence[str]) -> dict[str, list
     return result
 
 
-def project_ids_by_name(session: Session, customer_id: str, names: Sequence[str]) -> dict[str, str]:
-    """Project ids of this organization by name (names that do not exist are absent)."""
-    rows = session.execute(select(Project.name, Project.id)
-                           .where(Project.customer_id == customer_id, Project.name.in_(list(names))))
-    return {name: pid for name, pid in rows}
+def project_ids_by_name(session: Session, customer_id: str, names: Sequence[str],
+                        member_id: str | None = None) -> dict[str, str]:
+    """Project ids of this organization by name (names that do not exist are absent).
+
+    Args:
+        member_id: Only the projects this user is a member of; ``None`` for all of them.
+    """
+    stmt = select(Project.name, Project.id).where(Project.customer_id == customer_id, Project.name.in_(list(names)))
+    if member_id is not None:
+        stmt = stmt.where(Project.id.in_(select(ProjectMember.project_id).where(ProjectMember.user_id == member_id)))
+    return {name: pid for name, pid in session.execute(stmt)}
 
 
 def add_to_project(session: Session, project_id: str, resource_ids: Sequence[str], added_by: str) -> int:

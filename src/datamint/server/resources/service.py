@@ -19,7 +19,6 @@ from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
-from datamint.server.projects import repository as projects_repo
 from datamint.server.resources import repository as repo
 from datamint.server.resources import wire
 from datamint.server.resources.models import Resource
@@ -97,10 +96,7 @@ def _parse_item_filter(value: str | None, name: str, default_type: str) -> tuple
 
 def visible_project_ids(session: Session, me: Principal, names: Sequence[str]) -> list[str]:
     """Ids of the named projects that the caller can see (unknown or hidden names are dropped)."""
-    by_name = repo.project_ids_by_name(session, me.customer_id, names)
-    if me.is_admin:
-        return list(by_name.values())
-    return [pid for pid in by_name.values() if projects_repo.get_member(session, pid, me.user_id) is not None]
+    return list(repo.project_ids_by_name(session, me.customer_id, names, None if me.is_admin else me.user_id).values())
 
 
 def parse_filters(session: Session, me: Principal, params: dict[str, str | None]) -> ResourceFilters:

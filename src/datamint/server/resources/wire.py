@@ -8,12 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from datamint.imaging.sniff import DICOM, NIFTI
 from datamint.server.db.base import iso
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource
-
-DICOM = "application/dicom"
-NIFTI = "application/nifti"
 
 
 def storage_for(mimetype: str) -> str:
