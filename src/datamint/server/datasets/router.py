@@ -66,10 +66,10 @@ def delete_dataset(dataset_id: str, session: SessionDep, me: CurrentUser) -> Res
 
 
 @router.get("/{dataset_id}/resources")
-def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser,
                           version: VersionQuery = None) -> list[dict[str, Any]]:
     """The dataset's resources now, or those of one version (with their ``sha256``); a bare array."""
-    return service.dataset_resources(session, store, me, dataset_id, version)
+    return service.dataset_resources(session, me, dataset_id, version)
 
 
 @router.post("/{dataset_id}/resources")
@@ -134,10 +134,9 @@ def delete_version(dataset_id: str, ref: str, session: SessionDep, me: CurrentUs
 
 
 @router.get("/{dataset_id}/versions/{ref}/manifest")
-def get_manifest(dataset_id: str, ref: str, session: SessionDep, me: CurrentUser,
-                 store: StorageDep) -> dict[str, Any]:
+def get_manifest(dataset_id: str, ref: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """The version's manifest: resources with ``sha256``, annotations with their mask's hash, label schema."""
-    return service.manifest(session, store, me, dataset_id, ref)
+    return service.manifest(session, me, dataset_id, ref)
 
 
 @router.get("/{dataset_id}/versions/{ref}/blobs/{sha256}")

@@ -223,31 +223,21 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     return keys
 
 
-def snapshot_of(session: Session, store: BlobStore, me: Principal, dataset_id: str, ref: str | None,
-                action: policy.ProjectAction = policy.ProjectAction.EXPORT
-                ) -> tuple[Dataset, Project, snap.Snapshot]:
-    """The content of version ``ref``, or of the live dataset when ``ref`` is ``None``/empty."""
-    dataset, project = visible_dataset(session, me, dataset_id, action)
-    if ref in (None, ""):
-        return dataset, project, snap.live_snapshot(session, store, project)
-    return dataset, project, snap.version_snapshot(session, resolve_version(session, dataset, str(ref)))
-
-
-def dataset_resources(session: Session, store: BlobStore, me: Principal, dataset_id: str, version: str | None
-                      ) -> list[dict[str, Any]]:
+def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:
     """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
+    dataset, project = visible_dataset(session, me, dataset_id)
     if version in (None, ""):
         from datamint.server.resources import membership
 
-        _, project = visible_dataset(session, me, dataset_id)
         return membership.project_resources(session, me, project.id)
-    _, _, snapshot = snapshot_of(session, store, me, dataset_id, version, policy.ProjectAction.READ)
-    return [{**r.data, "sha256": r.sha256} for r in snapshot.resources]
+    frozen = resolve_version(session, dataset, str(version))
+    return [{**r.data, "sha256": r.sha256} for r in repo.version_resources(session, frozen.id)]
 
 
-def manifest(session: Session, store: BlobStore, me: Principal, dataset_id: str, ref: str | None) -> dict[str, Any]:
+def manifest(session: Session, me: Principal, dataset_id: str, ref: str) -> dict[str, Any]:
     """The manifest (resources with hashes, annotations with mask hashes, label schema) of a version."""
-    dataset, project, snapshot = snapshot_of(session, store, me, dataset_id, ref)
+    dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.EXPORT)
+    snapshot = snap.version_snapshot(session, resolve_version(session, dataset, ref))
     return snap.manifest(snapshot, _wire(dataset, project, [r.id for r in snapshot.resources]))
 
 
