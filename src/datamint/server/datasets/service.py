@@ -58,10 +58,11 @@ def visible_dataset(session: Session, me: Principal, dataset_id: str,
 def to_wire_many(session: Session, pairs: list[tuple[Dataset, Project]]) -> list[dict[str, Any]]:
     """DatasetInfo dicts (wire §5.4) of several datasets; resources come in one query."""
     ids = repo.live_resource_ids(session, [p.id for _, p in pairs])
-    return [_wire(d, p, ids[p.id]) for d, p in pairs]
+    return [dataset_info(d, p, ids[p.id]) for d, p in pairs]
 
 
-def _wire(d: Dataset, p: Project, resource_ids: list[str]) -> dict[str, Any]:
+def dataset_info(d: Dataset, p: Project, resource_ids: list[str]) -> dict[str, Any]:
+    """DatasetInfo (wire §5.4) of a dataset whose resource ids are already known."""
     return {
         "id": d.id, "name": p.name, "description": p.description or d.description or "",
         "created_at": iso(d.created_at), "created_by": d.created_by, "customer_id": d.customer_id,
@@ -238,7 +239,7 @@ def manifest(session: Session, me: Principal, dataset_id: str, ref: str) -> dict
     """The manifest (resources with hashes, annotations with mask hashes, label schema) of a version."""
     dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.EXPORT)
     snapshot = snap.version_snapshot(session, resolve_version(session, dataset, ref))
-    return snap.manifest(snapshot, _wire(dataset, project, [r.id for r in snapshot.resources]))
+    return snap.manifest(snapshot, dataset_info(dataset, project, [r.id for r in snapshot.resources]))
 
 
 def version_blob(session: Session, me: Principal, dataset_id: str, ref: str, sha256: str) -> tuple[str, int, str]:
@@ -251,8 +252,3 @@ def version_blob(session: Session, me: Principal, dataset_id: str, ref: str, sha
     if found is None:
         raise NotFoundError("Blob", f"Blob not found: version {version.name!r} holds no file with hash {sha256}")
     return found
-
-
-def dataset_info(dataset: Dataset, project: Project, resource_ids: list[str]) -> dict[str, Any]:
-    """DatasetInfo of a dataset whose resource ids are already known."""
-    return _wire(dataset, project, resource_ids)
