@@ -163,6 +163,11 @@ def content_blobs(session: Session, customer_id: str, hashes: Sequence[str]) -> 
     return found
 
 
+def blob_key_in_use(session: Session, blob_key: str) -> bool:
+    """Whether a content blob row points at this stored key."""
+    return session.scalar(select(ContentBlob.sha256).where(ContentBlob.blob_key == blob_key).limit(1)) is not None
+
+
 def unreferenced_blobs(session: Session, customer_id: str, hashes: Sequence[str]) -> list[ContentBlob]:
     """Content blobs among ``hashes`` that no version references any more."""
     if not hashes:

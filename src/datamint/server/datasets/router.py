@@ -16,12 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy import select
 
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
-from datamint.server.datasets.models import ContentBlob
 from datamint.server.datasets.schemas import DatasetResourcesBody, SplitsBody, VersionCreate
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.errors import NotFoundError
@@ -127,9 +125,7 @@ def delete_version(dataset_id: str, ref: str, session: SessionDep, me: CurrentUs
     """Delete a version; mask copies no other version holds are deleted with it."""
     keys = service.delete_version(session, me, dataset_id, ref)
     session.commit()
-    for key in keys:
-        if session.scalar(select(ContentBlob.sha256).where(ContentBlob.blob_key == key)) is None:
-            store.delete(key)  # not re-added by a version created meanwhile
+    service.delete_unused_blobs(session, store, keys)
     return Response(status_code=204)
 
 

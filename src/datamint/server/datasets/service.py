@@ -224,6 +224,14 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     return keys
 
 
+def delete_unused_blobs(session: Session, store: BlobStore, keys: list[str]) -> None:
+    """After :func:`delete_version` committed: delete its orphaned content blobs from the store,
+    except those a version created meanwhile recorded again."""
+    for key in keys:
+        if not repo.blob_key_in_use(session, key):
+            store.delete(key)
+
+
 def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:
     """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
     dataset, project = visible_dataset(session, me, dataset_id)
