@@ -84,8 +84,10 @@ def test_png_and_npy_formats(api, sample, tmp_path):
     archive, manifest = _archive(api, sample, "png", tmp_path)
     ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
     assert len(ct["archive_paths"]) == FRAMES
-    frame = np.asarray(Image.open(io.BytesIO(archive.read(ct["archive_paths"][2]))))
-    assert frame.shape == (ROWS, COLS) and frame.dtype == np.uint8
+    for k, path in enumerate(ct["archive_paths"]):  # each frame as the /frames endpoint renders it
+        frame = np.asarray(Image.open(io.BytesIO(archive.read(path))))
+        assert frame.shape == (ROWS, COLS) and frame.dtype == np.uint8
+        assert np.array_equal(frame, np.asarray(api.resources.download_resource_frame(sample.ct, k)))
     archive, manifest = _archive(api, sample, "npy", tmp_path)
     ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
     array = np.load(io.BytesIO(archive.read(ct["archive_paths"][0])))
