@@ -143,3 +143,11 @@ def test_bad_formats_and_versions(api, sample):
         api.datasets.download_version_file(sample.dataset_id, "frozen", "0" * 64, "/tmp/never")
     with pytest.raises(ValidationError):
         api.datasets.download_version_file(sample.dataset_id, "frozen", "not-a-hash", "/tmp/never")
+
+
+def test_one_version_file_by_hash(api, sample, tmp_path):
+    manifest = api.datasets.get_manifest(sample.dataset_id, "frozen")
+    png = next(r for r in manifest["resources"] if r["id"] == sample.png1)
+    path = api.datasets.download_version_file(sample.dataset_id, "frozen", png["sha256"], tmp_path / "f" / "x.png")
+    assert path.read_bytes() == api.resources.download_resource_file(sample.png1, auto_convert=False)
+    assert [p.name for p in path.parent.iterdir()] == ["x.png"]  # the partial file was renamed
