@@ -12,7 +12,7 @@ import pytest
 
 from datamint.dataset import DatamintDatasetException
 from datamint.dataset import targets as t
-from datamint.dataset.labels import LabelSchema, from_worklists
+from datamint.dataset.labels import LabelSchema, choose_worklists, from_worklists
 from datamint.dataset.readers import read_mask, read_nifti
 from datamint.dataset.sources import Connection, trusted
 from datamint.dataset.splits import _counts
@@ -36,9 +36,28 @@ def test_schema_from_worklists_then_inferred_names():
     assert schema.categories == {"q": ["good", "poor", "other"]}
 
 
-def test_conflicting_worklists_are_an_error():
-    with pytest.raises(DatamintDatasetException, match="disagree"):
+def test_conflicting_worklists_are_an_error_that_says_how_to_choose():
+    with pytest.raises(DatamintDatasetException, match="disagree.*worklists=\\[...\\].*worklists=None"):
         from_worklists([_worklist({"liver": 1}), _worklist({"liver": 2})], [])
+
+
+def test_choosing_worklists_by_id_name_or_dict():
+    first, second = ({**_worklist({"liver": 1}), "id": "w1", "name": "first"},
+                     {**_worklist({"liver": 2}), "id": "w2", "name": "second"})
+    assert choose_worklists([first, second], ["w2"]) == [second]
+    assert choose_worklists([first, second], ["first", second]) == [first, second]
+    assert from_worklists(choose_worklists([first, second], ["second"]), []).segmentation == {"liver": 2}
+    with pytest.raises(DatamintDatasetException, match="No worklist 'third'.*'first', 'second'"):
+        choose_worklists([first, second], ["third"])
+
+
+def test_dataset_arguments_are_checked_before_any_request():
+    from datamint.dataset import ImageDataset
+
+    for kwargs in ({}, {"project": "p", "resources": []}, {"resources": [{"id": "r"}], "version": "latest"},
+                   {"project": "p", "worklists": "w1"}):
+        with pytest.raises(ValueError):
+            ImageDataset(server_url="http://127.0.0.1:9", **kwargs)
 
 
 def test_trusted_sources_and_frames():

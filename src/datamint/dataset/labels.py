@@ -44,11 +44,35 @@ class LabelSchema:
         return names
 
 
+_CHOOSE = ("pass worklists=[...] to choose which to use, or worklists=None to infer the labels from the "
+           "annotations")
+
+
 def _merge(target: dict[str, Any], key: str, value: Any, what: str) -> None:
     if key in target and target[key] != value:
         raise DatamintDatasetException(f"Worklists disagree on {what} {key!r}: {target[key]!r} vs {value!r}; "
-                                       "pass worklists=[...] to choose which to use")
+                                       + _CHOOSE)
     target[key] = value
+
+
+def choose_worklists(available: Sequence[dict[str, Any]], chosen: Sequence[str | dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """The worklists ``chosen`` by id or name among ``available`` (dicts are taken as given).
+
+    Raises:
+        DatamintDatasetException: A worklist id or name that is not among ``available``.
+    """
+    out = []
+    for ref in chosen:
+        if isinstance(ref, dict):
+            out.append(ref)
+            continue
+        found = next((w for w in available if ref in (w.get("id"), w.get("name"))), None)
+        if found is None:
+            names = sorted(str(w.get("name")) for w in available)
+            raise DatamintDatasetException(f"No worklist {ref!r} in this dataset; its worklists are {names}")
+        out.append(found)
+    return out
 
 
 def from_worklists(worklists: Sequence[dict[str, Any]], annotations: Sequence[dict[str, Any]]) -> LabelSchema:
@@ -72,7 +96,8 @@ def from_worklists(worklists: Sequence[dict[str, Any]], annotations: Sequence[di
             elif kind == "category" and spec.get("values"):
                 values = [str(v) for v in spec["values"]]
                 if name in schema.categories and schema.categories[name] != values:
-                    raise DatamintDatasetException(f"Worklists disagree on the values of category {name!r}")
+                    raise DatamintDatasetException(f"Worklists disagree on the values of category {name!r}; "
+                                                   + _CHOOSE)
                 schema.categories[name] = values
             elif kind == "square" and name not in schema.box_labels:
                 schema.box_labels.append(name)

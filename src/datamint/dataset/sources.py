@@ -100,14 +100,18 @@ class LiveSource:
         api = self.connection.api()
         pid = self.project["id"]
         resources = api.projects._request("GET", f"/projects/{pid}/resources").json()
-        by_resource: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in resources}
-        if resources:
-            body = {"resource_ids": list(by_resource), "load_ai_segmentations": True}
-            for item in api.annotations._iter_items("/annotations/search", method="POST", body=body,
-                                                    return_field="annotations"):
-                by_resource.setdefault(item.get("resource_id"), []).append(item)
         worklists = api.projects._request("GET", f"/projects/{pid}/worklists").json()
-        return [Record(r, by_resource.get(r["id"], [])) for r in resources], worklists
+        return self.records_of(resources), worklists
+
+    def records_of(self, resources: Sequence[dict[str, Any]]) -> list[Record]:
+        """Records of these resource dicts, with their annotations (POST /annotations/search, paged)."""
+        by_resource: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in resources}
+        if by_resource:
+            body = {"resource_ids": list(by_resource), "load_ai_segmentations": True}
+            for item in self.connection.api().annotations._iter_items("/annotations/search", method="POST", body=body,
+                                                                       return_field="annotations"):
+                by_resource.setdefault(item.get("resource_id"), []).append(item)
+        return [Record(r, by_resource[r["id"]]) for r in resources]
 
     def _resource(self, record: Record) -> Any:
         from datamint.entities.resource import resource_from_dict
