@@ -167,10 +167,6 @@ class DatamintBaseDataset:
         self._prepare()
         return self._records
 
-    @records.setter
-    def records(self, value: list[Record]) -> None:
-        self._records = value
-
     def _filter_annotations(self, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept = []
         for a in trusted(annotations, self.trusted_annotation_sources):
@@ -286,7 +282,10 @@ class DatamintBaseDataset:
         """One sample: ``image``, ``masks``/``mask_labels``, ``boxes``/``box_labels``,
         ``image_labels``, ``image_categories`` and ``metainfo`` (as requested), all transformed jointly."""
         self._prepare()
-        sample = self._sample(self.records[index])
+        return self._finish(self._sample(self._records[index]))
+
+    def _finish(self, sample: dict[str, Any]) -> dict[str, Any]:
+        """Apply the joint transforms to a sample and make its arrays tensors."""
         if self.alb_transform is not None:
             sample = apply_albumentations(self.alb_transform, sample)
         if self.transform is not None:
