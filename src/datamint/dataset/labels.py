@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datamint.dataset.sources import DatamintDatasetException
+from datamint.dataset.sources import DatamintDatasetException, frames_of, kind_of, name_of
 
 
 @dataclass
@@ -109,14 +109,13 @@ def add_inferred(schema: LabelSchema, annotations: Sequence[dict[str, Any]]) -> 
     seg, boxes, images, frames = set(), set(), set(), set()
     categories: dict[str, set[str]] = {}
     for a in annotations:
-        kind, name = a.get("type") or a.get("annotation_type"), a.get("identifier") or a.get("name")
-        framed = a.get("frame_index") is not None and a.get("scope") != "image"
+        kind, name = kind_of(a), name_of(a)
         if kind == "segmentation":
             seg.add(name)
         elif kind == "square":
             boxes.add(name)
         elif kind == "label":
-            (frames if framed else images).add(name)
+            (images if frames_of(a) is None else frames).add(name)
         elif kind == "category" and a.get("value") is not None:
             categories.setdefault(name, set()).add(str(a.get("value")))
     next_index = max(schema.segmentation.values(), default=0) + 1

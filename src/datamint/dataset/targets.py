@@ -16,35 +16,10 @@ import numpy as np
 
 from datamint.dataset.labels import LabelSchema
 from datamint.dataset.readers import Loaded
+from datamint.dataset.sources import author_of, frames_of, kind_of, name_of
 
 MergeStrategy = Literal["union", "intersection", "mode"]
 Instance = tuple[str, str, np.ndarray]  # (author, class name, (frames, height, width) bool)
-
-
-def author_of(annotation: dict[str, Any]) -> str:
-    """Who made an annotation: the model for model output, else the user's email."""
-    return str(annotation.get("created_by_model") or annotation.get("created_by") or annotation.get("added_by")
-               or "unknown")
-
-
-def name_of(annotation: dict[str, Any]) -> str:
-    """The annotation's label (``identifier``/``name``)."""
-    return str(annotation.get("identifier") or annotation.get("name") or "")
-
-
-def kind_of(annotation: dict[str, Any]) -> str:
-    """The annotation's type."""
-    return str(annotation.get("type") or annotation.get("annotation_type") or "")
-
-
-def frames_of(annotation: dict[str, Any]) -> list[int] | None:
-    """The frames an annotation covers (``None``: the whole image)."""
-    if annotation.get("scope") == "image" or annotation.get("frame_index") is None:
-        return None
-    span = annotation.get("frame_range")
-    if isinstance(span, (list, tuple)) and len(span) == 2 and span[1] is not None:
-        return list(range(int(span[0]), int(span[1]) + 1))
-    return [int(annotation["frame_index"])]
 
 
 def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, int]) -> np.ndarray:
