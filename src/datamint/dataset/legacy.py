@@ -10,7 +10,6 @@ and a version that is not in ``root`` raises a clear error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,17 +89,16 @@ class Dataset:
                                                if targets.kind_of(a) == "segmentation"})
 
     def _dataset_id(self, connection: Connection) -> str:
+        """The id of the dataset named ``dataset_name``, found through its project (listing
+        projects is cheaper than listing datasets, which carry every resource id)."""
         api = connection.api()
-        found = api.datasets.get_by_name(self.dataset_name)
-        if found is None:
-            names = sorted(d.name for d in api.datasets.get_list())
+        project = api.projects.get_by_name(self.dataset_name, include_archived=False)
+        if project is None:
+            names = sorted(p.name for p in api.projects.get_list())
             raise DatamintDatasetException(
                 f"No dataset named {self.dataset_name!r} on {api.config.server_url} (a dataset is named after "
                 f"its project); available: {names[:20]}")
-        self.dataset_dir.mkdir(parents=True, exist_ok=True)
-        (self.dataset_dir / "dataset.json").write_text(json.dumps(
-            {"id": found.id, "name": found.name, "project_id": found.project_id}), encoding="utf-8")
-        return found.id
+        return project.dataset_id
 
     def __len__(self) -> int:
         return len(self.records)
