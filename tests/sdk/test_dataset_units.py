@@ -94,6 +94,28 @@ def test_label_merge_strategies():
     assert t.image_categories(notes, schema, None)["u3"].tolist() == [0]
 
 
+def test_frame_and_volume_masks_group_into_one_volume_per_author_and_class():
+    grid = (3, 2, 2)
+    frame = np.array([[1, 0], [0, 0]], bool)
+    volume = np.zeros(grid, bool)
+    volume[2, 1, 1] = True
+    common = {"type": "segmentation", "file": "x", "created_by": "u"}
+    annotations = [{**common, "id": "vol", "identifier": "a", "scope": "image"},
+                   {**common, "id": "f", "identifier": "a", "scope": "frame", "frame_index": 0, "frame_range": [0, 1]},
+                   {**common, "id": "g", "identifier": "b", "scope": "frame", "frame_index": 2}]
+    loaded = {"vol": volume}
+    found = {(a, n): m for a, n, m in t.segmentation_instances(annotations, grid, lambda a: loaded.get(a["id"], frame),
+                                                               group_frames=True)}
+    expected = volume.copy()
+    expected[0] |= frame
+    expected[1] |= frame
+    assert set(found) == {("u", "a"), ("u", "b")} and np.array_equal(found[("u", "a")], expected)
+    assert found[("u", "b")].sum() == 1 and found[("u", "b")][2, 0, 0]
+    assert volume.sum() == 1  # the loaded mask itself is not written into
+    single = t.segmentation_instances(annotations, grid, lambda a: loaded.get(a["id"], frame), group_frames=False)
+    assert [int(m.sum()) for _, _, m in single] == [1, 2, 1]
+
+
 def test_frame_mask_of_the_wrong_size_is_a_clear_error():
     with pytest.raises(ValueError, match="height, width"):
         t.segmentation_instances([{"type": "segmentation", "scope": "frame", "frame_index": 0, "file": "x"}],

@@ -22,7 +22,10 @@ MergeStrategy = Literal["union", "intersection", "mode"]
 Instance = tuple[str, str, np.ndarray]  # (author, class name, (frames, height, width) bool)
 
 
-def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, int]) -> np.ndarray:
+def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, int],
+           into: np.ndarray | None = None) -> np.ndarray:
+    """An annotation's mask in the image grid; with ``into``, OR-ed into that grid-sized array
+    (only the annotation's frames are touched)."""
     frames, height, width = grid
     where = frames_of(annotation)
     if mask.ndim == 2 and where is None and frames == 1:
@@ -31,16 +34,19 @@ def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, i
         if mask.shape != grid:
             raise ValueError(f"Mask of annotation {annotation.get('id')} has shape {mask.shape}, the image "
                              f"{grid} (frames, height, width)")
-        return mask
+        if into is None:
+            return mask
+        into |= mask
+        return into
     if mask.ndim == 3 and mask.shape[0] == 1:
         mask = mask[0]
     if mask.shape != (height, width):
         raise ValueError(f"Frame mask of annotation {annotation.get('id')} is {mask.shape}, the frames are "
                          f"{(height, width)} (height, width)")
-    out = np.zeros(grid, dtype=bool)
+    out = np.zeros(grid, dtype=bool) if into is None else into
     for k in where:
         if 0 <= k < frames:
-            out[k] = mask
+            out[k] |= mask
     return out
 
 
@@ -53,12 +59,13 @@ def segmentation_instances(annotations: Sequence[dict[str, Any]], grid: tuple[in
     for annotation in annotations:
         if kind_of(annotation) != "segmentation" or not (annotation.get("file") or annotation.get("mask")):
             continue
-        mask = _place(annotation, load_mask(annotation), grid)
         key = (author_of(annotation), name_of(annotation))
-        if group_frames:
-            grouped[key] = grouped[key] | mask if key in grouped else mask
+        if group_frames:  # each frame mask lands in its class's volume: no volume-sized temporary per frame
+            if key not in grouped:
+                grouped[key] = np.zeros(grid, dtype=bool)
+            _place(annotation, load_mask(annotation), grid, into=grouped[key])
         else:
-            instances.append((key[0], key[1], mask))
+            instances.append((key[0], key[1], _place(annotation, load_mask(annotation), grid)))
     return instances + [(a, n, m) for (a, n), m in grouped.items()]
 
 
