@@ -188,7 +188,8 @@ class DatamintBaseDataset:
         return mimetype.startswith(("image/", "video/")) or mimetype in ("application/dicom", "application/nifti")
 
     def prefetch(self, include_annotations: bool = True) -> None:
-        """Download every file (and mask) now, concurrently, so that epochs read only local files."""
+        """Download every file now (concurrently; then the masks, one by one), so that epochs read
+        only local files."""
         self._prepare()
         assert self.source is not None
         self.source.prefetch(self.records, include_annotations, self.progress_bar)

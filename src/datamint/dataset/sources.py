@@ -190,7 +190,7 @@ class LiveSource:
         return found  # type: ignore[return-value]
 
     def prefetch(self, records: Sequence[Record], include_annotations: bool = True, progress_bar: bool = True) -> None:
-        """Download every missing file into the cache, concurrently."""
+        """Download every missing file into the cache (concurrently), then every missing mask (one by one)."""
         from datamint.entities.resource import resource_from_dict
 
         api = self.connection.api()
@@ -198,7 +198,7 @@ class LiveSource:
         if include_annotations:
             for record in records:
                 for annotation in record.annotations:
-                    if annotation.get("type") == "segmentation" and annotation.get("file"):
+                    if kind_of(annotation) == "segmentation" and annotation.get("file"):
                         self.mask_path(annotation)
 
 
