@@ -142,6 +142,12 @@ def version_annotations(session: Session, version_id: str) -> list[DatasetVersio
                                 .order_by(DatasetVersionAnnotation.position)))
 
 
+def version_mask_hashes(session: Session, version_id: str) -> list[str]:
+    """The distinct hashes of the masks a version holds."""
+    return list(session.scalars(select(DatasetVersionAnnotation.mask_sha256).distinct().where(
+        DatasetVersionAnnotation.version_id == version_id, DatasetVersionAnnotation.mask_sha256.is_not(None))))
+
+
 def version_blob(session: Session, version: DatasetVersion, sha256: str) -> tuple[str, int, str] | None:
     """``(blob key, size, mimetype)`` of a blob the version holds (a resource's bytes or a mask)."""
     entry = session.scalar(select(DatasetVersionResource).where(DatasetVersionResource.version_id == version.id,

@@ -214,7 +214,7 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     any more, to delete from the store after the commit."""
     dataset, _ = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
     version = resolve_version(session, dataset, ref)
-    hashes = sorted({a.mask_sha256 for a in repo.version_annotations(session, version.id) if a.mask_sha256})
+    hashes = repo.version_mask_hashes(session, version.id)
     session.delete(version)
     session.flush()
     orphans = repo.unreferenced_blobs(session, me.customer_id, hashes)
