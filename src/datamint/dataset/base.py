@@ -18,7 +18,7 @@ import numpy as np
 
 from datamint.dataset import targets
 from datamint.dataset.labels import LabelSchema, add_inferred, choose_worklists, from_worklists
-from datamint.dataset.readers import Loaded, read_mask, read_resource
+from datamint.dataset.readers import Loaded, holds_image, read_mask, read_resource
 from datamint.dataset.sources import Connection, LiveSource, Record, VersionSource, trusted
 from datamint.dataset.transforms import apply_albumentations, to_tensors
 
@@ -184,8 +184,7 @@ class DatamintBaseDataset:
 
     def _accepts(self, record: Record) -> bool:
         """Whether a resource belongs in this kind of dataset (subclasses narrow it)."""
-        mimetype = record.mimetype
-        return mimetype.startswith(("image/", "video/")) or mimetype in ("application/dicom", "application/nifti")
+        return holds_image(record.mimetype)
 
     def prefetch(self, include_annotations: bool = True) -> None:
         """Download every file now (concurrently; then the masks, one by one), so that epochs read

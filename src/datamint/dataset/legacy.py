@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from datamint.dataset import targets
-from datamint.dataset.readers import read_resource
+from datamint.dataset.readers import holds_image, read_resource
 from datamint.dataset.sources import Connection, DatamintDatasetException, Record, VersionSource, trusted
 from datamint.exceptions import ItemNotFoundError
 
@@ -79,8 +79,7 @@ class Dataset:
                                               ": create one with api.datasets.create_version(...)"))
         for record in records:
             record.annotations = trusted(record.annotations, trusted_annotation_sources)
-        self.records: list[Record] = [r for r in records if r.mimetype.startswith(("image/", "video/"))
-                                      or r.mimetype in ("application/dicom", "application/nifti")]
+        self.records: list[Record] = [r for r in records if holds_image(r.mimetype)]
         self.version_info: dict[str, Any] = dict(self.source.manifest.get("version") or {})
         self.version = self.version_info.get("number")
         every = [a for r in self.records for a in r.annotations]

@@ -99,6 +99,11 @@ def read_video(path: Path) -> Loaded:
     return Loaded(np.stack(frames))
 
 
+def holds_image(mimetype: str) -> bool:
+    """Whether :func:`read_resource` can decode resources of this type."""
+    return mimetype in DICOM + NIFTI or mimetype.startswith(("image/", "video/"))
+
+
 def read_resource(path: Path, mimetype: str) -> Loaded:
     """Decode a resource file by its mimetype.
 
