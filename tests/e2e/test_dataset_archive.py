@@ -84,8 +84,10 @@ def test_png_and_npy_formats(api, sample, tmp_path):
     archive, manifest = _archive(api, sample, "png", tmp_path)
     ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
     assert len(ct["archive_paths"]) == FRAMES
-    frame = np.asarray(Image.open(io.BytesIO(archive.read(ct["archive_paths"][2]))))
-    assert frame.shape == (ROWS, COLS) and frame.dtype == np.uint8
+    for k, path in enumerate(ct["archive_paths"]):  # each frame as the /frames endpoint renders it
+        frame = np.asarray(Image.open(io.BytesIO(archive.read(path))))
+        assert frame.shape == (ROWS, COLS) and frame.dtype == np.uint8
+        assert np.array_equal(frame, np.asarray(api.resources.download_resource_frame(sample.ct, k)))
     archive, manifest = _archive(api, sample, "npy", tmp_path)
     ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
     array = np.load(io.BytesIO(archive.read(ct["archive_paths"][0])))
@@ -141,3 +143,11 @@ def test_bad_formats_and_versions(api, sample):
         api.datasets.download_version_file(sample.dataset_id, "frozen", "0" * 64, "/tmp/never")
     with pytest.raises(ValidationError):
         api.datasets.download_version_file(sample.dataset_id, "frozen", "not-a-hash", "/tmp/never")
+
+
+def test_one_version_file_by_hash(api, sample, tmp_path):
+    manifest = api.datasets.get_manifest(sample.dataset_id, "frozen")
+    png = next(r for r in manifest["resources"] if r["id"] == sample.png1)
+    path = api.datasets.download_version_file(sample.dataset_id, "frozen", png["sha256"], tmp_path / "f" / "x.png")
+    assert path.read_bytes() == api.resources.download_resource_file(sample.png1, auto_convert=False)
+    assert [p.name for p in path.parent.iterdir()] == ["x.png"]  # the partial file was renamed

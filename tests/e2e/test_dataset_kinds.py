@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datamint import Api
-from datamint.dataset import ImageDataset, VolumeDataset, build_dataset, collate_fn
+from datamint.dataset import DatamintDatasetException, ImageDataset, VolumeDataset, build_dataset, collate_fn
 from dataset_samples import build_sample, png_image
 
 from conftest import unique
@@ -133,3 +133,18 @@ def test_videos_as_clips_and_as_frames(server, api, videos):
     frames = SlicedVideoDataset(project.name, **_kw(server))
     assert len(frames) == 6 and frames[4]["image"].shape == (3, 32, 48)
     assert frames[2]["frame_labels"].tolist() == [1.0] and frames[1]["frame_labels"].tolist() == [0.0]
+
+
+def test_worklists_choose_the_label_schema(server, sample):
+    project = sample.project
+    by_id = VolumeDataset(project.name, worklists=[project.worklist_id], **_kw(server))
+    assert by_id.segmentation_labels == ["background", "liver", "tumor", "lesion"]
+    assert by_id.image_category_names == {"quality": ["good", "poor"]}
+    own = {"id": "local", "segmentation_group": {"tumor": {"index": 1}}, "annotations": []}
+    chosen = VolumeDataset(project.name, worklists=[own], **_kw(server))
+    assert chosen.segmentation_labels == ["background", "tumor", "liver"]  # undeclared names follow
+    assert chosen.image_category_names == {}
+    inferred = VolumeDataset(project.name, worklists=None, **_kw(server))
+    assert inferred.segmentation_labels == ["background", "liver", "tumor"]
+    with pytest.raises(DatamintDatasetException, match="No worklist 'nope'"):
+        len(VolumeDataset(project.name, worklists=["nope"], **_kw(server)))

@@ -4,8 +4,11 @@ versions (create, resolve latest/number/name, delete, Segments-style aliases), p
 from __future__ import annotations
 
 import hashlib
+import io
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from datamint import Api
 from datamint.exceptions import (
@@ -136,3 +139,37 @@ def test_bad_ids_and_refs(api, project):
         api.datasets.get_version(proj.dataset_id, 999999)
     with pytest.raises(ItemNotFoundError):
         api.datasets.get_resources(proj.dataset_id, version="no-such-version")
+
+
+def test_deleting_a_version_deletes_only_the_mask_copies_no_other_version_holds(server, api, tmp_path):
+    from sqlalchemy import select
+
+    from datamint.server.datasets.models import ContentBlob
+
+    store = server.app.state.blob_store
+    rid = api.resources.upload_resource(str(png_image(tmp_path / "m.png", 5)))
+    did = api.projects.create(unique("mask-blobs"), "mask copies", resources_ids=[rid]).dataset_id
+    mask = np.zeros((16, 24), np.uint8)
+    mask[2:5, 3:9] = 1
+    (aid,) = api.annotations.upload_segmentations(rid, mask, "lesion")
+    for name in ("first", "same"):
+        api.datasets.create_version(did, name)
+    mask[10:12, 1:4] = 1
+    buf = io.BytesIO()
+    Image.fromarray(mask * 255).save(buf, format="PNG")
+    api.annotations.upload_annotation_file(rid, aid, io.BytesIO(buf.getvalue()))
+    api.datasets.create_version(did, "changed")
+
+    def mask_blob(version):
+        (annotation,) = api.datasets.get_manifest(did, version)["annotations"]
+        with server.database.transaction() as session:
+            key = session.scalar(select(ContentBlob.blob_key).where(ContentBlob.sha256 == annotation["mask"]["sha256"]))
+        return key if key is not None and store.exists(key) else None
+
+    old, new = mask_blob("first"), mask_blob("changed")
+    assert old and new and old != new and mask_blob("same") == old
+    api.datasets.delete_version(did, "same")  # "first" still holds the old copy
+    api.datasets.delete_version(did, "changed")  # nothing else holds the new one
+    assert mask_blob("first") == old and not store.exists(new)
+    with server.database.transaction() as session:
+        assert session.scalar(select(ContentBlob.sha256).where(ContentBlob.blob_key == new)) is None

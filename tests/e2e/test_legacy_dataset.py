@@ -47,6 +47,13 @@ class XrayFractureDataset(datamintapi.Dataset):
         return image, patient_sex, has_fracture
 
 
+def test_the_guide_class_path_is_the_dataset():
+    import datamintapi.dataset
+
+    assert datamintapi.dataset.DatamintDataset is datamintapi.Dataset is datamint.Dataset
+    assert issubclass(XrayFractureDataset, datamintapi.dataset.DatamintDataset)
+
+
 @pytest.fixture(scope="module")
 def xrays(server, tmp_path_factory):
     """Six single-frame DICOM images (patients F/M alternating); three are labelled 'fracture'."""

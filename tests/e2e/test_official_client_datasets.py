@@ -1,13 +1,20 @@
-"""The official datamint 2.45.0 client reads datasets, downloads an archive through the token flow and
-manages project splits on our server."""
+"""The official datamint 2.45.0 client reads datasets, downloads an archive through the token flow,
+manages project splits, and builds its PyTorch datasets (wire §9) from our projects."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import zipfile
 
+import nibabel
+import numpy as np
+import pydicom
+from PIL import Image
+
 from datamint import Api
-from dataset_samples import png_image
+from dataset_samples import SEGMENTS, SPECS, build_sample, png_image
 
 from conftest import unique
 from official_client import run_official
@@ -41,9 +48,60 @@ def test_official_client_datasets_and_splits(server, tmp_path):
                               none=none)))
     """, server.url, key)
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["name"] == project.name and result["total"] == 2 and result["now"] == 2 and result["n"] >= 1
+    assert result["name"] == project.name and result["total"] == 2 and result["now"] == 2 and result["n"] == 1
     assert len(result["frozen"]) == 2 and result["count"] == 1
     assert result["splits"] == [[ids[0], "train"]] and result["one"] == "train" and result["none"] is None
     with zipfile.ZipFile(archive) as zf:
         manifest = json.loads(zf.read("manifest.json"))
     assert sorted(r["sha256"] for r in manifest["resources"]) == result["frozen"]
+
+
+def test_official_dataset_classes_read_our_projects_exactly(server, tmp_path):
+    key = server.new_org()
+    api = Api(server.url, key)
+    sample = build_sample(api, tmp_path)
+    names = {}
+    for kind, ids in (("images", [sample.png1, sample.png2]), ("volumes", [sample.ct, sample.nifti])):
+        project = api.projects.create(unique(kind), "official dataset classes", resources_ids=ids)
+        api.annotationsets.update_segmentation_group(project, SEGMENTS)
+        api.annotationsets.update(project.worklist_id, annotations=SPECS)
+        names[kind] = project.name
+    out = run_official(f"""
+        import json
+        from datamint.dataset import ImageDataset, VolumeDataset, build_dataset
+        images = ImageDataset(project={names['images']!r}, return_boxes=True)
+        volumes = VolumeDataset(project={names['volumes']!r}, return_as_semantic_segmentation=True,
+                                semantic_seg_merge_strategy='union')
+        result = dict(kinds=[type(build_dataset(n)).__name__ for n in {list(names.values())!r}],
+                      segmentation=list(images.segmentation_labels_set), labels=list(images.image_labels_set),
+                      items={{}})
+        for i in range(len(images)):
+            item = images[i]
+            result['items'][item['resource'].id] = dict(
+                image=item['image'].tolist(), boxes=item['boxes'].tolist(),
+                masks={{a: m.tolist() for a, m in item['masks'].items()}},
+                labels={{a: t.tolist() for a, t in item['image_labels'].items()}})
+        for i in range(len(volumes)):
+            item = volumes[i]
+            result['items'][item['resource'].id] = dict(image=item['image'].tolist(),
+                                                        classes=item['masks'].argmax(0).tolist())
+        print(json.dumps(result))
+    """, server.url, key)
+    result = json.loads(out.strip().splitlines()[-1])
+    items = result["items"]
+    assert result["kinds"] == ["ImageDataset", "VolumeDataset"]
+    assert result["segmentation"] == ["liver", "tumor", "lesion"] and result["labels"] == ["fracture"]
+    for rid in (sample.png1, sample.png2):
+        uploaded = np.asarray(Image.open(io.BytesIO(api.resources.download_resource_file(rid, auto_convert=False))))
+        assert np.array_equal(np.asarray(items[rid]["image"]), uploaded[np.newaxis])
+        assert items[rid]["boxes"] == [list(b) for b in sample.boxes[rid]]
+    ((author, masks),) = items[sample.png1]["masks"].items()
+    assert np.array_equal(np.asarray(masks) != 0, sample.png1_mask[np.newaxis])
+    assert items[sample.png1]["labels"] == {author: [1]} and items[sample.png2]["masks"] == {}
+    ct = pydicom.dcmread(io.BytesIO(api.resources.download_resource_file(sample.ct, auto_convert=False)))
+    assert np.array_equal(np.asarray(items[sample.ct]["image"])[0], ct.pixel_array - 1024.0)  # rescaled to HU
+    assert np.array_equal(np.asarray(items[sample.ct]["classes"]), sample.ct_labels.transpose(2, 0, 1))
+    nifti = nibabel.Nifti1Image.from_bytes(gzip.decompress(api.resources.download_resource_file(
+        sample.nifti, auto_convert=False)))
+    assert np.array_equal(np.asarray(items[sample.nifti]["image"])[0], np.asanyarray(nifti.dataobj).transpose(2, 1, 0))
+    assert np.array_equal(np.asarray(items[sample.nifti]["classes"]), sample.nifti_labels.transpose(2, 1, 0))

@@ -12,7 +12,7 @@ import pytest
 
 from datamint.dataset import DatamintDatasetException
 from datamint.dataset import targets as t
-from datamint.dataset.labels import LabelSchema, from_worklists
+from datamint.dataset.labels import LabelSchema, choose_worklists, from_worklists
 from datamint.dataset.readers import read_mask, read_nifti
 from datamint.dataset.sources import Connection, trusted
 from datamint.dataset.splits import _counts
@@ -36,9 +36,28 @@ def test_schema_from_worklists_then_inferred_names():
     assert schema.categories == {"q": ["good", "poor", "other"]}
 
 
-def test_conflicting_worklists_are_an_error():
-    with pytest.raises(DatamintDatasetException, match="disagree"):
+def test_conflicting_worklists_are_an_error_that_says_how_to_choose():
+    with pytest.raises(DatamintDatasetException, match="disagree.*worklists=\\[...\\].*worklists=None"):
         from_worklists([_worklist({"liver": 1}), _worklist({"liver": 2})], [])
+
+
+def test_choosing_worklists_by_id_name_or_dict():
+    first, second = ({**_worklist({"liver": 1}), "id": "w1", "name": "first"},
+                     {**_worklist({"liver": 2}), "id": "w2", "name": "second"})
+    assert choose_worklists([first, second], ["w2"]) == [second]
+    assert choose_worklists([first, second], ["first", second]) == [first, second]
+    assert from_worklists(choose_worklists([first, second], ["second"]), []).segmentation == {"liver": 2}
+    with pytest.raises(DatamintDatasetException, match="No worklist 'third'.*'first', 'second'"):
+        choose_worklists([first, second], ["third"])
+
+
+def test_dataset_arguments_are_checked_before_any_request():
+    from datamint.dataset import ImageDataset
+
+    for kwargs in ({}, {"project": "p", "resources": []}, {"resources": [{"id": "r"}], "version": "latest"},
+                   {"project": "p", "worklists": "w1"}):
+        with pytest.raises(ValueError):
+            ImageDataset(server_url="http://127.0.0.1:9", **kwargs)
 
 
 def test_trusted_sources_and_frames():
@@ -73,6 +92,28 @@ def test_label_merge_strategies():
     assert set(t.image_labels(notes, schema, None)) == {"u1", "u2"}
     assert t.image_categories(notes, schema, "mode").tolist() == [1]
     assert t.image_categories(notes, schema, None)["u3"].tolist() == [0]
+
+
+def test_frame_and_volume_masks_group_into_one_volume_per_author_and_class():
+    grid = (3, 2, 2)
+    frame = np.array([[1, 0], [0, 0]], bool)
+    volume = np.zeros(grid, bool)
+    volume[2, 1, 1] = True
+    common = {"type": "segmentation", "file": "x", "created_by": "u"}
+    annotations = [{**common, "id": "vol", "identifier": "a", "scope": "image"},
+                   {**common, "id": "f", "identifier": "a", "scope": "frame", "frame_index": 0, "frame_range": [0, 1]},
+                   {**common, "id": "g", "identifier": "b", "scope": "frame", "frame_index": 2}]
+    loaded = {"vol": volume}
+    found = {(a, n): m for a, n, m in t.segmentation_instances(annotations, grid, lambda a: loaded.get(a["id"], frame),
+                                                               group_frames=True)}
+    expected = volume.copy()
+    expected[0] |= frame
+    expected[1] |= frame
+    assert set(found) == {("u", "a"), ("u", "b")} and np.array_equal(found[("u", "a")], expected)
+    assert found[("u", "b")].sum() == 1 and found[("u", "b")][2, 0, 0]
+    assert volume.sum() == 1  # the loaded mask itself is not written into
+    single = t.segmentation_instances(annotations, grid, lambda a: loaded.get(a["id"], frame), group_frames=False)
+    assert [int(m.sum()) for _, _, m in single] == [1, 2, 1]
 
 
 def test_frame_mask_of_the_wrong_size_is_a_clear_error():

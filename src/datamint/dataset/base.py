@@ -17,9 +17,9 @@ from typing import Any, Literal
 import numpy as np
 
 from datamint.dataset import targets
-from datamint.dataset.labels import LabelSchema, add_inferred, from_worklists
-from datamint.dataset.readers import Loaded, read_mask, read_resource
-from datamint.dataset.sources import Connection, DatamintDatasetException, LiveSource, Record, VersionSource, trusted
+from datamint.dataset.labels import LabelSchema, add_inferred, choose_worklists, from_worklists
+from datamint.dataset.readers import Loaded, holds_image, read_mask, read_resource
+from datamint.dataset.sources import Connection, LiveSource, Record, VersionSource, trusted
 from datamint.dataset.transforms import apply_albumentations, to_tensors
 
 _LOG = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ class DatamintBaseDataset:
         include_segmentation_names / exclude_segmentation_names: Only / not these mask classes.
         image_labels_merge_strategy: ``'union'``, ``'intersection'``, ``'mode'`` or ``None`` (per annotator).
         image_categories_merge_strategy: ``'mode'`` (most frequent answer) or ``None`` (per annotator).
-        worklists: ``'all'`` (the project's worklists define the label schema) or ``None`` (infer it
+        worklists: ``'all'`` (the project's worklists define the label schema), a list of worklists
+            (ids, names, ``AnnotationWorklist`` or dicts; only these define it), or ``None`` (infer it
             from the annotations).
         trusted_annotation_sources: Keep annotations whose ``source`` is one of these (or unset).
         download: Allow downloads (versions); with ``False`` only what is in ``root`` is used.
@@ -67,11 +68,16 @@ class DatamintBaseDataset:
                  exclude_segmentation_names: Sequence[str] | None = None,
                  image_labels_merge_strategy: targets.MergeStrategy | None = "union",
                  image_categories_merge_strategy: targets.MergeStrategy | None = "mode",
-                 worklists: Literal["all"] | None = "all",
+                 worklists: Literal["all"] | Sequence[Any] | None = "all",
                  trusted_annotation_sources: Sequence[str] | None = ("imported", "manual"),
                  download: bool = True, progress_bar: bool = False) -> None:
-        if project is None and resources is None:
-            raise ValueError("Give project=... (name, id or Project) or resources=[...]")
+        if (project is None) == (resources is None):
+            raise ValueError("Give either project=... (name, id or Project) or resources=[...]")
+        if version is not None and project is None:
+            raise ValueError("version=... needs project=...: versions belong to a project's dataset")
+        if isinstance(worklists, str) and worklists != "all":
+            raise ValueError(f"worklists={worklists!r}: use 'all', None, or a list of worklists (ids, names or "
+                             "AnnotationWorklist)")
         if image_labels_merge_strategy not in ("union", "intersection", "mode", None):
             raise ValueError(f"image_labels_merge_strategy {image_labels_merge_strategy!r} is not one of "
                              "'union', 'intersection', 'mode' or None")
@@ -93,7 +99,8 @@ class DatamintBaseDataset:
         self.exclude_segmentation_names = set(exclude_segmentation_names or ())
         self.image_labels_merge_strategy = image_labels_merge_strategy
         self.image_categories_merge_strategy = image_categories_merge_strategy
-        self.worklists = worklists
+        self.worklists = worklists if worklists in ("all", None) else [  # plain data: pickled into workers
+            w if isinstance(w, (str, dict)) else w.asdict() for w in worklists]  # type: ignore[union-attr]
         self.trusted_annotation_sources = trusted_annotation_sources
         self.download = download
         self.progress_bar = progress_bar
@@ -118,9 +125,7 @@ class DatamintBaseDataset:
     def _make_source(self) -> LiveSource | VersionSource:
         if self.version is None:
             return LiveSource(self.connection, self.project)  # type: ignore[arg-type]
-        if self.project is None:
-            raise DatamintDatasetException("version=... needs project=...: versions belong to a project's dataset")
-        dataset_id = self.project["dataset_id"]
+        dataset_id = self.project["dataset_id"]  # type: ignore[index]
         from datamint import configs
 
         folder = self.root or configs.data_dir() / "datasets" / dataset_id
@@ -131,7 +136,7 @@ class DatamintBaseDataset:
             return
         if self.resources_ref is not None:
             self.source = LiveSource(self.connection, {"id": None})
-            records, worklists = self._records_of_resources()
+            records, worklists = self.source.records_of(self.resources_ref), []
         else:
             self.project = self._resolve_project()
             self.source = self._make_source()
@@ -145,8 +150,11 @@ class DatamintBaseDataset:
         if not self.include_unannotated:
             records = [r for r in records if r.annotations]
         every = [a for r in records for a in r.annotations]
-        self.schema = from_worklists(worklists, every) if self.worklists == "all" else add_inferred(
-            LabelSchema(), every)
+        if self.worklists is None:
+            self.schema = add_inferred(LabelSchema(), every)
+        else:
+            self.schema = from_worklists(worklists if self.worklists == "all" else
+                                         choose_worklists(worklists, self.worklists), every)
         self._records = records
         if isinstance(self.source, LiveSource):
             for record in records:  # found paths are remembered, and inherited by forked DataLoader workers
@@ -158,20 +166,6 @@ class DatamintBaseDataset:
         """The dataset's resources and their (filtered) annotations, in order."""
         self._prepare()
         return self._records
-
-    @records.setter
-    def records(self, value: list[Record]) -> None:
-        self._records = value
-
-    def _records_of_resources(self) -> tuple[list[Record], list[dict[str, Any]]]:
-        api = self.connection.api()
-        ids = [r["id"] for r in self.resources_ref or []]
-        by_resource: dict[str, list[dict[str, Any]]] = {rid: [] for rid in ids}
-        if ids:
-            for item in api.annotations._iter_items("/annotations/search", method="POST",
-                                                    body={"resource_ids": ids}, return_field="annotations"):
-                by_resource.setdefault(item.get("resource_id"), []).append(item)
-        return [Record(r, by_resource[r["id"]]) for r in self.resources_ref or []], []
 
     def _filter_annotations(self, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept = []
@@ -190,11 +184,11 @@ class DatamintBaseDataset:
 
     def _accepts(self, record: Record) -> bool:
         """Whether a resource belongs in this kind of dataset (subclasses narrow it)."""
-        mimetype = record.mimetype
-        return mimetype.startswith(("image/", "video/")) or mimetype in ("application/dicom", "application/nifti")
+        return holds_image(record.mimetype)
 
     def prefetch(self, include_annotations: bool = True) -> None:
-        """Download every file (and mask) now, concurrently, so that epochs read only local files."""
+        """Download every file now (concurrently; then the masks, one by one), so that epochs read
+        only local files."""
         self._prepare()
         assert self.source is not None
         self.source.prefetch(self.records, include_annotations, self.progress_bar)
@@ -288,7 +282,10 @@ class DatamintBaseDataset:
         """One sample: ``image``, ``masks``/``mask_labels``, ``boxes``/``box_labels``,
         ``image_labels``, ``image_categories`` and ``metainfo`` (as requested), all transformed jointly."""
         self._prepare()
-        sample = self._sample(self.records[index])
+        return self._finish(self._sample(self._records[index]))
+
+    def _finish(self, sample: dict[str, Any]) -> dict[str, Any]:
+        """Apply the joint transforms to a sample and make its arrays tensors."""
         if self.alb_transform is not None:
             sample = apply_albumentations(self.alb_transform, sample)
         if self.transform is not None:

@@ -109,5 +109,5 @@ def build_dataset(project: Any, **kwargs: Any) -> DatamintBaseDataset:
         kind = ImageDataset
     dataset = kind.__new__(kind)
     dataset.__dict__.update(probe.__dict__)
-    dataset.records = [r for r in records if dataset._accepts(r)]
+    dataset._records = [r for r in records if dataset._accepts(r)]
     return dataset

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datamint.dataset.sources import DatamintDatasetException
+from datamint.dataset.sources import DatamintDatasetException, frames_of, kind_of, name_of
 
 
 @dataclass
@@ -44,11 +44,35 @@ class LabelSchema:
         return names
 
 
+_CHOOSE = ("pass worklists=[...] to choose which to use, or worklists=None to infer the labels from the "
+           "annotations")
+
+
 def _merge(target: dict[str, Any], key: str, value: Any, what: str) -> None:
     if key in target and target[key] != value:
         raise DatamintDatasetException(f"Worklists disagree on {what} {key!r}: {target[key]!r} vs {value!r}; "
-                                       "pass worklists=[...] to choose which to use")
+                                       + _CHOOSE)
     target[key] = value
+
+
+def choose_worklists(available: Sequence[dict[str, Any]], chosen: Sequence[str | dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """The worklists ``chosen`` by id or name among ``available`` (dicts are taken as given).
+
+    Raises:
+        DatamintDatasetException: A worklist id or name that is not among ``available``.
+    """
+    out = []
+    for ref in chosen:
+        if isinstance(ref, dict):
+            out.append(ref)
+            continue
+        found = next((w for w in available if ref in (w.get("id"), w.get("name"))), None)
+        if found is None:
+            names = sorted(str(w.get("name")) for w in available)
+            raise DatamintDatasetException(f"No worklist {ref!r} in this dataset; its worklists are {names}")
+        out.append(found)
+    return out
 
 
 def from_worklists(worklists: Sequence[dict[str, Any]], annotations: Sequence[dict[str, Any]]) -> LabelSchema:
@@ -72,7 +96,8 @@ def from_worklists(worklists: Sequence[dict[str, Any]], annotations: Sequence[di
             elif kind == "category" and spec.get("values"):
                 values = [str(v) for v in spec["values"]]
                 if name in schema.categories and schema.categories[name] != values:
-                    raise DatamintDatasetException(f"Worklists disagree on the values of category {name!r}")
+                    raise DatamintDatasetException(f"Worklists disagree on the values of category {name!r}; "
+                                                   + _CHOOSE)
                 schema.categories[name] = values
             elif kind == "square" and name not in schema.box_labels:
                 schema.box_labels.append(name)
@@ -84,14 +109,13 @@ def add_inferred(schema: LabelSchema, annotations: Sequence[dict[str, Any]]) -> 
     seg, boxes, images, frames = set(), set(), set(), set()
     categories: dict[str, set[str]] = {}
     for a in annotations:
-        kind, name = a.get("type") or a.get("annotation_type"), a.get("identifier") or a.get("name")
-        framed = a.get("frame_index") is not None and a.get("scope") != "image"
+        kind, name = kind_of(a), name_of(a)
         if kind == "segmentation":
             seg.add(name)
         elif kind == "square":
             boxes.add(name)
         elif kind == "label":
-            (frames if framed else images).add(name)
+            (images if frames_of(a) is None else frames).add(name)
         elif kind == "category" and a.get("value") is not None:
             categories.setdefault(name, set()).add(str(a.get("value")))
     next_index = max(schema.segmentation.values(), default=0) + 1

@@ -10,7 +10,6 @@ and a version that is not in ``root`` raises a clear error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from datamint.dataset import targets
-from datamint.dataset.readers import read_resource
+from datamint.dataset.readers import holds_image, read_resource
 from datamint.dataset.sources import Connection, DatamintDatasetException, Record, VersionSource, trusted
 from datamint.exceptions import ItemNotFoundError
 
@@ -80,8 +79,7 @@ class Dataset:
                                               ": create one with api.datasets.create_version(...)"))
         for record in records:
             record.annotations = trusted(record.annotations, trusted_annotation_sources)
-        self.records: list[Record] = [r for r in records if r.mimetype.startswith(("image/", "video/"))
-                                      or r.mimetype in ("application/dicom", "application/nifti")]
+        self.records: list[Record] = [r for r in records if holds_image(r.mimetype)]
         self.version_info: dict[str, Any] = dict(self.source.manifest.get("version") or {})
         self.version = self.version_info.get("number")
         every = [a for r in self.records for a in r.annotations]
@@ -90,17 +88,16 @@ class Dataset:
                                                if targets.kind_of(a) == "segmentation"})
 
     def _dataset_id(self, connection: Connection) -> str:
+        """The id of the dataset named ``dataset_name``, found through its project (listing
+        projects is cheaper than listing datasets, which carry every resource id)."""
         api = connection.api()
-        found = api.datasets.get_by_name(self.dataset_name)
-        if found is None:
-            names = sorted(d.name for d in api.datasets.get_list())
+        project = api.projects.get_by_name(self.dataset_name, include_archived=False)
+        if project is None:
+            names = sorted(p.name for p in api.projects.get_list())
             raise DatamintDatasetException(
                 f"No dataset named {self.dataset_name!r} on {api.config.server_url} (a dataset is named after "
                 f"its project); available: {names[:20]}")
-        self.dataset_dir.mkdir(parents=True, exist_ok=True)
-        (self.dataset_dir / "dataset.json").write_text(json.dumps(
-            {"id": found.id, "name": found.name, "project_id": found.project_id}), encoding="utf-8")
-        return found.id
+        return project.dataset_id
 
     def __len__(self) -> int:
         return len(self.records)

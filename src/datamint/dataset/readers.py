@@ -49,9 +49,10 @@ def read_dicom(path: Path) -> Loaded:
     """A DICOM file's pixels and header."""
     import pydicom
 
+    from datamint.imaging.dicom_io import number_of_frames
+
     ds = pydicom.dcmread(path)
-    frames = int(ds.get("NumberOfFrames") or 1)
-    return Loaded(_frames_last_channel(ds.pixel_array, frames), dicom=ds)
+    return Loaded(_frames_last_channel(ds.pixel_array, number_of_frames(ds)), dicom=ds)
 
 
 def read_nifti(path: Path) -> Loaded:
@@ -98,6 +99,11 @@ def read_video(path: Path) -> Loaded:
     return Loaded(np.stack(frames))
 
 
+def holds_image(mimetype: str) -> bool:
+    """Whether :func:`read_resource` can decode resources of this type."""
+    return mimetype in DICOM + NIFTI or mimetype.startswith(("image/", "video/"))
+
+
 def read_resource(path: Path, mimetype: str) -> Loaded:
     """Decode a resource file by its mimetype.
 
@@ -113,13 +119,6 @@ def read_resource(path: Path, mimetype: str) -> Loaded:
     if mimetype.startswith("image/"):
         return read_image(path)
     raise ValueError(f"Resources of type {mimetype or 'unknown'} hold no image; leave them out of the dataset")
-
-
-def read_dicom_header(path: Path) -> Any:
-    """A DICOM file's header only (fast)."""
-    import pydicom
-
-    return pydicom.dcmread(path, stop_before_pixels=True)
 
 
 def read_mask(path: Path) -> np.ndarray:

@@ -28,7 +28,7 @@ class _Sliced(DatamintBaseDataset):
         self._reindex()
 
     def _reindex(self) -> None:
-        self.index = [(i, k) for i, r in enumerate(self.records) for k in range(_frames(r))]
+        self.index = [(i, k) for i, r in enumerate(self._records) for k in range(_frames(r))]
         self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -46,11 +46,9 @@ class _Sliced(DatamintBaseDataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Frame ``k`` of resource ``i`` (``index`` enumerates every frame of every resource)."""
-        from datamint.dataset.transforms import apply_albumentations, to_tensors
-
         self._prepare()
         position, k = self.index[index]
-        whole = self._whole(self.records[position])
+        whole = self._whole(self._records[position])
         sample: dict[str, Any] = {"image": whole["image"][:, k]}
         masks = whole.get("masks")
         if isinstance(masks, dict):
@@ -68,11 +66,7 @@ class _Sliced(DatamintBaseDataset):
             sample["frame_labels"] = whole["frame_labels"][k]
         if "metainfo" in whole:
             sample["metainfo"] = {**whole["metainfo"], "frame_index": k}
-        if self.alb_transform is not None:
-            sample = apply_albumentations(self.alb_transform, sample)
-        if self.transform is not None:
-            sample = self.transform(sample)
-        return to_tensors(sample)
+        return self._finish(sample)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

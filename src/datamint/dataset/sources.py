@@ -80,6 +80,32 @@ def trusted(annotations: Sequence[dict[str, Any]], sources: Sequence[str] | None
     return [a for a in annotations if not a.get("source") or a.get("source") in allowed]
 
 
+def author_of(annotation: dict[str, Any]) -> str:
+    """Who made an annotation: the model for model output, else the user's email."""
+    return str(annotation.get("created_by_model") or annotation.get("created_by") or annotation.get("added_by")
+               or "unknown")
+
+
+def name_of(annotation: dict[str, Any]) -> str:
+    """The annotation's label (``identifier``/``name``)."""
+    return str(annotation.get("identifier") or annotation.get("name") or "")
+
+
+def kind_of(annotation: dict[str, Any]) -> str:
+    """The annotation's type."""
+    return str(annotation.get("type") or annotation.get("annotation_type") or "")
+
+
+def frames_of(annotation: dict[str, Any]) -> list[int] | None:
+    """The frames an annotation covers (``None``: the whole image)."""
+    if annotation.get("scope") == "image" or annotation.get("frame_index") is None:
+        return None
+    span = annotation.get("frame_range")
+    if isinstance(span, (list, tuple)) and len(span) == 2 and span[1] is not None:
+        return list(range(int(span[0]), int(span[1]) + 1))
+    return [int(annotation["frame_index"])]
+
+
 class LiveSource:
     """A project's current resources and annotations, files through the entity cache.
 
@@ -100,14 +126,18 @@ class LiveSource:
         api = self.connection.api()
         pid = self.project["id"]
         resources = api.projects._request("GET", f"/projects/{pid}/resources").json()
-        by_resource: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in resources}
-        if resources:
-            body = {"resource_ids": list(by_resource), "load_ai_segmentations": True}
-            for item in api.annotations._iter_items("/annotations/search", method="POST", body=body,
-                                                    return_field="annotations"):
-                by_resource.setdefault(item.get("resource_id"), []).append(item)
         worklists = api.projects._request("GET", f"/projects/{pid}/worklists").json()
-        return [Record(r, by_resource.get(r["id"], [])) for r in resources], worklists
+        return self.records_of(resources), worklists
+
+    def records_of(self, resources: Sequence[dict[str, Any]]) -> list[Record]:
+        """Records of these resource dicts, with their annotations (POST /annotations/search, paged)."""
+        by_resource: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in resources}
+        if by_resource:
+            body = {"resource_ids": list(by_resource), "load_ai_segmentations": True}
+            for item in self.connection.api().annotations._iter_items("/annotations/search", method="POST", body=body,
+                                                                       return_field="annotations"):
+                by_resource.setdefault(item.get("resource_id"), []).append(item)
+        return [Record(r, by_resource[r["id"]]) for r in resources]
 
     def _resource(self, record: Record) -> Any:
         from datamint.entities.resource import resource_from_dict
@@ -160,7 +190,7 @@ class LiveSource:
         return found  # type: ignore[return-value]
 
     def prefetch(self, records: Sequence[Record], include_annotations: bool = True, progress_bar: bool = True) -> None:
-        """Download every missing file into the cache, concurrently."""
+        """Download every missing file into the cache (concurrently), then every missing mask (one by one)."""
         from datamint.entities.resource import resource_from_dict
 
         api = self.connection.api()
@@ -168,7 +198,7 @@ class LiveSource:
         if include_annotations:
             for record in records:
                 for annotation in record.annotations:
-                    if annotation.get("type") == "segmentation" and annotation.get("file"):
+                    if kind_of(annotation) == "segmentation" and annotation.get("file"):
                         self.mask_path(annotation)
 
 

@@ -16,38 +16,16 @@ import numpy as np
 
 from datamint.dataset.labels import LabelSchema
 from datamint.dataset.readers import Loaded
+from datamint.dataset.sources import author_of, frames_of, kind_of, name_of
 
 MergeStrategy = Literal["union", "intersection", "mode"]
 Instance = tuple[str, str, np.ndarray]  # (author, class name, (frames, height, width) bool)
 
 
-def author_of(annotation: dict[str, Any]) -> str:
-    """Who made an annotation: the model for model output, else the user's email."""
-    return str(annotation.get("created_by_model") or annotation.get("created_by") or annotation.get("added_by")
-               or "unknown")
-
-
-def name_of(annotation: dict[str, Any]) -> str:
-    """The annotation's label (``identifier``/``name``)."""
-    return str(annotation.get("identifier") or annotation.get("name") or "")
-
-
-def kind_of(annotation: dict[str, Any]) -> str:
-    """The annotation's type."""
-    return str(annotation.get("type") or annotation.get("annotation_type") or "")
-
-
-def frames_of(annotation: dict[str, Any]) -> list[int] | None:
-    """The frames an annotation covers (``None``: the whole image)."""
-    if annotation.get("scope") == "image" or annotation.get("frame_index") is None:
-        return None
-    span = annotation.get("frame_range")
-    if isinstance(span, (list, tuple)) and len(span) == 2 and span[1] is not None:
-        return list(range(int(span[0]), int(span[1]) + 1))
-    return [int(annotation["frame_index"])]
-
-
-def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, int]) -> np.ndarray:
+def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, int],
+           into: np.ndarray | None = None) -> np.ndarray:
+    """An annotation's mask in the image grid; with ``into``, OR-ed into that grid-sized array
+    (only the annotation's frames are touched)."""
     frames, height, width = grid
     where = frames_of(annotation)
     if mask.ndim == 2 and where is None and frames == 1:
@@ -56,16 +34,19 @@ def _place(annotation: dict[str, Any], mask: np.ndarray, grid: tuple[int, int, i
         if mask.shape != grid:
             raise ValueError(f"Mask of annotation {annotation.get('id')} has shape {mask.shape}, the image "
                              f"{grid} (frames, height, width)")
-        return mask
+        if into is None:
+            return mask
+        into |= mask
+        return into
     if mask.ndim == 3 and mask.shape[0] == 1:
         mask = mask[0]
     if mask.shape != (height, width):
         raise ValueError(f"Frame mask of annotation {annotation.get('id')} is {mask.shape}, the frames are "
                          f"{(height, width)} (height, width)")
-    out = np.zeros(grid, dtype=bool)
+    out = np.zeros(grid, dtype=bool) if into is None else into
     for k in where:
         if 0 <= k < frames:
-            out[k] = mask
+            out[k] |= mask
     return out
 
 
@@ -78,12 +59,13 @@ def segmentation_instances(annotations: Sequence[dict[str, Any]], grid: tuple[in
     for annotation in annotations:
         if kind_of(annotation) != "segmentation" or not (annotation.get("file") or annotation.get("mask")):
             continue
-        mask = _place(annotation, load_mask(annotation), grid)
         key = (author_of(annotation), name_of(annotation))
-        if group_frames:
-            grouped[key] = grouped[key] | mask if key in grouped else mask
+        if group_frames:  # each frame mask lands in its class's volume: no volume-sized temporary per frame
+            if key not in grouped:
+                grouped[key] = np.zeros(grid, dtype=bool)
+            _place(annotation, load_mask(annotation), grid, into=grouped[key])
         else:
-            instances.append((key[0], key[1], mask))
+            instances.append((key[0], key[1], _place(annotation, load_mask(annotation), grid)))
     return instances + [(a, n, m) for (a, n), m in grouped.items()]
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from datamint.api.base_api import ApiConfig
+from datamint.api.base_api import ApiConfig, error_from_response
 from datamint.api.endpoints.annotationsets_api import stream_download
 from datamint.api.entity_base_api import DeletableEntityApi
 from datamint.entities.datasetinfo import DatasetInfo, DatasetVersion
@@ -214,25 +214,8 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
         Raises:
             DatamintException: The bytes received do not have the expected hash.
         """
-        target = Path(save_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        path = f"/datasets/{self._entid(dataset)}/versions/{self._ref(version)}/blobs/{sha256}"
-        response = self._request("GET", path, stream=True, headers={"accept": "*/*"})
-        digest = hashlib.sha256()
-        try:
-            with open(partial, "wb") as fh:
-                for chunk in response.iter_bytes(1 << 20):
-                    digest.update(chunk)
-                    fh.write(chunk)
-        finally:
-            response.close()
-        if digest.hexdigest() != sha256:
-            partial.unlink(missing_ok=True)
-            raise DatamintException(f"Downloaded file {sha256[:12]}… has the wrong hash {digest.hexdigest()[:12]}…; "
-                                    "retry, and if it persists the server's copy is damaged")
-        partial.replace(target)
-        return target
+        self.download_version_files(dataset, version, [(sha256, save_path)])
+        return Path(save_path)
 
     def download_version_files(self, dataset: str | DatasetInfo, version: VersionRef,
                                files: Sequence[tuple[str, str | Path]], progress_bar: bool = False) -> None:
@@ -260,8 +243,6 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
                 async with client.stream("GET", f"{base}/{sha256}", headers={"accept": "*/*"}) as response:
                     if response.status_code >= 400:
                         await response.aread()
-                        from datamint.api.base_api import error_from_response
-
                         raise error_from_response(response)
                     with open(partial, "wb") as fh:
                         async for chunk in response.aiter_bytes(1 << 20):
@@ -269,7 +250,9 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
                             fh.write(chunk)
                 if digest.hexdigest() != sha256:
                     partial.unlink(missing_ok=True)
-                    raise DatamintException(f"Downloaded file {sha256[:12]}… has the wrong hash; retry")
+                    raise DatamintException(f"Downloaded file {sha256[:12]}… has the wrong hash "
+                                            f"{digest.hexdigest()[:12]}…; retry, and if it persists the server's "
+                                            "copy is damaged")
                 partial.replace(target)
             return run
 

@@ -96,22 +96,19 @@ def _dicom_to_nifti(data: bytes) -> bytes:
     import nibabel
 
     from datamint.imaging import read_dicom
-    from datamint.imaging.dicom_io import first_number, frame_value
-    from datamint.imaging.geometry import VolumeGeometry
+    from datamint.imaging.dicom_io import first_number, frame_value, number_of_frames
+    from datamint.imaging.geometry import VolumeGeometry, pixel_to_patient
 
     ds = read_dicom(data, check=False)
     pixels = np.asarray(ds.pixel_array)
-    frames = pixels if int(ds.get("NumberOfFrames") or 1) > 1 else pixels[np.newaxis]
+    frames = pixels if number_of_frames(ds) > 1 else pixels[np.newaxis]
     volume = np.ascontiguousarray(frames.transpose(2, 1, 0))  # (columns, rows, frames) = (x, y, z)
     geometry = VolumeGeometry.from_dataset(ds)
-    row_dir = np.asarray(geometry.iop[:3]) * geometry.pixel_spacing[1]
-    col_dir = np.asarray(geometry.iop[3:]) * geometry.pixel_spacing[0]
-    if len(geometry.positions) > 1:
-        step = geometry.positions[1] - geometry.positions[0]
-    else:
-        step = np.cross(geometry.iop[:3], geometry.iop[3:]) * geometry.slice_step
-    affine = np.eye(4)
-    affine[:3, 0], affine[:3, 1], affine[:3, 2], affine[:3, 3] = row_dir, col_dir, step, geometry.positions[0]
+    origin = np.asarray(pixel_to_patient(geometry, 0, 0, 0))
+    affine = np.eye(4)  # voxel (x, y, z) → patient LPS, one column per axis
+    for axis, step in enumerate(np.eye(3)):
+        affine[:3, axis] = np.asarray(pixel_to_patient(geometry, *step)) - origin
+    affine[:3, 3] = origin
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine  # LPS → RAS
     image = nibabel.Nifti1Image(volume, affine)
     slope = first_number(frame_value(ds, 0, "PixelValueTransformationSequence", "RescaleSlope", 1))
@@ -155,9 +152,9 @@ def _converts(entry: ResourceEntry, fmt: str) -> bool:
 
 
 def _converted(entry: ResourceEntry, data: bytes, fmt: str) -> list[tuple[str, bytes]] | None:
-    """``(file name, bytes)`` of a resource converted to ``fmt``; None to keep the original."""
+    """``(file name, bytes)`` of a resource that :func:`_converts` to ``fmt``; None to keep the original."""
     stem = _stem(_safe_name(entry.filename, entry.id))
-    if fmt == "nifti" and entry.mimetype == DICOM:
+    if fmt == "nifti":
         return [(f"{stem}.nii.gz", _dicom_to_nifti(data))]
     if fmt == "npy":
         array = _array_of(entry, data)
@@ -166,16 +163,13 @@ def _converted(entry: ResourceEntry, data: bytes, fmt: str) -> list[tuple[str, b
         buf = io.BytesIO()
         np.save(buf, array, allow_pickle=False)
         return [(f"{stem}.npy", buf.getvalue())]
-    if fmt == "png" and (entry.mimetype in (DICOM, NIFTI) or entry.mimetype.startswith(("image/", "video/"))):
-        if entry.mimetype == "image/png":
-            return None
-        from datamint.imaging import render_frame_png
+    from datamint.imaging import read_dicom, render_frame_png
 
-        count = int(entry.data.get("metadata", {}).get("frame_count") or 1)
-        if count == 1:
-            return [(f"{stem}.png", render_frame_png(data, entry.mimetype, 0))]
-        return [(f"{stem}_{k:04d}.png", render_frame_png(data, entry.mimetype, k)) for k in range(count)]
-    return None
+    source: Any = read_dicom(data, check=False) if entry.mimetype == DICOM else data  # parsed once, not per frame
+    count = int(entry.data.get("metadata", {}).get("frame_count") or 1)
+    if count == 1:
+        return [(f"{stem}.png", render_frame_png(source, entry.mimetype, 0))]
+    return [(f"{stem}_{k:04d}.png", render_frame_png(source, entry.mimetype, k)) for k in range(count)]
 
 
 def stream_zip(store: BlobStore, snapshot: Snapshot, fmt: str, dataset: dict[str, Any]) -> Iterator[bytes]:

@@ -21,7 +21,7 @@ from datamint.server.auth.service import Principal
 from datamint.server.datasets import archive, service
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
-from datamint.server.datasets.models import DownloadToken
+from datamint.server.datasets.models import DatasetVersion, DownloadToken
 from datamint.server.db.base import utcnow
 from datamint.server.errors import AppError, NotFoundError, ValidationFailedError
 from datamint.server.storage.base import BlobStore
@@ -87,7 +87,7 @@ def redeem(session: Session, store: BlobStore, me: Principal, token: str) -> tup
         content = snap.live_snapshot(session, store, project)
         label = "current"
     else:
-        version = session.get(service.DatasetVersion, row.version_id)
+        version = session.get(DatasetVersion, row.version_id)
         if version is None:
             raise NotFoundError("Dataset version", "Dataset version not found: it was deleted after the token "
                                 "was issued")

@@ -3,7 +3,7 @@ resource digests, download tokens and project splits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
@@ -21,6 +21,14 @@ from datamint.server.datasets.models import (
 )
 from datamint.server.projects.models import Dataset, Project, ProjectMember
 from datamint.server.resources.models import ProjectResource, Resource
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start:start + _CHUNK])
+
 
 # -- datasets ------------------------------------------------------------------------------------
 
@@ -75,8 +83,7 @@ def live_resource_ids(session: Session, project_ids: Sequence[str]) -> dict[str,
 def digests(session: Session, resource_ids: Sequence[str]) -> dict[str, ResourceDigest]:
     """The known digests of these resources."""
     found: dict[str, ResourceDigest] = {}
-    for start in range(0, len(resource_ids), 500):
-        chunk = list(resource_ids[start:start + 500])
+    for chunk in _chunks(resource_ids):
         found.update({d.resource_id: d for d in session.scalars(
             select(ResourceDigest).where(ResourceDigest.resource_id.in_(chunk)))})
     return found
@@ -135,6 +142,12 @@ def version_annotations(session: Session, version_id: str) -> list[DatasetVersio
                                 .order_by(DatasetVersionAnnotation.position)))
 
 
+def version_mask_hashes(session: Session, version_id: str) -> list[str]:
+    """The distinct hashes of the masks a version holds."""
+    return list(session.scalars(select(DatasetVersionAnnotation.mask_sha256).distinct().where(
+        DatasetVersionAnnotation.version_id == version_id, DatasetVersionAnnotation.mask_sha256.is_not(None))))
+
+
 def version_blob(session: Session, version: DatasetVersion, sha256: str) -> tuple[str, int, str] | None:
     """``(blob key, size, mimetype)`` of a blob the version holds (a resource's bytes or a mask)."""
     entry = session.scalar(select(DatasetVersionResource).where(DatasetVersionResource.version_id == version.id,
@@ -155,12 +168,15 @@ def version_blob(session: Session, version: DatasetVersion, sha256: str) -> tupl
 def content_blobs(session: Session, customer_id: str, hashes: Sequence[str]) -> dict[str, ContentBlob]:
     """The stored content blobs among ``hashes``."""
     found: dict[str, ContentBlob] = {}
-    unique = list(dict.fromkeys(hashes))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start:start + 500]
+    for chunk in _chunks(list(dict.fromkeys(hashes))):
         found.update({b.sha256: b for b in session.scalars(
             select(ContentBlob).where(ContentBlob.customer_id == customer_id, ContentBlob.sha256.in_(chunk)))})
     return found
+
+
+def blob_key_in_use(session: Session, blob_key: str) -> bool:
+    """Whether a content blob row points at this stored key."""
+    return session.scalar(select(ContentBlob.sha256).where(ContentBlob.blob_key == blob_key).limit(1)) is not None
 
 
 def unreferenced_blobs(session: Session, customer_id: str, hashes: Sequence[str]) -> list[ContentBlob]:
@@ -213,8 +229,7 @@ def list_splits(session: Session, project_id: str, split_name: str | None, as_of
 def active_splits(session: Session, project_id: str, resource_ids: Sequence[str]) -> dict[str, ProjectResourceSplit]:
     """The current assignment of each of these resources in a project."""
     found: dict[str, ProjectResourceSplit] = {}
-    for start in range(0, len(resource_ids), 500):
-        chunk = list(resource_ids[start:start + 500])
+    for chunk in _chunks(resource_ids):
         found.update({s.resource_id: s for s in session.scalars(
             select(ProjectResourceSplit).where(ProjectResourceSplit.project_id == project_id,
                                                ProjectResourceSplit.resource_id.in_(chunk), _active_at(None)))})
@@ -224,8 +239,7 @@ def active_splits(session: Session, project_id: str, resource_ids: Sequence[str]
 def project_resource_ids(session: Session, project_id: str, resource_ids: Sequence[str]) -> set[str]:
     """Which of these resources belong to the project."""
     found: set[str] = set()
-    for start in range(0, len(resource_ids), 500):
-        chunk = list(resource_ids[start:start + 500])
+    for chunk in _chunks(resource_ids):
         found.update(session.scalars(select(ProjectResource.resource_id).where(
             ProjectResource.project_id == project_id, ProjectResource.resource_id.in_(chunk))))
     return found

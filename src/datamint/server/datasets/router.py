@@ -16,12 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy import select
 
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
-from datamint.server.datasets.models import ContentBlob
 from datamint.server.datasets.schemas import DatasetResourcesBody, SplitsBody, VersionCreate
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.errors import NotFoundError
@@ -66,10 +64,10 @@ def delete_dataset(dataset_id: str, session: SessionDep, me: CurrentUser) -> Res
 
 
 @router.get("/{dataset_id}/resources")
-def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser,
                           version: VersionQuery = None) -> list[dict[str, Any]]:
     """The dataset's resources now, or those of one version (with their ``sha256``); a bare array."""
-    return service.dataset_resources(session, store, me, dataset_id, version)
+    return service.dataset_resources(session, me, dataset_id, version)
 
 
 @router.post("/{dataset_id}/resources")
@@ -127,17 +125,14 @@ def delete_version(dataset_id: str, ref: str, session: SessionDep, me: CurrentUs
     """Delete a version; mask copies no other version holds are deleted with it."""
     keys = service.delete_version(session, me, dataset_id, ref)
     session.commit()
-    for key in keys:
-        if session.scalar(select(ContentBlob.sha256).where(ContentBlob.blob_key == key)) is None:
-            store.delete(key)  # not re-added by a version created meanwhile
+    service.delete_unused_blobs(session, store, keys)
     return Response(status_code=204)
 
 
 @router.get("/{dataset_id}/versions/{ref}/manifest")
-def get_manifest(dataset_id: str, ref: str, session: SessionDep, me: CurrentUser,
-                 store: StorageDep) -> dict[str, Any]:
+def get_manifest(dataset_id: str, ref: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """The version's manifest: resources with ``sha256``, annotations with their mask's hash, label schema."""
-    return service.manifest(session, store, me, dataset_id, ref)
+    return service.manifest(session, me, dataset_id, ref)
 
 
 @router.get("/{dataset_id}/versions/{ref}/blobs/{sha256}")

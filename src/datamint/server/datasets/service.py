@@ -58,10 +58,11 @@ def visible_dataset(session: Session, me: Principal, dataset_id: str,
 def to_wire_many(session: Session, pairs: list[tuple[Dataset, Project]]) -> list[dict[str, Any]]:
     """DatasetInfo dicts (wire §5.4) of several datasets; resources come in one query."""
     ids = repo.live_resource_ids(session, [p.id for _, p in pairs])
-    return [_wire(d, p, ids[p.id]) for d, p in pairs]
+    return [dataset_info(d, p, ids[p.id]) for d, p in pairs]
 
 
-def _wire(d: Dataset, p: Project, resource_ids: list[str]) -> dict[str, Any]:
+def dataset_info(d: Dataset, p: Project, resource_ids: list[str]) -> dict[str, Any]:
+    """DatasetInfo (wire §5.4) of a dataset whose resource ids are already known."""
     return {
         "id": d.id, "name": p.name, "description": p.description or d.description or "",
         "created_at": iso(d.created_at), "created_by": d.created_by, "customer_id": d.customer_id,
@@ -213,7 +214,7 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     any more, to delete from the store after the commit."""
     dataset, _ = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
     version = resolve_version(session, dataset, ref)
-    hashes = sorted({a.mask_sha256 for a in repo.version_annotations(session, version.id) if a.mask_sha256})
+    hashes = repo.version_mask_hashes(session, version.id)
     session.delete(version)
     session.flush()
     orphans = repo.unreferenced_blobs(session, me.customer_id, hashes)
@@ -223,32 +224,30 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     return keys
 
 
-def snapshot_of(session: Session, store: BlobStore, me: Principal, dataset_id: str, ref: str | None,
-                action: policy.ProjectAction = policy.ProjectAction.EXPORT
-                ) -> tuple[Dataset, Project, snap.Snapshot]:
-    """The content of version ``ref``, or of the live dataset when ``ref`` is ``None``/empty."""
-    dataset, project = visible_dataset(session, me, dataset_id, action)
-    if ref in (None, ""):
-        return dataset, project, snap.live_snapshot(session, store, project)
-    return dataset, project, snap.version_snapshot(session, resolve_version(session, dataset, str(ref)))
+def delete_unused_blobs(session: Session, store: BlobStore, keys: list[str]) -> None:
+    """After :func:`delete_version` committed: delete its orphaned content blobs from the store,
+    except those a version created meanwhile recorded again."""
+    for key in keys:
+        if not repo.blob_key_in_use(session, key):
+            store.delete(key)
 
 
-def dataset_resources(session: Session, store: BlobStore, me: Principal, dataset_id: str, version: str | None
-                      ) -> list[dict[str, Any]]:
+def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:
     """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
+    dataset, project = visible_dataset(session, me, dataset_id)
     if version in (None, ""):
         from datamint.server.resources import membership
 
-        _, project = visible_dataset(session, me, dataset_id)
         return membership.project_resources(session, me, project.id)
-    _, _, snapshot = snapshot_of(session, store, me, dataset_id, version, policy.ProjectAction.READ)
-    return [{**r.data, "sha256": r.sha256} for r in snapshot.resources]
+    frozen = resolve_version(session, dataset, str(version))
+    return [{**r.data, "sha256": r.sha256} for r in repo.version_resources(session, frozen.id)]
 
 
-def manifest(session: Session, store: BlobStore, me: Principal, dataset_id: str, ref: str | None) -> dict[str, Any]:
+def manifest(session: Session, me: Principal, dataset_id: str, ref: str) -> dict[str, Any]:
     """The manifest (resources with hashes, annotations with mask hashes, label schema) of a version."""
-    dataset, project, snapshot = snapshot_of(session, store, me, dataset_id, ref)
-    return snap.manifest(snapshot, _wire(dataset, project, [r.id for r in snapshot.resources]))
+    dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.EXPORT)
+    snapshot = snap.version_snapshot(session, resolve_version(session, dataset, ref))
+    return snap.manifest(snapshot, dataset_info(dataset, project, [r.id for r in snapshot.resources]))
 
 
 def version_blob(session: Session, me: Principal, dataset_id: str, ref: str, sha256: str) -> tuple[str, int, str]:
@@ -261,8 +260,3 @@ def version_blob(session: Session, me: Principal, dataset_id: str, ref: str, sha
     if found is None:
         raise NotFoundError("Blob", f"Blob not found: version {version.name!r} holds no file with hash {sha256}")
     return found
-
-
-def dataset_info(dataset: Dataset, project: Project, resource_ids: list[str]) -> dict[str, Any]:
-    """DatasetInfo of a dataset whose resource ids are already known."""
-    return _wire(dataset, project, resource_ids)

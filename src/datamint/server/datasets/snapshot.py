@@ -124,13 +124,10 @@ def live_snapshot(session: Session, store: BlobStore, project: Project) -> Snaps
     wires = resources_wire.to_wire_many(session, resources)
     entries = [ResourceEntry(r.id, found[r.id].sha256, found[r.id].size, r.location, w)
                for r, w in zip(resources, wires, strict=True)]
-    ids = [r.id for r in resources]
-    rows: list[Annotation] = []
-    scope = annotations_repo.project_scope(session, project.id)
-    for start in range(0, len(ids), 500):
-        rows.extend(session.scalars(select(Annotation).where(
-            Annotation.resource_id.in_(ids[start:start + 500]), Annotation.deleted.is_(False), scope)
-            .order_by(Annotation.created_at, Annotation.id)))
+    live = {r.id for r in resources}  # the project scope also covers its deleted resources
+    rows = [a for a in session.scalars(select(Annotation).where(
+        annotations_repo.project_scope(session, project.id), Annotation.deleted.is_(False))
+        .order_by(Annotation.created_at, Annotation.id)) if a.resource_id in live]
     annotation_wires = annotations_wire.to_wire_many(session, rows)
     annotations = [AnnotationEntry(a.id, a.resource_id, w, mask_mimetype=a.file_mimetype, mask_key=a.file_key,
                                    mask_size=a.file_size) for a, w in zip(rows, annotation_wires, strict=True)]
