@@ -13,8 +13,8 @@ from datamint.server.annotations import files, service, wire
 from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.schemas import FrameRangesBody, IdsBody, PatchBody, SearchBody
 from datamint.server.auth.service import Principal
+from datamint.server.common.http import content_disposition
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
-from datamint.server.resources.router import _content_disposition
 from datamint.server.storage.base import BlobStore
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
@@ -106,7 +106,7 @@ def download_file(resource_id: str, annotation_id: str, session: SessionDep, me:
                   store: StorageDep) -> Response:
     """The mask bytes of an annotation (PNG or gzip NIfTI)."""
     found = files.download_file(session, store, me, resource_id, annotation_id)
-    headers = {"Content-Disposition": _content_disposition(found.filename)}
+    headers = {"Content-Disposition": content_disposition(found.filename)}
     if found.size is not None:
         headers["Content-Length"] = str(found.size)
     return StreamingResponse(found.chunks, media_type=found.mimetype, headers=headers)

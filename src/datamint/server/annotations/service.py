@@ -24,12 +24,12 @@ from datamint.server.annotations.schemas import FrameRangesBody, PatchBody, Sear
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
 from datamint.server.common.pagination import MAX_PAGE
+from datamint.server.common.times import parse_time
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.projects.models import ProjectMember
 from datamint.server.resources import service as resources_service
 from datamint.server.resources.models import Resource
-from datamint.server.resources.service import _parse_time
 from datamint.server.worklists import service as worklists_service
 from datamint.server.worklists.models import Worklist
 
@@ -188,10 +188,7 @@ def created_window(start: str | None, end: str | None) -> tuple[datetime | None,
     Raises:
         ValidationFailedError: A malformed date.
     """
-    low, high = _parse_time(start, "from"), _parse_time(end, "to")
-    if high is not None and len(str(end).strip()) == 10:
-        high += timedelta(days=1)
-    return low, high
+    return parse_time(start, "from"), parse_time(end, "to", whole_day=True)
 
 
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:

@@ -10,6 +10,7 @@ from datamint.server import policy
 from datamint.server.audit import service
 from datamint.server.audit.repository import AuditFilter
 from datamint.server.common.pagination import PageDep, envelope
+from datamint.server.common.times import parse_time
 from datamint.server.deps import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
@@ -32,7 +33,7 @@ def list_audit_events(
     policy.require(me, policy.Action.AUDIT_READ)
     where = AuditFilter(
         user=user, entity_type=entity_type, entity_id=entity_id, action=action, request_id=request_id,
-        start=service.parse_bound(start, "from", end=False), end=service.parse_bound(end, "to", end=True),
+        start=parse_time(start, "from"), end=parse_time(end, "to", whole_day=True),
     )
     items, total = service.list_events(session, me, where, page.offset, page.limit)
     return envelope(items, total)

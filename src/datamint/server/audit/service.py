@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,31 +11,6 @@ from datamint.server.audit.models import AuditEvent
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import iso
 from datamint.server.errors import ValidationFailedError
-
-
-def parse_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
-    """A time bound from an ISO date (``2026-01-31``) or date-time; UTC when no offset is given.
-
-    A bare date as the upper bound includes that whole day.
-
-    Raises:
-        ValidationFailedError: The value is neither an ISO date nor an ISO date-time.
-    """
-    if not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
-        else:
-            moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationFailedError(f"Invalid '{name}': {value!r} is not an ISO date such as 2026-01-31 "
-                                    "or a date-time such as 2026-01-31T12:00:00Z")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def list_events(

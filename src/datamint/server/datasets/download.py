@@ -77,8 +77,7 @@ def redeem(session: Session, store: BlobStore, me: Principal, token: str) -> tup
         raise NotFoundError("Download token", "Download token not found; request one with "
                             "GET /datasets/{id}/download/{format}")
     now = utcnow()
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
-    if expires <= now:
+    if row.expires_at <= now:
         raise TokenGoneError("Download token expired; request a new one with GET /datasets/{id}/download/{format}")
     if not repo.redeem_token(session, row.token_hash, now):
         raise TokenGoneError("Download token already used; each token downloads once, request a new one")

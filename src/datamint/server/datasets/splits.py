@@ -7,7 +7,6 @@ Reading splits needs ``project.read``; assigning them ``project.manage``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
+from datamint.server.common.times import parse_time
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets.models import ProjectResourceSplit
 from datamint.server.db.base import iso, utcnow
@@ -27,17 +27,6 @@ def to_wire(split: ProjectResourceSplit) -> dict[str, Any]:
     return {"id": split.id, "split_name": split.split_name, "project_id": split.project_id,
             "resource_id": split.resource_id, "created_at": iso(split.created_at), "created_by": split.created_by,
             "deleted_at": iso(split.deleted_at), "deleted_by": split.deleted_by}
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationFailedError(f"as_of_timestamp {value!r} is not an ISO 8601 time such as "
-                                    "'2026-01-31T12:00:00Z'")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _split_name(name: str) -> str:
@@ -53,7 +42,8 @@ def list_splits(session: Session, me: Principal, project_id: str, split_name: st
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, policy.ProjectAction.READ)
     name = _split_name(split_name) if split_name is not None else None
-    return [to_wire(s) for s in repo.list_splits(session, project.id, name, _parse_time(as_of_timestamp))]
+    as_of = parse_time(as_of_timestamp, "as_of_timestamp")
+    return [to_wire(s) for s in repo.list_splits(session, project.id, name, as_of)]
 
 
 def assign(session: Session, me: Principal, project_id: str, resource_ids: list[str], split_name: str

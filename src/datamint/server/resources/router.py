@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
@@ -176,16 +176,11 @@ def set_tags(resource_id: str, body: TagsBody, session: SessionDep, me: CurrentU
     return wire.to_wire(session, resources[0])
 
 
-def _content_disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(filename)}"
-
-
 @router.get("/{resource_id}/file")
 def download_file(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> Response:
     """The original bytes, with the resource's mimetype and file name."""
     resource = service.visible_resource(session, me, resource_id)
-    headers = {"Content-Disposition": _content_disposition(resource.filename)}
+    headers = {"Content-Disposition": content_disposition(resource.filename)}
     try:
         path = store.local_path(resource.location)
         if path is not None:

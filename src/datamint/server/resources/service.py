@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
+from datamint.server.common.times import parse_time
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.resources import repository as repo
@@ -56,20 +56,6 @@ def visible_resources(session: Session, me: Principal, resource_ids: Sequence[st
 
 
 # -- listing ------------------------------------------------------------------------------------
-
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        if len(text) == 10:
-            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
-        else:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationFailedError(f"Invalid '{name}' date {value!r}: use ISO 8601, e.g. 2024-05-31")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
 
 def _parse_item_filter(value: str | None, name: str, default_type: str) -> tuple[list[str], str] | None:
     """Decode ``{"items": [...], "filterType": "union"|"intersection"}`` (or a plain comma list)."""
@@ -119,8 +105,8 @@ def parse_filters(session: Session, me: Principal, params: dict[str, str | None]
         if deleted not in _DELETED:
             raise ValidationFailedError(f"Invalid deleted={deleted!r}: use exclude, include or only")
         f.deleted = deleted
-    f.created_from = _parse_time(params.get("from"), "from")
-    f.created_to = _parse_time(params.get("to"), "to")
+    f.created_from = parse_time(params.get("from"), "from")
+    f.created_to = parse_time(params.get("to"), "to")
     for attr, key in (("modality", "modality"), ("mimetype", "mimetype"), ("channel", "channel_name"),
                       ("filename", "filename"), ("source_filepath", "source_filepath"),
                       ("series_uid", "series_uid")):

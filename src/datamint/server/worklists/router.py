@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from datamint.server.annotations import files
 from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.router import with_blobs
+from datamint.server.common.http import content_disposition
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
-from datamint.server.resources.router import _content_disposition
 from datamint.server.worklists import export, labels, progress, scope, service, specs, statistics
 from datamint.server.worklists.schemas import (
     AnnotatorBody,
@@ -195,7 +195,7 @@ def _export(request: Request, session: SessionDep, found: scope.Scope, fmt: str,
     wanted = export.ExportRequest(fmt, annotators or [], annotations or [], from_, to)
     chunks, media_type, filename = export.stream(session, request.app.state.database, found, wanted)
     return StreamingResponse(chunks, media_type=media_type,
-                             headers={"Content-Disposition": _content_disposition(filename)})
+                             headers={"Content-Disposition": content_disposition(filename)})
 
 
 # -- project-level ----------------------------------------------------------------------------------
