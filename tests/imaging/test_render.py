@@ -157,3 +157,28 @@ def test_png_round_trip_and_16_bit_image() -> None:
 def test_unknown_types_cannot_be_rendered() -> None:
     with pytest.raises(UnsupportedFormatError, match="application/json"):
         render_frame_png(b'{"a": 1}', "application/json")
+
+
+def test_iter_frames_equals_load_frame_for_every_kind(ct_series, videos, tmp_path) -> None:
+    import io
+
+    import nibabel as nib
+    import numpy as np
+    from PIL import Image
+
+    from datamint.imaging import assemble_series, iter_frames, load_frame
+    from imaging_data import nibabel_file, to_bytes
+
+    dicom = to_bytes(assemble_series(ct_series(5)))
+    nifti = nibabel_file("example4d.nii.gz")
+    pages = io.BytesIO()
+    frames = [Image.fromarray(np.full((8, 6), v, np.uint8)) for v in (10, 90, 200)]
+    frames[0].save(pages, format="TIFF", save_all=True, append_images=frames[1:])
+    cases = [(dicom, "application/dicom", 5), (nifti, "application/nifti", nib.load(nifti).shape[2]),
+             (videos["avi"], "video/x-msvideo", 6), (pages.getvalue(), "image/tiff", 3)]
+    for source, mimetype, count in cases:
+        all_frames = list(iter_frames(source, mimetype, time_index=1 if mimetype.endswith("nifti") else 0))
+        assert len(all_frames) == count, mimetype
+        for k in (0, count - 1):
+            expected = load_frame(source, mimetype, k, time_index=1 if mimetype.endswith("nifti") else 0)
+            assert np.array_equal(all_frames[k], expected), (mimetype, k)

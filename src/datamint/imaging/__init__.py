@@ -33,7 +33,7 @@ from .geometry import (
 )
 from .metadata import dicom_identifiers, extract_metadata
 from .nifti_io import load_nifti, read_nifti_header
-from .render import load_frame, render_frame_png
+from .render import iter_frames, load_frame, png_bytes, render_frame_png
 from .sniff import HEAD_SIZE, guess_mimetype, normalize_mimetype, resolve_mimetype, sniff_mimetype
 from .validate import validate_content
 
@@ -58,6 +58,7 @@ __all__ = [
     "group_series",
     "guess_mimetype",
     "is_dicom_report",
+    "iter_frames",
     "load_frame",
     "load_nifti",
     "nifti_pixel_to_world",
@@ -65,6 +66,7 @@ __all__ = [
     "normalize_mimetype",
     "patient_to_pixel",
     "pixel_to_patient",
+    "png_bytes",
     "read_dicom",
     "read_nifti_header",
     "render_frame_png",

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any, Union
 
 import numpy as np
@@ -29,7 +30,7 @@ from .errors import CorruptFileError, UnsupportedFormatError
 from .nifti_io import load_nifti
 from .sniff import DICOM, HEAD_SIZE, NIFTI, normalize_mimetype, sniff_mimetype
 
-__all__ = ["dicom_frame_to_uint8", "load_frame", "render_frame_png"]
+__all__ = ["dicom_frame_to_uint8", "iter_frames", "load_frame", "png_bytes", "render_frame_png"]
 
 RenderSource = Union[Source, Dataset]
 
@@ -119,37 +120,43 @@ def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0) -> np.ndarray:
     return 255 - out if photometric == "MONOCHROME1" else out
 
 
-def _nifti_frame(src: Source, frame_index: int, time_index: int) -> np.ndarray:
-    from nibabel.orientations import io_orientation
+class _NiftiPlanes:
+    """One NIfTI volume loaded and scaled once; :meth:`plane` gives display slices of it."""
 
-    img = load_nifti(src)
-    shape = img.shape
-    if img.get_data_dtype().names:
-        raise UnsupportedFormatError("RGB (structured) NIfTI images are not supported for rendering")
-    slices = shape[2] if len(shape) >= 3 else 1
-    if not 0 <= frame_index < slices:
-        raise _out_of_range(frame_index, slices, "NIfTI volume")
-    times = shape[3] if len(shape) >= 4 else 1
-    if not 0 <= time_index < times:
-        raise IndexError(f"time_index {time_index} is out of range: valid indexes are 0..{times - 1}")
-    try:
-        index: tuple[Any, ...] = (slice(None),) * min(len(shape), 3) + (time_index,) * max(len(shape) - 3, 0)
-        volume = np.asarray(img.dataobj[index], dtype=np.float64)
-    except (OSError, EOFError, ValueError) as exc:
-        raise CorruptFileError(f"cannot read the NIfTI voxels ({exc}); the file may be truncated") from exc
-    volume = volume.reshape(volume.shape + (1,) * (3 - volume.ndim))
-    finite = volume[np.isfinite(volume)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    plane = _scale(volume[:, :, frame_index], low, high)
-    ornt = io_orientation(img.affine)
-    vertical = 0 if ornt[0, 0] > ornt[1, 0] else 1
-    for axis in (0, 1):
-        if ornt[axis, 1] > 0:  # index grows towards R/A/S: flip so +world is top/left
-            plane = np.flip(plane, axis=axis)
-    return np.ascontiguousarray(plane if vertical == 0 else plane.T)
+    def __init__(self, src: Source, time_index: int) -> None:
+        from nibabel.orientations import io_orientation
+
+        img = load_nifti(src)
+        shape = img.shape
+        if img.get_data_dtype().names:
+            raise UnsupportedFormatError("RGB (structured) NIfTI images are not supported for rendering")
+        self.count = shape[2] if len(shape) >= 3 else 1
+        times = shape[3] if len(shape) >= 4 else 1
+        if not 0 <= time_index < times:
+            raise IndexError(f"time_index {time_index} is out of range: valid indexes are 0..{times - 1}")
+        try:
+            index: tuple[Any, ...] = (slice(None),) * min(len(shape), 3) + (time_index,) * max(len(shape) - 3, 0)
+            volume = np.asarray(img.dataobj[index], dtype=np.float64)
+        except (OSError, EOFError, ValueError) as exc:
+            raise CorruptFileError(f"cannot read the NIfTI voxels ({exc}); the file may be truncated") from exc
+        self.volume = volume.reshape(volume.shape + (1,) * (3 - volume.ndim))
+        finite = self.volume[np.isfinite(self.volume)]
+        self.low, self.high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        self.ornt = io_orientation(img.affine)
+
+    def plane(self, frame_index: int) -> np.ndarray:
+        if not 0 <= frame_index < self.count:
+            raise _out_of_range(frame_index, self.count, "NIfTI volume")
+        plane = _scale(self.volume[:, :, frame_index], self.low, self.high)
+        vertical = 0 if self.ornt[0, 0] > self.ornt[1, 0] else 1
+        for axis in (0, 1):
+            if self.ornt[axis, 1] > 0:  # index grows towards R/A/S: flip so +world is top/left
+                plane = np.flip(plane, axis=axis)
+        return np.ascontiguousarray(plane if vertical == 0 else plane.T)
 
 
-def _video_frame(src: Source, frame_index: int, kind: str) -> np.ndarray:
+def _video_frames(src: Source, kind: str, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    """Frames ``start`` (inclusive) to ``stop`` (exclusive; None: to the end) of a video, read in order."""
     import cv2
 
     with as_local_path(src, suffix=extension_for_mimetype(kind) or ".mp4") as path:
@@ -158,40 +165,61 @@ def _video_frame(src: Source, frame_index: int, kind: str) -> np.ndarray:
             if not cap.isOpened():
                 raise CorruptFileError("OpenCV cannot open this video; check that it is complete")
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            if frame_index < 0 or (count > 0 and frame_index >= count):
-                raise _out_of_range(frame_index, count, "video")
-            cap.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
-            ok, frame = cap.read()
+            if start < 0 or (count > 0 and start >= count):
+                raise _out_of_range(start, count, "video")
+            if start:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            index = start
+            while stop is None or index < stop:
+                ok, frame = cap.read()
+                if not ok:
+                    if index == start:
+                        raise IndexError(f"frame_index {start} cannot be read: the video has {count} frame(s)")
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                index += 1
         finally:
             cap.release()
-    if not ok:
-        raise IndexError(f"frame_index {frame_index} cannot be read: the video has {count} frame(s)")
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def _image_frame(src: Source, frame_index: int) -> np.ndarray:
+def _image_page(img: Any, frame_index: int) -> np.ndarray:
+    count = int(getattr(img, "n_frames", 1))
+    if not 0 <= frame_index < count:
+        raise _out_of_range(frame_index, count, "image")
+    try:
+        img.seek(frame_index)
+        img.load()
+    except (OSError, EOFError, SyntaxError) as exc:
+        raise CorruptFileError(f"cannot decode the image ({exc}); the file may be truncated") from exc
+    if img.mode in ("I", "F") or img.mode.startswith("I;"):
+        return _scale(np.asarray(img))
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGB" if img.mode != "1" else "L")
+    return np.asarray(img)
+
+
+def _open_image(src: Source) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(io.BytesIO(read_bytes(src)))
+        return Image.open(io.BytesIO(read_bytes(src)))
     except UnidentifiedImageError as exc:
         raise UnsupportedFormatError(f"Pillow cannot read this image ({exc})") from exc
-    with img:
-        count = int(getattr(img, "n_frames", 1))
-        if not 0 <= frame_index < count:
-            raise _out_of_range(frame_index, count, "image")
-        try:
-            img.seek(frame_index)
-            img.load()
-        except (OSError, EOFError, SyntaxError) as exc:
-            raise CorruptFileError(f"cannot decode the image ({exc}); the file may be truncated") from exc
-        if img.mode in ("I", "F") or img.mode.startswith("I;"):
-            return _scale(np.asarray(img))
-        if img.mode == "P":
-            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        elif img.mode not in ("L", "LA", "RGB", "RGBA"):
-            img = img.convert("RGB" if img.mode != "1" else "L")
-        return np.asarray(img)
+
+
+def _kind(data_or_path: RenderSource, mimetype: str | None) -> str | None:
+    if isinstance(data_or_path, Dataset):
+        return DICOM
+    kind = normalize_mimetype(mimetype)
+    if kind in (None, "application/octet-stream"):
+        kind = sniff_mimetype(read_head(data_or_path, HEAD_SIZE))
+    return kind
+
+
+def _unsupported(kind: str | None) -> UnsupportedFormatError:
+    return UnsupportedFormatError(f"cannot render files of type {kind or 'unknown'}")
 
 
 def load_frame(
@@ -213,20 +241,72 @@ def load_frame(
         UnsupportedFormatError: The type cannot be rendered.
         CorruptFileError: The file cannot be decoded.
     """
-    if isinstance(data_or_path, Dataset):
-        return dicom_frame_to_uint8(data_or_path, frame_index)
-    kind = normalize_mimetype(mimetype)
-    if kind in (None, "application/octet-stream"):
-        kind = sniff_mimetype(read_head(data_or_path, HEAD_SIZE))
+    kind = _kind(data_or_path, mimetype)
     if kind == DICOM:
-        return dicom_frame_to_uint8(read_dicom(data_or_path, check=False), frame_index)
+        ds = data_or_path if isinstance(data_or_path, Dataset) else read_dicom(data_or_path, check=False)
+        return dicom_frame_to_uint8(ds, frame_index)
     if kind == NIFTI:
-        return _nifti_frame(data_or_path, frame_index, time_index)
+        return _NiftiPlanes(data_or_path, time_index).plane(frame_index)  # type: ignore[arg-type]
     if kind and kind.startswith("video/"):
-        return _video_frame(data_or_path, frame_index, kind)
+        return next(_video_frames(data_or_path, kind, frame_index, frame_index + 1))  # type: ignore[arg-type]
     if kind and kind.startswith("image/"):
-        return _image_frame(data_or_path, frame_index)
-    raise UnsupportedFormatError(f"cannot render files of type {kind or 'unknown'}")
+        with _open_image(data_or_path) as img:  # type: ignore[arg-type]
+            return _image_page(img, frame_index)
+    raise _unsupported(kind)
+
+
+def iter_frames(data_or_path: RenderSource, mimetype: str | None = None, *, time_index: int = 0
+                ) -> Iterator[np.ndarray]:
+    """Every frame in order, as :func:`load_frame` renders it, decoding the file once.
+
+    Use it instead of calling :func:`load_frame` per frame: a DICOM is parsed once, a NIfTI volume
+    loaded and scaled once, a video decoded in one pass.
+
+    Args:
+        data_or_path: The file's bytes, a path, a binary file object, or a pydicom Dataset.
+        mimetype: The file's mimetype; sniffed from the content when ``None``.
+        time_index: Volume of a 4-D NIfTI image.
+
+    Yields:
+        ``uint8`` arrays, one per frame.
+
+    Raises:
+        UnsupportedFormatError: The type cannot be rendered.
+        CorruptFileError: The file cannot be decoded.
+    """
+    kind = _kind(data_or_path, mimetype)
+    if kind == DICOM:
+        ds = data_or_path if isinstance(data_or_path, Dataset) else read_dicom(data_or_path, check=False)
+        for k in range(number_of_frames(ds)):
+            yield dicom_frame_to_uint8(ds, k)
+    elif kind == NIFTI:
+        planes = _NiftiPlanes(data_or_path, time_index)  # type: ignore[arg-type]
+        for k in range(planes.count):
+            yield planes.plane(k)
+    elif kind and kind.startswith("video/"):
+        yield from _video_frames(data_or_path, kind)  # type: ignore[arg-type]
+    elif kind and kind.startswith("image/"):
+        with _open_image(data_or_path) as img:  # type: ignore[arg-type]
+            for k in range(int(getattr(img, "n_frames", 1))):
+                yield _image_page(img, k)
+    else:
+        raise _unsupported(kind)
+
+
+def png_bytes(frame: np.ndarray) -> bytes:
+    """PNG encoding of a rendered frame.
+
+    Args:
+        frame: A ``uint8`` array from :func:`load_frame` or :func:`iter_frames`.
+
+    Returns:
+        The PNG-encoded image.
+    """
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def render_frame_png(
@@ -251,8 +331,4 @@ def render_frame_png(
     Example:
         >>> png = render_frame_png("CT_small.dcm", "application/dicom", 0)
     """
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(load_frame(data_or_path, mimetype, frame_index, time_index=time_index)).save(buf, format="PNG")
-    return buf.getvalue()
+    return png_bytes(load_frame(data_or_path, mimetype, frame_index, time_index=time_index))

@@ -131,10 +131,10 @@ def _array_of(entry: ResourceEntry, data: bytes) -> np.ndarray | None:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image)
     if entry.mimetype.startswith("video/"):
-        frames = int(entry.data.get("metadata", {}).get("frame_count") or 0)
-        from datamint.imaging.render import load_frame
+        from datamint.imaging import iter_frames
 
-        return np.stack([load_frame(data, entry.mimetype, k) for k in range(frames)]) if frames else None
+        frames = list(iter_frames(data, entry.mimetype))  # one decoding pass
+        return np.stack(frames) if frames else None
     return None
 
 
@@ -163,13 +163,12 @@ def _converted(entry: ResourceEntry, data: bytes, fmt: str) -> list[tuple[str, b
         buf = io.BytesIO()
         np.save(buf, array, allow_pickle=False)
         return [(f"{stem}.npy", buf.getvalue())]
-    from datamint.imaging import read_dicom, render_frame_png
+    from datamint.imaging import iter_frames, png_bytes
 
-    source: Any = read_dicom(data, check=False) if entry.mimetype == DICOM else data  # parsed once, not per frame
-    count = int(entry.data.get("metadata", {}).get("frame_count") or 1)
-    if count == 1:
-        return [(f"{stem}.png", render_frame_png(source, entry.mimetype, 0))]
-    return [(f"{stem}_{k:04d}.png", render_frame_png(source, entry.mimetype, k)) for k in range(count)]
+    pngs = [png_bytes(frame) for frame in iter_frames(data, entry.mimetype)]  # the file is decoded once
+    if len(pngs) == 1:
+        return [(f"{stem}.png", pngs[0])]
+    return [(f"{stem}_{k:04d}.png", png) for k, png in enumerate(pngs)]
 
 
 def stream_zip(store: BlobStore, snapshot: Snapshot, fmt: str, dataset: dict[str, Any]) -> Iterator[bytes]:
