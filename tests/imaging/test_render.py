@@ -167,6 +167,7 @@ def test_iter_frames_equals_load_frame_for_every_kind(ct_series, videos, tmp_pat
     from PIL import Image
 
     from datamint.imaging import assemble_series, iter_frames, load_frame
+
     from imaging_data import nibabel_file, to_bytes
 
     dicom = to_bytes(assemble_series(ct_series(5)))

@@ -56,6 +56,9 @@ def test_seed_module_paths_import():
     seed_handlers = {AnnotationsApi, AnnotationSetsApi, ChannelsApi, ProjectsApi, ResourcesApi, UsersApi}
     assert seed_handlers <= {getattr(endpoints, name) for name in endpoints.__all__}
     assert AnnotationSetsApi.ENDPOINT_BASE == "/annotationsets"
+    from datamint.api.endpoints import AnnotationWorklistApi
+
+    assert AnnotationWorklistApi is AnnotationSetsApi
     assert issubclass(CRUDEntityApi, CreatableEntityApi) and issubclass(CRUDEntityApi, UpdatableEntityApi)
     assert issubclass(CRUDEntityApi, DeletableEntityApi) and issubclass(EntityBaseApi, BaseApi)
     assert issubclass(ProjectsApi, CRUDEntityApi) and issubclass(UsersApi, CreatableEntityApi)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datamint.api.endpoints.annotations_api import AnnotationsApi
-from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
+from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi, AnnotationWorklistApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
@@ -13,6 +13,7 @@ from datamint.api.endpoints.users_api import UsersApi
 
 __all__ = [
     "AnnotationSetsApi",
+    "AnnotationWorklistApi",
     "AnnotationsApi",
     "AuditApi",
     "ChannelsApi",

@@ -333,3 +333,7 @@ class AnnotationSetsApi(BaseApi):
         """Save the worklist's annotations as CSV (``format='csv'``) or Excel (``'xlsx'``)."""
         stream_download(self, self._path(annotation_set, "/download-annotations"),
                         export_params(format, annotators, annotations, from_date, to_date), output_path, progress_bar)
+
+
+#: The official client's name for this handler.
+AnnotationWorklistApi = AnnotationSetsApi

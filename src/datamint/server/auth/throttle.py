@@ -25,6 +25,7 @@ class AuthFailureGuard:
         self.window_s = window_s
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._next_sweep = time.monotonic() + window_s
 
     def _prune(self, client: str, now: float) -> deque[float]:
         q = self._failures[client]
@@ -46,7 +47,17 @@ class AuthFailureGuard:
                 self._failures.pop(client, None)
 
     def record_failure(self, client: str) -> None:
-        """Count one failed authentication of ``client``."""
+        """Count one failed authentication of ``client`` (and, once a window, forget clients whose
+        failures have all expired, so the table does not grow with every address ever seen)."""
+        now = time.monotonic()
         with self._lock:
-            q = self._prune(client, time.monotonic())
-            q.append(time.monotonic())
+            if now >= self._next_sweep:
+                for stale in [c for c, q in self._failures.items() if not q or now - q[-1] > self.window_s]:
+                    del self._failures[stale]
+                self._next_sweep = now + self.window_s
+            self._prune(client, now).append(now)
+
+    def tracked_clients(self) -> int:
+        """How many client addresses currently have failures on record."""
+        with self._lock:
+            return len(self._failures)
