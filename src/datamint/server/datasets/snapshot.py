@@ -93,7 +93,7 @@ def label_schema(session: Session, project: Project) -> dict[str, Any]:
     """The project's label schema: each worklist's annotation specs and segmentation label group."""
     worklists = []
     for w in worklists_repo.of_projects(session, [project.id]):
-        seg = w.segmentation_data or {"segmentationValueType": "single_label", "definitions": []}
+        seg = worklist_specs.segmentation_data_of(w.segmentation_data)
         worklists.append({"id": w.id, "name": w.name, "is_project_default": w.is_project_default,
                           "annotations": list(w.specs or []), "segmentation_data": seg,
                           "segmentation_group": worklist_specs.groups_of(seg)["groups"]})

@@ -292,7 +292,7 @@ def to_wire(session: Session, worklist: Worklist) -> dict[str, Any]:
 
 def _wire(w: Worklist, resource_ids: list[str], annotators: list[dict[str, Any]]) -> dict[str, Any]:
     specs_list = list(w.specs or [])
-    seg = w.segmentation_data or {"segmentationValueType": "single_label", "definitions": []}
+    seg = specs.segmentation_data_of(w.segmentation_data)
     return {
         "id": w.id, "worklist_id": w.id, "name": w.name, "worklist_name": w.name, "description": w.description,
         "status": w.status, "project_id": w.project_id, "customer_id": w.customer_id,

@@ -134,6 +134,11 @@ def clean_segmentation_data(raw: Mapping[str, Any] | None, previous: Mapping[str
     return {"segmentationValueType": value_type, "definitions": sorted(cleaned, key=lambda d: d["index"])}
 
 
+def segmentation_data_of(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A worklist's stored segmentation data, or the empty single-label group when it has none."""
+    return dict(stored) if stored else {"segmentationValueType": "single_label", "definitions": []}
+
+
 def groups_of(segmentation_data: Mapping[str, Any] | None) -> dict[str, Any]:
     """The wire shape of ``GET /annotationsets/{id}/segmentation-group``."""
     data = segmentation_data or {}
