@@ -27,6 +27,11 @@ def empty_database(request, tmp_path):
         db.dispose()
 
 
+def test_history_is_linear_with_one_head(empty_database):
+    heads = migrate.head_revisions(empty_database.engine)
+    assert len(heads) == 1, f"several migration heads (add a merge revision): {sorted(heads)}"
+
+
 def test_upgrade_from_empty_reaches_every_head(empty_database):
     engine = empty_database.engine
     assert migrate.current_revisions(engine) == set()
