@@ -119,3 +119,38 @@ def create_org(
     with init.database.transaction() as session:
         org, _, key = create_organization(session, name, admin_email)
     typer.echo(f"Organization {name!r} ({org.id}); admin {admin_email}; API key (shown once): {key}")
+
+
+@app.command("worker")
+def worker(
+    threads: Annotated[int | None, typer.Option(min=1, max=64, help="Jobs this process runs at once "
+                                                "(env DATAMINT_SERVER_JOB_THREADS; default 2)")] = None,
+    queue_url: Annotated[str | None, typer.Option(help="Redis queue, e.g. redis://127.0.0.1:6379/0 "
+                                                  "(env DATAMINT_SERVER_QUEUE_URL; required)")] = None,
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="The server's database (SQLAlchemy URL)")] = None,
+    storage_url: Annotated[str | None, typer.Option(help="The server's blob storage")] = None,
+    import_: Annotated[list[str] | None, typer.Option("--import", help="Module that registers extra job kinds "
+                                                      "(repeatable)")] = None,
+) -> None:
+    """Run background jobs from the Redis queue, beside a server started with the same queue URL.
+
+    Start as many as you like, on any host that reaches the same database, blob storage and Redis.
+    Stop with Ctrl-C or SIGTERM: jobs it was running go back to the queue.
+
+    Example:
+
+        export DATAMINT_SERVER_QUEUE_URL=redis://127.0.0.1:6379/0
+        export DATAMINT_SERVER_DATABASE_URL=postgresql+psycopg://datamint@db:5432/datamint
+        datamint server worker --threads 4
+    """
+    settings = _settings(queue_url=queue_url, data_dir=data_dir, database_url=database_url,
+                         storage_url=storage_url)
+    _configure_logging(settings.log_level)
+    from datamint.server import worker as worker_module
+
+    try:
+        worker_module.run(settings, threads or settings.job_threads, import_ or [])
+    except worker_module.WorkerConfigError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +25,8 @@ from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.errors import install_error_handlers
+from datamint.server.jobs.router import router as jobs_router
+from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
@@ -68,10 +72,21 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     from datamint.server.storage import make_blob_store
 
     init = initialized or initialize(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Embedded default: the server runs the jobs itself; with a queue URL, workers elsewhere do.
+        app.state.jobs.start(0 if settings.queue_url else settings.job_threads)
+        try:
+            yield
+        finally:
+            app.state.jobs.stop()
+
     app = FastAPI(
         title="Datamint",
         version=API_VERSION,
         description="Self-hostable medical-imaging data and annotation platform.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.database = init.database
@@ -83,6 +98,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
                                              timedelta(minutes=settings.orphan_upload_minutes),
                                              settings.orphan_sweep_interval_s)
     app.state.upload_janitor.sweep()
+    app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
@@ -108,6 +124,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(model_info_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(jobs_router)
     return app
 
 

@@ -43,6 +43,17 @@ class Settings(BaseSettings):
             committed (the server died in between) is cleaned up once it is this old.
         orphan_sweep_interval_s: Minimum seconds between two orphan-upload sweeps (one also runs
             at start-up).
+        queue_url: Where jobs are queued. Unset (the embedded default): an in-process queue and
+            ``job_threads`` workers inside the server. ``redis://host:6379/0``: jobs go to Redis and
+            separate ``datamint server worker`` processes run them (the server runs none).
+        queue_namespace: Prefix of the queue's Redis keys (several installations can share a Redis).
+        job_threads: Jobs one process runs at once: the server's own workers on the embedded
+            default, or each ``datamint server worker`` process (its ``--threads`` overrides it).
+        job_lease_s: A running job's lease: its worker renews it every third of this; a job whose
+            lease ran out (its worker was killed) is re-queued, or failed after its last attempt.
+        job_sweep_interval_s: Seconds between two sweeps for expired leases and undelivered jobs.
+        job_redispatch_s: A job still queued this long after it was sent is sent again (its message
+            was lost, e.g. Redis was flushed); duplicates are harmless.
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -63,6 +74,12 @@ class Settings(BaseSettings):
     invitation_ttl_hours: int = Field(default=168, ge=1)
     orphan_upload_minutes: float = Field(default=60, ge=0)
     orphan_sweep_interval_s: float = Field(default=600, ge=0)
+    queue_url: str | None = None
+    queue_namespace: str = Field(default="datamint", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    job_threads: int = Field(default=2, ge=0, le=64)
+    job_lease_s: float = Field(default=60, ge=0.5)
+    job_sweep_interval_s: float = Field(default=15, gt=0)
+    job_redispatch_s: float = Field(default=600, gt=0)
 
     @field_validator("data_dir", mode="before")
     @classmethod

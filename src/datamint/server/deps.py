@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from datamint.server.audit import recorder
 from datamint.server.auth.service import Principal, authenticate
 from datamint.server.config import Settings
+from datamint.server.db import unit_of_work
 from datamint.server.errors import AuthenticationFailedError
 
 if TYPE_CHECKING:
+    from datamint.server.jobs.runtime import JobRuntime
     from datamint.server.storage.base import BlobStore
 
 
@@ -43,6 +45,10 @@ async def _blob_store(request: Request) -> BlobStore:
     return request.app.state.blob_store
 
 
+async def _jobs(request: Request) -> JobRuntime:
+    return request.app.state.jobs
+
+
 def api_key_from_headers(request: Request) -> str | None:
     """The API key sent as ``apikey: <key>`` or ``Authorization: Bearer <key>``."""
     key = request.headers.get("apikey")
@@ -65,6 +71,19 @@ def client_address(request: Request) -> str:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
+async def _unit_of_work(session: SessionDep) -> AsyncIterator[Session]:
+    yield session
+    await run_in_threadpool(unit_of_work.commit, session)
+
+
+#: The request's session as a unit of work: it commits once, after the route function returned
+#: without error (and before the response is sent), then runs the ``unit_of_work.after_commit``
+#: callbacks. A route that raises commits nothing. Routes that change data take this instead of
+#: :data:`SessionDep` and never call ``session.commit()``; it is the same session the caller was
+#: authenticated with, so the audit event is written in the same transaction.
+UnitOfWork = Annotated[Session, Depends(_unit_of_work, scope="function")]
+
+
 def _principal(request: Request, session: SessionDep) -> Principal:
     guard = request.app.state.auth_guard
     client = client_address(request)
@@ -82,4 +101,6 @@ def _principal(request: Request, session: SessionDep) -> Principal:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated["BlobStore", Depends(_blob_store)]
+#: The process's jobs runtime (``jobs.service.submit`` sends new jobs through it).
+JobsDep = Annotated["JobRuntime", Depends(_jobs)]
 CurrentUser = Annotated[Principal, Depends(_principal)]

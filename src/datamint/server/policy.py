@@ -88,6 +88,8 @@ class ProjectAction(str, Enum):
     """Read the project's progress and annotator statistics."""
     EXPORT = "project.export"
     """Export or download the project's annotations and dataset."""
+    JOBS = "project.jobs"
+    """See, follow and cancel every background job of the project (anyone's)."""
 
 
 PROJECT_ROLES = ("PROJECT_MANAGER", "PROJECT_REVIEWER", "PROJECT_ANNOTATOR")
@@ -174,6 +176,20 @@ def require_worklist(principal: Principal, member_roles: list[str] | None, actio
     if action not in FREE_WORKLIST_ACTIONS or (action is ProjectAction.ANNOTATE
                                                and not allowed(principal, Action.ANNOTATIONS_WRITE)):
         raise ForbiddenError(f"Only the worklist's creator or an admin may do '{action.value}' in it")
+
+
+def may_see_job(principal: Principal, project_roles: list[str] | None, *, is_creator: bool) -> bool:
+    """Whether the caller may see, follow and cancel a job of its organization.
+
+    Its creator may; so may whoever holds ``project.jobs`` in the job's project (its managers) and
+    the organization's admins. Everybody else gets 404 for it.
+
+    Args:
+        principal: The caller.
+        project_roles: The caller's roles in the job's project (None: not a member, or no project).
+        is_creator: Whether the caller created the job.
+    """
+    return is_creator or project_allowed(principal, project_roles, ProjectAction.JOBS)
 
 
 def require_annotation_change(principal: Principal, member_roles: list[str] | None, *, in_project: bool,

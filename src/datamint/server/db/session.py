@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from datamint.server.db import unit_of_work
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -53,6 +55,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        unit_of_work.install(self._factory)
 
     @property
     def dialect(self) -> str:
@@ -70,7 +73,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session that commits when the block ends normally and rolls back otherwise."""
+        """A session that commits when the block ends normally and rolls back otherwise (a unit of
+        work: :func:`~datamint.server.db.unit_of_work.after_commit` callbacks run after the commit)."""
         session = self._factory()
         try:
             yield session

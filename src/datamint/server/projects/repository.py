@@ -55,6 +55,13 @@ def get_member(session: Session, project_id: str, user_id: str) -> ProjectMember
     return session.get(ProjectMember, (project_id, user_id))
 
 
+def roles_by_project(session: Session, user_id: str) -> dict[str, list[str]]:
+    """Every project the user is a member of, with the user's roles there."""
+    rows = session.execute(select(ProjectMember.project_id, ProjectMember.roles)
+                           .where(ProjectMember.user_id == user_id))
+    return {project_id: list(roles or []) for project_id, roles in rows}
+
+
 def count_resources(session: Session, project_ids: Sequence[str]) -> dict[str, int]:
     """Number of live (not deleted) resources in each project, in one grouped query."""
     from datamint.server.resources.models import ProjectResource, Resource

@@ -1,0 +1,102 @@
+"""Server-Sent Events of a job: its state and progress, and its log lines, as they change.
+
+Both streams poll the job row (every process sees the database, whichever worker runs the job)
+and are shaped as wire §10 says the official client reads them:
+
+* status stream: ``data: {job json}`` + blank line, one event per change of status, progress or
+  attempt, in order; it ends after the event with a terminal status.
+* log stream: ``event: start`` (the job), ``event: log`` per line (``{"event": "log", "seq",
+  "at", "level", "line"}``), ``event: end`` (the final status) when the job has ended and every
+  line was sent.
+
+A comment line (``: keep-alive``) goes out every 15 s of silence so that proxies keep the
+connection; the stream stops when the client goes away.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+
+from datamint.server.jobs import repository as repo
+from datamint.server.jobs import service
+from datamint.server.jobs.models import TERMINAL
+
+if TYPE_CHECKING:
+    from datamint.server.db.session import Database
+
+POLL_S = 0.25
+KEEP_ALIVE_S = 15.0
+_WATCHED = ("status", "progress", "attempt", "cancel_requested", "error_message")
+
+
+def _event(payload: dict[str, Any], name: str | None = None) -> bytes:
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+def _load(database: Database, job_id: str) -> dict[str, Any] | None:
+    with database.transaction() as session:
+        job = repo.get_any(session, job_id)
+        return service.to_wire(job) if job is not None else None
+
+
+def _load_logs(database: Database, job_id: str, after: int) -> tuple[str | None, list[dict[str, Any]]]:
+    with database.transaction() as session:
+        job = repo.get_any(session, job_id)
+        rows = repo.read_logs(session, job_id, after, 1000)
+        return (job.status if job else None), [service.log_to_wire(r) for r in rows]
+
+
+async def status_events(database: Database, job_id: str, disconnected: Callable[[], Any]) -> AsyncIterator[bytes]:
+    """The status stream of ``job_id`` (already checked visible)."""
+    last: tuple[Any, ...] | None = None
+    quiet_since = time.monotonic()
+    while True:
+        wire = await run_in_threadpool(_load, database, job_id)
+        if wire is None:
+            return
+        key = tuple(json.dumps(wire[k], sort_keys=True) for k in _WATCHED)
+        if key != last:
+            last, quiet_since = key, time.monotonic()
+            yield _event(wire)
+            if wire["status"] in TERMINAL:
+                return
+        elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
+            quiet_since = time.monotonic()
+            yield b": keep-alive\n\n"
+        if await disconnected():
+            return
+        await anyio.sleep(POLL_S)
+
+
+async def log_events(database: Database, job_id: str, after: int,
+                     disconnected: Callable[[], Any]) -> AsyncIterator[bytes]:
+    """The log stream of ``job_id`` (already checked visible), from line ``after`` on."""
+    wire = await run_in_threadpool(_load, database, job_id)
+    if wire is None:
+        return
+    yield _event({"event": "start", "job": wire}, "start")
+    quiet_since = time.monotonic()
+    while True:
+        status, lines = await run_in_threadpool(_load_logs, database, job_id, after)
+        for line in lines:
+            after = line["seq"]
+            yield _event({"event": "log", **line}, "log")
+        if lines:
+            quiet_since = time.monotonic()
+        elif status is None or status in TERMINAL:
+            yield _event({"event": "end", "status": status}, "end")
+            return
+        elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
+            quiet_since = time.monotonic()
+            yield b": keep-alive\n\n"
+        if await disconnected():
+            return
+        if not lines:
+            await anyio.sleep(POLL_S)
