@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger("datamint.server.jobs")
 #: Least seconds between two progress writes (the last one of a step is always written).
 PROGRESS_INTERVAL_S = 0.2
+#: Most seconds before a cancellation reaches a handler that calls ``check_cancelled`` often.
+CANCEL_POLL_S = 0.5
 
 
 class JobCancelled(Exception):  # noqa: N818 - a signal, not an error
@@ -71,6 +73,7 @@ class JobContext:
         self._cancel_requested = threading.Event()
         self._lost = threading.Event()
         self._last_progress = 0.0
+        self._last_poll = time.monotonic()
         self._progress: tuple[int, int | None, str] = (job.progress_done, job.progress_total, job.progress_message)
 
     # -- signals from the heartbeat ---------------------------------------------------------------
@@ -95,6 +98,15 @@ class JobContext:
             JobCancelled: Someone cancelled the job.
             JobLost: Another worker owns the job now.
         """
+        now = time.monotonic()
+        if now - self._last_poll >= CANCEL_POLL_S and not (self._lost.is_set() or self._cancel_requested.is_set()):
+            self._last_poll = now
+            with self.database.transaction() as session:
+                owned, cancel = repo.cancel_state(session, self.job_id, self.worker_id)
+            if not owned:
+                self._lost.set()
+            elif cancel:
+                self._cancel_requested.set()
         if self._lost.is_set():
             raise JobLost(self.job_id)
         if self._cancel_requested.is_set():

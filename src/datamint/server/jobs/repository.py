@@ -85,6 +85,14 @@ def renew(session: Session, job_id: str, worker: str, lease_until: datetime) -> 
     return (row is not None, bool(row[0]) if row is not None else False)
 
 
+def cancel_state(session: Session, job_id: str, worker: str) -> tuple[bool, bool]:
+    """``(still owned by worker, cancellation requested)``, read without writing."""
+    row = session.execute(select(Job.status, Job.lease_owner, Job.cancel_requested).where(Job.id == job_id)).first()
+    if row is None:
+        return False, False
+    return (row[0] == "running" and row[1] == worker), bool(row[2])
+
+
 def set_progress(session: Session, job_id: str, worker: str, done: int, total: int | None, message: str) -> bool:
     """Record progress; False when ``worker`` no longer owns the job."""
     result = session.execute(

@@ -98,13 +98,13 @@ class JobRuntime:
     def stop(self) -> None:
         """Stop the sweeper and the workers; jobs still running go back to the queue for the next start."""
         self._stop.set()
-        self.queue.stop_workers()
         running = self.runner.running
-        if running:
+        if running:  # released first: the handlers see at their next check that the job is not theirs
             with self.database.transaction() as session:
                 released = repo.release(session, self.worker_id, running)
                 for job_id in released:
                     repo.append_log(session, job_id, [("info", f"worker {self.worker_id} stopped; job re-queued")])
+        self.queue.stop_workers()
         self.queue.close()
         if self._sweeper is not None:
             self._sweeper.join(timeout=5)
