@@ -56,5 +56,6 @@ def remove_written(ctx: JobContext) -> None:
 
 
 registry.register("probe.steps", steps, description="test: steps with progress")
-registry.register("probe.blob", blob, cleanup=remove_written, description="test: a blob written before the commit")
+registry.register("probe.blob", blob, cleanup=remove_written, max_attempts=1,
+                  description="test: a blob written before the commit")
 registry.register("probe.noop", lambda ctx: None, max_attempts=1, description="benchmark: nothing")
