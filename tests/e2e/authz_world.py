@@ -116,10 +116,11 @@ class World:
         """The value of each path parameter when a route's builder does not set it."""
         from authz_annotations import annotation_defaults
         from authz_datasets import dataset_defaults
+        from authz_jobs import job_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
                 "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self),
-                **dataset_defaults(self)}
+                **dataset_defaults(self), **job_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -221,9 +222,11 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
 def _with_annotation_routes() -> None:
     from authz_annotations import ANNOTATION_REQUESTS
     from authz_datasets import DATASET_REQUESTS
+    from authz_jobs import JOB_REQUESTS
 
     REQUESTS.update(ANNOTATION_REQUESTS)
     REQUESTS.update(DATASET_REQUESTS)
+    REQUESTS.update(JOB_REQUESTS)
 
 
 _with_annotation_routes()
