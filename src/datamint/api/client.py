@@ -13,6 +13,7 @@ from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
+from datamint.api.endpoints.jobs_api import JobsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
@@ -140,6 +141,11 @@ class Api:
     def users(self) -> UsersApi:
         """Users of your organization."""
         return self._endpoint("users", UsersApi)
+
+    @property
+    def jobs(self) -> JobsApi:
+        """Background jobs: follow (SSE, progress bar), list, cancel, logs."""
+        return self._endpoint("jobs", JobsApi)
 
     @property
     def audit(self) -> AuditApi:

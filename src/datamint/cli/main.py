@@ -19,10 +19,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from datamint.cli import config, server, upload
+    from datamint.cli import config, jobs, server, upload
 
     app.command(name="config", help=config.HELP)(config.config_command)
     app.add_typer(server.app, name="server")
+    app.add_typer(jobs.app, name="jobs")
     app.command(name="upload", help=upload.HELP)(upload.upload_command)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datamint.entities.base_entity import BaseEntity
 from datamint.entities.channel import Channel, ChannelResourceData
 from datamint.entities.datasetinfo import DatasetInfo, DatasetVersion
+from datamint.entities.job import Job, JobFailedError
 from datamint.entities.project import Project
 from datamint.entities.project_resource_split import ProjectResourceSplit
 from datamint.entities.resource import Resource, resource_from_dict
@@ -19,6 +20,8 @@ __all__ = [
     "DatasetInfo",
     "DatasetVersion",
     "ImageResource",
+    "Job",
+    "JobFailedError",
     "NiftiResource",
     "Project",
     "ProjectResourceSplit",
