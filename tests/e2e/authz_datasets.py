@@ -84,7 +84,10 @@ DATASET_REQUESTS: dict[str, Any] = {
     "GET /datasets/download/{token}": _token,
     "DELETE /datasets/{dataset_id}": lambda w, a: _req(params={"dataset_id": _dataset_of(w, w.fresh_project())}),
     "POST /datasets/{dataset_id}/resources": lambda w, a: _req(json={"resource_ids_to_add": [w.resource_id]}),
-    "POST /datasets/{dataset_id}/versions": lambda w, a: _req(json={"description": "matrix"}),
+    # A fresh dataset per call: the version is built by a background job, which must not race the
+    # versions the other rows create on project P's dataset.
+    "POST /datasets/{dataset_id}/versions": lambda w, a: _req(params={"dataset_id": _dataset_of(w, w.fresh_project())},
+                                                              json={"description": "matrix"}),
     "DELETE /datasets/{dataset_id}/versions/{ref}": _fresh_version,
     "POST /projects/{project_id}/splits": lambda w, a: _req(json={"resource_ids": [w.resource_id],
                                                                   "split_name": "train"}),

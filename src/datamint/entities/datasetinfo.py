@@ -47,9 +47,12 @@ class DatasetInfo(BaseEntity):
         """The dataset's versions, oldest first."""
         return self._datasets.get_versions(self)
 
-    def create_version(self, name: str | None = None, description: str = "") -> DatasetVersion:
-        """Freeze the dataset's current content as a new version (see ``DatasetsInfoApi.create_version``)."""
-        return self._datasets.create_version(self, name, description)
+    def create_version(self, name: str | None = None, description: str = "",
+                       progress_bar: bool = True) -> DatasetVersion:
+        """Freeze the dataset's current content as a new version and wait for it (see
+        ``DatasetsInfoApi.create_version``)."""
+        return self._datasets.create_version(self, name, description,  # type: ignore[return-value]
+                                             progress_bar=progress_bar)
 
 
 class DatasetVersion(BaseEntity):

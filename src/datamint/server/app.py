@@ -25,6 +25,7 @@ from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.errors import install_error_handlers
+from datamint.server.jobs.dataset_versions import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.projects.router import router as projects_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(worklists_router)
     app.include_router(project_worklists_router)
     app.include_router(model_info_router)
+    app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
     app.include_router(jobs_router)

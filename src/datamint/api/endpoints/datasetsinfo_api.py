@@ -18,8 +18,10 @@ import httpx
 
 from datamint.api.base_api import ApiConfig, error_from_response
 from datamint.api.endpoints.annotationsets_api import stream_download
+from datamint.api.endpoints.jobs_api import JobsApi
 from datamint.api.entity_base_api import DeletableEntityApi
 from datamint.entities.datasetinfo import DatasetInfo, DatasetVersion
+from datamint.entities.job import Job
 from datamint.exceptions import DatamintException
 
 if TYPE_CHECKING:
@@ -155,31 +157,51 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
         version._api = self
         return version
 
-    def create_version(self, dataset: str | DatasetInfo, name: str | None = None,
-                       description: str = "") -> DatasetVersion:
+    def create_version(self, dataset: str | DatasetInfo, name: str | None = None, description: str = "",
+                       wait: bool = True, progress_bar: bool = True,
+                       timeout: float | None = None) -> DatasetVersion | Job:
         """Freeze the dataset's current resources, annotations (and masks) and label schema.
+
+        The server builds the version as a background job (hashing every new resource, copying
+        new masks); by default this waits for it with a progress bar.
 
         Args:
             dataset: The dataset or its id.
             name: Unique name (default ``v<number>``); not only digits, not ``'latest'``.
             description: Free text.
+            wait: Wait for the version to be built; ``False`` returns the job at once (follow it
+                with ``job.wait()``; ``job.result['version']`` is the version).
+            progress_bar: Show a progress bar while waiting.
+            timeout: Most seconds to wait (``None``: no limit).
 
         Returns:
-            The new version.
+            The new version, or the job when ``wait=False``.
 
         Raises:
             EntityAlreadyExistsError: The name is taken.
             PermissionDeniedError: You are not a manager of the dataset's project.
+            JobFailedError: The build failed or was cancelled (its reason is in the message).
+            JobTimeoutError: ``timeout`` passed first (the build goes on).
 
         Example:
             >>> v = api.datasets.create_version(project.dataset_id, 'baseline')
             >>> v.number, v.resource_count
+            >>> job = api.datasets.create_version(project.dataset_id, 'nightly', wait=False)
         """
         body: dict[str, Any] = {"description": description}
         if name is not None:
             body["name"] = name
         response = self._make_entity_request("POST", dataset, add_path="versions", json=body)
-        return self._version_entity(response.json())
+        jobs = self._jobs()
+        job = jobs._init_entity_obj(**response.json())
+        if not wait:
+            return job
+        jobs.wait(job, timeout=timeout, progress_bar=progress_bar).raise_for_status()
+        return self._version_entity(job.result["version"])  # type: ignore[index]
+
+    def _jobs(self) -> JobsApi:
+        api = getattr(self, "_api_instance", None)
+        return api.jobs if api is not None else JobsApi(self.config, self.client)
 
     def get_versions(self, dataset: str | DatasetInfo) -> list[DatasetVersion]:
         """The dataset's versions, oldest first."""
@@ -266,8 +288,8 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
     # Segments.ai-style names (seed 004).
 
     def add_release(self, dataset: str | DatasetInfo, name: str, description: str = "") -> DatasetVersion:
-        """Alias of :meth:`create_version`."""
-        return self.create_version(dataset, name, description)
+        """Alias of :meth:`create_version` (waits for the version)."""
+        return self.create_version(dataset, name, description)  # type: ignore[return-value]
 
     def get_releases(self, dataset: str | DatasetInfo) -> list[DatasetVersion]:
         """Alias of :meth:`get_versions`."""

@@ -2,7 +2,7 @@
 
 Versions (our addition; the Segments.ai seed's "releases")::
 
-    POST   /datasets/{id}/versions                      {name?, description?} → 201 DatasetVersion
+    POST   /datasets/{id}/versions                      {name?, description?} → 202 Job (jobs.dataset_versions)
     GET    /datasets/{id}/versions                      paginated DatasetVersion list, oldest first
     GET    /datasets/{id}/versions/{ref}                ref = latest | <number> | <name>
     DELETE /datasets/{id}/versions/{ref}                204
@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
-from datamint.server.datasets.schemas import DatasetResourcesBody, SplitsBody, VersionCreate
+from datamint.server.datasets.schemas import DatasetResourcesBody, SplitsBody
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.errors import NotFoundError
 from datamint.server.storage.base import BlobNotFoundError
@@ -90,21 +90,6 @@ def request_download(dataset_id: str, fmt: str, session: SessionDep, me: Current
     token = download.issue_token(session, me, dataset_id, fmt, version)
     session.commit()
     return token
-
-
-@router.post("/{dataset_id}/versions", status_code=201)
-def create_version(dataset_id: str, body: VersionCreate, session: SessionDep, me: CurrentUser,
-                   store: StorageDep) -> dict[str, Any]:
-    """Freeze the dataset's current resources, annotations (with copies of their masks) and label
-    schema as a new immutable version; 409 when the name is taken."""
-    content = service.create_version(session, store, me, dataset_id, body.name, body.description)
-    try:
-        session.commit()
-    except BaseException:
-        service.discard_written(store, content)
-        raise
-    assert content.version is not None
-    return snap.version_to_wire(content.version)
 
 
 @router.get("/{dataset_id}/versions")

@@ -140,6 +140,23 @@ def _check_name(name: str) -> str:
     return name
 
 
+def check_new_version(session: Session, me: Principal, dataset_id: str, name: str | None
+                      ) -> tuple[Dataset, Project, str | None]:
+    """Check that the caller may create a version of the dataset with this name (cleaned).
+
+    Raises:
+        NotFoundError / ForbiddenError: The caller may not manage the dataset.
+        ValidationFailedError: Bad name.
+        ConflictError: The name is taken (the existing version is attached).
+    """
+    dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    name = _check_name(name) if name else None
+    existing = repo.version_by_name(session, dataset.id, name) if name else None
+    if existing is not None:
+        raise ConflictError(f"Dataset version {name!r} already exists", existing=snap.version_to_wire(existing))
+    return dataset, project, name
+
+
 def create_version(session: Session, store: BlobStore, me: Principal, dataset_id: str, name: str | None,
                    description: str | None) -> snap.Snapshot:
     """Freeze the dataset's current content as a new version (the caller commits).
@@ -151,11 +168,7 @@ def create_version(session: Session, store: BlobStore, me: Principal, dataset_id
         ConflictError: The name is taken (the existing version is attached).
         ValidationFailedError: Bad name.
     """
-    dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
-    name = _check_name(name) if name else None
-    existing = repo.version_by_name(session, dataset.id, name) if name else None
-    if existing is not None:
-        raise ConflictError(f"Dataset version {name!r} already exists", existing=snap.version_to_wire(existing))
+    dataset, project, name = check_new_version(session, me, dataset_id, name)
     snapshot = snap.live_snapshot(session, store, project)
     try:
         number = repo.take_number(session, dataset.id)

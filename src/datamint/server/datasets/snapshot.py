@@ -134,11 +134,18 @@ def live_snapshot(session: Session, store: BlobStore, project: Project) -> Snaps
     return Snapshot(entries, annotations, label_schema(session, project))
 
 
+def content_key(customer_id: str, sha256: str, mimetype: str) -> str:
+    """Where the content-addressed copy of a mask with this hash lives."""
+    return f"{customer_id}/dataset-blobs/{sha256[:2]}/{sha256}{MASK_EXTENSIONS.get(mimetype, '')}"
+
+
 def freeze_masks(session: Session, store: BlobStore, customer_id: str, snapshot: Snapshot) -> None:
     """Copy every mask of a live snapshot into a content-addressed blob and point the entries at it.
 
     Blobs already stored (same bytes in an earlier version) are shared; new ones are recorded in
-    ``snapshot.written`` so a failed request can delete them.
+    ``snapshot.written`` so a failed request can delete them. A copy found in the store without
+    its row (copied ahead by :func:`~datamint.server.datasets.versioning.copy_masks_ahead`) is
+    used as it is: the key is the bytes' hash.
     """
     with_masks = [a for a in snapshot.annotations if a.mask_key]
     hashes: dict[str, tuple[str, int]] = {}
@@ -153,9 +160,10 @@ def freeze_masks(session: Session, store: BlobStore, customer_id: str, snapshot:
         sha, size = hashes[entry.id]
         mimetype = entry.mask_mimetype or "application/octet-stream"
         if sha not in stored:
-            key = f"{customer_id}/dataset-blobs/{sha[:2]}/{sha}{MASK_EXTENSIONS.get(mimetype, '')}"
-            store.copy(entry.mask_key, key)  # type: ignore[arg-type]
-            snapshot.written.append(key)
+            key = content_key(customer_id, sha, mimetype)
+            if not store.exists(key):  # content-addressed: bytes already there (copied ahead) are these bytes
+                store.copy(entry.mask_key, key)  # type: ignore[arg-type]
+                snapshot.written.append(key)
             blob = ContentBlob(customer_id=customer_id, sha256=sha, blob_key=key, size=size, mimetype=mimetype)
             session.add(blob)
             stored[sha] = blob
