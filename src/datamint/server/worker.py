@@ -50,6 +50,8 @@ def build(settings: Settings, imports: Sequence[str] = ()) -> JobRuntime:
             importlib.import_module(module)
         except ImportError as exc:
             raise WorkerConfigError(f"Cannot import {module!r} ({exc}); is it on PYTHONPATH?") from exc
+    if not settings.queue_url.startswith(("redis://", "rediss://", "unix://")):
+        raise WorkerConfigError(f"Unsupported queue URL {settings.queue_url!r}: use redis://host:6379/0")
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database.engine)
     store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)

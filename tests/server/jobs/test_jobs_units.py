@@ -3,8 +3,12 @@ atomic claims, the commit fence of a cancelled or taken-over job, the sweeper's 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -157,3 +161,16 @@ def test_registry_rejects_bad_kinds():
     with pytest.raises(ValueError, match="max_attempts"):
         registry.register("units.zero", lambda ctx: None, max_attempts=0)
     assert registry.get("units.never") is None
+
+
+def test_a_worker_without_a_queue_url_says_what_to_set(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMINT_SERVER_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3] / "src")
+    done = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "worker", "--data-dir", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "A separate worker needs the Redis queue: set DATAMINT_SERVER_QUEUE_URL=redis://host:6379/0" in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "worker", "--queue-url", "amqp://x",
+                          "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "Unsupported queue URL 'amqp://x': use redis://" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -24,8 +24,9 @@ from dramatiq.brokers.stub import StubBroker
 
 _LOG = logging.getLogger("datamint.server.jobs")
 QUEUE_NAME = "jobs"
-#: How long (ms) a worker thread waits on an empty queue before it checks for shutdown.
-WORKER_TIMEOUT_MS = 250
+#: Longest pause (ms) of a consumer between two looks at an empty queue (dramatiq backs off up to
+#: this while idle): bounds the enqueue→start latency of a job sent to an idle worker.
+WORKER_TIMEOUT_MS = 100
 
 
 class JobQueue:
