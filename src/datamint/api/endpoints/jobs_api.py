@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+from tqdm.auto import tqdm
 
 from datamint.api.base_api import ApiConfig
 from datamint.api.entity_base_api import EntityBaseApi
@@ -145,8 +146,6 @@ class JobsApi(EntityBaseApi[Job]):
         Example:
             >>> job = api.jobs.wait(job_id, timeout=600).raise_for_status()
         """
-        from tqdm.auto import tqdm
-
         target = job if isinstance(job, Job) else self.get_by_id(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         with tqdm(total=None, desc=target.kind, unit="step", disable=not progress_bar, leave=True) as bar:
