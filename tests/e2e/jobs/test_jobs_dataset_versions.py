@@ -4,6 +4,8 @@ failure path that removes the mask copies no version recorded."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import numpy as np
 from jobs_helpers import log_lines, submit, terminal, wait_for
@@ -93,3 +95,25 @@ def test_a_failed_build_removes_the_mask_copies_no_version_recorded(api, server,
     assert not server.app.state.blob_store.exists(copied[0])  # copied by the build, removed by its cleanup
     lines = log_lines(server.url, server.admin_key, job["id"])
     assert "1 new mask(s) copied" in lines and "removed 1 mask copy(ies) no version recorded" in lines
+
+
+def test_sixteen_identical_requests_build_one_version(api, server, tmp_path):
+    """The database holds it: one unfinished build per name (409 naming it), one version per name
+    (a duplicate that started after the first build finished fails with the name's conflict)."""
+    project, _ = _project_with_mask(api, tmp_path, seed=4)
+    headers = {"apikey": server.admin_key}
+    url = f"{server.url}/datasets/{project.dataset_id}/versions"
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: httpx.post(url, json={"name": "once"}, headers=headers, timeout=60),
+                                range(16)))
+    assert {a.status_code for a in answers} <= {202, 409}
+    started = [a.json()["id"] for a in answers if a.status_code == 202]
+    ended = [wait_for(server.url, server.admin_key, job_id, terminal) for job_id in started]
+    assert sorted(j["status"] for j in ended) == ["completed"] + ["failed"] * (len(ended) - 1)
+    assert all(j["error_message"] == "Dataset version 'once' already exists" for j in ended if j["status"] == "failed")
+    for answer in answers:
+        if answer.status_code == 409:
+            message = answer.json()["message"]
+            assert message == "Dataset version 'once' already exists" or message.startswith(
+                "A version named 'once' of this dataset is already being built (job "), message
+    assert [v.name for v in api.datasets.get_versions(project.dataset_id)] == ["once"]

@@ -42,10 +42,13 @@ def create_version(dataset_id: str, body: VersionCreate, session: UnitOfWork, me
                    jobs: JobsDep) -> dict[str, Any]:
     """Start freezing the dataset's current resources, annotations (with copies of their masks) and
     label schema as a new immutable version: 202 with the job (follow it at ``/jobs/{id}``; its
-    ``result.version`` is the version). 409 at once when the name is taken."""
-    _, project, name = datasets_service.check_new_version(session, me, dataset_id, body.name)
-    params = {"dataset_id": dataset_id, "name": name, "description": body.description}
-    return jobs_service.to_wire(jobs_service.submit(session, jobs, me, KIND, params, project_id=project.id))
+    ``result.version`` is the version). 409 at once when the name is taken or being built."""
+    dataset, project, name = datasets_service.check_new_version(session, me, dataset_id, body.name)
+    params = {"dataset_id": dataset.id, "name": name, "description": body.description}
+    job = jobs_service.submit(session, jobs, me, KIND, params, project_id=project.id,
+                              dedupe_key=f"{dataset.id}:{name}" if name else None,
+                              duplicate=f"A version named {name!r} of this dataset is already being built")
+    return jobs_service.to_wire(job)
 
 
 def _creator(ctx: JobContext) -> Principal:

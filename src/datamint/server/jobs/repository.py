@@ -33,6 +33,12 @@ def get_any(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id, populate_existing=True)
 
 
+def active_with_key(session: Session, customer_id: str, kind: str, dedupe_key: str) -> Job | None:
+    """The unfinished job of ``kind`` holding ``dedupe_key``, if any."""
+    return session.scalar(select(Job).where(Job.customer_id == customer_id, Job.kind == kind,
+                                            Job.dedupe_key == dedupe_key, Job.status.in_(("queued", "running"))))
+
+
 def visibility(customer_id: str, user_id: str | None, project_ids: Sequence[str]) -> ColumnElement[bool]:
     """Jobs of the organization created by ``user_id`` or in ``project_ids`` (``user_id=None``: all)."""
     condition = Job.customer_id == customer_id

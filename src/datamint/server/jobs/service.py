@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
@@ -31,7 +32,7 @@ MAX_LOG_PAGE = 5000
 
 
 def submit(session: Session, runtime: JobRuntime, me: Principal, kind: str, params: dict[str, Any], *,
-           project_id: str | None = None) -> Job:
+           project_id: str | None = None, dedupe_key: str | None = None, duplicate: str | None = None) -> Job:
     """Create a queued job in the caller's unit of work; it is sent to the queue once that commits.
 
     The caller has already checked that ``me`` may start this work (the route's permission).
@@ -43,11 +44,15 @@ def submit(session: Session, runtime: JobRuntime, me: Principal, kind: str, para
         kind: A registered kind, ``<area>.<verb>``.
         params: JSON-serialisable parameters for the handler.
         project_id: The project the job works on (its managers then see the job too).
+        dedupe_key: At most one unfinished job of ``kind`` holds this key (the database holds it):
+            a second identical request gets a 409 naming the running job.
+        duplicate: The 409's message (default: "A <kind> job for this is already queued or running").
 
     Returns:
         The new job (``status='queued'``).
 
     Raises:
+        ConflictError: An unfinished job of ``kind`` holds ``dedupe_key`` (it is attached).
         ValueError: ``kind`` is not registered (a programming error, not a client's).
     """
     registered = registry.get(kind)
@@ -55,9 +60,16 @@ def submit(session: Session, runtime: JobRuntime, me: Principal, kind: str, para
         raise ValueError(f"Job kind {kind!r} is not registered")
     job = Job(customer_id=me.customer_id, kind=kind, project_id=project_id, created_by=me.user_id,
               created_by_email=me.email, params=params, max_attempts=registered.max_attempts,
-              dispatched_at=utcnow())
-    session.add(job)
-    session.flush()
+              dispatched_at=utcnow(), dedupe_key=f"{me.customer_id}:{dedupe_key}" if dedupe_key else None)
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        existing = repo.active_with_key(session, me.customer_id, kind, f"{me.customer_id}:{dedupe_key}")
+        message = duplicate or f"A {kind} job for this is already queued or running"
+        raise ConflictError(f"{message} (job {existing.id if existing else 'just finished'})",
+                            existing=to_wire(existing) if existing else None)
     repo.append_log(session, job.id, [("info", f"queued by {me.email}")])
     job_id = job.id
     unit_of_work.after_commit(session, lambda: runtime.send([job_id]))

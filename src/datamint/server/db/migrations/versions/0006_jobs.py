@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("customer_id", sa.String(36), nullable=False),
         sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("dedupe_key", sa.String(300), nullable=True),
         sa.Column("project_id", sa.String(36), nullable=True),
         sa.Column("created_by", sa.String(36), nullable=True),
         sa.Column("created_by_email", sa.String(320), nullable=False),
@@ -64,6 +65,9 @@ def upgrade() -> None:
     op.create_index("ix_jobs_customer_id_created_at", "jobs", ["customer_id", "created_at"])
     op.create_index("ix_jobs_status_lease_expires_at", "jobs", ["status", "lease_expires_at"])
     op.create_index("ix_jobs_project_id", "jobs", ["project_id"])
+    active = sa.text("status IN ('queued', 'running')")
+    op.create_index("uq_jobs_kind_dedupe_key_active", "jobs", ["kind", "dedupe_key"], unique=True,
+                    sqlite_where=active, postgresql_where=active)
     op.create_table(
         "job_logs",
         sa.Column("job_id", sa.String(36), nullable=False),
@@ -78,6 +82,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("job_logs")
+    op.drop_index("uq_jobs_kind_dedupe_key_active", table_name="jobs")
     op.drop_index("ix_jobs_project_id", table_name="jobs")
     op.drop_index("ix_jobs_status_lease_expires_at", table_name="jobs")
     op.drop_index("ix_jobs_customer_id_created_at", table_name="jobs")
