@@ -161,6 +161,7 @@ class JobContext:
             JobCancelled: The job was cancelled before the commit (nothing is committed).
             JobLost: Another worker owns the job now (nothing is committed).
         """
+        self._completing = False
         with self.database.transaction() as session:
             yield session
             if not session.info.pop("job_completed", False):

@@ -101,7 +101,17 @@ class Runner:
             return sorted(self._running)
 
     def run(self, job_id: str) -> None:
-        """Run the job ``job_id`` if it is still queued (duplicate messages are dropped here)."""
+        """Run the job ``job_id`` if it is still queued (duplicate messages are dropped here).
+
+        Never raises: a failure to even claim the job (the database unreachable) is logged, and the
+        job, still queued, is sent again by a later sweep.
+        """
+        try:
+            self._run(job_id)
+        except Exception:  # noqa: BLE001 - the queue must not retry or dead-letter: the row decides
+            _LOG.exception("job %s: could not be run", job_id)
+
+    def _run(self, job_id: str) -> None:
         with self.database.transaction() as session:
             if not repo.claim(session, job_id, self.worker_id, utcnow() + timedelta(seconds=self.lease_s)):
                 return
