@@ -16,9 +16,14 @@ def count_organizations(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Organization)) or 0
 
 
-def get_user_by_email(session: Session, email: str) -> User | None:
-    """The user with this email (case-insensitive), in any organization."""
-    return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+def get_user_by_email(session: Session, customer_id: str, email: str) -> User | None:
+    """The user of this organization with this email (case-insensitive).
+
+    An email is unique within an organization only: other organizations may have a user with
+    the same address, and must never find out.
+    """
+    return session.scalar(select(User).where(User.customer_id == customer_id, func.lower(User.email) == email.lower())
+                          .order_by(User.created_at, User.id).limit(1))
 
 
 def get_user(session: Session, user_id: str) -> User | None:
@@ -52,10 +57,29 @@ def get_key(session: Session, key_id: str) -> ApiKey | None:
     return session.get(ApiKey, key_id)
 
 
-def count_admins(session: Session, customer_id: str) -> int:
-    """Number of admins of an organization."""
-    roles = session.scalars(select(User.roles).where(User.customer_id == customer_id)).all()
-    return sum(1 for r in roles if "admin" in (r or []))
+def admin_ids(session: Session, customer_id: str) -> set[str]:
+    """Ids of the admins of an organization."""
+    rows = session.execute(select(User.id, User.roles).where(User.customer_id == customer_id)).all()
+    return {uid for uid, roles in rows if "admin" in (roles or [])}
+
+
+def active_key_named(session: Session, user_id: str, name: str) -> ApiKey | None:
+    """The user's key with this name that is not revoked."""
+    return session.scalar(select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.name == name,
+                                               ApiKey.revoked_at.is_(None)))
+
+
+def get_organization_by_name(session: Session, name: str) -> list[Organization]:
+    """Organizations with this exact name (names are not unique), oldest first."""
+    return list(session.scalars(select(Organization).where(Organization.name == name)
+                                .order_by(Organization.created_at, Organization.id)))
+
+
+def organizations_of_email(session: Session, email: str) -> list[Organization]:
+    """Organizations that have a user with this email (case-insensitive), oldest first."""
+    return list(session.scalars(select(Organization).join(User, User.customer_id == Organization.id)
+                                .where(func.lower(User.email) == email.lower())
+                                .order_by(Organization.created_at, Organization.id)))
 
 
 def get_invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:

@@ -25,6 +25,7 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.models import DatasetVersion, DatasetVersionAnnotation, DatasetVersionResource
+from datamint.server.db import locks
 from datamint.server.db.base import iso
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as projects_repo
@@ -153,6 +154,7 @@ def create_version(session: Session, store: BlobStore, me: Principal, dataset_id
     """
     dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
     name = _check_name(name) if name else None
+    lock_content(session, me.customer_id)
     existing = repo.version_by_name(session, dataset.id, name) if name else None
     if existing is not None:
         raise ConflictError(f"Dataset version {name!r} already exists", existing=snap.version_to_wire(existing))
@@ -213,6 +215,7 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     """Delete a version (the caller commits); returns the keys of content blobs no version needs
     any more, to delete from the store after the commit."""
     dataset, _ = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    lock_content(session, me.customer_id)
     version = resolve_version(session, dataset, ref)
     hashes = repo.version_mask_hashes(session, version.id)
     session.delete(version)
@@ -224,12 +227,26 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     return keys
 
 
-def delete_unused_blobs(session: Session, store: BlobStore, keys: list[str]) -> None:
+def lock_content(session: Session, customer_id: str) -> None:
+    """Serialize the changes of an organization's version content until the transaction ends:
+    version numbers and names, resource digests and the content blobs versions share (a version
+    being created never reuses a blob that a version being deleted is about to remove)."""
+    locks.serialize(session, "dataset-content", customer_id)
+
+
+def delete_unused_blobs(session: Session, store: BlobStore, customer_id: str, keys: list[str]) -> None:
     """After :func:`delete_version` committed: delete its orphaned content blobs from the store,
-    except those a version created meanwhile recorded again."""
-    for key in keys:
-        if not repo.blob_key_in_use(session, key):
-            store.delete(key)
+    except those a version created meanwhile recorded again. Runs in a transaction of its own
+    under :func:`lock_content`, which it ends."""
+    if not keys:
+        return
+    try:
+        lock_content(session, customer_id)
+        for key in keys:
+            if not repo.blob_key_in_use(session, key):
+                store.delete(key)
+    finally:
+        session.rollback()
 
 
 def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
 from datamint.server.common.times import parse_time
+from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.resources import repository as repo
@@ -192,9 +193,11 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
 
 def set_tags(session: Session, me: Principal, resource_ids: Sequence[str], tags: Sequence[str],
              append: bool = False) -> list[Resource]:
-    """Replace (or, with ``append``, extend) the tags of resources."""
+    """Replace (or, with ``append``, extend) the tags of resources; their rows are locked first, so
+    concurrent replaces of the same resources apply one after the other."""
     policy.require(me, policy.Action.RESOURCES_UPLOAD)
     resources = visible_resources(session, me, resource_ids)
+    locks.lock_rows(session, Resource, [r.id for r in resources])
     repo.set_tags(session, [r.id for r in resources], clean_tags(tags), append)
     return resources
 
