@@ -158,7 +158,10 @@ def error_from_response(response: httpx.Response) -> DatamintException:
             existing = body.get("existing") if isinstance(body, dict) else None
         except ValueError:
             pass
-        err409 = EntityAlreadyExistsError("entity", {}, existing=existing, **kwargs)
+        # A 409 without the existing entity is a refusal by the current state (the last admin, a
+        # concurrent change), where exists_ok cannot help.
+        hint = None if existing is not None else "Nothing was changed: fix what the message names, or reload and retry"
+        err409 = EntityAlreadyExistsError("entity", {}, existing=existing, hint=hint, **kwargs)
         err409.message = message
         return err409
     if status == 429:
