@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm.exc import ObjectDeletedError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 _LOG = logging.getLogger("datamint.server")
@@ -223,8 +223,9 @@ def _database_error_handler(request: Request, exc: DBAPIError) -> JSONResponse:
     return JSONResponse(error_body(request, 409, ConflictError.code, CONCURRENT_CHANGE), status_code=409)
 
 
-def _deleted_meanwhile_handler(request: Request, exc: ObjectDeletedError) -> JSONResponse:
-    """A row this request had read was deleted by another request before this one could use it."""
+def _deleted_meanwhile_handler(request: Request, exc: ObjectDeletedError | StaleDataError) -> JSONResponse:
+    """A row this request had read was deleted by another request before this one could use or
+    update it."""
     return JSONResponse(error_body(request, 409, ConflictError.code, CONCURRENT_CHANGE), status_code=409)
 
 
@@ -242,4 +243,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_handler)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(ObjectDeletedError, _deleted_meanwhile_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StaleDataError, _deleted_meanwhile_handler)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled_handler)

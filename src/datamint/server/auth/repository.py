@@ -46,6 +46,13 @@ def get_key_with_user(session: Session, key_hash: str) -> tuple[ApiKey, User] | 
     return (row[0], row[1]) if row else None
 
 
+def touch_key(session: Session, key_id: str, now: datetime) -> bool:
+    """Record that a key was used; False when it was revoked or deleted in the meantime."""
+    result = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                             .values(last_used_at=now).execution_options(synchronize_session="fetch"))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def list_keys(session: Session, user_id: str) -> Sequence[ApiKey]:
     """Every key of a user, newest first."""
     stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc(), ApiKey.id)

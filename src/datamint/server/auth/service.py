@@ -72,8 +72,10 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
     key, user = found
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        key.last_used_at = now
+        touched = repo.touch_key(session, key.id, now)  # 0 rows: revoked or deleted meanwhile
         session.commit()
+        if not touched:
+            raise AuthenticationFailedError("Invalid API key: it is unknown or has been revoked")
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
 
 
