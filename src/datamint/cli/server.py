@@ -118,4 +118,47 @@ def create_org(
                    f"API key (shown once): {init.admin_api_key}")
     with init.database.transaction() as session:
         org, _, key = create_organization(session, name, admin_email)
-    typer.echo(f"Organization {name!r} ({org.id}); admin {admin_email}; API key (shown once): {key}")
+        org_id = org.id  # read while the session is open
+    typer.echo(f"Organization {name!r} ({org_id}); admin {admin_email}; API key (shown once): {key}")
+
+
+@app.command("make-admin")
+def make_admin_command(
+    email: Annotated[str, typer.Argument(help="Email of the user to make an admin")],
+    org: Annotated[str | None, typer.Option("--org", help="Organization name or id (needed when the email has "
+                                            "accounts in several organizations, or none yet)")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Create the user when the organization has none "
+                                         "with this email")] = False,
+    api_key: Annotated[bool, typer.Option("--api-key", help="Also issue a new API key and print it once")] = False,
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+) -> None:
+    """Make a user an admin of its organization again (run on the server's machine; no API key needed).
+
+    The server never lets an organization lose its last admin through the API; this command gives
+    one back when it is needed anyway (the admin left, or lost every key). The change is recorded
+    in the audit trail as an operator action.
+
+    Examples:
+        datamint server make-admin alice@hospital.org --api-key
+        datamint server make-admin bob@lab.org --org "Radiology" --create --api-key
+    """
+    from datamint.server.app import initialize
+    from datamint.server.auth.operator import make_admin
+    from datamint.server.errors import AppError
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    init = initialize(settings)
+    try:
+        with init.database.transaction() as session:
+            done = make_admin(session, email, org, create=create, issue_api_key=api_key)
+            org_name, user_email, key = done.organization.name, done.user.email, done.api_key
+    except AppError as exc:
+        typer.secho(exc.message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    finally:
+        init.database.dispose()
+    state = "created as an admin" if done.created else ("is now an admin" if done.promoted else "was already an admin")
+    typer.echo(f"{user_email} {state} of organization {org_name!r}")
+    if key:
+        typer.echo(f"New API key (shown once): {key}")

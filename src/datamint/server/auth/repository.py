@@ -76,6 +76,11 @@ def active_key_named(session: Session, user_id: str, name: str) -> ApiKey | None
                                                ApiKey.revoked_at.is_(None)))
 
 
+def get_organizations(session: Session) -> list[Organization]:
+    """Every organization, oldest first."""
+    return list(session.scalars(select(Organization).order_by(Organization.created_at, Organization.id)))
+
+
 def get_organization_by_name(session: Session, name: str) -> list[Organization]:
     """Organizations with this exact name (names are not unique), oldest first."""
     return list(session.scalars(select(Organization).where(Organization.name == name)
