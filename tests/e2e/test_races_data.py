@@ -10,7 +10,7 @@ from datamint.server.annotations.models import Annotation
 from datamint.server.datasets.models import ProjectResourceSplit
 from datamint.server.resources.models import ProjectResource, ResourceTag
 from datamint.server.worklists.models import WorklistResource, WorkStatus
-from races import N, Call, assert_clean, at_once, png_bytes, same, statuses, unique, upload_png
+from races import Call, N, assert_clean, at_once, png_bytes, same, statuses, unique, upload_png
 
 
 def _client(server, key: str) -> httpx.Client:

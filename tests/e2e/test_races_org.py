@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from datamint.server.auth.models import ApiKey, Invitation, User
 from datamint.server.projects.models import Project, ProjectMember
-from races import N, Call, assert_clean, at_once, same, statuses, unique
+from races import Call, N, assert_clean, at_once, same, statuses, unique
 
 
 def _client(server, key: str) -> httpx.Client:
@@ -156,7 +156,8 @@ def test_sixteen_keys_with_one_name_make_one(server):
     responses = at_once(server.url, same(Call(key, "POST", "/users/me/api-keys", json={"name": "laptop"})))
     assert_clean(responses)
     assert statuses(responses).count(201) == 1
-    assert all("already has an API key named 'laptop'" in r.json()["message"] for r in responses if r.status_code == 409)
+    refused = [r.json() for r in responses if r.status_code == 409]
+    assert all("already has an API key named 'laptop'" in body["message"] for body in refused)
     assert all("key" not in r.json()["existing"] and "key_hash" not in r.json()["existing"]
                for r in responses if r.status_code == 409)
     with _client(server, key) as c:
