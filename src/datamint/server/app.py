@@ -22,6 +22,7 @@ from datamint.server.datasets.router import project_router as project_datasets_r
 from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
+from datamint.server.dicomweb.router import router as dicomweb_router
 from datamint.server.errors import install_error_handlers
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(model_info_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(dicomweb_router)
     return app
 
 
