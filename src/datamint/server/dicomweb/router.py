@@ -25,8 +25,9 @@ _INSTANCE = "/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}"
 
 
 def base_url(request: Request) -> str:
-    """The DICOMweb root as the client reached it (retrieve URLs are built on it)."""
-    return str(request.base_url).rstrip("/") + router.prefix
+    """The DICOMweb root: the configured public URL, else as the client reached it."""
+    public = request.app.state.settings.public_url
+    return (public or str(request.base_url)).rstrip("/") + router.prefix
 
 
 def _json(body: Any, status_code: int = 200) -> Response:
