@@ -205,3 +205,128 @@ def test_compressed_frames_as_stored_or_decoded(org):
     assert np.array_equal(np.frombuffer(decoded[0], np.uint8).reshape(ds.pixel_array.shape), ds.pixel_array)
     stored = org.client.retrieve_instance_frames(*args, [1], media_types=(("image/jpeg", "*"),))
     assert stored[0][:2] == b"\xff\xd8" and stored[0] in ds.PixelData
+
+
+def test_qido_matching_paging_and_includefield(org):
+    jane = ct_study(2, patient="Doe^Jane", date="20240105")
+    john = ct_study(3, patient="Müller^John", date="20240220")
+    mr = ct_study(1, patient="Smith^Ann", date="20231231")
+    for ds in mr:
+        ds.Modality = "MR"
+    org.client.store_instances(jane + john + mr)
+
+    def uids(**params):  # type: ignore[no-untyped-def]
+        return {_uid(s, "0020000D") for s in org.client.search_for_studies(search_filters=params.pop("f", {}),
+                                                                          **params)}
+
+    assert uids(f={"PatientName": "Doe*"}) == {jane[0].StudyInstanceUID}
+    assert uids(f={"PatientName": "doe^jane"}) == {jane[0].StudyInstanceUID}  # person names ignore case
+    assert uids(f={"PatientName": "mull"}, fuzzymatching=True) == {john[0].StudyInstanceUID}
+    assert uids(f={"PatientName": "joh"}, fuzzymatching=True) == {john[0].StudyInstanceUID}
+    assert uids(f={"PatientName": "mull"}) == set()
+    assert uids(f={"StudyDate": "20240101-20240131"}) == {jane[0].StudyInstanceUID}
+    assert uids(f={"StudyDate": "20240101-"}) == {jane[0].StudyInstanceUID, john[0].StudyInstanceUID}
+    assert uids(f={"StudyDate": "-20231231"}) == {mr[0].StudyInstanceUID}
+    assert uids(f={"ModalitiesInStudy": "MR"}) == {mr[0].StudyInstanceUID}
+    assert uids(f={"AccessionNumber": "ACC2024*"}) == {jane[0].StudyInstanceUID, john[0].StudyInstanceUID}
+    assert uids(f={"StudyInstanceUID": f"{jane[0].StudyInstanceUID}\\{mr[0].StudyInstanceUID}"}) == {
+        jane[0].StudyInstanceUID, mr[0].StudyInstanceUID}
+    newest_first = [_uid(s, "0020000D") for s in org.client.search_for_studies()]
+    assert newest_first == [john[0].StudyInstanceUID, jane[0].StudyInstanceUID, mr[0].StudyInstanceUID]
+    page = org.client.search_for_studies(limit=1, offset=1)
+    assert [_uid(s, "0020000D") for s in page] == newest_first[1:2]
+    series = org.client.search_for_series(search_filters={"Modality": "CT"}, fields=["StudyDate"])
+    assert len(series) == 2 and {s["00080020"]["Value"][0] for s in series} == {"20240105", "20240220"}
+    instances = org.client.search_for_instances(search_filters={"PatientID": "MRN-0042", "InstanceNumber": "3"})
+    assert [_uid(i, "00080018") for i in instances] == [john[2].SOPInstanceUID]
+    everything = org.http.get("/dicomweb/studies", params={"includefield": "all", "StudyDate": "20240105"}).json()
+    assert everything[0]["00100020"]["Value"] == ["MRN-0042"] and everything[0]["00080050"]["Value"] == ["ACC20240105"]
+
+    bad = org.http.get("/dicomweb/studies", params={"StudyDate": "2024-01-01x"})
+    assert bad.status_code == 422 and "StudyDate" in bad.json()["message"]
+    assert org.http.get("/dicomweb/studies", params={"NotAKeyword": "1"}).status_code == 422
+    unsupported = org.http.get("/dicomweb/studies", params={"PatientAge": "040Y"})
+    assert unsupported.status_code == 422 and "not supported" in unsupported.json()["message"]
+    assert org.http.get("/dicomweb/studies", params={"limit": "0"}).status_code == 422
+
+
+def test_deleted_resources_leave_dicomweb(org):
+    slices = ct_study(2)
+    org.client.store_instances(slices)
+    study, series = slices[0].StudyInstanceUID, slices[0].SeriesInstanceUID
+    rows = org.http.get("/resources", params={"series_uid": series}).json()["data"]
+    assert len(rows) == 2
+    assert org.http.delete(f"/resources/{rows[0]['id']}").status_code == 204
+    assert org.client.search_for_studies()[0]["00201208"]["Value"] == [1]
+    assert len(org.client.search_for_instances(study)) == 1
+    assert org.http.delete(f"/resources/{rows[1]['id']}").status_code == 204
+    assert org.client.search_for_studies() == []
+    assert org.http.get(f"/dicomweb/studies/{study}/metadata").status_code == 404
+
+
+def test_stow_refuses_bad_parts_and_keeps_the_good_ones(org):
+    good = ct_study(1)[0]
+    other_study = ct_study(1)[0]
+    boundary = "b0undary"
+    body = b"".join([
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), to_bytes(good), b"\r\n",
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), to_bytes(other_study), b"\r\n",
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), to_bytes(good)[:-100], b"\r\n",
+        f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n".encode(),
+    ])
+    ctype = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    answer = org.http.post(f"/dicomweb/studies/{good.StudyInstanceUID}", content=body,
+                           headers={"Content-Type": ctype})
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    assert [i["00081155"]["Value"][0] for i in result["00081199"]["Value"]] == [good.SOPInstanceUID]
+    reasons = [i["00081197"]["Value"][0] for i in result["00081198"]["Value"]]
+    assert reasons == [0xA900, 0x0110, 0xC000]
+    assert len(org.http.get("/resources").json()["data"]) == 1
+    assert org.http.post("/dicomweb/studies", content=b"x", headers={"Content-Type": "application/dicom"}
+                         ).status_code == 415
+    assert org.http.post("/dicomweb/studies", content=f"--{boundary}--\r\n".encode(),
+                         headers={"Content-Type": ctype}).status_code == 400
+    none = org.http.post("/dicomweb/studies", content=body[:body.index(b"\r\n--", 10) + 2] + f"--{boundary}--\r\n"
+                         .encode(), headers={"Content-Type": ctype})
+    assert none.status_code == 200  # the same instance again is a new resource (as for POST /resources)
+
+
+def test_organization_settings_anonymize_stow(org):
+    assert org.http.get("/dicom/settings").json() == {"anonymize": False, "assemble": False, "project_id": None,
+                                                      "channel": "", "receiver_id": None, "calling_ae_titles": []}
+    saved = org.http.put("/dicom/settings", json={"anonymize": True, "channel": "pacs"})
+    assert saved.status_code == 200 and saved.json()["anonymize"] is True
+    slices = ct_study(3)
+    answer = org.client.store_instances(slices)
+    new_uids = [i.ReferencedSOPInstanceUID for i in answer.ReferencedSOPSequence]
+    assert not set(new_uids) & {s.SOPInstanceUID for s in slices}
+    studies = org.client.search_for_studies()
+    assert len(studies) == 1 and _uid(studies[0], "0020000D") != slices[0].StudyInstanceUID
+    assert studies[0]["00100010"]["Value"][0]["Alphabetic"].startswith("ANON")
+    assert studies[0]["00201208"]["Value"] == [3]  # one new study UID for all three instances
+    # The same study sent again maps to the same new UIDs (the organization's anonymizer is keyed).
+    again = org.client.store_instances(slices[:1])
+    assert again.ReferencedSOPSequence[0].ReferencedSOPInstanceUID in new_uids
+    stored = org.client.retrieve_study(_uid(studies[0], "0020000D"))
+    assert {ds.PatientIdentityRemoved for ds in stored} == {"YES"}
+    assert sorted(ds.pixel_array.sum() for ds in stored)[:3] == sorted(s.pixel_array.sum() for s in slices)
+    assert {r["upload_channel"] for r in org.http.get("/resources").json()["data"]} == {"pacs"}
+
+
+def test_dicomweb_is_scoped_to_the_callers_organization(server, org):
+    slices = ct_study(1)
+    org.client.store_instances(slices)
+    s = slices[0]
+    outsider = Org(server)
+    assert outsider.client.search_for_studies() == []
+    path = f"/dicomweb/studies/{s.StudyInstanceUID}/series/{s.SeriesInstanceUID}/instances/{s.SOPInstanceUID}"
+    assert outsider.http.get(path).status_code == 404
+    assert outsider.http.get(path + "/metadata").status_code == 404
+    anonymous = httpx.get(f"{server.url}{path}")
+    assert anonymous.status_code == 401
+    member_key = server.new_user(["member"], admin_key=org.key)[1]
+    member = httpx.get(f"{server.url}/dicomweb/studies", headers={"Authorization": f"Bearer {member_key}"})
+    assert member.status_code == 200 and len(member.json()) == 1
+    assert httpx.get(f"{server.url}/dicom/settings", headers={"apikey": member_key}).status_code == 403
+    outsider.http.close()

@@ -23,6 +23,7 @@ from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.dicomweb.router import router as dicomweb_router
+from datamint.server.dimse.router import router as dicom_settings_router
 from datamint.server.errors import install_error_handlers
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
     app.include_router(dicomweb_router)
+    app.include_router(dicom_settings_router)
     return app
 
 
