@@ -29,7 +29,8 @@ from datamint.server.resources.receive import ReceivedFile
 from datamint.server.storage.base import BlobStore
 
 
-def _received(data: bytes, filename: str) -> ReceivedFile:
+def received_bytes(data: bytes, filename: str) -> ReceivedFile:
+    """Bytes of a DICOM file as a received upload."""
     return ReceivedFile(filename, DICOM, buffer=io.BytesIO(data), size=len(data))
 
 
@@ -46,7 +47,7 @@ def anonymized(received: ReceivedFile, mapper: UidMapper) -> ReceivedFile:
     except ImagingError as exc:
         raise ValidationFailedError(f"cannot read the instance to anonymize it: {exc}") from exc
     anonymize_dataset(ds, uid_map=mapper)
-    return _received(write_dicom_bytes(ds), _name(ds.get("SOPInstanceUID")))
+    return received_bytes(write_dicom_bytes(ds), _name(ds.get("SOPInstanceUID")))
 
 
 def store_instance(session: Session, store: BlobStore, me: Principal, received: ReceivedFile, *,
@@ -88,6 +89,6 @@ def store_series(session: Session, store: BlobStore, me: Principal, datasets: Se
         parts = [assembled] if assembled is not None else group
         for ds in parts:
             name = assembled_filename(ds) if assembled is not None else _name(ds.get("SOPInstanceUID"))
-            stored.append(store_instance(session, store, me, _received(write_dicom_bytes(ds), name), mapper=None,
+            stored.append(store_instance(session, store, me, received_bytes(write_dicom_bytes(ds), name), mapper=None,
                                          channel=channel, project_id=project_id, source=source, filename=name))
     return stored
