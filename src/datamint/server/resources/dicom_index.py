@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from datamint.imaging.dicom_header import DicomIndexEntry, header_to_json
+from datamint.imaging.dicom_header import DicomIndexEntry, header_to_json, index_entry
+from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError
+from datamint.imaging.sniff import DICOM
+from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import DicomInstance, DicomSeries, DicomStudy, Resource
+from datamint.server.storage.base import BlobNotFoundError
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -107,3 +111,27 @@ def live_instances(session: Session, customer_id: str, study_uid: str, series_ui
         seen.add(row.instance_uid)
         rows.append(row)
     return rows
+
+
+def backfill(session: Session, store: Any, batch: int = 200) -> int:
+    """Index the DICOM resources that have no index row yet (uploaded before the index existed).
+
+    Reads each such file once from the blob store; files that cannot be read are skipped.
+    Commits every ``batch`` resources. Returns how many were indexed.
+    """
+    missing = (select(Resource.id, Resource.customer_id, Resource.location)
+               .where(Resource.mimetype == DICOM, ~exists().where(DicomInstance.resource_id == Resource.id)))
+    done = 0
+    for resource_id, customer_id, location in session.execute(missing).all():
+        try:
+            with local_copy(store, location) as path:
+                entry = index_entry(read_dicom(path, check=False), path)
+        except (ImagingError, BlobNotFoundError, OSError, ValueError):
+            continue
+        if entry is not None:
+            add(session, customer_id, resource_id, entry)
+            done += 1
+            if done % batch == 0:
+                session.commit()
+    session.commit()
+    return done
