@@ -69,12 +69,12 @@ def _conditions(customer_id: str, f: ResourceFilters) -> list[ColumnElement[bool
         conds.append(Resource.created_at < f.created_to)
     if f.only_ids is not None:
         conds.append(Resource.id.in_(f.only_ids))
-    if f.tags:
-        tagged = select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
-        if f.tags_match_all:
-            tagged = tagged.group_by(ResourceTag.resource_id).having(
-                func.count(ResourceTag.tag) == len(set(f.tags)))
+    if f.tags and f.tags_match_all:
+        tagged = (select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
+                  .group_by(ResourceTag.resource_id).having(func.count(ResourceTag.tag) == len(set(f.tags))))
         conds.append(Resource.id.in_(tagged))
+    elif f.tags:  # probed per row through the (resource_id, tag) key while walking the ordering index
+        conds.append(exists().where(ResourceTag.resource_id == Resource.id, ResourceTag.tag.in_(f.tags)))
     if f.project_ids is not None:
         if not f.project_ids:
             conds.append(Resource.id.is_(None))  # an unknown project: nothing matches
