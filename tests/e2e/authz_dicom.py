@@ -11,6 +11,7 @@ from pydicom.uid import generate_uid
 
 from datamint.server.resources import ingest
 from datamint.server.resources.receive import ReceivedFile
+
 from imaging_data import make_ct_slice, to_bytes
 
 if TYPE_CHECKING:

@@ -6,7 +6,6 @@ Every test works in an organization of its own, so searches see only what the te
 from __future__ import annotations
 
 import io
-import json
 
 import httpx
 import numpy as np

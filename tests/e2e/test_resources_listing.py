@@ -12,10 +12,10 @@ import pytest
 
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, ValidationError
-from imaging_data import image_bytes
 from imaging_samples import jpeg_file, png_file, pydicom_file
 
 from conftest import unique
+from imaging_data import image_bytes
 
 
 class Catalog:
@@ -197,6 +197,7 @@ def test_keyset_cursor_walks_every_resource_once_in_order(server, monkeypatch):
         asked = []
         monkeypatch.setattr(base_api, "PAGE_LIMIT", 3)  # several pages, so the SDK follows nextCursor
         real = org_api.resources._request
-        monkeypatch.setattr(org_api.resources, "_request", lambda *a, **k: asked.append(k.get("params")) or real(*a, **k))
+        monkeypatch.setattr(org_api.resources, "_request",
+                            lambda *a, **k: asked.append(k.get("params")) or real(*a, **k))
         assert [r.id for r in org_api.resources.get_list(limit=None)] == seen
         assert [("after" in p, "offset" in p) for p in asked] == [(False, True), (True, False), (True, False)]
