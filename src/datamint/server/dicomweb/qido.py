@@ -22,8 +22,6 @@ from datamint.server.resources.dicom_query import ATTRIBUTES, DEFAULT_RETURN, Di
 
 #: Largest page of a QIDO answer.
 MAX_LIMIT = 1000
-_COMPUTED = {"ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
-             "NumberOfSeriesRelatedInstances"}
 _LEVEL_OF_COMPUTED = {"ModalitiesInStudy": "study", "NumberOfStudyRelatedSeries": "study",
                       "NumberOfStudyRelatedInstances": "study", "NumberOfSeriesRelatedInstances": "series"}
 _RESERVED = {"limit", "offset", "fuzzymatching", "includefield"}
