@@ -14,8 +14,8 @@ worklists the oldest stays default; of several open invitations of an email the 
 (its link is the one handed out last; the others are revoked); keys with a duplicate name get
 `` (2)``, `` (3)``... appended.
 
-Revision ID: 0006_race_invariants
-Revises: 0005_merge_heads
+Revision ID: 0007_race_invariants
+Revises: 0006_pacs
 Create Date: 2026-12-08
 """
 
@@ -27,8 +27,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_race_invariants"
-down_revision = "0005_merge_heads"
+revision = "0007_race_invariants"
+down_revision = "0006_pacs"
 branch_labels = None
 depends_on = None
 
@@ -55,7 +55,7 @@ def _end_duplicate_splits(conn: sa.Connection) -> None:
         newest = rows[0]
         for row in rows[1:]:
             conn.execute(sa.text("UPDATE project_resource_splits SET deleted_at = :at, deleted_by = :by "
-                                 "WHERE id = :id"), {"at": newest[3], "by": "migration 0006", "id": row[2]})
+                                 "WHERE id = :id"), {"at": newest[3], "by": "migration race_invariants", "id": row[2]})
 
 
 def _keep_one_default_worklist(conn: sa.Connection) -> None:

@@ -1,5 +1,5 @@
-"""Revision 0006 on a database with data: rows that break its new constraints are repaired, and
-nothing else is lost (SQLite rebuilds ``users``; with foreign keys enforced that would have
+"""Revision 0007_race_invariants on a database with data: rows that break its new constraints
+are repaired, and nothing else is lost (SQLite rebuilds ``users``; with foreign keys enforced that would have
 emptied every table that references it)."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from datamint.server.worklists.models import Worklist
 
 from conftest import BACKENDS, database_url_for, fresh_pg_database
 
+#: The revision before 0007_race_invariants.
+BEFORE = "0006_pacs"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 
 
@@ -41,7 +43,7 @@ def database(request, tmp_path):
 
 
 def _seed(db: Database) -> dict[str, str]:
-    """Data as 0005 allowed it, duplicates included; the ids the test checks."""
+    """Data as the previous revision allowed it, duplicates included; the ids the test checks."""
     with db.transaction() as s:
         org = Organization(id="00000000-0000-4000-8000-000000000001", name="Lab", created_at=T0)
         s.add(org)
@@ -80,8 +82,8 @@ def _seed(db: Database) -> dict[str, str]:
     return {"org": org.id, "user": user.id, "project": project.id}
 
 
-def test_0006_repairs_duplicates_and_loses_nothing(database):
-    migrate.upgrade(database.engine, "0005_merge_heads")
+def test_race_invariants_repairs_duplicates_and_loses_nothing(database):
+    migrate.upgrade(database.engine, BEFORE)
     ids = _seed(database)
     migrate.upgrade(database.engine)
     assert migrate.current_revisions(database.engine) == migrate.head_revisions(database.engine)
@@ -93,8 +95,8 @@ def test_0006_repairs_duplicates_and_loses_nothing(database):
         assert s.scalar(select(func.count()).select_from(ProjectResource)) == 1
         splits = s.execute(select(ProjectResourceSplit.split_name, ProjectResourceSplit.deleted_at,
                                   ProjectResourceSplit.deleted_by).order_by(ProjectResourceSplit.created_at)).all()
-        assert [(n, d, b) for n, d, b in splits] == [("train", _at(2), "migration 0006"),
-                                                     ("val", _at(2), "migration 0006"), ("test", None, None)]
+        assert [(n, d, b) for n, d, b in splits] == [("train", _at(2), "migration race_invariants"),
+                                                     ("val", _at(2), "migration race_invariants"), ("test", None, None)]
         defaults = s.execute(select(Worklist.name, Worklist.is_project_default).order_by(Worklist.name)).all()
         assert [tuple(d) for d in defaults] == [("w0", True), ("w1", False)]
         invitations = s.execute(select(Invitation.token_hash, Invitation.revoked_at.is_(None),
@@ -118,7 +120,7 @@ def test_0006_repairs_duplicates_and_loses_nothing(database):
             s.flush()
 
 
-def test_0006_downgrades_to_platform_wide_emails(database):
+def test_race_invariants_downgrades_to_platform_wide_emails(database):
     migrate.upgrade(database.engine)
     _seed_single = Organization(name="Solo")
     with database.transaction() as s:
@@ -127,7 +129,7 @@ def test_0006_downgrades_to_platform_wide_emails(database):
         s.add(User(customer_id=_seed_single.id, email="x@solo.test", roles=["admin"]))
     from alembic import command
 
-    command.downgrade(migrate.alembic_config(database.engine), "0005_merge_heads")
+    command.downgrade(migrate.alembic_config(database.engine), BEFORE)
     with database.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 1
         uniques = {u["name"] for u in sa.inspect(conn).get_unique_constraints("users")}
