@@ -22,6 +22,7 @@ from datamint.imaging.dicom_anonymize import UidMapper
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
+from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.errors import ConflictError, ValidationFailedError
 from datamint.server.resources.membership import managed_project
@@ -81,6 +82,7 @@ def save(session: Session, me: Principal, anonymize: bool, assemble: bool, proje
     if len(channel) > 300:
         raise ValidationFailedError("channel is longer than 300 characters")
     project = managed_project(session, me, project_id) if project_id else None
+    locks.serialize(session, "dicom-settings", me.customer_id)  # one settings row; its titles replaced whole
     row = session.get(DicomReceiveSettings, me.customer_id)
     if row is None:
         row = DicomReceiveSettings(customer_id=me.customer_id, uid_secret=secrets.token_hex(32))
