@@ -17,9 +17,9 @@ Formats: ``dicom`` — every file exactly as uploaded (DICOM stays DICOM); ``nif
 volumes converted to NIfTI (``.nii.gz``, RAS affine from the DICOM geometry), other files as
 uploaded; ``png`` — every frame of images, volumes and videos rendered as an 8-bit PNG (as the
 ``/frames`` endpoint renders it); ``jpg`` and ``tiff`` — the same frames as JPEG (quality 95) or
-Deflate-compressed TIFF (files already in that format are copied as uploaded); ``npy`` — every image as a NumPy array of its stored values
-(DICOM ``(frames, rows, columns)``, NIfTI as stored ``(x, y, z)``, images ``(rows, columns[,
-channels])``, videos ``(frames, rows, columns, 3)``).
+Deflate-compressed TIFF (files already in that format are copied as uploaded); ``npy`` — every
+image as a NumPy array of its stored values (DICOM ``(frames, rows, columns)``, NIfTI as stored
+``(x, y, z)``, images ``(rows, columns[, channels])``, videos ``(frames, rows, columns, 3)``).
 """
 
 from __future__ import annotations
