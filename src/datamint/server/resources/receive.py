@@ -10,6 +10,7 @@ into place without copying (:func:`store_received`). A 130 MB series is written 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
@@ -42,6 +43,12 @@ class ReceivedFile:
     buffer: io.BytesIO | None = None
     path: str | None = None
     size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the content, computed while it was received."""
+        return str(self.digest.hexdigest())
 
     def open(self) -> BinaryIO:
         """A binary reader of the content, positioned at the start (the caller closes it)."""
@@ -126,6 +133,7 @@ class _Receiver:
             self._text += chunk
             return
         self._file.size += len(chunk)
+        self._file.digest.update(chunk)
         if self._sink is None and self._file.size > MEMORY_LIMIT:
             fd, path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
             self._sink = os.fdopen(fd, "wb")
