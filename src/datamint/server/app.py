@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from datamint.server.annotations.router import router as annotations_router
 from datamint.server.audit import recorder
@@ -23,6 +24,9 @@ from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.errors import install_error_handlers
+from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
+from datamint.server.pages import router as pages_router
+from datamint.server.pages.router import form_router as pages_form_router
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
@@ -72,6 +76,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         title="Datamint",
         version=API_VERSION,
         description="Self-hostable medical-imaging data and annotation platform.",
+        docs_url=None,  # served by the pages package with local assets (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = init.database
@@ -94,6 +100,11 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         """Liveness probe; needs no API key."""
         return {"status": "ok", "database": init.database.dialect}
 
+    # The pages (until the web app exists); their form route claims only HTML-form posts to
+    # /invitations/accept, so it goes before the API's JSON route at that path.
+    app.include_router(pages_router)
+    app.include_router(pages_form_router)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     # Literal paths under /users (invitations, api-keys) before /users/{email}.
     app.include_router(invitations_router)
     app.include_router(keys_router)
