@@ -17,7 +17,7 @@ from datamint.api.endpoints.resource_upload import (
     prepare_unit,
 )
 
-_LOG = logging.getLogger("datamint.upload")
+_LOG = logging.getLogger("datamint.upload.duplicates")
 
 
 class UploadAbortedError(RuntimeError):
@@ -33,19 +33,23 @@ class UploadedId(str):
             (the same bytes, or the same original files you uploaded before), else ``None``.
         skipped: ``True`` when nothing was uploaded (``on_duplicate='skip'``): the id is the
             earlier resource's.
+        mimetype: The type the server stored the file as (decided from its content).
     """
 
     duplicate_of: str | None
     skipped: bool
+    mimetype: str | None
 
-    def __new__(cls, resource_id: str, duplicate_of: str | None = None, skipped: bool = False) -> UploadedId:
+    def __new__(cls, resource_id: str, duplicate_of: str | None = None, skipped: bool = False,
+                mimetype: str | None = None) -> UploadedId:
         obj = super().__new__(cls, resource_id)
         obj.duplicate_of = duplicate_of
         obj.skipped = skipped
+        obj.mimetype = mimetype
         return obj
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return UploadedId, (str(self), self.duplicate_of, self.skipped)
+        return UploadedId, (str(self), self.duplicate_of, self.skipped, self.mimetype)
 
 
 #: Uploads in flight at once, and among them assembled series (large in-memory payloads).
@@ -81,7 +85,8 @@ async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[st
         raise ServerError(str(body["error"]), status_code=response.status_code)
     rid = str(body["id"])
     earlier = body.get("duplicate_of")
-    return UploadedId(rid, str(earlier) if earlier else None, skipped=response.status_code == 200 and earlier == rid)
+    return UploadedId(rid, str(earlier) if earlier else None, skipped=response.status_code == 200 and earlier == rid,
+                      mimetype=body.get("mimetype"))
 
 
 def report_duplicates(names: Sequence[str], results: Sequence[Any], on_duplicate: str) -> None:
