@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -46,13 +47,23 @@ class Initialized:
     admin_api_key: str | None
 
 
+def make_data_dir(folder: Path) -> None:
+    """Create the data folder if needed. A new one gets a ``.gitignore`` of ``*`` (as Python's venv
+    does), since it may be created inside a git checkout (``make run DATA=./my-data``)."""
+    if folder.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".gitignore").write_text("# A Datamint server's data (database, uploads): never commit it.\n*\n",
+                                       encoding="utf-8")
+
+
 def initialize(settings: Settings) -> Initialized:
     """Create the data folder, migrate the database and, on a first start, create the admin.
 
     Safe to call on every start and from several processes: migrations are serialised and the
     bootstrap happens only while no organization exists.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings.data_dir)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database.engine)
     with database.transaction() as session:
