@@ -15,7 +15,7 @@ HELP = ("Write a small synthetic study (no real patient) into DIR, to try the up
         "volume) and xray.png (a chest-X-ray-like image).\n\n"
         "Example:\n\n"
         "  datamint sample-data study\n\n"
-        "  datamint upload study -r --project 'Liver CT' --yes")
+        "  datamint upload study/ct study/mr.nii.gz study/xray.png --project 'Liver CT'")
 
 
 def sample_data_command(
@@ -31,4 +31,4 @@ def sample_data_command(
     typer.echo(f"  {study.liver_mask.name:38s} its segmentation (1 liver, 2 tumor), {COLS} x {ROWS} x {SLICES}")
     typer.echo(f"  {study.mr.name:38s} MR-like volume")
     typer.echo(f"  {study.xray.name:38s} X-ray-like image")
-    typer.echo(f"Next: datamint upload {folder} -r --project 'Liver CT' --yes")
+    typer.echo(f"Next: datamint upload {folder}/ct {folder}/mr.nii.gz {folder}/xray.png --project 'Liver CT'")
