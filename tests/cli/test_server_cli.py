@@ -143,7 +143,8 @@ def test_run_says_when_the_sdk_config_points_elsewhere(tmp_path, _isolated_sdk_c
 
     configs.write_config({configs.APIKEY_KEY: "dmk_other", configs.APIURL_KEY: "http://localhost:5000"})
     port = _free_port()
-    proc = _start(tmp_path / "my-data", port, {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": "dmk_note_0123456789abcd"})
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": "dmk_note_0123456789abcd"}
+    proc = _start(tmp_path / "my-data", port, env)
     try:
         _wait_healthy(f"http://localhost:{port}", proc)
     finally:
