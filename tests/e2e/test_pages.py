@@ -88,6 +88,8 @@ def test_invitation_page_form_creates_the_account(server):
     assert "Invitation not found" in gone and "already used" in gone
     again = _checked_html(post(password="a long secret", password_again="a long secret"), 404)
     assert "Invitation not found" in again
+    huge = _checked_html(post(password="x" * 20000, password_again="x"), 413)
+    assert "The form is larger than 16 KiB" in huge
 
 
 def test_json_clients_still_reach_the_api_route(server):

@@ -103,10 +103,12 @@ def invitation_page(request: Request, session: SessionDep, token: str = "") -> H
 @form_router.post("/invitations/accept")
 async def accept_form(request: Request, session: SessionDep) -> HTMLResponse:
     """The invitation form: create the account and show its first API key once."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return html.problem("Form too large", f"The form is larger than {MAX_FORM_BYTES // 1024} KiB", 413)
-    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    body = bytearray()
+    async for chunk in request.stream():  # read no more than the cap, whatever the client sends
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return html.problem("Form too large", f"The form is larger than {MAX_FORM_BYTES // 1024} KiB", 413)
+    fields = {k: v[0] for k, v in parse_qs(bytes(body).decode("utf-8", "replace"), keep_blank_values=True).items()}
     token = fields.get("token", "")
     values = {k: fields.get(k, "").strip() for k in ("firstname", "lastname")}
     try:
