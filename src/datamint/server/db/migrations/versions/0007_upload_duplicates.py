@@ -1,7 +1,7 @@
 """Duplicate uploads: the content hashes of each resource, indexed per organization.
 
-Revision ID: 0006_upload_duplicates
-Revises: 0005_merge_heads
+Revision ID: 0007_upload_duplicates
+Revises: 0006_pacs
 Create Date: 2026-12-08
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_upload_duplicates"
-down_revision = "0005_merge_heads"
+revision = "0007_upload_duplicates"
+down_revision = "0006_pacs"
 branch_labels = None
 depends_on = None
 
