@@ -121,3 +121,30 @@ def test_bad_values_are_422_and_store_nothing(server, tmp_path, field, value, me
         Api(server.url, key).resources.upload_resources([str(tmp_path / "x.png")], on_duplicate="maybe")
     with pytest.raises(ValidationError, match="on_duplicate"):  # the server says the same to other clients
         Api(server.url, key).resources._request("POST", "/resources", files=files, data={"on_duplicate": "no"})
+
+
+def test_dicom_received_over_the_network_gets_its_own_hash(server):
+    """STOW-RS (and C-STORE) build their files from bytes: each resource still gets the hash of its bytes."""
+    import io
+
+    import pydicom
+    from dicomweb_client.api import DICOMwebClient
+    from pydicom.uid import generate_uid
+
+    from imaging_data import make_ct_slice, to_bytes
+
+    key = server.new_org()
+    server.app.state.settings.public_url = server.url
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    slices = [pydicom.dcmread(io.BytesIO(to_bytes(make_ct_slice(i, study=study, series=series,
+                                                                frame_of_reference=frame))))
+              for i in range(3)]
+    client = DICOMwebClient(url=f"{server.url}/dicomweb", headers={"Authorization": f"Bearer {key}"})
+    assert "FailedSOPSequence" not in client.store_instances(slices)
+    api = Api(server.url, key)
+    resources = api.resources.get_list()
+    assert len(resources) == 3
+    for resource in resources:
+        data = api.resources.download_resource_file(resource, auto_convert=False)
+        assert resource.content_sha256 == hashlib.sha256(data).hexdigest()
+    assert len({r.content_sha256 for r in resources}) == 3
