@@ -1,4 +1,4 @@
-"""Revision 0007_race_invariants on a database with data: rows that break its new constraints
+"""Revision 0008_race_invariants on a database with data: rows that break its new constraints
 are repaired, and nothing else is lost (SQLite rebuilds ``users``; with foreign keys enforced that would have
 emptied every table that references it)."""
 
@@ -20,8 +20,8 @@ from datamint.server.worklists.models import Worklist
 
 from conftest import BACKENDS, database_url_for, fresh_pg_database
 
-#: The revision before 0007_race_invariants.
-BEFORE = "0006_pacs"
+#: The revision before 0008_race_invariants.
+BEFORE = "0007_upload_duplicates"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 
 

@@ -47,6 +47,11 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
         "tags": {"type": "string", "description": "Comma-separated tags"},
         "metadata": {"type": "string", "description": "JSON object stored with the resource"},
         "project_id": {"type": "string", "description": "Also add the resource to this project"},
+        "on_duplicate": {"type": "string", "enum": ["keep", "skip"],
+                         "description": "Same content already in the organization: keep both (default, 201) or "
+                                        "skip (200 with the existing resource); docs/resources.md"},
+        "source_sha256": {"type": "string", "description": "SHA-256 of the original file when the client "
+                                                           "rewrote it (anonymized/assembled DICOM)"},
     }}}}}}
 
 
@@ -54,7 +59,9 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
                           store: StorageDep) -> JSONResponse:
     """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
-    extracts its metadata and answers 201 with the new resource (its ``id`` first)."""
+    extracts its metadata and answers 201 with the new resource (its ``id`` first) and
+    ``duplicate_of`` (an earlier resource with the same content, or null); with
+    ``on_duplicate=skip`` and such a resource, 200 with that resource instead."""
     janitor = request.app.state.upload_janitor
     if janitor.due():
         await run_in_threadpool(janitor.maybe_sweep)
@@ -66,9 +73,10 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         source_filepath=fields.get("source_filepath"), channel=fields.get("channel"),
         modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
         tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
-        project_id=fields.get("project_id") or None, source=fields.get("source"))
+        project_id=fields.get("project_id") or None, source=fields.get("source"),
+        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
-    return JSONResponse(result, status_code=201)
+    return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
 
 
 def _true(value: str | None) -> bool:

@@ -14,8 +14,8 @@ worklists the oldest stays default; of several open invitations of an email the 
 (its link is the one handed out last; the others are revoked); keys with a duplicate name get
 `` (2)``, `` (3)``... appended.
 
-Revision ID: 0007_race_invariants
-Revises: 0006_pacs
+Revision ID: 0008_race_invariants
+Revises: 0007_upload_duplicates
 Create Date: 2026-12-08
 """
 
@@ -27,8 +27,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_race_invariants"
-down_revision = "0006_pacs"
+revision = "0008_race_invariants"
+down_revision = "0007_upload_duplicates"
 branch_labels = None
 depends_on = None
 
