@@ -19,14 +19,13 @@ What happens is chosen per upload (form field ``on_duplicate``):
 
 Two identical ``skip`` uploads at the same moment create one resource: the check runs again in
 the transaction that inserts the row, under a lock the database holds per content hash
-(PostgreSQL advisory transaction locks; SQLite has one writer and this process's writes are
-serialised). This is a policy for people re-running an upload, not a uniqueness constraint:
+(:mod:`datamint.server.db.locks`: PostgreSQL advisory transaction locks; SQLite's write lock,
+taken at the start of that transaction). This is a policy for people re-running an upload, not a uniqueness constraint:
 ``keep`` uploads may always add copies.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from datamint.server import policy
 from datamint.server.auth.service import Principal
+from datamint.server.db import locks
 from datamint.server.errors import ValidationFailedError
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource
@@ -69,6 +69,7 @@ def find(session: Session, me: Principal, content_sha256: str, source_sha256: st
 
 
 def lock(session: Session, me: Principal, keys: Sequence[str | None]) -> None:
-    """Serialise, until the end of the transaction, the uploads of the same content in the organization."""
-    numbers = [int(hashlib.sha256(f"{me.customer_id}:{key}".encode()).hexdigest()[:15], 16) for key in keys if key]
-    repo.lock_content(session, numbers)
+    """Serialise, until the end of the transaction, the uploads of the same content in the organization
+    (:func:`datamint.server.db.locks.serialize`: across processes too, on both backends)."""
+    for key in sorted({k for k in keys if k}):
+        locks.serialize(session, "upload-content", me.customer_id, key)

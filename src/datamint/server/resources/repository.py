@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
@@ -332,16 +332,6 @@ def find_same_content(session: Session, customer_id: str, content_sha256: str, s
     query = (select(Resource).where(Resource.customer_id == customer_id, Resource.deleted.is_(False), same)
              .order_by(Resource.created_at, Resource.id).limit(1))
     return session.scalars(query).first()
-
-
-def lock_content(session: Session, keys: Sequence[int]) -> None:
-    """Hold PostgreSQL transaction-level advisory locks on ``keys`` (released at commit/rollback),
-    so two uploads of the same content check and insert one after the other. SQLite has a single
-    writer: nothing to do."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted(set(keys)):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 # -- upload intents -----------------------------------------------------------------------------
