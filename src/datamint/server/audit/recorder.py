@@ -264,7 +264,8 @@ def _derive_entity(session: Session, ctx: AuditContext) -> tuple[str | None, str
 
 
 def _user_id_for_email(session: Session, ctx: AuditContext, email: str) -> str | None:
-    found = session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
+    found = session.scalar(select(User.id).where(User.customer_id == ctx.customer_id,  # emails are per organization
+                                                 func.lower(User.email) == email.lower()))
     if found:
         return found
     deleted = [c["id"] for c in ctx.changes if c["type"] == "user" and c["op"] == "delete"]
