@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import uuid
@@ -14,19 +15,23 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelFind, Verification
 
-from conftest import BACKENDS, start_server
+from conftest import BACKENDS, fresh_pg_database, start_server
 from imaging_data import make_ct_slice
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def dicom_server(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp(f"dimse-{request.param}")
-    gen = start_server(request.param, request, folder, dicom_enabled=True, dicom_port=0,
-                       dicom_ae_title="DATAMINT")
-    server = next(gen)
-    yield server
-    server.app.state.dicom_listener.stop()
-    gen.close()
+    with contextlib.ExitStack() as stack:
+        # A database of its own: this server bootstraps its own first organization, which on the
+        # session's shared PostgreSQL database would take the place of the main server fixture's.
+        own = {"database_url": stack.enter_context(fresh_pg_database())} if request.param == "postgresql" else {}
+        gen = start_server(request.param, request, folder, dicom_enabled=True, dicom_port=0,
+                           dicom_ae_title="DATAMINT", **own)
+        server = next(gen)
+        yield server
+        server.app.state.dicom_listener.stop()
+        gen.close()
 
 
 def _org(server, **settings):  # type: ignore[no-untyped-def]
