@@ -15,6 +15,7 @@ from datamint.server.auth import service as auth_service
 from datamint.server.auth.invitations_router import router as invitations_router
 from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
+from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamint.server.config import Settings
@@ -27,6 +28,7 @@ from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         return {"status": "ok", "database": init.database.dialect}
 
     # Literal paths under /users (invitations, api-keys) before /users/{email}.
+    app.include_router(session_router)
     app.include_router(invitations_router)
     app.include_router(keys_router)
     app.include_router(users_router)
@@ -108,6 +111,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(model_info_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    webapp.install(app)
     return app
 
 

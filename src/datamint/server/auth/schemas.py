@@ -59,3 +59,13 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, max_length=200)
+
+
+class SignInBody(BaseModel):
+    """Body of ``POST /auth/session``: email and password, or an API key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    password: str | None = Field(default=None, max_length=200)
+    api_key: str | None = Field(default=None, max_length=200)

@@ -36,13 +36,14 @@ _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the authenticated user, its organization and the key used."""
+    """Who is calling: the authenticated user, its organization and the key (or web session) used."""
 
     user_id: str
     email: str
     customer_id: str
     roles: tuple[str, ...]
     key_id: str | None = None
+    web_session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -1,0 +1,35 @@
+import { StrictMode, type ReactNode } from "react";
+import { createRoot } from "react-dom/client";
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
+import { AuthProvider, useAuth } from "./auth";
+import { Home } from "./pages/Home";
+import { SignIn } from "./pages/SignIn";
+import "./styles.css";
+
+function RequireAuth({ children }: { children: ReactNode }) {
+  const { user } = useAuth();
+  const location = useLocation();
+  if (user === undefined) return <p className="muted center">Loading…</p>;
+  if (user === null) {
+    return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+  }
+  return <>{children}</>;
+}
+
+function App() {
+  return (
+    <Routes>
+      <Route path="/signin" element={<SignIn />} />
+      <Route path="/" element={<RequireAuth><Home /></RequireAuth>} />
+      <Route path="*" element={<RequireAuth><p className="center">This page does not exist.</p></RequireAuth>} />
+    </Routes>
+  );
+}
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <BrowserRouter>
+      <AuthProvider><App /></AuthProvider>
+    </BrowserRouter>
+  </StrictMode>,
+);
