@@ -118,7 +118,8 @@ class World:
         from authz_datasets import dataset_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
-                "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self),
+                "resource_id": self.resource_id, "frame_index": "0",
+                "plane": "axial", "index": "0", **annotation_defaults(self),
                 **dataset_defaults(self)}
 
     def fresh_user(self) -> User:
