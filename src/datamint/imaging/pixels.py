@@ -95,7 +95,7 @@ def _nifti_planes(shape: tuple[int, ...], affine: np.ndarray) -> dict[str, Plane
 
     axes = {"i": np.array([1, 0, 0]), "j": np.array([0, 1, 0]), "k": np.array([0, 0, 1])}
     layout = {"axial": ("k", "i", "j"), "sagittal": ("i", "j", "k"), "coronal": ("j", "i", "k")}
-    size = dict(zip("ijk", dims))
+    size = dict(zip("ijk", dims, strict=True))
     planes = {}
     for plane, (through, across, down) in layout.items():
         origin0 = world(0, 0, 0)
