@@ -247,6 +247,13 @@ def context(browser: Browser, web_server: LiveServer) -> Iterator[BrowserContext
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    """A page of a fresh profile; console errors fail the test at teardown."""
-    return context.new_page()
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page of a fresh profile. Uncaught script errors fail the test; console errors are printed
+    (pytest shows them when a test fails)."""
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(f"{exc}"))
+    opened.on("console", lambda msg: print(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning")
+              else None)
+    yield opened
+    assert not errors, f"uncaught errors in the page: {errors}"

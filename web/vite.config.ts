@@ -9,6 +9,9 @@ const api = "http://127.0.0.1:5000";
 
 export default defineConfig({
   plugins: [react()],
+  // vtk.js (under Cornerstone) pulls in xmlbuilder2, which extends Node's EventEmitter: use the
+  // `events` package in the browser instead of Vite's empty stand-in for Node built-ins.
+  resolve: { alias: { events: "events/" } },
   build: { outDir, emptyOutDir: true, chunkSizeWarningLimit: 4096, sourcemap: false },
   server: {
     proxy: Object.fromEntries(

@@ -64,6 +64,7 @@ def test_nifti_planes_agree_with_the_sdk(tmp_path):
     path = tmp_path / "v.nii.gz"
     nib.save(nib.Nifti1Image(volume, affine), path)
     info = slice_geometry(path, "application/nifti")
+    assert info.window == {"center": 59.5, "width": 119.0}, "one window for the whole volume"
     sdk = ResourceGeometry.from_affine(affine)
     expected_shapes = {"axial": (6, 5, 4), "sagittal": (4, 6, 5), "coronal": (5, 6, 4)}
     for name, plane in info.planes.items():

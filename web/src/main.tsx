@@ -3,6 +3,8 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
 import { AuthProvider, useAuth } from "./auth";
 import { Home } from "./pages/Home";
+import { ItemPage } from "./pages/Item";
+import { WorklistPage } from "./pages/Worklist";
 import { SignIn } from "./pages/SignIn";
 import "./styles.css";
 
@@ -21,6 +23,8 @@ function App() {
     <Routes>
       <Route path="/signin" element={<SignIn />} />
       <Route path="/" element={<RequireAuth><Home /></RequireAuth>} />
+      <Route path="/app/worklists/:worklistId" element={<RequireAuth><WorklistPage /></RequireAuth>} />
+      <Route path="/app/worklists/:worklistId/items/:resourceId" element={<RequireAuth><ItemPage /></RequireAuth>} />
       <Route path="*" element={<RequireAuth><p className="center">This page does not exist.</p></RequireAuth>} />
     </Routes>
   );

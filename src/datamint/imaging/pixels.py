@@ -147,7 +147,7 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
         return info
     if kind == NIFTI:
         img = load_nifti(path)
-        info = SliceGeometry("nifti", 1, None, "MONOCHROME2", None)
+        info = SliceGeometry("nifti", 1, None, "MONOCHROME2", _nifti_window(img))
         info.planes = _nifti_planes(tuple(int(n) for n in img.shape), np.asarray(img.affine, dtype=float))
         return info
     if kind and kind.startswith("video/"):
@@ -160,6 +160,28 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
         return SliceGeometry("image", samples, None, "MONOCHROME2" if samples == 1 else "RGB", None, False,
                              {"axial": _pixel_plane(count, rows, columns)})
     raise UnsupportedFormatError(f"files of type {kind or 'unknown'} have no slices to view")
+
+
+def _nifti_window(img: Any) -> dict[str, float] | None:
+    """A window spanning the values of the first volume (of up to 16 evenly spaced slices when it
+    has more than 64 M voxels), so every slice and plane is shown with the same mapping."""
+    shape = (list(img.shape) + [1, 1, 1])[:3]
+    tail = (0,) * max(len(img.shape) - 3, 0)
+    try:
+        if int(np.prod(shape)) <= 64 * 1024 * 1024:
+            parts = [np.asarray(img.dataobj[(slice(None),) * min(len(img.shape), 3) + tail], dtype=np.float32)]
+        else:
+            picks = np.linspace(0, shape[2] - 1, 16).round().astype(int)
+            parts = [np.asarray(img.dataobj[(slice(None), slice(None), int(k)) + tail], dtype=np.float32)
+                     for k in picks]
+    except (OSError, EOFError, ValueError) as exc:
+        raise CorruptFileError(f"cannot read the NIfTI voxels ({exc}); the file may be truncated") from exc
+    finite = [p[np.isfinite(p)] for p in parts]
+    values = np.concatenate(finite) if finite else np.array([])
+    if not values.size:
+        return None
+    low, high = float(values.min()), float(values.max())
+    return {"center": (low + high) / 2, "width": max(high - low, 1.0)}
 
 
 def _video_geometry(path: Source, kind: str) -> SliceGeometry:
