@@ -72,7 +72,7 @@ def worklist_with(server: LiveServer, paths: list[str], annotator: str, **workli
     ids = api.resources.upload_resources(paths, publish_to=project.id, progress_bar=False)
     ids = list(dict.fromkeys(ids))  # assembled series: every slice maps to the one resource
     if worklist:
-        api.annotationsets.patch(project.worklist_id, worklist)
+        api.annotationsets.update(project.worklist_id, **worklist)
     api.annotationsets.set_annotator(project.worklist_id, annotator)
     return project.id, project.worklist_id, ids
 

@@ -1,0 +1,123 @@
+"""Annotating in Chromium, read back through the SDK: a box on slice 13 of a CT is the same pixels
+on frame 12, a brush stroke is the same mask, a classification is saved; reopening shows them all."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+
+import numpy as np
+from PIL import Image
+
+from datamint import Api
+
+from web_helpers import ct_series_files, make_user, shot, sign_in, worklist_with
+
+SLICES, SIZE = 20, 64
+ROW_SPACING, COL_SPACING = 0.5, 0.75  # the synthetic CT's PixelSpacing
+SPECS = [
+    {"type": "square", "identifier": "lesion", "scope": "frame"},
+    {"type": "category", "identifier": "finding", "scope": "image", "values": ["benign", "malignant"]},
+    {"type": "label", "identifier": "artifact", "scope": "frame"},
+]
+SEGMENTS = {"segmentationValueType": "single_label",
+            "definitions": [{"identifier": "liver", "color": [255, 0, 0], "index": 1}]}
+
+
+def _screen_to_pixel(box: dict, sx: float, sy: float) -> tuple[int, int]:
+    """Where a screen point falls on the CT when Cornerstone fits the image to the viewport."""
+    width_mm, height_mm = SIZE * COL_SPACING, SIZE * ROW_SPACING
+    scale = min(box["width"] / width_mm, box["height"] / height_mm)
+    left = box["x"] + (box["width"] - width_mm * scale) / 2
+    top = box["y"] + (box["height"] - height_mm * scale) / 2
+    return math.floor((sx - left) / (scale * COL_SPACING)), math.floor((sy - top) / (scale * ROW_SPACING))
+
+
+def _drag(page, points: list[tuple[float, float]]) -> None:
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=6)
+    page.mouse.up()
+
+
+def test_box_brush_and_classification_round_trip_through_the_sdk(web_server, page, tmp_path):
+    paths = ct_series_files(tmp_path, lambda k: np.full((SIZE, SIZE), 10 * k), SLICES, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=SPECS, segmentation_data=SEGMENTS)
+    rid = ids[0]
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}")
+    page.get_by_role("button", name="Next item").click()
+    page.wait_for_url(re.compile(f"/items/{rid}$"))
+    page.get_by_test_id("my-status").filter(has_text="opened").wait_for()
+    counter = page.get_by_test_id("slice-counter-axial")
+    counter.filter(has_text=f"1 / {SLICES}").wait_for()
+    page.get_by_test_id("tool-lesion").wait_for()
+
+    viewport = page.get_by_test_id("viewport-axial")
+    viewport.hover()
+    for _ in range(12):
+        page.keyboard.press("ArrowDown")
+    counter.filter(has_text=f"13 / {SLICES}").wait_for()
+
+    box = viewport.bounding_box()
+    start = (box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.35)
+    end = (box["x"] + box["width"] * 0.58, box["y"] + box["height"] * 0.62)
+    page.keyboard.press("1")
+    _drag(page, [start, end])
+    drawn = page.get_by_test_id("drawn-item").filter(has_text="lesion")
+    drawn.wait_for()
+    assert drawn.get_attribute("data-frame") == "12" and drawn.get_attribute("data-plane") == "axial"
+    corners = json.loads(drawn.get_attribute("data-pixels"))
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    expected = [_screen_to_pixel(box, *start), _screen_to_pixel(box, *end)]
+    assert abs(min(xs) - expected[0][0]) <= 1 and abs(min(ys) - expected[0][1]) <= 1, (corners, expected)
+    assert abs(max(xs) - expected[1][0]) <= 1 and abs(max(ys) - expected[1][1]) <= 1, (corners, expected)
+
+    page.get_by_test_id("label-liver").click()
+    stroke_y = box["y"] + box["height"] * 0.8
+    stroke = [(box["x"] + box["width"] * f, stroke_y) for f in (0.40, 0.50, 0.60)]
+    _drag(page, stroke)
+    page.get_by_label("finding").select_option("malignant")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+    shot(page, "20-annotate-box-brush")
+
+    api = Api(web_server.url, key)
+    found = api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+    by_type = {}
+    for a in found:
+        by_type.setdefault(a.type if isinstance(a.type, str) else a.type.value, []).append(a)
+    (square,) = by_type["square"]
+    assert square.identifier == "lesion" and square.frame_index == 12
+    pixels = api.annotations.to_pixel_points(rid, square.geometry["points"])
+    assert [(round(x, 6), round(y, 6), round(z, 6)) for x, y, z in pixels] == [
+        (float(x), float(y), 12.0) for x, y in [(min(xs), min(ys)), (max(xs), min(ys)), (min(xs), max(ys)),
+                                                (max(xs), max(ys))]]
+
+    (category,) = by_type["category"]
+    assert (category.identifier, category.value, category.frame_index) == ("finding", "malignant", None)
+
+    (mask_annotation,) = by_type["segmentation"]
+    assert mask_annotation.identifier == "liver" and mask_annotation.frame_index == 12
+    mask = np.asarray(Image.open(io.BytesIO(api.annotations.download_file(mask_annotation)))) != 0
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    assert mask.shape == (SIZE, SIZE)
+    rows, cols = np.nonzero(mask)
+    (x0, y0), (x1, _) = _screen_to_pixel(box, *stroke[0]), _screen_to_pixel(box, *stroke[-1])
+    assert rows.size > 0
+    assert abs(np.median(rows) - y0) <= 1, "the stroke is on its row: not flipped, not transposed"
+    assert cols.min() <= x0 + 1 and cols.max() >= x1 - 1 and cols.max() - cols.min() <= (x1 - x0) + 20
+
+    # reopening shows what was saved, and saving again changes nothing
+    page.reload()
+    page.get_by_test_id("drawn-item").filter(has_text="lesion").wait_for()
+    assert page.get_by_label("finding").input_value() == "malignant"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Nothing to save").wait_for()
+    assert sorted(a.id for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)) == \
+        sorted(a.id for a in found)
