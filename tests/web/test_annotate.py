@@ -10,10 +10,9 @@ import re
 
 import numpy as np
 from PIL import Image
+from web_helpers import ct_series_files, make_user, shot, sign_in, worklist_with
 
 from datamint import Api
-
-from web_helpers import ct_series_files, make_user, shot, sign_in, worklist_with
 
 SLICES, SIZE = 20, 64
 ROW_SPACING, COL_SPACING = 0.5, 0.75  # the synthetic CT's PixelSpacing
