@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { items, request } from "../api";
 import { AnnotationPanel } from "../annotate/AnnotationPanel";
 import { AnnotationController, GEOMETRIC_TYPES, type WireAnnotation } from "../annotate/controller";
+import { ReviewNotes, ReviewPanel, type ReviewMessage } from "../annotate/ReviewPanel";
 import { answerKey, VALUE_TYPES, type Answers, type SavedState } from "../annotate/save";
 import { isAdmin, useAuth } from "../auth";
 import { ErrorNote, Layout } from "../components/Layout";
@@ -21,7 +22,13 @@ async function loadItem(worklistId: string, resourceId: string) {
       load_ai_segmentations: true, limit: "5000", offset: "0" } }),
     request<WorkStatus[]>(`/annotationsets/${worklistId}/annotation-statuses`, { query: { resource_id: resourceId } }),
   ]);
-  return { resource, geometry, worklist, annotations: items<WireAnnotation>(found), statuses };
+  const pid = worklist.project_id;
+  const [reviews, members] = await Promise.all([
+    pid ? request<ReviewMessage[]>(`/projects/${pid}/reviewmessages`, { query: { resourceId } }) : [],
+    pid ? request<{ user_id: string; roles: string[]; email?: string }[]>(`/projects/${pid}/members`)
+      .catch(() => []) : [],
+  ]);
+  return { resource, geometry, worklist, annotations: items<WireAnnotation>(found), statuses, reviews, members };
 }
 
 async function maskPixels(resourceId: string, annotationId: string): Promise<Uint8ClampedArray> {
@@ -48,9 +55,23 @@ export function ItemPage() {
   const me = user?.email ?? "";
   const canAnnotate = !!data && (data.worklist.annotators.some((a) => a.email === me) || isAdmin(user));
   const [statusNow, setStatusNow] = useState<string | null>(null);
-  const myStatus = statusNow ?? data?.statuses.find((s) => s.email === me)?.status;
+  const [statuses, setStatuses] = useState<WorkStatus[] | null>(null);
+  const [reviews, setReviews] = useState<ReviewMessage[] | null>(null);
+  const currentStatuses = statuses ?? data?.statuses ?? [];
+  const myStatus = statusNow ?? currentStatuses.find((s) => s.email === me)?.status;
+  const canReview = !!data && (isAdmin(user) || data.members.some((m) => m.user_id === user?.id
+    && m.roles.some((r) => r === "PROJECT_REVIEWER" || r === "PROJECT_MANAGER")));
+  const myReviews = (reviews ?? data?.reviews ?? []).filter((r) => r.annotator === me);
 
-  useEffect(() => { setController(null); setAnswers({}); setFrame(0); setStatusNow(null);
+  async function refreshReview() {
+    const pid = data?.worklist.project_id;
+    setStatuses(await request<WorkStatus[]>(`/annotationsets/${worklistId}/annotation-statuses`,
+      { query: { resource_id: resourceId } }));
+    if (pid) setReviews(await request<ReviewMessage[]>(`/projects/${pid}/reviewmessages`, { query: { resourceId } }));
+  }
+
+  useEffect(() => { setController(null); setAnswers({}); setFrame(0); setStatusNow(null); setStatuses(null);
+    setReviews(null);
     saved.current = { classifications: new Map(), maskSignatures: new Map() }; }, [resourceId]);
 
   // an annotator who opens an unfinished item marks it "opened", as the API's statuses go
@@ -80,9 +101,11 @@ export function ItemPage() {
           const value = a.type === "label" ? true : String(a.value ?? "");
           loaded[key] = value;
           saved.current.classifications.set(key, { id: a.id, value });
-        } else if (a.type === "segmentation" && author === me && a.frame_index !== null && a.frame_index !== undefined) {
+        } else if (a.type === "segmentation" && a.frame_index !== null && a.frame_index !== undefined
+                   && (author === me || !canAnnotate) && (a.associated_file || a.file)) {
+          // my masks to edit; a reviewer (who does not annotate here) sees everybody's
           c.paintMask(a.identifier, a.frame_index, await maskPixels(resourceId, a.id), 4);
-          c.setMaskId(a.identifier, a.frame_index, a.id);
+          if (author === me) c.setMaskId(a.identifier, a.frame_index, a.id);
         }
       }
       for (const [key, m] of c.masks()) {
@@ -110,14 +133,19 @@ export function ItemPage() {
       {" / "}{data?.resource.filename ?? "…"} {myStatus && <span className={`badge ${myStatus}`}
         data-testid="my-status">{myStatus}</span>}</>}>
       <ErrorNote error={error ?? layerError} />
+      <ReviewNotes messages={myReviews} />
       {data && (
         <div className="workspace">
           <Viewer key={resourceId} resourceId={resourceId} geometry={data.geometry} onReady={ready}
             onSlice={(plane, index) => plane === "axial" && setFrame(index)} />
           {controller && (
+            <div className="side">
+            {canReview && <ReviewPanel worklistId={worklistId} resourceId={resourceId} statuses={currentStatuses}
+              onDecided={refreshReview} />}
             <AnnotationPanel controller={controller} specs={data.worklist.annotations ?? []} frame={frame}
               answers={answers} setAnswers={setAnswers} saved={saved.current} canAnnotate={canAnnotate}
               onSubmit={data.worklist.annotators.some((a) => a.email === me) ? submit : undefined} />
+            </div>
           )}
         </div>
       )}

@@ -51,6 +51,9 @@ export function WorklistPage() {
   const navigate = useNavigate();
   const { data, error } = useLoad(() => loadWorklist(worklistId), [worklistId]);
   const next = data && user ? nextItem(data.resources, data.statuses, user.email) : undefined;
+  const annotates = !!data?.worklist.annotators.some((a) => a.email === user?.email);
+  const toReview = data?.resources.find((r) => data.statuses.some((s) => s.resource_id === r.id
+    && s.status === "annotated"));
   const statusesOf = (rid: string) => data?.statuses.filter((s) => s.resource_id === rid) ?? [];
 
   return (
@@ -60,10 +63,18 @@ export function WorklistPage() {
         <>
           {data.worklist.description && <p className="muted">{data.worklist.description}</p>}
           <div className="row">
-            <button className="primary" disabled={!next}
-              onClick={() => next && navigate(`/app/worklists/${worklistId}/items/${next.id}`)}>
-              {next ? "Next item" : "All items done"}
-            </button>
+            {annotates && (
+              <button className="primary" disabled={!next}
+                onClick={() => next && navigate(`/app/worklists/${worklistId}/items/${next.id}`)}>
+                {next ? "Next item" : "All items done"}
+              </button>
+            )}
+            {!annotates && (
+              <button className="primary" disabled={!toReview}
+                onClick={() => toReview && navigate(`/app/worklists/${worklistId}/items/${toReview.id}`)}>
+                {toReview ? "Next to review" : "Nothing waiting for review"}
+              </button>
+            )}
             <span className="muted">{data.resources.length} item(s)</span>
           </div>
           <table className="list" data-testid="items">
