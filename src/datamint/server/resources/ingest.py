@@ -14,6 +14,9 @@ Order of operations (crash safety):
    :func:`discard` deletes the blob and the intent at once; if the process dies, the janitor
    finds the intent later and deletes both.
 
+With ``anonymize=true`` a DICOM file is de-identified after the checks and before step 2
+(:mod:`.deidentify`), so only the de-identified bytes are stored.
+
 File names must be plain names: anything with a directory part (``/`` or ``\\``), ``.``/``..``,
 control characters or more than 255 bytes is rejected with 422 rather than silently rewritten,
 so a client never ends up with a resource named differently from what it sent.
@@ -41,7 +44,7 @@ from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, UnsupportedMediaError, ValidationFailedError
-from datamint.server.resources import membership, wire
+from datamint.server.resources import deidentify, membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
@@ -70,6 +73,8 @@ class UploadForm:
     metadata: str | None = None
     project_id: str | None = None
     source: str | None = None
+    anonymize: bool = False
+    anonymize_key: str | None = None
 
 
 def blob_key(customer_id: str, resource_id: str) -> str:
@@ -205,6 +210,9 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     else:
         with received.open() as reader:
             mimetype, metadata = analyse(reader, filename, form.declared_mimetype)
+    if form.anonymize and mimetype == DICOM:
+        received, metadata, laterality = deidentify.anonymized(received, form.anonymize_key)
+        tags = clean_tags([*tags, *laterality])
     size = received.size
     resource_id = new_id()
     key = blob_key(me.customer_id, resource_id)

@@ -47,6 +47,10 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
         "tags": {"type": "string", "description": "Comma-separated tags"},
         "metadata": {"type": "string", "description": "JSON object stored with the resource"},
         "project_id": {"type": "string", "description": "Also add the resource to this project"},
+        "anonymize": {"type": "string", "enum": ["true", "false"],
+                      "description": "true: de-identify a DICOM file (PS3.15 basic profile) before storing it"},
+        "anonymize_key": {"type": "string", "description": "Secret shared by the files of one upload batch, so "
+                          "their replaced UIDs still group (never stored)"},
     }}}}}}
 
 
@@ -66,15 +70,16 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         source_filepath=fields.get("source_filepath"), channel=fields.get("channel"),
         modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
         tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
-        project_id=fields.get("project_id") or None, source=fields.get("source"))
+        project_id=fields.get("project_id") or None, source=fields.get("source"),
+        anonymize=_true(fields.get("anonymize"), "anonymize"), anonymize_key=fields.get("anonymize_key") or None)
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
     return JSONResponse(result, status_code=201)
 
 
-def _true(value: str | None) -> bool:
+def _true(value: str | None, name: str = "bypass_inbox") -> bool:
     text = (value or "false").strip().lower()
     if text not in ("true", "false", "1", "0", "yes", "no", ""):
-        raise ValidationFailedError(f"bypass_inbox must be true or false, not {value!r}")
+        raise ValidationFailedError(f"{name} must be true or false, not {value!r}")
     return text in ("true", "1", "yes")
 
 
