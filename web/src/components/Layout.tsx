@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
 import { Link, useNavigate } from "react-router";
-import { useAuth } from "../auth";
+import { isAdmin, useAuth } from "../auth";
 
 export function Layout({ title, children, wide }: { title: ReactNode; children: ReactNode; wide?: boolean }) {
   const { user, signOut } = useAuth();
@@ -11,6 +11,8 @@ export function Layout({ title, children, wide }: { title: ReactNode; children: 
         <Link to="/" className="brand">Datamint</Link>
         <nav>
           <Link to="/">Projects</Link>
+          {isAdmin(user) && <Link to="/app/admin">Administration</Link>}
+          <Link to="/app/account">My account</Link>
         </nav>
         <span className="who" data-testid="who">{user?.email}</span>
         <button className="link" onClick={() => signOut().then(() => navigate("/signin"))}>Sign out</button>

@@ -2,7 +2,8 @@
 
 The app's source is the top-level ``web/`` folder; ``npm run build`` writes its output into
 ``static/`` beside this module, which ships as package data, so an installed server needs no
-Node. The page paths the browser may open directly (``/``, ``/signin``, ``/app/...``) all answer
+Node. The page paths the browser may open directly (``/``, ``/signin``, ``/app/...``, and
+``/invitations/accept``, where invitation links point; the API has only ``POST`` there) all answer
 ``index.html`` and the app's router takes over; every other path stays the API's, so an unknown
 API path is still a JSON 404 and not a web page.
 """
@@ -61,5 +62,5 @@ def install(app: FastAPI, static_dir: Path = STATIC_DIR) -> None:
             return JSONResponse(error_body(request, 503, "webapp_not_built", message), status_code=503)
         return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
 
-    for path in ("/", "/signin", "/app", "/app/{page:path}"):
+    for path in ("/", "/signin", "/app", "/app/{page:path}", "/invitations/accept"):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
