@@ -101,7 +101,7 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
 
   useEffect(() => {
     function onKey(e: KeyboardEvent) {
-      if ((e.target as HTMLElement)?.closest("input, textarea, select")) return;
+      if ((e.target as HTMLElement)?.closest?.("input, textarea, select")) return;
       const ctrl = e.ctrlKey || e.metaKey;
       if (ctrl && e.key.toLowerCase() === "z" && !e.shiftKey) { controller.undo(); e.preventDefault(); }
       else if (ctrl && (e.key.toLowerCase() === "y" || (e.key.toLowerCase() === "z" && e.shiftKey))) {

@@ -197,7 +197,7 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
 
   useEffect(() => {
     function onKey(e: KeyboardEvent) {
-      if ((e.target as HTMLElement)?.closest("input, textarea, select")) return;
+      if ((e.target as HTMLElement)?.closest?.("input, textarea, select")) return;
       if (e.key === "ArrowUp" || e.key === "PageUp") { scroll(e.key === "PageUp" ? -10 : -1); e.preventDefault(); }
       else if (e.key === "ArrowDown" || e.key === "PageDown") { scroll(e.key === "PageDown" ? 10 : 1); e.preventDefault(); }
       else if (e.key === "Home") { handle.current?.goTo(active, 0); e.preventDefault(); }
