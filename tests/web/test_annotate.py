@@ -184,3 +184,36 @@ def test_line_point_polygon_undo_redo_eraser_and_help(web_server, page, tmp_path
     centre = api.annotations.to_pixel_points(rid, found["centre"].geometry["points"])[0]
     expected = _screen_to_pixel(box, *at(0.5, 0.5))
     assert abs(centre[0] - expected[0]) <= 1 and abs(centre[1] - expected[1]) <= 1 and round(centre[2], 6) == 0
+
+
+def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page, tmp_path):
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 2, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=SPECS[:1])
+    rid = ids[0]
+    admin = Api(web_server.url, web_server.admin_key)
+    corners = [(10, 12), (30, 12), (10, 40), (30, 40)]
+    points = [list(p) for p in admin.annotations._geometry(rid).convert(corners, 1)]  # pixels → patient mm
+    admin.annotations.create(rid, {"type": "square", "identifier": "lesion", "scope": "frame", "frame_index": 1,
+                                   "geometry": {"points": points}, "annotation_worklist_id": worklist_id,
+                                   "source": "model_deploy", "model_id": "liver-net", "is_model": True})
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    predicted = page.get_by_test_id("drawn-item").filter(has_text="lesion")
+    predicted.wait_for()
+    assert predicted.get_attribute("data-mine") == "false" and predicted.get_attribute("data-frame") == "1"
+    assert json.loads(predicted.get_attribute("data-pixels")) == [list(c) for c in corners]
+    layer = page.get_by_label("Show others' and models' annotations (1)")
+    layer.uncheck()
+    layer.check()
+    predicted.get_by_role("button", name="accept as mine").click()
+    page.wait_for_function("""() => document.querySelector('[data-testid=drawn-item]').dataset.mine === 'true'""")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    found = Api(web_server.url, key).annotations.get_list(resource=rid, worklist_id=worklist_id)
+    by_source = {a.source if isinstance(a.source, str) else a.source.value: a for a in found}
+    assert set(by_source) == {"model_deploy", "manual"}, "the prediction stays; my copy is added"
+    mine = by_source["manual"]
+    assert mine.frame_index == 1 and [round(v, 6) for v in mine.geometry["points"][3]] == \
+        [round(v, 6) for v in by_source["model_deploy"].geometry["points"][3]]

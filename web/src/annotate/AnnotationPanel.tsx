@@ -201,6 +201,8 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
               data-plane={d.plane} data-frame={d.frame} data-pixels={JSON.stringify(d.pixels)} data-mine={d.mine}>
               {TYPE_NAMES[d.type]} <b>{d.identifier}</b> · {d.plane === "axial" ? "slice" : d.plane} {d.frame + 1}
               {!d.mine && <span className="muted"> · {d.author}</span>}
+              {!d.mine && canAnnotate && <button className="link" onClick={() => { controller.accept(d.uid);
+                setDrawn(controller.drawn()); }}>accept as mine</button>}
               {d.mine && canAnnotate && <button className="link" onClick={() => controller.remove(d.uid)}>delete</button>}
             </li>
           ))}

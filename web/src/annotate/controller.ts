@@ -362,6 +362,16 @@ export class AnnotationController {
     return best;
   }
 
+  /** Adopt another annotator's shape or a model's prediction as mine: it becomes editable and is
+   * saved as a new annotation of mine (theirs stays as it is). */
+  accept(uid: string): void {
+    if (!this.others.delete(uid)) return;
+    this.authors.set(uid, this.me);
+    csAnnotation.locking.setAnnotationLocked(uid, false);
+    csAnnotation.visibility.setAnnotationVisibility(uid, true);
+    this.render();
+  }
+
   /** Hide or show other people's annotations (the "others" layer). */
   setOthersVisible(visible: boolean): void {
     for (const uid of this.others) csAnnotation.visibility.setAnnotationVisibility(uid, visible);
