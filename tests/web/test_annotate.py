@@ -217,3 +217,71 @@ def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page
     mine = by_source["manual"]
     assert mine.frame_index == 1 and [round(v, 6) for v in mine.geometry["points"][3]] == \
         [round(v, 6) for v in by_source["model_deploy"].geometry["points"][3]]
+
+
+def _bright_centre(page, testid: str) -> tuple[float, float]:
+    """The screen position of the bright pixels' centroid in a viewport (where the marker shows)."""
+    box = page.get_by_test_id(testid).bounding_box()
+    image = np.array(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("L"))
+    image[:30], image[-30:] = 0, 0  # leave out the overlays' white text
+    rows, cols = np.nonzero(image > 200)
+    assert rows.size, f"the marker is not visible in {testid}"
+    return box["x"] + float(cols.mean()), box["y"] + float(rows.mean())
+
+
+def test_brush_on_nifti_axial_and_sagittal_lands_on_the_right_voxels(web_server, page, tmp_path):
+    import nibabel as nib
+
+    from datamint.dataset.readers import read_mask, read_nifti
+
+    i0, j0, k0 = 5, 14, 11  # an off-centre marker: any flip or transpose would miss it
+    volume = np.zeros((24, 20, 16), dtype=np.int16)
+    volume[i0 - 1:i0 + 2, j0 - 1:j0 + 2, k0 - 1:k0 + 2] = 1000
+    path = tmp_path / "marker.nii.gz"
+    nib.save(nib.Nifti1Image(volume, np.diag([-1.0, 1.0, 1.5, 1.0])), path)
+    segments = {"segmentationValueType": "single_label",
+                "definitions": [{"identifier": "organ", "color": [0, 200, 0], "index": 1},
+                                {"identifier": "vessel", "color": [0, 0, 255], "index": 2}]}
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, [str(path)], email, segmentation_data=segments)
+    rid = ids[0]
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    page.get_by_test_id("label-organ").wait_for()
+    page.get_by_label("Brush size").fill("3")
+    page.get_by_label("Brush size").blur()  # a focused slider keeps the arrow keys for itself
+    axial = page.get_by_test_id("slice-counter-axial")
+    page.get_by_test_id("viewport-axial").hover()
+    for _ in range(k0 - 8):
+        page.keyboard.press("ArrowDown")
+    axial.filter(has_text=f"{k0 + 1} / 16").wait_for()
+    sagittal = page.get_by_test_id("slice-counter-sagittal")
+    page.get_by_test_id("viewport-sagittal").hover()
+    for _ in range(12 - i0):
+        page.keyboard.press("ArrowUp")
+    sagittal.filter(has_text=f"{i0 + 1} / 24").wait_for()
+    page.wait_for_timeout(300)
+
+    for label, viewport in (("organ", "viewport-axial"), ("vessel", "viewport-sagittal")):
+        x, y = _bright_centre(page, viewport)
+        page.get_by_test_id(f"label-{label}").click()
+        _drag(page, [(x - 4, y), (x + 4, y)])  # the brush paints while the mouse moves
+    shot(page, "22-annotate-nifti-brush")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+    shot(page, "22-annotate-nifti-brush")
+
+    api = Api(web_server.url, key)
+    image = read_nifti(path).array  # the datasets' reader: (z, y, x, t)
+    assert image[k0, j0, i0, 0] == 1000
+    saved = api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+    for label in ("organ", "vessel"):
+        masks = [a for a in saved
+                 if a.identifier == label and a.frame_index == k0]
+        assert len(masks) == 1, label
+        file = tmp_path / f"{label}.png"
+        file.write_bytes(api.annotations.download_file(masks[0]))
+        mask = read_mask(file)  # the datasets' reader: (height, width) = (j, i)
+        assert mask.shape == (20, 24) and mask[j0, i0], f"{label}: the stroke missed voxel {(i0, j0, k0)}"
+        rows, cols = np.nonzero(mask)
+        assert np.hypot(rows - j0, cols - i0).max() <= 5, f"{label}: a small brush paints only near the stroke"

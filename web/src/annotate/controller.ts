@@ -130,6 +130,7 @@ export class AnnotationController {
         },
       }]);
       await segmentation.addLabelmapRepresentationToViewport(plane, [{ segmentationId }]);
+      segmentation.activeSegmentation.setActiveSegmentation(plane, segmentationId); // the brush paints here
       for (const label of this.labels) {
         const [r, g, b] = label.color;
         segmentation.config.color.setSegmentIndexColor(plane, segmentationId, label.index, [r, g, b, 255]);
@@ -152,10 +153,6 @@ export class AnnotationController {
   /** Make a tool the left button's, and make the segmentation of the hovered plane active. */
   useTool(name: string): void {
     this.viewer.setPrimaryTool(name);
-  }
-
-  activatePlane(plane: Plane): void {
-    if (this.labels.length) segmentation.activeSegmentation.setActiveSegmentation(plane, this.segmentationId(plane));
   }
 
   // -- reading what was drawn ----------------------------------------------------------------
