@@ -58,6 +58,8 @@ class Request:
     json: Any = None
     query: dict[str, Any] | None = None
     files: dict[str, Any] | None = None
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
 
 
 def _png() -> bytes:
@@ -116,11 +118,11 @@ class World:
         """The value of each path parameter when a route's builder does not set it."""
         from authz_annotations import annotation_defaults
         from authz_datasets import dataset_defaults
+        from authz_dicom import dicom_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
-                "resource_id": self.resource_id, "frame_index": "0",
-                "plane": "axial", "index": "0", **annotation_defaults(self),
-                **dataset_defaults(self)}
+                "resource_id": self.resource_id, "frame_index": "0", "plane": "axial", "index": "0",
+                **annotation_defaults(self), **dataset_defaults(self), **dicom_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -223,9 +225,11 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
 def _with_annotation_routes() -> None:
     from authz_annotations import ANNOTATION_REQUESTS
     from authz_datasets import DATASET_REQUESTS
+    from authz_dicom import DICOM_REQUESTS
 
     REQUESTS.update(ANNOTATION_REQUESTS)
     REQUESTS.update(DATASET_REQUESTS)
+    REQUESTS.update(DICOM_REQUESTS)
 
 
 _with_annotation_routes()

@@ -36,6 +36,13 @@ def test_the_stored_file_is_de_identified_and_a_batch_still_groups(server):
     assert stored[0].SeriesInstanceUID == stored[1].SeriesInstanceUID
     first = answers[0].json()
     assert "left" in first["tags"] and first["metadata"].get("PatientID") != "MRN-0042"
+    headers = {"apikey": server.admin_key}
+    studies = httpx.get(f"{server.url}/dicomweb/studies", params={"StudyInstanceUID": stored[0].StudyInstanceUID},
+                        headers=headers)
+    assert studies.status_code == 200 and len(studies.json()) == 1, "the DICOM index holds the new UIDs"
+    assert "MRN-0042" not in studies.text and "Doe^Jane" not in studies.text
+    original = httpx.get(f"{server.url}/dicomweb/studies", params={"StudyInstanceUID": study}, headers=headers)
+    assert original.status_code in (200, 204) and (original.status_code == 204 or original.json() == [])
 
     other = _upload(server, to_bytes(slices[1]), "again.dcm", anonymize="true", anonymize_key="batch-2")
     assert other.status_code == 201

@@ -119,3 +119,56 @@ def create_org(
     with init.database.transaction() as session:
         org, _, key = create_organization(session, name, admin_email)
     typer.echo(f"Organization {name!r} ({org.id}); admin {admin_email}; API key (shown once): {key}")
+
+
+@app.command("dicom")
+def dicom(
+    ae_title: Annotated[str | None, typer.Option(help="The listener's AE title (env DATAMINT_SERVER_DICOM_AE_TITLE; "
+                                                      "default DATAMINT)")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface (env DATAMINT_SERVER_DICOM_HOST; default 127.0.0.1)")
+                    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (env DATAMINT_SERVER_DICOM_PORT; default 11112)")] = None,
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+    storage_url: Annotated[str | None, typer.Option(help="Blob storage: a folder or s3://bucket/prefix")] = None,
+) -> None:
+    """Run the DICOM listener (C-ECHO, C-STORE, C-FIND) on its own, next to the API servers.
+
+    Senders must be allowed first: an admin lists their calling AE titles with PUT /dicom/settings.
+    Example: datamint server dicom --port 11112 --ae-title DATAMINT
+    """
+    from datamint.server.app import initialize
+    from datamint.server.dimse.scp import DicomListener
+    from datamint.server.storage import make_blob_store
+
+    settings = _settings(dicom_ae_title=ae_title, dicom_host=host, dicom_port=port, data_dir=data_dir,
+                         database_url=database_url, storage_url=storage_url)
+    _configure_logging(settings.log_level)
+    init = initialize(settings)
+    store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    listener = DicomListener(init.database, store, settings.dicom_ae_title, settings.dicom_host, settings.dicom_port)
+    typer.secho(f"DICOM listener {settings.dicom_ae_title} on {settings.dicom_host}:{settings.dicom_port} "
+                "(Ctrl-C to stop)", fg=typer.colors.GREEN, err=True)
+    listener.serve_forever()
+
+
+@app.command("dicom-index")
+def dicom_index(
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+    storage_url: Annotated[str | None, typer.Option(help="Blob storage: a folder or s3://bucket/prefix")] = None,
+) -> None:
+    """Add DICOM resources uploaded before the DICOM index existed to it (DICOMweb, C-FIND see them then).
+
+    Reads each such file once; safe to run again (indexed resources are skipped).
+    """
+    from datamint.server.app import initialize
+    from datamint.server.resources.dicom_index import backfill
+    from datamint.server.storage import make_blob_store
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, storage_url=storage_url)
+    init = initialize(settings)
+    store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    with init.database.transaction() as session:
+        count = backfill(session, store)
+    typer.echo(f"Indexed {count} DICOM resource(s)")

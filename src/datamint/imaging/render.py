@@ -64,12 +64,15 @@ def _window(values: np.ndarray, center: float, width: float, function: str) -> n
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0) -> np.ndarray:
+def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0, *,
+                         window: tuple[float, float, str] | None = None) -> np.ndarray:
     """Decode one DICOM frame and apply modality LUT, VOI window and photometric handling.
 
     Args:
         ds: A data set read with its pixel data.
         frame_index: 0-based frame index.
+        window: ``(center, width, function)`` to use instead of the object's own VOI window
+            (function ``LINEAR``, ``LINEAR_EXACT`` or ``SIGMOID``, as in DICOMweb's ``window=``).
 
     Returns:
         ``uint8`` array, ``(rows, columns)`` for grayscale or ``(rows, columns, 3)`` for colour.
@@ -111,6 +114,8 @@ def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0) -> np.ndarray:
     center = first_number(frame_value(ds, frame_index, "FrameVOILUTSequence", "WindowCenter"))
     width = first_number(frame_value(ds, frame_index, "FrameVOILUTSequence", "WindowWidth"))
     function = str(frame_value(ds, frame_index, "FrameVOILUTSequence", "VOILUTFunction", "LINEAR")).upper()
+    if window is not None:
+        center, width, function = float(window[0]), float(window[1]), window[2].upper()
     if center is not None and width is not None and width >= (1.0 if function == "LINEAR" else 1e-9):
         out = _window(values, center, width, function)
     elif ds.get("VOILUTSequence"):

@@ -23,6 +23,9 @@ from datamint.server.datasets.router import project_router as project_datasets_r
 from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
+from datamint.server.dicomweb.router import router as dicomweb_router
+from datamint.server.dimse.router import router as dicom_settings_router
+from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
@@ -85,6 +88,11 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
                                              timedelta(minutes=settings.orphan_upload_minutes),
                                              settings.orphan_sweep_interval_s)
     app.state.upload_janitor.sweep()
+    app.state.dicom_listener = None
+    if settings.dicom_enabled:
+        app.state.dicom_listener = DicomListener(init.database, app.state.blob_store, settings.dicom_ae_title,
+                                                 settings.dicom_host, settings.dicom_port)
+        app.state.dicom_listener.start()
 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
@@ -111,6 +119,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(model_info_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(dicomweb_router)
+    app.include_router(dicom_settings_router)
     webapp.install(app)
     return app
 

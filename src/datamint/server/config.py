@@ -44,6 +44,10 @@ class Settings(BaseSettings):
             committed (the server died in between) is cleaned up once it is this old.
         orphan_sweep_interval_s: Minimum seconds between two orphan-upload sweeps (one also runs
             at start-up).
+        public_url: The URL clients reach the server at, used for links in answers (DICOMweb
+            retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
+        dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
+        dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -65,6 +69,11 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1)
     orphan_upload_minutes: float = Field(default=60, ge=0)
     orphan_sweep_interval_s: float = Field(default=600, ge=0)
+    public_url: str | None = None
+    dicom_enabled: bool = False
+    dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
+    dicom_host: str = "127.0.0.1"
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
 
     @field_validator("data_dir", mode="before")
     @classmethod

@@ -95,6 +95,13 @@ class ConflictError(AppError):
         self.existing = existing
 
 
+class NotAcceptableError(AppError):
+    """None of the media types the client accepts can be produced (406)."""
+
+    status_code = 406
+    code = "not_acceptable"
+
+
 class GoneError(AppError):
     """The thing existed but is no longer usable, e.g. an expired invitation (410)."""
 

@@ -52,6 +52,16 @@ AUDITED_READS: frozenset[str] = frozenset({
     "GET /datasets/download/{token}",
     "GET /datasets/{dataset_id}/versions/{ref}/blobs/{sha256}",
     "GET /datasets/{dataset_id}/versions/{ref}/manifest",
+    "GET /dicomweb/studies/{study_uid}",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}",
+    "GET /dicomweb/studies/{study_uid}/metadata",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/metadata",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/metadata",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/frames/{frames}",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/rendered",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/frames/{frame}/rendered",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/bulk/{tag}",
 })
 
 #: Path parameters whose value names an entity of another type than ``<name without _id>``.

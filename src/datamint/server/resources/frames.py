@@ -22,7 +22,7 @@ from datamint.server.storage.base import BlobNotFoundError, BlobStore
 
 @contextlib.contextmanager
 def local_copy(store: BlobStore, key: str) -> Iterator[str]:
-    """A local path of blob ``key``: the store's own file, or a temporary copy (deleted after)."""
+    """A local path holding the blob (the store's own file, or a temporary copy of a remote one)."""
     path = store.local_path(key)
     if path is not None:
         yield path

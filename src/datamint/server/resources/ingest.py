@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
+from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
@@ -44,7 +45,7 @@ from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, UnsupportedMediaError, ValidationFailedError
-from datamint.server.resources import deidentify, membership, wire
+from datamint.server.resources import deidentify, dicom_index, membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
@@ -128,11 +129,16 @@ def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     return ValidationFailedError(message)
 
 
-def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tuple[str, dict[str, Any]]:
+def analyse(source: str | BinaryIO, filename: str,
+            declared: str | None) -> tuple[str, dict[str, Any], DicomIndexEntry | None]:
     """Decide the real mimetype from the content, check the file fully, and extract its metadata.
 
     Args:
         source: A path to the content, or a binary reader positioned at its start.
+
+    Returns:
+        The mimetype, the metadata, and for a DICOM instance its DICOM index entry (from the same
+        parse: a few attribute reads and a copy of the header bytes).
 
     Raises:
         UnsupportedMediaError: The content contradicts the declared type or is not readable as it (415).
@@ -144,10 +150,13 @@ def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tupl
     else:
         head = source.read(HEAD_SIZE)
         source.seek(0)
+    entry = None
     try:
         mimetype = resolve_mimetype(head, filename, declared)
-        if mimetype == DICOM:  # one full parse serves both the check and the metadata
-            metadata = dicom_metadata(read_dicom(source, check=True))
+        if mimetype == DICOM:  # one full parse serves the check, the metadata and the DICOM index
+            ds = read_dicom(source, check=True)
+            metadata = dicom_metadata(ds)
+            entry = index_entry(ds, source)
         else:
             validate_content(source, mimetype)
             try:
@@ -164,7 +173,7 @@ def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tupl
         _LOG.warning("cannot read %s: %r", filename, exc)
         raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
                                     "check that it is complete and of the declared type") from exc
-    return mimetype, metadata
+    return mimetype, metadata, entry
 
 
 @contextlib.contextmanager
@@ -206,12 +215,12 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
     if received.path is not None:
-        mimetype, metadata = analyse(received.path, filename, form.declared_mimetype)
+        mimetype, metadata, entry = analyse(received.path, filename, form.declared_mimetype)
     else:
         with received.open() as reader:
-            mimetype, metadata = analyse(reader, filename, form.declared_mimetype)
+            mimetype, metadata, entry = analyse(reader, filename, form.declared_mimetype)
     if form.anonymize and mimetype == DICOM:
-        received, metadata, laterality = deidentify.anonymized(received, form.anonymize_key)
+        received, metadata, entry, laterality = deidentify.anonymized(received, form.anonymize_key)
         tags = clean_tags([*tags, *laterality])
     size = received.size
     resource_id = new_id()
@@ -240,6 +249,8 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
                 repo.insert_tags(session, resource_id, tags)
             if project is not None:
                 repo.add_to_project(session, project.id, [resource_id], me.email)
+            if entry is not None:
+                dicom_index.add(session, me.customer_id, resource_id, entry)
             session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
             session.commit()
     except BaseException:

@@ -85,10 +85,13 @@ def _true(value: str | None, name: str = "bypass_inbox") -> bool:
 
 @router.get("")
 def list_resources(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
-    """Resources of your organization with the filters of wire §4.2, newest first by default."""
+    """Resources of your organization with the filters of wire §4.2, newest first by default.
+
+    ``totalCount`` is exact up to 10,000 matches (then ``totalCountCapped: true``); ``after=<nextCursor>``
+    pages on through the index (keyset), ``offset`` stays for clients that page by offset."""
     filters = service.parse_filters(session, me, _list_params(request))
-    items, total = service.list_resources(session, me, filters, page.offset, page.limit)
-    return envelope(items, total)
+    return service.list_resources(session, me, filters, page.offset, page.limit,
+                                  after=request.query_params.get("after"))
 
 
 @router.delete("", status_code=204)
@@ -115,8 +118,8 @@ def list_channels(session: SessionDep, me: CurrentUser, page: PageDep, channel_n
 def list_not_annotated(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
     """Resources without any annotation; accepts the filters of ``GET /resources``."""
     filters = service.parse_filters(session, me, _list_params(request))
-    items, total = service.list_resources(session, me, filters, page.offset, page.limit, not_annotated=True)
-    return envelope(items, total)
+    return service.list_resources(session, me, filters, page.offset, page.limit, not_annotated=True,
+                                  after=request.query_params.get("after"))
 
 
 @router.put("/tags")
