@@ -198,6 +198,7 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
                                                      "project_roles": ["PROJECT_REVIEWER"]}),
     "DELETE /users/invitations/{email}/revoke": _invitation_email,
     "POST /invitations/accept": _accept,
+    "POST /invitations/describe": lambda w, a: Request(json={"token": w.fresh_invitation()[1]}),
     "POST /auth/session": lambda w, a: Request(json={"api_key": w.actors["member"].key}),
     "POST /users/me/api-keys": lambda w, a: Request(json={"name": "matrix"}),
     "DELETE /users/me/api-keys/{key_id}": _own_key,

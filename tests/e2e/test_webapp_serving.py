@@ -15,12 +15,15 @@ from conftest import serve_in_thread
 
 def test_app_pages_serve_index_html_with_a_strict_policy(server):
     index = (STATIC_DIR / "index.html").read_text()
-    for path in ("/", "/signin", "/app", "/app/worklists/0f8fad5b-d9cb-469f-a165-70867728950e"):
+    for path in ("/", "/signin", "/app", "/app/worklists/0f8fad5b-d9cb-469f-a165-70867728950e",
+                 "/invitations/accept?token=dmi_x"):
         answer = httpx.get(server.url + path)
         assert answer.status_code == 200 and answer.text == index, path
         assert answer.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in answer.headers["content-security-policy"]
-        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-cache"
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
+        assert answer.headers["referrer-policy"] == "no-referrer", "an invitation token never leaves in a Referer"
+        assert "set-cookie" not in answer.headers
 
 
 def test_hashed_assets_are_cached_for_a_year(server):

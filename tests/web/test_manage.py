@@ -120,6 +120,7 @@ def test_an_admin_invites_manages_keys_and_reads_the_audit_trail(web_server, bro
     try:
         join = guest.new_page()
         join.goto(link)
+        join.get_by_test_id("invited").filter(has_text=invitee).wait_for()
         join.get_by_label("First name").fill("Ana")
         join.get_by_label("Password (at least 8 characters)").fill(PASSWORD)
         join.get_by_label("Repeat the password").fill(PASSWORD)

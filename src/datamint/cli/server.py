@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from datamint import configs
+from datamint.cli.help import TYPER_SETTINGS, PlainHelpCommand
 
-app = typer.Typer(help="Run and administer a Datamint server (needs: pip install 'datamint\\[server]').",
-                  no_args_is_help=True)
+app = typer.Typer(help="Run and administer a Datamint server (needs: pip install 'datamint[server]').",
+                  no_args_is_help=True, **TYPER_SETTINGS)
 
 
 def _settings(**overrides: Any) -> Any:
@@ -33,21 +35,44 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stderr)
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (SQLite file, blobs); "
-                                              "env DATAMINT_SERVER_DATA_DIR")]
+def _check_port(host: str, port: int) -> None:
+    """Exit with one clear line when ``host:port`` cannot be listened on (before anything is printed)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        typer.secho(f"Error: cannot listen on {host}:{port}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            typer.secho(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}. Another program (maybe "
+                        "another Datamint server) uses this port: stop it, or choose another one with --port",
+                        fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
 
 
-@app.command("run")
+DataDir = Annotated[Path | None, typer.Option("--data-dir", metavar="DIR",
+                                              help="Data folder (SQLite file, blobs); env DATAMINT_SERVER_DATA_DIR")]
+DatabaseUrl = Annotated[str | None, typer.Option(metavar="URL",
+                                                 help="SQLAlchemy URL; default SQLite in the data dir")]
+
+
+@app.command("run", cls=PlainHelpCommand)
 def run(
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind (env DATAMINT_SERVER_HOST; default 127.0.0.1)")
+        str | None, typer.Option(metavar="HOST", help="Interface to bind (env DATAMINT_SERVER_HOST; default 127.0.0.1)")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port (env DATAMINT_SERVER_PORT; default 5000)")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT",
+                                             help="TCP port (env DATAMINT_SERVER_PORT; default 5000)")] = None,
     data_dir: DataDir = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
-    storage_url: Annotated[str | None, typer.Option(help="Blob storage: a folder or s3://bucket/prefix")] = None,
+    database_url: DatabaseUrl = None,
+    storage_url: Annotated[str | None, typer.Option(metavar="URL",
+                                                    help="Blob storage: a folder or s3://bucket/prefix")] = None,
     write_sdk_config: Annotated[bool, typer.Option(help="On first start, save URL and key for the SDK")] = True,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes (use PostgreSQL when > 1)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Server processes (use PostgreSQL when > 1)")] = 1,
 ) -> None:
     """Start the server. On the first start it creates the admin and prints its API key once.
 
@@ -60,16 +85,24 @@ def run(
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
                          storage_url=storage_url)
     _configure_logging(settings.log_level)
+    _check_port(settings.host, settings.port)
     init = initialize(settings)
     url = f"http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{settings.port}"
     typer.secho(f"Datamint server on {url}  (data: {settings.data_dir}, database: {init.database.dialect})",
                 fg=typer.colors.GREEN, err=True)
+    saved_url = configs.read_config().get(configs.APIURL_KEY)
     if init.admin_api_key:
         typer.secho(f"First start: admin {settings.admin_email}, API key (shown once):\n\n    {init.admin_api_key}\n",
                     fg=typer.colors.YELLOW, err=True)
         if write_sdk_config and not configs.config_path().exists():
             path = configs.write_config({configs.APIKEY_KEY: init.admin_api_key, configs.APIURL_KEY: url})
             typer.echo(f"Saved the URL and key for the SDK in {path}", err=True)
+            saved_url = url
+    if write_sdk_config and saved_url and saved_url.rstrip("/") != url:
+        key = init.admin_api_key or "KEY"
+        typer.secho(f"Note: the SDK and the datamint commands on this machine use {saved_url} "
+                    f"({configs.config_path()}), not this server. To use this one:\n"
+                    f"    datamint config --url {url} --api-key {key}", fg=typer.colors.YELLOW, err=True)
     if workers > 1:
         if init.database.dialect == "sqlite":
             typer.secho("Several workers on SQLite serialise on its single writer; prefer PostgreSQL.",
@@ -84,40 +117,68 @@ def run(
     uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning")
 
 
-@app.command("migrate")
+@app.command("migrate", cls=PlainHelpCommand)
 def migrate_command(
     data_dir: DataDir = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Apply the database migrations and exit."""
+    from datamint.server.app import make_data_dir
     from datamint.server.db import migrate
     from datamint.server.db.session import Database
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _configure_logging("INFO")  # Alembic names each migration it applies
+    make_data_dir(settings.data_dir)
     db = Database(settings.resolved_database_url)
+    before = migrate.current_revisions(db.engine)
     migrate.upgrade(db.engine)
-    typer.echo(f"Database at revision(s) {sorted(migrate.current_revisions(db.engine))}")
+    after, newest = migrate.current_revisions(db.engine), migrate.head_revisions(db.engine)
+    where = db.engine.url.render_as_string(hide_password=True)
+    state = ("created from scratch" if not before else "already up to date" if before == after else "upgraded")
+    if after == newest:
+        typer.echo(f"Database schema {state}: at the newest revision, {', '.join(sorted(after))} ({where}).")
+    else:  # newer than this version of Datamint (a newer server migrated it)
+        typer.echo(f"Database schema at {', '.join(sorted(after))}, newer than this version's newest "
+                   f"({', '.join(sorted(newest))}): upgrade Datamint ({where}).")
+    db.dispose()
 
 
-@app.command("create-org")
+@app.command("create-org", cls=PlainHelpCommand)
 def create_org(
-    name: Annotated[str, typer.Argument(help="Organization name")],
-    admin_email: Annotated[str, typer.Option(help="Email of the organization's first admin")],
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False, help="Organization name")],
+    admin_email: Annotated[str, typer.Option(metavar="EMAIL", help="Email of the organization's first admin")],
     data_dir: DataDir = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data dir")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Create another organization with its admin, and print the admin's API key once."""
+    from sqlalchemy.exc import IntegrityError
+
     from datamint.server.app import initialize
+    from datamint.server.auth.repository import get_user_by_email
     from datamint.server.auth.service import create_organization
+    from datamint.server.errors import AppError, ConflictError
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     init = initialize(settings)
     if init.admin_api_key:  # a fresh database: its first organization was created just now
         typer.echo(f"First start: organization {settings.organization_name!r}, admin {settings.admin_email}; "
                    f"API key (shown once): {init.admin_api_key}")
-    with init.database.transaction() as session:
-        org, _, key = create_organization(session, name, admin_email)
+    try:
+        with init.database.transaction() as session:
+            if get_user_by_email(session, admin_email) is not None:
+                raise ConflictError(f"a user with email {admin_email!r} exists already (each person belongs to "
+                                    "one organization); choose another --admin-email")
+            org, _, key = create_organization(session, name, admin_email)
+    except AppError as exc:
+        typer.secho(f"Error: {exc.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    except IntegrityError:  # created by someone else at the same moment
+        typer.secho(f"Error: a user with email {admin_email!r} exists already; choose another --admin-email",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    finally:
+        init.database.dispose()
     typer.echo(f"Organization {name!r} ({org.id}); admin {admin_email}; API key (shown once): {key}")
 
 

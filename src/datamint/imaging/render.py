@@ -298,8 +298,40 @@ def iter_frames(data_or_path: RenderSource, mimetype: str | None = None, *, time
         raise _unsupported(kind)
 
 
+#: Image formats :func:`frame_bytes` writes, and the Pillow options of each (JPEG: quality 95, no
+#: chroma subsampling; TIFF: lossless Deflate).
+FRAME_FORMATS = {"png": {}, "jpeg": {"quality": 95, "subsampling": 0}, "tiff": {"compression": "tiff_adobe_deflate"}}
+
+
+def frame_bytes(frame: np.ndarray, fmt: str = "png") -> bytes:
+    """Encode a rendered frame as PNG, JPEG or TIFF.
+
+    Args:
+        frame: A ``uint8`` array from :func:`load_frame` or :func:`iter_frames`.
+        fmt: ``"png"``, ``"jpeg"`` (or ``"jpg"``) or ``"tiff"``. JPEG has no alpha channel: an
+            RGBA frame loses it.
+
+    Returns:
+        The encoded image.
+
+    Raises:
+        ValueError: Unknown format.
+    """
+    from PIL import Image
+
+    name = {"jpg": "jpeg", "tif": "tiff"}.get(fmt.lower(), fmt.lower())
+    if name not in FRAME_FORMATS:
+        raise ValueError(f"Unknown image format {fmt!r}; use one of {', '.join(FRAME_FORMATS)}")
+    image = Image.fromarray(frame)
+    if name == "jpeg" and image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format=name.upper(), **FRAME_FORMATS[name])
+    return buf.getvalue()
+
+
 def png_bytes(frame: np.ndarray) -> bytes:
-    """PNG encoding of a rendered frame.
+    """PNG encoding of a rendered frame (:func:`frame_bytes` with ``"png"``).
 
     Args:
         frame: A ``uint8`` array from :func:`load_frame` or :func:`iter_frames`.
@@ -307,11 +339,7 @@ def png_bytes(frame: np.ndarray) -> bytes:
     Returns:
         The PNG-encoded image.
     """
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="PNG")
-    return buf.getvalue()
+    return frame_bytes(frame, "png")
 
 
 def render_frame_png(

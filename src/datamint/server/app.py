@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from datamint.server.annotations.router import router as annotations_router
 from datamint.server.audit import recorder
@@ -27,6 +29,8 @@ from datamint.server.dicomweb.router import router as dicomweb_router
 from datamint.server.dimse.router import router as dicom_settings_router
 from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
+from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
+from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
@@ -47,13 +51,23 @@ class Initialized:
     admin_api_key: str | None
 
 
+def make_data_dir(folder: Path) -> None:
+    """Create the data folder if needed. A new one gets a ``.gitignore`` of ``*`` (as Python's venv
+    does), since it may be created inside a git checkout (``make run DATA=./my-data``)."""
+    if folder.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".gitignore").write_text("# A Datamint server's data (database, uploads): never commit it.\n*\n",
+                                       encoding="utf-8")
+
+
 def initialize(settings: Settings) -> Initialized:
     """Create the data folder, migrate the database and, on a first start, create the admin.
 
     Safe to call on every start and from several processes: migrations are serialised and the
     bootstrap happens only while no organization exists.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings.data_dir)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database.engine)
     with database.transaction() as session:
@@ -77,6 +91,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         title="Datamint",
         version=API_VERSION,
         description="Self-hostable medical-imaging data and annotation platform.",
+        docs_url=None,  # served by the pages package with local assets (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = init.database
@@ -104,6 +120,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         """Liveness probe; needs no API key."""
         return {"status": "ok", "database": init.database.dialect}
 
+    # The API docs pages (offline); the web app's pages are installed last (webapp.install).
+    app.include_router(pages_router)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     # Literal paths under /users (invitations, api-keys) before /users/{email}.
     app.include_router(session_router)
     app.include_router(invitations_router)

@@ -1,5 +1,5 @@
 // The invitation link opens here: the invitee chooses a password and is signed in.
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { useLocation, useNavigate } from "react-router";
 import { request } from "../api";
 import { useAuth } from "../auth";
@@ -16,6 +16,15 @@ export function AcceptInvitation() {
   const [error, setError] = useState<string | null>(null);
   const [key, setKey] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [invited, setInvited] = useState<{ email: string; organization: string | null; expires_at: string } | null>(null);
+
+  useEffect(() => {
+    if (!token) return;
+    request<{ email: string; organization: string | null; expires_at: string; firstname: string | null;
+      lastname: string | null }>("/invitations/describe", { json: { token } })
+      .then((i) => { setInvited(i); setFirstname(i.firstname ?? ""); setLastname(i.lastname ?? ""); })
+      .catch((e) => setError(e instanceof Error ? e.message : String(e)));
+  }, [token]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -50,6 +59,8 @@ export function AcceptInvitation() {
       <form onSubmit={submit} className="card" aria-label="Accept the invitation">
         <h1>Join Datamint</h1>
         {!token && <p className="error">This link has no invitation token: open the complete link you were sent.</p>}
+        {invited && <p data-testid="invited">Invitation for <b>{invited.email}</b>
+          {invited.organization ? <> to join <b>{invited.organization}</b></> : null}.</p>}
         <label>First name<input value={firstname} onChange={(e) => setFirstname(e.target.value)} /></label>
         <label>Last name<input value={lastname} onChange={(e) => setLastname(e.target.value)} /></label>
         <label>Password (at least 8 characters)<input type="password" autoComplete="new-password" minLength={8} required

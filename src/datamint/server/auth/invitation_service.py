@@ -18,7 +18,7 @@ from datamint.server import policy
 from datamint.server.audit import recorder
 from datamint.server.auth import repository as repo
 from datamint.server.auth import service as users
-from datamint.server.auth.models import Invitation
+from datamint.server.auth.models import Invitation, Organization
 from datamint.server.auth.schemas import InvitationAccept, InvitationCreate
 from datamint.server.auth.security import generate_invitation_token, hash_api_key
 from datamint.server.auth.service import Principal
@@ -91,6 +91,29 @@ def revoke(session: Session, me: Principal, email: str) -> None:
         invitation.revoked_at = utcnow()
 
 
+def describe(session: Session, token: str) -> dict[str, Any]:
+    """What the accept page shows before the invitee accepts: the email, names and organization.
+
+    Raises:
+        NotFoundError: The token is unknown, used or revoked.
+        GoneError: The invitation expired.
+    """
+    invitation = _usable(session, token)
+    organization = session.get(Organization, invitation.customer_id)
+    return {"email": invitation.email, "firstname": invitation.firstname, "lastname": invitation.lastname,
+            "organization": organization.name if organization is not None else None,
+            "expires_at": iso(invitation.expires_at)}
+
+
+def _usable(session: Session, token: str) -> Invitation:
+    invitation = repo.get_invitation_by_token_hash(session, hash_api_key(token.strip()))
+    if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise NotFoundError("Invitation", _UNUSABLE)
+    if _expired(invitation):
+        raise GoneError("This invitation has expired; ask an admin to invite you again")
+    return invitation
+
+
 def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
     """Create the invitee's account from a one-time token.
 
@@ -102,11 +125,7 @@ def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
         GoneError: The invitation expired.
         ConflictError: An account with this email exists already.
     """
-    invitation = repo.get_invitation_by_token_hash(session, hash_api_key(body.token.strip()))
-    if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
-        raise NotFoundError("Invitation", _UNUSABLE)
-    if _expired(invitation):
-        raise GoneError("This invitation has expired; ask an admin to invite you again")
+    invitation = _usable(session, body.token)
     if repo.get_user_by_email(session, invitation.email) is not None:
         raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
     try:

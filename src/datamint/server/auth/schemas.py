@@ -42,6 +42,14 @@ class InvitationCreate(BaseModel):
     annotation_worklist_id: str | None = None
 
 
+class InvitationToken(BaseModel):
+    """Body of ``POST /invitations/describe``: the one-time token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+
+
 class InvitationAccept(BaseModel):
     """Body of ``POST /invitations/accept``: the one-time token and the new account's details."""
 

@@ -6,6 +6,7 @@ PostgreSQL advisory lock so only one of them migrates, the others wait and find 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -15,6 +16,21 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class _QuietAlembic(logging.Filter):
+    """Drops Alembic's start-up chatter ("Context impl SQLiteImpl.", "Will assume non-transactional
+    DDL.") at every start; the lines naming each migration applied stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+_QUIET = _QuietAlembic()
+
+
+def _quiet() -> None:
+    logging.getLogger("alembic.runtime.migration").addFilter(_QUIET)  # added once: the same object
 _ADVISORY_LOCK_KEY = 0x646D6967  # "dmig"
 
 
@@ -29,6 +45,7 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema of ``engine``'s database up to ``revision`` (the one head by default)."""
     cfg = alembic_config(engine)
+    _quiet()
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
@@ -46,6 +63,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revisions(engine: Engine) -> set[str]:
     """The revisions the database is at (empty for a fresh database)."""
+    _quiet()
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
 

@@ -60,7 +60,7 @@ class _Parts:
         part = self._part
         assert part is not None
         chunk = data[start:end]
-        part.size += len(chunk)
+        part.feed(chunk)  # counts and hashes it
         if self._sink is None and part.size > MEMORY_LIMIT:
             fd, path = tempfile.mkstemp(dir=self.folder, prefix="stow-", suffix=".part")
             self._sink = os.fdopen(fd, "wb")

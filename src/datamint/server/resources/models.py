@@ -36,7 +36,7 @@ class Resource(Base):
                 "created_at", "id") for column in ("status", "modality", "mimetype", "upload_channel")),
         *(Index(f"ix_resources_customer_id_deleted_{column}", "customer_id", "deleted", column)
           for column in ("filename", "source_filepath", "series_uid", "created_by", "published_on",
-                         "published_by")),
+                         "published_by", "content_sha256", "source_sha256")),
     )
 
     id: Mapped[str] = id_column()
@@ -65,6 +65,12 @@ class Resource(Base):
     series_uid: Mapped[str | None] = mapped_column(String(128))
     study_uid: Mapped[str | None] = mapped_column(String(128))
     patient_id: Mapped[str | None] = mapped_column(String(128))
+    #: SHA-256 of the stored bytes, computed by the server while receiving them (``None`` for
+    #: resources uploaded before it was recorded). Duplicate uploads are found by it.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: SHA-256 of the original file(s) as the uploader had them, declared by the SDK when it rewrote
+    #: them before sending (anonymized or assembled DICOM); see :mod:`.duplicates`.
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class ResourceTag(Base):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
@@ -318,6 +318,30 @@ def mark_deleted(resources: Sequence[Resource], deleted: bool, by: str | None, w
     """Set or clear the soft-delete fields of resources."""
     for resource in resources:
         resource.deleted, resource.deleted_at, resource.deleted_by = deleted, when, by
+
+
+# -- duplicates ---------------------------------------------------------------------------------
+
+def find_same_content(session: Session, customer_id: str, content_sha256: str, source_sha256: str | None,
+                      user_id: str) -> Resource | None:
+    """The oldest live resource of the organization with these bytes, or (declared hash) with the
+    same original file uploaded by the same user."""
+    same = Resource.content_sha256 == content_sha256
+    if source_sha256:
+        same = or_(same, and_(Resource.source_sha256 == source_sha256, Resource.created_by_id == user_id))
+    query = (select(Resource).where(Resource.customer_id == customer_id, Resource.deleted.is_(False), same)
+             .order_by(Resource.created_at, Resource.id).limit(1))
+    return session.scalars(query).first()
+
+
+def lock_content(session: Session, keys: Sequence[int]) -> None:
+    """Hold PostgreSQL transaction-level advisory locks on ``keys`` (released at commit/rollback),
+    so two uploads of the same content check and insert one after the other. SQLite has a single
+    writer: nothing to do."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 # -- upload intents -----------------------------------------------------------------------------

@@ -51,6 +51,11 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                       "description": "true: de-identify a DICOM file (PS3.15 basic profile) before storing it"},
         "anonymize_key": {"type": "string", "description": "Secret shared by the files of one upload batch, so "
                           "their replaced UIDs still group (never stored)"},
+        "on_duplicate": {"type": "string", "enum": ["keep", "skip"],
+                         "description": "Same content already in the organization: keep both (default, 201) or "
+                                        "skip (200 with the existing resource); docs/resources.md"},
+        "source_sha256": {"type": "string", "description": "SHA-256 of the original file when the client "
+                                                           "rewrote it (anonymized/assembled DICOM)"},
     }}}}}}
 
 
@@ -58,7 +63,9 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
                           store: StorageDep) -> JSONResponse:
     """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
-    extracts its metadata and answers 201 with the new resource (its ``id`` first)."""
+    extracts its metadata and answers 201 with the new resource (its ``id`` first) and
+    ``duplicate_of`` (an earlier resource with the same content, or null); with
+    ``on_duplicate=skip`` and such a resource, 200 with that resource instead."""
     janitor = request.app.state.upload_janitor
     if janitor.due():
         await run_in_threadpool(janitor.maybe_sweep)
@@ -71,9 +78,10 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
         tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
         project_id=fields.get("project_id") or None, source=fields.get("source"),
-        anonymize=_true(fields.get("anonymize"), "anonymize"), anonymize_key=fields.get("anonymize_key") or None)
+        anonymize=_true(fields.get("anonymize"), "anonymize"), anonymize_key=fields.get("anonymize_key") or None,
+        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
-    return JSONResponse(result, status_code=201)
+    return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
 
 
 def _true(value: str | None, name: str = "bypass_inbox") -> bool:

@@ -30,8 +30,8 @@ PAGE_HEADERS = {
                                 "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-cache",
+    "Referrer-Policy": "no-referrer",  # /invitations/accept carries its token in the URL
+    "Cache-Control": "no-store",
 }
 
 

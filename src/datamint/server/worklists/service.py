@@ -9,7 +9,7 @@ makes them a ``PROJECT_ANNOTATOR`` of the project when they are not a member yet
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from datamint.server.resources import service as resources_service
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists import specs
 from datamint.server.worklists.models import Worklist, WorklistAnnotator
-from datamint.server.worklists.schemas import AnnotatorBody, WorklistCreate, WorklistPatch
+from datamint.server.worklists.schemas import AnnotatorBody, AnnotatorRef, WorklistCreate, WorklistPatch
 
 DEFAULT_NAME_SUFFIX = " worklist"
 
@@ -145,13 +145,22 @@ def _assign(session: Session, worklist: Worklist, user: User, body: AnnotatorBod
     return row
 
 
-def _set_annotators(session: Session, me: Principal, worklist: Worklist, emails: Sequence[str]) -> None:
-    users = [auth_service.get_user(session, me, email) for email in dict.fromkeys(emails)]
+def _set_annotators(session: Session, me: Principal, worklist: Worklist,
+                    entries: Sequence[str | AnnotatorRef | Mapping[str, Any]]) -> None:
+    """Make ``entries`` the worklist's annotators: emails, or ``{email, expertise_level?, status?}``."""
+    wanted: dict[str, AnnotatorBody] = {}
+    for entry in entries:
+        ref = AnnotatorRef.model_validate(entry) if isinstance(entry, Mapping) else entry
+        if isinstance(ref, AnnotatorRef):
+            wanted[ref.email] = AnnotatorBody(status=ref.status, expertise_level=ref.expertise_level)
+        else:
+            wanted.setdefault(ref, AnnotatorBody())
+    users = [(auth_service.get_user(session, me, email), body) for email, body in wanted.items()]
     current = {a.user_id: a for a, _ in repo.annotators(session, [worklist.id])[worklist.id]}
-    for user in users:
-        _assign(session, worklist, user, AnnotatorBody())
+    for user, body in users:
+        _assign(session, worklist, user, body)
     for user_id, row in current.items():
-        if user_id not in {u.id for u in users}:
+        if user_id not in {u.id for u, _ in users}:
             session.delete(row)
 
 

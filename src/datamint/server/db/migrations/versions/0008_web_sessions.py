@@ -1,7 +1,7 @@
 """Web app sessions: the browser's cookie sessions (the hash of each cookie's token).
 
-Revision ID: 0007_web_sessions
-Revises: 0006_pacs
+Revision ID: 0008_web_sessions
+Revises: 0007_upload_duplicates
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_web_sessions"
-down_revision = "0006_pacs"
+revision = "0008_web_sessions"
+down_revision = "0007_upload_duplicates"
 branch_labels = None
 depends_on = None
 
