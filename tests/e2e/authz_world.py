@@ -121,8 +121,8 @@ class World:
         from authz_dicom import dicom_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
-                "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self),
-                **dataset_defaults(self), **dicom_defaults(self)}
+                "resource_id": self.resource_id, "frame_index": "0", "plane": "axial", "index": "0",
+                **annotation_defaults(self), **dataset_defaults(self), **dicom_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -198,6 +198,8 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
                                                      "project_roles": ["PROJECT_REVIEWER"]}),
     "DELETE /users/invitations/{email}/revoke": _invitation_email,
     "POST /invitations/accept": _accept,
+    "POST /invitations/describe": lambda w, a: Request(json={"token": w.fresh_invitation()[1]}),
+    "POST /auth/session": lambda w, a: Request(json={"api_key": w.actors["member"].key}),
     "POST /users/me/api-keys": lambda w, a: Request(json={"name": "matrix"}),
     "DELETE /users/me/api-keys/{key_id}": _own_key,
     "POST /users/{email}/api-keys": lambda w, a: Request(json={"name": "matrix"}),

@@ -17,6 +17,7 @@ from datamint.server.auth import service as auth_service
 from datamint.server.auth.invitations_router import router as invitations_router
 from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
+from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamint.server.config import Settings
@@ -30,11 +31,11 @@ from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
-from datamint.server.pages.router import form_router as pages_form_router
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
@@ -119,12 +120,11 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         """Liveness probe; needs no API key."""
         return {"status": "ok", "database": init.database.dialect}
 
-    # The pages (until the web app exists); their form route claims only HTML-form posts to
-    # /invitations/accept, so it goes before the API's JSON route at that path.
+    # The API docs pages (offline); the web app's pages are installed last (webapp.install).
     app.include_router(pages_router)
-    app.include_router(pages_form_router)
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     # Literal paths under /users (invitations, api-keys) before /users/{email}.
+    app.include_router(session_router)
     app.include_router(invitations_router)
     app.include_router(keys_router)
     app.include_router(users_router)
@@ -140,6 +140,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(project_datasets_router)
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)
+    webapp.install(app)
     return app
 
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
         auth_failures_per_minute: Failed authentications (bad keys, bad invitation tokens) one
             client address may make per minute before it gets 429 with ``Retry-After``.
         invitation_ttl_hours: How long an invitation link stays valid.
+        session_hours: How long a web app sign-in lasts before the user must sign in again.
         orphan_upload_minutes: An upload whose blob was stored but whose resource row never got
             committed (the server died in between) is cleaned up once it is this old.
         orphan_sweep_interval_s: Minimum seconds between two orphan-upload sweeps (one also runs
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     auth_failures_per_minute: int = Field(default=30, ge=1)
     invitation_ttl_hours: int = Field(default=168, ge=1)
+    session_hours: int = Field(default=12, ge=1)
     orphan_upload_minutes: float = Field(default=60, ge=0)
     orphan_sweep_interval_s: float = Field(default=600, ge=0)
     public_url: str | None = None

@@ -45,6 +45,7 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_READS: frozenset[str] = frozenset({
     "GET /resources/{resource_id}/file",
     "GET /resources/{resource_id}/frames/{frame_index}",
+    "GET /resources/{resource_id}/slices/{plane}/{index}",
     "GET /annotations/{resource_id}/annotations/{annotation_id}/file",
     "GET /projects/{project_id}/download-annotations",
     "GET /annotationsets/{worklist_id}/download-annotations",

@@ -94,7 +94,7 @@ def revoke(session: Session, me: Principal, email: str) -> None:
 
 
 def describe(session: Session, token: str) -> dict[str, Any]:
-    """What the invitation page shows before the invitee accepts: the email, names and organization.
+    """What the accept page shows before the invitee accepts: the email, names and organization.
 
     Raises:
         NotFoundError: The token is unknown, used or revoked.

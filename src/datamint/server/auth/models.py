@@ -100,3 +100,22 @@ class Invitation(Base):
     accepted_at: Mapped[datetime | None]
     accepted_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A browser session of the web app, carried by an HttpOnly cookie.
+
+    Only the SHA-256 hash of the cookie's token is stored (the CSRF token is derived from the
+    token, see ``auth.web_sessions``). Signing out deletes the row, deleting the user deletes its
+    sessions, and a session opened with an API key (``api_key_id``) ends when that key is revoked.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user_id", "user_id"),)
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from datamint.server.auth.models import ApiKey, Invitation, Organization, User
+from datamint.server.auth.models import ApiKey, Invitation, Organization, User, WebSession
 
 
 def count_organizations(session: Session) -> int:
@@ -87,6 +87,15 @@ def get_organization_by_name(session: Session, name: str) -> list[Organization]:
                                 .order_by(Organization.created_at, Organization.id)))
 
 
+def users_with_email(session: Session, email: str) -> list[User]:
+    """Every account with this email (case-insensitive), in any organization, oldest first.
+
+    Only for a sign-in that proves a password before it reveals anything about the accounts.
+    """
+    return list(session.scalars(select(User).where(func.lower(User.email) == email.lower())
+                                .order_by(User.created_at, User.id)))
+
+
 def organizations_of_email(session: Session, email: str) -> list[Organization]:
     """Organizations that have a user with this email (case-insensitive), oldest first."""
     return list(session.scalars(select(Organization).join(User, User.customer_id == Organization.id)
@@ -125,3 +134,21 @@ def open_invitations(
     if project_id is not None:
         stmt = stmt.where(Invitation.project_id == project_id)
     return session.scalars(stmt.order_by(Invitation.created_at, Invitation.id)).all()
+
+
+def get_web_session(session: Session, token_hash: str) -> tuple[WebSession, User, ApiKey | None] | None:
+    """The web session stored under ``token_hash``, its user and the API key it was opened with."""
+    row = session.execute(select(WebSession, User, ApiKey).join(User, User.id == WebSession.user_id)
+                          .outerjoin(ApiKey, ApiKey.id == WebSession.api_key_id)
+                          .where(WebSession.token_hash == token_hash)).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def delete_web_session(session: Session, token_hash: str) -> int:
+    """Delete the web session stored under ``token_hash``; the number of rows deleted (0 or 1)."""
+    return session.execute(delete(WebSession).where(WebSession.token_hash == token_hash)).rowcount or 0
+
+
+def delete_expired_web_sessions(session: Session, user_id: str, now: datetime) -> None:
+    """Delete a user's expired web sessions (called when the user signs in again)."""
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at <= now))

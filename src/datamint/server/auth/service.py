@@ -42,13 +42,14 @@ USER_REMOVAL_CHECKS: list[Callable[[Session, User], None]] = []
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the authenticated user, its organization and the key used."""
+    """Who is calling: the authenticated user, its organization and the key (or web session) used."""
 
     user_id: str
     email: str
     customer_id: str
     roles: tuple[str, ...]
     key_id: str | None = None
+    web_session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

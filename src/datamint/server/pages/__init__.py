@@ -1,9 +1,5 @@
-"""Server-rendered pages, until the web app (``web/``) exists: the home page (``GET /``), the
-invitation page (``GET /invitations/accept?token=...`` and its form), and the API docs
-(``/docs``, ``/redoc``) with their assets served locally so they render offline.
-
-Everything here is self-contained (this package, plus the lines in ``app.py`` that include its
-router and mount :data:`DOCS_ASSETS`) so that the web app can replace it whole.
+"""The API documentation pages (``/docs``, ``/redoc``) with their assets served locally, so that
+they render offline. (The home page and the invitation page are the web app's: ``server/webapp``.)
 """
 
 from __future__ import annotations

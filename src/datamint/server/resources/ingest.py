@@ -18,6 +18,9 @@ Duplicates (same content in the organization, :mod:`.duplicates`) are looked for
 with ``on_duplicate=skip`` a duplicate ends the upload there, and the check is repeated under a
 database lock in step 4 (where a duplicate found then discards the stored blob).
 
+With ``anonymize=true`` a DICOM file is de-identified after the checks and before step 2
+(:mod:`.deidentify`), so only the de-identified bytes are stored.
+
 File names must be plain names: anything with a directory part (``/`` or ``\\``), ``.``/``..``,
 control characters or more than 255 bytes is rejected with 422 rather than silently rewritten,
 so a client never ends up with a resource named differently from what it sent.
@@ -47,7 +50,7 @@ from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
-from datamint.server.resources import dicom_index, duplicates, membership, wire
+from datamint.server.resources import deidentify, dicom_index, duplicates, membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
@@ -76,6 +79,8 @@ class UploadForm:
     metadata: str | None = None
     project_id: str | None = None
     source: str | None = None
+    anonymize: bool = False
+    anonymize_key: str | None = None
     on_duplicate: str | None = None
     source_sha256: str | None = None
 
@@ -231,6 +236,10 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     else:
         with received.open() as reader:
             mimetype, metadata, entry = analyse(reader, filename, form.declared_mimetype)
+    if form.anonymize and mimetype == DICOM:
+        declared = declared or received.sha256  # duplicates are found by the original's content
+        received, metadata, entry, laterality = deidentify.anonymized(received, form.anonymize_key)
+        tags = clean_tags([*tags, *laterality])
     size = received.size
     content_sha256 = received.sha256
     earlier = duplicates.find(session, me, content_sha256, declared)
