@@ -6,7 +6,11 @@ PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 PORT   ?= 5000
 DATA   ?=
 
-.PHONY: run test test-sqlite bench lint install-server install-dev official-client clean
+.PHONY: run test test-sqlite bench lint install-server install-dev official-client web clean
+
+# The web app (web/, Node 20 + npm) is built into the Python package, which serves it.
+WEB_BUILT   = src/datamint/server/webapp/static/index.html
+WEB_SOURCES = $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,26 +32,36 @@ $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
 	.venv-official/bin/python -m pip install --quiet --disable-pip-version-check -r tests/official-client-requirements.txt
 	touch $@
 
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_BUILT): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run --silent build -- --logLevel warn
+
+## Build the web app into src/datamint/server/webapp/static (done by run, test and bench).
+web: $(WEB_BUILT)
+
 official-client: .venv-official/.installed
 install-server: $(VENV)/.server-installed
 install-dev: $(VENV)/.dev-installed
 
 ## Start the platform on its embedded defaults (SQLite + a local data folder).
-run: install-server
+run: install-server web
 	$(VENV)/bin/datamint server run --port $(PORT) $(if $(DATA),--data-dir $(DATA),)
 
 ## Run the whole test suite against SQLite and the local PostgreSQL.
-test: install-dev official-client
+test: install-dev official-client web
 	$(PY) -m pytest -q
 
-test-sqlite: install-dev official-client
+test-sqlite: install-dev official-client web
 	DATAMINT_TEST_BACKENDS=sqlite $(PY) -m pytest -q
 
-bench: install-dev
+bench: install-dev web
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .venv-official .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-official .pytest_cache .ruff_cache web/node_modules src/datamint/server/webapp/static test-artifacts

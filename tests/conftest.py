@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -203,3 +204,56 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "avi": write_video(folder / "clip.avi", "MJPG"),
         "mp4": write_video(folder / "clip.mp4", "mp4v"),
     }
+
+
+# -- browser tests (tests/web) -------------------------------------------------------------------
+# The web server runs on SQLite only: browser tests prove what the *browser* does (pages, tools,
+# geometry drawn with the mouse); the REST API underneath runs on both databases in tests/e2e, and
+# a second backend would double the slowest tests of the suite for no new evidence.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def web_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live server on SQLite (see above for why one backend) serving the built app."""
+    from datamint.server.webapp.router import STATIC_DIR
+
+    if not (STATIC_DIR / "index.html").is_file():
+        pytest.fail(f"The web app is not built ({STATIC_DIR} has no index.html): run `make web`")
+    yield from start_server("sqlite", request, tmp_path_factory.mktemp("web-server"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser, web_server: LiveServer) -> Iterator[BrowserContext]:
+    """A fresh browser profile (no cookies) pointed at the server."""
+    ctx = browser.new_context(base_url=web_server.url, viewport={"width": 1280, "height": 820})
+    ctx.set_default_timeout(20_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page of a fresh profile. Uncaught script errors fail the test; console errors are printed
+    (pytest shows them when a test fails)."""
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(f"{exc}"))
+    opened.on("console", lambda msg: print(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning")
+              else None)
+    yield opened
+    assert not errors, f"uncaught errors in the page: {errors}"

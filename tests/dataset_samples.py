@@ -90,9 +90,11 @@ def build_sample(api: Any, folder: Path) -> Sample:
 
 def add_member(server: Any, project_id: str, email: str, role: str) -> None:
     """Give a user a project role directly in the database (the members endpoints are another area's)."""
-    from datamint.server.auth import repository
+    from sqlalchemy import select
+
+    from datamint.server.auth.models import User
     from datamint.server.projects.models import ProjectMember
 
     with server.database.transaction() as session:
-        user = repository.get_user_by_email(session, email)
+        user = session.scalar(select(User).where(User.email == email))
         session.add(ProjectMember(project_id=project_id, user_id=user.id, roles=[role]))

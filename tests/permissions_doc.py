@@ -104,3 +104,85 @@ def coverage(schema: dict[str, Any], rows: dict[str, RouteRow]) -> tuple[list[st
 
 
 PATH_PARAM_RE = re.compile(r"{(\w+)}")
+
+
+NOT_APPLICABLE = "—"
+
+
+@dataclass(frozen=True)
+class BodyRow:
+    """One row of the bodies table: an id a request body carries, and the answers to foreign ids."""
+
+    method: str
+    path: str
+    field: str
+    refers_to: str
+    caller: str
+    other_org: int | None
+    hidden: int | None
+
+    @property
+    def key(self) -> str:
+        """``METHOD /path/template``."""
+        return f"{self.method} {self.path}"
+
+
+def _status(cell: str, where: str) -> int | None:
+    if cell == NOT_APPLICABLE:
+        return None
+    try:
+        return int(cell)
+    except ValueError:
+        raise AssertionError(f"{DOC} ({where}): {cell!r} is neither a status nor {NOT_APPLICABLE!r}")
+
+
+def _route(cell: str, where: str) -> tuple[str, str]:
+    method, _, path = cell.partition(" ")
+    if method not in HTTP_METHODS or not path.startswith("/"):
+        raise AssertionError(f"{DOC} ({where}): route {cell!r} must read 'METHOD /path/template'")
+    return method, path.strip()
+
+
+def body_rows() -> list[BodyRow]:
+    """The bodies table, row by row."""
+    header, rows = read_table("bodies")
+    if header != ["Route", "Body field", "Refers to", "Caller", "other org", "hidden"]:
+        raise AssertionError(f"{DOC}: unexpected columns of the bodies table: {header}")
+    out = []
+    for route, field_, refers_to, caller, other_org, hidden in rows:
+        method, path = _route(route, "bodies")
+        if caller not in ACTORS:
+            raise AssertionError(f"{DOC} (bodies): unknown caller {caller!r} for {route} {field_}")
+        out.append(BodyRow(method, path, field_, refers_to, caller, _status(other_org, "bodies"),
+                           _status(hidden, "bodies")))
+    keys = [(r.key, r.field) for r in out]
+    duplicated = {k for k in keys if keys.count(k) > 1}
+    if duplicated:
+        raise AssertionError(f"{DOC} (bodies): rows appear twice: {sorted(duplicated)}")
+    return out
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    """One row of the conflicts table."""
+
+    method: str
+    path: str
+    conflict: str
+    caller: str
+    status: int
+    existing: bool
+
+
+def conflict_rows() -> list[ConflictRow]:
+    """The conflicts table, row by row."""
+    header, rows = read_table("conflicts")
+    if header != ["Route", "Conflict", "Caller", "Status", "existing"]:
+        raise AssertionError(f"{DOC}: unexpected columns of the conflicts table: {header}")
+    out = []
+    for route, conflict, caller, status, existing in rows:
+        method, path = _route(route, "conflicts")
+        if caller not in ACTORS or existing not in ("yes", "no"):
+            raise AssertionError(f"{DOC} (conflicts): bad caller {caller!r} or existing {existing!r} for {route}")
+        out.append(ConflictRow(method, path, conflict, caller, int(status), existing == "yes"))
+    return out

@@ -94,16 +94,68 @@ def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config):
 
 
 def test_migrate_command_reports_revision(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "migrate", "--data-dir",
-                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    def migrate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "datamint.cli", "server", "migrate", "--data-dir",
+                               str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+
+    result = migrate()
     assert result.returncode == 0, result.stderr
     from alembic.script import ScriptDirectory
 
     from datamint.server.db.migrate import MIGRATIONS_DIR
 
-    heads = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()
-    assert heads and all(head in result.stdout for head in heads)
-    assert (tmp_path / "datamint.sqlite3").exists()
+    (head,) = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()
+    assert f"Database schema created from scratch: at the newest revision, {head}" in result.stdout
+    assert "revision(s)" not in result.stdout and "Context impl" not in result.stderr + result.stdout
+    assert "Running upgrade 0005_merge_heads ->" in result.stderr  # each migration applied is named
+    again = migrate()
+    assert f"Database schema already up to date: at the newest revision, {head}" in again.stdout
+    assert again.stderr == ""
+    assert (tmp_path / "data" / "datamint.sqlite3").exists()
+    assert (tmp_path / "data" / ".gitignore").read_text().splitlines()[-1] == "*"  # a new data folder
+
+
+def test_create_org_errors_are_one_line_and_accounts_are_per_organization(tmp_path):
+    def create(name: str, email: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "datamint.cli", "server", "create-org", name, "--admin-email",
+                               email, "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+
+    assert create("Lab C", "c@lab.test").returncode == 0
+    again = create("Lab D", "c@lab.test")  # the same person may administer another organization
+    assert again.returncode == 0 and "Organization 'Lab D'" in again.stdout and "admin c@lab.test" in again.stdout
+    bad = create("Lab E", "not-an-email")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == "Error: Invalid email address: 'not-an-email'"
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port),
+                                 "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "choose another one with --port" in result.stderr
+    assert "Datamint server on" not in result.stderr + result.stdout and not (tmp_path / "data").exists()
+
+
+@pytest.mark.timeout(180)
+def test_run_says_when_the_sdk_config_points_elsewhere(tmp_path, _isolated_sdk_config):
+    from datamint import configs
+
+    configs.write_config({configs.APIKEY_KEY: "dmk_other", configs.APIURL_KEY: "http://localhost:5000"})
+    port = _free_port()
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": "dmk_note_0123456789abcd"}
+    proc = _start(tmp_path / "my-data", port, env)
+    try:
+        _wait_healthy(f"http://localhost:{port}", proc)
+    finally:
+        out = _stop(proc)
+    assert "use http://localhost:5000" in out and "not this server" in out
+    assert f"datamint config --url http://localhost:{port} --api-key dmk_note_0123456789abcd" in out
+    assert configs.read_config()[configs.APIURL_KEY] == "http://localhost:5000"  # left as it was
+    assert (tmp_path / "my-data" / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
 def test_server_help_teaches(tmp_path):

@@ -83,13 +83,13 @@ def test_upload_folder_summary_confirmation_and_report(server, folder, monkeypat
     runner = CliRunner()
     args = [str(folder), "-r", "--channel", "cli", "--tag", "t1", "--retain-attribute", "0x0010,0x0040"]
 
-    declined = runner.invoke(_app(), args, input="n\n")
-    assert declined.exit_code == 1 and "Cancelled" in declined.output
+    declined = runner.invoke(_app(), args, input="y\n")  # no terminal: no question, whatever stdin says
+    assert declined.exit_code == 1 and "pass --yes" in declined.output
     api = Api(server.url, key)
     assert api.resources.get_list() == []
     assert "7 file(s) to upload" in declined.output and "skipped 1 DICOM report" in declined.output
 
-    result = runner.invoke(_app(), args, input="y\n")
+    result = runner.invoke(_app(), [*args, "--yes"])
     assert result.exit_code == 1, result.output
     assert "Uploaded 6 of 7 file(s) as 4 resource(s)" in result.output
     assert "broken.dcm" in result.output and "not a DICOM" in result.output

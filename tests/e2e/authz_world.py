@@ -58,6 +58,8 @@ class Request:
     json: Any = None
     query: dict[str, Any] | None = None
     files: dict[str, Any] | None = None
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
 
 
 def _png() -> bytes:
@@ -116,11 +118,13 @@ class World:
         """The value of each path parameter when a route's builder does not set it."""
         from authz_annotations import annotation_defaults
         from authz_datasets import dataset_defaults
+        from authz_dicom import dicom_defaults
         from authz_jobs import job_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
-                "resource_id": self.resource_id, "frame_index": "0", **annotation_defaults(self),
-                **dataset_defaults(self), **job_defaults(self)}
+                "resource_id": self.resource_id, "frame_index": "0", "plane": "axial", "index": "0",
+                **annotation_defaults(self), **dataset_defaults(self), **dicom_defaults(self),
+                **job_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -196,6 +200,8 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
                                                      "project_roles": ["PROJECT_REVIEWER"]}),
     "DELETE /users/invitations/{email}/revoke": _invitation_email,
     "POST /invitations/accept": _accept,
+    "POST /invitations/describe": lambda w, a: Request(json={"token": w.fresh_invitation()[1]}),
+    "POST /auth/session": lambda w, a: Request(json={"api_key": w.actors["member"].key}),
     "POST /users/me/api-keys": lambda w, a: Request(json={"name": "matrix"}),
     "DELETE /users/me/api-keys/{key_id}": _own_key,
     "POST /users/{email}/api-keys": lambda w, a: Request(json={"name": "matrix"}),
@@ -222,10 +228,12 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
 def _with_annotation_routes() -> None:
     from authz_annotations import ANNOTATION_REQUESTS
     from authz_datasets import DATASET_REQUESTS
+    from authz_dicom import DICOM_REQUESTS
     from authz_jobs import JOB_REQUESTS
 
     REQUESTS.update(ANNOTATION_REQUESTS)
     REQUESTS.update(DATASET_REQUESTS)
+    REQUESTS.update(DICOM_REQUESTS)
     REQUESTS.update(JOB_REQUESTS)
 
 

@@ -99,6 +99,26 @@ def test_png_and_npy_formats(api, sample, tmp_path):
     assert np.array_equal(np.load(io.BytesIO(archive.read(png["archive_paths"][0]))), expected)
 
 
+def test_jpg_and_tiff_formats_render_the_frames_as_png_does(api, sample, tmp_path):
+    for fmt, pil_format, exact in (("jpg", "JPEG", False), ("tiff", "TIFF", True)):
+        archive, manifest = _archive(api, sample, fmt, tmp_path)
+        assert manifest["format"] == fmt
+        ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
+        assert [p.rsplit(".", 1)[1] for p in ct["archive_paths"]] == [fmt] * FRAMES
+        for k, path in enumerate(ct["archive_paths"]):
+            image = Image.open(io.BytesIO(archive.read(path)))
+            assert image.format == pil_format and image.size == (COLS, ROWS)
+            rendered = np.asarray(api.resources.download_resource_frame(sample.ct, k)).astype(int)
+            difference = np.abs(np.asarray(image).astype(int) - rendered)
+            assert difference.max() == 0 if exact else difference.mean() < 2  # JPEG is lossy, quality 95
+        png = next(r for r in manifest["resources"] if r["id"] == sample.png1)
+        (path,) = png["archive_paths"]
+        original = np.asarray(Image.open(io.BytesIO(api.resources.download_resource_file(sample.png1,
+                                                                                          auto_convert=False))))
+        converted = np.asarray(Image.open(io.BytesIO(archive.read(path))))
+        assert path.endswith(f".{fmt}") and converted.shape == original.shape
+
+
 def test_live_download_without_a_version(api, sample, tmp_path):
     archive, manifest = _archive(api, sample, "dicom", tmp_path, version=None)
     assert manifest["version"] is None and len(manifest["resources"]) == 4
@@ -134,7 +154,7 @@ def test_tokens_are_single_use_expire_and_stay_in_their_organization(server, api
 
 
 def test_bad_formats_and_versions(api, sample):
-    for fmt in ("jpg", "tiff", "zip"):
+    for fmt in ("zip", "gif"):
         with pytest.raises(ValidationError, match="format"):
             _token(api, sample, fmt=fmt)
     with pytest.raises(ItemNotFoundError):

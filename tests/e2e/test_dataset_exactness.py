@@ -7,6 +7,7 @@ import nibabel
 import numpy as np
 import pydicom
 import pytest
+import torch
 
 from annotation_samples import FRAMES, NIFTI_SHAPE
 from datamint import Api
@@ -49,8 +50,12 @@ def test_volumes_images_masks_and_boxes_are_exact(server, sample, version):
     import io
 
     ct = _item(dataset, sample.ct)
-    pixels = pydicom.dcmread(io.BytesIO(sample.originals[sample.ct])).pixel_array  # (frames, rows, cols)
-    assert np.array_equal(ct["image"][0].numpy(), pixels)
+    original = pydicom.dcmread(io.BytesIO(sample.originals[sample.ct]))
+    pixels = original.pixel_array  # (frames, rows, cols), stored values
+    slope, intercept = float(original.RescaleSlope), float(original.RescaleIntercept)
+    assert (slope, intercept) == (1.0, -1024.0)
+    assert ct["image"].dtype == torch.float32  # Hounsfield units, as the official client gives them
+    assert np.array_equal(ct["image"][0].numpy(), pixels * slope + intercept)
     (author,) = ct["masks"]
     by_name = dict(zip(ct["mask_labels"][author], ct["masks"][author].numpy(), strict=True))
     expected = sample.ct_labels.transpose(2, 0, 1)  # uploaded (rows, cols, frames) → (frames, rows, cols)

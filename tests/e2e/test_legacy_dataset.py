@@ -137,6 +137,26 @@ def test_clear_errors(server, xrays, tmp_path):
         datamint.Dataset(tmp_path, project.name, version=42, **kw)
     with pytest.raises(DatamintDatasetException, match="not downloaded yet.*download=True"):
         datamint.Dataset(tmp_path / "empty", project.name, download=False)
-    fresh = Api(server.url, server.admin_key).projects.create(unique("unversioned"), "no versions")
-    with pytest.raises(DatamintDatasetException, match="create_version"):
-        datamint.Dataset(tmp_path, fresh.name, **kw)
+
+
+def test_latest_of_a_never_versioned_dataset_freezes_version_1(server, xrays, tmp_path, caplog):
+    """The seed 002 flow as written: upload, then Dataset(root, name, version='latest')."""
+    api = Api(server.url, server.admin_key)
+    project, _ = xrays
+    ids = [r.id for r in api.projects.get_project_resources(project)]
+    fresh = api.projects.create(unique("unversioned"), "no versions", resources_ids=ids[:2])
+    with caplog.at_level("WARNING", logger="datamint.dataset.sources"):
+        first = datamint.Dataset(tmp_path, fresh.name, api_key=server.admin_key, server_url=server.url)
+    assert len(first) == 2 and first.version == 1 and "had no version yet" in caplog.text
+    (version,) = api.datasets.get_versions(fresh.dataset_id)
+    assert (version.number, version.name, version.resource_count) == (1, "v1", 2)
+    api.projects.add_resources(ids[2:3], fresh)
+    again = datamint.Dataset(tmp_path, fresh.name, api_key=server.admin_key, server_url=server.url)
+    assert len(again) == 2 and [v.number for v in api.datasets.get_versions(fresh.dataset_id)] == [1]
+
+    email, member_key = server.new_user(["member"])
+    other = api.projects.create(unique("unversioned"), "no versions", resources_ids=ids[:1])
+    api.projects.set_member(other, email, ["PROJECT_REVIEWER"])  # may export, may not create versions
+    with pytest.raises(DatamintDatasetException, match="no version yet.*ask a manager"):
+        datamint.Dataset(tmp_path, other.name, api_key=member_key, server_url=server.url)
+    assert api.datasets.get_versions(other.dataset_id) == []

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from annotation_samples import NIFTI_SHAPE, write_nifti
+from datamint import Api
 
 from official_client import run_official
 
@@ -103,3 +104,35 @@ def test_official_client_upload_with_segmentations_into_a_project_worklist(serve
     assert result["groups"] == ["lesion"]
     assert result["anns"] == [["lesion", True]]
     assert result["statuses"] == [] and result["rows"] == 2
+
+
+def test_official_client_line_without_frame_and_annotators_as_dicts(server, tmp_path):
+    """Issue 10: a line on a 2-D image needs no frame_index; worklist annotators may be dicts."""
+    from annotation_samples import png_path
+
+    from conftest import unique
+
+    key = server.new_org()
+    api = Api(server.url, key)
+    email, _ = server.new_user(admin_key=key)
+    image = api.resources.upload_resource(str(png_path(tmp_path)))
+    project = api.projects.create(unique("official-ann"), "lines and annotators", resources_ids=[image])
+    out = run_official(f"""
+        import json
+        from datamint import Api
+        api = Api()
+        line = api.annotations.add_line_annotation((1, 2), (9, 12), {image!r}, 'x')
+        created_set = api.annotationsets.create('with dict annotators', [{image!r}], project={project.id!r},
+                                        annotators=[{{'email': {email!r}, 'expertise_level': 'expert'}}])
+        worklist = api.annotationsets.get_by_id(created_set.id)
+        created = api.annotations.get_by_id(line)
+        print(json.dumps(dict(line=line, frame=created.frame_index, type=type(created).__name__,
+                              points=created.geometry.to_dict()['points'],
+                              annotators=[(a.email, a.expertise_level) for a in worklist.annotators])))
+    """, server.url, key)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["type"] == "LineAnnotation" and result["frame"] == 0
+    assert result["points"] == [[1, 2, 0], [9, 12, 0]]
+    assert result["annotators"] == [[email, "expert"]]
+    (stored,) = api.annotations.get_list(resource=image)
+    assert stored.id == result["line"] and stored.frame_index == 0 and stored.scope == "frame"

@@ -56,6 +56,38 @@ def test_official_client_datasets_and_splits(server, tmp_path):
     assert sorted(r["sha256"] for r in manifest["resources"]) == result["frozen"]
 
 
+def test_official_client_downloads_jpg_and_tiff_archives(server, tmp_path):
+    """Issue 10: the formats the official client offers besides dicom/nifti/png render every frame."""
+    from imaging_samples import write_ct_series
+
+    key = server.new_org()
+    api = Api(server.url, key)
+    png = api.resources.upload_resource(str(png_image(tmp_path / "p.png", 3)))
+    (ct,) = set(api.resources.upload_resources([str(p) for p in write_ct_series(tmp_path / "ct", slices=3)]))
+    project = api.projects.create(unique("official-jpg"), "rendered archives", resources_ids=[png, ct])
+    out = run_official(f"""
+        import json
+        from datamint import Api
+        api = Api()
+        info = api._datasetsinfo.get_by_id({project.dataset_id!r})
+        for fmt in ('jpg', 'tiff'):
+            api._datasetsinfo.download(info, {str(tmp_path)!r} + f'/official.{{fmt}}.zip', format=fmt,
+                                       progress_bar=False)
+        print(json.dumps('done'))
+    """, server.url, key)
+    assert json.loads(out.strip().splitlines()[-1]) == "done"
+    for fmt, pil_format in (("jpg", "JPEG"), ("tiff", "TIFF")):
+        with zipfile.ZipFile(tmp_path / f"official.{fmt}.zip") as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            paths = {r["id"]: r["archive_paths"] for r in manifest["resources"]}
+            assert manifest["format"] == fmt and len(paths[ct]) == 3 and len(paths[png]) == 1
+            for path in paths[ct] + paths[png]:
+                image = Image.open(io.BytesIO(zf.read(path)))
+                assert path.endswith(f".{fmt}") and image.format == pil_format
+            frame = np.asarray(Image.open(io.BytesIO(zf.read(paths[ct][1]))))
+            rendered = np.asarray(api.resources.download_resource_frame(ct, 1)).astype(int)
+            assert np.abs(frame.astype(int) - rendered).max() <= (0 if fmt == "tiff" else 40)
+
 def test_official_dataset_classes_read_our_projects_exactly(server, tmp_path):
     key = server.new_org()
     api = Api(server.url, key)

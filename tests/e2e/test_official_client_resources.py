@@ -47,6 +47,7 @@ def test_official_client_resource_flow(server, tmp_path):
     """, server.url, key)
     result = json.loads(out.strip().splitlines()[-1])
     assert result["cls"] == "ImageResource" and result["storage"] == "ImageResource" and result["width"] == 24
+    assert result["ids"][1] != result["rid"]  # the same PNG twice: two resources, as the official client expects
     assert result["tags"] == ["off", "png"] and result["listed"] == [result["rid"]]
     assert result["in_project"] == sorted(result["ids"]) == result["project_items"]
     assert result["raw_len"] == len(open(dicom, "rb").read()) and result["modality"] == "NM"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from datamint import Api
-from datamint.exceptions import ItemNotFoundError, PermissionDeniedError, ValidationError
+from datamint.exceptions import EntityAlreadyExistsError, ItemNotFoundError, PermissionDeniedError, ValidationError
 
 from conftest import unique
 
@@ -48,9 +48,9 @@ def test_managers_manage_members_but_not_the_last_manager(server, api):
     helper, _ = _user(server, api)
     manager_api.projects.set_member(project, helper.id, ["PROJECT_ANNOTATOR"])
 
-    with pytest.raises(ValidationError, match="last PROJECT_MANAGER"):
+    with pytest.raises(EntityAlreadyExistsError, match="last PROJECT_MANAGER"):
         manager_api.projects.remove_member(project, manager.id)
-    with pytest.raises(ValidationError, match="last PROJECT_MANAGER"):
+    with pytest.raises(EntityAlreadyExistsError, match="last PROJECT_MANAGER"):
         manager_api.projects.set_member(project, manager.id, ["PROJECT_ANNOTATOR"])
     manager_api.projects.set_member(project, helper.id, ["PROJECT_MANAGER"])
     manager_api.projects.remove_member(project, manager.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from datamint.exceptions import ItemNotFoundError, ValidationError
 from imaging_samples import jpeg_file, png_file, pydicom_file
 
 from conftest import unique
+from imaging_data import image_bytes
 
 
 class Catalog:
@@ -166,3 +168,36 @@ def test_listing_needs_a_valid_key(server):
     assert response.status_code == 401
     with pytest.raises(ValidationError):
         Api(server.url, server.admin_key).resources.get_list(status="lost")  # type: ignore[arg-type]
+
+
+def test_keyset_cursor_walks_every_resource_once_in_order(server, monkeypatch):
+    """``nextCursor``/``after`` pages through the listing; the SDK follows it; bad cursors are 422."""
+    from datamint import Api
+
+    key = server.new_org()
+    with Api(server.url, key) as org_api:
+        ids = org_api.resources.upload_resources([io.BytesIO(image_bytes("PNG", (4 + i, 4))) for i in range(7)])
+        with httpx.Client(base_url=server.url, headers={"apikey": key}) as http:
+            first = http.get("/resources", params={"limit": 3}).json()
+            assert first["totalCount"] == 7 and "totalCountCapped" not in first
+            seen = [r["id"] for r in first["data"]]
+            cursor = first["nextCursor"]
+            while cursor:
+                page = http.get("/resources", params={"limit": 3, "after": cursor}).json()
+                seen += [r["id"] for r in page["data"]]
+                cursor = page.get("nextCursor")
+            assert seen == [r["id"] for r in http.get("/resources", params={"limit": 100}).json()["data"]]
+            assert sorted(seen) == sorted(ids)
+            bad = http.get("/resources", params={"after": "not-a-cursor"})
+            assert bad.status_code == 422 and "cursor" in bad.json()["message"]
+            other_order = http.get("/resources", params={"after": first["nextCursor"], "order_field": "filename"})
+            assert other_order.status_code == 422
+        from datamint.api import base_api
+
+        asked = []
+        monkeypatch.setattr(base_api, "PAGE_LIMIT", 3)  # several pages, so the SDK follows nextCursor
+        real = org_api.resources._request
+        monkeypatch.setattr(org_api.resources, "_request",
+                            lambda *a, **k: asked.append(k.get("params")) or real(*a, **k))
+        assert [r.id for r in org_api.resources.get_list(limit=None)] == seen
+        assert [("after" in p, "offset" in p) for p in asked] == [(False, True), (True, False), (True, False)]

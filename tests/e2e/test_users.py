@@ -68,8 +68,10 @@ def test_other_organization_users_are_invisible(server, api):
 def test_an_organization_keeps_its_last_admin(server):
     admin = Api(server.url, server.new_org())
     me = next(u for u in admin.users.get_all() if "admin" in u.roles)
-    with pytest.raises(ValidationError, match="last admin"):
+    with pytest.raises(EntityAlreadyExistsError, match="last admin") as refused:
         admin.users.update_user(me.email, roles=["member"])
+    assert refused.value.status_code == 409 and refused.value.existing is None
+    assert "exists_ok" not in str(refused.value) and "reload and retry" in str(refused.value)
     other = f"{unique('second')}@example.test"
     admin.users.create(other, roles=["admin"])
     admin.users.update_user(me.email, roles=["member"])
@@ -93,6 +95,10 @@ def test_deleting_an_annotator_keeps_their_work(server, tmp_path):
     project = user.projects.create(unique("p"), "d")
     rid = user.resources.upload_resource(str(png_file(tmp_path / "a.png")), publish_to=project.id)
     aid = user.annotations.add_box_annotation((1, 1), (5, 5), rid, "box")
+    with pytest.raises(EntityAlreadyExistsError, match=f"last PROJECT_MANAGER of project\\(s\\) '{project.name}'"):
+        admin.users.delete_user(email)  # the project would be left without a manager
+    admin_id = next(u.id for u in admin.users.get_all() if "admin" in u.roles)
+    admin.projects.set_member(project, admin_id, ["PROJECT_MANAGER"])
     admin.users.delete_user(email)
     assert admin.annotations.get_by_id(aid).created_by == email
     assert admin.resources.get_by_id(rid).created_by == email

@@ -63,6 +63,22 @@ def test_create_get_update_with_specs_annotators_and_labels(api, server, images)
     assert api.annotationworklists is api.annotationsets is api.worklist
 
 
+def test_annotators_as_dicts_set_expertise_and_status(api, server, images):
+    first, _ = server.new_user()
+    second, _ = server.new_user()
+    project = api.projects.create(unique("proj"), "d", resources_ids=images)
+    wid = api.annotationsets.create("Round 2", images, project=project, annotators=[
+        {"email": first, "expertise_level": "expert"}, {"email": second, "status": "frozen"}])
+    annotators = {a.email: (a.expertise_level, a.status) for a in api.annotationsets.get_by_id(wid).annotators}
+    assert annotators == {first: ("expert", "active"), second: (None, "frozen")}
+    api.annotationsets.update(wid, annotators=[second, {"email": first, "expertise_level": "learner"}])
+    annotators = {a.email: (a.expertise_level, a.status) for a in api.annotationsets.get_by_id(wid).annotators}
+    assert annotators == {first: ("learner", "active"), second: (None, "active")}
+    for bad in ({"email": first, "requires_review": True}, {"email": first, "expertise_level": "guru"}, {"x": 1}):
+        with pytest.raises(ValidationError, match="annotators"):
+            api.annotationsets.create("Round 3", images, project=project, annotators=[bad])
+    assert "Round 3" not in {w.name for w in api.annotationsets.get_by_project(project)}  # nothing half-made
+
 def test_labels_of_a_worklist_are_enforced(api, images):
     wid = api.annotationsets.create(
         "Strict", images[:1], annotations=[{"type": "category", "identifier": "grade", "values": ["1", "2"]}])

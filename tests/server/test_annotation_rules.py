@@ -23,6 +23,16 @@ def test_items_infer_scope_and_keep_ranges_inclusive():
     assert validation.check_item({"type": "text", "identifier": "t", "model_id": "m"}, 0, SHAPE).is_model
 
 
+
+def test_frame_scope_without_index_is_frame_0_on_a_single_frame_resource():
+    png = validation.ResourceShape(width=20, height=10, frame_count=1, mimetype="image/png")
+    line = {"type": "line", "identifier": "x", "scope": "frame",
+            "geometry": {"points": [[1, 2, 0], [5, 6, 0]], "viewUp": [0, 1, 0]}}
+    item = validation.check_item(line, 0, png)
+    assert (item.scope, item.frame_index, item.frame_end) == ("frame", 0, None)
+    with pytest.raises(ValidationFailedError, match="needs 'frame_index'.*has 4 frames"):
+        validation.check_item(line, 0, SHAPE)
+
 @pytest.mark.parametrize("item", [
     {"type": "float", "identifier": "f", "value": "nan"},
     {"type": "label", "identifier": "l", "frame_range": [3, 1]},

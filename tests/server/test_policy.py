@@ -7,7 +7,7 @@ import pytest
 from datamint.server import policy
 from datamint.server.auth.service import ORG_ROLES, Principal
 from datamint.server.errors import ForbiddenError
-from permissions_doc import SPECIAL_ACTIONS, grants, route_rows
+from permissions_doc import SPECIAL_ACTIONS, body_rows, conflict_rows, grants, route_rows
 
 ORG_ROLE_OF_ACTOR = {"member": "member", "annotator": "member", "reviewer": "member", "manager": "member",
                      "admin": "admin"}
@@ -99,3 +99,14 @@ def test_project_roles_by_table():
     assert policy.project_allowed(_principal("admin"), None, policy.ProjectAction.MEMBERS_MANAGE)
     with pytest.raises(ForbiddenError, match="project.members.manage"):
         policy.require_project(member, ["PROJECT_REVIEWER"], policy.ProjectAction.MEMBERS_MANAGE)
+
+
+def test_body_and_conflict_tables_are_well_formed():
+    rows = body_rows()
+    assert rows and all(r.refers_to in {"resource", "project", "worklist", "annotation", "dataset", "user", "none"}
+                        for r in rows)
+    assert all(r.other_org is None and r.hidden is None for r in rows if r.refers_to == "none")
+    assert all(r.hidden is None for r in rows if r.refers_to in ("resource", "user") or r.caller == "admin")
+    known = route_rows()
+    assert {r.key for r in rows} <= set(known) and {f"{c.method} {c.path}" for c in conflict_rows()} <= set(known)
+    assert all(c.status in (201, 409) and (c.status == 409 or not c.existing) for c in conflict_rows())

@@ -158,7 +158,10 @@ def error_from_response(response: httpx.Response) -> DatamintException:
             existing = body.get("existing") if isinstance(body, dict) else None
         except ValueError:
             pass
-        err409 = EntityAlreadyExistsError("entity", {}, existing=existing, **kwargs)
+        # A 409 without the existing entity is a refusal by the current state (the last admin, a
+        # concurrent change), where exists_ok cannot help.
+        hint = None if existing is not None else "Nothing was changed: fix what the message names, or reload and retry"
+        err409 = EntityAlreadyExistsError("entity", {}, existing=existing, hint=hint, **kwargs)
         err409.message = message
         return err409
     if status == 429:
@@ -376,23 +379,29 @@ class BaseApi:
         """Walk every page of a listing and yield its items (at most ``limit``).
 
         GET listings page with ``offset``/``limit`` query parameters; POST search listings put
-        them in the JSON body as strings (wire protocol §2).
+        them in the JSON body as strings (wire protocol §2). When a page carries ``nextCursor``
+        (our server's keyset paging), the next page is asked for with ``after=<cursor>`` instead
+        of an offset, which costs the server the same for every page.
         """
         offset = 0
         returned = 0
+        cursor: str | None = None
         while True:
             page_size = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - returned)
             if page_size <= 0:
                 return
             if method == "GET":
                 query = {k: v for k, v in (params or {}).items() if v is not None}
-                query.update(offset=offset, limit=page_size)
+                query.update({"after": cursor} if cursor else {"offset": offset})
+                query["limit"] = page_size
                 response = self._request("GET", path, params=query)
             else:
                 payload = dict(body or {})
                 payload.update(offset=str(offset), limit=str(page_size))
                 response = self._request(method, path, params=params, json=payload)
-            items = items_from(response.json(), return_field)
+            data = response.json()
+            cursor = data.get("nextCursor") if method == "GET" and isinstance(data, dict) else None
+            items = items_from(data, return_field)
             yield from items
             returned += len(items)
             offset += len(items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -17,7 +18,13 @@ from datamint.api.endpoints.jobs_api import JobsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
-from datamint.exceptions import AuthenticationError, DatamintException, NetworkError
+from datamint.exceptions import (
+    AuthenticationError,
+    DatamintException,
+    ItemNotFoundError,
+    NetworkError,
+    ValidationError,
+)
 
 
 class Api:
@@ -48,6 +55,10 @@ class Api:
 
     def __init__(self, server_url: str | None = None, api_key: str | None = None, timeout: float = 30.0,
                  max_retries: int = 3, check_connection: bool = True, verify_ssl: bool | str = True) -> None:
+        if not isinstance(api_key, (str, type(None))):
+            raise TypeError(f"api_key must be a string, not {type(api_key).__name__}"
+                            + (": accept_invitation() returns a dict, pass its ['api_key']"
+                               if isinstance(api_key, dict) and "api_key" in api_key else ""))
         server_url = server_url or configs.get_value(configs.APIURL_KEY)
         api_key = api_key or configs.get_value(configs.APIKEY_KEY)
         if not api_key:
@@ -71,12 +82,21 @@ class Api:
             AuthenticationError: The server rejects the key.
             NetworkError: The server cannot be reached or does not speak the protocol.
         """
+        url = self.config.server_url
         try:
             self.projects.get_list(limit=1)
         except (AuthenticationError, NetworkError):
             raise
+        except (ItemNotFoundError, ValidationError, ValueError) as exc:  # 404, or an answer that is not ours
+            parsed = urlsplit(url)
+            status = f"HTTP {exc.status_code}" if getattr(exc, "status_code", None) else "an answer that is not JSON"
+            base = f"{parsed.scheme}://{parsed.netloc}"
+            hint = (f"use the server's base URL, e.g. {base} (without {parsed.path!r})" if parsed.path not in ("", "/")
+                    else "check the host and port of the Datamint server")
+            raise NetworkError(f"{url} is not a Datamint server URL: GET {url}/projects gave {status}",
+                               hint=f"Fix it with 'datamint config --url URL': {hint}") from exc
         except DatamintException as exc:
-            raise NetworkError(f"Error connecting to the Datamint API at {self.config.server_url}: {exc}",
+            raise NetworkError(f"Error connecting to the Datamint API at {url}: {exc}",
                                hint="Check the URL and your key with 'datamint config'") from exc
 
     # -- endpoint handlers -------------------------------------------------------------------

@@ -8,10 +8,15 @@ from typing import Annotated
 import typer
 
 from datamint import configs
+from datamint.cli.help import TYPER_SETTINGS, PlainHelpCommand
 
 HELP = ("Set the API key and server URL the SDK uses, test them, and manage the local cache.\n\n"
+        "New values are tested against the server before they are saved (--no-test saves them "
+        "untested, e.g. before the server is up); 'datamint config --test' tests what is saved and "
+        "exits with 1 when the server cannot be reached or refuses the key.\n\n"
         "Examples:\n\n"
         "  datamint config --api-key dmk_... --url http://localhost:5000\n\n"
+        "  datamint config --test\n\n"
         "  datamint config -i            (asks for each value)\n\n"
         "  datamint config --list-local-data")
 
@@ -22,16 +27,20 @@ def _mask(key: str | None) -> str:
     return key[:8] + "…" + key[-4:] if len(key) > 16 else "***"
 
 
-def _test_connection() -> None:
+def _test_connection(url: str | None, api_key: str | None, unsaved: bool = False) -> None:
+    """Check ``url`` and ``api_key`` with one request; exit 1 with the reason when they do not work."""
     from datamint.api.client import Api
     from datamint.exceptions import DatamintException
 
     try:
-        Api(check_connection=True).close()
+        Api(url, api_key, check_connection=True).close()
     except DatamintException as exc:
         typer.secho(f"Connection test failed: {exc}", fg=typer.colors.RED, err=True)
+        if unsaved:
+            typer.secho("Nothing was saved; fix the value, or pass --no-test to save it anyway.",
+                        fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    typer.secho(f"Connected to {configs.get_value(configs.APIURL_KEY)}", fg=typer.colors.GREEN)
+    typer.secho(f"Connected to {url or configs.get_value(configs.APIURL_KEY)}", fg=typer.colors.GREEN)
 
 
 def _cache_groups() -> list[tuple[str, int]]:
@@ -46,14 +55,19 @@ def _cache_groups() -> list[tuple[str, int]]:
 
 
 def config_command(
-    api_key: Annotated[str | None, typer.Option("--api-key", help="Your API key (stored in the config file)")] = None,
-    url: Annotated[str | None, typer.Option("--url", "--default-url",
+    api_key: Annotated[str | None, typer.Option("--api-key", metavar="KEY",
+                                                help="Your API key (stored in the config file)")] = None,
+    url: Annotated[str | None, typer.Option("--url", "--default-url", metavar="URL",
                                             help="Server URL, e.g. http://localhost:5000")] = None,
     interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Ask for each value")] = False,
-    test: Annotated[bool, typer.Option("--test/--no-test", help="Test the connection after saving")] = True,
+    test: Annotated[bool | None, typer.Option(
+        "--test/--no-test", show_default=False,
+        help="--test: test the saved (or given) URL and key; --no-test: save new values without testing them")
+    ] = None,
     list_local_data: Annotated[bool, typer.Option("--list-local-data", help="Show cached data groups")] = False,
     clean_local_data: Annotated[
-        str | None, typer.Option("--clean-local-data", help="Delete one cached group (see --list-local-data)")
+        str | None, typer.Option("--clean-local-data", metavar="GROUP",
+                                   help="Delete one cached group (see --list-local-data)")
     ] = None,
     clean_all_local_data: Annotated[
         bool, typer.Option("--clean-all-local-data", help="Delete the whole cache")
@@ -95,18 +109,21 @@ def config_command(
         typer.echo(f"API key:     {_mask(configs.get_value(configs.APIKEY_KEY))}")
         if not values:
             typer.echo("Nothing saved yet: run 'datamint config --api-key KEY --url URL'.")
+        if test:
+            _test_connection(None, None)
         return
+    if test is not False:
+        _test_connection(url or configs.get_value(configs.APIURL_KEY),
+                         api_key or configs.get_value(configs.APIKEY_KEY), unsaved=True)
     given = {configs.APIKEY_KEY: api_key, configs.APIURL_KEY: url}
     path = configs.write_config({key: value for key, value in given.items() if value})  # None would remove it
     typer.echo(f"Saved to {path}")
-    if test and configs.get_value(configs.APIKEY_KEY):
-        _test_connection()
 
 
 def legacy_main() -> None:
     """Entry point of the legacy ``datamint-config`` script."""
     from datamint.cli.main import run_cli
 
-    app = typer.Typer(add_completion=True, pretty_exceptions_enable=False)
-    app.command(help=HELP)(config_command)
+    app = typer.Typer(add_completion=True, **TYPER_SETTINGS)
+    app.command(help=HELP, cls=PlainHelpCommand)(config_command)
     run_cli(app)

@@ -110,13 +110,54 @@ def select_files(paths: Sequence[Path], *, recursive: bool = False, max_depth: i
     return selection
 
 
-def kind_counts(files: Sequence[Path]) -> Counter[str]:
-    """How many files of each kind (by extension) a selection holds, for the summary."""
-    kinds: Counter[str] = Counter()
+@dataclass
+class Sniffed:
+    """What the content of the files to upload is (read from their first bytes, not their names)."""
+
+    kinds: dict[Path, str] = field(default_factory=dict)
+    mimetypes: dict[Path, str] = field(default_factory=dict)
+    reports: list[Path] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """How many files of each kind, reports excluded."""
+        return Counter(kind for path, kind in self.kinds.items() if path not in self.reports)
+
+    @property
+    def others(self) -> list[Path]:
+        """Files that hold no medical image, image or video (stored as plain files)."""
+        return [path for path, kind in self.kinds.items() if kind == "other"]
+
+    @property
+    def dicoms(self) -> int:
+        """DICOM files to upload (reports excluded)."""
+        return self.counts["DICOM"]
+
+
+def sniff_files(files: Sequence[Path]) -> Sniffed:
+    """Classify ``files`` by content: DICOM (and DICOM reports: SR, KO, PR, ...), NIfTI, image,
+    video, or other (with the mimetype it will be stored as)."""
+    from datamint.imaging import HEAD_SIZE, guess_mimetype, is_dicom_report, read_dicom, sniff_mimetype
+
+    found = Sniffed()
     for path in files:
-        ext = extension(path)
-        kind = ("DICOM" if ext in ("dcm", "dicom", "") else "NIfTI" if ext in ("nii", "nii.gz") else
-                "image" if ext in ("png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif", "webp") else
-                "video" if ext in ("mp4", "avi", "mov", "webm", "mkv", "m4v") else "other")
-        kinds[kind] += 1
-    return kinds
+        with open(path, "rb") as fh:
+            mimetype = sniff_mimetype(fh.read(HEAD_SIZE)) or guess_mimetype(path.name) or "application/octet-stream"
+        found.mimetypes[path] = mimetype
+        if mimetype == "application/dicom":
+            try:
+                if is_dicom_report(read_dicom(str(path), stop_before_pixels=True, check=False)):
+                    found.reports.append(path)
+            except ValueError:
+                pass
+            kind = "DICOM"
+        elif mimetype == "application/nifti":
+            kind = "NIfTI"
+        elif mimetype.startswith("image/"):
+            kind = "image"
+        elif mimetype.startswith("video/"):
+            kind = "video"
+        else:
+            kind = "other"
+        found.kinds[path] = kind
+    return found

@@ -28,6 +28,10 @@ _LOG = logging.getLogger(__name__)
 class DatamintBaseDataset:
     """Base class of the Datamint datasets; use a subclass (``ImageDataset``, ``VolumeDataset``...).
 
+    DICOM images come in the modality's units, as in the official client: the rescale slope and
+    intercept (or Modality LUT) are applied, so CT is in Hounsfield units (``float32``); DICOM
+    without a rescale, NIfTI, images and videos keep their stored values and type.
+
     Args:
         project: The project (name, id or Project).
         resources: Instead of a project, these resources (Resource entities) and their annotations.
@@ -227,7 +231,7 @@ class DatamintBaseDataset:
 
     def _load(self, record: Record) -> Loaded:
         assert self.source is not None
-        return read_resource(self.source.resource_path(record), record.mimetype)
+        return read_resource(self.source.resource_path(record), record.mimetype, modality_lut=True)
 
     def _load_mask(self, annotation: dict[str, Any]) -> np.ndarray:
         assert self.source is not None

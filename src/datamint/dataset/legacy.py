@@ -33,7 +33,9 @@ class Dataset:
     Args:
         root: Folder to download datasets into (``<root>/<dataset_name>/``).
         dataset_name: The dataset's name, which is its project's name.
-        version: ``'latest'`` (the newest version), a version number, or a version name.
+        version: ``'latest'`` (the newest version), a version number, or a version name. A dataset
+            that has no version yet gets one on the first ``'latest'`` (its current content frozen
+            as version 1; needs project-manager rights), so the guide's examples run as written.
         api_key: API key (default: ``DATAMINT_API_KEY`` or the config file).
         server_url: Server URL (default: ``DATAMINT_API_URL`` or the config file).
         transform: Applied to the image, a NumPy array ``(H, W)``, ``(H, W, C)`` or, for volumes,

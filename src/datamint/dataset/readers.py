@@ -1,6 +1,8 @@
 """Reading local files into arrays in one canonical layout: ``(frames, height, width, channels)``.
 
-* DICOM (pydicom): the stored pixel values (no rescale), frames in file order.
+* DICOM (pydicom): frames in file order; with ``modality_lut`` (the per-kind datasets) the
+  rescale slope/intercept or Modality LUT applied — Hounsfield units for CT, ``float32`` — as the
+  official client does; without it the stored values (the legacy ``Dataset``).
 * NIfTI (nibabel): voxel ``data[x, y, z]`` becomes ``array[z, y, x]``: frame = z, row = y,
   column = x — the orientation the server's masks, ``/frames`` and annotation pixels use.
 * Images (Pillow): ``(1, height, width, channels)``.
@@ -45,14 +47,15 @@ def _frames_last_channel(array: np.ndarray, frames: int) -> np.ndarray:
     return array[np.newaxis]
 
 
-def read_dicom(path: Path) -> Loaded:
-    """A DICOM file's pixels and header."""
+def read_dicom(path: Path, modality_lut: bool = False) -> Loaded:
+    """A DICOM file's pixels (stored values, or with ``modality_lut`` in the modality's units) and header."""
     import pydicom
 
-    from datamint.imaging.dicom_io import number_of_frames
+    from datamint.imaging.dicom_io import modality_values, number_of_frames
 
     ds = pydicom.dcmread(path)
-    return Loaded(_frames_last_channel(ds.pixel_array, number_of_frames(ds)), dicom=ds)
+    pixels = modality_values(ds, ds.pixel_array) if modality_lut else ds.pixel_array
+    return Loaded(_frames_last_channel(pixels, number_of_frames(ds)), dicom=ds)
 
 
 def read_nifti(path: Path) -> Loaded:
@@ -104,14 +107,19 @@ def holds_image(mimetype: str) -> bool:
     return mimetype in DICOM + NIFTI or mimetype.startswith(("image/", "video/"))
 
 
-def read_resource(path: Path, mimetype: str) -> Loaded:
+def read_resource(path: Path, mimetype: str, modality_lut: bool = False) -> Loaded:
     """Decode a resource file by its mimetype.
+
+    Args:
+        path: The local file.
+        mimetype: Its mimetype.
+        modality_lut: DICOM only: apply the rescale slope/intercept (Hounsfield units for CT).
 
     Raises:
         ValueError: A type that holds no image (e.g. a PDF).
     """
     if mimetype in DICOM:
-        return read_dicom(path)
+        return read_dicom(path, modality_lut)
     if mimetype in NIFTI:
         return read_nifti(path)
     if mimetype.startswith("video/"):

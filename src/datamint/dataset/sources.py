@@ -14,13 +14,16 @@ each process creates its own :class:`~datamint.Api` (and HTTP connections) on fi
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datamint.exceptions import DatamintException
+from datamint.exceptions import DatamintException, EntityAlreadyExistsError, ItemNotFoundError, PermissionDeniedError
+
+_LOG = logging.getLogger(__name__)
 
 
 class DatamintDatasetException(DatamintException):
@@ -303,6 +306,34 @@ class VersionSource:
 
     # -- loading ---------------------------------------------------------------------------------
 
+    def _fetch_manifest(self, api: Any) -> dict[str, Any]:
+        """The manifest of the version; ``'latest'`` of a dataset that has no version yet freezes
+        its current content as its first version (the seed's users never created versions by hand).
+
+        Raises:
+            ItemNotFoundError: No such version.
+            DatamintDatasetException: ``'latest'`` needs a first version and the caller may not create one.
+        """
+        try:
+            return api.datasets.get_manifest(self.dataset_id, self.version)
+        except ItemNotFoundError:
+            if self.version.lower() != "latest" or api.datasets.get_versions(self.dataset_id):
+                raise
+        try:
+            created = api.datasets.create_version(
+                self.dataset_id, description="Created on first use of version='latest' by a Datamint dataset")
+            _LOG.warning("The dataset had no version yet: its current content is now version %s (%r); "
+                         "create a new version (api.datasets.create_version) to include later changes",
+                         created.number, created.name)
+        except EntityAlreadyExistsError:  # another process created one at the same moment: use it
+            pass
+        except PermissionDeniedError as exc:
+            raise DatamintDatasetException(
+                "This dataset has no version yet and version='latest' needs one; you may not create it: ask "
+                "a manager of the project to run api.datasets.create_version(...), or pass version=None to "
+                "read the project as it is now") from exc
+        return api.datasets.get_manifest(self.dataset_id, "latest")
+
     def load(self, download: bool = True, verify: bool = False, progress_bar: bool = True
              ) -> tuple[list[Record], list[dict[str, Any]]]:
         """Resolve the version, fetch its manifest and missing files (``download``), and return the
@@ -316,7 +347,7 @@ class VersionSource:
             if self.connection is None or self.dataset_id is None:
                 raise DatamintDatasetException("Downloading needs a server connection and a dataset id")
             api = self.connection.api()
-            manifest = api.datasets.get_manifest(self.dataset_id, self.version)
+            manifest = self._fetch_manifest(api)
             number = int(manifest["version"]["number"])
             path = self._manifest_path(number)
             path.parent.mkdir(parents=True, exist_ok=True)

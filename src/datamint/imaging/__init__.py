@@ -33,7 +33,7 @@ from .geometry import (
 )
 from .metadata import dicom_identifiers, extract_metadata
 from .nifti_io import load_nifti, read_nifti_header
-from .render import iter_frames, load_frame, png_bytes, render_frame_png
+from .render import frame_bytes, iter_frames, load_frame, png_bytes, render_frame_png
 from .sniff import HEAD_SIZE, guess_mimetype, normalize_mimetype, resolve_mimetype, sniff_mimetype
 from .validate import validate_content
 
@@ -54,6 +54,7 @@ __all__ = [
     "dicom_identifiers",
     "extension_for_mimetype",
     "extract_metadata",
+    "frame_bytes",
     "frame_geometry",
     "group_series",
     "guess_mimetype",

@@ -11,18 +11,21 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_modality_lut
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ._sources import Source, open_source, read_head, source_name
 from .errors import CorruptFileError, UnsupportedFormatError
 from .sniff import detect_dicom
 
-__all__ = ["check_pixel_data", "first_number", "frame_item", "frame_value", "number_of_frames", "read_dicom"]
+__all__ = ["check_pixel_data", "first_number", "frame_item", "frame_value", "modality_values", "number_of_frames",
+           "read_dicom"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -295,3 +298,44 @@ def first_number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if number == number and abs(number) != float("inf") else None
+
+
+def modality_values(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
+    """Apply the Modality LUT: stored pixel values → the modality's units (Hounsfield units for CT).
+
+    The rescale slope and intercept are read per frame (the Pixel Value Transformation functional
+    group of enhanced and assembled multi-frame objects, else the top-level attributes); a Modality
+    LUT Sequence is applied with pydicom. This is what the official client's datasets and most
+    DICOM tools do before showing or training on CT.
+
+    Args:
+        ds: The data set the pixels come from.
+        pixels: ``ds.pixel_array``: ``(rows, columns)`` or ``(frames, rows, columns)``.
+
+    Returns:
+        ``float32`` values when a rescale or LUT applies; ``pixels`` unchanged otherwise (no rescale
+        attributes, slope 1 and intercept 0, or colour images).
+
+    Example:
+        >>> ds = pydicom.dcmread("ct.dcm")
+        >>> hu = modality_values(ds, ds.pixel_array)  # e.g. -1000 for air
+    """
+    if int(ds.get("SamplesPerPixel") or 1) != 1:
+        return pixels
+    if ds.get("ModalityLUTSequence"):
+        return np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
+    frames = number_of_frames(ds) if pixels.ndim == 3 else 1
+    transforms = []
+    for k in range(frames):
+        slope = first_number(frame_value(ds, k, "PixelValueTransformationSequence", "RescaleSlope", 1))
+        intercept = first_number(frame_value(ds, k, "PixelValueTransformationSequence", "RescaleIntercept", 0))
+        transforms.append((1.0 if slope is None else slope, intercept or 0.0))
+    if all(t == (1.0, 0.0) for t in transforms):
+        return pixels
+    out = pixels.astype(np.float32)
+    if pixels.ndim == 2:
+        slope, intercept = transforms[0]
+        return out * np.float32(slope) + np.float32(intercept)
+    for k, (slope, intercept) in enumerate(transforms):
+        out[k] = out[k] * np.float32(slope) + np.float32(intercept)
+    return out

@@ -64,12 +64,15 @@ def _window(values: np.ndarray, center: float, width: float, function: str) -> n
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0) -> np.ndarray:
+def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0, *,
+                         window: tuple[float, float, str] | None = None) -> np.ndarray:
     """Decode one DICOM frame and apply modality LUT, VOI window and photometric handling.
 
     Args:
         ds: A data set read with its pixel data.
         frame_index: 0-based frame index.
+        window: ``(center, width, function)`` to use instead of the object's own VOI window
+            (function ``LINEAR``, ``LINEAR_EXACT`` or ``SIGMOID``, as in DICOMweb's ``window=``).
 
     Returns:
         ``uint8`` array, ``(rows, columns)`` for grayscale or ``(rows, columns, 3)`` for colour.
@@ -111,6 +114,8 @@ def dicom_frame_to_uint8(ds: Dataset, frame_index: int = 0) -> np.ndarray:
     center = first_number(frame_value(ds, frame_index, "FrameVOILUTSequence", "WindowCenter"))
     width = first_number(frame_value(ds, frame_index, "FrameVOILUTSequence", "WindowWidth"))
     function = str(frame_value(ds, frame_index, "FrameVOILUTSequence", "VOILUTFunction", "LINEAR")).upper()
+    if window is not None:
+        center, width, function = float(window[0]), float(window[1]), window[2].upper()
     if center is not None and width is not None and width >= (1.0 if function == "LINEAR" else 1e-9):
         out = _window(values, center, width, function)
     elif ds.get("VOILUTSequence"):
@@ -293,8 +298,40 @@ def iter_frames(data_or_path: RenderSource, mimetype: str | None = None, *, time
         raise _unsupported(kind)
 
 
+#: Image formats :func:`frame_bytes` writes, and the Pillow options of each (JPEG: quality 95, no
+#: chroma subsampling; TIFF: lossless Deflate).
+FRAME_FORMATS = {"png": {}, "jpeg": {"quality": 95, "subsampling": 0}, "tiff": {"compression": "tiff_adobe_deflate"}}
+
+
+def frame_bytes(frame: np.ndarray, fmt: str = "png") -> bytes:
+    """Encode a rendered frame as PNG, JPEG or TIFF.
+
+    Args:
+        frame: A ``uint8`` array from :func:`load_frame` or :func:`iter_frames`.
+        fmt: ``"png"``, ``"jpeg"`` (or ``"jpg"``) or ``"tiff"``. JPEG has no alpha channel: an
+            RGBA frame loses it.
+
+    Returns:
+        The encoded image.
+
+    Raises:
+        ValueError: Unknown format.
+    """
+    from PIL import Image
+
+    name = {"jpg": "jpeg", "tif": "tiff"}.get(fmt.lower(), fmt.lower())
+    if name not in FRAME_FORMATS:
+        raise ValueError(f"Unknown image format {fmt!r}; use one of {', '.join(FRAME_FORMATS)}")
+    image = Image.fromarray(frame)
+    if name == "jpeg" and image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format=name.upper(), **FRAME_FORMATS[name])
+    return buf.getvalue()
+
+
 def png_bytes(frame: np.ndarray) -> bytes:
-    """PNG encoding of a rendered frame.
+    """PNG encoding of a rendered frame (:func:`frame_bytes` with ``"png"``).
 
     Args:
         frame: A ``uint8`` array from :func:`load_frame` or :func:`iter_frames`.
@@ -302,11 +339,7 @@ def png_bytes(frame: np.ndarray) -> bytes:
     Returns:
         The PNG-encoded image.
     """
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="PNG")
-    return buf.getvalue()
+    return frame_bytes(frame, "png")
 
 
 def render_frame_png(

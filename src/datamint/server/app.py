@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from datamint.server.annotations.router import router as annotations_router
 from datamint.server.audit import recorder
@@ -17,6 +19,7 @@ from datamint.server.auth import service as auth_service
 from datamint.server.auth.invitations_router import router as invitations_router
 from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
+from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamint.server.config import Settings
@@ -24,14 +27,20 @@ from datamint.server.datasets.router import project_router as project_datasets_r
 from datamint.server.datasets.router import router as datasets_router
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
+from datamint.server.dicomweb.router import router as dicomweb_router
+from datamint.server.dimse.router import router as dicom_settings_router
+from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
 from datamint.server.jobs.dataset_versions import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
+from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
+from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
@@ -47,13 +56,23 @@ class Initialized:
     admin_api_key: str | None
 
 
+def make_data_dir(folder: Path) -> None:
+    """Create the data folder if needed. A new one gets a ``.gitignore`` of ``*`` (as Python's venv
+    does), since it may be created inside a git checkout (``make run DATA=./my-data``)."""
+    if folder.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".gitignore").write_text("# A Datamint server's data (database, uploads): never commit it.\n*\n",
+                                       encoding="utf-8")
+
+
 def initialize(settings: Settings) -> Initialized:
     """Create the data folder, migrate the database and, on a first start, create the admin.
 
     Safe to call on every start and from several processes: migrations are serialised and the
     bootstrap happens only while no organization exists.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings.data_dir)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database.engine)
     with database.transaction() as session:
@@ -88,6 +107,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         version=API_VERSION,
         description="Self-hostable medical-imaging data and annotation platform.",
         lifespan=lifespan,
+        docs_url=None,  # served by the pages package with local assets (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = init.database
@@ -100,6 +121,11 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
                                              settings.orphan_sweep_interval_s)
     app.state.upload_janitor.sweep()
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
+    app.state.dicom_listener = None
+    if settings.dicom_enabled:
+        app.state.dicom_listener = DicomListener(init.database, app.state.blob_store, settings.dicom_ae_title,
+                                                 settings.dicom_host, settings.dicom_port)
+        app.state.dicom_listener.start()
 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
@@ -111,7 +137,11 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         """Liveness probe; needs no API key."""
         return {"status": "ok", "database": init.database.dialect}
 
+    # The API docs pages (offline); the web app's pages are installed last (webapp.install).
+    app.include_router(pages_router)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     # Literal paths under /users (invitations, api-keys) before /users/{email}.
+    app.include_router(session_router)
     app.include_router(invitations_router)
     app.include_router(keys_router)
     app.include_router(users_router)
@@ -127,6 +157,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
     app.include_router(jobs_router)
+    app.include_router(dicomweb_router)
+    app.include_router(dicom_settings_router)
+    webapp.install(app)
     return app
 
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
         auth_failures_per_minute: Failed authentications (bad keys, bad invitation tokens) one
             client address may make per minute before it gets 429 with ``Retry-After``.
         invitation_ttl_hours: How long an invitation link stays valid.
+        session_hours: How long a web app sign-in lasts before the user must sign in again.
         orphan_upload_minutes: An upload whose blob was stored but whose resource row never got
             committed (the server died in between) is cleaned up once it is this old.
         orphan_sweep_interval_s: Minimum seconds between two orphan-upload sweeps (one also runs
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
         job_sweep_interval_s: Seconds between two sweeps for expired leases and undelivered jobs.
         job_redispatch_s: A job still queued this long after it was sent is sent again (its message
             was lost, e.g. Redis was flushed); duplicates are harmless.
+        public_url: The URL clients reach the server at, used for links in answers (DICOMweb
+            retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
+        dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
+        dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -72,6 +77,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     auth_failures_per_minute: int = Field(default=30, ge=1)
     invitation_ttl_hours: int = Field(default=168, ge=1)
+    session_hours: int = Field(default=12, ge=1)
     orphan_upload_minutes: float = Field(default=60, ge=0)
     orphan_sweep_interval_s: float = Field(default=600, ge=0)
     queue_url: str | None = None
@@ -80,6 +86,11 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(default=60, ge=0.5)
     job_sweep_interval_s: float = Field(default=15, gt=0)
     job_redispatch_s: float = Field(default=600, gt=0)
+    public_url: str | None = None
+    dicom_enabled: bool = False
+    dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
+    dicom_host: str = "127.0.0.1"
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
 
     @field_validator("data_dir", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from datamint.server.audit import recorder
+from datamint.server.auth import web_sessions
 from datamint.server.auth.service import Principal, authenticate
 from datamint.server.config import Settings
 from datamint.server.db import unit_of_work
@@ -85,11 +86,18 @@ UnitOfWork = Annotated[Session, Depends(_unit_of_work, scope="function")]
 
 
 def _principal(request: Request, session: SessionDep) -> Principal:
+    """The caller: from its API key, else from the web app's session cookie (CSRF checked on writes)."""
     guard = request.app.state.auth_guard
     client = client_address(request)
     guard.check(client)
+    key = api_key_from_headers(request)
+    cookie = request.cookies.get(web_sessions.COOKIE_NAME)
     try:
-        principal = authenticate(session, api_key_from_headers(request))
+        if key is None and cookie:
+            principal = web_sessions.authenticate_cookie(session, cookie, request.method,
+                                                         request.headers.get(web_sessions.CSRF_HEADER))
+        else:
+            principal = authenticate(session, key)
     except AuthenticationFailedError:
         guard.record_failure(client)
         raise

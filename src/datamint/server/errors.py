@@ -18,6 +18,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 _LOG = logging.getLogger("datamint.server")
@@ -93,6 +95,13 @@ class ConflictError(AppError):
     def __init__(self, message: str, existing: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.existing = existing
+
+
+class NotAcceptableError(AppError):
+    """None of the media types the client accepts can be produced (406)."""
+
+    status_code = 406
+    code = "not_acceptable"
 
 
 class GoneError(AppError):
@@ -182,6 +191,51 @@ def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
+#: SQLSTATEs (PostgreSQL) and result codes (SQLite) of a request that lost a race: it collided with
+#: a concurrent one on a unique key or a foreign key, or a lock wait ended in a deadlock.
+_CONFLICT_STATES = frozenset({"23505", "23503", "40001", "40P01", "55P03"})
+_CONFLICT_SQLITE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY",
+                              "SQLITE_CONSTRAINT_FOREIGNKEY"})
+_BUSY_SQLITE = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED"})
+CONCURRENT_CHANGE = ("Another request changed the same data at the same time and this one could not be applied; "
+                     "reload and retry")
+
+
+def classify_database_error(exc: DBAPIError) -> str | None:
+    """``"conflict"`` for a lost race (unique/foreign key, deadlock, serialization failure),
+    ``"busy"`` for a database that stayed locked too long, ``None`` for anything else (a bug)."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state in _CONFLICT_STATES:
+        return "conflict"
+    name = getattr(orig, "sqlite_errorname", None)
+    if name in _CONFLICT_SQLITE:
+        return "conflict"
+    if name in _BUSY_SQLITE:
+        return "busy"
+    return None
+
+
+def _database_error_handler(request: Request, exc: DBAPIError) -> JSONResponse:
+    """A request that lost a race the services did not foresee: 409 (or 503 when the database
+    stayed locked), never 500. The message names no table, constraint or value."""
+    kind = classify_database_error(exc)
+    if kind is None:
+        return _unhandled_handler(request, exc)
+    rid = getattr(request.state, "request_id", None)
+    _LOG.warning("database %s: %s", kind, type(exc.orig).__name__, extra={"request_id": rid})
+    if kind == "busy":
+        body = error_body(request, 503, "database_busy", "The database is busy with other writes; retry in a moment")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(error_body(request, 409, ConflictError.code, CONCURRENT_CHANGE), status_code=409)
+
+
+def _deleted_meanwhile_handler(request: Request, exc: ObjectDeletedError | StaleDataError) -> JSONResponse:
+    """A row this request had read was deleted by another request before this one could use or
+    update it."""
+    return JSONResponse(error_body(request, 409, ConflictError.code, CONCURRENT_CHANGE), status_code=409)
+
+
 def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     _LOG.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
     body = error_body(request, 500, "internal_error",
@@ -194,4 +248,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(ObjectDeletedError, _deleted_meanwhile_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StaleDataError, _deleted_meanwhile_handler)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled_handler)

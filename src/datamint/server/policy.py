@@ -51,6 +51,8 @@ class Action(str, Enum):
     """Create, change and delete one's own annotations outside any project."""
     ANNOTATIONS_REVIEW = "annotations.review"
     """Approve, change or delete anybody's annotations outside any project."""
+    DICOM_MANAGE = "dicom.manage"
+    """Read and change how DICOM is received over the network (anonymization, calling AE titles)."""
 
 
 #: Organization role → actions it grants.

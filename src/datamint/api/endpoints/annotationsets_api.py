@@ -110,7 +110,7 @@ class AnnotationSetsApi(BaseApi):
     # -- worklists ------------------------------------------------------------------------------
 
     def create(self, name: str, resource_ids: list[str], description: str | None = None,
-               annotations: list[dict] | None = None, annotators: list[str] | None = None,
+               annotations: list[dict] | None = None, annotators: list[str | dict[str, Any]] | None = None,
                frame_labels: list[str] | None = None, image_labels: list[str] | None = None, *,
                segmentation_data: dict[str, Any] | None = None, project: str | Project | None = None,
                viewable_ai_segmentations: list[str] | None = None, editable_ai_segmentations: list[str] | None = None,
@@ -123,7 +123,9 @@ class AnnotationSetsApi(BaseApi):
             description: Optional description.
             annotations: Optional list of annotation spec dicts (``type``, ``identifier``,
                 ``scope``, ``required``, ``values`` for categories).
-            annotators: Optional list of annotator email addresses.
+            annotators: Optional list of annotators: email addresses, or dicts
+                ``{"email": ..., "expertise_level": "learner"|"trained"|"expert", "status": "active"|"frozen"}``
+                (the official client's form).
             frame_labels: Optional list of frame label names.
             image_labels: Optional list of image label names.
             segmentation_data: ``{"segmentationValueType", "definitions": [{identifier, color, index}]}``.

@@ -27,7 +27,7 @@ from datamint.exceptions import DatamintException
 if TYPE_CHECKING:
     from datamint.entities.project import Project
 
-ArchiveFormat = Literal["dicom", "nifti", "png", "npy"]
+ArchiveFormat = Literal["dicom", "nifti", "png", "jpg", "tiff", "npy"]
 VersionRef = str | int | DatasetVersion
 
 
@@ -125,7 +125,8 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
             dataset: The dataset or its id.
             output_path: Where to write the archive.
             format: ``'dicom'`` (files as uploaded), ``'nifti'`` (DICOM volumes as NIfTI),
-                ``'png'`` (every frame as PNG) or ``'npy'`` (arrays).
+                ``'png'``, ``'jpg'`` or ``'tiff'`` (every frame rendered as an 8-bit image, as
+                ``/frames`` renders it) or ``'npy'`` (arrays).
             progress_bar: Show a progress bar.
             version: ``'latest'``, a number or a name; ``None`` for the dataset as it is now.
 

@@ -229,7 +229,8 @@ class ProjectsApi(ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
         Raises:
             ItemNotFoundError: The project or the user is not visible to you.
             PermissionDeniedError: You are not a manager of the project.
-            ValidationError: Unknown roles, or the change would leave the project without a manager.
+            ValidationError: Unknown roles.
+            EntityAlreadyExistsError: (409) The change would leave the project without a manager.
 
         Example:
             >>> api.projects.set_member(project, user.id, ['PROJECT_REVIEWER'])
@@ -247,6 +248,6 @@ class ProjectsApi(ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
         Raises:
             ItemNotFoundError: The project, the user or the membership does not exist.
             PermissionDeniedError: You are not a manager of the project.
-            ValidationError: The user is the project's last manager.
+            EntityAlreadyExistsError: (409) The user is the project's last manager.
         """
         self._project_request("DELETE", project, f"members/{quote(user_id, safe='@')}")

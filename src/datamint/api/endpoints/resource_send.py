@@ -5,6 +5,7 @@ See :mod:`datamint.api.endpoints.resource_upload` for how inputs become upload u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -16,9 +17,39 @@ from datamint.api.endpoints.resource_upload import (
     prepare_unit,
 )
 
+_LOG = logging.getLogger("datamint.upload.duplicates")
+
 
 class UploadAbortedError(RuntimeError):
     """Put in place of uploads that were not started because another one failed (``on_error='raise'``)."""
+
+
+class UploadedId(str):
+    """The id of an uploaded resource (a plain ``str`` for every other purpose) that also says
+    whether its content was already on the server.
+
+    Attributes:
+        duplicate_of: The id of an earlier resource of your organization with the same content
+            (the same bytes, or the same original files you uploaded before), else ``None``.
+        skipped: ``True`` when nothing was uploaded (``on_duplicate='skip'``): the id is the
+            earlier resource's.
+        mimetype: The type the server stored the file as (decided from its content).
+    """
+
+    duplicate_of: str | None
+    skipped: bool
+    mimetype: str | None
+
+    def __new__(cls, resource_id: str, duplicate_of: str | None = None, skipped: bool = False,
+                mimetype: str | None = None) -> UploadedId:
+        obj = super().__new__(cls, resource_id)
+        obj.duplicate_of = duplicate_of
+        obj.skipped = skipped
+        obj.mimetype = mimetype
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return UploadedId, (str(self), self.duplicate_of, self.skipped, self.mimetype)
 
 
 #: Uploads in flight at once, and among them assembled series (large in-memory payloads).
@@ -26,8 +57,9 @@ UPLOAD_CONCURRENCY = 20
 HEAVY_CONCURRENCY = 4
 
 
-async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[str, str]) -> str:
-    """``POST /resources`` with one prepared file (wire §6.2); returns the new resource id."""
+async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[str, str]) -> UploadedId:
+    """``POST /resources`` with one prepared file (wire §6.2); returns the resource id (the earlier
+    resource's when the server skipped a duplicate)."""
     import httpx
 
     from datamint.exceptions import ServerError
@@ -40,6 +72,8 @@ async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[st
         data["modality"] = prepared.modality
     if prepared.tags:
         data["tags"] = ",".join(prepared.tags)
+    if prepared.source_sha256:
+        data["source_sha256"] = prepared.source_sha256
     files: list[tuple[str, Any]] = [("resource", (prepared.filename, prepared.fileobj, prepared.mimetype))]
     if prepared.metadata_json is not None:
         files.append(("metadata", (None, prepared.metadata_json, "application/json")))
@@ -49,7 +83,26 @@ async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[st
     body = response.json()
     if isinstance(body, dict) and "error" in body:
         raise ServerError(str(body["error"]), status_code=response.status_code)
-    return str(body["id"])
+    rid = str(body["id"])
+    earlier = body.get("duplicate_of")
+    return UploadedId(rid, str(earlier) if earlier else None, skipped=response.status_code == 200 and earlier == rid,
+                      mimetype=body.get("mimetype"))
+
+
+def report_duplicates(names: Sequence[str], results: Sequence[Any], on_duplicate: str) -> None:
+    """Log, in one warning, which uploaded files were already on the server and what was done."""
+    found = [(name, r) for name, r in zip(names, results, strict=True) if isinstance(r, UploadedId) and r.duplicate_of]
+    if not found:
+        return
+    shown = ", ".join(f"{name} (resource {r.duplicate_of})" for name, r in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    if on_duplicate == "skip":
+        _LOG.warning("Skipped %d file(s) already on the server (same content); their ids are the existing "
+                     "resources': %s%s", len(found), shown, more)
+    else:
+        _LOG.warning("%d file(s) were already on the server (same content) and were uploaded again as new "
+                     "resources: %s%s. Pass on_duplicate='skip' to reuse the existing resources instead",
+                     len(found), shown, more)
 
 
 def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, form: dict[str, str],

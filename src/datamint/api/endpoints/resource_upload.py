@@ -24,6 +24,7 @@ names are prefixed in path order (``path/to/dicom.dcm`` with ``1`` → ``to_dico
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -112,6 +113,7 @@ class PreparedFile:
     modality: str | None
     owned: bool = True
     failures: dict[int, Exception] = field(default_factory=dict)
+    source_sha256: str | None = None  # the original file(s), when the content sent was rewritten
 
     def close(self) -> None:
         """Close the file object unless it belongs to the caller."""
@@ -269,6 +271,31 @@ def _content_mimetype(item: UploadInput, declared: str | None) -> str:
     return guess_mimetype(item.name) or item.sniffed or OCTET_STREAM
 
 
+def source_digest(inputs: Sequence[UploadInput]) -> str:
+    """SHA-256 of the original file(s) of a unit: of the file's bytes, or for a series of several
+    files, of their sorted hex digests joined by newlines (the order of the slices does not matter).
+
+    The server uses it to recognise a re-upload of the same files whose bytes were rewritten
+    (anonymized with new UIDs, or assembled) before sending (``on_duplicate``).
+    """
+    digests = []
+    for item in inputs:
+        digest = hashlib.sha256()
+        if isinstance(item.source, str):
+            with open(item.source, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        else:
+            item.source.seek(0)
+            for chunk in iter(lambda src=item.source: src.read(1 << 20), b""):
+                digest.update(chunk)
+            item.source.seek(0)
+        digests.append(digest.hexdigest())
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
+
+
 def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
     """Build the file and form fields of one unit (CPU and disk work: run it in a thread)."""
     first = unit.inputs[0]
@@ -295,8 +322,10 @@ def prepare_unit(unit: UploadUnit, options: UploadOptions) -> PreparedFile:
         data = write_dicom_bytes(ds)
         assembled = unit.assemble and len(datasets) > 1
         filename = assembled_filename(ds) if assembled else mung(first.path or first.name, options.mung_filename)
+        read = [item for item in unit.inputs if item.index not in failures]
         return PreparedFile(filename, io.BytesIO(data), DICOM, len(data), tags, source_filepath,
-                            json.dumps(metadata) if metadata is not None else None, modality, failures=failures)
+                            json.dumps(metadata) if metadata is not None else None, modality, failures=failures,
+                            source_sha256=source_digest(read))
     if first.is_dicom:
         _add_laterality(tags, first.header)
     mimetype = _content_mimetype(first, options.mimetype)

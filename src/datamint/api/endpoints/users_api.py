@@ -8,7 +8,7 @@ Accepting an invitation needs no API key yet, so it is the module function
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
@@ -219,11 +219,12 @@ def accept_invitation(token: str, server_url: str | None = None, password: str |
                       verify_ssl: bool | str = True) -> dict:
     """Accept an invitation: create your account and receive its first API key.
 
-    Needs no API key. The token is the ``token`` parameter of the invitation link.
+    Needs no API key. Give the invitation link as you received it, or just its ``token``
+    parameter. (Opened in a browser, the link shows a page that does the same.)
 
     Args:
-        token: The one-time invitation token.
-        server_url: The server; default ``DATAMINT_API_URL``, then the config file.
+        token: The invitation link, or the one-time token from it.
+        server_url: The server; default: the link's, then ``DATAMINT_API_URL``, then the config file.
         password: Your password (at least 8 characters); a random one when omitted.
         firstname: Your first name (default: the one given in the invitation).
         lastname: Your last name (default: the one given in the invitation).
@@ -239,9 +240,16 @@ def accept_invitation(token: str, server_url: str | None = None, password: str |
 
     Example:
         >>> from datamint.api.endpoints.users_api import accept_invitation
-        >>> account = accept_invitation('dmi_...', 'http://localhost:5000', password='a long secret')
+        >>> account = accept_invitation('http://localhost:5000/invitations/accept?token=dmi_...',
+        ...                             password='a long secret')
         >>> api = Api('http://localhost:5000', account['api_key'])
     """
+    if token.startswith(("http://", "https://")):
+        link = urlsplit(token)
+        token = (parse_qs(link.query).get("token") or [""])[0]
+        if not token:
+            raise ValueError("The invitation link has no token=... parameter; paste the whole link")
+        server_url = server_url or f"{link.scheme}://{link.netloc}"
     url = server_url or configs.get_value(configs.APIURL_KEY)
     api = BaseApi(ApiConfig(server_url=url, api_key=None, verify_ssl=verify_ssl))
     body = {"token": token, "password": password, "firstname": firstname, "lastname": lastname}

@@ -15,6 +15,7 @@ from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.models import Annotation
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.db import locks
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.storage.base import BlobNotFoundError, BlobStore
@@ -44,6 +45,11 @@ def upload_file(session: Session, pending: PendingBlobs, me: Principal, resource
     mask = masks.check_upload(data, service.shape_of(resource), annotation.scope)
     key = masks.mask_key(me.customer_id, annotation.id, mask)
     pending.put_all([(key, mask.data)])
+    # Lock the row, then retire the mask it holds *now*: of two concurrent uploads, the second
+    # retires the first one's mask instead of leaving it stored and unreferenced.
+    annotation = locks.lock_row(session, Annotation, annotation.id)
+    if annotation is None:
+        raise NotFoundError("Annotation")
     pending.retire(annotation.file_key)
     annotation.file_key, annotation.file_mimetype, annotation.file_size = key, mask.mimetype, len(mask.data)
     annotation.updated_at = utcnow()
@@ -184,6 +190,7 @@ def upload_worklist_segmentations(session: Session, pending: PendingBlobs, me: P
     pending.put_all([(key, mask.data) for key, mask in zip(keys, stored, strict=True)])
     files = {i: {"file_key": keys[i], "file_mimetype": stored[i].mimetype, "file_size": len(stored[i].data)}
              for i in range(len(stored))}
+    locks.lock_rows(session, Annotation, [a.id for a in existing.values()])  # fresh file keys to retire
     new_positions = [i for i in range(len(items)) if i not in existing]
     if new_positions:
         service.insert_items(session, me, resource, [cleaned[i] for i in new_positions],

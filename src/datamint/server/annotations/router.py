@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from datamint.server.annotations import files, service, wire
+from datamint.server.annotations import files, frame_ranges, service, wire
 from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.schemas import FrameRangesBody, IdsBody, PatchBody, SearchBody
 from datamint.server.auth.service import Principal
@@ -135,7 +135,7 @@ def upload_volume(
 @router.put("/{resource_id}/frame-ranges")
 def set_frame_ranges(resource_id: str, body: FrameRangesBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """Replace your frame annotations of one identifier by values over half-open frame ranges."""
-    result = service.set_frame_ranges(session, me, resource_id, body)
+    result = frame_ranges.set_frame_ranges(session, me, resource_id, body)
     session.commit()
     return result
 
@@ -144,5 +144,5 @@ def set_frame_ranges(resource_id: str, body: FrameRangesBody, session: SessionDe
 def get_frame_ranges(resource_id: str, session: SessionDep, me: CurrentUser, annotation_worklist_id: str | None = None,
                      created_by: str | None = None) -> list[dict[str, Any]]:
     """Frame annotations of a resource grouped as records with half-open ``frame_ranges``."""
-    return service.get_frame_ranges(session, me, resource_id, annotation_worklist_id, created_by)
+    return frame_ranges.get_frame_ranges(session, me, resource_id, annotation_worklist_id, created_by)
 

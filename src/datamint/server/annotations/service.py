@@ -20,16 +20,19 @@ from datamint.server.annotations import repository as repo
 from datamint.server.annotations import validation, wire
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.repository import SearchFilters
-from datamint.server.annotations.schemas import FrameRangesBody, PatchBody, SearchBody
+from datamint.server.annotations.schemas import PatchBody, SearchBody
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
 from datamint.server.common.pagination import MAX_PAGE
 from datamint.server.common.times import parse_time
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
+from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import ProjectMember
+from datamint.server.projects.service import visible_project
 from datamint.server.resources import service as resources_service
 from datamint.server.resources.models import Resource
+from datamint.server.worklists import repository as worklists_repo
 from datamint.server.worklists import service as worklists_service
 from datamint.server.worklists.models import Worklist
 
@@ -209,10 +212,16 @@ def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[Sea
         worklist, _ = worklists_service.visible_worklist(session, me, body.annotation_worklist_id)
         f.worklist_id = worklist.id
     if body.project_id:
-        from datamint.server.projects.service import visible_project
-
         f.project_id = visible_project(session, me, body.project_id)[0].id
-    f.dataset_id = check_uuid(body.dataset_id, "dataset") if body.dataset_id else None
+    if body.dataset_id:
+        owner = projects_repo.get_by_dataset(session, me.customer_id, check_uuid(body.dataset_id, "dataset"))
+        if owner is None:
+            raise NotFoundError("Dataset")
+        try:
+            visible_project(session, me, owner.id)
+        except NotFoundError:
+            raise NotFoundError("Dataset")
+        f.dataset_id = owner.dataset_id
     f.status = body.status or None
     f.source = body.source or None
     f.model_id = body.model_id or None
@@ -259,7 +268,12 @@ def worklist_resource_annotations(session: Session, me: Principal, worklist_id: 
 # -- change -----------------------------------------------------------------------------------------
 
 def patch(session: Session, me: Principal, annotation_id: str, body: PatchBody) -> Annotation:
-    """Change an annotation's identifier, value, units, geometry or project."""
+    """Change an annotation's identifier, value, units, geometry or project.
+
+    Moving it to another project (``project_id``) takes it out of its current one: that needs
+    ``project.manage`` there as well as ``project.annotate`` in the destination, whose resources
+    must include the annotation's (see :func:`_move`).
+    """
     annotation = changeable_annotation(session, me, annotation_id)
     changes = body.model_dump(exclude_unset=True)
     resource = resources_service.visible_resource(session, me, annotation.resource_id)
@@ -276,11 +290,7 @@ def patch(session: Session, me: Principal, annotation_id: str, body: PatchBody) 
             specs, definitions = worklists_service.labels_of(worklist)
             validation.check_against_specs(item, specs, definitions, "annotation")
     if changes.get("project_id"):
-        from datamint.server.projects.service import visible_project
-
-        project, roles = visible_project(session, me, changes["project_id"])
-        policy.require_project(me, roles, policy.ProjectAction.ANNOTATE)
-        annotation.project_id = project.id
+        _move(session, me, annotation, changes["project_id"])
     annotation.identifier = item.identifier
     annotation.text_value, annotation.numeric_value = item.text_value, item.numeric_value
     annotation.geometry = item.geometry
@@ -288,6 +298,31 @@ def patch(session: Session, me: Principal, annotation_id: str, body: PatchBody) 
         annotation.units = changes["units"]
     annotation.updated_at = utcnow()
     return annotation
+
+
+def _move(session: Session, me: Principal, annotation: Annotation, project_id: str) -> None:
+    """Put an annotation into another project.
+
+    Raises:
+        NotFoundError: The destination is not visible to the caller.
+        ForbiddenError: No ``project.manage`` in the current project, or no ``project.annotate``
+            in the destination.
+        ValidationFailedError: The annotation's resource is not in the destination.
+    """
+    destination, roles = visible_project(session, me, project_id)
+    if destination.id == annotation.project_id:
+        return
+    if annotation.project_id is not None:
+        source_roles = worklists_service.member_roles(session, me, annotation.project_id)
+        policy.require_project(me, source_roles, policy.ProjectAction.MANAGE)
+    policy.require_project(me, roles, policy.ProjectAction.ANNOTATE)
+    if not worklists_repo.in_project(session, destination.id, annotation.resource_id):
+        raise ValidationFailedError(f"Resource {annotation.resource_id} is not in project {destination.name!r}; "
+                                    "add it to the project first")
+    worklist = session.get(Worklist, annotation.worklist_id) if annotation.worklist_id else None
+    if worklist is not None and worklist.project_id != destination.id:
+        annotation.worklist_id = None  # its worklist stays with the project it belongs to
+    annotation.project_id = destination.id
 
 
 def approve(session: Session, me: Principal, annotation_id: str) -> Annotation:
@@ -308,57 +343,6 @@ def delete(session: Session, me: Principal, annotation_ids: Sequence[str]) -> li
     repo.mark_deleted([changeable_annotation(session, me, annotation_id) for annotation_id in ids], me.email,
                       utcnow())
     return ids
-
-
-# -- frame ranges -----------------------------------------------------------------------------------
-
-def set_frame_ranges(session: Session, me: Principal, resource_id: str, body: FrameRangesBody) -> dict[str, Any]:
-    """Replace the caller's frame annotations of one identifier on a resource by the given
-    values over half-open frame ranges; returns ``{"created": [...], "deleted": [...]}``."""
-    resource = live_resource(session, me, resource_id)
-    raw_items = []
-    for entry in body.values:
-        for frame_range in entry.frame_ranges:
-            if frame_range.end <= frame_range.start:
-                raise ValidationFailedError(f"Frame range [{frame_range.start}, {frame_range.end}) is empty")
-            raw_items.append({"type": body.type, "identifier": body.identifier, "scope": "frame",
-                              "value": entry.value, "frame_range": [frame_range.start, frame_range.end - 1],
-                              "annotation_worklist_id": body.annotation_worklist_id, "source": body.source,
-                              "model_id": body.model_id})
-    items = clean_items(session, me, resource, raw_items) if raw_items else []
-    worklist_id = check_uuid(body.annotation_worklist_id, "worklist") if body.annotation_worklist_id else None
-    existing = repo.frame_annotations(session, me.customer_id, resource.id, body.identifier, body.type,
-                                      worklist_id, me.email)
-    old = [a for a in existing if a.worklist_id == worklist_id]  # no worklist: only those in none
-    repo.mark_deleted(old, me.email, utcnow())
-    created = insert_items(session, me, resource, items) if items else []
-    return {"created": created, "deleted": [a.id for a in old]}
-
-
-def get_frame_ranges(session: Session, me: Principal, resource_id: str, worklist_id: str | None,
-                     created_by: str | None) -> list[dict[str, Any]]:
-    """Frame annotations of a resource as records with half-open ``frame_ranges``."""
-    resource = resources_service.visible_resource(session, me, resource_id)
-    worklist = worklists_service.visible_worklist(session, me, worklist_id)[0] if worklist_id else None
-    projects = visible_projects(session, me)
-    rows = [a for a in repo.frame_annotations(session, me.customer_id, resource.id, None, None,
-                                              worklist.id if worklist else None, created_by or None)
-            if projects is None or a.project_id is None or a.project_id in projects]
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for a in rows:
-        key = (a.identifier, a.type, a.text_value, a.numeric_value, a.worklist_id, a.created_by)
-        record = groups.setdefault(key, {
-            "identifier": a.identifier, "type": a.type, "value": wire.value_of(a),
-            "annotation_worklist_id": a.worklist_id, "created_by": a.created_by, "resource_id": a.resource_id,
-            "frame_ranges": [], "annotation_ids": []})
-        start, end = a.frame_index or 0, (a.frame_end if a.frame_end is not None else a.frame_index or 0) + 1
-        ranges = record["frame_ranges"]
-        if ranges and ranges[-1]["end"] >= start:
-            ranges[-1]["end"] = max(ranges[-1]["end"], end)
-        else:
-            ranges.append({"start": start, "end": end})
-        record["annotation_ids"].append(a.id)
-    return list(groups.values())
 
 
 if repo.annotated_resources not in resources_service.ANNOTATED_RESOURCE_QUERIES:

@@ -239,7 +239,10 @@ def check_item(raw: Any, position: int, shape: ResourceShape) -> CleanItem:
     if scope not in SCOPES:
         raise _fail(where, f"unknown scope {scope!r}; use 'image' or 'frame'")
     if scope == "frame" and item.frame_index is None:
-        raise _fail(where, "a frame-scope annotation needs 'frame_index' (or 'frame_range')")
+        if shape.frame_count != 1:
+            raise _fail(where, f"a frame-scope annotation needs 'frame_index' (or 'frame_range'): the resource "
+                               f"has {shape.frame_count} frames")
+        item.frame_index = 0  # a single-frame resource has one obvious frame
     if scope == "image":
         item.frame_index = item.frame_end = None
     item.scope = scope

@@ -45,12 +45,23 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_READS: frozenset[str] = frozenset({
     "GET /resources/{resource_id}/file",
     "GET /resources/{resource_id}/frames/{frame_index}",
+    "GET /resources/{resource_id}/slices/{plane}/{index}",
     "GET /annotations/{resource_id}/annotations/{annotation_id}/file",
     "GET /projects/{project_id}/download-annotations",
     "GET /annotationsets/{worklist_id}/download-annotations",
     "GET /datasets/download/{token}",
     "GET /datasets/{dataset_id}/versions/{ref}/blobs/{sha256}",
     "GET /datasets/{dataset_id}/versions/{ref}/manifest",
+    "GET /dicomweb/studies/{study_uid}",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}",
+    "GET /dicomweb/studies/{study_uid}/metadata",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/metadata",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/metadata",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/frames/{frames}",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/rendered",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/frames/{frame}/rendered",
+    "GET /dicomweb/studies/{study_uid}/series/{series_uid}/instances/{instance_uid}/bulk/{tag}",
 })
 
 #: Path parameters whose value names an entity of another type than ``<name without _id>``.
@@ -254,7 +265,8 @@ def _derive_entity(session: Session, ctx: AuditContext) -> tuple[str | None, str
 
 
 def _user_id_for_email(session: Session, ctx: AuditContext, email: str) -> str | None:
-    found = session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
+    found = session.scalar(select(User.id).where(User.customer_id == ctx.customer_id,  # emails are per organization
+                                                 func.lower(User.email) == email.lower()))
     if found:
         return found
     deleted = [c["id"] for c in ctx.changes if c["type"] == "user" and c["op"] == "delete"]

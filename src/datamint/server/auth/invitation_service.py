@@ -11,23 +11,24 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
 from datamint.server.audit import recorder
 from datamint.server.auth import repository as repo
 from datamint.server.auth import service as users
-from datamint.server.auth.models import Invitation
+from datamint.server.auth.models import Invitation, Organization
 from datamint.server.auth.schemas import InvitationAccept, InvitationCreate
 from datamint.server.auth.security import generate_invitation_token, hash_api_key
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import ConflictError, GoneError, NotFoundError, ValidationFailedError
 from datamint.server.projects import member_service
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.service import visible_project
+from datamint.server.worklists import repository as worklists_repo
 
 _UNUSABLE = "Invitation not found: the link is unknown, was already used, or was revoked"
 
@@ -41,18 +42,19 @@ def invite(
         The invitation, plus ``token`` and ``invitation_link``, shown only this once.
 
     Raises:
-        ConflictError: A user with this email already exists.
-        NotFoundError: The project is not visible to the caller.
-        ValidationFailedError: Bad email, roles, worklist id or return URL.
+        ConflictError: The caller's organization has a user with this email (attached); an
+            account in another organization plays no part.
+        NotFoundError: The project or the worklist is not visible to the caller.
+        ValidationFailedError: Bad email, roles, worklist or return URL.
     """
     email = users.check_email(body.email)
-    existing = repo.get_user_by_email(session, email)
-    if existing is not None:
-        same_org = existing.customer_id == me.customer_id
-        raise ConflictError(f"A user with email {email!r} already exists; add them to projects directly",
-                            existing=users.user_to_wire(existing) if same_org else None)
     project_id, roles = _project_grant(session, me, body)
-    worklist_id = check_uuid(body.annotation_worklist_id, "worklist") if body.annotation_worklist_id else None
+    worklist_id = _worklist_grant(session, me, body.annotation_worklist_id, project_id)
+    locks.serialize(session, "invitation", me.customer_id, email.lower())
+    existing = repo.get_user_by_email(session, me.customer_id, email)
+    if existing is not None:
+        raise ConflictError(f"A user with email {email!r} already exists; add them to projects directly",
+                            existing=users.user_to_wire(existing))
     token = generate_invitation_token()
     invitation = next(iter(repo.open_invitations(session, me.customer_id, email=email)), None)
     if invitation is None:
@@ -91,6 +93,29 @@ def revoke(session: Session, me: Principal, email: str) -> None:
         invitation.revoked_at = utcnow()
 
 
+def describe(session: Session, token: str) -> dict[str, Any]:
+    """What the accept page shows before the invitee accepts: the email, names and organization.
+
+    Raises:
+        NotFoundError: The token is unknown, used or revoked.
+        GoneError: The invitation expired.
+    """
+    invitation = _usable(session, token)
+    organization = session.get(Organization, invitation.customer_id)
+    return {"email": invitation.email, "firstname": invitation.firstname, "lastname": invitation.lastname,
+            "organization": organization.name if organization is not None else None,
+            "expires_at": iso(invitation.expires_at)}
+
+
+def _usable(session: Session, token: str) -> Invitation:
+    invitation = repo.get_invitation_by_token_hash(session, hash_api_key(token.strip()))
+    if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise NotFoundError("Invitation", _UNUSABLE)
+    if _expired(invitation):
+        raise GoneError("This invitation has expired; ask an admin to invite you again")
+    return invitation
+
+
 def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
     """Create the invitee's account from a one-time token.
 
@@ -102,25 +127,20 @@ def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
         GoneError: The invitation expired.
         ConflictError: An account with this email exists already.
     """
-    invitation = repo.get_invitation_by_token_hash(session, hash_api_key(body.token.strip()))
-    if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
-        raise NotFoundError("Invitation", _UNUSABLE)
-    if _expired(invitation):
-        raise GoneError("This invitation has expired; ask an admin to invite you again")
-    if repo.get_user_by_email(session, invitation.email) is not None:
+    invitation = _usable(session, body.token)
+    # The same lock as invite(): accepting and re-inviting one email never interleave.
+    locks.serialize(session, "invitation", invitation.customer_id, invitation.email.lower())
+    invitation = _usable(session, body.token)  # again, under the lock
+    if repo.get_user_by_email(session, invitation.customer_id, invitation.email) is not None:
         raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
-    try:
-        with session.begin_nested():
-            user = users.new_user(session, invitation.customer_id, invitation.email, body.password,
-                                  body.firstname or invitation.firstname,
-                                  body.lastname or invitation.lastname, ["member"])
-    except IntegrityError:
-        raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
+    user = users.new_user(session, invitation.customer_id, invitation.email, body.password,
+                          body.firstname or invitation.firstname, body.lastname or invitation.lastname, ["member"])
     if not repo.claim_invitation(session, invitation.id, user.id, utcnow()):
         raise NotFoundError("Invitation", _UNUSABLE)
     project = (projects_repo.get_project(session, invitation.customer_id, invitation.project_id)
                if invitation.project_id else None)
     if project is not None:
+        member_service.lock_project(session, project)
         member_service.upsert_member(session, project, user, list(invitation.project_roles or []))
     _, plaintext = users.issue_key(session, user, name="first key")
     recorder.describe(session, actor=user, entity_type="invitation", entity_id=invitation.id,
@@ -174,6 +194,29 @@ def _project_grant(session: Session, me: Principal, body: InvitationCreate) -> t
     policy.require_project(me, my_roles, policy.ProjectAction.MEMBERS_MANAGE)
     roles = member_service.check_project_roles(body.project_roles or ["PROJECT_ANNOTATOR"])
     return project.id, roles
+
+
+def _worklist_grant(session: Session, me: Principal, worklist_id: str | None, project_id: str | None) -> str | None:
+    """The worklist an invitation points the invitee to: one the caller sees, in the invited project.
+
+    Raises:
+        NotFoundError: No such worklist for the caller (other organizations' included).
+        ValidationFailedError: The worklist is not in the invitation's project.
+    """
+    if not worklist_id:
+        return None
+    worklist = worklists_repo.get(session, me.customer_id, check_uuid(worklist_id, "worklist"))
+    if worklist is None or (worklist.project_id is not None and worklist.project_id != project_id
+                            and not _sees_project(session, me, worklist.project_id)):
+        raise NotFoundError("Worklist")
+    if worklist.project_id != project_id:
+        raise ValidationFailedError(f"Worklist {worklist.id} is not in the invitation's project; send its project_id "
+                                    "(the invitee must be a member to see it)")
+    return worklist.id
+
+
+def _sees_project(session: Session, me: Principal, project_id: str) -> bool:
+    return me.is_admin or projects_repo.get_member(session, project_id, me.user_id) is not None
 
 
 def _check_return_url(url: str | None) -> str | None:

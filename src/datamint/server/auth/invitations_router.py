@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from datamint.server import policy
 from datamint.server.auth import invitation_service as service
-from datamint.server.auth.schemas import InvitationAccept, InvitationCreate
+from datamint.server.auth.schemas import InvitationAccept, InvitationCreate, InvitationToken
 from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, client_address
 from datamint.server.errors import NotFoundError
 
@@ -63,3 +63,18 @@ def accept_invitation(body: InvitationAccept, request: Request, session: Session
         raise
     session.commit()
     return result
+
+
+@router.post("/invitations/describe")
+def describe_invitation(body: InvitationToken, request: Request, session: SessionDep) -> dict[str, Any]:
+    """Who an invitation is for (email, names, organization, expiry), before it is accepted: the
+    web app's accept page shows it. The token travels in the body, never in a URL. Unknown tokens
+    count as failed authentications for the client's address."""
+    guard = request.app.state.auth_guard
+    client = client_address(request)
+    guard.check(client)
+    try:
+        return service.describe(session, body.token)
+    except NotFoundError:
+        guard.record_failure(client)
+        raise

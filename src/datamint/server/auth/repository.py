@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from datamint.server.auth.models import ApiKey, Invitation, Organization, User
+from datamint.server.auth.models import ApiKey, Invitation, Organization, User, WebSession
 
 
 def count_organizations(session: Session) -> int:
@@ -16,9 +16,14 @@ def count_organizations(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Organization)) or 0
 
 
-def get_user_by_email(session: Session, email: str) -> User | None:
-    """The user with this email (case-insensitive), in any organization."""
-    return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+def get_user_by_email(session: Session, customer_id: str, email: str) -> User | None:
+    """The user of this organization with this email (case-insensitive).
+
+    An email is unique within an organization only: other organizations may have a user with
+    the same address, and must never find out.
+    """
+    return session.scalar(select(User).where(User.customer_id == customer_id, func.lower(User.email) == email.lower())
+                          .order_by(User.created_at, User.id).limit(1))
 
 
 def get_user(session: Session, user_id: str) -> User | None:
@@ -41,6 +46,13 @@ def get_key_with_user(session: Session, key_hash: str) -> tuple[ApiKey, User] | 
     return (row[0], row[1]) if row else None
 
 
+def touch_key(session: Session, key_id: str, now: datetime) -> bool:
+    """Record that a key was used; False when it was revoked or deleted in the meantime."""
+    result = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                             .values(last_used_at=now).execution_options(synchronize_session="fetch"))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def list_keys(session: Session, user_id: str) -> Sequence[ApiKey]:
     """Every key of a user, newest first."""
     stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc(), ApiKey.id)
@@ -52,10 +64,43 @@ def get_key(session: Session, key_id: str) -> ApiKey | None:
     return session.get(ApiKey, key_id)
 
 
-def count_admins(session: Session, customer_id: str) -> int:
-    """Number of admins of an organization."""
-    roles = session.scalars(select(User.roles).where(User.customer_id == customer_id)).all()
-    return sum(1 for r in roles if "admin" in (r or []))
+def admin_ids(session: Session, customer_id: str) -> set[str]:
+    """Ids of the admins of an organization."""
+    rows = session.execute(select(User.id, User.roles).where(User.customer_id == customer_id)).all()
+    return {uid for uid, roles in rows if "admin" in (roles or [])}
+
+
+def active_key_named(session: Session, user_id: str, name: str) -> ApiKey | None:
+    """The user's key with this name that is not revoked."""
+    return session.scalar(select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.name == name,
+                                               ApiKey.revoked_at.is_(None)))
+
+
+def get_organizations(session: Session) -> list[Organization]:
+    """Every organization, oldest first."""
+    return list(session.scalars(select(Organization).order_by(Organization.created_at, Organization.id)))
+
+
+def get_organization_by_name(session: Session, name: str) -> list[Organization]:
+    """Organizations with this exact name (names are not unique), oldest first."""
+    return list(session.scalars(select(Organization).where(Organization.name == name)
+                                .order_by(Organization.created_at, Organization.id)))
+
+
+def users_with_email(session: Session, email: str) -> list[User]:
+    """Every account with this email (case-insensitive), in any organization, oldest first.
+
+    Only for a sign-in that proves a password before it reveals anything about the accounts.
+    """
+    return list(session.scalars(select(User).where(func.lower(User.email) == email.lower())
+                                .order_by(User.created_at, User.id)))
+
+
+def organizations_of_email(session: Session, email: str) -> list[Organization]:
+    """Organizations that have a user with this email (case-insensitive), oldest first."""
+    return list(session.scalars(select(Organization).join(User, User.customer_id == Organization.id)
+                                .where(func.lower(User.email) == email.lower())
+                                .order_by(Organization.created_at, Organization.id)))
 
 
 def get_invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:
@@ -89,3 +134,21 @@ def open_invitations(
     if project_id is not None:
         stmt = stmt.where(Invitation.project_id == project_id)
     return session.scalars(stmt.order_by(Invitation.created_at, Invitation.id)).all()
+
+
+def get_web_session(session: Session, token_hash: str) -> tuple[WebSession, User, ApiKey | None] | None:
+    """The web session stored under ``token_hash``, its user and the API key it was opened with."""
+    row = session.execute(select(WebSession, User, ApiKey).join(User, User.id == WebSession.user_id)
+                          .outerjoin(ApiKey, ApiKey.id == WebSession.api_key_id)
+                          .where(WebSession.token_hash == token_hash)).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def delete_web_session(session: Session, token_hash: str) -> int:
+    """Delete the web session stored under ``token_hash``; the number of rows deleted (0 or 1)."""
+    return session.execute(delete(WebSession).where(WebSession.token_hash == token_hash)).rowcount or 0
+
+
+def delete_expired_web_sessions(session: Session, user_id: str, now: datetime) -> None:
+    """Delete a user's expired web sessions (called when the user signs in again)."""
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at <= now))

@@ -42,6 +42,14 @@ class InvitationCreate(BaseModel):
     annotation_worklist_id: str | None = None
 
 
+class InvitationToken(BaseModel):
+    """Body of ``POST /invitations/describe``: the one-time token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+
+
 class InvitationAccept(BaseModel):
     """Body of ``POST /invitations/accept``: the one-time token and the new account's details."""
 
@@ -59,3 +67,16 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, max_length=200)
+
+
+class SignInBody(BaseModel):
+    """Body of ``POST /auth/session``: email and password, or an API key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    password: str | None = Field(default=None, max_length=200)
+    api_key: str | None = Field(default=None, max_length=200)
+    organization: str | None = Field(default=None, max_length=200,
+                                     description="Organization id or name: only when the same email and password "
+                                                 "open accounts in several organizations")

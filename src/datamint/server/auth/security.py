@@ -7,9 +7,11 @@ same reasoning as GitHub's tokens); passwords are low-entropy and get argon2id.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "dmk_"
 INVITATION_PREFIX = "dmi_"
@@ -41,6 +43,32 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches an argon2 hash (``None`` hashes are checked against a dummy,
+    so that an unknown email costs the same time as a wrong password)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def generate_session_token() -> str:
+    """A new web session token (the cookie's value): 43 URL-safe random characters."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_token_for(session_token: str) -> str:
+    """The CSRF token of a web session: an HMAC of its (HttpOnly) cookie token.
+
+    Only someone who can read the session's cookie can compute it, and the cookie is HttpOnly,
+    so a page of another site can neither read nor forge it (signed double-submit pattern).
+    """
+    return hmac.new(session_token.encode("utf-8"), b"datamint-csrf", hashlib.sha256).hexdigest()
+
+
 def random_password() -> str:
     """A random password for accounts created without one."""
     return secrets.token_urlsafe(18)
+
+
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(18))

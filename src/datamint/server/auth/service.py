@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.server.auth import repository as repo
@@ -20,6 +20,7 @@ from datamint.server.auth.security import (
     key_prefix,
     random_password,
 )
+from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import (
     AuthenticationFailedError,
@@ -33,16 +34,22 @@ ORG_ROLES = ("admin", "member")
 _EMAIL_RE = re.compile(r"^[^@\s/]+@[^@\s/]+$")
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+#: Checks run (under the organization's lock) before a user is deleted; each raises
+#: :class:`ConflictError` to refuse. Higher areas register theirs at import time (the projects area
+#: refuses to delete the last manager of a project), so this module depends on none of them.
+USER_REMOVAL_CHECKS: list[Callable[[Session, User], None]] = []
+
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the authenticated user, its organization and the key used."""
+    """Who is calling: the authenticated user, its organization and the key (or web session) used."""
 
     user_id: str
     email: str
     customer_id: str
     roles: tuple[str, ...]
     key_id: str | None = None
+    web_session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -66,15 +73,28 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
     key, user = found
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        key.last_used_at = now
+        touched = repo.touch_key(session, key.id, now)  # 0 rows: revoked or deleted meanwhile
         session.commit()
+        if not touched:
+            raise AuthenticationFailedError("Invalid API key: it is unknown or has been revoked")
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
 
 
 def issue_key(
     session: Session, user: User, name: str | None = None, plaintext: str | None = None
 ) -> tuple[ApiKey, str]:
-    """Create an API key for ``user``; returns the stored row and the plaintext (shown once)."""
+    """Create an API key for ``user``; returns the stored row and the plaintext (shown once).
+
+    Raises:
+        ConflictError: ``user`` has a key with this name that is not revoked (attached as
+            ``existing``, without any secret).
+    """
+    if name is not None:
+        locks.serialize(session, "api-key-name", user.id, name)
+        taken = repo.active_key_named(session, user.id, name)
+        if taken is not None:
+            raise ConflictError(f"{user.email} already has an API key named {name!r}; revoke it or choose "
+                                "another name", existing=_key_listing(taken))
     plaintext = plaintext or generate_api_key()
     key = ApiKey(
         user_id=user.id,
@@ -110,6 +130,7 @@ def bootstrap(session: Session, org_name: str, admin_email: str, admin_api_key: 
     Returns:
         The admin's plaintext API key when this call created it, else ``None``.
     """
+    locks.serialize(session, "bootstrap")  # several processes may start on a fresh database at once
     if repo.count_organizations(session) > 0:
         return None
     _, _, plaintext = create_organization(session, org_name, admin_email, admin_api_key)
@@ -145,11 +166,20 @@ def new_user(
 ) -> User:
     """Add a user to organization ``customer_id`` (no permission check; callers do that).
 
-    A random password is set when ``password`` is empty; only its argon2 hash is stored.
+    A random password is set when ``password`` is empty; only its argon2 hash is stored. The
+    email is unique within the organization, letter case aside: creation is serialized per
+    organization and lower-cased email, and the database holds the exact-case uniqueness.
+
+    Raises:
+        ConflictError: The organization has a user with this email (no details attached).
     """
+    email = check_email(email)
+    locks.serialize(session, "user-email", customer_id, email.lower())
+    if repo.get_user_by_email(session, customer_id, email) is not None:
+        raise ConflictError(f"A user with email {email!r} already exists")
     user = User(
         customer_id=customer_id,
-        email=check_email(email),
+        email=email,
         firstname=firstname,
         lastname=lastname,
         roles=_check_roles(roles),
@@ -171,22 +201,17 @@ def create_user(
 ) -> User:
     """Create a user in the caller's organization.
 
+    Whether the email has an account in another organization plays no part (and is never told).
+
     Raises:
-        ConflictError: A user with this email exists (its data is attached when it is in the
-            caller's organization).
+        ConflictError: The caller's organization has a user with this email (attached).
     """
-    existing = repo.get_user_by_email(session, email or "")
+    email = check_email(email)
+    locks.serialize(session, "user-email", principal.customer_id, email.lower())
+    existing = repo.get_user_by_email(session, principal.customer_id, email)
     if existing is not None:
-        same_org = existing.customer_id == principal.customer_id
-        raise ConflictError(
-            f"A user with email {email!r} already exists",
-            existing=user_to_wire(existing) if same_org else None,
-        )
-    try:
-        with session.begin_nested():
-            return new_user(session, principal.customer_id, email, password, firstname, lastname, roles)
-    except IntegrityError:
-        raise ConflictError(f"A user with email {email!r} already exists")
+        raise ConflictError(f"A user with email {email!r} already exists", existing=user_to_wire(existing))
+    return new_user(session, principal.customer_id, email, password, firstname, lastname, roles)
 
 
 def get_user(session: Session, principal: Principal, email_or_id: str) -> User:
@@ -196,7 +221,7 @@ def get_user(session: Session, principal: Principal, email_or_id: str) -> User:
         NotFoundError: No such user in the caller's organization.
     """
     if "@" in email_or_id:
-        user = repo.get_user_by_email(session, email_or_id)
+        user = repo.get_user_by_email(session, principal.customer_id, email_or_id)
     else:
         user = repo.get_user(session, email_or_id)
     if user is None or user.customer_id != principal.customer_id:
@@ -204,8 +229,34 @@ def get_user(session: Session, principal: Principal, email_or_id: str) -> User:
     return user
 
 
+def lock_admins(session: Session, principal: Principal) -> set[str]:
+    """Lock the caller's organization (its set of admins) until the transaction ends.
+
+    Returns:
+        The ids of the organization's admins, read under the lock.
+
+    Raises:
+        ConflictError: The caller stopped being an admin (or was deleted) by a request that was
+            granted the lock first: a decision taken with its old role must not go through.
+    """
+    locks.lock_row(session, Organization, principal.customer_id)
+    admins = repo.admin_ids(session, principal.customer_id)
+    if principal.user_id not in admins:
+        raise ConflictError("Another request removed your admin role while this one waited; it was not applied")
+    return admins
+
+
+def _keep_an_admin(admins: set[str], user: User) -> None:
+    if admins == {user.id}:
+        raise ConflictError(f"{user.email} is the organization's last admin; make another user admin first")
+
+
 def update_user(session: Session, principal: Principal, email_or_id: str, changes: dict[str, Any]) -> User:
-    """Change a user's names, roles or password."""
+    """Change a user's names, roles or password.
+
+    Raises:
+        ConflictError: The change would leave the organization without an admin.
+    """
     user = get_user(session, principal, email_or_id)
     if "firstname" in changes:
         user.firstname = changes["firstname"]
@@ -213,10 +264,9 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
         user.lastname = changes["lastname"]
     if changes.get("roles") is not None:
         roles = _check_roles(changes["roles"])
-        demoted = "admin" in (user.roles or []) and "admin" not in roles
-        if demoted and repo.count_admins(session, user.customer_id) <= 1:
-            raise ValidationFailedError(f"{user.email} is the organization's last admin; make another user "
-                                        "admin first")
+        admins = lock_admins(session, principal)
+        if "admin" not in roles:
+            _keep_an_admin(admins, user)
         user.roles = roles
     if changes.get("password"):
         user.password_hash = hash_password(changes["password"])
@@ -225,11 +275,26 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
 
 
 def delete_user(session: Session, principal: Principal, email_or_id: str) -> None:
-    """Delete a user and its keys. An admin cannot delete itself (the organization needs one)."""
+    """Delete a user and its keys. An admin cannot delete itself (the organization needs one).
+
+    Raises:
+        ConflictError: The user is the organization's last admin, or a check of
+            :data:`USER_REMOVAL_CHECKS` refuses (e.g. the last manager of a project).
+    """
     user = get_user(session, principal, email_or_id)
     if user.id == principal.user_id:
         raise ValidationFailedError("You cannot delete your own account; ask another admin")
+    admins = lock_admins(session, principal)
+    _keep_an_admin(admins, user)
+    for check in USER_REMOVAL_CHECKS:
+        check(session, user)
     session.delete(user)
+
+
+def _key_listing(key: ApiKey) -> dict[str, Any]:
+    """A key as listings show it (never the hash); ``key_service.key_to_wire`` adds ``current``."""
+    return {"id": key.id, "name": key.name, "prefix": key.prefix, "created_at": iso(key.created_at),
+            "revoked": key.revoked_at is not None}
 
 
 def user_to_wire(user: User) -> dict[str, Any]:

@@ -16,9 +16,10 @@ Layout::
 Formats: ``dicom`` — every file exactly as uploaded (DICOM stays DICOM); ``nifti`` — DICOM
 volumes converted to NIfTI (``.nii.gz``, RAS affine from the DICOM geometry), other files as
 uploaded; ``png`` — every frame of images, volumes and videos rendered as an 8-bit PNG (as the
-``/frames`` endpoint renders it); ``npy`` — every image as a NumPy array of its stored values
-(DICOM ``(frames, rows, columns)``, NIfTI as stored ``(x, y, z)``, images ``(rows, columns[,
-channels])``, videos ``(frames, rows, columns, 3)``).
+``/frames`` endpoint renders it); ``jpg`` and ``tiff`` — the same frames as JPEG (quality 95) or
+Deflate-compressed TIFF (files already in that format are copied as uploaded); ``npy`` — every
+image as a NumPy array of its stored values (DICOM ``(frames, rows, columns)``, NIfTI as stored
+``(x, y, z)``, images ``(rows, columns[, channels])``, videos ``(frames, rows, columns, 3)``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from datamint.server.datasets.snapshot import MASK_EXTENSIONS, ResourceEntry, Sn
 from datamint.server.storage.base import BlobStore
 
 _LOG = logging.getLogger("datamint.server.datasets")
-FORMATS = ("dicom", "nifti", "png", "npy")
+FORMATS = ("dicom", "nifti", "png", "jpg", "tiff", "npy")
+#: The rendered formats: archive format → (file extension, mimetypes copied as they are).
+_RENDERED = {"png": ("png", ("image/png",)), "jpg": ("jpg", ("image/jpeg",)), "tiff": ("tiff", ("image/tiff",))}
 FLUSH_BYTES = 1 << 20
 DICOM = "application/dicom"
 NIFTI = "application/nifti"
@@ -146,8 +149,8 @@ def _converts(entry: ResourceEntry, fmt: str) -> bool:
         return kind == DICOM
     if fmt == "npy":
         return imaging
-    if fmt == "png":
-        return imaging and kind != "image/png"
+    if fmt in _RENDERED:
+        return imaging and kind not in _RENDERED[fmt][1]
     return False
 
 
@@ -163,12 +166,13 @@ def _converted(entry: ResourceEntry, data: bytes, fmt: str) -> list[tuple[str, b
         buf = io.BytesIO()
         np.save(buf, array, allow_pickle=False)
         return [(f"{stem}.npy", buf.getvalue())]
-    from datamint.imaging import iter_frames, png_bytes
+    from datamint.imaging import frame_bytes, iter_frames
 
-    pngs = [png_bytes(frame) for frame in iter_frames(data, entry.mimetype)]  # the file is decoded once
-    if len(pngs) == 1:
-        return [(f"{stem}.png", pngs[0])]
-    return [(f"{stem}_{k:04d}.png", png) for k, png in enumerate(pngs)]
+    suffix = _RENDERED[fmt][0]
+    images = [frame_bytes(frame, fmt) for frame in iter_frames(data, entry.mimetype)]  # the file is decoded once
+    if len(images) == 1:
+        return [(f"{stem}.{suffix}", images[0])]
+    return [(f"{stem}_{k:04d}.{suffix}", image) for k, image in enumerate(images)]
 
 
 def stream_zip(store: BlobStore, snapshot: Snapshot, fmt: str, dataset: dict[str, Any]) -> Iterator[bytes]:

@@ -27,7 +27,6 @@ from datamint.server.errors import AppError, NotFoundError, ValidationFailedErro
 from datamint.server.storage.base import BlobStore
 
 TOKEN_TTL = timedelta(minutes=15)
-UNSUPPORTED = ("jpg", "tiff")
 
 
 class TokenGoneError(AppError):
@@ -49,9 +48,9 @@ def issue_token(session: Session, me: Principal, dataset_id: str, fmt: str, vers
         NotFoundError: Unknown dataset or version.
     """
     fmt = (fmt or "").lower()
+    fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt, fmt)
     if fmt not in archive.FORMATS:
-        extra = f" ({fmt} is not supported for medical images)" if fmt in UNSUPPORTED else ""
-        raise ValidationFailedError(f"Unknown archive format {fmt!r}{extra}; use one of {', '.join(archive.FORMATS)}")
+        raise ValidationFailedError(f"Unknown archive format {fmt!r}; use one of {', '.join(archive.FORMATS)}")
     dataset, _ = service.visible_dataset(session, me, dataset_id, policy.ProjectAction.EXPORT)
     version_id = service.resolve_version(session, dataset, version).id if version not in (None, "") else None
     now = utcnow()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, created_at_column, id_column
@@ -135,13 +135,16 @@ class ProjectResourceSplit(Base):
     """A resource's assignment to a named split (``train``, ``val``...) of a project.
 
     Re-assigning ends the previous assignment (``deleted_at``) instead of overwriting it, so the
-    splits as of any past time can be listed.
+    splits as of any past time can be listed. A resource is in at most one split of a project at
+    a time (one row without ``deleted_at``).
     """
 
     __tablename__ = "project_resource_splits"
     __table_args__ = (
         Index("ix_project_resource_splits_project_id_resource_id", "project_id", "resource_id"),
         Index("ix_project_resource_splits_resource_id", "resource_id"),
+        Index("uq_project_resource_splits_project_id_resource_id_active", "project_id", "resource_id", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
     )
 
     id: Mapped[str] = id_column()

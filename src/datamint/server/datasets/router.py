@@ -110,7 +110,7 @@ def delete_version(dataset_id: str, ref: str, session: SessionDep, me: CurrentUs
     """Delete a version; mask copies no other version holds are deleted with it."""
     keys = service.delete_version(session, me, dataset_id, ref)
     session.commit()
-    service.delete_unused_blobs(session, store, keys)
+    service.delete_unused_blobs(session, store, me.customer_id, keys)
     return Response(status_code=204)
 
 

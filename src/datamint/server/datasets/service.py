@@ -25,6 +25,7 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.models import DatasetVersion, DatasetVersionAnnotation, DatasetVersionResource
+from datamint.server.db import locks
 from datamint.server.db.base import iso
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as projects_repo
@@ -157,6 +158,14 @@ def check_new_version(session: Session, me: Principal, dataset_id: str, name: st
     return dataset, project, name
 
 
+def _lock_and_check(session: Session, me: Principal, dataset_id: str, name: str | None
+                    ) -> tuple[Dataset, Project, str | None]:
+    """:func:`check_new_version` under the organization's content lock (held until the commit)."""
+    dataset, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    lock_content(session, me.customer_id)
+    return check_new_version(session, me, dataset_id, name)
+
+
 def create_version(session: Session, store: BlobStore, me: Principal, dataset_id: str, name: str | None,
                    description: str | None) -> snap.Snapshot:
     """Freeze the dataset's current content as a new version (the caller commits).
@@ -168,7 +177,7 @@ def create_version(session: Session, store: BlobStore, me: Principal, dataset_id
         ConflictError: The name is taken (the existing version is attached).
         ValidationFailedError: Bad name.
     """
-    dataset, project, name = check_new_version(session, me, dataset_id, name)
+    dataset, project, name = _lock_and_check(session, me, dataset_id, name)
     snapshot = snap.live_snapshot(session, store, project)
     try:
         number = repo.take_number(session, dataset.id)
@@ -226,6 +235,7 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     """Delete a version (the caller commits); returns the keys of content blobs no version needs
     any more, to delete from the store after the commit."""
     dataset, _ = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
+    lock_content(session, me.customer_id)
     version = resolve_version(session, dataset, ref)
     hashes = repo.version_mask_hashes(session, version.id)
     session.delete(version)
@@ -237,12 +247,26 @@ def delete_version(session: Session, me: Principal, dataset_id: str, ref: str) -
     return keys
 
 
-def delete_unused_blobs(session: Session, store: BlobStore, keys: list[str]) -> None:
+def lock_content(session: Session, customer_id: str) -> None:
+    """Serialize the changes of an organization's version content until the transaction ends:
+    version numbers and names, resource digests and the content blobs versions share (a version
+    being created never reuses a blob that a version being deleted is about to remove)."""
+    locks.serialize(session, "dataset-content", customer_id)
+
+
+def delete_unused_blobs(session: Session, store: BlobStore, customer_id: str, keys: list[str]) -> None:
     """After :func:`delete_version` committed: delete its orphaned content blobs from the store,
-    except those a version created meanwhile recorded again."""
-    for key in keys:
-        if not repo.blob_key_in_use(session, key):
-            store.delete(key)
+    except those a version created meanwhile recorded again. Runs in a transaction of its own
+    under :func:`lock_content`, which it ends."""
+    if not keys:
+        return
+    try:
+        lock_content(session, customer_id)
+        for key in keys:
+            if not repo.blob_key_in_use(session, key):
+                store.delete(key)
+    finally:
+        session.rollback()
 
 
 def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:

@@ -13,13 +13,16 @@ from sqlalchemy.orm import Session
 
 from datamint.server import policy
 from datamint.server.auth.service import Principal
-from datamint.server.common.ids import check_uuid, check_uuids
+from datamint.server.common.ids import check_uuid
 from datamint.server.common.times import parse_time
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets.models import ProjectResourceSplit
+from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import NotFoundError, ValidationFailedError
+from datamint.server.projects.models import Project
 from datamint.server.projects.service import visible_project
+from datamint.server.resources import service as resources_service
 
 
 def to_wire(split: ProjectResourceSplit) -> dict[str, Any]:
@@ -50,13 +53,18 @@ def assign(session: Session, me: Principal, project_id: str, resource_ids: list[
            ) -> dict[str, Any]:
     """Put resources of the project into ``split_name`` (ending their previous assignment).
 
+    Assignments of one project happen under its row lock, so concurrent requests apply one after
+    the other; the database also holds "one current split per resource" (a partial unique index).
+
     Raises:
+        NotFoundError: A resource that does not exist for the caller (other organizations' included).
         ValidationFailedError: Bad split name, or a resource that is not in the project.
     """
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, policy.ProjectAction.MANAGE)
     name = _split_name(split_name)
-    ids = check_uuids(list(resource_ids), "resource")
+    ids = [r.id for r in resources_service.visible_resources(session, me, list(dict.fromkeys(resource_ids)))]
+    locks.lock_row(session, Project, project.id)
     members = repo.project_resource_ids(session, project.id, ids)
     outside = [rid for rid in ids if rid not in members]
     if outside:

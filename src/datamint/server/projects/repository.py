@@ -45,6 +45,11 @@ def get_project(session: Session, customer_id: str, project_id: str) -> Project 
     return project
 
 
+def get_by_dataset(session: Session, customer_id: str, dataset_id: str) -> Project | None:
+    """The project of this organization that owns the dataset."""
+    return session.scalar(select(Project).where(Project.customer_id == customer_id, Project.dataset_id == dataset_id))
+
+
 def get_by_name(session: Session, customer_id: str, name: str) -> Project | None:
     """The project with this exact name in this organization, archived or not."""
     return session.scalar(select(Project).where(Project.customer_id == customer_id, Project.name == name))
@@ -75,6 +80,11 @@ def count_resources(session: Session, project_ids: Sequence[str]) -> dict[str, i
                            .group_by(ProjectResource.project_id))
     counts.update({pid: int(n) for pid, n in rows})
     return counts
+
+
+def memberships_of(session: Session, user_id: str) -> Sequence[ProjectMember]:
+    """Every project membership of a user."""
+    return session.scalars(select(ProjectMember).where(ProjectMember.user_id == user_id)).all()
 
 
 def list_members(session: Session, project_id: str) -> Sequence[tuple[ProjectMember, User]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as repo
@@ -34,6 +34,19 @@ def visible_project(session: Session, me: Principal, project_id: str) -> tuple[P
     return project, roles
 
 
+def sees(session: Session, me: Principal, project: Project) -> bool:
+    """Whether the caller may see ``project`` (a member, or an admin of its organization)."""
+    return project.customer_id == me.customer_id and (
+        me.is_admin or repo.get_member(session, project.id, me.user_id) is not None)
+
+
+def name_taken(session: Session, me: Principal, name: str, other: Project) -> ConflictError:
+    """The 409 for a project name that ``other`` holds: the existing project is attached only when
+    the caller can see it; otherwise the answer says nothing but that the name is taken."""
+    existing = to_wire(session, other) if sees(session, me, other) else None
+    return ConflictError(f"A project named {name!r} already exists", existing=existing)
+
+
 def list_projects(
     session: Session, me: Principal, include_archived: bool, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
@@ -52,9 +65,10 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
             included, as the official client checks); the existing project is attached.
     """
     name = _clean_name(body.name)
+    locks.serialize(session, "project-name", me.customer_id, name)
     existing = repo.get_by_name(session, me.customer_id, name)
     if existing is not None:
-        raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, existing))
+        raise name_taken(session, me, name, existing)
     resources = resource_service.visible_resources(session, me, body.resource_ids) if body.resource_ids else []
     deleted = [r.id for r in resources if r.deleted]
     if deleted:
@@ -76,12 +90,8 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
         segmentation_data=seg,
         pinned_metrics=[],
     )
-    try:
-        with session.begin_nested():
-            session.add(project)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(f"A project named {name!r} already exists")
+    session.add(project)
+    session.flush()
     session.add(ProjectMember(project_id=project.id, user_id=me.user_id, roles=["PROJECT_MANAGER"]))
     if resources:
         resource_repo.add_to_project(session, project.id, [r.id for r in resources], me.email)
@@ -98,11 +108,13 @@ def update_project(session: Session, me: Principal, project_id: str, body: Proje
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, policy.ProjectAction.MANAGE)
     changes = body.model_dump(exclude_unset=True)
+    locks.lock_row(session, Project, project.id)  # a read-modify-write of its JSON fields
     if changes.get("name") is not None:
         name = _clean_name(changes["name"])
+        locks.serialize(session, "project-name", me.customer_id, name)
         other = repo.get_by_name(session, me.customer_id, name)
         if other is not None and other.id != project.id:
-            raise ConflictError(f"A project named {name!r} already exists", existing=to_wire(session, other))
+            raise name_taken(session, me, name, other)
         project.name = name
     if changes.get("segmentationData") is not None:
         project.segmentation_data = clean_segmentation_data(changes["segmentationData"], project.segmentation_data)

@@ -21,7 +21,8 @@ from datamint.server.storage.base import BlobNotFoundError, BlobStore
 
 
 @contextlib.contextmanager
-def _local_copy(store: BlobStore, key: str) -> Iterator[str]:
+def local_copy(store: BlobStore, key: str) -> Iterator[str]:
+    """A local path holding the blob (the store's own file, or a temporary copy of a remote one)."""
     path = store.local_path(key)
     if path is not None:
         yield path
@@ -43,7 +44,7 @@ def render_frame(store: BlobStore, resource: Resource, frame_index: int) -> byte
     if frame_index < 0:
         raise ValidationFailedError(f"frame_index must be >= 0, got {frame_index}")
     try:
-        with _local_copy(store, resource.location) as path:
+        with local_copy(store, resource.location) as path:
             return render_frame_png(path, resource.mimetype, frame_index)
     except BlobNotFoundError:
         raise NotFoundError("Resource file")

@@ -14,6 +14,13 @@ Order of operations (crash safety):
    :func:`discard` deletes the blob and the intent at once; if the process dies, the janitor
    finds the intent later and deletes both.
 
+Duplicates (same content in the organization, :mod:`.duplicates`) are looked for before step 2;
+with ``on_duplicate=skip`` a duplicate ends the upload there, and the check is repeated under a
+database lock in step 4 (where a duplicate found then discards the stored blob).
+
+With ``anonymize=true`` a DICOM file is de-identified after the checks and before step 2
+(:mod:`.deidentify`), so only the de-identified bytes are stored.
+
 File names must be plain names: anything with a directory part (``/`` or ``\\``), ``.``/``..``,
 control characters or more than 255 bytes is rejected with 422 rather than silently rewritten,
 so a client never ends up with a resource named differently from what it sent.
@@ -30,8 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
@@ -40,8 +49,8 @@ from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
-from datamint.server.errors import AppError, UnsupportedMediaError, ValidationFailedError
-from datamint.server.resources import membership, wire
+from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
+from datamint.server.resources import deidentify, dicom_index, duplicates, membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
@@ -70,6 +79,18 @@ class UploadForm:
     metadata: str | None = None
     project_id: str | None = None
     source: str | None = None
+    anonymize: bool = False
+    anonymize_key: str | None = None
+    on_duplicate: str | None = None
+    source_sha256: str | None = None
+
+
+class _AlreadyThere(Exception):
+    """Raised inside the insert transaction when a ``skip`` upload finds its duplicate there."""
+
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(resource_id)
+        self.resource_id = resource_id
 
 
 def blob_key(customer_id: str, resource_id: str) -> str:
@@ -123,11 +144,16 @@ def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     return ValidationFailedError(message)
 
 
-def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tuple[str, dict[str, Any]]:
+def analyse(source: str | BinaryIO, filename: str,
+            declared: str | None) -> tuple[str, dict[str, Any], DicomIndexEntry | None]:
     """Decide the real mimetype from the content, check the file fully, and extract its metadata.
 
     Args:
         source: A path to the content, or a binary reader positioned at its start.
+
+    Returns:
+        The mimetype, the metadata, and for a DICOM instance its DICOM index entry (from the same
+        parse: a few attribute reads and a copy of the header bytes).
 
     Raises:
         UnsupportedMediaError: The content contradicts the declared type or is not readable as it (415).
@@ -139,10 +165,13 @@ def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tupl
     else:
         head = source.read(HEAD_SIZE)
         source.seek(0)
+    entry = None
     try:
         mimetype = resolve_mimetype(head, filename, declared)
-        if mimetype == DICOM:  # one full parse serves both the check and the metadata
-            metadata = dicom_metadata(read_dicom(source, check=True))
+        if mimetype == DICOM:  # one full parse serves the check, the metadata and the DICOM index
+            ds = read_dicom(source, check=True)
+            metadata = dicom_metadata(ds)
+            entry = index_entry(ds, source)
         else:
             validate_content(source, mimetype)
             try:
@@ -159,7 +188,7 @@ def analyse(source: str | BinaryIO, filename: str, declared: str | None) -> tupl
         _LOG.warning("cannot read %s: %r", filename, exc)
         raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
                                     "check that it is complete and of the declared type") from exc
-    return mimetype, metadata
+    return mimetype, metadata, entry
 
 
 @contextlib.contextmanager
@@ -197,15 +226,27 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     tags = clean_tags(form.tags)
     user_metadata = parse_user_metadata(form.metadata)
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
+    on_duplicate = duplicates.check_policy(form.on_duplicate)
+    declared = duplicates.check_declared(form.source_sha256)
     session.commit()  # ends the read transaction: no connection is held during the checks below
     if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
     if received.path is not None:
-        mimetype, metadata = analyse(received.path, filename, form.declared_mimetype)
+        mimetype, metadata, entry = analyse(received.path, filename, form.declared_mimetype)
     else:
         with received.open() as reader:
-            mimetype, metadata = analyse(reader, filename, form.declared_mimetype)
+            mimetype, metadata, entry = analyse(reader, filename, form.declared_mimetype)
+    if form.anonymize and mimetype == DICOM:
+        declared = declared or received.sha256  # duplicates are found by the original's content
+        received, metadata, entry, laterality = deidentify.anonymized(received, form.anonymize_key)
+        tags = clean_tags([*tags, *laterality])
     size = received.size
+    content_sha256 = received.sha256
+    earlier = duplicates.find(session, me, content_sha256, declared)
+    earlier_id = earlier.id if earlier is not None else None
+    session.commit()
+    if earlier is not None and on_duplicate == "skip":
+        return _reuse(session, me, earlier, project)
     resource_id = new_id()
     key = blob_key(me.customer_id, resource_id)
     with serialized_writes(session):
@@ -224,23 +265,48 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
             published_on=now if form.publish else None, published_by=me.email if form.publish else None,
             deleted=False, deleted_at=None, deleted_by=None, instance_uid=_str(metadata.get("SOPInstanceUID")),
             series_uid=_str(metadata.get("SeriesInstanceUID")), study_uid=_str(metadata.get("StudyInstanceUID")),
-            patient_id=_str(metadata.get("PatientID")),
+            patient_id=_str(metadata.get("PatientID")), content_sha256=content_sha256, source_sha256=declared,
         )
         with serialized_writes(session):
+            if on_duplicate == "skip":
+                duplicates.lock(session, me, [content_sha256, declared])
+                if (found := duplicates.find(session, me, content_sha256, declared)) is not None:
+                    raise _AlreadyThere(found.id)
             session.add(Resource(**values))  # through the ORM, so that the audit trail records it
             if tags:
                 repo.insert_tags(session, resource_id, tags)
             if project is not None:
                 repo.add_to_project(session, project.id, [resource_id], me.email)
+            if entry is not None:
+                dicom_index.add(session, me.customer_id, resource_id, entry)
             session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
             session.commit()
+    except _AlreadyThere as found:  # an identical upload committed while this one was stored
+        discard(session, store, resource_id, key)
+        return _reuse(session, me, repo.get_resource(session, me.customer_id, found.resource_id), project)
     except BaseException:
         discard(session, store, resource_id, key)
         raise
     user = session.get(User, me.user_id)  # already in the session since authentication
     projects = [{"id": project.id, "name": project.name}] if project else []
     names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
-    return wire.new_resource_to_wire(session.get(Resource, resource_id), tags, projects, names)
+    result = wire.new_resource_to_wire(session.get(Resource, resource_id), tags, projects, names)
+    return {**result, "duplicate_of": earlier_id}
+
+
+def _reuse(session: Session, me: Principal, resource: Resource | None, project: Any) -> dict[str, Any]:
+    """The answer of a skipped duplicate: the existing resource, added to the upload's project."""
+    if resource is None:  # deleted for good in between: vanishingly rare, and safe to retry
+        raise ConflictError("The resource this upload duplicates was just removed; upload again")
+    if project is not None:
+        with serialized_writes(session):
+            try:
+                with session.begin_nested():
+                    repo.add_to_project(session, project.id, [resource.id], me.email)
+            except IntegrityError:  # an identical upload added it at the same moment
+                pass
+            session.commit()
+    return {**wire.to_wire(session, resource), "duplicate_of": resource.id}
 
 
 def _str(value: Any) -> str | None:

@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import timedelta
 
+from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.db.session import Database
 from datamint.server.resources import repository as repo
@@ -47,6 +48,7 @@ class UploadJanitor:
         """Delete the blobs and intents of abandoned uploads; returns how many were removed."""
         removed = 0
         with self.database.transaction() as session:
+            locks.serialize(session, "upload-janitor")  # several workers may sweep at once
             for intent in repo.stale_intents(session, utcnow() - self.max_age):
                 if not repo.resource_exists(session, intent.id):
                     self.store.delete(intent.blob_key)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from datamint.server import policy
 from datamint.server.auth.service import Principal
+from datamint.server.db import locks
 from datamint.server.errors import BadRequestError
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import Project
@@ -17,10 +18,17 @@ from datamint.server.resources import repository as repo
 from datamint.server.resources import service, wire
 
 
-def managed_project(session: Session, me: Principal, project_id: str) -> Project:
-    """A project the caller may change (404 for non-members, 403 without the manager role)."""
+def managed_project(session: Session, me: Principal, project_id: str, *, lock: bool = False) -> Project:
+    """A project the caller may change (404 for non-members, 403 without the manager role).
+
+    Args:
+        lock: Also lock the project's row until the transaction ends (before changing what it
+            holds), and check it again under the lock.
+    """
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, policy.ProjectAction.MANAGE)
+    if lock:
+        locks.lock_row(session, Project, project.id)
     if project.archived:
         raise BadRequestError(f"Project {project.name!r} is archived; restore it before changing its resources")
     return project
@@ -42,7 +50,7 @@ def update_project_resources(session: Session, me: Principal, project_id: str, t
         NotFoundError: A listed resource does not exist in the organization (nothing changes).
         BadRequestError: A resource to add is deleted.
     """
-    project = managed_project(session, me, project_id)
+    project = managed_project(session, me, project_id, lock=True)
     adding = service.visible_resources(session, me, to_add) if to_add else []
     removing = service.visible_resources(session, me, to_delete) if to_delete else []
     deleted = [r.id for r in adding if r.deleted]

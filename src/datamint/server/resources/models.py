@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, JsonType, created_at_column, id_column
@@ -36,7 +36,7 @@ class Resource(Base):
                 "created_at", "id") for column in ("status", "modality", "mimetype", "upload_channel")),
         *(Index(f"ix_resources_customer_id_deleted_{column}", "customer_id", "deleted", column)
           for column in ("filename", "source_filepath", "series_uid", "created_by", "published_on",
-                         "published_by")),
+                         "published_by", "content_sha256", "source_sha256")),
     )
 
     id: Mapped[str] = id_column()
@@ -65,6 +65,12 @@ class Resource(Base):
     series_uid: Mapped[str | None] = mapped_column(String(128))
     study_uid: Mapped[str | None] = mapped_column(String(128))
     patient_id: Mapped[str | None] = mapped_column(String(128))
+    #: SHA-256 of the stored bytes, computed by the server while receiving them (``None`` for
+    #: resources uploaded before it was recorded). Duplicate uploads are found by it.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: SHA-256 of the original file(s) as the uploader had them, declared by the SDK when it rewrote
+    #: them before sending (anonymized or assembled DICOM); see :mod:`.duplicates`.
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class ResourceTag(Base):
@@ -105,3 +111,119 @@ class UploadIntent(Base):
     customer_id: Mapped[str] = mapped_column(String(36))
     blob_key: Mapped[str] = mapped_column(String(1024))
     started_at: Mapped[datetime] = created_at_column()
+
+
+# -- the DICOM index: studies, series and instances of the DICOM resources ---------------------
+#
+# Filled at upload (``resources.dicom_index``) from the parse that checks the file; read by
+# DICOMweb (QIDO-RS, WADO-RS metadata) and DIMSE C-FIND, which never open the stored files to
+# answer a query. Study and series rows hold the attributes shared by their instances (the first
+# instance's values); instance rows belong to exactly one resource and go with it.
+
+
+class DicomStudy(Base):
+    """A study of an organization, as its first received instance described it."""
+
+    __tablename__ = "dicom_studies"
+    __table_args__ = (
+        *(Index(f"ix_dicom_studies_customer_id_{column}", "customer_id", column)
+          for column in ("study_date", "patient_id", "patient_name_key", "accession_number", "created_at")),
+    )
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    study_uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    patient_name: Mapped[str | None] = mapped_column(String(324))
+    patient_name_key: Mapped[str | None] = mapped_column(String(400))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    patient_birth_date: Mapped[str | None] = mapped_column(String(8))
+    patient_sex: Mapped[str | None] = mapped_column(String(16))
+    study_date: Mapped[str | None] = mapped_column(String(8))
+    study_time: Mapped[str | None] = mapped_column(String(16))
+    accession_number: Mapped[str | None] = mapped_column(String(16))
+    study_id: Mapped[str | None] = mapped_column(String(16))
+    study_description: Mapped[str | None] = mapped_column(String(64))
+    referring_physician_name: Mapped[str | None] = mapped_column(String(324))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class DicomSeries(Base):
+    """A series of an organization, as its first received instance described it."""
+
+    __tablename__ = "dicom_series"
+    __table_args__ = (Index("ix_dicom_series_customer_id_study_uid_series_number", "customer_id", "study_uid",
+                            "series_number"),
+                      Index("ix_dicom_series_customer_id_modality", "customer_id", "modality"))
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    series_uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    study_uid: Mapped[str] = mapped_column(String(128))
+    modality: Mapped[str | None] = mapped_column(String(16))
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    series_description: Mapped[str | None] = mapped_column(String(64))
+    body_part_examined: Mapped[str | None] = mapped_column(String(16))
+    series_date: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class DicomInstance(Base):
+    """The DICOM identity and header of one resource.
+
+    ``header`` holds the file's bytes before its Pixel Data, copied at upload; the first metadata
+    request turns it into DICOM JSON (``header_json``, with the instance URL left as a marker)
+    and drops the bytes.
+    """
+
+    __tablename__ = "dicom_instances"
+    __table_args__ = (
+        Index("ix_dicom_instances_customer_id_study_uid_series_uid", "customer_id", "study_uid", "series_uid",
+              "instance_number"),
+        Index("ix_dicom_instances_customer_id_series_uid", "customer_id", "series_uid", "instance_number"),
+        Index("ix_dicom_instances_customer_id_instance_uid", "customer_id", "instance_uid"),
+    )
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    study_uid: Mapped[str] = mapped_column(String(128))
+    series_uid: Mapped[str] = mapped_column(String(128))
+    instance_uid: Mapped[str] = mapped_column(String(128))
+    sop_class_uid: Mapped[str | None] = mapped_column(String(128))
+    instance_number: Mapped[int | None] = mapped_column(Integer)
+    number_of_frames: Mapped[int] = mapped_column(Integer, default=1)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    columns: Mapped[int | None] = mapped_column(Integer)
+    transfer_syntax_uid: Mapped[str | None] = mapped_column(String(128))
+    header: Mapped[bytes | None] = mapped_column(LargeBinary)
+    header_json: Mapped[str | None] = mapped_column(Text)
+
+
+class DicomReceiveSettings(Base):
+    """How an organization receives DICOM over the network (STOW-RS and C-STORE).
+
+    ``uid_secret`` keys the anonymizer, so the same study sent twice (or in several requests)
+    gets the same new UIDs. C-STORE stores as ``receiver_id`` (the admin who last saved the
+    settings) into ``project_id``/``channel``.
+    """
+
+    __tablename__ = "dicom_receive_settings"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    anonymize: Mapped[bool] = mapped_column(default=False)
+    assemble: Mapped[bool] = mapped_column(default=False)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(300), default="")
+    receiver_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    uid_secret: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class DicomAeTitle(Base):
+    """A calling AE title allowed to send to the server's DICOM listener, and its organization.
+
+    The title is the primary key: one sender belongs to exactly one organization.
+    """
+
+    __tablename__ = "dicom_ae_titles"
+    __table_args__ = (Index("ix_dicom_ae_titles_customer_id", "customer_id"),)
+
+    ae_title: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))

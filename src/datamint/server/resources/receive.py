@@ -10,6 +10,7 @@ into place without copying (:func:`store_received`). A 130 MB series is written 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
@@ -42,6 +43,26 @@ class ReceivedFile:
     buffer: io.BytesIO | None = None
     path: str | None = None
     size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256, repr=False)
+    hashed: int = 0  # bytes fed to ``digest`` while receiving
+
+    def feed(self, chunk: bytes) -> None:
+        """Count and hash a received chunk (the multipart receiver calls it as the body streams in)."""
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        self.hashed += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the content: computed while it was received, or now by reading it when
+        the file was built another way (DICOM network receivers, anonymized copies)."""
+        if self.hashed == self.size:
+            return str(self.digest.hexdigest())
+        digest = hashlib.sha256()
+        with self.open() as reader:
+            for chunk in iter(lambda: reader.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def open(self) -> BinaryIO:
         """A binary reader of the content, positioned at the start (the caller closes it)."""
@@ -125,7 +146,7 @@ class _Receiver:
                 raise PayloadTooLargeError(f"The form field '{self._name}' is larger than {FIELD_LIMIT >> 20} MiB")
             self._text += chunk
             return
-        self._file.size += len(chunk)
+        self._file.feed(chunk)
         if self._sink is None and self._file.size > MEMORY_LIMIT:
             fd, path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
             self._sink = os.fdopen(fd, "wb")

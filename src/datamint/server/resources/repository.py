@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
@@ -69,12 +69,12 @@ def _conditions(customer_id: str, f: ResourceFilters) -> list[ColumnElement[bool
         conds.append(Resource.created_at < f.created_to)
     if f.only_ids is not None:
         conds.append(Resource.id.in_(f.only_ids))
-    if f.tags:
-        tagged = select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
-        if f.tags_match_all:
-            tagged = tagged.group_by(ResourceTag.resource_id).having(
-                func.count(ResourceTag.tag) == len(set(f.tags)))
+    if f.tags and f.tags_match_all:
+        tagged = (select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
+                  .group_by(ResourceTag.resource_id).having(func.count(ResourceTag.tag) == len(set(f.tags))))
         conds.append(Resource.id.in_(tagged))
+    elif f.tags:  # probed per row through the (resource_id, tag) key while walking the ordering index
+        conds.append(exists().where(ResourceTag.resource_id == Resource.id, ResourceTag.tag.in_(f.tags)))
     if f.project_ids is not None:
         if not f.project_ids:
             conds.append(Resource.id.is_(None))  # an unknown project: nothing matches
@@ -95,19 +95,50 @@ def _filtered(customer_id: str, f: ResourceFilters) -> Select[tuple[Resource]]:
     return select(Resource).where(*_conditions(customer_id, f))
 
 
+#: A listing counts its matches exactly up to this many; beyond, ``totalCount`` says "at least".
+COUNT_CAP = 10_000
+
+
+@dataclass
+class ListingPage:
+    """One page of a listing: the rows, the (capped) count and the keyset cursor of the next page."""
+
+    rows: Sequence[Resource]
+    total: int
+    total_capped: bool
+    next_after: tuple[datetime, str] | None
+
+
 def list_resources(session: Session, customer_id: str, f: ResourceFilters, offset: int, limit: int,
-                   extra: Sequence[ColumnElement[bool]] = ()) -> tuple[Sequence[Resource], int]:
-    """One page of an organization's resources matching ``f``, and how many match in total.
+                   extra: Sequence[ColumnElement[bool]] = (),
+                   after: tuple[datetime, str] | None = None) -> ListingPage:
+    """One page of an organization's resources matching ``f``, and how many match.
+
+    The count stops at :data:`COUNT_CAP` (counting a million matches costs more than the page).
+    Deep pages: ``after`` (the ``(created_at, id)`` of the last row seen, keyset paging, newest
+    first or oldest first) seeks straight to the page through the listing index; ``offset``
+    walks the index for ids only and fetches the page's rows by primary key.
 
     Args:
         extra: Further conditions (e.g. "has no annotation") added by callers.
+        after: Keyset position (only with ``order_field`` ``created_at``).
     """
     conds = [*_conditions(customer_id, f), *extra]
-    total = session.scalar(select(func.count()).select_from(Resource).where(*conds)) or 0
     column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
+    if after is not None:
+        position = tuple_(Resource.created_at, Resource.id)
+        conds.append(position > tuple_(*after) if f.ascending else position < tuple_(*after))
+    counted = session.scalar(select(func.count()).select_from(
+        select(literal(1)).select_from(Resource).where(*conds).limit(COUNT_CAP + 1).subquery())) or 0
     order = [column.asc() if f.ascending else column.desc(), Resource.id.asc() if f.ascending else Resource.id.desc()]
-    rows = session.scalars(select(Resource).where(*conds).order_by(*order).offset(offset).limit(limit)).all()
-    return rows, total
+    ids = select(Resource.id).where(*conds).order_by(*order).offset(0 if after else offset).limit(limit)
+    page_ids = list(session.scalars(ids))
+    found = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(page_ids)))} if page_ids else {}
+    rows = [found[rid] for rid in page_ids if rid in found]
+    capped = counted > COUNT_CAP
+    total = max(COUNT_CAP, offset + len(rows)) if capped else counted
+    following = (rows[-1].created_at, rows[-1].id) if len(rows) == limit and f.order_field == "created_at" else None
+    return ListingPage(rows, total, capped, following)
 
 
 def get_resource(session: Session, customer_id: str, resource_id: str) -> Resource | None:
@@ -287,6 +318,20 @@ def mark_deleted(resources: Sequence[Resource], deleted: bool, by: str | None, w
     """Set or clear the soft-delete fields of resources."""
     for resource in resources:
         resource.deleted, resource.deleted_at, resource.deleted_by = deleted, when, by
+
+
+# -- duplicates ---------------------------------------------------------------------------------
+
+def find_same_content(session: Session, customer_id: str, content_sha256: str, source_sha256: str | None,
+                      user_id: str) -> Resource | None:
+    """The oldest live resource of the organization with these bytes, or (declared hash) with the
+    same original file uploaded by the same user."""
+    same = Resource.content_sha256 == content_sha256
+    if source_sha256:
+        same = or_(same, and_(Resource.source_sha256 == source_sha256, Resource.created_by_id == user_id))
+    query = (select(Resource).where(Resource.customer_id == customer_id, Resource.deleted.is_(False), same)
+             .order_by(Resource.created_at, Resource.id).limit(1))
+    return session.scalars(query).first()
 
 
 # -- upload intents -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
-from datamint.server.resources import frames, ingest, membership, service, wire
+from datamint.server.resources import frames, ingest, membership, service, slices, wire
 from datamint.server.resources.receive import ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
@@ -47,6 +47,15 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
         "tags": {"type": "string", "description": "Comma-separated tags"},
         "metadata": {"type": "string", "description": "JSON object stored with the resource"},
         "project_id": {"type": "string", "description": "Also add the resource to this project"},
+        "anonymize": {"type": "string", "enum": ["true", "false"],
+                      "description": "true: de-identify a DICOM file (PS3.15 basic profile) before storing it"},
+        "anonymize_key": {"type": "string", "description": "Secret shared by the files of one upload batch, so "
+                          "their replaced UIDs still group (never stored)"},
+        "on_duplicate": {"type": "string", "enum": ["keep", "skip"],
+                         "description": "Same content already in the organization: keep both (default, 201) or "
+                                        "skip (200 with the existing resource); docs/resources.md"},
+        "source_sha256": {"type": "string", "description": "SHA-256 of the original file when the client "
+                                                           "rewrote it (anonymized/assembled DICOM)"},
     }}}}}}
 
 
@@ -54,7 +63,9 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
                           store: StorageDep) -> JSONResponse:
     """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
-    extracts its metadata and answers 201 with the new resource (its ``id`` first)."""
+    extracts its metadata and answers 201 with the new resource (its ``id`` first) and
+    ``duplicate_of`` (an earlier resource with the same content, or null); with
+    ``on_duplicate=skip`` and such a resource, 200 with that resource instead."""
     janitor = request.app.state.upload_janitor
     if janitor.due():
         await run_in_threadpool(janitor.maybe_sweep)
@@ -66,24 +77,29 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         source_filepath=fields.get("source_filepath"), channel=fields.get("channel"),
         modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
         tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
-        project_id=fields.get("project_id") or None, source=fields.get("source"))
+        project_id=fields.get("project_id") or None, source=fields.get("source"),
+        anonymize=_true(fields.get("anonymize"), "anonymize"), anonymize_key=fields.get("anonymize_key") or None,
+        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
-    return JSONResponse(result, status_code=201)
+    return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
 
 
-def _true(value: str | None) -> bool:
+def _true(value: str | None, name: str = "bypass_inbox") -> bool:
     text = (value or "false").strip().lower()
     if text not in ("true", "false", "1", "0", "yes", "no", ""):
-        raise ValidationFailedError(f"bypass_inbox must be true or false, not {value!r}")
+        raise ValidationFailedError(f"{name} must be true or false, not {value!r}")
     return text in ("true", "1", "yes")
 
 
 @router.get("")
 def list_resources(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
-    """Resources of your organization with the filters of wire §4.2, newest first by default."""
+    """Resources of your organization with the filters of wire §4.2, newest first by default.
+
+    ``totalCount`` is exact up to 10,000 matches (then ``totalCountCapped: true``); ``after=<nextCursor>``
+    pages on through the index (keyset), ``offset`` stays for clients that page by offset."""
     filters = service.parse_filters(session, me, _list_params(request))
-    items, total = service.list_resources(session, me, filters, page.offset, page.limit)
-    return envelope(items, total)
+    return service.list_resources(session, me, filters, page.offset, page.limit,
+                                  after=request.query_params.get("after"))
 
 
 @router.delete("", status_code=204)
@@ -110,8 +126,8 @@ def list_channels(session: SessionDep, me: CurrentUser, page: PageDep, channel_n
 def list_not_annotated(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
     """Resources without any annotation; accepts the filters of ``GET /resources``."""
     filters = service.parse_filters(session, me, _list_params(request))
-    items, total = service.list_resources(session, me, filters, page.offset, page.limit, not_annotated=True)
-    return envelope(items, total)
+    return service.list_resources(session, me, filters, page.offset, page.limit, not_annotated=True,
+                                  after=request.query_params.get("after"))
 
 
 @router.put("/tags")
@@ -190,6 +206,24 @@ def download_file(resource_id: str, session: SessionDep, me: CurrentUser, store:
         raise NotFoundError("Resource file")
     headers["Content-Length"] = str(resource.size)
     return StreamingResponse(chunks, media_type=resource.mimetype, headers=headers)
+
+
+@router.get("/{resource_id}/slices")
+def slice_geometry(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+    """Where each slice lies (per plane: count, size, origins, direction cosines, spacing), the
+    file's own window and the sample count: what a viewer needs before it loads pixels."""
+    resource = service.visible_resource(session, me, resource_id)
+    return slices.geometry(store, resource)
+
+
+@router.get("/{resource_id}/slices/{plane}/{index}")
+def slice_values(resource_id: str, plane: str, index: int, session: SessionDep, me: CurrentUser,
+                 store: StorageDep) -> Response:
+    """The raw values of one slice (Hounsfield units for CT, NIfTI voxel values; 8-bit for images
+    and videos) as a little-endian array; ``X-Slice-Rows/Columns/Samples/Dtype`` describe it."""
+    resource = service.visible_resource(session, me, resource_id)
+    body, headers = slices.values(store, resource, plane, index)
+    return Response(body, media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/{resource_id}/frames/{frame_index}")

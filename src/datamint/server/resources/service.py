@@ -6,8 +6,11 @@ Uploads are in :mod:`datamint.server.resources.ingest`; project membership in
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select
@@ -17,6 +20,7 @@ from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
 from datamint.server.common.times import parse_time
+from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.resources import repository as repo
@@ -130,15 +134,47 @@ def parse_filters(session: Session, me: Principal, params: dict[str, str | None]
     return f
 
 
+def parse_after(value: str | None, f: ResourceFilters) -> tuple[datetime, str] | None:
+    """Decode the ``after`` cursor of ``GET /resources`` (the ``nextCursor`` of the previous page)."""
+    if not value:
+        return None
+    if f.order_field != "created_at":
+        raise ValidationFailedError("'after' pages listings ordered by created_at only; use offset for other orders")
+    try:
+        stamp, rid = json.loads(base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4)))
+        return datetime.fromisoformat(stamp), check_uuid(rid, "resource")
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise ValidationFailedError("Invalid 'after' cursor: pass the nextCursor of the previous page unchanged")
+
+
+def encode_after(position: tuple[datetime, str] | None) -> str | None:
+    """The ``nextCursor`` for a keyset position."""
+    if position is None:
+        return None
+    raw = json.dumps([position[0].isoformat(), position[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def list_resources(session: Session, me: Principal, f: ResourceFilters, offset: int, limit: int,
-                   not_annotated: bool = False) -> tuple[list[dict[str, Any]], int]:
-    """A page of resources matching ``f`` as wire dicts, and the total count."""
+                   not_annotated: bool = False, after: str | None = None) -> dict[str, Any]:
+    """A page of resources matching ``f`` as the list envelope.
+
+    ``totalCount`` is exact up to ``repository.COUNT_CAP`` matches; above, it is a lower bound
+    and ``totalCountCapped`` is true. ``nextCursor`` (listings ordered by ``created_at``) pages
+    on with ``after=`` at the same cost for every page.
+    """
     policy.require(me, policy.Action.RESOURCES_READ)
     extra: list[ColumnElement[bool]] = []
     if not_annotated:
         extra = [~Resource.id.in_(query()) for query in ANNOTATED_RESOURCE_QUERIES]
-    rows, total = repo.list_resources(session, me.customer_id, f, offset, limit, extra)
-    return wire.to_wire_many(session, rows), total
+    page = repo.list_resources(session, me.customer_id, f, offset, limit, extra, parse_after(after, f))
+    body: dict[str, Any] = {"data": wire.to_wire_many(session, page.rows), "totalCount": page.total}
+    if page.total_capped:
+        body["totalCountCapped"] = True
+    cursor = encode_after(page.next_after)
+    if cursor:
+        body["nextCursor"] = cursor
+    return body
 
 
 # -- publish ------------------------------------------------------------------------------------
@@ -192,9 +228,11 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
 
 def set_tags(session: Session, me: Principal, resource_ids: Sequence[str], tags: Sequence[str],
              append: bool = False) -> list[Resource]:
-    """Replace (or, with ``append``, extend) the tags of resources."""
+    """Replace (or, with ``append``, extend) the tags of resources; their rows are locked first, so
+    concurrent replaces of the same resources apply one after the other."""
     policy.require(me, policy.Action.RESOURCES_UPLOAD)
     resources = visible_resources(session, me, resource_ids)
+    locks.lock_rows(session, Resource, [r.id for r in resources])
     repo.set_tags(session, [r.id for r in resources], clean_tags(tags), append)
     return resources
 

@@ -81,6 +81,7 @@ def _wire(r: Resource, tags: list[str], projects: list[dict[str, str]], user: di
         "series_uid": r.series_uid,
         "study_uid": r.study_uid,
         "patient_id": r.patient_id,
+        "content_sha256": r.content_sha256,
         "user_info": {"firstname": user.get("firstname") or "", "lastname": user.get("lastname") or ""},
         "projects": projects,
     }

@@ -31,7 +31,7 @@ def update_segmentation_group(session: Session, me: Principal, worklist_id: str,
     Raises:
         ValidationFailedError: A rename's new name is not in the new definitions.
     """
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     cleaned = specs.clean_segmentation_data(data, worklist.segmentation_data)
     names = {d["identifier"] for d in cleaned["definitions"]}
     renamed = 0
@@ -46,7 +46,7 @@ def update_segmentation_group(session: Session, me: Principal, worklist_id: str,
 
 def delete_segmentation_label(session: Session, me: Principal, worklist_id: str, identifier: str) -> None:
     """Remove one label from the group (annotations with it stay)."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     data = dict(worklist.segmentation_data or {})
     definitions = [d for d in data.get("definitions") or [] if d.get("identifier") != identifier]
     if len(definitions) == len(data.get("definitions") or []):
@@ -58,7 +58,7 @@ def delete_segmentation_label(session: Session, me: Principal, worklist_id: str,
 def upload_segmentation_group(session: Session, me: Principal, worklist_id: str, filename: str, content: bytes,
                               replace_existing: bool) -> dict[str, Any]:
     """Load label definitions from a YAML/CSV/JSON file; they replace or extend the group."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     loaded = specs.parse_group_file(filename, content)
     current = list((worklist.segmentation_data or {}).get("definitions") or [])
     if replace_existing:

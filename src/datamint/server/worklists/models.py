@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, created_at_column, id_column
@@ -24,6 +24,9 @@ class Worklist(Base):
     __table_args__ = (
         Index("ix_annotation_worklists_project_id", "project_id"),
         Index("ix_annotation_worklists_customer_id_created_at", "customer_id", "created_at"),
+        # A project has at most one default worklist.
+        Index("uq_annotation_worklists_project_id_default", "project_id", unique=True,
+              sqlite_where=text("is_project_default"), postgresql_where=text("is_project_default")),
     )
 
     id: Mapped[str] = id_column()

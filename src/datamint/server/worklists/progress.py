@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from datamint.server.auth import service as auth_service
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.policy import ProjectAction
@@ -78,6 +79,8 @@ def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: 
                 raise ValidationFailedError("Say whose work you review: send 'annotator' (an email); "
                                             f"{len(set(current))} annotators have worked on this resource")
             target = current[0]
+    locks.serialize(session, "work-status", worklist.id, resource.id, target)  # one row per annotator
+    if body.status not in ANNOTATOR_STATUSES:
         repo.add_review(session, ReviewMessage(worklist_id=worklist.id, resource_id=resource.id, annotator_id=target,
                                                status=body.status, message=body.message, path=body.path,
                                                created_by=me.email, created_at=now))

@@ -13,6 +13,19 @@ REVIEW_STATUSES = ("approved", "revision_request")
 WORK_STATUSES = ANNOTATOR_STATUSES + REVIEW_STATUSES
 
 
+class AnnotatorRef(BaseModel):
+    """An annotator given as an object, the official client's form: ``{"email": ..., "expertise_level": ...}``.
+
+    A plain email string is accepted wherever this is (``annotators=["ana@x.org"]``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    expertise_level: Literal["learner", "trained", "expert"] | None = None
+    status: Literal["active", "frozen"] = "active"
+
+
 class WorklistCreate(BaseModel):
     """Body of ``POST /annotationsets``."""
 
@@ -22,7 +35,7 @@ class WorklistCreate(BaseModel):
     resource_ids: list[str] = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=20000)
     annotations: list[dict[str, Any]] | None = None
-    annotators: list[str] | None = None
+    annotators: list[str | AnnotatorRef] | None = None
     frame_labels: list[str] | None = None
     image_labels: list[str] | None = None
     segmentation_data: dict[str, Any] | None = Field(
@@ -42,7 +55,7 @@ class WorklistPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=20000)
     status: str | None = Field(default=None, max_length=20)
-    annotators: list[str] | None = None
+    annotators: list[str | AnnotatorRef] | None = None
     resource_ids: list[str] | None = None
     annotations: list[dict[str, Any]] | None = None
     frame_labels: list[str] | None = None

@@ -9,7 +9,7 @@ makes them a ``PROJECT_ANNOTATOR`` of the project when they are not a member yet
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from datamint.server.auth import service as auth_service
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.policy import ProjectAction
@@ -29,7 +30,7 @@ from datamint.server.resources import service as resources_service
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists import specs
 from datamint.server.worklists.models import Worklist, WorklistAnnotator
-from datamint.server.worklists.schemas import AnnotatorBody, WorklistCreate, WorklistPatch
+from datamint.server.worklists.schemas import AnnotatorBody, AnnotatorRef, WorklistCreate, WorklistPatch
 
 DEFAULT_NAME_SUFFIX = " worklist"
 
@@ -61,11 +62,27 @@ def require(me: Principal, worklist: Worklist, roles: list[str] | None, action: 
                             is_creator=worklist.created_by == me.email)
 
 
-def allowed_worklist(session: Session, me: Principal, worklist_id: str, action: ProjectAction) -> Worklist:
-    """:func:`visible_worklist` followed by :func:`require`."""
+def allowed_worklist(session: Session, me: Principal, worklist_id: str, action: ProjectAction, *,
+                     lock: bool = False) -> Worklist:
+    """:func:`visible_worklist` followed by :func:`require`.
+
+    Args:
+        lock: Also lock the worklist (and its project's) row until the transaction ends, before
+            a read-modify-write of what it holds (:func:`lock_worklist`).
+    """
     worklist, roles = visible_worklist(session, me, worklist_id)
     require(me, worklist, roles, action)
+    if lock:
+        lock_worklist(session, worklist)
     return worklist
+
+
+def lock_worklist(session: Session, worklist: Worklist) -> None:
+    """Lock the worklist's project (its members and resources change with the worklist's) and then
+    the worklist itself; everything read afterwards is read under the locks."""
+    if worklist.project_id is not None:
+        locks.lock_row(session, Project, worklist.project_id)
+    locks.lock_row(session, Worklist, worklist.id)
 
 
 def labels_of(worklist: Worklist) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -115,7 +132,7 @@ def _remove_resources(session: Session, worklist: Worklist, ids: Sequence[str]) 
 def update_resources(session: Session, me: Principal, worklist_id: str, to_add: Sequence[str],
                      to_delete: Sequence[str]) -> dict[str, Any]:
     """Add and remove resources of a worklist (adding to a project's worklist adds to the project)."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     added = _add_resources(session, me, worklist, to_add)
     removing = resources_service.visible_resources(session, me, to_delete) if to_delete else []
     _remove_resources(session, worklist, [r.id for r in removing])
@@ -145,20 +162,29 @@ def _assign(session: Session, worklist: Worklist, user: User, body: AnnotatorBod
     return row
 
 
-def _set_annotators(session: Session, me: Principal, worklist: Worklist, emails: Sequence[str]) -> None:
-    users = [auth_service.get_user(session, me, email) for email in dict.fromkeys(emails)]
+def _set_annotators(session: Session, me: Principal, worklist: Worklist,
+                    entries: Sequence[str | AnnotatorRef | Mapping[str, Any]]) -> None:
+    """Make ``entries`` the worklist's annotators: emails, or ``{email, expertise_level?, status?}``."""
+    wanted: dict[str, AnnotatorBody] = {}
+    for entry in entries:
+        ref = AnnotatorRef.model_validate(entry) if isinstance(entry, Mapping) else entry
+        if isinstance(ref, AnnotatorRef):
+            wanted[ref.email] = AnnotatorBody(status=ref.status, expertise_level=ref.expertise_level)
+        else:
+            wanted.setdefault(ref, AnnotatorBody())
+    users = [(auth_service.get_user(session, me, email), body) for email, body in wanted.items()]
     current = {a.user_id: a for a, _ in repo.annotators(session, [worklist.id])[worklist.id]}
-    for user in users:
-        _assign(session, worklist, user, AnnotatorBody())
+    for user, body in users:
+        _assign(session, worklist, user, body)
     for user_id, row in current.items():
-        if user_id not in {u.id for u in users}:
+        if user_id not in {u.id for u, _ in users}:
             session.delete(row)
 
 
 def set_annotator(session: Session, me: Principal, worklist_id: str, user_ref: str, body: AnnotatorBody
                   ) -> dict[str, Any]:
     """Assign (or update) an annotator, addressed by user id or email."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     user = auth_service.get_user(session, me, user_ref)
     row = _assign(session, worklist, user, body)
     session.flush()
@@ -167,7 +193,7 @@ def set_annotator(session: Session, me: Principal, worklist_id: str, user_ref: s
 
 def remove_annotator(session: Session, me: Principal, worklist_id: str, user_ref: str) -> None:
     """Unassign an annotator (their annotations stay)."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     user = auth_service.get_user(session, me, user_ref)
     row = repo.get_annotator(session, worklist.id, user.id)
     if row is None:
@@ -204,6 +230,8 @@ def create(session: Session, me: Principal, body: WorklistCreate, *, project: Pr
     """
     policy.require(me, policy.Action.ANNOTATIONS_WRITE)
     project = project or _project_for_worklist(session, me, body.project_id)
+    if project is not None and not is_default:
+        locks.lock_row(session, Project, project.id)  # its resources and members may grow below
     name = body.name.strip()
     if not name:
         raise ValidationFailedError("Worklist name must not be blank")
@@ -242,7 +270,7 @@ def create_for_project(session: Session, me: Principal, project: Project, annota
 def update(session: Session, me: Principal, worklist_id: str, body: WorklistPatch) -> Worklist:
     """Change a worklist; ``annotations`` replaces the specs, ``resource_ids`` the resources,
     ``annotators`` the annotators."""
-    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE)
+    worklist = allowed_worklist(session, me, worklist_id, ProjectAction.MANAGE, lock=True)
     changes = body.model_dump(exclude_unset=True)
     if changes.get("name") is not None:
         worklist.name = changes["name"].strip() or worklist.name
@@ -334,7 +362,12 @@ def project_info(session: Session, project_ids: Sequence[str]) -> dict[str, dict
 
 
 def default_worklist(session: Session, project: Project) -> Worklist:
-    """The project's default worklist (created on the fly for projects that predate worklists)."""
+    """The project's default worklist (created on the fly for projects that predate worklists,
+    under the project's lock: a project has at most one)."""
+    for worklist in repo.of_projects(session, [project.id]):
+        if worklist.is_project_default:
+            return worklist
+    locks.lock_row(session, Project, project.id)
     for worklist in repo.of_projects(session, [project.id]):
         if worklist.is_project_default:
             return worklist

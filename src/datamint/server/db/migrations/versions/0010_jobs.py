@@ -1,7 +1,7 @@
 """Jobs: background operations (the source of truth of the jobs runtime) and their log lines.
 
-Revision ID: 0006_jobs
-Revises: 0005_merge_heads
+Revision ID: 0010_jobs
+Revises: 0009_web_sessions
 Create Date: 2026-12-05
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from datamint.server.db.base import JsonType
 
-revision = "0006_jobs"
-down_revision = "0005_merge_heads"
+revision = "0010_jobs"
+down_revision = "0009_web_sessions"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,88 @@
+"""One frame of a stored DICOM file, read without loading the others (DICOMweb ``/frames``).
+
+:func:`read_frame` returns a frame's bytes exactly as stored: for native (uncompressed)
+little-endian data it reads the header, then seeks to the frame, so frame 200 of a 130 MB
+multi-frame series costs one small read; for encapsulated data it returns the frame's
+compressed bitstream. :func:`decoded_frame` decodes a frame to native little-endian bytes for
+clients that cannot take the stored transfer syntax.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pydicom
+from pydicom.encaps import get_frame
+from pydicom.pixels import pixel_array
+
+from .dicom_io import number_of_frames
+from .errors import CorruptFileError, UnsupportedFormatError
+
+__all__ = ["decoded_frame", "read_frame"]
+
+_PIXEL_DATA = b"\xe0\x7f\x10\x00"
+
+
+def _check_index(index: int, frames: int) -> None:
+    if not 0 <= index < frames:
+        raise IndexError(f"frame {index + 1} is out of range: this instance has frames 1..{frames}")
+
+
+def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
+    """Return the bytes of frame ``index`` (0-based) as stored, and the file's transfer syntax UID.
+
+    Args:
+        path: A DICOM Part-10 file.
+        index: 0-based frame index.
+
+    Returns:
+        ``(bytes, transfer_syntax_uid)``; for native syntaxes the bytes are the frame's pixel
+        values in file order, for compressed ones the frame's bitstream.
+
+    Raises:
+        IndexError: `index` is out of range.
+        UnsupportedFormatError: The object has no pixel data, or its frames cannot be cut out
+            as stored (big endian, deflated, or fewer than 8 bits allocated): use
+            :func:`decoded_frame`.
+        CorruptFileError: The pixel data is shorter than announced.
+    """
+    with open(path, "rb") as fh:
+        ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        start = fh.tell()
+        syntax = ds.file_meta.get("TransferSyntaxUID")
+        frames = number_of_frames(ds)
+        _check_index(index, frames)
+        if syntax is None or syntax.is_deflated or not syntax.is_little_endian:
+            raise UnsupportedFormatError(f"frames of transfer syntax {syntax} cannot be read as stored")
+        header = fh.read(12 if not syntax.is_implicit_VR else 8)
+        if header[:4] != _PIXEL_DATA:
+            raise UnsupportedFormatError("this DICOM object has no Pixel Data (it is not an image)")
+        if syntax.is_encapsulated:
+            return get_frame(fh.read(), index, number_of_frames=frames), str(syntax)
+        bits = int(ds.get("BitsAllocated") or 0)
+        if bits % 8:
+            raise UnsupportedFormatError(f"{bits}-bit pixel data cannot be cut into frames as stored")
+        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel") or 1) * bits // 8
+        fh.seek(start + len(header) + index * size)
+        data = fh.read(size)
+    if len(data) != size:
+        raise CorruptFileError(f"the pixel data ends before frame {index + 1}")
+    return data, str(syntax)
+
+
+def decoded_frame(path: str | os.PathLike[str], index: int) -> bytes:
+    """Decode frame ``index`` (0-based) to native little-endian bytes (colour interleaved).
+
+    Raises:
+        IndexError: `index` is out of range.
+        UnsupportedFormatError: No decoder is installed for the stored transfer syntax.
+    """
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    frames = number_of_frames(ds)
+    _check_index(index, frames)
+    try:
+        arr = pixel_array(os.fspath(path), index=index if frames > 1 else None)
+    except (RuntimeError, NotImplementedError, ValueError) as exc:
+        raise UnsupportedFormatError(f"cannot decode the pixel data: {exc}; install the pylibjpeg plugins") from exc
+    return np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False)).tobytes()

@@ -1,0 +1,176 @@
+"""The DICOM header of an instance, kept apart from its pixels: what a DICOM archive indexes.
+
+:func:`index_entry` takes a data set that was just parsed (at upload, the parse that checks the
+file) and returns what an archive stores about it without re-reading the file later:
+
+* the study, series and instance attributes that queries match on (QIDO-RS, C-FIND), as plain
+  strings and numbers;
+* the raw bytes of the file up to the Pixel Data element (:attr:`DicomIndexEntry.header`): a
+  copy of bytes that were already read, so the upload pays almost nothing for it.
+
+:func:`header_to_json` turns those header bytes into the DICOM JSON model (PS3.18 F.2) once,
+when a client first asks for the metadata; bulk data (Pixel Data) becomes a ``BulkDataURI``
+whose base is left as the :data:`URI_BASE` marker, so the text can be stored and the marker
+swapped for the request's own URL later with one ``str.replace``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from ._sources import Source, read_head
+from .dicom_io import number_of_frames
+
+__all__ = ["URI_BASE", "DicomIndexEntry", "fuzzy_key", "header_to_json", "index_entry"]
+
+#: Stands for the instance's absolute URL inside stored JSON; a raw control character never
+#: occurs in JSON text produced by :mod:`json`, so replacing it cannot touch a value.
+URI_BASE = "\x01"
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+_MAX_HEADER = 16 << 20
+
+
+@dataclass
+class DicomIndexEntry:
+    """What an archive keeps about one DICOM instance (see the module docstring)."""
+
+    study: dict[str, Any]
+    series: dict[str, Any]
+    instance: dict[str, Any]
+    header: bytes | None
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
+    value = ds.get(keyword)
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("\0")
+    return text[:limit] or None
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def fuzzy_key(name: str | None) -> str | None:
+    """A person name folded for fuzzy matching: accents removed, upper case, ``^`` and ``=`` as spaces.
+
+    Args:
+        name: A DICOM person name such as ``"Doe^Jane"``.
+
+    Returns:
+        ``" DOE JANE"`` (a leading space, so ``" WORD"`` finds the start of any name part), or
+        ``None`` for an empty name.
+    """
+    if not name:
+        return None
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    words = plain.upper().replace("^", " ").replace("=", " ").split()
+    return (" " + " ".join(words))[:400] if words else None
+
+
+def _header_bytes(ds: Dataset, src: Source) -> bytes | None:
+    """The file's bytes before its Pixel Data element; ``None`` when they cannot be cut safely."""
+    element = next((ds.get_item(tag) for tag in _PIXEL_TAGS if tag in ds), None)
+    if element is None:
+        return None
+    tell = getattr(element, "file_tell", None) or getattr(element, "value_tell", None)
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if tell is None or syntax is None or syntax.is_deflated or not syntax.is_little_endian:
+        return None
+    start = tell - (12 if not syntax.is_implicit_VR else 8)
+    if not 0 < start <= _MAX_HEADER:
+        return None
+    data = read_head(src, start + 4)
+    tag = element.tag
+    marker = (tag.group).to_bytes(2, "little") + (tag.element).to_bytes(2, "little")
+    return data[:start] if data[start:start + 4] == marker else None
+
+
+def index_entry(ds: Dataset, src: Source) -> DicomIndexEntry | None:
+    """The index entry of an instance, or ``None`` when it lacks Study/Series/SOP Instance UIDs.
+
+    Args:
+        ds: The data set, parsed from `src` (its pixel data may or may not be loaded).
+        src: The file it was read from (bytes, a path or a seekable binary reader).
+
+    Returns:
+        A :class:`DicomIndexEntry`; its ``header`` is ``None`` when the bytes before the pixel
+        data cannot be cut out (deflated or big-endian files, objects without pixel data), and
+        :func:`header_to_json` then needs the whole data set instead.
+    """
+    study, series, instance = (_text(ds, k, 128) for k in ("StudyInstanceUID", "SeriesInstanceUID",
+                                                            "SOPInstanceUID"))
+    if not (study and series and instance):
+        return None
+    patient_name = _text(ds, "PatientName", 324)
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return DicomIndexEntry(
+        study={"study_uid": study, "patient_name": patient_name, "patient_name_key": fuzzy_key(patient_name),
+               "patient_id": _text(ds, "PatientID"), "patient_birth_date": _text(ds, "PatientBirthDate", 8),
+               "patient_sex": _text(ds, "PatientSex", 16), "study_date": _text(ds, "StudyDate", 8),
+               "study_time": _text(ds, "StudyTime", 16), "accession_number": _text(ds, "AccessionNumber", 16),
+               "study_id": _text(ds, "StudyID", 16), "study_description": _text(ds, "StudyDescription"),
+               "referring_physician_name": _text(ds, "ReferringPhysicianName", 324)},
+        series={"series_uid": series, "study_uid": study, "modality": _text(ds, "Modality", 16),
+                "series_number": _int(ds, "SeriesNumber"), "series_description": _text(ds, "SeriesDescription"),
+                "body_part_examined": _text(ds, "BodyPartExamined", 16),
+                "series_date": _text(ds, "SeriesDate", 8)},
+        instance={"study_uid": study, "series_uid": series, "instance_uid": instance,
+                  "sop_class_uid": _text(ds, "SOPClassUID", 128), "instance_number": _int(ds, "InstanceNumber"),
+                  "number_of_frames": number_of_frames(ds), "rows": _int(ds, "Rows"),
+                  "columns": _int(ds, "Columns"), "transfer_syntax_uid": str(syntax) if syntax else None},
+        header=_header_bytes(ds, src),
+    )
+
+
+def header_to_json(source: bytes | Dataset, instance_path: str, *, transfer_syntax: str | None = None) -> str:
+    """The DICOM JSON model of an instance's header, as JSON text, with the :data:`URI_BASE` marker.
+
+    Args:
+        source: The header bytes of :func:`index_entry`, or a whole data set.
+        instance_path: ``studies/<uid>/series/<uid>/instances/<uid>``, appended to the marker in
+            bulk data URIs (``<marker><instance_path>/bulk/7FE00010``).
+        transfer_syntax: The stored transfer syntax, reported as AvailableTransferSyntaxUID.
+
+    Returns:
+        One JSON object (text). Binary values up to 64 KiB are inline (``InlineBinary``); Pixel
+        Data and larger top-level binary values are ``BulkDataURI``s.
+    """
+    if isinstance(source, Dataset):
+        ds = source
+    else:
+        ds = pydicom.dcmread(io.BytesIO(source), force=True)
+    token = secrets.token_hex(16)
+    compressed = bool(transfer_syntax) and UID(transfer_syntax).is_compressed
+    pixel = None
+    for tag in _PIXEL_TAGS:
+        if tag in ds:
+            pixel = (tag, "OB" if compressed else str(ds.get_item(tag).VR or "OW"))
+            del ds[tag]
+    if pixel is None and ds.get("Rows") is not None:  # header bytes end where the pixels began
+        pixel = (0x7FE00010, "OB" if compressed or int(ds.get("BitsAllocated") or 16) <= 8 else "OW")
+
+    def bulk(element: Any) -> str:
+        return f"{token}{element.tag:08X}"
+
+    body = ds.to_json_dict(bulk_data_threshold=64 << 10, bulk_data_element_handler=bulk)
+    if transfer_syntax:
+        body["00083002"] = {"vr": "UI", "Value": [transfer_syntax]}
+    if pixel is not None:
+        body[f"{pixel[0]:08X}"] = {"vr": str(pixel[1]), "BulkDataURI": f"{token}{pixel[0]:08X}"}
+    text = json.dumps(dict(sorted(body.items())), separators=(",", ":"))
+    return text.replace(f'"{token}', f'"{URI_BASE}{instance_path}/bulk/')

@@ -1,0 +1,160 @@
+"""WADO-RS (PS3.18 10.4): instances, metadata, frames, bulk data and rendered images.
+
+Which stored object answers: every DICOM resource is one instance, under the Study, Series and
+SOP Instance UIDs of its file. A series that was assembled into one multi-frame resource at
+upload (the SDK's ``assemble_dicoms``) answers as that one multi-frame instance (see
+``docs/dicomweb.md``).
+
+Metadata comes from the DICOM index in the database (:mod:`datamint.server.resources.dicom_index`):
+a series' metadata is its stored JSON texts joined, never a read of its files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from datamint.imaging.dicom_frames import decoded_frame, read_frame
+from datamint.imaging.dicom_header import URI_BASE
+from datamint.imaging.dicom_io import read_dicom
+from datamint.imaging.errors import ImagingError, UnsupportedFormatError
+from datamint.imaging.render import dicom_frame_to_uint8
+from datamint.server import policy
+from datamint.server.auth.service import Principal
+from datamint.server.dicomweb import multipart, rendering
+from datamint.server.errors import NotFoundError, ValidationFailedError
+from datamint.server.resources import dicom_index
+from datamint.server.resources.frames import local_copy
+from datamint.server.resources.ingest import serialized_writes
+from datamint.server.storage.base import BlobNotFoundError, BlobStore
+
+NATIVE = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+MAX_FRAMES_PER_REQUEST = 5000
+
+
+def find(session: Session, me: Principal, study: str, series: str | None = None, instance: str | None = None,
+         *, with_headers: bool = False) -> Sequence[Any]:
+    """The live instances of a study, a series or one instance; 404 when there are none."""
+    policy.require(me, policy.Action.RESOURCES_READ)
+    rows = dicom_index.live_instances(session, me.customer_id, study, series, instance, with_headers=with_headers)
+    if not rows:
+        what = "Instance" if instance else "Series" if series else "Study"
+        raise NotFoundError(what)
+    return rows
+
+
+def instances_body(store: BlobStore, rows: Sequence[Any], boundary: str) -> Iterator[bytes]:
+    """The stored files of ``rows`` as a multipart/related body of application/dicom parts."""
+    return multipart.write_related((("application/dicom", store.iter_chunks(row.location)) for row in rows),
+                                   boundary)
+
+
+def check_blobs(store: BlobStore, rows: Sequence[Any]) -> None:
+    """404 before the answer starts when a stored file is missing (a stream cannot fail cleanly)."""
+    for row in rows:
+        if not store.exists(row.location):
+            raise NotFoundError("Instance file", f"The file of instance {row.instance_uid} is missing from storage")
+
+
+def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: str) -> str:
+    """The DICOM JSON metadata of ``rows`` as one JSON array (text), from the database.
+
+    Headers that were never asked for are converted now and saved (committed here, on the
+    request's own session).
+    """
+
+    def load(resource_id: str) -> Any:
+        row = next(r for r in rows if r.resource_id == resource_id)
+        with local_copy(store, row.location) as path:
+            return read_dicom(path, stop_before_pixels=True, check=False)
+
+    pending = any(row.header_json is None for row in rows)
+    if pending:
+        with serialized_writes(session):
+            texts = dicom_index.headers_json(session, rows, load)
+            session.commit()
+    else:
+        texts = [row.header_json for row in rows]
+    return ("[" + ",".join(texts) + "]").replace(URI_BASE, base_url + "/")
+
+
+def parse_frame_list(text: str, count: int) -> list[int]:
+    """``"1,3,5"`` → ``[0, 2, 4]`` (0-based); 422 for malformed, 404 for numbers out of range."""
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationFailedError(f"Invalid frame list {text!r}: use 1-based numbers such as 1,2,3")
+    if not numbers or len(numbers) > MAX_FRAMES_PER_REQUEST:
+        raise ValidationFailedError(f"Ask for 1 to {MAX_FRAMES_PER_REQUEST} frames")
+    bad = [n for n in numbers if not 1 <= n <= count]
+    if bad:
+        raise NotFoundError("Frame", f"Frame {bad[0]} not found: this instance has frames 1..{count}")
+    return [n - 1 for n in numbers]
+
+
+def _accepts_stored(accept: str, syntax: str) -> bool:
+    return "transfer-syntax=*" in accept.replace(" ", "") or syntax in accept
+
+
+def frames(store: BlobStore, row: Any, numbers: list[int], accept: str) -> tuple[str, list[bytes]]:
+    """The frames as (part content type, list of part bytes).
+
+    Native data is sent as stored (``application/octet-stream``, transfer syntax Explicit VR
+    Little Endian). Compressed data is sent as stored when the client accepts it (its
+    ``Accept`` names the transfer syntax or ``transfer-syntax=*``), else decoded.
+    """
+    try:
+        with local_copy(store, row.location) as path:
+            stored = row.transfer_syntax_uid or NATIVE[0]
+            if stored in NATIVE or _accepts_stored(accept, stored):
+                parts = [read_frame(path, k)[0] for k in numbers]
+                syntax = NATIVE[0] if stored in NATIVE else stored
+            else:
+                parts = [decoded_frame(path, k) for k in numbers]
+                syntax = NATIVE[0]
+    except BlobNotFoundError:
+        raise NotFoundError("Instance file")
+    except UnsupportedFormatError:
+        with local_copy(store, row.location) as path:
+            parts = [decoded_frame(path, k) for k in numbers]
+        syntax = NATIVE[0]
+    return f"application/octet-stream; transfer-syntax={syntax}", parts
+
+
+def rendered(store: BlobStore, row: Any, index: int, accept: str, window: str | None, quality: int | None
+             ) -> tuple[bytes, str]:
+    """One frame rendered as JPEG (default) or PNG, with the object's or the given window."""
+    media = rendering.choose_media(accept)
+    voi = rendering.parse_window(window)
+    try:
+        with local_copy(store, row.location) as path:
+            ds = read_dicom(path, check=False)
+            image = dicom_frame_to_uint8(ds, index, window=voi)
+    except BlobNotFoundError:
+        raise NotFoundError("Instance file")
+    except IndexError as exc:
+        raise NotFoundError("Frame", str(exc))
+    except ImagingError as exc:
+        raise ValidationFailedError(f"Cannot render instance {row.instance_uid}: {exc}")
+    return rendering.encode(image, media, quality), media
+
+
+def bulk(store: BlobStore, row: Any, tag: str) -> bytes:
+    """The value of one top-level attribute (Pixel Data included) as stored."""
+    try:
+        number = int(tag, 16)
+    except ValueError:
+        raise ValidationFailedError(f"Invalid tag {tag!r}: use 8 hex digits such as 7FE00010")
+    try:
+        with local_copy(store, row.location) as path:
+            ds = read_dicom(path, check=False)
+    except BlobNotFoundError:
+        raise NotFoundError("Instance file")
+    if number not in ds:
+        raise NotFoundError("Bulk data", f"Attribute {tag.upper()} not found in instance {row.instance_uid}")
+    value = ds[number].value
+    if not isinstance(value, (bytes, bytearray)):
+        raise ValidationFailedError(f"Attribute {tag.upper()} is not bulk data")
+    return bytes(value)

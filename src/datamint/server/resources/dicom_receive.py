@@ -1,0 +1,94 @@
+"""DICOM that arrives over the network (STOW-RS, C-STORE) goes through the upload's ingest path.
+
+Each instance is anonymized first when its organization says so (with the organization's UID
+mapper, so the instances of one study keep one new Study Instance UID across requests and
+associations), then handed to :func:`datamint.server.resources.ingest.ingest` exactly like a
+``POST /resources`` upload: same checks, metadata, DICOM index, crash-safe storing, audit.
+C-STORE may assemble the single-frame instances of a series into one multi-frame resource
+(:func:`store_series`), as the SDK's ``assemble_dicoms`` does.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from pydicom.dataset import Dataset
+from sqlalchemy.orm import Session
+
+from datamint.imaging.dicom_anonymize import UidMapper, anonymize_dataset
+from datamint.imaging.dicom_assemble import assemble_series, assembled_filename, group_series
+from datamint.imaging.dicom_io import read_dicom, write_dicom_bytes
+from datamint.imaging.errors import ImagingError
+from datamint.imaging.sniff import DICOM
+from datamint.server.auth.service import Principal
+from datamint.server.errors import ValidationFailedError
+from datamint.server.resources import ingest
+from datamint.server.resources.receive import ReceivedFile
+from datamint.server.storage.base import BlobStore
+
+
+def received_bytes(data: bytes, filename: str) -> ReceivedFile:
+    """Bytes of a DICOM file as a received upload."""
+    return ReceivedFile(filename, DICOM, buffer=io.BytesIO(data), size=len(data))
+
+
+def _name(uid: Any) -> str:
+    text = "".join(ch for ch in str(uid or "instance") if ch.isalnum() or ch in ".-")[:120]
+    return f"{text or 'instance'}.dcm"
+
+
+def anonymized(received: ReceivedFile, mapper: UidMapper) -> ReceivedFile:
+    """A de-identified copy of a received instance (422 when it is not readable DICOM)."""
+    try:
+        with received.open() as reader:
+            ds = read_dicom(reader, check=False)
+    except ImagingError as exc:
+        raise ValidationFailedError(f"cannot read the instance to anonymize it: {exc}") from exc
+    anonymize_dataset(ds, uid_map=mapper)
+    return received_bytes(write_dicom_bytes(ds), _name(ds.get("SOPInstanceUID")))
+
+
+def store_instance(session: Session, store: BlobStore, me: Principal, received: ReceivedFile, *,
+                   mapper: UidMapper | None, channel: str, project_id: str | None, source: str,
+                   filename: str | None = None) -> dict[str, Any]:
+    """Anonymize (with ``mapper``) and ingest one instance; the new resource's wire dict.
+
+    Raises:
+        AppError: The instance is refused (the reason is the message); nothing is kept.
+    """
+    if mapper is not None:
+        received = anonymized(received, mapper)
+        filename = received.filename
+    received.filename = filename or received.filename or "instance.dcm"
+    form = ingest.UploadForm(filename=received.filename, declared_mimetype=DICOM, channel=channel,
+                             project_id=project_id, source=source)
+    return ingest.ingest(session, store, me, received, form)
+
+
+def store_series(session: Session, store: BlobStore, me: Principal, datasets: Sequence[Dataset], *,
+                 mapper: UidMapper | None, channel: str, project_id: str | None, source: str
+                 ) -> list[dict[str, Any]]:
+    """Assemble the single-frame instances of each series into one resource and ingest it.
+
+    Groups that cannot be assembled (one instance, multi-frame objects, mixed sizes) are stored
+    instance by instance. Returns the wire dicts of the new resources.
+    """
+    stored = []
+    for group in group_series(list(datasets)):
+        if mapper is not None:
+            for ds in group:
+                anonymize_dataset(ds, uid_map=mapper)
+        assembled = None
+        if len(group) > 1:
+            try:
+                assembled = assemble_series(group)
+            except ImagingError:
+                assembled = None
+        parts = [assembled] if assembled is not None else group
+        for ds in parts:
+            name = assembled_filename(ds) if assembled is not None else _name(ds.get("SOPInstanceUID"))
+            stored.append(store_instance(session, store, me, received_bytes(write_dicom_bytes(ds), name), mapper=None,
+                                         channel=channel, project_id=project_id, source=source, filename=name))
+    return stored

@@ -1,0 +1,74 @@
+"""``GET /resources/{id}/slices[/{plane}/{index}]``: slice geometry and raw slice values for viewers.
+
+The web app's viewer windows images itself (window/level by drag and presets), so it needs the
+values, not a rendered PNG: :mod:`datamint.imaging.pixels` reads one slice (one DICOM frame
+without decoding the others, one NIfTI plane) and its geometry. Values travel as raw
+little-endian arrays; their shape and type are in the ``X-Slice-*`` headers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from datamint.imaging.errors import ImagingError, UnsupportedFormatError
+from datamint.imaging.pixels import PLANES, slice_geometry, slice_values
+from datamint.server.errors import NotFoundError, UnsupportedMediaError, ValidationFailedError
+from datamint.server.resources.frames import local_copy
+from datamint.server.resources.models import Resource
+from datamint.server.storage.base import BlobNotFoundError, BlobStore
+
+
+def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
+    """The slice geometry of a resource (see :class:`datamint.imaging.pixels.SliceGeometry`).
+
+    Raises:
+        UnsupportedMediaError: The resource's type has no slices (415).
+        ValidationFailedError: The file cannot be read (422).
+        NotFoundError: The stored file is missing.
+    """
+    try:
+        with local_copy(store, resource.location) as path:
+            return dataclasses.asdict(slice_geometry(path, resource.mimetype))
+    except BlobNotFoundError:
+        raise NotFoundError("Resource file")
+    except UnsupportedFormatError as exc:
+        raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) cannot be viewed: {exc}")
+    except ImagingError as exc:
+        raise ValidationFailedError(f"Cannot read resource {resource.id}: {exc}")
+
+
+def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tuple[bytes, dict[str, str]]:
+    """The raw values of slice ``index`` of ``plane`` and the headers that describe them.
+
+    Returns:
+        The array's bytes (C order, little-endian) and the ``X-Slice-Rows``, ``X-Slice-Columns``,
+        ``X-Slice-Samples`` and ``X-Slice-Dtype`` (``int16``, ``float32`` or ``uint8``) headers.
+
+    Raises:
+        ValidationFailedError: Unknown plane or index out of range (the message gives the range) (422).
+        UnsupportedMediaError: The resource's type has no slices (415).
+        NotFoundError: The stored file is missing.
+    """
+    if plane not in PLANES:
+        raise ValidationFailedError(f"plane must be one of {list(PLANES)}, not {plane!r}")
+    if index < 0:
+        raise ValidationFailedError(f"index must be >= 0, got {index}")
+    try:
+        with local_copy(store, resource.location) as path:
+            array = slice_values(path, resource.mimetype, index, plane)
+    except BlobNotFoundError:
+        raise NotFoundError("Resource file")
+    except (IndexError, ValueError) as exc:
+        if isinstance(exc, UnsupportedFormatError):
+            raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) cannot be viewed: {exc}")
+        if isinstance(exc, ImagingError):
+            raise ValidationFailedError(f"Cannot read slice {index} of resource {resource.id}: {exc}")
+        raise ValidationFailedError(str(exc))
+    array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    headers = {"X-Slice-Rows": str(array.shape[0]), "X-Slice-Columns": str(array.shape[1]),
+               "X-Slice-Samples": str(array.shape[2] if array.ndim == 3 else 1),
+               "X-Slice-Dtype": array.dtype.name, "Cache-Control": "private, max-age=3600"}
+    return array.tobytes(), headers

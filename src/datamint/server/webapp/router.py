@@ -1,0 +1,66 @@
+"""Serving the built web app: hashed assets under ``/assets``, ``index.html`` for the app's pages.
+
+The app's source is the top-level ``web/`` folder; ``npm run build`` writes its output into
+``static/`` beside this module, which ships as package data, so an installed server needs no
+Node. The page paths the browser may open directly (``/``, ``/signin``, ``/app/...``, and
+``/invitations/accept``, where invitation links point; the API has only ``POST`` there) all answer
+``index.html`` and the app's router takes over; every other path stays the API's, so an unknown
+API path is still a JSON 404 and not a web page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from datamint.server.errors import error_body
+
+#: Where ``npm run build`` puts the app (package data of the ``datamint`` distribution).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Headers of the HTML page: a strict same-origin policy; the viewer draws into canvases and
+#: builds images from ``blob:``/``data:`` URLs, and Cornerstone's workers start from ``blob:``.
+PAGE_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+                                "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # /invitations/accept carries its token in the URL
+    "Cache-Control": "no-store",
+}
+
+
+class _ImmutableAssets(StaticFiles):
+    """Static files whose names carry a content hash (Vite's output), cached for a year."""
+
+    def file_response(self, full_path, stat_result, scope: Scope, status_code: int = 200) -> Response:  # type: ignore[no-untyped-def]
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def install(app: FastAPI, static_dir: Path = STATIC_DIR) -> None:
+    """Add the web app's routes to ``app`` (after the API's, which keep precedence).
+
+    Args:
+        app: The application.
+        static_dir: The built app (``index.html`` and ``assets/``).
+    """
+    index = static_dir / "index.html"
+    app.mount("/assets", _ImmutableAssets(directory=static_dir / "assets", check_dir=False), name="webapp-assets")
+
+    def page(request: Request) -> Response:
+        if not index.is_file():
+            message = ("The web app is not built: run `make web` (needs Node 20 and npm) or install a "
+                       "datamint wheel, which ships it built")
+            return JSONResponse(error_body(request, 503, "webapp_not_built", message), status_code=503)
+        return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
+
+    for path in ("/", "/signin", "/app", "/app/{page:path}", "/invitations/accept"):
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)

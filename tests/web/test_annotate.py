@@ -1,0 +1,287 @@
+"""Annotating in Chromium, read back through the SDK: a box on slice 13 of a CT is the same pixels
+on frame 12, a brush stroke is the same mask, a classification is saved; reopening shows them all."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+
+import numpy as np
+from PIL import Image
+from web_helpers import ct_series_files, make_user, shot, sign_in, worklist_with
+
+from datamint import Api
+
+SLICES, SIZE = 20, 64
+ROW_SPACING, COL_SPACING = 0.5, 0.75  # the synthetic CT's PixelSpacing
+SPECS = [
+    {"type": "square", "identifier": "lesion", "scope": "frame"},
+    {"type": "category", "identifier": "finding", "scope": "image", "values": ["benign", "malignant"]},
+    {"type": "label", "identifier": "artifact", "scope": "frame"},
+]
+SEGMENTS = {"segmentationValueType": "single_label",
+            "definitions": [{"identifier": "liver", "color": [255, 0, 0], "index": 1}]}
+
+
+def _screen_to_pixel(box: dict, sx: float, sy: float) -> tuple[int, int]:
+    """Where a screen point falls on the CT when Cornerstone fits the image to the viewport."""
+    width_mm, height_mm = SIZE * COL_SPACING, SIZE * ROW_SPACING
+    scale = min(box["width"] / width_mm, box["height"] / height_mm)
+    left = box["x"] + (box["width"] - width_mm * scale) / 2
+    top = box["y"] + (box["height"] - height_mm * scale) / 2
+    return math.floor((sx - left) / (scale * COL_SPACING)), math.floor((sy - top) / (scale * ROW_SPACING))
+
+
+def _drag(page, points: list[tuple[float, float]]) -> None:
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=6)
+    page.mouse.up()
+
+
+def test_box_brush_and_classification_round_trip_through_the_sdk(web_server, page, tmp_path):
+    paths = ct_series_files(tmp_path, lambda k: np.full((SIZE, SIZE), 10 * k), SLICES, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=SPECS, segmentation_data=SEGMENTS)
+    rid = ids[0]
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}")
+    page.get_by_role("button", name="Next item").click()
+    page.wait_for_url(re.compile(f"/items/{rid}$"))
+    page.get_by_test_id("my-status").filter(has_text="opened").wait_for()
+    counter = page.get_by_test_id("slice-counter-axial")
+    counter.filter(has_text=f"1 / {SLICES}").wait_for()
+    page.get_by_test_id("tool-lesion").wait_for()
+
+    viewport = page.get_by_test_id("viewport-axial")
+    viewport.hover()
+    for _ in range(12):
+        page.keyboard.press("ArrowDown")
+    counter.filter(has_text=f"13 / {SLICES}").wait_for()
+
+    box = viewport.bounding_box()
+    start = (box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.35)
+    end = (box["x"] + box["width"] * 0.58, box["y"] + box["height"] * 0.62)
+    page.keyboard.press("1")
+    _drag(page, [start, end])
+    drawn = page.get_by_test_id("drawn-item").filter(has_text="lesion")
+    drawn.wait_for()
+    assert drawn.get_attribute("data-frame") == "12" and drawn.get_attribute("data-plane") == "axial"
+    corners = json.loads(drawn.get_attribute("data-pixels"))
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    expected = [_screen_to_pixel(box, *start), _screen_to_pixel(box, *end)]
+    assert abs(min(xs) - expected[0][0]) <= 1 and abs(min(ys) - expected[0][1]) <= 1, (corners, expected)
+    assert abs(max(xs) - expected[1][0]) <= 1 and abs(max(ys) - expected[1][1]) <= 1, (corners, expected)
+
+    page.get_by_test_id("label-liver").click()
+    stroke_y = box["y"] + box["height"] * 0.8
+    stroke = [(box["x"] + box["width"] * f, stroke_y) for f in (0.40, 0.50, 0.60)]
+    _drag(page, stroke)
+    page.get_by_label("finding").select_option("malignant")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+    shot(page, "20-annotate-box-brush")
+
+    api = Api(web_server.url, key)
+    found = api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+    by_type = {}
+    for a in found:
+        by_type.setdefault(a.type if isinstance(a.type, str) else a.type.value, []).append(a)
+    (square,) = by_type["square"]
+    assert square.identifier == "lesion" and square.frame_index == 12
+    pixels = api.annotations.to_pixel_points(rid, square.geometry["points"])
+    assert [(round(x, 6), round(y, 6), round(z, 6)) for x, y, z in pixels] == [
+        (float(x), float(y), 12.0) for x, y in [(min(xs), min(ys)), (max(xs), min(ys)), (min(xs), max(ys)),
+                                                (max(xs), max(ys))]]
+
+    (category,) = by_type["category"]
+    assert (category.identifier, category.value, category.frame_index) == ("finding", "malignant", None)
+
+    (mask_annotation,) = by_type["segmentation"]
+    assert mask_annotation.identifier == "liver" and mask_annotation.frame_index == 12
+    mask = np.asarray(Image.open(io.BytesIO(api.annotations.download_file(mask_annotation)))) != 0
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    assert mask.shape == (SIZE, SIZE)
+    rows, cols = np.nonzero(mask)
+    (x0, y0), (x1, _) = _screen_to_pixel(box, *stroke[0]), _screen_to_pixel(box, *stroke[-1])
+    assert rows.size > 0
+    assert abs(np.median(rows) - y0) <= 1, "the stroke is on its row: not flipped, not transposed"
+    assert cols.min() <= x0 + 1 and cols.max() >= x1 - 1 and cols.max() - cols.min() <= (x1 - x0) + 20
+
+    # reopening shows what was saved, and saving again changes nothing
+    page.reload()
+    page.get_by_test_id("drawn-item").filter(has_text="lesion").wait_for()
+    assert page.get_by_label("finding").input_value() == "malignant"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Nothing to save").wait_for()
+    assert sorted(a.id for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)) == \
+        sorted(a.id for a in found)
+
+
+def test_line_point_polygon_undo_redo_eraser_and_help(web_server, page, tmp_path):
+    specs = [{"type": "line", "identifier": "axis", "scope": "frame"},
+             {"type": "point", "identifier": "centre", "scope": "frame"},
+             {"type": "region", "identifier": "outline", "scope": "frame"}]
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 4, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=specs, segmentation_data=SEGMENTS)
+    rid = ids[0]
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    page.get_by_test_id("tool-axis").wait_for()
+    box = page.get_by_test_id("viewport-axial").bounding_box()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+    page.get_by_test_id("viewport-axial").hover()
+    page.keyboard.press("1")
+    _drag(page, [at(0.3, 0.3), at(0.7, 0.3)])
+    items = page.get_by_test_id("drawn-item")
+    items.filter(has_text="axis").wait_for()
+    # Cornerstone holds a click back for a double-click's time before it acts: wait for each one
+    page.keyboard.press("2")
+    page.mouse.click(*at(0.5, 0.5))
+    items.filter(has_text="centre").wait_for()
+    page.keyboard.press("Control+z")
+    items.filter(has_text="centre").wait_for(state="detached")
+    page.keyboard.press("Control+y")
+    items.filter(has_text="centre").wait_for()
+    page.keyboard.press("3")
+    for corner in [(0.3, 0.6), (0.5, 0.9), (0.7, 0.6), (0.3, 0.6)]:  # clicking the first point closes it
+        page.mouse.click(*at(*corner))
+        page.wait_for_timeout(600)
+    for identifier in ("axis", "centre", "outline"):
+        items.filter(has_text=identifier).wait_for()
+    line = json.loads(items.filter(has_text="axis").get_attribute("data-pixels"))
+    assert [tuple(p) for p in line] == [_screen_to_pixel(box, *at(0.3, 0.3)), _screen_to_pixel(box, *at(0.7, 0.3))] \
+        or all(abs(a - b) <= 1 for p, q in zip(line, [_screen_to_pixel(box, *at(0.3, 0.3)),
+                                                      _screen_to_pixel(box, *at(0.7, 0.3))], strict=True)
+               for a, b in zip(p, q, strict=True))
+
+
+    # a stroke, then the eraser over all of it: no mask is saved
+    page.keyboard.press("b")
+    _drag(page, [at(0.45, 0.45), at(0.55, 0.45)])
+    page.keyboard.press("e")
+    page.get_by_label("Brush size").fill("64")
+    _drag(page, [at(0.40, 0.45), at(0.60, 0.45)])
+    page.keyboard.press("?")
+    page.get_by_test_id("help").filter(has_text="Undo / redo").wait_for()
+    shot(page, "21-annotate-line-point-polygon-help")
+    page.keyboard.press("Control+s")
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    api = Api(web_server.url, key)
+    found = {a.identifier: a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)}
+    assert set(found) == {"axis", "centre", "outline"}, "the erased stroke left no mask"
+    assert (found["axis"].type, found["centre"].type, found["outline"].type) == ("line", "point", "region")
+    assert found["outline"].geometry["closed"] is True and len(found["outline"].geometry["points"]) == 3
+    centre = api.annotations.to_pixel_points(rid, found["centre"].geometry["points"])[0]
+    expected = _screen_to_pixel(box, *at(0.5, 0.5))
+    assert abs(centre[0] - expected[0]) <= 1 and abs(centre[1] - expected[1]) <= 1 and round(centre[2], 6) == 0
+
+
+def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page, tmp_path):
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 2, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=SPECS[:1])
+    rid = ids[0]
+    admin = Api(web_server.url, web_server.admin_key)
+    corners = [(10, 12), (30, 12), (10, 40), (30, 40)]
+    points = [list(p) for p in admin.annotations._geometry(rid).convert(corners, 1)]  # pixels → patient mm
+    admin.annotations.create(rid, {"type": "square", "identifier": "lesion", "scope": "frame", "frame_index": 1,
+                                   "geometry": {"points": points}, "annotation_worklist_id": worklist_id,
+                                   "source": "model_deploy", "model_id": "liver-net", "is_model": True})
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    predicted = page.get_by_test_id("drawn-item").filter(has_text="lesion")
+    predicted.wait_for()
+    assert predicted.get_attribute("data-mine") == "false" and predicted.get_attribute("data-frame") == "1"
+    assert json.loads(predicted.get_attribute("data-pixels")) == [list(c) for c in corners]
+    layer = page.get_by_label("Show others' and models' annotations (1)")
+    layer.uncheck()
+    layer.check()
+    predicted.get_by_role("button", name="accept as mine").click()
+    page.wait_for_function("""() => document.querySelector('[data-testid=drawn-item]').dataset.mine === 'true'""")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    found = Api(web_server.url, key).annotations.get_list(resource=rid, worklist_id=worklist_id)
+    by_source = {a.source if isinstance(a.source, str) else a.source.value: a for a in found}
+    assert set(by_source) == {"model_deploy", "manual"}, "the prediction stays; my copy is added"
+    mine = by_source["manual"]
+    assert mine.frame_index == 1 and [round(v, 6) for v in mine.geometry["points"][3]] == \
+        [round(v, 6) for v in by_source["model_deploy"].geometry["points"][3]]
+
+
+def _bright_centre(page, testid: str) -> tuple[float, float]:
+    """The screen position of the bright pixels' centroid in a viewport (where the marker shows)."""
+    box = page.get_by_test_id(testid).bounding_box()
+    image = np.array(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("L"))
+    image[:30], image[-30:] = 0, 0  # leave out the overlays' white text
+    rows, cols = np.nonzero(image > 200)
+    assert rows.size, f"the marker is not visible in {testid}"
+    return box["x"] + float(cols.mean()), box["y"] + float(rows.mean())
+
+
+def test_brush_on_nifti_axial_and_sagittal_lands_on_the_right_voxels(web_server, page, tmp_path):
+    import nibabel as nib
+
+    from datamint.dataset.readers import read_mask, read_nifti
+
+    i0, j0, k0 = 5, 14, 11  # an off-centre marker: any flip or transpose would miss it
+    volume = np.zeros((24, 20, 16), dtype=np.int16)
+    volume[i0 - 1:i0 + 2, j0 - 1:j0 + 2, k0 - 1:k0 + 2] = 1000
+    path = tmp_path / "marker.nii.gz"
+    nib.save(nib.Nifti1Image(volume, np.diag([-1.0, 1.0, 1.5, 1.0])), path)
+    segments = {"segmentationValueType": "single_label",
+                "definitions": [{"identifier": "organ", "color": [0, 200, 0], "index": 1},
+                                {"identifier": "vessel", "color": [0, 0, 255], "index": 2}]}
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, [str(path)], email, segmentation_data=segments)
+    rid = ids[0]
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    page.get_by_test_id("label-organ").wait_for()
+    page.get_by_label("Brush size").fill("3")
+    page.get_by_label("Brush size").blur()  # a focused slider keeps the arrow keys for itself
+    axial = page.get_by_test_id("slice-counter-axial")
+    page.get_by_test_id("viewport-axial").hover()
+    for _ in range(k0 - 8):
+        page.keyboard.press("ArrowDown")
+    axial.filter(has_text=f"{k0 + 1} / 16").wait_for()
+    sagittal = page.get_by_test_id("slice-counter-sagittal")
+    page.get_by_test_id("viewport-sagittal").hover()
+    for _ in range(12 - i0):
+        page.keyboard.press("ArrowUp")
+    sagittal.filter(has_text=f"{i0 + 1} / 24").wait_for()
+    page.wait_for_timeout(300)
+
+    for label, viewport in (("organ", "viewport-axial"), ("vessel", "viewport-sagittal")):
+        x, y = _bright_centre(page, viewport)
+        page.get_by_test_id(f"label-{label}").click()
+        _drag(page, [(x - 4, y), (x + 4, y)])  # the brush paints while the mouse moves
+    shot(page, "22-annotate-nifti-brush")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+    shot(page, "22-annotate-nifti-brush")
+
+    api = Api(web_server.url, key)
+    image = read_nifti(path).array  # the datasets' reader: (z, y, x, t)
+    assert image[k0, j0, i0, 0] == 1000
+    saved = api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+    for label in ("organ", "vessel"):
+        masks = [a for a in saved
+                 if a.identifier == label and a.frame_index == k0]
+        assert len(masks) == 1, label
+        file = tmp_path / f"{label}.png"
+        file.write_bytes(api.annotations.download_file(masks[0]))
+        mask = read_mask(file)  # the datasets' reader: (height, width) = (j, i)
+        assert mask.shape == (20, 24) and mask[j0, i0], f"{label}: the stroke missed voxel {(i0, j0, k0)}"
+        rows, cols = np.nonzero(mask)
+        assert np.hypot(rows - j0, cols - i0).max() <= 5, f"{label}: a small brush paints only near the stroke"

@@ -1,0 +1,396 @@
+// The annotation layer over the viewer: one Cornerstone tool instance per label of the worklist,
+// labelmaps (brush/eraser) for its segmentation labels, classifications, and the conversion of
+// everything to and from the API's annotation JSON (wire protocol §7) and frame masks (§8).
+import { cache, imageLoader, utilities as csUtilities, type Types } from "@cornerstonejs/core";
+import {
+  annotation as csAnnotation, BrushTool, Enums as ToolEnums, LengthTool, ProbeTool, RectangleROITool, segmentation,
+  SplineROITool, ToolGroupManager, utilities as toolUtilities,
+} from "@cornerstonejs/tools";
+import { imageId as makeImageId, imageIdsFor, parseImageId, type Plane, type SliceGeometry } from "../viewer/loader";
+import type { ViewerHandle } from "../viewer/Viewer";
+import { nearestSlice, normal, snap, toWorld, type Vec3 } from "./geometry";
+
+export interface Spec {
+  type: string;
+  identifier: string;
+  scope?: string;
+  values?: string[];
+  color?: number[];
+  required?: boolean;
+}
+
+export interface SegmentLabel {
+  identifier: string;
+  color: number[];
+  index: number;
+}
+
+/** An annotation as the API returns it (the fields the app reads). */
+export interface WireAnnotation {
+  id: string;
+  type: string;
+  identifier: string;
+  scope: string;
+  frame_index: number | null;
+  value?: unknown;
+  geometry?: { points?: number[][]; closed?: boolean } | null;
+  created_by?: string;
+  added_by?: string;
+  source?: string;
+  model_id?: string | null;
+  file?: string | null;
+  associated_file?: string | null;
+  annotation_worklist_id?: string | null;
+}
+
+/** What the annotation types of the specs are drawn with. */
+const TOOLS: Record<string, { parent: string; points: (a: any) => number[][]; config?: object }> = {
+  square: { parent: RectangleROITool.toolName, points: (a) => a.data.handles.points },
+  line: { parent: LengthTool.toolName, points: (a) => a.data.handles.points },
+  distance: { parent: LengthTool.toolName, points: (a) => a.data.handles.points },
+  point: { parent: ProbeTool.toolName, points: (a) => a.data.handles.points },
+  region: {
+    parent: SplineROITool.toolName, points: (a) => a.data.handles.points,
+    config: { spline: { type: "LINEAR" } },
+  },
+};
+
+export const GEOMETRIC_TYPES = Object.keys(TOOLS);
+export const BRUSH = "dm-brush";
+export const ERASER = "dm-eraser";
+
+/** One geometric annotation of the viewer, in the SDK's pixel terms (for the panel and the tests). */
+export interface Drawn {
+  uid: string;
+  identifier: string;
+  type: string;
+  plane: Plane;
+  frame: number;
+  pixels: [number, number][];
+  mine: boolean;
+  author: string;
+}
+
+export class AnnotationController {
+  readonly instances = new Map<string, Spec>(); // tool instance name → spec
+  readonly labels: SegmentLabel[];
+  private loaded = new Map<string, { id: string; signature: string }>(); // annotation UID → server id
+  private others = new Set<string>(); // UIDs of other people's (read-only) annotations
+  private authors = new Map<string, string>();
+  private maskIds = new Map<string, string>(); // `${identifier}/${frame}` → server id of my mask
+
+  constructor(
+    private viewer: ViewerHandle,
+    readonly resourceId: string,
+    readonly geometry: SliceGeometry,
+    readonly worklistId: string,
+    readonly specs: Spec[],
+    segmentGroup: Record<string, { color: number[]; index: number }>,
+    readonly me: string,
+  ) {
+    this.labels = Object.entries(segmentGroup)
+      .map(([identifier, g]) => ({ identifier, color: g.color, index: g.index }))
+      .sort((a, b) => a.index - b.index);
+  }
+
+  get planes(): Plane[] {
+    return (["axial", "sagittal", "coronal"] as Plane[]).filter((p) => this.geometry.planes[p]);
+  }
+
+  private get toolGroup() {
+    return ToolGroupManager.getToolGroup(this.viewer.toolGroupId)!;
+  }
+
+  segmentationId(plane: Plane): string {
+    return `seg-${this.resourceId}-${plane}`;
+  }
+
+  /** Create the tool instances and labelmaps. */
+  async setUp(): Promise<void> {
+    const group = this.toolGroup;
+    this.specs.forEach((spec, i) => {
+      const tool = TOOLS[spec.type];
+      if (!tool) return;
+      const name = `dm-${i}-${spec.type}`;
+      group.addToolInstance(name, tool.parent, tool.config ?? {});
+      group.setToolPassive(name);
+      this.instances.set(name, spec);
+    });
+    if (!this.labels.length) return;
+    group.addToolInstance(BRUSH, BrushTool.toolName, { activeStrategy: "FILL_INSIDE_CIRCLE" });
+    group.addToolInstance(ERASER, BrushTool.toolName, { activeStrategy: "ERASE_INSIDE_CIRCLE" });
+    for (const plane of this.planes) {
+      const images = imageLoader.createAndCacheDerivedLabelmapImages(imageIdsFor(this.resourceId, plane));
+      const segmentationId = this.segmentationId(plane);
+      segmentation.addSegmentations([{
+        segmentationId,
+        representation: {
+          type: ToolEnums.SegmentationRepresentations.Labelmap,
+          data: { imageIds: images.map((im) => im.imageId) },
+        },
+      }]);
+      await segmentation.addLabelmapRepresentationToViewport(plane, [{ segmentationId }]);
+      segmentation.activeSegmentation.setActiveSegmentation(plane, segmentationId); // the brush paints here
+      for (const label of this.labels) {
+        const [r, g, b] = label.color;
+        segmentation.config.color.setSegmentIndexColor(plane, segmentationId, label.index, [r, g, b, 255]);
+      }
+    }
+    this.setActiveLabel(this.labels[0].index);
+    toolUtilities.segmentation.setBrushSizeForToolGroup(this.viewer.toolGroupId, 8);
+  }
+
+  setActiveLabel(index: number): void {
+    for (const plane of this.planes) {
+      segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId(plane), index);
+    }
+  }
+
+  setBrushSize(size: number): void {
+    toolUtilities.segmentation.setBrushSizeForToolGroup(this.viewer.toolGroupId, size);
+  }
+
+  /** Make a tool the left button's, and make the segmentation of the hovered plane active. */
+  useTool(name: string): void {
+    this.viewer.setPrimaryTool(name);
+  }
+
+  // -- reading what was drawn ----------------------------------------------------------------
+
+  private ours(): any[] {
+    const frame = `datamint-${this.resourceId}`;
+    return csAnnotation.state.getAllAnnotations().filter((a: any) =>
+      a.metadata?.FrameOfReferenceUID === frame && this.instances.has(a.metadata?.toolName));
+  }
+
+  /** Every geometric annotation shown, in pixels (snapped to pixel centres). */
+  drawn(): Drawn[] {
+    const out: Drawn[] = [];
+    for (const a of this.ours()) {
+      const ref = parseImageId(a.metadata.referencedImageId ?? "");
+      const spec = this.instances.get(a.metadata.toolName)!;
+      const plane = ref ? this.geometry.planes[ref.plane] : undefined;
+      if (!ref || !plane) continue;
+      const pts = TOOLS[spec.type].points(a);
+      out.push({
+        uid: a.annotationUID, identifier: spec.identifier, type: spec.type, plane: ref.plane, frame: ref.index,
+        pixels: pts.map((p: number[]) => snap(plane, ref.index, p).pixel),
+        mine: !this.others.has(a.annotationUID), author: this.authors.get(a.annotationUID) ?? this.me,
+      });
+    }
+    return out;
+  }
+
+  /** The create item (wire §7.2) of a drawn annotation. */
+  private item(d: Drawn): Record<string, unknown> {
+    const plane = this.geometry.planes[d.plane]!;
+    let pixels = d.pixels;
+    if (d.type === "square") {
+      const xs = pixels.map((p) => p[0]);
+      const ys = pixels.map((p) => p[1]);
+      const [x1, x2, y1, y2] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      pixels = [[x1, y1], [x2, y1], [x1, y2], [x2, y2]];
+    }
+    const points = pixels.map(([x, y]) => toWorld(plane, d.frame, x, y).map((v) => Number(v.toFixed(6))));
+    const geometry: Record<string, unknown> = { points };
+    if (d.type === "region") geometry.closed = true;
+    if (this.geometry.patient_space) {
+      geometry.viewPlaneNormal = normal(plane);
+      geometry.viewUp = plane.column_cosines;
+    }
+    const axial = d.plane === "axial";
+    return {
+      type: d.type, identifier: d.identifier, scope: axial ? "frame" : "image",
+      ...(axial ? { frame_index: d.frame } : {}), geometry, annotation_worklist_id: this.worklistId,
+      source: "manual",
+    };
+  }
+
+  private signature(d: Drawn): string {
+    return JSON.stringify([d.identifier, d.plane, d.frame, d.pixels]);
+  }
+
+  /** What saving must do for geometric annotations: items to create and my ids to delete. */
+  geometricChanges(): { create: Record<string, unknown>[]; remove: string[] } {
+    const current = this.drawn().filter((d) => d.mine);
+    const create: Record<string, unknown>[] = [];
+    const kept = new Set<string>();
+    for (const d of current) {
+      const before = this.loaded.get(d.uid);
+      if (before && before.signature === this.signature(d)) kept.add(before.id);
+      else create.push(this.item(d));
+    }
+    const remove = [...this.loaded.values()].map((l) => l.id).filter((id) => !kept.has(id));
+    return { create, remove };
+  }
+
+  /** After a save: remember what the server now holds. */
+  markSaved(createdIds: string[]): void {
+    const current = this.drawn().filter((d) => d.mine);
+    const pending = current.filter((d) => {
+      const before = this.loaded.get(d.uid);
+      return !(before && before.signature === this.signature(d));
+    });
+    const next = new Map<string, { id: string; signature: string }>();
+    for (const d of current) {
+      const before = this.loaded.get(d.uid);
+      if (before && before.signature === this.signature(d)) next.set(d.uid, before);
+    }
+    pending.forEach((d, i) => next.set(d.uid, { id: createdIds[i], signature: this.signature(d) }));
+    this.loaded = next;
+  }
+
+  // -- masks ------------------------------------------------------------------------------------
+
+  /** Per axial frame and label, the binary mask drawn in any plane (frame masks, wire §8.1). */
+  masks(): Map<string, { identifier: string; frame: number; data: Uint8Array }> {
+    const out = new Map<string, { identifier: string; frame: number; data: Uint8Array }>();
+    const axial = this.geometry.planes.axial;
+    if (!axial || !this.labels.length) return out;
+    const width = axial.columns;
+    const height = axial.rows;
+    const byIndex = new Map(this.labels.map((l) => [l.index, l.identifier]));
+    const mark = (label: number, frame: number, x: number, y: number) => {
+      const identifier = byIndex.get(label);
+      if (!identifier) return;
+      const key = `${identifier}/${frame}`;
+      let entry = out.get(key);
+      if (!entry) { entry = { identifier, frame, data: new Uint8Array(width * height) }; out.set(key, entry); }
+      entry.data[y * width + x] = 255;
+    };
+    for (const plane of this.planes) {
+      const ids = ([] as string[]).concat(segmentation.getLabelmapImageIds(this.segmentationId(plane)) ?? []);
+      ids.forEach((id: string, slice: number) => {
+        const image = cache.getImage(id);
+        if (!image) return;
+        const values = image.voxelManager?.getScalarData() ?? image.getPixelData();
+        const columns = image.columns;
+        for (let p = 0; p < values.length; p++) {
+          const label = values[p];
+          if (!label) continue;
+          const x = p % columns;
+          const y = (p - x) / columns;
+          // axial slice k: (x=i, y=j); sagittal slice i: (x=j, y=k); coronal slice j: (x=i, y=k)
+          if (plane === "axial") mark(label, slice, x, y);
+          else if (plane === "sagittal") mark(label, y, slice, x);
+          else mark(label, y, x, slice);
+        }
+      });
+    }
+    return out;
+  }
+
+  /** Paint a mask downloaded from the server into the axial labelmap. */
+  paintMask(identifier: string, frame: number, mask: Uint8ClampedArray | Uint8Array, channels: number): void {
+    const label = this.labels.find((l) => l.identifier === identifier);
+    const ids = ([] as string[]).concat(segmentation.getLabelmapImageIds(this.segmentationId("axial")) ?? []);
+    const image = label ? cache.getImage(ids[frame]) : undefined;
+    if (!label || !image) return;
+    const manager = image.voxelManager as Types.IVoxelManager<number>;
+    const values = manager.getScalarData();
+    for (let p = 0; p < values.length; p++) if (mask[p * channels]) values[p] = label.index;
+    manager.setScalarData?.(values as any);
+    toolUtilities.segmentation.triggerSegmentationRender();
+  }
+
+  setMaskId(identifier: string, frame: number, id: string): void {
+    this.maskIds.set(`${identifier}/${frame}`, id);
+  }
+
+  maskId(identifier: string, frame: number): string | undefined {
+    return this.maskIds.get(`${identifier}/${frame}`);
+  }
+
+  forgetMask(identifier: string, frame: number): void {
+    this.maskIds.delete(`${identifier}/${frame}`);
+  }
+
+  knownMasks(): [string, string][] {
+    return [...this.maskIds.entries()];
+  }
+
+  // -- showing what the server holds -----------------------------------------------------------
+
+  /** Show a geometric annotation from the server (others' ones read-only). */
+  show(a: WireAnnotation): void {
+    const entry = [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier && s.type === a.type);
+    const points = a.geometry?.points;
+    if (!entry || !points?.length) return;
+    const [toolName] = entry;
+    const author = a.created_by ?? a.added_by ?? "";
+    const mine = author === this.me && a.source !== "model_deploy";
+    const plane: Plane = a.frame_index !== null && a.frame_index !== undefined ? "axial" : this.planeOf(points);
+    const frame = plane === "axial" && a.frame_index !== null && a.frame_index !== undefined
+      ? a.frame_index : nearestSlice(this.geometry.planes[plane]!, points[0]);
+    const world = points.map((p) => (p.length === 3 ? p : [p[0], p[1], frame]) as Vec3);
+    const parent = TOOLS[a.type].parent;
+    const viewportId = plane;
+    const toolInstance = this.toolGroup.getToolInstance(toolName);
+    const options = {
+      referencedImageId: makeImageId(this.resourceId, plane, frame), toolInstance, datamintId: a.id,
+      ...(a.type === "region" ? { splineType: "LINEAR" } : {}),
+    };
+    const hydrate = { [RectangleROITool.toolName]: RectangleROITool.hydrate, [LengthTool.toolName]: LengthTool.hydrate,
+      [ProbeTool.toolName]: ProbeTool.hydrate, [SplineROITool.toolName]: SplineROITool.hydrate }[parent];
+    const before = new Set(csAnnotation.state.getAllAnnotations().map((x: any) => x.annotationUID));
+    hydrate?.(viewportId, world as Types.Point3[], options as any);
+    const added = csAnnotation.state.getAllAnnotations().find((x: any) => !before.has(x.annotationUID));
+    if (!added) return;
+    const uid = added.annotationUID!;
+    this.authors.set(uid, author);
+    if (mine) {
+      const drawn = this.drawn().find((d) => d.uid === uid);
+      if (drawn) this.loaded.set(uid, { id: a.id, signature: this.signature(drawn) });
+    } else {
+      this.others.add(uid);
+      csAnnotation.locking.setAnnotationLocked(uid, true);
+    }
+  }
+
+  private planeOf(points: number[][]): Plane {
+    let best: Plane = "axial";
+    let bestSpread = Infinity;
+    for (const plane of this.planes) {
+      const n = normal(this.geometry.planes[plane]!);
+      const t = points.map((p) => p[0] * n[0] + p[1] * n[1] + p[2] * n[2]);
+      const spread = Math.max(...t) - Math.min(...t);
+      if (spread < bestSpread - 1e-6) { best = plane; bestSpread = spread; }
+    }
+    return best;
+  }
+
+  /** Adopt another annotator's shape or a model's prediction as mine: it becomes editable and is
+   * saved as a new annotation of mine (theirs stays as it is). */
+  accept(uid: string): void {
+    if (!this.others.delete(uid)) return;
+    this.authors.set(uid, this.me);
+    csAnnotation.locking.setAnnotationLocked(uid, false);
+    csAnnotation.visibility.setAnnotationVisibility(uid, true);
+    this.render();
+  }
+
+  /** Hide or show other people's annotations (the "others" layer). */
+  setOthersVisible(visible: boolean): void {
+    for (const uid of this.others) csAnnotation.visibility.setAnnotationVisibility(uid, visible);
+    this.render();
+  }
+
+  remove(uid: string): void {
+    csAnnotation.state.removeAnnotation(uid);
+    this.render();
+  }
+
+  render(): void {
+    for (const plane of this.planes) this.viewer.viewport(plane)?.render();
+  }
+
+  undo(): void {
+    csUtilities.HistoryMemo.DefaultHistoryMemo.undo();
+    this.render();
+  }
+
+  redo(): void {
+    csUtilities.HistoryMemo.DefaultHistoryMemo.redo();
+    this.render();
+  }
+}
