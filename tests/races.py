@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -91,3 +92,14 @@ def upload_png(client: httpx.Client, **fields: str) -> str:
     response = client.post("/resources", files={"resource": ("r.png", png_bytes(), "image/png")}, data=fields)
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+def finished_job(client: httpx.Client, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll ``GET /jobs/{job_id}`` until the job reaches a terminal state; its final JSON."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s"
+        time.sleep(0.1)
