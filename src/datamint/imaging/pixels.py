@@ -35,6 +35,7 @@ from .geometry import nifti_pixel_to_world
 from .nifti_io import load_nifti
 from .render import _kind, _open_image, _out_of_range, dicom_frame_to_uint8, load_frame
 from .sniff import DICOM, NIFTI
+from .volume import dicom_mpr_planes
 
 __all__ = ["PLANES", "PlaneGeometry", "SliceGeometry", "slice_geometry", "slice_values"]
 
@@ -116,8 +117,9 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
         mimetype: Its mimetype; sniffed when ``None``.
 
     Returns:
-        A :class:`SliceGeometry`. DICOM and images/videos have the ``axial`` plane (their
-        frames); NIfTI volumes have all three.
+        A :class:`SliceGeometry`. Images, videos and DICOM objects have the ``axial`` plane
+        (their frames); NIfTI volumes, and greyscale DICOM series whose frames form a regular
+        volume (:func:`.volume.dicom_mpr_planes`), have all three.
 
     Raises:
         UnsupportedFormatError: A type without slices.
@@ -144,6 +146,9 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
         info.planes["axial"] = PlaneGeometry(count, rows, columns, [list(map(float, f.ipp)) for f in frames],
                                              list(map(float, iop[:3])), list(map(float, iop[3:])),
                                              list(map(float, frames[0].pixel_spacing)))
+        if not colour and not ds.get("ModalityLUTSequence"):  # a greyscale volume: sagittal and coronal too
+            for plane, spec in dicom_mpr_planes(frames, rows, columns).items():
+                info.planes[plane] = PlaneGeometry(*spec)
         return info
     if kind == NIFTI:
         img = load_nifti(path)
@@ -271,7 +276,9 @@ def slice_values(path: Source, mimetype: str | None, index: int, plane: str = "a
     if kind == NIFTI:
         return _nifti_values(path, plane, index)
     if plane != "axial":
-        raise ValueError(f"only NIfTI volumes have a {plane} plane here; use plane=axial")
+        raise ValueError(f"only volumes (NIfTI, DICOM series) have a {plane} plane; use plane=axial"
+                         + (" (a DICOM series' other planes are read with datamint.imaging.volume)"
+                            if kind == DICOM else ""))
     if kind == DICOM:
         return _dicom_values(path, index)
     frame = load_frame(path, kind, index)

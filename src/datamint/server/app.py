@@ -40,6 +40,7 @@ from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.resources.volume_cache import VolumeCache
 from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     recorder.install(init.database.session_factory)
     app.state.initial_admin_api_key = init.admin_api_key
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    app.state.volume_cache = VolumeCache(settings.data_dir / "cache" / "volumes", settings.volume_cache_mb << 20)
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),

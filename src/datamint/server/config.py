@@ -57,6 +57,9 @@ class Settings(BaseSettings):
             was lost, e.g. Redis was flushed); duplicates are harmless.
         public_url: The URL clients reach the server at, used for links in answers (DICOMweb
             retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
+        volume_cache_mb: Size of ``<data_dir>/cache/volumes``, where the viewer's decoded volumes
+            are kept (decompressed ``.nii.gz``, DICOM series decoded for sagittal and coronal
+            slices); least recently used volumes are deleted above it.
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
     """
@@ -87,6 +90,7 @@ class Settings(BaseSettings):
     job_sweep_interval_s: float = Field(default=15, gt=0)
     job_redispatch_s: float = Field(default=600, gt=0)
     public_url: str | None = None
+    volume_cache_mb: int = Field(default=8192, ge=1)
     dicom_enabled: bool = False
     dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
     dicom_host: str = "127.0.0.1"

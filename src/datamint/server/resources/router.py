@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
-from datamint.server.deps import CurrentUser, SessionDep, StorageDep
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep, VolumeCacheDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import frames, ingest, membership, service, slices, wire
 from datamint.server.resources.receive import ReceivedUpload
@@ -209,20 +209,21 @@ def download_file(resource_id: str, session: SessionDep, me: CurrentUser, store:
 
 
 @router.get("/{resource_id}/slices")
-def slice_geometry(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+def slice_geometry(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+                   cache: VolumeCacheDep) -> dict[str, Any]:
     """Where each slice lies (per plane: count, size, origins, direction cosines, spacing), the
     file's own window and the sample count: what a viewer needs before it loads pixels."""
     resource = service.visible_resource(session, me, resource_id)
-    return slices.geometry(store, resource)
+    return slices.geometry(store, cache, resource)
 
 
 @router.get("/{resource_id}/slices/{plane}/{index}")
 def slice_values(resource_id: str, plane: str, index: int, session: SessionDep, me: CurrentUser,
-                 store: StorageDep) -> Response:
+                 store: StorageDep, cache: VolumeCacheDep) -> Response:
     """The raw values of one slice (Hounsfield units for CT, NIfTI voxel values; 8-bit for images
     and videos) as a little-endian array; ``X-Slice-Rows/Columns/Samples/Dtype`` describe it."""
     resource = service.visible_resource(session, me, resource_id)
-    body, headers = slices.values(store, resource, plane, index)
+    body, headers = slices.values(store, cache, resource, plane, index)
     return Response(body, media_type="application/octet-stream", headers=headers)
 
 
