@@ -34,6 +34,15 @@ def _screen_to_pixel(box: dict, sx: float, sy: float) -> tuple[int, int]:
     return math.floor((sx - left) / (scale * COL_SPACING)), math.floor((sy - top) / (scale * ROW_SPACING))
 
 
+def _pixel_to_screen(box: dict, x: float, y: float) -> tuple[float, float]:
+    """The screen point at the centre of CT pixel (x, y) (the inverse of :func:`_screen_to_pixel`)."""
+    width_mm, height_mm = SIZE * COL_SPACING, SIZE * ROW_SPACING
+    scale = min(box["width"] / width_mm, box["height"] / height_mm)
+    left = box["x"] + (box["width"] - width_mm * scale) / 2
+    top = box["y"] + (box["height"] - height_mm * scale) / 2
+    return left + (x + 0.5) * scale * COL_SPACING, top + (y + 0.5) * scale * ROW_SPACING
+
+
 def _drag(page, points: list[tuple[float, float]]) -> None:
     page.mouse.move(*points[0])
     page.mouse.down()
@@ -77,7 +86,7 @@ def test_box_brush_and_classification_round_trip_through_the_sdk(web_server, pag
     assert abs(max(xs) - expected[1][0]) <= 1 and abs(max(ys) - expected[1][1]) <= 1, (corners, expected)
 
     page.get_by_test_id("label-liver").click()
-    stroke_y = box["y"] + box["height"] * 0.8
+    stroke_y = _pixel_to_screen(box, 0, 50)[1]  # row 50 of 64, below the box
     stroke = [(box["x"] + box["width"] * f, stroke_y) for f in (0.40, 0.50, 0.60)]
     _drag(page, stroke)
     page.get_by_label("finding").select_option("malignant")
@@ -135,8 +144,8 @@ def test_line_point_polygon_undo_redo_eraser_and_help(web_server, page, tmp_path
     page.get_by_test_id("tool-axis").wait_for()
     box = page.get_by_test_id("viewport-axial").bounding_box()
 
-    def at(fx: float, fy: float) -> tuple[float, float]:
-        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+    def at(fx: float, fy: float) -> tuple[float, float]:  # a fraction of the image's width and height
+        return _pixel_to_screen(box, fx * SIZE - 0.5, fy * SIZE - 0.5)
 
     page.get_by_test_id("viewport-axial").hover()
     page.keyboard.press("1")
@@ -229,10 +238,30 @@ def _bright_centre(page, testid: str) -> tuple[float, float]:
     return box["x"] + float(cols.mean()), box["y"] + float(rows.mean())
 
 
-def test_brush_on_nifti_axial_and_sagittal_lands_on_the_right_voxels(web_server, page, tmp_path):
+def _colour(page, x: float, y: float) -> np.ndarray:
+    """The mean RGB of the 3×3 screen pixels around (x, y)."""
+    clip = {"x": x - 1, "y": y - 1, "width": 3, "height": 3}
+    return np.array(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"), dtype=float).mean(axis=(0, 1))
+
+
+def _frame_mask(api, rid: str, worklist_id: str, label: str, frame: int, folder) -> np.ndarray | None:
+    """My saved mask of ``label`` on ``frame``, read with the datasets' reader ((height, width) = (j, i))."""
+    from datamint.dataset.readers import read_mask
+
+    masks = [a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+             if a.identifier == label and a.frame_index == frame]
+    assert len(masks) <= 1, label
+    if not masks:
+        return None
+    file = folder / f"{label}-{frame}.png"
+    file.write_bytes(api.annotations.download_file(masks[0]))
+    return read_mask(file)
+
+
+def test_brush_strokes_show_in_every_plane_at_once_and_land_on_the_right_voxels(web_server, page, tmp_path):
     import nibabel as nib
 
-    from datamint.dataset.readers import read_mask, read_nifti
+    from datamint.dataset.readers import read_nifti
 
     i0, j0, k0 = 5, 14, 11  # an off-centre marker: any flip or transpose would miss it
     volume = np.zeros((24, 20, 16), dtype=np.int16)
@@ -261,27 +290,48 @@ def test_brush_on_nifti_axial_and_sagittal_lands_on_the_right_voxels(web_server,
         page.keyboard.press("ArrowUp")
     sagittal.filter(has_text=f"{i0 + 1} / 24").wait_for()
     page.wait_for_timeout(300)
+    on_axial, on_sagittal = _bright_centre(page, "viewport-axial"), _bright_centre(page, "viewport-sagittal")
+    white = _colour(page, *on_axial)
+    assert white.min() > 200, "the marker is white under the file's window"
 
-    for label, viewport in (("organ", "viewport-axial"), ("vessel", "viewport-sagittal")):
-        x, y = _bright_centre(page, viewport)
-        page.get_by_test_id(f"label-{label}").click()
-        _drag(page, [(x - 4, y), (x + 4, y)])  # the brush paints while the mouse moves
-    shot(page, "22-annotate-nifti-brush")
+    # organ painted on the sagittal view shows on the axial view at once, before any save
+    page.get_by_test_id("label-organ").click()
+    x, y = on_sagittal
+    _drag(page, [(x - 4, y), (x + 4, y)])  # the brush paints while the mouse moves
+    page.wait_for_timeout(200)
+    green = _colour(page, *on_axial)
+    assert green[1] - green[0] > 40 and green[1] - green[2] > 40, f"no organ colour on the axial view: {green}"
+    shot(page, "22-annotate-brush-crosses-planes")
+    page.keyboard.press("Control+z")  # undone in every plane
+    page.wait_for_timeout(200)
+    assert np.abs(_colour(page, *on_axial) - white).max() < 20
+    page.keyboard.press("Control+y")
+    page.wait_for_timeout(200)
+    assert _colour(page, *on_axial)[1] - _colour(page, *on_axial)[0] > 40
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
-    shot(page, "22-annotate-nifti-brush")
 
     api = Api(web_server.url, key)
     image = read_nifti(path).array  # the datasets' reader: (z, y, x, t)
     assert image[k0, j0, i0, 0] == 1000
-    saved = api.annotations.get_list(resource=rid, worklist_id=worklist_id)
-    for label in ("organ", "vessel"):
-        masks = [a for a in saved
-                 if a.identifier == label and a.frame_index == k0]
-        assert len(masks) == 1, label
-        file = tmp_path / f"{label}.png"
-        file.write_bytes(api.annotations.download_file(masks[0]))
-        mask = read_mask(file)  # the datasets' reader: (height, width) = (j, i)
-        assert mask.shape == (20, 24) and mask[j0, i0], f"{label}: the stroke missed voxel {(i0, j0, k0)}"
-        rows, cols = np.nonzero(mask)
-        assert np.hypot(rows - j0, cols - i0).max() <= 5, f"{label}: a small brush paints only near the stroke"
+    organ = _frame_mask(api, rid, worklist_id, "organ", k0, tmp_path)
+    assert organ is not None and organ.shape == (20, 24) and organ[j0, i0], "the sagittal stroke missed the marker"
+    rows, cols = np.nonzero(organ)
+    assert set(cols) == {i0} and np.abs(rows - j0).max() <= 4, "a sagittal stroke is one column i0 of each frame"
+
+    # vessel painted on the axial view over the marker replaces organ there (one label per voxel)
+    page.get_by_test_id("label-vessel").click()
+    x, y = on_axial
+    _drag(page, [(x - 4, y), (x + 4, y)])
+    page.wait_for_timeout(200)
+    blue = _colour(page, *on_sagittal)
+    assert blue[2] - blue[1] > 40, f"no vessel colour on the sagittal view: {blue}"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+    shot(page, "22-annotate-nifti-brush")
+    vessel = _frame_mask(api, rid, worklist_id, "vessel", k0, tmp_path)
+    assert vessel is not None and vessel[j0, i0], "the axial stroke missed the marker"
+    rows, cols = np.nonzero(vessel)
+    assert np.hypot(rows - j0, cols - i0).max() <= 5, "a small brush paints only near the stroke"
+    organ = _frame_mask(api, rid, worklist_id, "organ", k0, tmp_path)
+    assert organ is None or not organ[j0, i0], "the voxel is the vessel's now"

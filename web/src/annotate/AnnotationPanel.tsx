@@ -40,6 +40,7 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
   const [brushSize, setBrushSize] = useState(8);
   const [drawn, setDrawn] = useState<Drawn[]>(() => controller.drawn());
   const [showOthers, setShowOthers] = useState(true);
+  const [showOthersMasks, setShowOthersMasks] = useState(true);
   const [help, setHelp] = useState(false);
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -81,11 +82,13 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
   async function save(): Promise<boolean> {
     setBusy(true);
     setError(null);
+    setStatus("Saving…");
     try {
       setStatus(await saveAll(controller, specs, answers, saved));
       setDrawn(controller.drawn());
       return true;
     } catch (e) {
+      setStatus(null);
       setError(`Not saved: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     } finally {
@@ -194,6 +197,17 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
           <label className="inline"><input type="checkbox" checked={showOthers}
             onChange={(e) => { setShowOthers(e.target.checked); controller.setOthersVisible(e.target.checked); }} />
             Show others' and models' annotations ({others.length})</label>
+        )}
+        {controller.hasOthersMasks && (
+          <div className="row" data-testid="others-masks">
+            <label className="inline"><input type="checkbox" checked={showOthersMasks}
+              onChange={(e) => { setShowOthersMasks(e.target.checked); controller.setOthersMasksVisible(e.target.checked); }} />
+              Show others' and models' masks</label>
+            {canAnnotate && <button className="link" onClick={() => {
+              const n = controller.acceptOthersMasks();
+              setStatus(n ? `${n} voxels of their masks are now yours (save to keep them)` : "Their masks add nothing to yours");
+            }}>accept their masks as mine</button>}
+          </div>
         )}
         <ul className="drawn" data-testid="drawn">
           {drawn.map((d) => (

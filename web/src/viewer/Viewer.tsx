@@ -42,10 +42,12 @@ interface Props {
 
 let counter = 0;
 
-/** Flips that show a NIfTI plane in radiological convention (DICOM frames are stored display-ready). */
+/** Flips that show a volume's plane in radiological convention: a NIfTI's three planes and a DICOM
+ * series' resliced sagittal and coronal planes (DICOM frames themselves are stored display-ready). */
 function displayFlips(geometry: SliceGeometry, plane: Plane): { flipHorizontal: boolean; flipVertical: boolean } {
   const g = geometry.planes[plane];
-  if (geometry.kind !== "nifti" || !g) return { flipHorizontal: false, flipVertical: false };
+  const volume = geometry.kind === "nifti" || (geometry.kind === "dicom" && plane !== "axial");
+  if (!volume || !g) return { flipHorizontal: false, flipVertical: false };
   const [rx, ry] = g.row_cosines;
   const [, cy, cz] = g.column_cosines;
   if (plane === "axial") return { flipHorizontal: rx < 0, flipVertical: cy < 0 };
