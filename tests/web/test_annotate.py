@@ -228,6 +228,51 @@ def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page
         [round(v, 6) for v in by_source["model_deploy"].geometry["points"][3]]
 
 
+def test_a_models_mask_is_shown_in_its_layer_hidden_and_accepted_as_mine(web_server, page, tmp_path):
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 2, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, segmentation_data=SEGMENTS)
+    rid = ids[0]
+    predicted = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    predicted[20:31, 10:21] = 1  # rows 20..30, columns 10..20: 121 pixels
+    Api(web_server.url, web_server.admin_key).annotations.upload_segmentations(
+        rid, predicted, "liver", frame_index=1, worklist_id=worklist_id, ai_model_name="liver-net")
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    layer = page.get_by_test_id("others-masks")
+    layer.wait_for()
+    viewport = page.get_by_test_id("viewport-axial")
+    viewport.hover()
+    page.keyboard.press("ArrowDown")
+    page.get_by_test_id("slice-counter-axial").filter(has_text="2 / 2").wait_for()
+    page.wait_for_timeout(300)
+    box = viewport.bounding_box()
+    inside, outside = _pixel_to_screen(box, 15, 25), _pixel_to_screen(box, 40, 25)
+
+    def red(point) -> float:
+        r, g, _ = _colour(page, *point)
+        return r - g
+
+    assert red(inside) > 40 and abs(red(outside)) < 5, "the model's mask shows on its pixels only"
+    shot(page, "23-annotate-model-mask-layer")
+    page.get_by_label("Show others' and models' masks").uncheck()
+    page.wait_for_timeout(200)
+    assert abs(red(inside)) < 5, "the layer is hidden"
+    page.get_by_label("Show others' and models' masks").check()
+    layer.get_by_role("button", name="accept their masks as mine").click()
+    page.get_by_test_id("save-status").filter(has_text="121 voxels").wait_for()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    api = Api(web_server.url, key)
+    mine = [a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+            if (a.source if isinstance(a.source, str) else a.source.value) == "manual"]
+    assert [(a.type if isinstance(a.type, str) else a.type.value, a.identifier, a.frame_index) for a in mine] == [
+        ("segmentation", "liver", 1)]
+    mask = _frame_mask(api, rid, worklist_id, "liver", 1, tmp_path, source="manual")
+    assert np.array_equal(mask != 0, predicted != 0), "my copy is the model's mask, pixel for pixel"
+
+
 def _bright_centre(page, testid: str) -> tuple[float, float]:
     """The screen position of the bright pixels' centroid in a viewport (where the marker shows)."""
     box = page.get_by_test_id(testid).bounding_box()
@@ -244,12 +289,15 @@ def _colour(page, x: float, y: float) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"), dtype=float).mean(axis=(0, 1))
 
 
-def _frame_mask(api, rid: str, worklist_id: str, label: str, frame: int, folder) -> np.ndarray | None:
-    """My saved mask of ``label`` on ``frame``, read with the datasets' reader ((height, width) = (j, i))."""
+def _frame_mask(api, rid: str, worklist_id: str, label: str, frame: int, folder, source: str | None = None
+                ) -> np.ndarray | None:
+    """The saved mask of ``label`` on ``frame`` (of ``source`` when given), read with the datasets'
+    reader ((height, width) = (j, i))."""
     from datamint.dataset.readers import read_mask
 
     masks = [a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
-             if a.identifier == label and a.frame_index == frame]
+             if a.identifier == label and a.frame_index == frame
+             and (source is None or (a.source if isinstance(a.source, str) else a.source.value) == source)]
     assert len(masks) <= 1, label
     if not masks:
         return None
