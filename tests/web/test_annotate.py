@@ -195,6 +195,73 @@ def test_line_point_polygon_undo_redo_eraser_and_help(web_server, page, tmp_path
     assert abs(centre[0] - expected[0]) <= 1 and abs(centre[1] - expected[1]) <= 1 and round(centre[2], 6) == 0
 
 
+def test_angle_circle_and_polyline_are_the_sdks_points(web_server, page, tmp_path):
+    specs = [{"type": "angle", "identifier": "knee", "scope": "frame"},
+             {"type": "circle", "identifier": "nodule", "scope": "frame"},
+             {"type": "spline", "identifier": "vessel", "scope": "frame"},
+             {"type": "region", "identifier": "border", "scope": "frame"}]
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 3, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=specs)
+    rid = ids[0]
+    admin = Api(web_server.url, web_server.admin_key)
+    # the SDK's polyline (an open region) drawn by someone else shows open, on its pixels
+    admin.annotations.add_polyline_annotation([(5, 5), (12, 9), (20, 5)], rid, "border", frame_index=0,
+                                              worklist_id=worklist_id)
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    items = page.get_by_test_id("drawn-item")
+    theirs = items.filter(has_text="border")
+    theirs.wait_for()
+    assert json.loads(theirs.get_attribute("data-pixels")) == [[5, 5], [12, 9], [20, 5]]
+    assert theirs.get_attribute("data-closed") == "false" and theirs.get_attribute("data-mine") == "false"
+    box = page.get_by_test_id("viewport-axial").bounding_box()
+
+    def at(x: int, y: int) -> tuple[float, float]:
+        return _pixel_to_screen(box, x, y)
+
+    page.get_by_test_id("viewport-axial").hover()
+    page.keyboard.press("1")  # angle: drag the first arm, click the third point
+    _drag(page, [at(10, 40), at(20, 30)])
+    page.wait_for_timeout(600)
+    page.mouse.click(*at(30, 40))
+    items.filter(has_text="knee").wait_for()
+    page.keyboard.press("2")  # circle: drag from the centre to the rim
+    _drag(page, [at(40, 20), at(46, 20)])
+    items.filter(has_text="nodule").wait_for()
+    page.keyboard.press("3")  # polyline: click, click, double-click
+    for point in [(34, 50), (46, 44)]:  # (clear of the circle's statistics, which a click would select)
+        page.mouse.click(*at(*point))
+        page.wait_for_timeout(600)
+    page.mouse.dblclick(*at(58, 52))
+    mine = items.filter(has_text="vessel")
+    mine.wait_for()
+    assert mine.get_attribute("data-closed") == "false"
+    shot(page, "24-annotate-angle-circle-polyline")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    api = Api(web_server.url, key)
+    found = {a.identifier: a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+             if a.identifier != "border"}
+    assert {k: (found[k].type if isinstance(found[k].type, str) else found[k].type.value) for k in found} == {
+        "knee": "angle", "nodule": "circle", "vessel": "spline"}
+
+    def pixels(identifier: str) -> list[tuple[int, int]]:
+        points = api.annotations.to_pixel_points(rid, found[identifier].geometry["points"])
+        assert all(round(z, 6) == 0 for _, _, z in points) and found[identifier].frame_index == 0
+        return [(round(x), round(y)) for x, y, _ in points]
+
+    def near(got: list[tuple[int, int]], want: list[tuple[int, int]]) -> bool:
+        return len(got) == len(want) and all(abs(a - c) <= 1 and abs(b - d) <= 1
+                                             for (a, b), (c, d) in zip(got, want, strict=True))
+
+    assert near(pixels("knee"), [(10, 40), (20, 30), (30, 40)]), pixels("knee")
+    assert near(pixels("nodule"), [(40, 20), (46, 20)]), pixels("nodule")
+    assert near(pixels("vessel"), [(34, 50), (46, 44), (58, 52)]), pixels("vessel")
+    assert found["vessel"].geometry["closed"] is False
+
+
 def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page, tmp_path):
     paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 2, SIZE)
     email, key = make_user(web_server)

@@ -7,7 +7,8 @@ import { BRUSH, ERASER, type AnnotationController, type Drawn, type Spec } from 
 import { answerKey, saveAll, VALUE_TYPES, type Answers, type SavedState } from "./save";
 
 const TYPE_NAMES: Record<string, string> = {
-  square: "Box", line: "Line", distance: "Distance", point: "Point", region: "Polygon",
+  square: "Box", line: "Line", distance: "Distance", point: "Point", region: "Polygon", area: "Area",
+  spline: "Polyline", angle: "Angle", circle: "Circle",
 };
 
 export const SHORTCUTS: [string, string][] = [
@@ -212,7 +213,8 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
         <ul className="drawn" data-testid="drawn">
           {drawn.map((d) => (
             <li key={d.uid} data-testid="drawn-item" data-identifier={d.identifier} data-type={d.type}
-              data-plane={d.plane} data-frame={d.frame} data-pixels={JSON.stringify(d.pixels)} data-mine={d.mine}>
+              data-plane={d.plane} data-frame={d.frame} data-pixels={JSON.stringify(d.pixels)} data-mine={d.mine}
+              data-closed={d.closed === undefined ? undefined : String(d.closed)}>
               {TYPE_NAMES[d.type]} <b>{d.identifier}</b> · {d.plane === "axial" ? "slice" : d.plane} {d.frame + 1}
               {!d.mine && <span className="muted"> · {d.author}</span>}
               {!d.mine && canAnnotate && <button className="link" onClick={() => { controller.accept(d.uid);

@@ -3,7 +3,8 @@
 // everything to and from the API's annotation JSON (wire protocol §7) and frame masks (§8).
 import { cache, eventTarget, imageLoader, utilities as csUtilities, type Types } from "@cornerstonejs/core";
 import {
-  annotation as csAnnotation, BrushTool, Enums as ToolEnums, LengthTool, ProbeTool, RectangleROITool, segmentation,
+  AngleTool, annotation as csAnnotation, BrushTool, CircleROITool, Enums as ToolEnums, LengthTool, ProbeTool,
+  RectangleROITool, segmentation,
   SplineROITool, ToolGroupManager, utilities as toolUtilities,
 } from "@cornerstonejs/tools";
 import { imageId as makeImageId, imageIdsFor, parseImageId, type Plane, type SliceGeometry } from "../viewer/loader";
@@ -43,15 +44,22 @@ export interface WireAnnotation {
   annotation_worklist_id?: string | null;
 }
 
-/** What the annotation types of the specs are drawn with. */
-const TOOLS: Record<string, { parent: string; points: (a: any) => number[][]; config?: object }> = {
+/** What the annotation types of the specs are drawn with, and how their points are read. A
+ * polyline is a spline of straight segments left open (a double click ends it); `region` and `area`
+ * are closed polygons (clicking the first point closes them). */
+const LINEAR = { spline: { type: "LINEAR" } };
+const TOOLS: Record<string, { parent: string; points: (a: any) => number[][]; config?: object; closed?: boolean }> = {
   square: { parent: RectangleROITool.toolName, points: (a) => a.data.handles.points },
   line: { parent: LengthTool.toolName, points: (a) => a.data.handles.points },
   distance: { parent: LengthTool.toolName, points: (a) => a.data.handles.points },
   point: { parent: ProbeTool.toolName, points: (a) => a.data.handles.points },
-  region: {
+  angle: { parent: AngleTool.toolName, points: (a) => a.data.handles.points },
+  circle: { parent: CircleROITool.toolName, points: (a) => a.data.handles.points }, // centre, a point of the rim
+  region: { parent: SplineROITool.toolName, points: (a) => a.data.handles.points, config: LINEAR, closed: true },
+  area: { parent: SplineROITool.toolName, points: (a) => a.data.handles.points, config: LINEAR, closed: true },
+  spline: {
     parent: SplineROITool.toolName, points: (a) => a.data.handles.points,
-    config: { spline: { type: "LINEAR" } },
+    config: { ...LINEAR, allowOpenSplines: true }, closed: false,
   },
 };
 
@@ -76,6 +84,8 @@ export interface Drawn {
   pixels: [number, number][];
   mine: boolean;
   author: string;
+  /** Polygons and polylines: whether the outline is closed. */
+  closed?: boolean;
 }
 
 export class AnnotationController {
@@ -291,6 +301,7 @@ export class AnnotationController {
         uid: a.annotationUID, identifier: spec.identifier, type: spec.type, plane: ref.plane, frame: ref.index,
         pixels: pts.map((p: number[]) => snap(plane, ref.index, p).pixel),
         mine: !this.others.has(a.annotationUID), author: this.authors.get(a.annotationUID) ?? this.me,
+        ...(TOOLS[spec.type].closed !== undefined ? { closed: !!a.data.contour?.closed } : {}),
       });
     }
     return out;
@@ -308,7 +319,7 @@ export class AnnotationController {
     }
     const points = pixels.map(([x, y]) => toWorld(plane, d.frame, x, y).map((v) => Number(v.toFixed(6))));
     const geometry: Record<string, unknown> = { points };
-    if (d.type === "region") geometry.closed = true;
+    if (TOOLS[d.type].closed !== undefined) geometry.closed = d.closed;
     if (this.geometry.patient_space) {
       geometry.viewPlaneNormal = normal(plane);
       geometry.viewUp = plane.column_cosines;
@@ -322,7 +333,7 @@ export class AnnotationController {
   }
 
   private signature(d: Drawn): string {
-    return JSON.stringify([d.identifier, d.plane, d.frame, d.pixels]);
+    return JSON.stringify([d.identifier, d.plane, d.frame, d.pixels, d.closed]);
   }
 
   /** What saving must do for geometric annotations: items to create and my ids to delete. */
@@ -469,7 +480,11 @@ export class AnnotationController {
 
   /** Show a geometric annotation from the server (others' ones read-only). */
   show(a: WireAnnotation): void {
-    const entry = [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier && s.type === a.type);
+    // an open region (the SDK's polyline) is shown with a polyline tool of the same label when there is one
+    const openRegion = a.type === "region" && a.geometry?.closed === false;
+    const entry = [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier
+      && (s.type === a.type || (openRegion && s.type === "spline")))
+      ?? [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier && s.type === a.type);
     const points = a.geometry?.points;
     if (!entry || !points?.length) return;
     const [toolName] = entry;
@@ -479,19 +494,21 @@ export class AnnotationController {
     const frame = plane === "axial" && a.frame_index !== null && a.frame_index !== undefined
       ? a.frame_index : nearestSlice(this.geometry.planes[plane]!, points[0]);
     const world = points.map((p) => (p.length === 3 ? p : [p[0], p[1], frame]) as Vec3);
-    const parent = TOOLS[a.type].parent;
+    const parent = TOOLS[entry[1].type].parent;
     const viewportId = plane;
     const toolInstance = this.toolGroup.getToolInstance(toolName);
     const options = {
       referencedImageId: makeImageId(this.resourceId, plane, frame), toolInstance, datamintId: a.id,
-      ...(a.type === "region" ? { splineType: "LINEAR" } : {}),
+      ...(parent === SplineROITool.toolName ? { splineType: "LINEAR" } : {}),
     };
     const hydrate = { [RectangleROITool.toolName]: RectangleROITool.hydrate, [LengthTool.toolName]: LengthTool.hydrate,
-      [ProbeTool.toolName]: ProbeTool.hydrate, [SplineROITool.toolName]: SplineROITool.hydrate }[parent];
+      [ProbeTool.toolName]: ProbeTool.hydrate, [SplineROITool.toolName]: SplineROITool.hydrate,
+      [AngleTool.toolName]: AngleTool.hydrate, [CircleROITool.toolName]: CircleROITool.hydrate }[parent];
     const before = new Set(csAnnotation.state.getAllAnnotations().map((x: any) => x.annotationUID));
     hydrate?.(viewportId, world as Types.Point3[], options as any);
-    const added = csAnnotation.state.getAllAnnotations().find((x: any) => !before.has(x.annotationUID));
+    const added: any = csAnnotation.state.getAllAnnotations().find((x: any) => !before.has(x.annotationUID));
     if (!added) return;
+    if (parent === SplineROITool.toolName) added.data.contour.closed = a.geometry?.closed !== false; // polylines stay open
     const uid = added.annotationUID!;
     this.authors.set(uid, author);
     if (mine) {

@@ -1,7 +1,7 @@
 // One-time set-up of Cornerstone3D (rendering, tools, our image loader) and the cache limit.
 import { cache, init as initCore } from "@cornerstonejs/core";
 import {
-  addTool, ArrowAnnotateTool, BrushTool, EraserTool, init as initTools, LengthTool, PanTool, PlanarFreehandROITool,
+  addTool, AngleTool, ArrowAnnotateTool, BrushTool, CircleROITool, EraserTool, init as initTools, LengthTool, PanTool, PlanarFreehandROITool,
   ProbeTool, RectangleROITool, SplineROITool, StackScrollTool, WindowLevelTool, ZoomTool,
 } from "@cornerstonejs/tools";
 import { registerLoader } from "./loader";
@@ -42,7 +42,7 @@ export function initCornerstone(): Promise<void> {
     evictSlicesOnly();
     registerLoader();
     for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, RectangleROITool, LengthTool, ProbeTool,
-      PlanarFreehandROITool, SplineROITool, ArrowAnnotateTool, BrushTool, EraserTool]) {
+      PlanarFreehandROITool, SplineROITool, ArrowAnnotateTool, BrushTool, EraserTool, AngleTool, CircleROITool]) {
       addTool(tool);
     }
   })();
