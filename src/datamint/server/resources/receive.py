@@ -32,6 +32,8 @@ MEMORY_LIMIT = 1 << 20
 #: Largest non-file field (the metadata JSON is limited to 1 MiB by the ingest rules).
 FIELD_LIMIT = 2 << 20
 FILE_FIELD = "resource"
+#: The file parts of ``POST /resources/series`` (many).
+FILES_FIELD = "resources"
 
 
 @dataclass
@@ -80,10 +82,17 @@ class ReceivedFile:
 
 @dataclass
 class ReceivedForm:
-    """The text fields and the file of one upload."""
+    """The text fields and the file of one upload (the files, for a series upload)."""
 
     fields: dict[str, str] = field(default_factory=dict)
     file: ReceivedFile | None = None
+    files: list[ReceivedFile] = field(default_factory=list)
+
+    def discard(self) -> None:
+        """Delete every spool file left."""
+        for received in [self.file, *self.files]:
+            if received is not None:
+                received.discard()
 
 
 def spool_dir(store: BlobStore, fallback: Path) -> str:
@@ -96,8 +105,9 @@ def spool_dir(store: BlobStore, fallback: Path) -> str:
 class _Receiver:
     """python-multipart callbacks that fill a :class:`ReceivedForm`."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, many: bool = False) -> None:
         self.folder = folder
+        self.many = many
         self.form = ReceivedForm()
         self._header_name = b""
         self._header_value = b""
@@ -131,13 +141,16 @@ class _Receiver:
         if b"name" not in options:
             raise BadRequestError('Malformed multipart body: a part has no Content-Disposition "name"')
         self._name = options[b"name"].decode("utf-8", "replace")
-        if b"filename" in options and self._name == FILE_FIELD:
+        if b"filename" in options and self._name == (FILES_FIELD if self.many else FILE_FIELD):
             if self.form.file is not None:
                 raise BadRequestError("Send one file per request (one 'resource' part)")
             self._file = ReceivedFile(options[b"filename"].decode("utf-8", "replace"),
                                       self._content_type.decode("latin-1") if self._content_type else None,
                                       buffer=io.BytesIO())
-            self.form.file = self._file
+            if self.many:
+                self.form.files.append(self._file)
+            else:
+                self.form.file = self._file
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -171,11 +184,10 @@ class _Receiver:
         """Close and delete a half-written spool file (after an error)."""
         if self._sink is not None:
             self._sink.close()
-        if self.form.file is not None:
-            self.form.file.discard()
+        self.form.discard()
 
 
-async def receive_form(request: Request, folder: str) -> ReceivedForm:
+async def receive_form(request: Request, folder: str, many: bool = False) -> ReceivedForm:
     """Parse the multipart body of ``request`` as it streams in.
 
     Raises:
@@ -185,7 +197,7 @@ async def receive_form(request: Request, folder: str) -> ReceivedForm:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise BadRequestError("Send the file as multipart/form-data with a 'resource' part (wire §6.2)")
-    receiver = _Receiver(folder)
+    receiver = _Receiver(folder, many)
     callbacks = {name: getattr(receiver, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
@@ -219,6 +231,22 @@ async def _received_upload(request: Request, store: StorageDep) -> AsyncIterator
 #: The received body of an upload (declared before the caller so the body is read first, as for
 #: any form: a client that sends its whole body before reading the answer then gets the answer).
 ReceivedUpload = Annotated[ReceivedForm, Depends(_received_upload)]
+
+
+async def _received_files(request: Request, store: StorageDep) -> AsyncIterator[ReceivedForm]:
+    settings = request.app.state.settings
+    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"), many=True)
+    try:
+        if not form.files:
+            raise ValidationFailedError(f"The request has no '{FILES_FIELD}' file part; send the files as "
+                                        f"multipart/form-data fields '{FILES_FIELD}', each with a filename")
+        yield form
+    finally:
+        form.discard()
+
+
+#: The received body of a series upload: its fields and every ``resources`` file part.
+ReceivedFiles = Annotated[ReceivedForm, Depends(_received_files)]
 
 
 def store_received(store: BlobStore, key: str, received: ReceivedFile) -> None:

@@ -13,8 +13,8 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, VolumeCacheDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
-from datamint.server.resources import frames, ingest, membership, service, slices, wire
-from datamint.server.resources.receive import ReceivedUpload
+from datamint.server.resources import frames, ingest, membership, series_upload, service, slices, wire
+from datamint.server.resources.receive import ReceivedFiles, ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
     ResourceIdsBody,
@@ -82,6 +82,23 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
     return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
+
+
+@router.post("/series", status_code=201)
+async def upload_series(received: ReceivedFiles, session: SessionDep, me: CurrentUser,
+                        store: StorageDep) -> list[dict[str, Any]]:
+    """Upload a folder of DICOM files (multipart, each file a ``resources`` part; the fields of
+    ``POST /resources``: ``project_id``, ``channel``, ``bypass_inbox``, ``tags``, ``anonymize``,
+    ``anonymize_key``). The instances of each series are assembled into one multi-frame resource,
+    as the SDK's ``upload_resources`` does; the answer lists the new resources, each with
+    ``instances``, the number of files it holds. A file that is not DICOM: 422, nothing stored."""
+    fields = received.fields
+    form = series_upload.SeriesForm(
+        project_id=fields.get("project_id") or None, channel=fields.get("channel"),
+        publish=_true(fields.get("bypass_inbox")), anonymize=_true(fields.get("anonymize"), "anonymize"),
+        anonymize_key=fields.get("anonymize_key") or None, tags=(fields.get("tags") or "").split(","),
+        source=fields.get("source"))
+    return await run_in_threadpool(series_upload.store_series_upload, session, store, me, received.files, form)
 
 
 def _true(value: str | None, name: str = "bypass_inbox") -> bool:
