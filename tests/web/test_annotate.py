@@ -450,3 +450,35 @@ def test_brush_strokes_show_in_every_plane_at_once_and_land_on_the_right_voxels(
     assert np.hypot(rows - j0, cols - i0).max() <= 5, "a small brush paints only near the stroke"
     organ = _frame_mask(api, rid, worklist_id, "organ", k0, tmp_path)
     assert organ is None or not organ[j0, i0], "the voxel is the vessel's now"
+
+
+def test_brush_masks_on_a_video_frame_and_a_colour_image(web_server, page, tmp_path, videos):
+    rgb = np.zeros((30, 40, 3), dtype=np.uint8)
+    rgb[:, :] = (40, 120, 200)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(photo)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, [str(videos["mp4"]), str(photo)], email,
+                                        segmentation_data=SEGMENTS)
+    api = Api(web_server.url, key)
+    sign_in(page, email)
+    for rid, (height, width), frame in [(ids[0], (32, 48), 3), (ids[1], (30, 40), 0)]:
+        page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+        page.get_by_test_id("label-liver").wait_for()
+        viewport = page.get_by_test_id("viewport-axial")
+        viewport.hover()
+        for _ in range(frame):
+            page.keyboard.press("ArrowDown")
+        page.get_by_test_id("slice-counter-axial").filter(has_text=f"{frame + 1} / ").wait_for()
+        page.get_by_test_id("label-liver").click()
+        box = viewport.bounding_box()
+        y = box["y"] + box["height"] / 2
+        _drag(page, [(box["x"] + box["width"] * f, y) for f in (0.4, 0.5, 0.6)])
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+        mask = _frame_mask(api, rid, worklist_id, "liver", frame, tmp_path)
+        assert mask is not None and mask.shape == (height, width), (rid, None if mask is None else mask.shape)
+        rows, cols = np.nonzero(mask)
+        assert mask[height // 2, width // 2] and abs(np.median(rows) - (height - 1) / 2) <= 1.5, "across the middle"
+        assert cols.min() < width // 2 < cols.max()
+    shot(page, "25-annotate-brush-on-an-image")

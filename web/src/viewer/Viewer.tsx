@@ -42,6 +42,16 @@ interface Props {
 
 let counter = 0;
 
+/** Voxels above which the sagittal and coronal slices of a volume are fetched when shown, not
+ * prefetched: each crosses every frame (2 MB for 2,000 frames of 512), and prefetching them would
+ * keep the browser's few connections to the server busy while the annotator scrolls the axial view. */
+export const PREFETCH_MPR_VOXELS = 64 * 1024 * 1024;
+
+function bigVolume(geometry: SliceGeometry): boolean {
+  const axial = geometry.planes.axial;
+  return !!axial && axial.rows * axial.columns * axial.count > PREFETCH_MPR_VOXELS;
+}
+
 /** Flips that show a volume's plane in radiological convention: a NIfTI's three planes and a DICOM
  * series' resliced sagittal and coronal planes (DICOM frames themselves are stored display-ready). */
 function displayFlips(geometry: SliceGeometry, plane: Plane): { flipHorizontal: boolean; flipVertical: boolean } {
@@ -126,7 +136,7 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
         viewport.render();
         setIndexes((s) => ({ ...s, [plane]: start }));
         onSlice?.(plane, start);
-        toolUtilities.stackPrefetch.enable(element);
+        if (plane === "axial" || !bigVolume(geometry)) toolUtilities.stackPrefetch.enable(element);
       }
       handle.current = {
         renderingEngineId: ids.current.engine,
