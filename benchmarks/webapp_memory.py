@@ -96,6 +96,10 @@ class Sampler(threading.Thread):
             self.stop.wait(0.25)
 
 
+def _stage(started: float, what: str) -> None:
+    print(f"[{time.perf_counter() - started:7.1f} s] {what}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=2000)
@@ -112,7 +116,10 @@ def main() -> None:
         api.annotationsets.update(project.worklist_id, segmentation_data={
             "segmentationValueType": "single_label",
             "definitions": [{"identifier": "liver", "color": [255, 0, 0], "index": 1}]})
+        t0 = time.perf_counter()
+        _stage(t0, "synthesized; uploading")
         rid = api.resources.upload_resources([str(p) for p in paths], publish_to=project.id, progress_bar=False)[0]
+        _stage(t0, "uploaded")
         for p in paths:
             p.unlink()
         page_url = f"{url}/app/worklists/{project.worklist_id}/items/{rid}"
@@ -127,13 +134,16 @@ def main() -> None:
             page.goto(page_url)
             page.wait_for_function(f"() => Math.abs(({CENTRE_GREY})() - {grey(-150)}) <= 1.5",
                                    polling="raf", timeout=300_000)
+            _stage(t0, "first slice painted")
             page.get_by_test_id("label-liver").wait_for(timeout=300_000)  # the labelmap exists
+            _stage(t0, "annotation layer ready")
             page.wait_for_timeout(1000)
             opened = sum(_rss_by_type(os.getpid()).values())
             page.get_by_test_id("viewport-axial").hover()
             page.evaluate(SCROLL, args.slices)
             page.wait_for_timeout(100)
             last = page.evaluate(CENTRE_GREY)
+            _stage(t0, "axial scrolled")
             page.get_by_test_id("viewport-sagittal").hover()
             page.keyboard.press("Home")
             page.get_by_test_id("slice-counter-sagittal").filter(has_text=f"1 / {args.size}").wait_for()

@@ -134,3 +134,27 @@ def test_images_are_pixels_with_z_as_frame(tmp_path):
     assert (info.kind, info.samples, info.patient_space) == ("image", 3, False)
     plane = info.planes["axial"]
     assert (plane.rows, plane.columns) == (7, 9) and np.allclose(_world(plane, 0, 4, 5), [4, 5, 0])
+
+
+def test_a_frame_reader_parses_the_header_once_and_agrees_with_slice_values(ct, tmp_path, monkeypatch):
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    from datamint.imaging.volume import DicomFrames, compact_values
+
+    path, ds = ct
+    compressed = tmp_path / "rle.dcm"
+    copy = pydicom.dcmread(path)
+    copy.compress(RLELossless)
+    copy.save_as(compressed)
+    readers = [DicomFrames(path), DicomFrames(compressed)]
+    expected = [slice_values(path, "application/dicom", k) for k in range(5)]
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: pytest.fail("the header is read again"))
+    native = readers[0]
+    for k in range(5):
+        assert np.array_equal(compact_values(native.values(k)), expected[k]) and expected[k].dtype == np.int16
+    with pytest.raises(IndexError, match="valid indexes are 0..4"):
+        native.values(5)
+    monkeypatch.undo()
+    for k in (0, 4):  # a compressed transfer syntax: decoded by pydicom, same values
+        assert np.array_equal(compact_values(readers[1].values(k)), expected[k])

@@ -35,7 +35,7 @@ from .geometry import nifti_pixel_to_world
 from .nifti_io import load_nifti
 from .render import _kind, _open_image, _out_of_range, dicom_frame_to_uint8, load_frame
 from .sniff import DICOM, NIFTI
-from .volume import dicom_mpr_planes
+from .volume import compact_values, dicom_mpr_planes
 
 __all__ = ["PLANES", "PlaneGeometry", "SliceGeometry", "slice_geometry", "slice_values"]
 
@@ -204,13 +204,7 @@ def _video_geometry(path: Source, kind: str) -> SliceGeometry:
     return SliceGeometry("video", 3, None, "RGB", None, False, {"axial": _pixel_plane(count, rows, columns)})
 
 
-def _compact(values: np.ndarray) -> np.ndarray:
-    """int16 when every value is an integer that fits, else float32 (what a viewer uploads as is)."""
-    if values.size and np.all(np.isfinite(values)):
-        low, high = float(values.min()), float(values.max())
-        if _INT16[0] <= low and high <= _INT16[1] and np.array_equal(values, np.round(values)):
-            return values.astype(np.int16)
-    return np.nan_to_num(values.astype(np.float32))
+_compact = compact_values
 
 
 def _dicom_values(path: Source, frame_index: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from .dicom_assemble import FrameGeometry
 from .dicom_io import first_number, frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 
-__all__ = ["PlaneSpec", "dicom_mpr_planes", "volume_slice", "write_dicom_volume"]
+__all__ = ["DicomFrames", "PlaneSpec", "compact_values", "dicom_mpr_planes", "volume_slice", "write_dicom_volume"]
 
 #: How far (mm) frame positions may stray from an evenly spaced stack and still be a volume.
 TOLERANCE_MM = 0.01
@@ -80,6 +80,15 @@ def dicom_mpr_planes(frames: Sequence[FrameGeometry], rows: int, columns: int) -
         # coronal slice j: x = i (along the frame's rows), y = k
         "coronal": (rows, len(frames), columns, coronal, [float(v) for v in row_dir], down, [step, col_spacing]),
     }
+
+
+def compact_values(values: np.ndarray) -> np.ndarray:
+    """``int16`` when every value is an integer that fits, else ``float32`` (what a viewer uploads as is)."""
+    if values.size and np.all(np.isfinite(values)):
+        low, high = float(values.min()), float(values.max())
+        if _INT16[0] <= low and high <= _INT16[1] and np.array_equal(values, np.round(values)):
+            return values.astype(np.int16)
+    return np.nan_to_num(values.astype(np.float32))
 
 
 def _rescale(ds: Any, frame_index: int) -> tuple[float, float]:
@@ -168,3 +177,77 @@ def volume_slice(target: str | os.PathLike[str] | Path, plane: str, index: int) 
         raise IndexError(f"index {index} is out of range for the volume's {plane} plane: "
                          f"valid indexes are 0..{count - 1}")
     return np.array(np.take(volume, index, axis=axis))
+
+
+class DicomFrames:
+    """Random access to the frames of a greyscale DICOM file, its header parsed once.
+
+    :func:`datamint.imaging.pixels.slice_values` reads the header for every frame it serves;
+    the header of a 2,000-frame series (a PerFrameFunctionalGroupsSequence of 2,000 items) takes
+    about a second to parse, which a viewer asking for one frame at a time pays 2,000 times. This
+    reader parses it once (pixel data deferred), then reads natively encoded frames straight
+    from their offset in the file; frames of compressed transfer syntaxes are decoded by pydicom.
+
+    Args:
+        path: The DICOM file (kept open by path; the file must not change).
+
+    Raises:
+        UnsupportedFormatError: Colour data or a Modality LUT sequence (use ``slice_values``).
+        CorruptFileError: The file cannot be read.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from pydicom import dcmread
+        from pydicom.errors import InvalidDicomError
+
+        self.path = os.fspath(path)
+        try:
+            ds = dcmread(self.path, defer_size=4096, force=True)
+        except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+            raise CorruptFileError(f"cannot read the DICOM header: {exc}") from exc
+        if int(ds.get("SamplesPerPixel") or 1) != 1 or ds.get("ModalityLUTSequence") is not None:
+            raise UnsupportedFormatError("only greyscale DICOM with a linear rescale is read frame by frame here")
+        self.count = number_of_frames(ds)
+        self.rows, self.columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        self.rescales = [_rescale(ds, k) for k in range(self.count)]
+        self._ds = ds
+        self._offset: int | None = None
+        self._dtype: np.dtype | None = None
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
+        signed = int(ds.get("PixelRepresentation") or 0) == 1
+        element = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
+        native = (syntax is not None and not syntax.is_compressed and syntax.is_little_endian
+                  and bits in (8, 16, 32) and (not signed or stored == bits))
+        frame_bytes = self.rows * self.columns * bits // 8
+        tell = getattr(element, "value_tell", None)
+        length = getattr(element, "length", None)
+        if native and tell is not None and length is not None and length >= frame_bytes * self.count:
+            self._offset, self._frame_bytes = int(tell), frame_bytes
+            self._dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+
+    def values(self, index: int) -> np.ndarray:
+        """Frame ``index`` in modality units (``float64``).
+
+        Raises:
+            IndexError: ``index`` is out of range (the message gives the range).
+            UnsupportedFormatError: The frame cannot be decoded.
+        """
+        if not 0 <= index < self.count:
+            raise IndexError(f"index {index} is out of range for the DICOM: valid indexes are 0..{self.count - 1}")
+        if self._offset is not None and self._dtype is not None:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset + index * self._frame_bytes)
+                data = f.read(self._frame_bytes)
+            if len(data) != self._frame_bytes:
+                raise CorruptFileError(f"frame {index} is cut short: the file may be truncated")
+            raw = np.frombuffer(data, dtype=self._dtype).reshape(self.rows, self.columns)
+        else:
+            from pydicom.pixels import pixel_array
+
+            try:
+                raw = pixel_array(self.path, index=index if self.count > 1 else None)
+            except (RuntimeError, NotImplementedError, ValueError, AttributeError) as exc:
+                raise UnsupportedFormatError(f"cannot decode frame {index} of this DICOM: {exc}") from exc
+        slope, intercept = self.rescales[index]
+        return raw.astype(np.float64) * slope + intercept

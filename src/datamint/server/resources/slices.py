@@ -22,7 +22,7 @@ import numpy as np
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
 from datamint.imaging.pixels import PLANES, slice_geometry, slice_values
 from datamint.imaging.sniff import DICOM, NIFTI, normalize_mimetype
-from datamint.imaging.volume import volume_slice
+from datamint.imaging.volume import compact_values, volume_slice
 from datamint.server.errors import NotFoundError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import Resource
@@ -42,7 +42,15 @@ def _readable(store: BlobStore, cache: VolumeCache, resource: Resource) -> Itera
 
 
 def _read(store: BlobStore, cache: VolumeCache, resource: Resource, plane: str, index: int) -> np.ndarray:
-    if plane != "axial" and normalize_mimetype(resource.mimetype) == DICOM:
+    dicom = normalize_mimetype(resource.mimetype) == DICOM
+    if plane == "axial" and dicom and geometry(store, cache, resource)["samples"] == 1:
+        try:
+            frames = cache.frames(store, resource)  # the header parsed once, not once per frame
+        except UnsupportedFormatError:
+            frames = None  # a Modality LUT sequence: the general path below
+        if frames is not None:
+            return compact_values(frames.values(index))
+    if plane != "axial" and dicom:
         info = geometry(store, cache, resource)
         if plane not in info["planes"]:
             raise ValueError(f"resource {resource.id} has no {plane} plane: its frames do not form a regular "

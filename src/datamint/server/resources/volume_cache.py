@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from datamint.imaging.errors import CorruptFileError
-from datamint.imaging.volume import write_dicom_volume
+from datamint.imaging.volume import DicomFrames, write_dicom_volume
 from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import Resource
 from datamint.server.storage.base import BlobStore
@@ -53,6 +53,31 @@ class VolumeCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._geometries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._frames: OrderedDict[str, DicomFrames] = OrderedDict()
+
+    def frames(self, store: BlobStore, resource: Resource) -> DicomFrames | None:
+        """A frame reader of the resource's DICOM, its header parsed once per process (the last 16
+        are kept), or ``None`` when the store has no local file to read from (then each frame
+        is read the slow way, from a copy).
+
+        Raises:
+            UnsupportedFormatError: Colour data or a Modality LUT sequence.
+            CorruptFileError: The header cannot be read.
+        """
+        path = store.local_path(resource.location)
+        if path is None:
+            return None
+        key = self._name(resource, "")
+        with self._guard:
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
+        reader = DicomFrames(path)
+        with self._guard:
+            self._frames[key] = reader
+            while len(self._frames) > 16:
+                self._frames.popitem(last=False)
+        return reader
 
     def geometry(self, resource: Resource, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The resource's slice geometry, computed once per process (the last 64 are kept).
