@@ -105,7 +105,7 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
       eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
       cleanups.push(() => eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded));
 
-      for (const plane of planes) {
+      const show = async (plane: Plane) => {
         const element = elements.current[plane]!;
         engine.enableElement({ viewportId: plane, type: Enums.ViewportType.STACK, element,
           defaultOptions: { background: [0, 0, 0] as Types.Point3 } });
@@ -137,7 +137,16 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
         setIndexes((s) => ({ ...s, [plane]: start }));
         onSlice?.(plane, start);
         if (plane === "axial" || !bigVolume(geometry)) toolUtilities.stackPrefetch.enable(element);
+      };
+      // the axial view first; a big volume's other views come when their slices do (its first
+      // sagittal slice waits for the whole series to be decoded), without holding the tools back
+      const later: Promise<void>[] = [];
+      for (const plane of planes) {
+        if (plane !== "axial" && bigVolume(geometry)) later.push(show(plane));
+        else await show(plane);
+        if (disposed) return;
       }
+      Promise.all(later).catch((e) => setError(e instanceof Error ? e.message : String(e)));
       handle.current = {
         renderingEngineId: ids.current.engine,
         toolGroupId: ids.current.tools,
