@@ -5,6 +5,7 @@ This is the only CLI module that imports the server (extra ``[server]``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -103,18 +104,25 @@ def run(
         typer.secho(f"Note: the SDK and the datamint commands on this machine use {saved_url} "
                     f"({configs.config_path()}), not this server. To use this one:\n"
                     f"    datamint config --url {url} --api-key {key}", fg=typer.colors.YELLOW, err=True)
+    from datamint.server.transport.protocol import ENV_LIMIT, HeadLimitedHttpToolsProtocol
+
+    os.environ[ENV_LIMIT] = str(settings.max_header_kb)
     if workers > 1:
+        from datamint.server.transport.workers import ENV_PARENT
+
         if init.database.dialect == "sqlite":
             typer.secho("Several workers on SQLite serialise on its single writer; prefer PostgreSQL.",
                         fg=typer.colors.YELLOW, err=True)
         init.database.dispose()
         for name, value in settings.model_dump(exclude_none=True).items():
-            os.environ[f"DATAMINT_SERVER_{name.upper()}"] = str(value)
+            os.environ[f"DATAMINT_SERVER_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
+        os.environ[ENV_PARENT] = str(os.getpid())  # the workers die with this process (transport.workers)
         uvicorn.run("datamint.server.app:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, access_log=False, log_level="warning")
+                    port=settings.port, access_log=False, log_level="warning", http=HeadLimitedHttpToolsProtocol)
         return
     app_ = create_app(settings, initialized=init)
-    uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning")
+    uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning",
+                http=HeadLimitedHttpToolsProtocol)
 
 
 @app.command("migrate", cls=PlainHelpCommand)

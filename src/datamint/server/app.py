@@ -21,7 +21,7 @@ from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
-from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from datamint.server.common.middleware import RequestContextMiddleware
 from datamint.server.config import Settings
 from datamint.server.datasets.router import project_router as project_datasets_router
 from datamint.server.datasets.router import router as datasets_router
@@ -40,12 +40,16 @@ from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.transport.clients import parse_networks
+from datamint.server.transport.gate import RequestGate
 from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
 
 API_VERSION = "1"
+#: Largest text field of a form FastAPI parses (Starlette's default, kept explicit).
+FORM_FIELD_BYTES = 1 << 20
 
 
 @dataclass
@@ -103,6 +107,10 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
             app.state.jobs.stop()
 
     app = FastAPI(
+        # Forms parsed by FastAPI (annotation and worklist uploads): at most max_form_fields text
+        # fields of at most 1 MiB each (POST /resources parses its own form: resources.receive).
+        form_limits={"max_fields": settings.max_form_fields, "max_files": settings.max_form_fields,
+                     "max_part_size": min(FORM_FIELD_BYTES, settings.max_form_text_bytes)},
         title="Datamint",
         version=API_VERSION,
         description="Self-hostable medical-imaging data and annotation platform.",
@@ -115,6 +123,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     recorder.install(init.database.session_factory)
     app.state.initial_admin_api_key = init.admin_api_key
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),
@@ -128,8 +137,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         app.state.dicom_listener.start()
 
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
-                       max_json_bytes=settings.max_json_bytes)
+    # The gate authenticates and bounds every request before its body is read (transport.gate).
+    app.add_middleware(RequestGate, fastapi_app=app)
     app.add_middleware(RequestContextMiddleware)
 
     @app.get("/health", tags=["meta"])
@@ -167,8 +176,12 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (one call per worker process): settings from the environment.
 
     The CLI initializes the database before it starts the workers, so here initialization only
-    checks that the schema is current.
+    checks that the schema is current. Each worker asks to be stopped when its supervisor dies
+    (:mod:`datamint.server.transport.workers`).
     """
+    from datamint.server.transport.workers import die_with_parent
+
+    die_with_parent()  # a worker must not outlive a supervisor killed with kill -9
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     return create_app(settings)

@@ -6,11 +6,13 @@ Nothing here is read at import time: the CLI (or a test) builds a :class:`Settin
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -31,6 +33,17 @@ class Settings(BaseSettings):
             ``s3://`` and the URL does not carry ``endpoint_url`` itself.
         max_upload_mb: Largest accepted request body for uploads, in MiB (413 above it).
         max_json_mb: Largest accepted JSON request body, in MiB.
+        max_small_body_kb: Largest body of a route that expects none (and of any route that needs
+            no API key: sign-in, invitations), in KiB; also how much of an anonymous request's body
+            is read before it is refused (larger ones are not read: the connection is closed).
+        max_header_kb: Largest request line plus headers, in KiB (431 above it).
+        max_form_fields: Most text fields in one multipart form (413 above it).
+        max_form_text_kb: Most bytes of all the text fields of one multipart form together, in KiB.
+        trusted_proxies: Addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of reverse proxies
+            whose ``X-Forwarded-For`` header names the real client; from anybody else the header is
+            ignored. Env: a JSON list or comma-separated. Empty (the default): never trusted.
+        spool_max_age_minutes: Leftover upload spool files (a crash mid-upload) older than this are
+            deleted when the server starts.
         host: Interface to bind. port: TCP port.
         admin_email: Email of the admin user created on first start.
         admin_api_key: The admin's API key on first start; generated and printed when unset.
@@ -69,6 +82,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     max_upload_mb: int = Field(default=2048, ge=1)
     max_json_mb: int = Field(default=32, ge=1)
+    max_small_body_kb: int = Field(default=64, ge=1, le=1024 * 1024)
+    max_header_kb: int = Field(default=32, ge=1, le=1024)
+    max_form_fields: int = Field(default=64, ge=1, le=10000)
+    max_form_text_kb: int = Field(default=4096, ge=1)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    spool_max_age_minutes: float = Field(default=30, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     admin_email: str = "admin@datamint.local"
@@ -99,6 +118,24 @@ class Settings(BaseSettings):
             return Path(value).expanduser()
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        from datamint.server.transport.clients import parse_networks
+
+        parse_networks(value)  # raises ValueError naming a bad entry
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file inside ``data_dir``."""
@@ -122,3 +159,18 @@ class Settings(BaseSettings):
     def max_json_bytes(self) -> int:
         """``max_json_mb`` in bytes."""
         return self.max_json_mb * 1024 * 1024
+
+    @property
+    def max_small_body_bytes(self) -> int:
+        """``max_small_body_kb`` in bytes."""
+        return self.max_small_body_kb * 1024
+
+    @property
+    def max_header_bytes(self) -> int:
+        """``max_header_kb`` in bytes."""
+        return self.max_header_kb * 1024
+
+    @property
+    def max_form_text_bytes(self) -> int:
+        """``max_form_text_kb`` in bytes."""
+        return self.max_form_text_kb * 1024

@@ -23,6 +23,7 @@ from datamint.server.resources.schemas import (
     TagsManyBody,
 )
 from datamint.server.storage.base import BlobNotFoundError
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(prefix="/resources", tags=["resources"])
 project_router = APIRouter(prefix="/projects", tags=["projects"])
@@ -60,6 +61,7 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
+@body_kind("upload")
 async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
                           store: StorageDep) -> JSONResponse:
     """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
