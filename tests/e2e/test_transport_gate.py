@@ -15,6 +15,7 @@ import uuid
 import httpx
 
 from datamint.server.transport.routes import RouteTable
+
 from rawhttp import send_chunked_until_answer, send_head_only
 
 HUGE = 400 * 1024 * 1024

@@ -118,11 +118,14 @@ def run(
             os.environ[f"DATAMINT_SERVER_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
         os.environ[ENV_PARENT] = str(os.getpid())  # the workers die with this process (transport.workers)
         uvicorn.run("datamint.server.app:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, access_log=False, log_level="warning", http=HeadLimitedHttpToolsProtocol)
+                    port=settings.port, access_log=False, log_level="warning", http=HeadLimitedHttpToolsProtocol,
+                    proxy_headers=False)
         return
     app_ = create_app(settings, initialized=init)
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from any local peer; the server
+    # reads it itself, from trusted_proxies only (transport.clients).
     uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning",
-                http=HeadLimitedHttpToolsProtocol)
+                http=HeadLimitedHttpToolsProtocol, proxy_headers=False)
 
 
 @app.command("migrate", cls=PlainHelpCommand)

@@ -124,7 +124,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.initial_admin_api_key = init.admin_api_key
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
-    app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
+    app.state.auth_guard = AuthFailureGuard(init.database, settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),
                                              settings.orphan_sweep_interval_s)

@@ -136,8 +136,8 @@ def _authenticate_sync(state: Any, client: str, key: str | None, cookie: str | N
     from datamint.server.auth.service import authenticate
 
     guard = state.auth_guard
-    guard.check(client)
     with state.database.session() as session:
+        guard.check(client, session)
         try:
             if key is None and cookie:
                 principal = web_sessions.authenticate_cookie(session, cookie, method, csrf)
