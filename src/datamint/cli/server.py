@@ -87,6 +87,7 @@ def run(
                          storage_url=storage_url)
     _configure_logging(settings.log_level)
     _check_port(settings.host, settings.port)
+    os.umask(0o077)  # whatever the server writes (patient data) is for its own user only
     init = initialize(settings)
     url = f"http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{settings.port}"
     typer.secho(f"Datamint server on {url}  (data: {settings.data_dir}, database: {init.database.dialect})",

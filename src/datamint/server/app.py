@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.common.files import PRIVATE_DIR, chmod_quietly, private_dir, sweep_old_files
 from datamint.server.common.middleware import RequestContextMiddleware
 from datamint.server.config import Settings
 from datamint.server.datasets.router import project_router as project_datasets_router
@@ -61,11 +63,13 @@ class Initialized:
 
 
 def make_data_dir(folder: Path) -> None:
-    """Create the data folder if needed. A new one gets a ``.gitignore`` of ``*`` (as Python's venv
-    does), since it may be created inside a git checkout (``make run DATA=./my-data``)."""
+    """Create the data folder if needed, readable by the server's user only (``0700``; an existing
+    one is made so). A new one gets a ``.gitignore`` of ``*`` (as Python's venv does), since it
+    may be created inside a git checkout (``make run DATA=./my-data``)."""
     if folder.exists():
+        chmod_quietly(folder, PRIVATE_DIR)  # an install from before the data folder was private
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     (folder / ".gitignore").write_text("# A Datamint server's data (database, uploads): never commit it.\n*\n",
                                        encoding="utf-8")
 
@@ -122,7 +126,10 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.database = init.database
     recorder.install(init.database.session_factory)
     app.state.initial_admin_api_key = init.admin_api_key
-    app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    spool_age = settings.spool_max_age_minutes * 60
+    app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url,
+                                           stale_tmp_age=spool_age)
+    sweep_old_files(settings.data_dir / "upload-spool", spool_age, ".part")  # the spool of stores without one
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.auth_guard = AuthFailureGuard(init.database, settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
@@ -182,6 +189,7 @@ def app_from_env() -> FastAPI:
     from datamint.server.transport.workers import die_with_parent
 
     die_with_parent()  # a worker must not outlive a supervisor killed with kill -9
+    os.umask(0o077)  # as `datamint server run`: what the server writes is for its own user only
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     return create_app(settings)

@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from datamint.server.common.files import private_dir
 from datamint.server.deps import StorageDep
 from datamint.server.errors import BadRequestError, PayloadTooLargeError, ValidationFailedError
 from datamint.server.storage.base import BlobStore
@@ -94,7 +95,7 @@ class ReceivedForm:
 def spool_dir(store: BlobStore, fallback: Path) -> str:
     """Where large uploads are spooled: the store's own temp folder when it has one."""
     folder = getattr(store, "spool_dir", None) or str(fallback)
-    Path(folder).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(folder))
     return folder
 
 
