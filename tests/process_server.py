@@ -85,8 +85,17 @@ class ProcessServer:
         return self.process.pid
 
     def serving_pids(self) -> list[int]:
-        """The processes that answer requests: the server itself, or its workers."""
-        return children(self.pid) or [self.pid]
+        """The processes that answer requests: the server itself, or its workers (children other
+        than multiprocessing's resource tracker)."""
+        workers = []
+        for pid in children(self.pid):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if b"resource_tracker" not in command:
+                workers.append(pid)
+        return workers or [self.pid]
 
     def peak_rss_mib(self) -> float:
         """Peak resident memory so far (``VmHWM``) of the process that serves, in MiB (with
