@@ -134,7 +134,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.auth_guard = AuthFailureGuard(init.database, settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),
-                                             settings.orphan_sweep_interval_s)
+                                             settings.orphan_sweep_interval_s,
+                                             timedelta(hours=settings.idempotency_hours))
     app.state.upload_janitor.sweep()
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
     app.state.dicom_listener = None

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
         trusted_proxies: Addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of reverse proxies
             whose ``X-Forwarded-For`` header names the real client; from anybody else the header is
             ignored. Env: a JSON list or comma-separated. Empty (the default): never trusted.
+        idempotency_hours: How long an upload's ``Idempotency-Key`` is remembered (a retry within
+            it returns the first upload's resource).
         spool_max_age_minutes: Leftover upload spool files (a crash mid-upload) older than this are
             deleted when the server starts.
         host: Interface to bind. port: TCP port.
@@ -88,6 +90,7 @@ class Settings(BaseSettings):
     max_form_text_kb: int = Field(default=4096, ge=1)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     spool_max_age_minutes: float = Field(default=30, ge=0)
+    idempotency_hours: float = Field(default=24, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     admin_email: str = "admin@datamint.local"
