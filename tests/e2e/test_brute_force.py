@@ -143,3 +143,14 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(behind_proxy):
     other = {"X-Forwarded-For": "203.0.113.7, 198.51.100.4, 10.9.3.3", "apikey": behind_proxy.admin_key}
     assert httpx.get(f"{url}/projects", headers=other).status_code == 200
     assert _failures_by_client(behind_proxy) == {"203.0.113.7": LIMIT}
+
+
+def test_a_trusted_proxy_names_the_scheme_and_nobody_else_does(behind_proxy, fresh_guard):
+    """Behind a TLS-terminating proxy the session cookie is Secure (X-Forwarded-Proto: https from
+    the proxy); the same header from a client that is no proxy changes nothing."""
+    body = {"api_key": behind_proxy.admin_key}
+    proxied = httpx.post(f"{behind_proxy.url}/auth/session", json=body, headers={"X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 201 and "secure" in proxied.headers["set-cookie"].lower()
+    direct = httpx.post(f"{fresh_guard.url}/auth/session", json={"api_key": fresh_guard.admin_key},
+                        headers={"X-Forwarded-Proto": "https"})
+    assert direct.status_code == 201 and "secure" not in direct.headers["set-cookie"].lower()

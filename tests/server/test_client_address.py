@@ -34,3 +34,16 @@ def test_nothing_is_trusted_by_default():
 def test_a_bad_entry_is_named():
     with pytest.raises(ValueError, match="'proxy.local' is not an IP address"):
         parse_networks(["10.0.0.1", "proxy.local"])
+
+
+def test_a_trusted_proxy_rewrites_client_and_scheme_and_no_one_else_does():
+    from datamint.server.transport.clients import apply_trusted_proxy
+
+    headers = [(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-proto", b"https")]
+    proxied = {"client": ("10.0.0.5", 4000), "scheme": "http", "headers": headers}
+    assert apply_trusted_proxy(proxied, PROXIES) == "198.51.100.7"
+    assert proxied["client"] == ("198.51.100.7", 0) and proxied["scheme"] == "https"
+    assert proxied["state"]["client_address"] == "198.51.100.7"
+    direct = {"client": ("203.0.113.9", 4000), "scheme": "http", "headers": headers}
+    assert apply_trusted_proxy(direct, PROXIES) == "203.0.113.9"
+    assert direct["client"] == ("203.0.113.9", 4000) and direct["scheme"] == "http"

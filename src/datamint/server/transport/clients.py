@@ -74,8 +74,34 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], networks: Seq
 
 
 def scope_client_address(scope: Mapping[str, Any], networks: Sequence[Network]) -> str:
-    """:func:`client_address` of an ASGI request scope."""
+    """:func:`client_address` of an ASGI request scope (as :func:`apply_trusted_proxy` resolved it,
+    when it ran)."""
+    resolved = (scope.get("state") or {}).get("client_address")
+    if resolved:
+        return str(resolved)
     peer = (scope.get("client") or (None, 0))[0]
     forwarded = [value.decode("latin-1") for name, value in scope.get("headers") or []
                  if name.lower() == b"x-forwarded-for"]
     return client_address(peer, forwarded, networks)
+
+
+def apply_trusted_proxy(scope: dict[str, Any], networks: Sequence[Network]) -> str:
+    """Resolve the request's client once, and when the peer is a trusted proxy make the scope
+    describe the client's request: ``client`` becomes the forwarded address and ``scheme`` the
+    last ``X-Forwarded-Proto`` (``http`` or ``https``), so access logs, secure cookies and links
+    are right behind a TLS-terminating proxy. Headers from other peers change nothing.
+
+    Returns:
+        The client's address (also kept in the request state as ``client_address``).
+    """
+    address = scope_client_address(scope, networks)
+    state = scope.setdefault("state", {})
+    state["client_address"] = address
+    peer = (scope.get("client") or (None, 0))[0]
+    if networks and peer and _trusted(peer, networks):
+        scope["client"] = (address, 0)
+        protos = [value.decode("latin-1").split(",")[-1].strip().lower()
+                  for name, value in scope.get("headers") or [] if name.lower() == b"x-forwarded-proto"]
+        if protos and protos[-1] in ("http", "https"):
+            scope["scheme"] = protos[-1]
+    return address

@@ -3,6 +3,7 @@
 For every HTTP request, in this order and before the application receives a single body byte:
 
 1. **Head size** — request line plus headers above ``max_header_kb``: 431, connection closed.
+   The client's address is resolved (``X-Forwarded-For``/``-Proto`` only from trusted proxies).
 2. **Route** — the :class:`~datamint.server.transport.routes.RouteTable` names the route's rule:
    whether it needs a caller and how large its body may be (chosen by the route, never by the
    client's ``Content-Type``).
@@ -28,7 +29,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datamint.server.errors import AppError, AuthenticationFailedError, PayloadTooLargeError, TooManyRequestsError
-from datamint.server.transport.clients import scope_client_address
+from datamint.server.transport.clients import apply_trusted_proxy, scope_client_address
 from datamint.server.transport.routes import RouteRule, RouteTable
 
 
@@ -66,6 +67,7 @@ class RequestGate:
             await _send_error(scope, send, 431, "request_header_fields_too_large",
                               f"Request headers too large: the limit is {settings.max_header_kb} KiB", close=True)
             return
+        apply_trusted_proxy(scope, self.fastapi_app.state.trusted_proxies)
         rule = self.table.match(scope["method"], scope["path"])
         if rule.authenticated:
             try:
