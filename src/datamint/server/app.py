@@ -21,6 +21,7 @@ from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.common import limits as decode_limits
 from datamint.server.common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamint.server.config import Settings
 from datamint.server.datasets.router import project_router as project_datasets_router
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         app.state.dicom_listener.start()
 
     install_error_handlers(app)
+    decode_limits.install(app, settings.decode_limits)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
                        max_json_bytes=settings.max_json_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -129,14 +129,19 @@ def _array_of(entry: ResourceEntry, data: bytes) -> np.ndarray | None:
     if entry.mimetype == NIFTI:
         return np.asanyarray(load_nifti(data).dataobj)
     if entry.mimetype.startswith("image/"):
-        from PIL import Image
+        from datamint.imaging.render import open_image
 
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:  # its size checked against the decoded-size limits first
             return np.asarray(image)
     if entry.mimetype.startswith("video/"):
         from datamint.imaging import iter_frames
+        from datamint.imaging.limits import check_decoded_bytes
 
-        frames = list(iter_frames(data, entry.mimetype))  # one decoding pass
+        frames, size = [], 0
+        for frame in iter_frames(data, entry.mimetype):  # one decoding pass, stopped at the limit
+            size += frame.nbytes
+            check_decoded_bytes(size, f"the video {entry.filename} decoded")
+            frames.append(frame)
         return np.stack(frames) if frames else None
     return None
 

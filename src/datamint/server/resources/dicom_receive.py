@@ -21,8 +21,10 @@ from datamint.imaging.dicom_anonymize import UidMapper, anonymize_dataset
 from datamint.imaging.dicom_assemble import assemble_series, assembled_filename, group_series
 from datamint.imaging.dicom_io import read_dicom, write_dicom_bytes
 from datamint.imaging.errors import ImagingError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.sniff import DICOM
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import too_large
 from datamint.server.errors import ValidationFailedError
 from datamint.server.resources import ingest
 from datamint.server.resources.receive import ReceivedFile
@@ -44,6 +46,8 @@ def anonymized(received: ReceivedFile, mapper: UidMapper) -> ReceivedFile:
     try:
         with received.open() as reader:
             ds = read_dicom(reader, check=False)
+    except DecodedSizeError as exc:
+        raise too_large(exc) from exc
     except ImagingError as exc:
         raise ValidationFailedError(f"cannot read the instance to anonymize it: {exc}") from exc
     anonymize_dataset(ds, uid_map=mapper)

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.pixels import PLANES, slice_geometry, slice_values
+from datamint.server.common.limits import too_large
 from datamint.server.errors import NotFoundError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import Resource
@@ -34,6 +36,8 @@ def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
             return dataclasses.asdict(slice_geometry(path, resource.mimetype))
     except BlobNotFoundError:
         raise NotFoundError("Resource file")
+    except DecodedSizeError as exc:
+        raise too_large(exc)
     except UnsupportedFormatError as exc:
         raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) cannot be viewed: {exc}")
     except ImagingError as exc:
@@ -62,6 +66,8 @@ def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tupl
     except BlobNotFoundError:
         raise NotFoundError("Resource file")
     except (IndexError, ValueError) as exc:
+        if isinstance(exc, DecodedSizeError):
+            raise too_large(exc)
         if isinstance(exc, UnsupportedFormatError):
             raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) cannot be viewed: {exc}")
         if isinstance(exc, ImagingError):
