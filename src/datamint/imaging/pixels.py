@@ -20,6 +20,7 @@ DICOM's own, NIfTI's affine with x and y negated) or, for images and videos, in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pydicom.pixels import apply_modality_lut
@@ -36,6 +37,7 @@ from .render import (
     _dicom_display,
     _kind,
     _out_of_range,
+    _strips,
     check_video_frame,
     decode_dicom_frame,
     load_frame,
@@ -202,13 +204,29 @@ def _video_geometry(path: Source, kind: str) -> SliceGeometry:
     return SliceGeometry("video", 3, None, "RGB", None, False, {"axial": _pixel_plane(count, rows, columns)})
 
 
-def _compact(values: np.ndarray) -> np.ndarray:
-    """int16 when every value is an integer that fits, else float32 (what a viewer uploads as is)."""
-    if values.size and np.all(np.isfinite(values)):
-        low, high = float(values.min()), float(values.max())
-        if _INT16[0] <= low and high <= _INT16[1] and np.array_equal(values, np.round(values)):
-            return values.astype(np.int16)
-    return np.nan_to_num(values.astype(np.float32))
+def _compact(values: np.ndarray, transform: Any = None) -> np.ndarray:
+    """int16 when every value is an integer that fits, else float32 (what a viewer uploads as is).
+
+    ``transform`` (elementwise, to float64) is applied strip by strip, twice (once to choose the type,
+    once to fill it): a frame's float64 values never exist whole.
+    """
+    def value(block: np.ndarray) -> np.ndarray:
+        return np.asarray(transform(block) if transform is not None else block, dtype=np.float64)
+
+    integral = values.size > 0
+    for block in _strips(values):
+        v = value(block)
+        if not (np.all(np.isfinite(v)) and v.size and _INT16[0] <= v.min() and v.max() <= _INT16[1]
+                and np.array_equal(v, np.round(v))):
+            integral = False
+            break
+    out = np.empty(values.shape, dtype=np.int16 if integral else np.float32)
+    start = 0
+    for block in _strips(values):
+        v = value(block)
+        out[start:start + block.shape[0]] = v.astype(np.int16) if integral else np.nan_to_num(v.astype(np.float32))
+        start += block.shape[0]
+    return out
 
 
 def _dicom_values(path: Source, frame_index: int) -> np.ndarray:
@@ -217,10 +235,11 @@ def _dicom_values(path: Source, frame_index: int) -> np.ndarray:
     if int(ds.get("SamplesPerPixel") or 1) > 1 or photometric == "PALETTE COLOR":
         return _dicom_display(ds, raw, frame_index, None)
     if ds.get("ModalityLUTSequence"):
-        return _compact(np.asarray(apply_modality_lut(raw, ds), dtype=np.float64))
+        return _compact(raw, lambda block: apply_modality_lut(block, ds))
     slope = first_number(frame_value(ds, frame_index, "PixelValueTransformationSequence", "RescaleSlope", 1))
     intercept = first_number(frame_value(ds, frame_index, "PixelValueTransformationSequence", "RescaleIntercept", 0))
-    return _compact(raw.astype(np.float64) * (1.0 if slope is None else slope) + (intercept or 0.0))
+    factor, offset = (1.0 if slope is None else slope), (intercept or 0.0)
+    return _compact(raw, lambda block: block.astype(np.float64) * factor + offset)
 
 
 def _nifti_values(path: Source, plane: str, index: int) -> np.ndarray:

@@ -69,11 +69,16 @@ def _bounds(values: np.ndarray, transform: Any = None, found: tuple[float, float
             ) -> tuple[float, float] | None:
     """Min and max of the finite values of ``transform(values)`` and ``found`` (None when there are none)."""
     for block in _strips(values):
-        block = np.asarray(transform(block) if transform is not None else block, dtype=np.float64)
-        finite = block[np.isfinite(block)]
-        if finite.size:
+        block = np.asarray(transform(block) if transform is not None else block)
+        if block.dtype.kind in "iub" and block.size:  # integers: all finite, no float copy needed
+            low, high = float(block.min()), float(block.max())
+        else:
+            block = block.astype(np.float64, copy=False)
+            finite = block if np.isfinite(block).all() else block[np.isfinite(block)]
+            if not finite.size:
+                continue
             low, high = float(finite.min()), float(finite.max())
-            found = (low, high) if found is None else (min(found[0], low), max(found[1], high))
+        found = (low, high) if found is None else (min(found[0], low), max(found[1], high))
     return found
 
 

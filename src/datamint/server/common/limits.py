@@ -28,18 +28,19 @@ def too_large(exc: DecodedSizeError) -> DecodedTooLargeError:
 
 
 class DecodeLimitsMiddleware:
-    """Installs the server's decoded-size limits for the request (a context variable: the thread
-    pool that runs the endpoint, and streamed responses, see them too)."""
+    """Installs the application's decoded-size limits (``app.state.decode_limits``, read at each
+    request) for the request: a context variable, so the thread pool that runs the endpoint, and
+    streamed responses, see them too."""
 
-    def __init__(self, app: ASGIApp, limits: DecodeLimits) -> None:
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
-        self.limits = limits
+        self.owner = owner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with decode_limits(self.limits):
+        with decode_limits(self.owner.state.decode_limits):
             await self.app(scope, receive, send)
 
 
@@ -58,5 +59,6 @@ def install(app: FastAPI, limits: DecodeLimits) -> None:
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = limits.max_frame_pixels
-    app.add_middleware(DecodeLimitsMiddleware, limits=limits)
+    app.state.decode_limits = limits
+    app.add_middleware(DecodeLimitsMiddleware, owner=app)
     app.add_exception_handler(DecodedSizeError, _decoded_size_handler)  # type: ignore[arg-type]
