@@ -28,6 +28,7 @@ __all__ = [
     "DecodeLimits",
     "DecodedSizeError",
     "check_decoded_bytes",
+    "check_frame_pixels",
     "check_frames",
     "check_spec_size",
     "current_limits",
@@ -144,6 +145,17 @@ def check_frames(*, rows: int, columns: int, frames: int = 1, samples: int = 1, 
         raise _error(f"{what} decoded ({columns} x {rows} x {frames} frames)", -(-size // MIB), "max_decoded_mb",
                      limits.max_decoded_mb, "MiB", filename)
     return size
+
+
+def check_frame_pixels(pixels: int, what: str = "the image", filename: str | None = None) -> None:
+    """Check a frame's pixel count (when only the count is known) against ``max_frame_pixels``.
+
+    Raises:
+        DecodedSizeError: ``pixels`` is over the limit.
+    """
+    limits = current_limits()
+    if pixels > limits.max_frame_pixels:
+        raise _error(f"a frame of {what}", pixels, "max_frame_pixels", limits.max_frame_pixels, "pixels", filename)
 
 
 def check_decoded_bytes(size: int, what: str, filename: str | None = None) -> None:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any, Union
 
@@ -27,7 +28,7 @@ from ._sources import Source, as_local_path, is_pathlike, read_bytes, read_head
 from .convert import extension_for_mimetype
 from .dicom_io import check_dicom_size, first_number, frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
-from .limits import DecodedSizeError, check_frames, current_limits
+from .limits import DecodedSizeError, check_frame_pixels, check_frames, current_limits
 from .nifti_io import NiftiVoxels, open_nifti_voxels
 from .sniff import DICOM, HEAD_SIZE, NIFTI, detect_dicom, normalize_mimetype, sniff_mimetype
 
@@ -343,11 +344,11 @@ def open_image(src: Source) -> Any:
         img = Image.open(io.BytesIO(read_bytes(src)))
     except UnidentifiedImageError as exc:
         raise UnsupportedFormatError(f"Pillow cannot read this image ({exc})") from exc
-    except Image.DecompressionBombError as exc:
-        limits = current_limits()
-        raise DecodedSizeError(f"the image is over the server's limit of {limits.max_frame_pixels:,} pixels per "
-                               f"frame (setting {limits.setting('max_frame_pixels')}): {exc}",
-                               limit="max_frame_pixels") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own guard (Image.MAX_IMAGE_PIXELS) came first
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else current_limits().max_frame_pixels + 1
+        check_frame_pixels(pixels)
+        raise DecodedSizeError(str(exc), limit="max_frame_pixels") from exc  # only if our limit is above Pillow's
     try:
         columns, rows = img.size
         bands = len(img.getbands())
