@@ -7,6 +7,8 @@ it first); this module only decides which limits are in force and how a refusal 
 
 from __future__ import annotations
 
+import warnings
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -54,11 +56,15 @@ def install(app: FastAPI, limits: DecodeLimits) -> None:
     """Install the limits for every request of ``app`` and answer any refusal that reaches the top with 413.
 
     Pillow's own guard (``Image.MAX_IMAGE_PIXELS``, a process-wide setting) is set to the same
-    pixel limit as a second line of defence for images opened anywhere else.
+    pixel limit as a second line of defence for images opened anywhere else (Pillow refuses twice
+    that; its warning above it is silenced, since :func:`~datamint.imaging.render.open_image` refuses
+    exactly those images with 413).
     """
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = limits.max_frame_pixels
+    # Pillow warns above that size; the same check (datamint.imaging.render.open_image) answers 413.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     app.state.decode_limits = limits
     app.add_middleware(DecodeLimitsMiddleware, owner=app)
     app.add_exception_handler(DecodedSizeError, _decoded_size_handler)  # type: ignore[arg-type]
