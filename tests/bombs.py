@@ -29,8 +29,8 @@ from pydicom.uid import (
 
 _CHUNK = 1 << 20
 
-#: The classic "billion laughs" in YAML, as in the issue: 498 bytes of aliases, about 134 MiB of JSON
-#: once expanded (9 levels of 9 references each).
+#: The classic "billion laughs" in YAML, as in the issue: under 500 bytes whose aliases expand to
+#: 9**8 = 43,046,721 strings (about 260 MB of JSON) in the one label definition that keeps unknown keys.
 YAML_ALIAS_BOMB = (
     b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     b"b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
@@ -40,8 +40,8 @@ YAML_ALIAS_BOMB = (
     b"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
     b"g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
     b"h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-    b"i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
-    b"segmentation_names: *i\n"
+    b"definitions:\n"
+    b"  - {identifier: liver, index: 1, notes: *h}\n"
 )
 
 
