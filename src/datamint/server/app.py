@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.dicom_listener = None
     if settings.dicom_enabled:
         app.state.dicom_listener = DicomListener(init.database, app.state.blob_store, settings.dicom_ae_title,
-                                                 settings.dicom_host, settings.dicom_port)
+                                                 settings.dicom_host, settings.dicom_port, settings.decode_limits)
         app.state.dicom_listener.start()
 
     install_error_handlers(app)
