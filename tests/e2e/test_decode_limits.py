@@ -228,3 +228,32 @@ def test_segmentation_groups_refuse_alias_bombs_and_oversized_documents(limited:
         small = "segmentation_names:\n" + "".join(f"  - {n}\n" for n in names[:150])
         assert send("labels.yaml", small.encode()).status_code == 200
         assert len(api.annotationsets.get_segmentation_group(wid)["groups"]) == 150
+
+
+def test_archive_conversions_over_the_limits_keep_the_original_and_say_why(limited: LiveServer,
+                                                                           tmp_path: Path) -> None:
+    import zipfile
+
+    from datamint import Api
+
+    app = limited.app
+    with http(limited) as client, Api(limited.url, limited.admin_key) as api:
+        volume_bytes = nifti((32, 32, 8), np.int16)
+        volume = upload(client, "archived.nii.gz", volume_bytes, "application/nifti").json()["id"]
+        small = upload(client, "small.png", png_bomb(8, 8), "image/png").json()["id"]
+        project = api.projects.create(f"archive-{volume[:8]}", "limits", resources_ids=[volume, small])
+        saved = app.state.decode_limits  # type: ignore[attr-defined]
+        app.state.decode_limits = DecodeLimits(max_frame_pixels=100, setting_prefix="DATAMINT_SERVER_")  # type: ignore[attr-defined]
+        try:
+            path = api.datasets.download(project.dataset_id, tmp_path / "npy.zip", format="npy", progress_bar=False)
+        finally:
+            app.state.decode_limits = saved  # type: ignore[attr-defined]
+    archive = zipfile.ZipFile(path)
+    manifest = json.loads(archive.read("manifest.json"))
+    entries = {item["id"]: item for item in manifest["resources"]}
+    assert "(32 x 32) is 1,024 pixels" in entries[volume]["not_converted"]
+    assert "DATAMINT_SERVER_MAX_FRAME_PIXELS" in entries[volume]["not_converted"]
+    (kept,) = entries[volume]["archive_paths"]
+    assert archive.read(kept) == volume_bytes  # the original, as uploaded
+    (converted,) = entries[small]["archive_paths"]
+    assert converted.endswith(".npy") and "not_converted" not in entries[small]
