@@ -44,7 +44,7 @@ def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
         raise ValidationFailedError(f"Cannot read resource {resource.id}: {exc}")
 
 
-def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tuple[bytes, dict[str, str]]:
+def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tuple[memoryview, dict[str, str]]:
     """The raw values of slice ``index`` of ``plane`` and the headers that describe them.
 
     Returns:
@@ -77,4 +77,4 @@ def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tupl
     headers = {"X-Slice-Rows": str(array.shape[0]), "X-Slice-Columns": str(array.shape[1]),
                "X-Slice-Samples": str(array.shape[2] if array.ndim == 3 else 1),
                "X-Slice-Dtype": array.dtype.name, "Cache-Control": "private, max-age=3600"}
-    return array.tobytes(), headers
+    return memoryview(array).cast("B"), headers  # the array's own buffer: no second copy of the slice
