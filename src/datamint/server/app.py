@@ -22,6 +22,7 @@ from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.common import limits as decode_limits
 from datamint.server.common.files import PRIVATE_DIR, chmod_quietly, private_dir, sweep_old_files
 from datamint.server.common.middleware import RequestContextMiddleware
 from datamint.server.config import Settings
@@ -141,10 +142,11 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.dicom_listener = None
     if settings.dicom_enabled:
         app.state.dicom_listener = DicomListener(init.database, app.state.blob_store, settings.dicom_ae_title,
-                                                 settings.dicom_host, settings.dicom_port)
+                                                 settings.dicom_host, settings.dicom_port, settings.decode_limits)
         app.state.dicom_listener.start()
 
     install_error_handlers(app)
+    decode_limits.install(app, settings.decode_limits)
     # The gate authenticates and bounds every request before its body is read (transport.gate).
     app.add_middleware(RequestGate, fastapi_app=app)
     app.add_middleware(RequestContextMiddleware)

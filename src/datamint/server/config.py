@@ -14,6 +14,8 @@ from platformdirs import user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from datamint.imaging.limits import DecodeLimits
+
 
 def default_data_dir() -> Path:
     """The folder used when no ``data_dir`` is given: the user's data directory for Datamint."""
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
             was lost, e.g. Redis was flushed); duplicates are harmless.
         public_url: The URL clients reach the server at, used for links in answers (DICOMweb
             retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
+        max_frame_pixels: Largest image frame (rows x columns; a NIfTI slice) any request may
+            decode; a file whose header announces more is refused (413) before decoding.
+        max_frames: Most frames (DICOM frames, NIfTI slices x volumes, image pages) in one file.
+        max_decoded_mb: Largest decoded size of one file, all frames together, in MiB (also the most
+            a deflated DICOM or a gzip NIfTI is ever inflated).
+        max_spec_kb: Largest annotation-spec / segmentation-group document once parsed, in KiB
+            (YAML aliases are refused outright). See ``docs/security.md``, "Decoded-size limits".
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
     """
@@ -109,6 +118,10 @@ class Settings(BaseSettings):
     job_sweep_interval_s: float = Field(default=15, gt=0)
     job_redispatch_s: float = Field(default=600, gt=0)
     public_url: str | None = None
+    max_frame_pixels: int = Field(default=32 * 1024 * 1024, ge=1)
+    max_frames: int = Field(default=65536, ge=1)
+    max_decoded_mb: int = Field(default=1024, ge=1)
+    max_spec_kb: int = Field(default=1024, ge=1)
     dicom_enabled: bool = False
     dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
     dicom_host: str = "127.0.0.1"
@@ -152,6 +165,13 @@ class Settings(BaseSettings):
         if self.storage_url:
             return self.storage_url
         return str((self.data_dir / "blobs").resolve())
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        """The decoded-size limits of :mod:`datamint.imaging.limits`, named by their settings in messages."""
+        return DecodeLimits(max_frame_pixels=self.max_frame_pixels, max_frames=self.max_frames,
+                            max_decoded_mb=self.max_decoded_mb, max_spec_kb=self.max_spec_kb,
+                            setting_prefix="DATAMINT_SERVER_")
 
     @property
     def max_upload_bytes(self) -> int:

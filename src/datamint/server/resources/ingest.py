@@ -43,11 +43,13 @@ from sqlalchemy.orm import Session
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
 from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype, validate_content
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import DecodedTooLargeError
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
@@ -145,6 +147,8 @@ def parse_user_metadata(raw: str | None) -> dict[str, Any]:
 
 def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     message = str(exc) if exc.filename else f"{filename}: {exc}"
+    if isinstance(exc, DecodedSizeError):
+        return DecodedTooLargeError(message, details={"limit": exc.limit})
     if isinstance(exc, (MimetypeMismatchError, UnsupportedFormatError)):
         return UnsupportedMediaError(message)
     return ValidationFailedError(message)
