@@ -165,7 +165,8 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, list[d
     details = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        details.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+        details.append({"field": ".".join(loc) or None,
+                        "message": str(err.get("msg", "invalid")).removeprefix("Value error, ")})
     if any(err.get("type") == "json_invalid" for err in errors):
         ctx = errors[0].get("ctx", {}) or {}
         return 400, f"Malformed JSON body: {ctx.get('error', 'could not be parsed')}", details

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from datamint.server.annotations.validation import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
+from datamint.server.common.values import check_json, parse_json
 from datamint.server.errors import ValidationFailedError
 
 VALUE_TYPES = ("single_label", "multi_label")
@@ -191,14 +191,14 @@ def parse_group_file(filename: str, data: bytes) -> list[dict[str, Any]]:
 
             document = yaml.safe_load(text)
         elif name.endswith(".json"):
-            document = json.loads(text)
+            document = parse_json(text, filename)
         else:
             raise ValidationFailedError(f"{filename}: unsupported file type; upload .yaml, .yml, .csv or .json")
     except (ValueError, ImportError) as exc:
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")
     except Exception as exc:  # yaml.YAMLError
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")
-    return _document_definitions(document, filename)
+    return check_json(_document_definitions(document, filename), filename)
 
 
 def _document_definitions(document: Any, filename: str) -> list[dict[str, Any]]:
