@@ -10,14 +10,17 @@ get unknown ids in their other path parameters, so the world the sweep relies on
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import BACKENDS, LiveServer, fresh_pg_database, start_server
 from imaging_data import image_bytes
@@ -286,3 +289,88 @@ def test_hostile_values_in_every_field_give_4xx_and_leave_listings_working(hosti
         for resource in http.get("/resources", params={"limit": 500}).json()["data"]:
             assert http.get(f"/resources/{resource['id']}").status_code == 200
 
+
+
+# -- the instances the review found, each with its exact answer (the session's server, both DBs) --
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, headers={"apikey": server.admin_key}, timeout=30) as client:
+        yield client
+
+
+def _refused(response: httpx.Response, status: int, phrase: str) -> None:
+    assert response.status_code == status, response.text
+    assert phrase in response.json()["message"], response.json()["message"]
+
+
+@pytest.mark.parametrize(("metadata", "phrase"), [
+    ('{"a": "\\ud800"}', "a string contains a lone UTF-16 surrogate"),
+    ('{"a": NaN}', "NaN is not a JSON number"),
+    ('{"a": 1e999}', "NaN and Infinity are not JSON numbers"),
+    ('{"a": "\\u0000"}', "a string contains a NUL character"),
+    ('{"a":' * 1000 + "1" + "}" * 1000, "nested deeper than 32 levels"),
+    ('{"a": 123456789012345678901234567890}', "an integer is outside the 64-bit range"),
+])
+def test_upload_metadata_no_backend_can_hold_is_422_and_creates_nothing(http, metadata, phrase):
+    name = f"poison-{uuid.uuid4().hex[:8]}.png"
+    response = http.post("/resources", files={"resource": (name, image_bytes("PNG"), "image/png")},
+                         data={"metadata": metadata.encode("utf-8", "surrogatepass")})
+    _refused(response, 422, phrase)
+    assert http.get("/resources", params={"filename": name}).json()["totalCount"] == 0
+    assert http.get("/resources").status_code == 200
+
+
+def test_out_of_range_times_are_422(http):
+    far = "9999-12-31T23:00:00-05:00"
+    _refused(http.get("/resources", params={"from": far}), 422, "outside the supported range of times")
+    _refused(http.get("/audit-events", params={"to": "0001-01-01T00:00:00+05:00"}), 422, "outside the supported range")
+    _refused(http.post("/annotations/search", json={"from": far}), 422, "outside the supported range")
+    assert http.get("/resources", params={"from": "9999-12-30T00:00:00Z"}).json()["totalCount"] == 0
+
+
+def test_values_only_postgresql_enforces_are_refused_on_both(http, server):
+    _refused(http.post("/projects", json={"name": "a\x00b"}), 422, "contains a NUL character")
+    _refused(http.post("/projects", json={"name": "p" * 301}), 422, "at most 300 characters")
+    _refused(http.get("/resources/channels", params={"channel_name": "a\x00"}), 422,
+             "Invalid query parameter 'channel_name': contains a NUL character")
+    _refused(http.post("/resources", files={"resource": ("a.png", image_bytes("PNG"), "image/png")},
+                       data={"source": "s" * 21}), 422, "'source': is longer than 20 characters")
+
+
+def test_a_multipart_boundary_over_256_characters_is_400(http):
+    boundary = "b" * 300
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="resource"; filename="a.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode() + image_bytes("PNG") + f"\r\n--{boundary}--\r\n".encode()
+    response = http.post("/resources", content=body,
+                         headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    _refused(response, 400, "Boundary length 300 exceeds maximum of 256")
+    stow = http.post("/dicomweb/studies", content=body,
+                     headers={"content-type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+    _refused(stow, 400, "Boundary length 300 exceeds maximum of 256")
+
+
+def test_identifiers_are_one_line_and_mask_downloads_name_any_identifier_safely(http):
+    up = http.post("/resources", files={"resource": ("m.png", image_bytes("PNG"), "image/png")})
+    rid = up.json()["id"]
+    item = {"type": "segmentation", "scope": "frame", "frame_index": 0}
+    crlf = http.post(f"/annotations/{rid}/annotations",
+                     json=[{**item, "identifier": "liver\r\nSet-Cookie: x=1"}])
+    _refused(crlf, 422, "'identifier' contains control characters (line breaks are not allowed here)")
+    odd = 'rein "gauche"; résumé\\'
+    created = http.post(f"/annotations/{rid}/annotations", json=[{**item, "identifier": odd}])
+    assert created.status_code == 201, created.text
+    aid = created.json()[0]
+    mask = np.zeros((30, 40), dtype=np.uint8)
+    mask[5:9, 5:9] = 255
+    buf = io.BytesIO()
+    Image.fromarray(mask).save(buf, format="PNG")
+    attached = http.post(f"/annotations/{rid}/annotations/{aid}/file", files={"file": ("m.png", buf.getvalue())})
+    assert attached.status_code == 200, attached.text
+    download = http.get(f"/annotations/{rid}/annotations/{aid}/file")
+    assert download.status_code == 200
+    header = download.headers["content-disposition"]
+    assert header == ("attachment; filename=\"rein _gauche_; r_sum__.png\"; "
+                      "filename*=UTF-8''rein%20%22gauche%22%3B%20r%C3%A9sum%C3%A9%5C.png")
+    assert unquote(header.split("filename*=UTF-8''")[1]) == odd + ".png"
