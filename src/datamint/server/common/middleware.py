@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from datamint.server.common.redact import loggable_path
 from datamint.server.errors import PayloadTooLargeError, error_body
 
 _ACCESS = logging.getLogger("datamint.server.access")
@@ -57,7 +58,7 @@ class RequestContextMiddleware:
             record: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope.get("method"),
-                "path": scope.get("path"),
+                "path": loggable_path(scope),  # never a download token (nor the query string)
                 "status": status["code"],
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "response_bytes": status["bytes"],

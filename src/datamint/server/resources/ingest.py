@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -176,14 +177,25 @@ def analyse(source: str | BinaryIO, filename: str,
                     raise
                 metadata = {}
     except ImagingError as exc:
-        raise _imaging_error(exc, filename) from exc
+        error = _imaging_error(exc, filename)
+        error.message = _client_named(error.message, source, filename)
+        raise error from exc
     except AppError:
         raise
     except Exception as exc:  # a library choked on the content: still the client's file, not our bug
         _LOG.warning("cannot read %s: %r", filename, exc)
-        raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
+        detail = _client_named(f"{type(exc).__name__}: {exc}", source, filename)
+        raise ValidationFailedError(f"{filename}: cannot read the file ({detail}); "
                                     "check that it is complete and of the declared type") from exc
     return mimetype, metadata, entry
+
+
+def _client_named(message: str, source: str | BinaryIO, filename: str) -> str:
+    """``message`` with the spool file's path (or its bare name) replaced by the name the client
+    gave the file."""
+    if not isinstance(source, str):
+        return message
+    return message.replace(source, filename).replace(os.path.basename(source), filename)
 
 
 @contextlib.contextmanager
