@@ -48,6 +48,8 @@ HOSTILE_JSON: dict[str, str] = {
     "nul-inside": '{"a": "\\u0000"}',
     "huge-int": str(2**70),
 }
+#: Stands for a fresh unique name in each request.
+UNIQUE = "__UNIQUE_NAME__"
 #: Listings that must still answer 200 after the sweep.
 LISTINGS = ("/resources", "/resources?limit=500", "/resources/not-annotated", "/resources/channels", "/projects",
             "/users", "/datasets", "/jobs", "/audit-events", "/users/me", "/dicom/settings", "/dicomweb/studies")
@@ -113,6 +115,8 @@ class World:
             return [self.resource_id] if name != "ids" else [str(uuid.uuid4())]
         if name in ("email", "annotatorEmail"):
             return f"h-{uuid.uuid4().hex[:8]}@example.test"
+        if name == "name":  # names are unique: each request gets its own (see Operation.json_kwargs)
+            return UNIQUE
         return example(schema, spec)
 
 
@@ -183,19 +187,19 @@ class Operation:
     def json_kwargs(self, raw: str | None = None) -> dict[str, Any]:
         if self.base_json is None:
             return {}
-        text = raw if raw is not None else json.dumps(self.base_json)
+        text = (raw if raw is not None else json.dumps(self.base_json)).replace(UNIQUE, f"n-{uuid.uuid4().hex[:12]}")
         return {"content": text.encode("utf-8", "surrogatepass"), "headers": {"content-type": "application/json"}}
 
     def is_file(self, name: str) -> bool:
         return self.form_fields[name].get("format") == "binary" or name == "images"
 
-    def form_kwargs(self, name: str | None = None, value: bytes = b"") -> dict[str, Any]:
+    def form_kwargs(self, name: str | None = None, value: bytes = b"", filename: str = "mask.png") -> dict[str, Any]:
         if not self.form_fields:
             return {}
         files, data = {}, {}
         for field_name in self.form_fields:
             if self.is_file(field_name):
-                files[field_name] = ("mask.png", self.world.png, "image/png")
+                files[field_name] = (filename, self.world.png, "image/png")
             elif field_name == name:
                 data[field_name] = value
             elif field_name == "payload":
@@ -226,6 +230,9 @@ class Operation:
                     continue
                 yield f"{label} {where} {param['name']}={cls}", method, url, self.body_kwargs()
         json_values = [*((c, json.dumps(v)) for c, v in HOSTILE_TEXT.items()), *HOSTILE_JSON.items()]
+        if self.base_json is not None:
+            for cls, raw in HOSTILE_JSON.items():
+                yield f"{label} whole body={cls}", method, self.url({}), self.json_kwargs(raw)
         if isinstance(self.base_json, dict):
             for name in self.base_json:
                 for cls, raw in json_values:
@@ -238,6 +245,10 @@ class Operation:
                     yield f"{label} body [0].{name}={cls}", method, self.url({}), self.json_kwargs(body)
         form_values = [*HOSTILE_TEXT.items(), ("json-nan", '{"a": NaN}'), ("json-deep", DEEP),
                        ("json-surrogate", '{"a": "\\ud800"}'), ("json-nul", '{"a": "\\u0000"}')]
+        if self.form_fields:
+            for cls, value in HOSTILE_TEXT.items():
+                if cls != "lone-surrogate":  # not encodable in a multipart header; decoded as U+FFFD anyway
+                    yield f"{label} file name={cls}", method, self.url({}), self.form_kwargs(filename=value + ".png")
         for name in self.form_fields:
             if self.is_file(name):
                 continue
