@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from datamint.server.annotations.router import router as annotations_router
@@ -25,6 +25,7 @@ from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.common import limits as decode_limits
 from datamint.server.common.files import PRIVATE_DIR, chmod_quietly, private_dir, sweep_old_files
 from datamint.server.common.middleware import RequestContextMiddleware
+from datamint.server.common.values import check_request_values
 from datamint.server.config import Settings
 from datamint.server.datasets.router import project_router as project_datasets_router
 from datamint.server.datasets.router import router as datasets_router
@@ -122,6 +123,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         lifespan=lifespan,
         docs_url=None,  # served by the pages package with local assets (offline)
         redoc_url=None,
+        # Every query and path parameter of every route is one line of text (common/values.py).
+        dependencies=[Depends(check_request_values)],
     )
     app.state.settings = settings
     app.state.database = init.database

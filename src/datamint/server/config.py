@@ -7,6 +7,7 @@ Nothing here is read at import time: the CLI (or a test) builds a :class:`Settin
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -72,8 +73,6 @@ class Settings(BaseSettings):
         job_sweep_interval_s: Seconds between two sweeps for expired leases and undelivered jobs.
         job_redispatch_s: A job still queued this long after it was sent is sent again (its message
             was lost, e.g. Redis was flushed); duplicates are harmless.
-        public_url: The URL clients reach the server at, used for links in answers (DICOMweb
-            retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
         max_frame_pixels: Largest image frame (rows x columns; a NIfTI slice) any request may
             decode; a file whose header announces more is refused (413) before decoding.
         max_frames: Most frames (DICOM frames, NIfTI slices x volumes, image pages) in one file.
@@ -81,6 +80,12 @@ class Settings(BaseSettings):
             a deflated DICOM or a gzip NIfTI is ever inflated).
         max_spec_kb: Largest annotation-spec / segmentation-group document once parsed, in KiB
             (YAML aliases are refused outright). See ``docs/security.md``, "Decoded-size limits".
+        public_url: The URL clients reach the server at, used for links in answers. Invitation
+            links (sent on to other people) are built from it, never from a request's ``Host``
+            header (which the client chooses); unset, they use ``http://<host>:<port>`` of these
+            settings (the machine's name when bound to every interface). DICOMweb retrieve and
+            bulk data URLs, which only go back to the client that asked, fall back to the scheme
+            and ``Host`` of each request.
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
     """
@@ -172,6 +177,15 @@ class Settings(BaseSettings):
         return DecodeLimits(max_frame_pixels=self.max_frame_pixels, max_frames=self.max_frames,
                             max_decoded_mb=self.max_decoded_mb, max_spec_kb=self.max_spec_kb,
                             setting_prefix="DATAMINT_SERVER_")
+    def public_base_url(self) -> str:
+        """The server's URL for links other people follow (invitations): ``public_url``, else the
+        configured host and port; never anything a request chose."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host if self.host not in ("", "0.0.0.0", "::", "[::]") else socket.getfqdn()  # noqa: S104
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import Depends, Request
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from datamint.server.common.files import private_dir
+from datamint.server.common.values import check_text
 from datamint.server.deps import StorageDep
 from datamint.server.errors import BadRequestError, PayloadTooLargeError, ValidationFailedError
 from datamint.server.storage.base import BlobStore
@@ -189,7 +190,9 @@ class _Receiver:
             self._sink.close()
             self._sink = None
         if self._file is None and self._name is not None:
-            self.form.fields[self._name] = self._text.decode("utf-8", "replace")
+            value = self._text.decode("utf-8", "replace")
+            check_text(value, self._name, max_length=FIELD_LIMIT, single_line=False)
+            self.form.fields[self._name] = value
 
     def close(self) -> None:
         """Close and delete a half-written spool file (after an error)."""
@@ -219,12 +222,12 @@ async def receive_form(request: Request, folder: str, max_fields: int, max_text:
     callbacks = {name: getattr(receiver, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
-    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     try:
+        parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:  # malformed parts, or a boundary over 256 characters
         receiver.close()
         raise BadRequestError(f"Malformed multipart body: {exc}")
     except BaseException:

@@ -36,6 +36,13 @@ def _list_params(request: Request) -> dict[str, str | None]:
     return {key: request.query_params.get(key) for key in _LIST_KEYS}
 
 
+#: The filters of the listings in the OpenAPI document (the routes read them with ``_list_params``).
+_LIST_FILTERS = {"parameters": [
+    *({"name": key, "in": "query", "required": False, "schema": {"type": "string"}} for key in _LIST_KEYS),
+    {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "The nextCursor of the previous page"}]}
+
+
 #: The multipart body of ``POST /resources`` for the OpenAPI document (the route reads it itself).
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["resource"], "properties": {
@@ -96,7 +103,7 @@ def _true(value: str | None, name: str = "bypass_inbox") -> bool:
     return text in ("true", "1", "yes")
 
 
-@router.get("")
+@router.get("", openapi_extra=_LIST_FILTERS)
 def list_resources(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
     """Resources of your organization with the filters of wire §4.2, newest first by default.
 
@@ -127,7 +134,7 @@ def list_channels(session: SessionDep, me: CurrentUser, page: PageDep, channel_n
     return envelope(items, total)
 
 
-@router.get("/not-annotated")
+@router.get("/not-annotated", openapi_extra=_LIST_FILTERS)
 def list_not_annotated(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
     """Resources without any annotation; accepts the filters of ``GET /resources``."""
     filters = service.parse_filters(session, me, _list_params(request))
