@@ -177,6 +177,8 @@ class Settings(BaseSettings):
         return DecodeLimits(max_frame_pixels=self.max_frame_pixels, max_frames=self.max_frames,
                             max_decoded_mb=self.max_decoded_mb, max_spec_kb=self.max_spec_kb,
                             setting_prefix="DATAMINT_SERVER_")
+
+    @property
     def public_base_url(self) -> str:
         """The server's URL for links other people follow (invitations): ``public_url``, else the
         configured host and port; never anything a request chose."""
