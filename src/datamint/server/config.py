@@ -59,6 +59,9 @@ class Settings(BaseSettings):
             retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
+        mlflow_database_url: Database of MLflow's tracking and registry stores. Defaults to the
+            file ``mlflow.db`` beside the SQLite database, or the schema ``mlflow`` of the
+            PostgreSQL database (see ``docs/models.md``).
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -91,6 +94,7 @@ class Settings(BaseSettings):
     dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
     dicom_host: str = "127.0.0.1"
     dicom_port: int = Field(default=11112, ge=0, le=65535)
+    mlflow_database_url: str | None = None
 
     @field_validator("data_dir", mode="before")
     @classmethod
