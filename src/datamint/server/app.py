@@ -99,6 +99,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Embedded default: the server runs the jobs itself; with a queue URL, workers elsewhere do.
         app.state.jobs.start(0 if settings.queue_url else settings.job_threads)
+        if settings.mlflow_warmup:
+            app.state.mlflow.warm_up()
         try:
             yield
         finally:

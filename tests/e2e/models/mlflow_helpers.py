@@ -19,10 +19,11 @@ SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 def run_python(script: str, env: dict[str, str], cwd: Path, timeout: float = 600) -> dict[str, Any]:
     """Run ``script`` with this venv's Python and our ``src``; the JSON object its last line prints."""
-    full_env = {**os.environ, "PYTHONPATH": SRC, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("MLFLOW_", "DATAMINT_PROJECT", "DATAMINT_API"))}
+    full_env = {**inherited, "PYTHONPATH": SRC, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "PYTHONWARNINGS": "ignore",
                 "GIT_PYTHON_REFRESH": "quiet", **env}
-    full_env.pop("MLFLOW_TRACKING_URI", None) if "MLFLOW_TRACKING_URI" not in env else None
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=full_env, capture_output=True,
                             text=True, timeout=timeout, cwd=cwd)
     if result.returncode != 0:

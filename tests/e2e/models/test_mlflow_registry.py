@@ -96,6 +96,7 @@ def test_stock_mlflow_client_tracks_registers_and_loads_in_its_project(server, a
     annotator_email, annotator_key = server.new_user()
     api.projects.set_member(project_id, annotator_email, ["PROJECT_ANNOTATOR"])
     model = unique("seg")
+    server.app.state.mlflow.ensure_ready()  # what the server's warm-up does when it starts
     env = {"owner": server.admin_key, "project": project_id, "model": model, "other_org": other_org_key,
            "outsider": outsider_key, "annotator": annotator_key}
 

@@ -20,6 +20,7 @@ servers (tests) can live in one process.
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import threading
 from typing import Any
@@ -173,6 +174,17 @@ class MlflowBackend:
             self.engine = self.tracking.engine
             self.flask_app = _build_flask_app()
             self._ready = True
+
+    def warm_up(self) -> None:
+        """Run :meth:`ensure_ready` in a background thread (a failure is logged; the first call retries)."""
+
+        def run() -> None:
+            try:
+                self.ensure_ready()
+            except Exception:  # noqa: BLE001 - logged; ensure_ready runs again on the first MLflow call
+                logging.getLogger("datamint.server").exception("MLflow stores could not be prepared")
+
+        threading.Thread(target=run, name="mlflow-warmup", daemon=True).start()
 
     def bind(self, workspace: str | None) -> contextvars.Token:
         """Make this backend and ``workspace`` (a project id) current in this thread's context."""
