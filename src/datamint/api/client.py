@@ -14,6 +14,8 @@ from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
+from datamint.api.endpoints.deploy_model_api import DeployModelApi
+from datamint.api.endpoints.inference_api import InferenceApi
 from datamint.api.endpoints.jobs_api import JobsApi
 from datamint.api.endpoints.models_api import ModelsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
@@ -175,6 +177,16 @@ class Api:
     def models(self) -> ModelsApi:
         """Registered models of the MLflow registry (your active project's)."""
         return self._endpoint("models", ModelsApi)
+
+    @property
+    def deploy(self) -> DeployModelApi:
+        """Deploy registered model versions (background jobs)."""
+        return self._endpoint("deploy", DeployModelApi)
+
+    @property
+    def inference(self) -> InferenceApi:
+        """Run deployed models on resources (background jobs; predictions saved as annotations)."""
+        return self._endpoint("inference", InferenceApi)
 
     @property
     def audit(self) -> AuditApi:

@@ -34,7 +34,9 @@ from datamint.server.errors import install_error_handlers
 from datamint.server.jobs.dataset_versions import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
-from datamint.server.models.mlflow_backend import MlflowBackend, mlflow_database_url
+from datamint.server.models import deploy as models_deploy
+from datamint.server.models import inference as models_inference
+from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
@@ -124,9 +126,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
                                              timedelta(minutes=settings.orphan_upload_minutes),
                                              settings.orphan_sweep_interval_s)
     app.state.upload_janitor.sweep()
-    app.state.mlflow = MlflowBackend(
-        mlflow_database_url(settings.resolved_database_url, settings.data_dir, settings.mlflow_database_url),
-        app.state.blob_store)
+    app.state.mlflow = backend_for(settings.resolved_database_url, app.state.blob_store, settings.data_dir,
+                                   settings.mlflow_database_url)
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
     app.state.dicom_listener = None
     if settings.dicom_enabled:
@@ -167,6 +168,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)
     app.include_router(mlflow_router)
+    app.include_router(models_deploy.router)
+    app.include_router(models_inference.router)
     webapp.install(app)
     return app
 

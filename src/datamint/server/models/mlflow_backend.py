@@ -39,6 +39,8 @@ _CURRENT: contextvars.ContextVar[MlflowBackend | None] = contextvars.ContextVar(
                                                                                  default=None)
 _PATCH_LOCK = threading.Lock()
 _PATCHED = False
+#: The backend of each of our databases in this process (the server's, a worker's).
+_BY_DATABASE: dict[str, MlflowBackend] = {}
 
 
 def mlflow_database_url(database_url: str, data_dir: Any, override: str | None = None) -> str:
@@ -54,6 +56,17 @@ def mlflow_database_url(database_url: str, data_dir: Any, override: str | None =
     query = dict(url.query)
     query["options"] = f"-csearch_path={MLFLOW_SCHEMA}"
     return url.set(query=query).render_as_string(hide_password=False)
+
+
+def backend_for(database_url: str, blob_store: BlobStore, data_dir: Any = None,
+                override: str | None = None) -> MlflowBackend:
+    """The process's MLflow backend of the server whose database is ``database_url`` (made once)."""
+    with _PATCH_LOCK:
+        backend = _BY_DATABASE.get(database_url)
+        if backend is None:
+            backend = MlflowBackend(mlflow_database_url(database_url, data_dir, override), blob_store)
+            _BY_DATABASE[database_url] = backend
+        return backend
 
 
 def _install_handler_patches() -> None:
