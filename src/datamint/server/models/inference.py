@@ -112,7 +112,7 @@ def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWor
                                     f"{', '.join(deployment.supported_modes)}")
     resources = [annotations_service.live_resource(session, me, check_uuid(rid, "resource")) for rid in ids]
     options = body.save_results_options or SaveOptions()
-    if body.save_results and options.worklist_id:  # the worklist and the caller's right to annotate there, now
+    if options.worklist_id:  # the worklist and the caller's right to annotate there, now
         annotations_service.clean_items(session, me, resources[0], [
             {"type": "label", "identifier": "-", "annotation_worklist_id": options.worklist_id}], check_labels=False)
     params = {"model_name": name, "model_version": deployment.model_version, "tag": tag,
