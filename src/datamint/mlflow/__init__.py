@@ -28,9 +28,10 @@ _LAZY = {
     "tag_dataset_version": "datamint.mlflow.flavor", "METADATA_KEY": "datamint.mlflow.flavor",
 }
 
-__all__ = [  # noqa: RUF022 - the lazy names first, then the environment helpers
-    "Box", "Category", "DatamintModel", "METADATA_KEY", "MODES", "Mask", "ModelInput", "Point", "load_model",
-    "log_model", "tag_dataset_version", "get_active_project_id", "set_project", "setup_mlflow_environment",
+__all__ = [
+    "METADATA_KEY", "MODES", "Box", "Category", "DatamintModel", "Mask", "ModelInput", "Point",
+    "get_active_project_id", "load_model", "log_model", "set_project", "setup_mlflow_environment",
+    "tag_dataset_version",
 ]
 
 
