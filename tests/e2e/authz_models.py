@@ -130,4 +130,5 @@ MODEL_REQUESTS: dict[str, Any] = {
     f"GET {BASE}/model-inference/status/{{job_id}}": _inference_job,
     f"GET {BASE}/model-inference/status/{{job_id}}/stream": _inference_job,
     f"POST {BASE}/model-inference/cancel/{{job_id}}": _fresh("models.inference"),
+    f"POST {BASE}/model-info/get-project": lambda w, a: _req(json={"model_name": _setup(w)["model_name"]}),
 }

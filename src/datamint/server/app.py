@@ -36,6 +36,7 @@ from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.models import deploy as models_deploy
 from datamint.server.models import inference as models_inference
+from datamint.server.models import model_info
 from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
@@ -45,7 +46,6 @@ from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
 from datamint.server.webapp import router as webapp
-from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
 
@@ -160,7 +160,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(annotations_router)
     app.include_router(worklists_router)
     app.include_router(project_worklists_router)
-    app.include_router(model_info_router)
+    app.include_router(model_info.router)
+    app.include_router(model_info.experiments_router)
+    app.include_router(model_info.datasets_router)
     app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)

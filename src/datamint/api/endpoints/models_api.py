@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -80,3 +81,34 @@ class ModelsApi(BaseApi):
                                  ).json()["registered_model"]
         except ItemNotFoundError:
             return None
+
+    def get_lineage(self, name: str, version: int | None = None, alias: str | None = None,
+                    project: Any = None) -> dict:
+        """The dataset version a model version was trained on.
+
+        Args:
+            name: The registered model.
+            version: Its version; or alias: its alias; neither: the latest version.
+            project: The project (default: the active one, else the one holding the model).
+
+        Returns:
+            ``{'model_name', 'version', 'run_id', 'dataset_version': {...} or None}``; the
+            dataset version has ``dataset_id``, ``number``, ``name``... (``missing: True`` once deleted).
+        """
+        params: dict[str, Any] = {"version": version, "alias": alias, **self._project(project)}
+        return self._request("GET", f"/datamint/api/v1/model-info/lineage/{quote(name, safe='')}",
+                             params={k: v for k, v in params.items() if v is not None}).json()
+
+    def get_trained_models(self, dataset: Any, version: int | str = "latest") -> list[dict]:
+        """The registered model versions trained on a dataset version (their runs' lineage tags).
+
+        Args:
+            dataset: The dataset (a DatasetInfo or its id).
+            version: Its version number or name, or ``'latest'``.
+
+        Returns:
+            ``[{'model_name', 'version', 'run_id', 'aliases'}]`` by name and version.
+        """
+        dataset_id = dataset if isinstance(dataset, str) else dataset.id
+        return self._request("GET", f"/datasets/{dataset_id}/versions/{quote(str(version), safe='')}/models"
+                             ).json()["model_versions"]
