@@ -149,7 +149,7 @@ def start_server(
 
     admin_key = f"dmk_test_{uuid.uuid4().hex}"
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
-               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, **settings}
+               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False, **settings}
     app = create_app(Settings(**options))
     url, server, thread = serve_in_thread(app)
     try:

@@ -38,6 +38,11 @@ from datamint.server.errors import install_error_handlers
 from datamint.server.jobs.dataset_versions import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
+from datamint.server.models import deploy as models_deploy
+from datamint.server.models import inference as models_inference
+from datamint.server.models import model_info
+from datamint.server.models.mlflow_backend import backend_for
+from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
@@ -47,7 +52,6 @@ from datamint.server.resources.router import router as resources_router
 from datamint.server.transport.clients import parse_networks
 from datamint.server.transport.gate import RequestGate
 from datamint.server.webapp import router as webapp
-from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
 
@@ -107,6 +111,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Embedded default: the server runs the jobs itself; with a queue URL, workers elsewhere do.
         app.state.jobs.start(0 if settings.queue_url else settings.job_threads)
+        if settings.mlflow_warmup:
+            app.state.mlflow.warm_up()
         try:
             yield
         finally:
@@ -141,6 +147,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
                                              settings.orphan_sweep_interval_s,
                                              timedelta(hours=settings.idempotency_hours))
     app.state.upload_janitor.sweep()
+    app.state.mlflow = backend_for(settings.resolved_database_url, app.state.blob_store, settings.data_dir,
+                                   settings.mlflow_database_url)
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
     app.state.dicom_listener = None
     if settings.dicom_enabled:
@@ -174,13 +182,18 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(annotations_router)
     app.include_router(worklists_router)
     app.include_router(project_worklists_router)
-    app.include_router(model_info_router)
+    app.include_router(model_info.router)
+    app.include_router(model_info.experiments_router)
+    app.include_router(model_info.datasets_router)
     app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
     app.include_router(jobs_router)
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)
+    app.include_router(mlflow_router)
+    app.include_router(models_deploy.router)
+    app.include_router(models_inference.router)
     webapp.install(app)
     return app
 

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
             and ``Host`` of each request.
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
+        mlflow_database_url: Database of MLflow's tracking and registry stores. Defaults to the
+            file ``mlflow.db`` beside the SQLite database, or the schema ``mlflow`` of the
+            PostgreSQL database (see ``docs/models.md``).
+        mlflow_warmup: Prepare MLflow's stores (import, migrations) in the background when the
+            server starts, so the first MLflow call does not wait for them (tests turn it off).
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -131,6 +136,8 @@ class Settings(BaseSettings):
     dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
     dicom_host: str = "127.0.0.1"
     dicom_port: int = Field(default=11112, ge=0, le=65535)
+    mlflow_database_url: str | None = None
+    mlflow_warmup: bool = True
 
     @field_validator("data_dir", mode="before")
     @classmethod
