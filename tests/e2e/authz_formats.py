@@ -10,8 +10,8 @@ import hashlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from datamint.server.db.base import utcnow
-from datamint.server.formats.models import ExportArchive
+from datamint.server.db.base import new_id, utcnow
+from datamint.server.formats.models import ExportArchive, ImportFile, ImportSession
 from datamint.server.jobs.models import Job
 
 if TYPE_CHECKING:
@@ -43,10 +43,47 @@ def _export_job(w: World) -> str:
     return w._export_job_id  # type: ignore[attr-defined]
 
 
+def _import_session(w: World) -> str:
+    """A fresh open import session of project ``P``, opened by its manager, holding one file."""
+    manager = w.actors["manager"]
+    with w.db.transaction() as s:
+        found = ImportSession(id=new_id(), customer_id=w.customer_id, project_id=w.project_id,
+                              created_by=manager.user_id, created_by_email=manager.email, status="open",
+                              file_count=1, total_bytes=2)
+        s.add(found)
+        s.flush()
+        key = f"{w.customer_id}/imports/{found.id}/{new_id()}"
+        w.store.put(key, b"{}")
+        s.add(ImportFile(id=new_id(), session_id=found.id, name="empty.json", blob_key=key, size=2,
+                         status="pending", created_count=0))
+        return found.id
+
+
 def format_defaults(w: World) -> dict[str, str]:
-    """The ``token`` path parameter: the download token of the matrix's export."""
+    """The ``token`` path parameter (the download token of the matrix's export) and ``session_id``
+    (an open import session of project ``P``)."""
     _export_job(w)
-    return {"token": _token(w)}
+    if not hasattr(w, "_import_session_id"):
+        w._import_session_id = _import_session(w)  # type: ignore[attr-defined]
+    return {"token": _token(w), "session_id": w._import_session_id}  # type: ignore[attr-defined]
+
+
+def _fresh_session(w: World, a: Any) -> Request:
+    from authz_world import Request
+
+    return Request(params={"session_id": _import_session(w)})
+
+
+def _dry_run(w: World, a: Any) -> Request:
+    from authz_world import Request
+
+    return Request(params={"session_id": _import_session(w)}, json={"dry_run": True})
+
+
+def _add_file(w: World, a: Any) -> Request:
+    from authz_world import Request
+
+    return Request(files={"file": ("labels.json", b'{"labels": {}}')}, params={"session_id": _import_session(w)})
 
 
 def _download(w: World, a: Any) -> Request:
@@ -62,6 +99,9 @@ def _export(w: World, a: Any) -> Request:
 
 
 FORMAT_REQUESTS: dict[str, Any] = {
+    "POST /imports/{session_id}/commit": _dry_run,
+    "DELETE /imports/{session_id}": _fresh_session,
+    "POST /imports/{session_id}/files": _add_file,
     "GET /exports/{job_id}/download": _download,
     "POST /projects/{project_id}/exports": _export,
 }

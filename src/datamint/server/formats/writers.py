@@ -118,7 +118,8 @@ class CocoWriter(Writer):
     One image per single-frame resource, and per annotated frame of a multi-frame one (each
     image carries ``datamint_resource_id`` and ``frame_index``); boxes (``square``) as ``bbox``
     with an empty ``segmentation``; polygons (``region``/``area``) as polygons; 2-D masks as
-    compressed RLE (pycocotools), exact. Volume masks, points, lines and labels are not COCO
+    compressed RLE (pycocotools), exact. Each annotation also carries ``datamint_scope`` (``frame``
+    or ``image``), which COCO readers ignore and our import keeps. Volume masks, points, lines and labels are not COCO
     instances: they are counted as skipped.
     """
 
@@ -168,7 +169,8 @@ class CocoWriter(Writer):
                 if record is None:
                     continue
                 record.update({"id": self.next_annotation, "image_id": image_id,
-                               "category_id": self.plan.class_id(a.identifier), "iscrowd": 0})
+                               "category_id": self.plan.class_id(a.identifier), "iscrowd": 0,
+                               "datamint_scope": a.scope})
                 if counts[1]:
                     items.write(",")
                 counts[1] += 1
@@ -220,8 +222,9 @@ class CocoWriter(Writer):
 class NiftiWriter(Writer):
     """``nifti``: one class-index volume per resource with masks, ``labels/<name>.nii.gz``, in the
     resource's geometry (``(columns, rows, frames)`` voxels, the resource's affine), plus
-    ``labels.json`` (class → label) and ``resources.jsonl`` (file → resource). Frame masks fill
-    their slice; where masks overlap, the later annotation's class wins (counted in the log)."""
+    ``labels.json`` (label → class) and ``resources.jsonl`` (file → resource, and the labels that
+    were frame masks, so an import gives them back as frame masks). Frame masks fill their slice;
+    where masks overlap, the later annotation's class wins (counted in the log)."""
 
     name = "nifti"
 
@@ -238,6 +241,7 @@ class NiftiWriter(Writer):
         dtype = np.uint8 if count < 256 else np.uint16
         volume = np.zeros((resource.width, resource.height, resource.frames), dtype=dtype)
         overlaps = 0
+        frame_labels = sorted({a.identifier for a in masks if a.file_mimetype == PNG})
         for a in masks:
             data = self.plan.store.get(a.file_key)
             value = self.plan.class_id(a.identifier)
@@ -262,7 +266,8 @@ class NiftiWriter(Writer):
         self.archive.write(path, gzip.compress(image.to_bytes(), compresslevel=6))
         self.archive.spool("resources.jsonl").write(dumps({"file": path, "resource_id": resource.id,
                                                           "filename": resource.filename,
-                                                          "sop_instance_uid": resource.instance_uid}) + "\n")
+                                                          "sop_instance_uid": resource.instance_uid,
+                                                          "frame_labels": frame_labels}) + "\n")
 
     def finish(self) -> None:
         labels = {"background": 0, **{label: i + 1 for i, label in enumerate(self.plan.labels)}}
