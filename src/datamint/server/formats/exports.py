@@ -34,7 +34,10 @@ from datamint.server.common.ids import check_uuids
 from datamint.server.db.base import iso, new_id, utcnow
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
 from datamint.server.errors import GoneError, NotFoundError, ValidationFailedError
-from datamint.server.formats import source
+from datamint.server.formats import (
+    dicom_seg,  # noqa: F401 - registers the dicom_seg writer
+    source,
+)
 from datamint.server.formats.archive import Archive, Plan
 from datamint.server.formats.geometry import ResourceGeometry
 from datamint.server.formats.geometry import load as load_geometry

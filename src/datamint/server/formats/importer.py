@@ -38,12 +38,14 @@ from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, NotFoundError
+from datamint.server.formats import dicom_seg  # noqa: F401 - registers the DICOM reader
 from datamint.server.formats.geometry import ResourceGeometry
 from datamint.server.formats.geometry import load as load_geometry
 from datamint.server.formats.models import ImportFile, ImportSession
 from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref, kind_of
+from datamint.server.formats.rtstruct import rasterize
 from datamint.server.jobs import registry
-from datamint.server.jobs.context import JobContext
+from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
 from datamint.server.projects.models import Project
 from datamint.server.resources.ingest import discard
 from datamint.server.resources.models import ProjectResource, Resource, UploadIntent
@@ -90,6 +92,7 @@ class Resources:
     by_uid: dict[str, str] = field(default_factory=dict)
     by_name: dict[str, list[str]] = field(default_factory=dict)
     by_stem: dict[str, list[str]] = field(default_factory=dict)
+    by_series: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session, project_id: str) -> Resources:
@@ -103,6 +106,8 @@ class Resources:
             out.by_id[r.id] = target
             if r.instance_uid:
                 out.by_uid[r.instance_uid] = r.id
+            if r.series_uid:
+                out.by_series.setdefault(r.series_uid, []).append(r.id)
             out.by_name.setdefault(posixpath.basename(r.filename.replace("\\", "/")).lower(), []).append(r.id)
             out.by_stem.setdefault(_stem(r.filename), []).append(r.id)
         return out
@@ -236,9 +241,30 @@ class Importer:
         if item.get("is_model") or item.get("model_id"):
             item["source"] = "model_pipeline"
         placed = Placed(candidate, target, item)
+        if "_frames" in candidate.item:
+            self._frames_to_mask(where, candidate, target, item)
         if candidate.mask is not None or candidate.mask_bytes is not None:
             placed.mask = self._mask(where, candidate, target, item)
         return placed
+
+    def _frames_to_mask(self, where: str, candidate: Candidate, target: Target, item: dict[str, Any]) -> None:
+        """A SEG's frames of one segment as the resource's mask: a frame mask on a single-frame
+        resource (unless the file says it was a volume), else a volume."""
+        frames: dict[int, np.ndarray] = candidate.item["_frames"]
+        shape = target.shape
+        for k, mask in frames.items():
+            self._frame(where, k, target)
+            if shape.width and shape.height and mask.shape != (shape.height, shape.width):
+                raise Problem(where, f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the image "
+                                     f"{shape.width}x{shape.height}", "the SEG's frames have its source's size")
+        if shape.frame_count == 1 and candidate.item.get("_scope") != "image":
+            item["scope"], item["frame_index"] = "frame", 0
+            candidate.mask = frames[0]
+            return
+        volume = np.zeros((shape.width or 0, shape.height or 0, shape.frame_count), dtype=bool)
+        for k, mask in frames.items():
+            volume[:, :, k] = mask.T
+        candidate.mask = volume
 
     def _mask(self, where: str, candidate: Candidate, target: Target, item: dict[str, Any]) -> masks.StoredMask:
         shape = target.shape
@@ -276,6 +302,38 @@ class Importer:
         if not np.allclose(np.asarray(affine), expected, atol=1e-3):
             raise Problem(where, "the label map's affine does not match the resource's geometry",
                           "resample the label map onto the image's voxel grid (same affine and shape)")
+
+    def expand(self, candidate: Candidate) -> list[Candidate]:
+        """RT structure candidates become one per resource their contours lie on (rasterized);
+        others stay as they are."""
+        contours = candidate.item.get("_contours")
+        if contours is None:
+            return [candidate]
+        series = candidate.item.get("_series") or []
+        groups: dict[str, list[Any]] = {}
+        for points, uid in contours:
+            target_id = self.resources.by_uid.get(uid) if uid else None
+            if target_id is None:
+                in_series = [rid for s in series for rid in self.resources.by_series.get(s, [])]
+                if len(in_series) != 1:
+                    raise Problem(candidate.where, f"no resource of the project holds image {uid or '(none)'} "
+                                                   f"or series {', '.join(series) or '(none)'}"
+                                  + (f" ({len(in_series)} resources do)" if in_series else ""),
+                                  "add the referenced series to the project first")
+                target_id = in_series[0]
+            groups.setdefault(target_id, []).append(points)
+        out = []
+        for target_id, group in groups.items():
+            target = self.resources.by_id[target_id]
+            geometry = self.geometry(target)
+            if geometry.kind != "dicom":
+                raise Problem(candidate.where, f"resource {target.filename!r} has no patient geometry to draw on")
+            shape = target.shape
+            frames = rasterize(group, geometry.to_pixel, shape.width or 0, shape.height or 0, shape.frame_count,
+                               candidate.where)
+            item = {k: v for k, v in candidate.item.items() if k not in ("_contours", "_series")}
+            out.append(Candidate(candidate.where, Ref(resource_id=target_id), {**item, "_frames": frames}))
+        return out
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -480,8 +538,8 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
                 if kind is None or kind not in READERS:
                     continue
                 outcome.formats.append(kind)
-                for candidate in READERS[kind](name, files):
-                    placed.append(importer.place(candidate))
+                for found in READERS[kind](name, files):
+                    placed.extend(importer.place(candidate) for candidate in importer.expand(found))
             for p in placed:
                 outcome.labels[p.item["identifier"]] += 1
             if outcome.status == "failed":
@@ -500,6 +558,12 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         except AppError as exc:
             outcome.status = "failed"
             outcome.problems.append(_log_problem(ctx, Problem(row.name, exc.message)))
+        except (JobCancelled, JobLost):
+            raise
+        except Exception as exc:  # a file no reader expected: it fails alone, the others go on
+            outcome.status = "failed"
+            outcome.problems.append(_log_problem(ctx, Problem(row.name, f"cannot read it ({type(exc).__name__}: "
+                                                                        f"{exc})")))
         if outcome.status == "failed" and not dry_run:
             _mark(ctx, row.id, "failed", 0, "\n".join(outcome.problems)[:4000])
         ctx.progress(done, len(rows))
