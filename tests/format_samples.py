@@ -72,7 +72,7 @@ def annotated_project(api: Any, server: Any, folder: Path) -> Sample:
     api.annotations.upload_segmentations(png, png_mask, "organ")
     api.annotations.add_box_annotation((2, 3), (15, 9), png, "lesion")
     polygon = [[4.0, 2.0, 0], [18.5, 3.0, 0], [12.0, 13.25, 0]]
-    post_annotations(server, png, [{"type": "region", "identifier": "organ", "scope": "frame", "frame_index": 0,
+    post_annotations(server, png, [{"type": "region", "identifier": "organ", "scope": "image",
                                     "geometry": {"points": polygon}}])
     api.annotations.add_point_annotation((7, 8), png, "dot")
     ct_frames = labels((ROWS, COLS, FRAMES), seed=11)

@@ -38,7 +38,7 @@ from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, NotFoundError
-from datamint.server.formats import dicom_seg  # noqa: F401 - registers the DICOM reader
+from datamint.server.formats import dicom_seg, flat  # noqa: F401 - register their readers
 from datamint.server.formats.geometry import ResourceGeometry
 from datamint.server.formats.geometry import load as load_geometry
 from datamint.server.formats.models import ImportFile, ImportSession
@@ -227,6 +227,11 @@ class Importer:
         frame_range = item.get("frame_range")
         for frame in ([item["frame_index"]] if item.get("frame_index") is not None else []) + list(frame_range or []):
             self._frame(where, int(frame), target)
+        if candidate.item.get("_free_scope") and shape.frame_count == 1 and item.get("type") != "segmentation":
+            item["scope"] = "image"  # formats without scopes: a drawing on a 2-D image is the image's
+        if candidate.pixels is not None and candidate.item.get("_normalized"):
+            candidate.pixels = [(x * (shape.width or 1), y * (shape.height or 1)) for x, y in candidate.pixels]
+            candidate.item.pop("_normalized")
         if candidate.pixels is not None:
             geometry = self.geometry(target)
             frame = int(item.get("frame_index") or 0)

@@ -19,7 +19,8 @@ import numpy as np
 from datamint.server.formats.archive import read_frame_mask, read_volume_mask
 
 #: Files that only support others (labels, manifests, masks referenced by an annotation file).
-SUPPORT_NAMES = ("labels.json", "resources.jsonl", "datamint.json", "dataset.json", "data.yaml", "classes.txt")
+SUPPORT_NAMES = ("labels.json", "resources.jsonl", "datamint.json", "dataset.json", "data.yaml", "classes.txt",
+                 "semantic.jsonl")
 
 
 class Problem(Exception):
@@ -90,10 +91,22 @@ def kind_of(name: str, head: bytes) -> str | None:
     """The reader for a file (``None``: a support file or one no reader takes)."""
     lower = name.lower()
     base = posixpath.basename(lower)
-    if base in SUPPORT_NAMES or "/masks/" in f"/{lower}" and (lower.endswith(".png") or lower.endswith(".nii.gz")):
+    folders = f"/{posixpath.dirname(lower)}/"
+    if base in SUPPORT_NAMES or ("/masks/" in folders or "/instances/" in folders) and (
+            lower.endswith(".png") or lower.endswith(".nii.gz")):
         return None
+    if base == "instances.jsonl":
+        return "png_instances"
     if lower.endswith(".jsonl"):
         return "datamint"
+    if lower.endswith(".png") and "/semantic/" in folders:
+        return "png_semantic"
+    if lower.endswith(".txt"):
+        return None if "/imagesets/" in folders else "yolo"  # VOC's image lists are not labels
+    if lower.endswith(".xml"):
+        return "voc"
+    if lower.endswith(".csv"):
+        return "csv"
     if lower.endswith(".json"):
         return "coco"
     if lower.endswith(".nii") or lower.endswith(".nii.gz"):
@@ -224,8 +237,8 @@ def _labels_of(name: str, files: FileSet) -> dict[int, str]:
     return {}
 
 
-def _manifest_entry(name: str, files: FileSet) -> dict[str, Any]:
-    found = files.sibling(name, "resources.jsonl")
+def _manifest_entry(name: str, files: FileSet, manifest: str = "resources.jsonl") -> dict[str, Any]:
+    found = files.sibling(name, manifest)
     if not found:
         return {}
     if found not in files.cache:
