@@ -283,10 +283,13 @@ class AnnotationsApi(AnnotationHelpersMixin, AnnotationFilesMixin, CreatableEnti
             ...     session.add_path("coco/annotations.json")
             >>> session.job.result["created"]
         """
-        project_id = project if isinstance(project, str) else project.id
+        api = getattr(self, "_api_instance", None)
+        if isinstance(project, str):
+            project_id = project if is_uuid(project) or api is None else api.projects._project_id(project)
+        else:
+            project_id = project.id
         body = {"worklist_id": worklist} if worklist else {}
         data = self._request("POST", f"/projects/{project_id}/imports", json=body).json()
-        api = getattr(self, "_api_instance", None)
         if api is not None:
             jobs = api.jobs
         else:
