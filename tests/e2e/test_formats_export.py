@@ -27,6 +27,7 @@ def sample(server, tmp_path_factory):
 
 
 def _export(api, sample, tmp_path, fmt, **kwargs) -> zipfile.ZipFile:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     job = api.projects.export(sample.project, format=fmt, **kwargs)
     job.wait(timeout=120, progress_bar=False).raise_for_status()
     assert job.kind == "formats.export" and job.result["format"] == fmt
@@ -124,3 +125,28 @@ def test_bad_export_requests_are_refused_at_once(api, server, sample):
     missing = httpx.post(f"{server.url}/projects/00000000-0000-4000-8000-000000000000/exports",
                          json={"format": "coco"}, headers=headers, timeout=30)
     assert missing.status_code == 404
+
+
+def test_a_dataset_version_exports_its_frozen_annotations(api, server, sample, tmp_path):
+    from format_samples import post_annotations
+
+    version = api.datasets.create_version(sample.project.dataset_id, f"frozen-{sample.project.id[:6]}",
+                                          progress_bar=False)
+    after = {"type": "point", "identifier": "after", "geometry": {"points": [[1, 1, 0]]}}
+    post_annotations(server, sample.png, [after])
+    live = _export(api, sample, tmp_path / "live", "datamint")
+    frozen = _export(api, sample, tmp_path / "frozen", "datamint", version=version.number)
+
+    def ids(archive: zipfile.ZipFile) -> list[str]:
+        return sorted(json.loads(line)["id"] for line in archive.read("annotations.jsonl").splitlines())
+
+    assert ids(frozen) == sorted(a["id"] for a in sample.original)
+    assert len(ids(live)) == len(sample.original) + 1
+    nifti = _export(api, sample, tmp_path / "frozen-nifti", "nifti", version="latest")
+    assert json.loads(nifti.read("labels.json"))["labels"] == {
+        "background": 0, "cyst": 1, "dot": 2, "lesion": 3, "liver": 4, "organ": 5, "spleen": 6}
+    files = {json.loads(line)["resource_id"]: json.loads(line)["file"]
+             for line in nifti.read("resources.jsonl").decode().splitlines()}
+    data = nibabel.Nifti1Image.from_bytes(__import__("gzip").decompress(nifti.read(files[sample.nifti])))
+    expected = np.where(sample.nifti_volume == 1, 4, np.where(sample.nifti_volume == 2, 6, 0))
+    assert np.array_equal(np.asanyarray(data.dataobj), expected)

@@ -53,7 +53,8 @@ class ProjectWorkMixin:
         return worklist_id
 
     def export(self, project: str | Project, format: str = "coco", *,  # noqa: A002 - the seed's word
-               worklist: str | AnnotationWorklist | None = None, annotators: Sequence[str] | None = None,
+               worklist: str | AnnotationWorklist | None = None, version: int | str | None = None,
+               annotators: Sequence[str] | None = None,
                statuses: Sequence[str] | None = None, labels: Sequence[str] | None = None,
                resources: Sequence[str | Resource] | None = None, splits: Sequence[str] | None = None,
                include_model: bool = True, split_ratios: dict[str, float] | None = None, seed: int = 0,
@@ -66,6 +67,8 @@ class ProjectWorkMixin:
             format: ``'coco'``, ``'yolo'``, ``'voc'``, ``'csv_fourcorner'``, ``'csv_widthheight'``,
                 ``'png_masks'``, ``'nifti'``, ``'dicom_seg'`` or ``'datamint'`` (lossless JSON + masks).
             worklist: Only this worklist of the project.
+            version: Export a version of the project's dataset (``'latest'``, its number or name):
+                its frozen annotations and masks, not the live ones.
             annotators: Only these annotators' annotations (emails).
             statuses: Only annotations of these statuses (``'new'``, ``'published'``).
             labels: Only these labels (identifiers).
@@ -92,6 +95,8 @@ class ProjectWorkMixin:
         body: dict[str, Any] = {"format": format, "include_model": include_model, "options": dict(options or {})}
         if worklist is not None:
             body["worklist_id"] = worklist if isinstance(worklist, str) else worklist.id
+        if version is not None:
+            body["version"] = str(version)
         for key, value in (("annotators", annotators), ("statuses", statuses), ("labels", labels),
                            ("splits", splits)):
             if value is not None:

@@ -31,6 +31,8 @@ from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuids
+from datamint.server.datasets import service as datasets_service
+from datamint.server.datasets.models import DatasetVersion
 from datamint.server.db.base import iso, new_id, utcnow
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
 from datamint.server.errors import GoneError, NotFoundError, ValidationFailedError
@@ -47,6 +49,7 @@ from datamint.server.jobs import registry
 from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
 from datamint.server.policy import ProjectAction
+from datamint.server.projects.models import Dataset
 from datamint.server.storage.base import BlobStore
 from datamint.server.worklists import scope as scopes
 
@@ -63,6 +66,8 @@ class ExportBody(BaseModel):
     format: str = Field(description="coco, yolo, voc, csv_fourcorner, csv_widthheight, png_masks, nifti, "
                                     "dicom_seg or datamint")
     worklist_id: str | None = Field(default=None, description="export one worklist of the project")
+    version: str | None = Field(default=None, max_length=100,
+                                description="export a version of the project's dataset (latest, a number or a name)")
     annotators: list[str] | None = Field(default=None, max_length=1000)
     statuses: list[str] | None = Field(default=None, max_length=10, description="annotation status: new, published")
     labels: list[str] | None = Field(default=None, max_length=10000)
@@ -82,6 +87,13 @@ def _scope(session: Session, me: Principal, project_id: str, worklist_id: str | 
         found = one
     found.require(ProjectAction.EXPORT)
     return found
+
+
+def _version(session: Session, found: scopes.Scope, ref: str) -> DatasetVersion:
+    dataset = session.get(Dataset, found.project.dataset_id) if found.project is not None else None
+    if dataset is None:
+        raise NotFoundError("Dataset", "Dataset not found: the project has no dataset")
+    return datasets_service.resolve_version(session, dataset, str(ref))
 
 
 def purge_expired(session: Session, store: BlobStore) -> int:
@@ -105,6 +117,10 @@ def start_export(project_id: str, body: ExportBody, request: Request, session: U
     if fmt not in WRITERS:
         raise ValidationFailedError(f"Unknown export format {body.format!r}: use one of {', '.join(sorted(WRITERS))}")
     found = _scope(session, me, project_id, body.worklist_id)
+    if body.version is not None:
+        if body.worklist_id:
+            raise ValidationFailedError("Export a worklist or a dataset version, not both")
+        _version(session, found, body.version)
     source.check_split(body.split)
     if body.resource_ids:
         check_uuids(body.resource_ids, "resource")
@@ -138,10 +154,18 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
     session = ctx.database.session()
     try:  # the creator must still be allowed to export
         found = _scope(session, me, params["project_id"], params.get("worklist_id"))
-        resources = source.resources(session, found, filters)
-        labels = source.labels(session, found, filters)
-        query = source.annotation_query(session, found, filters)
         name = found.name
+        query: Any
+        if params.get("version") is not None:
+            version = _version(session, found, params["version"])
+            resources = source.version_resources(session, version, filters)
+            query = source.VersionQuery(version.id, version.customer_id, filters)
+            labels = query.labels(session)
+            name = f"{name}-v{version.number}"
+        else:
+            resources = source.resources(session, found, filters)
+            labels = source.labels(session, found, filters)
+            query = source.annotation_query(session, found, filters)
     finally:
         session.rollback()
         session.close()

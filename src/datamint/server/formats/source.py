@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
@@ -18,7 +19,13 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
-from datamint.server.datasets.models import ProjectResourceSplit
+from datamint.server.datasets.models import (
+    ContentBlob,
+    DatasetVersion,
+    DatasetVersionAnnotation,
+    DatasetVersionResource,
+    ProjectResourceSplit,
+)
 from datamint.server.db.session import Database
 from datamint.server.errors import ValidationFailedError
 from datamint.server.resources.models import Resource
@@ -129,9 +136,15 @@ def labels(session: Session, scope: Scope, filters: Filters) -> list[str]:
 
 def by_resource(database: Database, query: Select[Any], wanted: Sequence[ResourceInfo]
                 ) -> Iterator[tuple[ResourceInfo, list[Annotation]]]:
-    """Each resource of ``wanted`` (sorted by id) with its annotations, read in batches."""
+    """Each resource of ``wanted`` (sorted by id) with its annotations, read in batches.
+
+    ``query`` selects live annotations (ORM rows), or is a :class:`VersionQuery` (a frozen version's).
+    """
     with database.session() as session:
-        stream = session.scalars(query.execution_options(yield_per=_BATCH))
+        if isinstance(query, VersionQuery):
+            stream: Iterator[Annotation] = query.stream(session)
+        else:
+            stream = iter(session.scalars(query.execution_options(yield_per=_BATCH)))
         groups = groupby(stream, key=lambda a: a.resource_id)
         pending = next(groups, None)
         for resource in wanted:
@@ -140,7 +153,8 @@ def by_resource(database: Database, query: Select[Any], wanted: Sequence[Resourc
             if pending is not None and pending[0] == resource.id:
                 rows = list(pending[1])
                 for row in rows:
-                    session.expunge(row)
+                    if row in session:
+                        session.expunge(row)
                 pending = next(groups, None)
                 yield resource, rows
             else:
@@ -189,3 +203,70 @@ def assign_splits(items: Sequence[ResourceInfo], ratios: dict[str, float] | None
             out[rid] = name
         counts[name] += len(patients[key])
     return out
+
+
+# -- a frozen dataset version ---------------------------------------------------------------------
+
+def version_resources(session: Session, version: DatasetVersion, filters: Filters) -> list[ResourceInfo]:
+    """The resources of a version, as frozen (their bytes are at the version's blob keys)."""
+    rows = session.scalars(select(DatasetVersionResource).where(DatasetVersionResource.version_id == version.id))
+    out = []
+    for r in rows:
+        if filters.resource_ids and r.resource_id not in filters.resource_ids:
+            continue
+        data = dict(r.data or {})
+        out.append(ResourceInfo(r.resource_id, str(data.get("filename") or r.resource_id),
+                                str(data.get("mimetype") or "application/octet-stream"), r.blob_key,
+                                dict(data.get("metadata") or {}), data.get("patient_id"), data.get("instance_uid")))
+    return sorted(out, key=lambda r: r.id)
+
+
+def _from_wire(d: dict[str, Any], mask_key: str | None, mask_mimetype: str | None) -> Annotation:
+    frame_range = d.get("frame_range")
+    created = d.get("created_at")
+    return Annotation(
+        id=d["id"], resource_id=d["resource_id"], type=d["type"], identifier=d["identifier"], scope=d["scope"],
+        frame_index=d.get("frame_index"), frame_end=frame_range[1] if frame_range else None,
+        text_value=d.get("text_value"), numeric_value=d.get("numeric_value"), units=d.get("units"),
+        geometry=d.get("geometry"), status=d.get("status") or "new", source=d.get("source"),
+        imported_from=d.get("imported_from"), import_author=d.get("import_author"), is_model=bool(d.get("is_model")),
+        model_id=d.get("model_id"), confiability=d.get("confiability", 1.0), class_map=d.get("class_map"),
+        set_name=d.get("set_name"), file_key=mask_key, file_mimetype=mask_mimetype, created_by=d.get("created_by"),
+        created_at=datetime.fromisoformat(created) if created else None, worklist_id=d.get("annotation_worklist_id"),
+        project_id=d.get("project_id"), deleted=False)
+
+
+@dataclass
+class VersionQuery:
+    """The annotations of a frozen version that pass the filters, by resource, streamed."""
+
+    version_id: str
+    customer_id: str
+    filters: Filters
+
+    def _keep(self, d: dict[str, Any]) -> bool:
+        f = self.filters
+        return not ((f.annotators and d.get("created_by") not in f.annotators)
+                    or (f.statuses and d.get("status") not in f.statuses)
+                    or (f.labels and d.get("identifier") not in f.labels)
+                    or (f.resource_ids and d.get("resource_id") not in f.resource_ids)
+                    or (not f.include_model and d.get("is_model")))
+
+    def stream(self, session: Session) -> Iterator[Annotation]:
+        """Transient annotations, as they were when the version was made (masks: the version's copies)."""
+        va = DatasetVersionAnnotation
+        query = (select(va.data, ContentBlob.blob_key, va.mask_mimetype)
+                 .outerjoin(ContentBlob, and_(ContentBlob.customer_id == va.customer_id,
+                                              ContentBlob.sha256 == va.mask_sha256))
+                 .where(va.version_id == self.version_id).order_by(va.resource_id, va.position))
+        for data, key, mimetype in session.execute(query.execution_options(yield_per=_BATCH)):
+            if self._keep(data):
+                yield _from_wire(data, key, mimetype)
+
+    def labels(self, session: Session) -> list[str]:
+        """Every label of the version that passes the filters, sorted."""
+        va = DatasetVersionAnnotation
+        found = {d.get("identifier") for d in session.scalars(
+            select(va.data).where(va.version_id == self.version_id).execution_options(yield_per=_BATCH))
+            if self._keep(d)}
+        return sorted(str(label) for label in found if label)
