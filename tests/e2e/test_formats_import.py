@@ -131,3 +131,31 @@ def test_skip_on_conflict_leaves_identical_annotations_alone(api, server, sample
     assert session.job.result["created"] == 0
     assert session.job.result["files"][0]["skipped"] == len(sample.original)
     assert len(got) == len(sample.original)
+
+
+def test_nnunet_layout_holds_images_on_the_label_grid_and_round_trips(api, server, sample, tmp_path):
+    import gzip
+    import zipfile
+
+    import nibabel
+    import numpy as np
+
+    job = api.projects.export(sample.project, format="nifti", options={"nnunet": True}, wait=True,
+                              progress_bar=False, timeout=120)
+    path = job.download(tmp_path, progress_bar=False)
+    archive = zipfile.ZipFile(path)
+    dataset = json.loads(archive.read("dataset.json"))
+    assert dataset["numTraining"] == 3 and dataset["file_ending"] == ".nii.gz"
+    assert dataset["labels"] == {"background": 0, "cyst": 1, "dot": 2, "lesion": 3, "liver": 4, "organ": 5,
+                                 "spleen": 6}
+    images = sorted(n for n in archive.namelist() if n.startswith("imagesTr/"))
+    labels = sorted(n for n in archive.namelist() if n.startswith("labelsTr/"))
+    assert [n.removeprefix("imagesTr/").removesuffix("_0000.nii.gz") for n in images] == \
+        [n.removeprefix("labelsTr/").removesuffix(".nii.gz") for n in labels]
+    for image_name, label_name in zip(images, labels, strict=True):
+        image = nibabel.Nifti1Image.from_bytes(gzip.decompress(archive.read(image_name)))
+        label = nibabel.Nifti1Image.from_bytes(gzip.decompress(archive.read(label_name)))
+        assert image.shape == label.shape and np.allclose(image.affine, label.affine)
+    project = _new_project(api, sample)
+    _, got = _imported(api, server, sample, project, path)
+    assert_same_annotations(got, [a for a in sample.original if a["type"] == "segmentation"])

@@ -95,6 +95,8 @@ def kind_of(name: str, head: bytes) -> str | None:
     if base in SUPPORT_NAMES or ("/masks/" in folders or "/instances/" in folders) and (
             lower.endswith(".png") or lower.endswith(".nii.gz")):
         return None
+    if "/imagestr/" in folders or "/imagests/" in folders:  # nnU-Net's images, beside its labelsTr/
+        return None
     if base == "instances.jsonl":
         return "png_instances"
     if lower.endswith(".jsonl"):

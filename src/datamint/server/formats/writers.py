@@ -9,6 +9,7 @@ the job's log, never dropped silently.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.wire import value_of
+from datamint.server.datasets.archive import dicom_to_nifti
 from datamint.server.db.base import iso
 from datamint.server.formats.archive import PNG, Archive, Plan, dumps, read_frame_mask, read_volume_mask
 from datamint.server.formats.geometry import ResourceGeometry
@@ -224,16 +226,31 @@ class NiftiWriter(Writer):
     resource's geometry (``(columns, rows, frames)`` voxels, the resource's affine), plus
     ``labels.json`` (label → class) and ``resources.jsonl`` (file → resource, and the labels that
     were frame masks, so an import gives them back as frame masks). Frame masks fill their slice;
-    where masks overlap, the later annotation's class wins (counted in the log)."""
+    where masks overlap, the later annotation's class wins (counted in the log).
+
+    ``options.nnunet``: nnU-Net v2's raw-dataset layout instead: ``imagesTr/<case>_0000.nii.gz``
+    (the image as NIfTI on the same voxel grid: DICOM converted, NIfTI as uploaded, 2-D images as
+    one slice), ``labelsTr/<case>.nii.gz`` (every resource, empty label maps included), resources
+    of a split named ``test`` in ``imagesTs/`` without labels, and ``dataset.json``.
+    """
 
     name = "nifti"
+
+    def __init__(self, archive: Any, plan: Plan) -> None:
+        super().__init__(archive, plan)
+        self.nnunet = bool(plan.options.get("nnunet"))
+        self.training = 0
+        self.modalities: set[str] = set()
 
     def add(self, resource: ResourceInfo, annotations: Sequence[Annotation]) -> None:
         masks = [a for a in annotations if a.type == "segmentation" and a.file_key]
         for a in annotations:
             if a not in masks:
                 self.plan.skip(f"{a.type} (a label map holds masks only)")
-        if not masks:
+        if not masks and not self.nnunet:
+            return
+        if self.nnunet and resource.mimetype.startswith("video/"):
+            self.plan.skip("mask on a video (nnU-Net takes images and volumes)", len(masks))
             return
         import nibabel
 
@@ -260,19 +277,53 @@ class NiftiWriter(Writer):
             self.plan.written += 1
         if overlaps:
             self.plan.log(f"{resource.filename}: {overlaps} voxel(s) in more than one mask; the later label kept")
-        image = nibabel.Nifti1Image(volume, self.plan.geometry(resource).affine())
+        affine = self.plan.geometry(resource).affine()
+        image = nibabel.Nifti1Image(volume, affine)
         image.header.set_data_dtype(dtype)
-        path = f"{self.prefix(resource)}labels/{resource.stem}.nii.gz"
+        if self.nnunet:
+            test = self.plan.split_of(resource) == "test"
+            self.archive.write(f"{'imagesTs' if test else 'imagesTr'}/{resource.stem}_0000.nii.gz",
+                               self._image(resource, affine))
+            self.modalities.add(resource.modality or "image")
+            if test:
+                return
+            self.training += 1
+            path = f"labelsTr/{resource.stem}.nii.gz"
+        else:
+            path = f"{self.prefix(resource)}labels/{resource.stem}.nii.gz"
         self.archive.write(path, gzip.compress(image.to_bytes(), compresslevel=6))
         self.archive.spool("resources.jsonl").write(dumps({"file": path, "resource_id": resource.id,
                                                           "filename": resource.filename,
                                                           "sop_instance_uid": resource.instance_uid,
                                                           "frame_labels": frame_labels}) + "\n")
 
+    def _image(self, resource: ResourceInfo, affine: np.ndarray) -> bytes:
+        """The resource as NIfTI on the label maps' voxel grid."""
+        import nibabel
+
+        data = self.plan.store.get(resource.location)
+        if resource.mimetype == "application/dicom":
+            return dicom_to_nifti(data)
+        if resource.mimetype == "application/nifti":
+            return data if data[:2] == b"\x1f\x8b" else gzip.compress(data, compresslevel=6)
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as picture:
+            pixels = np.asarray(picture.convert("L"))
+        return gzip.compress(nibabel.Nifti1Image(np.ascontiguousarray(pixels.T[:, :, np.newaxis]),
+                                                 affine).to_bytes(), compresslevel=6)
+
     def finish(self) -> None:
         labels = {"background": 0, **{label: i + 1 for i, label in enumerate(self.plan.labels)}}
         self.archive.write("labels.json", json.dumps({"labels": labels}, indent=1))
         self.archive.spool("resources.jsonl")
+        if self.nnunet:
+            channels = sorted(self.modalities) or ["image"]
+            if len(channels) > 1:
+                self.plan.log(f"resources of several modalities ({', '.join(channels)}) share channel 0", )
+            self.archive.write("dataset.json", json.dumps({
+                "channel_names": {"0": channels[0]}, "labels": labels, "numTraining": self.training,
+                "file_ending": ".nii.gz", "name": "Datamint export"}, indent=1))
 
 
 WRITERS: dict[str, type[Writer]] = {w.name: w for w in (NativeWriter, CocoWriter, NiftiWriter)}
