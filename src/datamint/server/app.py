@@ -35,6 +35,9 @@ from datamint.server.dicomweb.router import router as dicomweb_router
 from datamint.server.dimse.router import router as dicom_settings_router
 from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
+from datamint.server.formats import importer  # noqa: F401 - registers the formats.import job kind
+from datamint.server.formats.exports import router as exports_router
+from datamint.server.formats.sessions import router as imports_router
 from datamint.server.jobs.dataset_versions import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
@@ -189,6 +192,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
     app.include_router(jobs_router)
+    app.include_router(exports_router)
+    app.include_router(imports_router)
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)
     app.include_router(mlflow_router)
