@@ -25,7 +25,7 @@ import numpy as np
 from pydicom.pixels import iter_pixels
 
 from .dicom_assemble import FrameGeometry
-from .dicom_io import first_number, frame_value, number_of_frames, read_dicom
+from .dicom_io import check_dicom_size, first_number, frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 
 __all__ = ["DicomFrames", "PlaneSpec", "compact_values", "dicom_mpr_planes", "volume_slice", "write_dicom_volume"]
@@ -119,6 +119,7 @@ def write_dicom_volume(path: str | os.PathLike[str], target: str | os.PathLike[s
     ds = read_dicom(path, stop_before_pixels=True, check=False)
     if int(ds.get("SamplesPerPixel") or 1) != 1 or ds.get("ModalityLUTSequence"):
         raise UnsupportedFormatError("only greyscale DICOM with a linear rescale can be resliced")
+    check_dicom_size(ds)  # the decoded-size limits, from the header, before anything is decoded
     count, rows, columns = number_of_frames(ds), int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     rescales = [_rescale(ds, k) for k in range(count)]
     integral = all(float(s).is_integer() and float(b).is_integer() for s, b in rescales)
@@ -207,6 +208,7 @@ class DicomFrames:
             raise CorruptFileError(f"cannot read the DICOM header: {exc}") from exc
         if int(ds.get("SamplesPerPixel") or 1) != 1 or ds.get("ModalityLUTSequence") is not None:
             raise UnsupportedFormatError("only greyscale DICOM with a linear rescale is read frame by frame here")
+        check_dicom_size(ds)  # the decoded-size limits, from the header
         self.count = number_of_frames(ds)
         self.rows, self.columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
         self.rescales = [_rescale(ds, k) for k in range(self.count)]

@@ -33,11 +33,9 @@ from datamint.server.errors import ValidationFailedError
 from datamint.server.resources import ingest
 from datamint.server.resources.deidentify import MAX_KEY
 from datamint.server.resources.dicom_receive import received_bytes
-from datamint.server.resources.receive import ReceivedFile
+from datamint.server.resources.receive import MAX_FILES, ReceivedFile
 from datamint.server.storage.base import BlobStore
 
-#: Most files one series upload may hold.
-MAX_FILES = 10_000
 
 
 @dataclass

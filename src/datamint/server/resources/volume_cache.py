@@ -21,7 +21,6 @@ import contextlib
 import gzip
 import hashlib
 import os
-import shutil
 import tempfile
 import threading
 import zlib
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from datamint.imaging.errors import CorruptFileError
+from datamint.imaging.limits import check_decoded_bytes
+from datamint.imaging.nifti_io import check_nifti_size, read_nifti_header
 from datamint.imaging.volume import DicomFrames, write_dicom_volume
 from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import Resource
@@ -164,9 +165,19 @@ class VolumeCache:
                 return
 
             def build(tmp: str) -> None:
+                # never inflate more than the header announces (and the limits allow): a gzip bomb
+                # stops at the limit instead of filling the disk
+                header = read_nifti_header(path)
+                cap = check_nifti_size(header) + int(header.get_data_offset() or 352) + (1 << 20)
+                written = 0
                 try:
                     with gzip.open(path, "rb") as src, open(tmp, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
+                        while chunk := src.read(1 << 20):
+                            written += len(chunk)
+                            if written > cap:
+                                check_decoded_bytes(written, "the decompressed NIfTI")
+                                break  # within the limits but longer than announced: the announced part is enough
+                            dst.write(chunk)
                 except (OSError, EOFError, zlib.error) as exc:
                     raise CorruptFileError(f"cannot decompress the NIfTI ({exc}); the file may be truncated") from exc
 
