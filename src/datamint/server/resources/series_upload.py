@@ -37,7 +37,6 @@ from datamint.server.resources.receive import MAX_FILES, ReceivedFile
 from datamint.server.storage.base import BlobStore
 
 
-
 @dataclass
 class SeriesForm:
     """The fields of a series upload (those of ``POST /resources`` that apply to a folder)."""
