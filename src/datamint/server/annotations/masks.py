@@ -15,7 +15,6 @@ intents that the upload janitor clears.
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from datamint.imaging.nifti_io import load_nifti, read_nifti_header
 from datamint.imaging.render import open_image
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.common.limits import too_large
+from datamint.server.common.values import parse_json
 from datamint.server.db.base import new_id
 from datamint.server.errors import UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.ingest import discard
@@ -187,10 +187,7 @@ def parse_segmentation_map(raw: str | None) -> dict[int, str]:
     """``{"1": "liver", ...}`` as ``{1: "liver"}``; 422 when malformed."""
     if raw in (None, ""):
         return {}
-    try:
-        decoded = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailedError(f"segmentation_map is not valid JSON: {exc}")
+    decoded = parse_json(raw, "segmentation_map")
     if not isinstance(decoded, dict):
         raise ValidationFailedError('segmentation_map must be a JSON object such as {"1": "liver"}')
     out: dict[int, str] = {}

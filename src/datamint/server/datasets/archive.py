@@ -125,6 +125,10 @@ def _dicom_to_nifti(data: bytes) -> bytes:
     return gzip.compress(image.to_bytes(), compresslevel=1)
 
 
+#: Public name of the converter (the formats area writes nnU-Net images with it).
+dicom_to_nifti = _dicom_to_nifti
+
+
 def _array_of(entry: ResourceEntry, data: bytes) -> np.ndarray | None:
     """The stored values of a resource as an array (None when it is not an image)."""
     from datamint.imaging import load_nifti, read_dicom

@@ -16,6 +16,7 @@ import yaml
 from datamint.imaging.limits import DecodedSizeError, check_spec_size
 from datamint.server.annotations.validation import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.common.limits import too_large
+from datamint.server.common.values import check_json, parse_json
 from datamint.server.errors import ValidationFailedError
 
 VALUE_TYPES = ("single_label", "multi_label")
@@ -224,7 +225,7 @@ def parse_group_file(filename: str, data: bytes) -> list[dict[str, Any]]:
         if name.endswith((".yaml", ".yml")):
             document = _NoAliasLoader(text).get_single_data()
         elif name.endswith(".json"):
-            document = json.loads(text)
+            document = parse_json(text, filename)
         else:
             raise ValidationFailedError(f"{filename}: unsupported file type; upload .yaml, .yml, .csv or .json")
     except _AliasRefused as exc:
@@ -233,7 +234,8 @@ def parse_group_file(filename: str, data: bytes) -> list[dict[str, Any]]:
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")
     except Exception as exc:  # yaml.YAMLError
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")
-    return _document_definitions(_within_limit(document, "the segmentation group file", filename), filename)
+    return check_json(_document_definitions(_within_limit(document, "the segmentation group file", filename),
+                                            filename), filename)
 
 
 def _document_definitions(document: Any, filename: str) -> list[dict[str, Any]]:
