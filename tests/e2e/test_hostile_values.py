@@ -21,9 +21,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from pydicom.uid import generate_uid
 
 from conftest import BACKENDS, LiveServer, fresh_pg_database, start_server
-from imaging_data import image_bytes
+from imaging_data import image_bytes, make_ct_slice, to_bytes
 
 #: Strings every text field, query parameter, path parameter and form field gets.
 HOSTILE_TEXT: dict[str, str] = {
@@ -385,3 +386,17 @@ def test_identifiers_are_one_line_and_mask_downloads_name_any_identifier_safely(
     assert header == ("attachment; filename=\"rein _gauche_; r_sum__.png\"; "
                       "filename*=UTF-8''rein%20%22gauche%22%3B%20r%C3%A9sum%C3%A9%5C.png")
     assert unquote(header.split("filename*=UTF-8''")[1]) == odd + ".png"
+
+
+def test_a_dicom_file_with_nul_padded_text_is_stored_without_the_nuls(http):
+    ds = make_ct_slice(0, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid())
+    ds.PatientName = "Doe^Jo\x00hn"
+    ds.PatientID = "P\x00-7"
+    up = http.post("/resources", files={"resource": ("nul.dcm", to_bytes(ds), "application/dicom")})
+    assert up.status_code == 201, up.text  # what a file says is kept as well as it can be, not refused
+    metadata = http.get(f"/resources/{up.json()['id']}").json()["metadata"]
+    assert "\x00" not in json.dumps(metadata)
+    assert http.get("/resources", params={"limit": 500}).status_code == 200
+    found = http.get("/dicomweb/studies", params={"StudyInstanceUID": ds.StudyInstanceUID})
+    assert found.status_code == 200
+    assert found.json()[0]["00100020"]["Value"] == ["P-7"]

@@ -158,6 +158,30 @@ def parse_json(raw: str | bytes, field: str) -> Any:
     return check_json(value, field)
 
 
+def storable_json(value: Any, _depth: int = 0) -> Any:
+    """A copy of ``value`` (JSON-like data *derived from a file*: DICOM or NIfTI header fields) that
+    every backend can hold: NUL characters dropped from strings (DICOM pads text with them), lone
+    surrogates replaced by U+FFFD, NaN and infinite numbers (a NIfTI ``scl_slope`` of NaN) and
+    integers beyond 64 bits turned into ``None`` and strings. What a client *sends* is refused
+    instead (:func:`check_json`); what a file says is kept as well as it can be. Containers deeper
+    than :data:`MAX_JSON_DEPTH` become ``None``."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value.replace("\x00", "")) if storable_text_problem(value) else value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dict, list, tuple)) and _depth >= MAX_JSON_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {storable_json(str(k)): storable_json(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable_json(v, _depth + 1) for v in value]
+    return value
+
+
 # -- pydantic types ------------------------------------------------------------------------------
 
 
