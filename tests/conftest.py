@@ -133,7 +133,8 @@ def serve_in_thread(app: object, sock: socket.socket | None = None) -> tuple[str
 
     sock = sock or free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # proxy_headers=False as `datamint server run` does: the app reads X-Forwarded-For itself
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -155,7 +156,7 @@ def start_server(
     admin_key = f"dmk_test_{uuid.uuid4().hex}"
     sock = free_socket()  # the settings say where the server listens (links it builds point there)
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
-               "admin_api_key": admin_key, "auth_failures_per_minute": 100000,
+               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False,
                "host": "127.0.0.1", "port": sock.getsockname()[1], **settings}
     app = create_app(Settings(**options))
     url, server, thread = serve_in_thread(app, sock)

@@ -51,6 +51,8 @@ AUDITED_READS: frozenset[str] = frozenset({
     "GET /projects/{project_id}/download-annotations",
     "GET /annotationsets/{worklist_id}/download-annotations",
     "GET /datasets/download/{token}",
+    "GET /exports/{job_id}/download",
+    "GET /exports/download/{token}",
     "GET /datasets/{dataset_id}/versions/{ref}/blobs/{sha256}",
     "GET /datasets/{dataset_id}/versions/{ref}/manifest",
     "GET /dicomweb/studies/{study_uid}",

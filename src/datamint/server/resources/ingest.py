@@ -44,15 +44,17 @@ from sqlalchemy.orm import Session
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
 from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype, validate_content
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import DecodedTooLargeError
 from datamint.server.common.values import check_text, parse_json, storable_json
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
-from datamint.server.resources import deidentify, dicom_index, duplicates, membership, wire
+from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
@@ -85,6 +87,12 @@ class UploadForm:
     anonymize_key: str | None = None
     on_duplicate: str | None = None
     source_sha256: str | None = None
+    idempotency_key: str | None = None
+
+
+class _KeyUsed(Exception):
+    """Raised inside the insert transaction when another request with the same
+    ``Idempotency-Key`` committed first (the unique constraint refused this one's record)."""
 
 
 class _AlreadyThere(Exception):
@@ -136,6 +144,8 @@ def parse_user_metadata(raw: str | None) -> dict[str, Any]:
 
 def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     message = str(exc) if exc.filename else f"{filename}: {exc}"
+    if isinstance(exc, DecodedSizeError):
+        return DecodedTooLargeError(message, details={"limit": exc.limit})
     if isinstance(exc, (MimetypeMismatchError, UnsupportedFormatError)):
         return UnsupportedMediaError(message)
     return ValidationFailedError(message)
@@ -247,6 +257,10 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
     on_duplicate = duplicates.check_policy(form.on_duplicate)
     declared = duplicates.check_declared(form.source_sha256)
+    idem_key = idempotency.check_key(form.idempotency_key)
+    original_sha256 = received.sha256 if idem_key else ""
+    if idem_key is not None and (used := idempotency.find(session, me, idem_key)) is not None:
+        return idempotency.replay(session, me, used, original_sha256)  # a retry: nothing is stored again
     session.commit()  # ends the read transaction: no connection is held during the checks below
     if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
@@ -293,6 +307,12 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
                 if (found := duplicates.find(session, me, content_sha256, declared)) is not None:
                     raise _AlreadyThere(found.id)
             session.add(Resource(**values))  # through the ORM, so that the audit trail records it
+            if idem_key is not None:  # the unique (user, key) lets one request with this key commit
+                session.flush()
+                try:
+                    idempotency.record(session, me, idem_key, original_sha256, resource_id, earlier_id)
+                except IntegrityError:
+                    raise _KeyUsed() from None
             if tags:
                 repo.insert_tags(session, resource_id, tags)
             if project is not None:
@@ -301,6 +321,13 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
                 dicom_index.add(session, me.customer_id, resource_id, entry)
             session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
             session.commit()
+    except _KeyUsed:  # a request with the same Idempotency-Key committed while this one was stored
+        discard(session, store, resource_id, key)
+        used = idempotency.find(session, me, idem_key or "")
+        if used is None:
+            raise ConflictError("Another upload with this Idempotency-Key was being stored at the same time; "
+                                "retry with the same key") from None
+        return idempotency.replay(session, me, used, original_sha256)
     except _AlreadyThere as found:  # an identical upload committed while this one was stored
         discard(session, store, resource_id, key)
         return _reuse(session, me, repo.get_resource(session, me.customer_id, found.resource_id), project)

@@ -13,7 +13,7 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
-from datamint.server.resources import frames, ingest, membership, service, slices, wire
+from datamint.server.resources import frames, idempotency, ingest, membership, service, slices, wire
 from datamint.server.resources.receive import ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
@@ -23,6 +23,7 @@ from datamint.server.resources.schemas import (
     TagsManyBody,
 )
 from datamint.server.storage.base import BlobNotFoundError
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(prefix="/resources", tags=["resources"])
 project_router = APIRouter(prefix="/projects", tags=["projects"])
@@ -67,12 +68,15 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
+@body_kind("upload")
 async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
                           store: StorageDep) -> JSONResponse:
     """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
     extracts its metadata and answers 201 with the new resource (its ``id`` first) and
     ``duplicate_of`` (an earlier resource with the same content, or null); with
-    ``on_duplicate=skip`` and such a resource, 200 with that resource instead."""
+    ``on_duplicate=skip`` and such a resource, 200 with that resource instead. With an
+    ``Idempotency-Key`` header, a repeated request (same user, key and file) answers with the
+    resource the first one created and stores nothing (docs/security.md)."""
     janitor = request.app.state.upload_janitor
     if janitor.due():
         await run_in_threadpool(janitor.maybe_sweep)
@@ -86,7 +90,8 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
         project_id=fields.get("project_id") or None, source=fields.get("source"),
         anonymize=_true(fields.get("anonymize"), "anonymize"), anonymize_key=fields.get("anonymize_key") or None,
-        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"))
+        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"),
+        idempotency_key=request.headers.get(idempotency.HEADER))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
     return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
 

@@ -277,11 +277,3 @@ def project_download_annotations(project_id: str, request: Request, session: Ses
     found = scope.of_project(session, me, project_id)
     return _export(request, session, found, format, from_, to, annotators, annotations)
 
-
-model_info_router = APIRouter(prefix="/datamint/api/v1/model-info", tags=["models"])
-
-
-@model_info_router.get("/get-models/{project_id}")
-def get_models(project_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
-    """Names of the models whose predictions are among the project's annotations (``model_id``)."""
-    return {"model_names": statistics.model_names(session, scope.of_project(session, me, project_id))}
