@@ -68,7 +68,7 @@ def storable_text_problem(value: str) -> str | None:
     """What makes ``value`` unstorable, or ``None``: text columns and strings inside JSON may hold
     any character except NUL (PostgreSQL refuses it, in JSONB as ``\\u0000`` too) and lone
     surrogates (not Unicode; no driver encodes them)."""
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):
         return "contains a lone UTF-16 surrogate (not valid Unicode text)"
     if "\x00" in value:
         return "contains a NUL character"
@@ -93,37 +93,45 @@ def check_text(value: str | None, field: str, *, max_length: int = MAX_LINE, sin
 
 def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     """What makes ``value`` (parsed JSON) unacceptable, or ``None`` when it is fine (see the module
-    docstring). Walks the document without recursion, so any depth is safe to inspect."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            problem = storable_text_problem(item)
-            if problem:
-                return f"a string {problem}"
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if not INT64_MIN <= item <= INT64_MAX:
-                return "an integer is outside the 64-bit range"
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return "NaN and Infinity are not JSON numbers"
-        elif isinstance(item, (dict, list, tuple)):
-            if depth >= max_depth:
-                return f"it is nested deeper than {max_depth} levels"
-            if isinstance(item, dict):
-                for key, sub in item.items():
-                    if not isinstance(key, str):
-                        return "an object key is not a string"
-                    problem = storable_text_problem(key)
-                    if problem:
-                        return f"an object key {problem}"
-                    stack.append((sub, depth + 1))
+    docstring). Walks the document level by level without recursion, so any depth is safe to
+    inspect; the strings and keys of a level are checked together, in one pass over their text."""
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        following: list[Any] = []
+        texts: list[str] = []
+        for item in level:
+            kind = type(item)
+            if kind is str:
+                texts.append(item)
+            elif kind is dict:
+                if depth >= max_depth:
+                    return f"it is nested deeper than {max_depth} levels"
+                if not all(type(key) is str for key in item):
+                    return "an object key is not a string"
+                texts.extend(item)
+                following.extend(item.values())
+            elif kind is list or kind is tuple:
+                if depth >= max_depth:
+                    return f"it is nested deeper than {max_depth} levels"
+                following.extend(item)
+            elif kind is float:
+                if not math.isfinite(item):
+                    return "NaN and Infinity are not JSON numbers"
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return "an integer is outside the 64-bit range"
+            elif item is None or kind is bool:
+                continue
+            elif isinstance(item, str):  # str subclasses (enums)
+                texts.append(str(item))
             else:
-                stack.extend((sub, depth + 1) for sub in item)
-        else:
-            return f"a {type(item).__name__} is not a JSON value"
+                return f"a {kind.__name__} is not a JSON value"
+        problem = storable_text_problem("".join(texts)) if texts else None
+        if problem:
+            return f"a string {problem}"
+        level = following
+        depth += 1
     return None
 
 
