@@ -140,3 +140,28 @@ def test_other_people_cannot_deploy_or_run_the_model(server, registered) -> None
         annotator.deploy.start(model, model_alias="champion")
     with pytest.raises(PermissionDeniedError):
         annotator.inference.predict_volume(model, model_alias="champion", resource_id=rid)
+
+
+def test_cli_lists_deploys_and_predicts(server, registered, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from datamint.cli.models import app as models_app
+
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", server.admin_key)
+    runner = CliRunner()
+    model = registered["model"]
+    deployed = runner.invoke(models_app, ["deploy", model, "--version", "1"])
+    assert deployed.exit_code == 0, deployed.output
+    assert f"deployed {model}:1 (version 1)" in deployed.output
+    listed = runner.invoke(models_app, ["list", "--project", registered["project_id"]])
+    assert listed.exit_code == 0, listed.output
+    assert model in listed.output and f"deployed: {model}:1" in listed.output
+    predicted = runner.invoke(models_app, ["predict", model, registered["resource"], "--mode", "slice", "--index", "1",
+                                           "--version", "1"])
+    assert predicted.exit_code == 0, predicted.output
+    out = json.loads(predicted.output[predicted.output.index("{"):])
+    assert [p["identifier"] for p in out["predictions"][0]] == ["bright", "has_bright"]
+    assert out["annotation_ids"] is None
+    failed = runner.invoke(models_app, ["deploy", registered["bad"], "--version", "1"])
+    assert failed.exit_code == 1 and "no-such-package-dm-test" in failed.output
