@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from annotation_samples import write_nifti
 from mlflow_helpers import run_python
 
-from conftest import unique
+from annotation_samples import write_nifti
 from datamint import Api
+
+from conftest import unique
 from official_client import run_official
 
 OUR_SDK = r"""
