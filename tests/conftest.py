@@ -27,6 +27,10 @@ from pydicom.uid import generate_uid
 
 from imaging_data import make_ct_slice, write_video
 
+# Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
+# uses them (tests/e2e/models), not in the background at every start.
+os.environ.setdefault("DATAMINT_SERVER_MLFLOW_WARMUP", "false")
+
 PG_ADMIN_URL = os.environ.get("DATAMINT_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("DATAMINT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
@@ -127,7 +131,8 @@ def serve_in_thread(app: object) -> tuple[str, object, threading.Thread]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # proxy_headers=False as `datamint server run` does: the app reads X-Forwarded-For itself
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

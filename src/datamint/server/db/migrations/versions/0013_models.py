@@ -1,7 +1,7 @@
 """Models: deployments of registered models (MLflow keeps its own tables in its own store).
 
 Revision ID: 0013_models
-Revises: 0010_jobs
+Revises: 0011_transport
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from datamint.server.db.base import JsonType
 
 revision = "0013_models"
-down_revision = "0010_jobs"
+down_revision = "0011_transport"
 branch_labels = None
 depends_on = None
 
