@@ -43,6 +43,11 @@ def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("DATAMINT_DATA_DIR", str(home / "datamint"))
     monkeypatch.delenv("DATAMINT_API_KEY", raising=False)
     monkeypatch.delenv("DATAMINT_API_URL", raising=False)
+    # Api() sets MLflow's variables for the process (wire §1.2); each test starts without them.
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_WORKSPACE", "DATAMINT_PROJECT_ID",
+                 "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return home
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import nibabel
 import numpy as np
 import pytest
@@ -108,6 +109,15 @@ def test_deploy_then_predict_volume_saves_the_mask_in_the_worklist(registered) -
     assert second.annotation_ids is None  # not saved
     logs = api.jobs.logs(second.id)
     assert any("already loaded" in line["line"] for line in logs)
+    # The deployment's "pod" logs: its deploy job's and its inference jobs' lines.
+    headers = {"apikey": registered["key"]}
+    pod = httpx.get(f"{registered['url']}/datamint/api/v1/pod-logs/{model}", params={"tag": "champion"},
+                    headers=headers, timeout=30).json()
+    assert pod["status"] == "running" and pod["image_tag"] == "champion"
+    assert any("loaded Threshold" in line for line in pod["logs"])
+    assert any("already loaded" in line for line in pod["logs"])
+    pods = httpx.get(f"{registered['url']}/datamint/api/v1/pod-logs/{model}/pods", headers=headers, timeout=30).json()
+    assert [(p["name"], p["is_running"]) for p in pods] == [(f"{model}:champion", True)]
 
 
 def test_undeployed_models_and_unservable_versions_fail_clearly(registered) -> None:  # type: ignore[no-untyped-def]
