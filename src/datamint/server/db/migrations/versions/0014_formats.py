@@ -1,7 +1,7 @@
 """Formats: export archives kept for download, import sessions and their files (issue 15).
 
 Revision ID: 0014_formats
-Revises: 0010_jobs
+Revises: 0013_models
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from datamint.server.db.base import JsonType
 
 revision = "0014_formats"
-down_revision = "0010_jobs"
+down_revision = "0013_models"
 branch_labels = None
 depends_on = None
 
