@@ -122,6 +122,11 @@ def test_bad_export_requests_are_refused_at_once(api, server, sample):
     ratios = httpx.post(url, json={"format": "coco", "split": {"ratios": {"train": 0.5, "val": 0.2}}},
                         headers=headers, timeout=30)
     assert ratios.status_code == 422 and "sum to 1" in ratios.json()["message"]
+    option = httpx.post(url, json={"format": "yolo", "options": {"task": "pose"}}, headers=headers, timeout=30)
+    assert option.status_code == 422
+    assert option.json()["message"] == "Option 'task' is one of detect, segment, got 'pose'"
+    unknown = httpx.post(url, json={"format": "coco", "options": {"nnunet": True}}, headers=headers, timeout=30)
+    assert unknown.status_code == 422 and "Unknown option 'nnunet' for format 'coco'" in unknown.json()["message"]
     missing = httpx.post(f"{server.url}/projects/00000000-0000-4000-8000-000000000000/exports",
                          json={"format": "coco"}, headers=headers, timeout=30)
     assert missing.status_code == 404
