@@ -155,3 +155,14 @@ def test_a_dataset_version_exports_its_frozen_annotations(api, server, sample, t
     data = nibabel.Nifti1Image.from_bytes(__import__("gzip").decompress(nifti.read(files[sample.nifti])))
     expected = np.where(sample.nifti_volume == 1, 4, np.where(sample.nifti_volume == 2, 6, 0))
     assert np.array_equal(np.asanyarray(data.dataobj), expected)
+
+
+def test_filters_narrow_the_export(api, sample, tmp_path):
+    archive = _export(api, sample, tmp_path / "filtered", "datamint", labels=["lesion", "organ"],
+                      resources=[sample.png], annotators=["admin@datamint.local", "nobody@example.org"])
+    records = [json.loads(line) for line in archive.read("annotations.jsonl").splitlines()]
+    expected = sorted(a["id"] for a in sample.original
+                      if a["identifier"] in ("lesion", "organ") and a["resource_id"] == sample.png)
+    assert sorted(r["id"] for r in records) == expected and len(expected) == 3
+    none = _export(api, sample, tmp_path / "nobody", "datamint", annotators=["nobody@example.org"])
+    assert none.read("annotations.jsonl") == b""

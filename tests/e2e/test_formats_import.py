@@ -186,3 +186,11 @@ def test_files_from_other_tools_find_their_image_by_file_name(api, server, sampl
         ("voc/image.xml", "square", "lesion", "image", [[2, 3], [15, 3], [2, 9], [15, 9]]),
         ("yolo/labels/image.txt", "square", "lesion", "image", [[9, 4], [15, 4], [9, 12], [15, 12]]),
     ]
+
+
+def test_predictions_are_attributed_to_their_model_and_author(api, server, sample, tmp_path):
+    archive = _exported(api, sample, tmp_path, "coco")
+    project = _new_project(api, sample)
+    _, got = _imported(api, server, sample, project, archive, model_name="unet-v3", author="rad@example.org")
+    assert got and {(a["source"], a["model_id"], a["is_model"], a["import_author"], a["imported_from"])
+                    for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org", archive.name)}
