@@ -52,6 +52,7 @@ from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.resources.volume_cache import VolumeCache
 from datamint.server.transport.clients import parse_networks
 from datamint.server.transport.gate import RequestGate
 from datamint.server.webapp import router as webapp
@@ -143,6 +144,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url,
                                            stale_tmp_age=spool_age)
     sweep_old_files(settings.data_dir / "upload-spool", spool_age, ".part")  # the spool of stores without one
+    app.state.volume_cache = VolumeCache(settings.data_dir / "cache" / "volumes", settings.volume_cache_mb << 20)
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.auth_guard = AuthFailureGuard(init.database, settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
