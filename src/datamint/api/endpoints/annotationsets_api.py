@@ -174,6 +174,10 @@ class AnnotationSetsApi(BaseApi):
         """
         self._request("PATCH", self._path(annotation_set_id), json=kwargs)
 
+    def get_workunits_statistics(self, annotation_set: str) -> dict[str, Any]:
+        """Time spent in a worklist per user, per label, per user and label, and per action."""
+        return self._request("GET", self._path(annotation_set, "/workunits-statistic")).json()
+
     def get_annotations_specs(self, annotation_set: str | Project) -> Sequence[AnnotationSpec]:
         """Get the annotations specs for a given annotation set ID or Project."""
         data = self._request("GET", self._path(annotation_set)).json()

@@ -27,6 +27,7 @@ class SearchBody(BaseModel):
     model_id: str | None = None
     deleted: bool | str | None = None
     load_ai_segmentations: bool | None = None
+    label_set: str | list[str] | None = None
     offset: int | str = 0
     limit: int | str = 100
 

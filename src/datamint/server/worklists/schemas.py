@@ -45,6 +45,7 @@ class WorklistCreate(BaseModel):
     project_id: str | None = None
     return_url: str | None = Field(default=None, max_length=1024)
     status: str | None = Field(default=None, max_length=20)
+    readers_per_item: int | None = None
 
 
 class WorklistPatch(BaseModel):
@@ -65,6 +66,7 @@ class WorklistPatch(BaseModel):
     viewable_ai_segmentations: list[Any] | None = None
     editable_ai_segmentations: list[Any] | None = None
     return_url: str | None = Field(default=None, max_length=1024)
+    readers_per_item: int | None = None
 
 
 class SegmentationGroupBody(BaseModel):
