@@ -86,6 +86,9 @@ QUALITY_REQUESTS: dict[str, Any] = {
     "PATCH /issues/{issue_id}": lambda w, a: _req(params={"issue_id": _fresh_issue(w)}, json={"status": "closed"}),
     "POST /issues/{issue_id}/comments": lambda w, a: _req(json={"text": "matrix"}),
     "DELETE /issues/{issue_id}": lambda w, a: _req(params={"issue_id": _fresh_issue(w)}),
+    "POST /projects/{project_id}/clone": lambda w, a: _req(json={"name": f"clone-{uuid.uuid4().hex[:8]}"}),
+    "POST /annotationsets/{worklist_id}/consensus":
+        lambda w, a: _req(json={"method": "majority", "resource_ids": [_project_resource(w)]}),
     "POST /projects/{project_id}/resources/{resource_id}/workunits":
         lambda w, a: _req(params={"resource_id": _project_resource(w)},
                           json={"seconds": 3, "worklist_id": worklist_id(w)}),

@@ -225,6 +225,8 @@ def test_workunits_recorded_from_api_calls_and_reported(api, server, project, im
     assert by_label["grade"] == pytest.approx(units[1]["seconds"] + 42.5, abs=1e-3)
     assert [row["email"] for row in stats["by_user"]] == [annotator]
     assert api.annotationsets.get_workunits_statistics(wid)["units"] == 3  # the client unit named no worklist
+    stat = api.annotationsets._request("GET", f"/annotationsets/{wid}/annotators-statistic").json()
+    assert {r["email"]: r["time_spent_seconds"] for r in stat}[annotator] == pytest.approx(measured, abs=1e-3)
     out = tmp_path / "units.csv"
     api.projects.download_workunits(project.id, out)
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
@@ -236,3 +238,85 @@ def test_workunits_recorded_from_api_calls_and_reported(api, server, project, im
     with pytest.raises(httpx.HTTPStatusError) as exc:
         as_annotator.projects.download_workunits(project.id, tmp_path / "no.csv")
     assert exc.value.response.status_code == 403
+
+
+def test_datasets_take_a_label_set(api, server, project, images):
+    from datamint.dataset import ImageDataset
+
+    wid = project.worklist_id
+    api.annotations.create(images[0], category("grade", "1", annotation_worklist_id=wid))
+    api.annotations.create(images[0], category("grade", "2", annotation_worklist_id=wid, model_id="cls"))
+    kw = {"api_key": server.admin_key, "server_url": server.url, "trusted_annotation_sources": None}
+
+    def sets(dataset) -> list[str]:
+        return sorted(a.get("label_set") for r in dataset.records for a in r.annotations)
+
+    assert sets(ImageDataset(project.name, **kw)) == ["ground-truth", "model:cls"]
+    assert sets(ImageDataset(project.name, label_sets="ground-truth", **kw)) == ["ground-truth"]
+    assert sets(ImageDataset(project.name, label_sets=["model:cls"], **kw)) == ["model:cls"]
+
+
+def test_clone_structure_resources_and_labels(api, server, project, images):
+    import numpy as np
+
+    wid = api.annotationsets.create("Round 2", images[:2], project=project, readers_per_item=2,
+                                    annotations=[{"type": "category", "identifier": "grade", "values": ["1", "2"]}])
+    api.projects.add_labelset(project, "second-opinion", "kept in clones")
+    gt = api.annotations.create(images[0], category("grade", "1", annotation_worklist_id=project.worklist_id))
+    mask = np.zeros((16, 24), np.uint8)
+    mask[1:4, 2:6] = 1
+    (seg,) = api.annotations.upload_segmentations(images[1], mask, {1: "lesion"}, worklist_id=project.worklist_id,
+                                                  ai_model_name="seg")
+    api.projects.set_label_status(project.id, images[0], "labeled")
+
+    bare = api.projects.clone(project, unique("bare"))
+    assert bare.id != project.id and api.projects.get_project_resources(bare) == []
+    worklists = {w.name: w for w in api.projects.get_worklists(bare)}
+    assert set(worklists) == {w.name for w in api.projects.get_worklists(project)}
+    raw = api.annotationsets._request("GET", f"/annotationsets/{worklists['Round 2'].id}").json()
+    assert (raw["readers_per_item"], [s["identifier"] for s in raw["annotations"]]) == (2, ["grade"])
+    assert {s["name"]: s["annotation_count"] for s in api.projects.get_labelsets(bare)} == {
+        "ground-truth": 0, "second-opinion": 0}
+    assert api.annotations.get_list(images, project_id=bare.id) == []
+
+    same = api.projects.clone(project, unique("res"), with_resources=True)
+    assert sorted(r.id for r in api.projects.get_project_resources(same)) == sorted(images)
+    round2 = next(w for w in api.projects.get_worklists(same) if w.name == "Round 2")
+    assert sorted(round2.resource_ids) == sorted(images[:2])
+
+    full = api.projects.clone(project, unique("full"), clone_labels=True)
+    copied = api.annotations.get_list(images, project_id=full.id)
+    assert sorted((a.label_set, a.identifier) for a in copied) == [("ground-truth", "grade"),
+                                                                   ("model:seg", "lesion")]
+    assert {a.id for a in copied}.isdisjoint({gt, seg})
+    copy_seg = next(a for a in copied if a.identifier == "lesion")
+    src = api.annotations._request("GET", f"/annotations/{images[1]}/annotations/{seg}/file").content
+    dst = api.annotations._request("GET", f"/annotations/{images[1]}/annotations/{copy_seg.id}/file").content
+    assert src == dst
+    assert api.projects.get_label_status(full.id, images[0])["status"] == "labeled"
+    only_gt = api.projects.clone(project, unique("gt"), clone_labels=True, label_sets=["ground-truth"])
+    assert [a.label_set for a in api.annotations.get_list(images, project_id=only_gt.id)] == ["ground-truth"]
+    assert wid  # the second worklist exists in the original too
+    # Cloning needs to see the project; cloning its labels needs export rights there.
+    annotator, key = server.new_user()
+    _add_member(server, project.id, annotator, "PROJECT_ANNOTATOR")
+    with pytest.raises(httpx.HTTPStatusError) as exc:
+        Api(server.url, key).projects.clone(project.id, unique("no"), clone_labels=True)
+    assert exc.value.response.status_code == 403
+    outsider_email, outsider_key = server.new_user()
+    with pytest.raises(ItemNotFoundError):
+        Api(server.url, outsider_key).projects.clone(project.id, unique("no"))
+
+
+def test_collaborators_are_the_project_members_with_segments_roles(api, server, project):
+    email, _ = server.new_user()
+    api.projects.add_collaborator(project, email, "reviewer")
+    roles = {m.get("email"): m["roles"] for m in api.projects.get_collaborators(project)}
+    assert roles[email] == ["PROJECT_REVIEWER"]
+    api.projects.update_collaborator(project, email, "labeler")
+    roles = {m.get("email"): m["roles"] for m in api.projects.get_collaborators(project)}
+    assert roles[email] == ["PROJECT_ANNOTATOR"]
+    api.projects.delete_collaborator(project, email)
+    assert email not in {m.get("email") for m in api.projects.get_collaborators(project)}
+    with pytest.raises(ValueError, match="role must be one of"):
+        api.projects.add_collaborator(project, email, "owner")  # type: ignore[arg-type]

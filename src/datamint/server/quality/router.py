@@ -11,9 +11,12 @@ from datamint.server.annotations.router import with_blobs
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 from datamint.server.errors import NotFoundError
 from datamint.server.policy import ProjectAction
-from datamint.server.quality import issues, label_status, service, workunit_stats
+from datamint.server.projects import service as projects_service
+from datamint.server.quality import agreement, clone, issues, label_status, service, workunit_stats
 from datamint.server.quality.schemas import (
+    CloneBody,
     CommentBody,
+    ConsensusBody,
     IssueCreate,
     IssueUpdate,
     LabelSetCreate,
@@ -23,7 +26,7 @@ from datamint.server.quality.schemas import (
     WorkunitBody,
 )
 from datamint.server.resources import service as resources_service
-from datamint.server.worklists import scope
+from datamint.server.worklists import readers, scope
 
 project_router = APIRouter(prefix="/projects", tags=["quality"])
 router = APIRouter(tags=["quality"])
@@ -205,3 +208,52 @@ def report_workunit(project_id: str, resource_id: str, body: WorkunitBody, sessi
 def worklist_workunits_statistic(worklist_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """Time spent in a worklist per user, per label, per user and label, and per action."""
     return workunit_stats.summary(session, scope.of_worklist(session, me, worklist_id))
+
+
+# -- several readers: progress, agreement, consensus ------------------------------------------------
+
+@router.get("/annotationsets/{worklist_id}/readers")
+def worklist_readers(worklist_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """Reader slots of each item of a multi-reader worklist, and which items are complete."""
+    found = scope.of_worklist(session, me, worklist_id)
+    found.require(ProjectAction.STATISTICS_READ)
+    worklist = found.worklists[0]
+    return {"worklist_id": worklist.id, "readers_per_item": worklist.readers_per_item or 1,
+            "items": readers.progress(session, worklist)}
+
+
+@router.get("/annotationsets/{worklist_id}/agreement")
+def worklist_agreement(worklist_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+                       format: Literal["json", "csv"] = "json",  # noqa: A002
+                       include_incomplete: bool = False) -> Any:
+    """Agreement between the worklist's readers per item, label and pair (Dice, IoU, HD95, MSD,
+    box IoU, Cohen's and Fleiss' kappa), as JSON or CSV."""
+    worklist = agreement.allowed_worklist(session, me, worklist_id)
+    found = agreement.report(session, store, worklist, include_incomplete=include_incomplete)
+    if format == "csv":
+        return Response(found.to_csv(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="agreement.csv"'})
+    return found.to_json()
+
+
+@router.post("/annotationsets/{worklist_id}/consensus")
+def worklist_consensus(worklist_id: str, body: ConsensusBody, session: SessionDep, me: CurrentUser,
+                       store: StorageDep) -> dict[str, Any]:
+    """Write the readers' consensus (majority vote or STAPLE) of the complete items into the
+    ``consensus`` label set, replacing an earlier consensus of the same items."""
+    worklist = agreement.allowed_worklist(session, me, worklist_id)
+    return with_blobs(session, store, me, lambda pending: agreement.build_consensus(
+        session, pending, me, worklist, body.method, body.resource_ids))
+
+
+# -- clone ------------------------------------------------------------------------------------------
+
+@project_router.post("/{project_id}/clone", status_code=201)
+def clone_project(project_id: str, body: CloneBody, session: SessionDep, me: CurrentUser,
+                  store: StorageDep) -> dict[str, Any]:
+    """A new project with the same structure (worklists, label schemas, label sets), and with the
+    same resources and a copy of the labels when asked."""
+    project = with_blobs(session, store, me, lambda pending: clone.clone(
+        session, pending, me, project_id, name=body.name, with_resources=body.with_resources,
+        with_annotations=body.with_annotations, only_sets=body.label_sets))
+    return projects_service.to_wire(session, project)

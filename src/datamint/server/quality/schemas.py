@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,3 +85,23 @@ class WorkunitBody(BaseModel):
     label: str | None = Field(default=None, max_length=300)
     label_set: str | None = Field(default=None, max_length=100)
     worklist_id: str | None = None
+
+
+class ConsensusBody(BaseModel):
+    """Body of ``POST /annotationsets/{id}/consensus``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    method: Literal["majority", "staple"] = "majority"
+    resource_ids: list[str] | None = None
+
+
+class CloneBody(BaseModel):
+    """Body of ``POST /projects/{id}/clone``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    with_resources: bool = False
+    with_annotations: bool = False
+    label_sets: list[str] | None = None
