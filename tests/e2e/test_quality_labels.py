@@ -146,6 +146,9 @@ def test_label_status_transitions_roles_and_history(api, server, project, images
     assert [r["resource_id"] for r in api.projects.get_label_statuses(project.id, status="unlabeled")] == images[1:]
     assert [r["resource_id"] for r in api.projects.get_label_statuses(project.id, "model:x", "skipped")] == \
         [images[1]]
+    listed = api.projects._request("GET", f"/projects/{project.id}/resources",  # the resource listing filters too
+                                   params={"label_status": "skipped", "label_set": "model:x"}).json()
+    assert [r["id"] for r in listed] == [images[1]]
     with pytest.raises(ValidationError, match="Unknown label status 'done'"):
         api.projects.set_label_status(project.id, rid, "done")  # type: ignore[arg-type]
     events = api.annotations._request("GET", "/audit-events", params={"action": "set_label_status",

@@ -142,6 +142,10 @@ def test_three_readers_blind_until_complete_then_agreement_and_consensus(api, st
     assert fleiss["kappa"] == pytest.approx(1 / 3, abs=1e-6)
     liver = next(r for r in report["summary"]["by_label"] if r["kind"] == "mask" and r["label"] == "liver")
     assert liver["pairs"] == 3 and liver["mean_dice"] == pytest.approx((1.0 + 0.8 + 0.8) / 3, abs=1e-6)
+    job = api.annotationsets.start_agreement(wid)  # the same report as a background job
+    finished = api.jobs.wait(job["id"], timeout=120, progress_bar=False).raise_for_status()
+    assert (finished.kind, finished.result["masks"], finished.result["classifications"]) == (
+        "quality.agreement", report["masks"], report["classifications"])
     out = tmp_path / "agreement.csv"
     api.annotationsets.download_agreement(wid, out)
     rows = list(csv.DictReader(io.StringIO(out.read_text())))

@@ -37,6 +37,7 @@ from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
+from datamint.server.quality.agreement_job import router as agreement_jobs_router
 from datamint.server.quality.router import project_router as project_quality_router
 from datamint.server.quality.router import router as quality_router
 from datamint.server.resources.janitor import UploadJanitor
@@ -160,6 +161,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(project_datasets_router)
     app.include_router(project_quality_router)
     app.include_router(quality_router)
+    app.include_router(agreement_jobs_router)
     app.include_router(jobs_router)
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)

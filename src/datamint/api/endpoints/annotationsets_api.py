@@ -201,6 +201,16 @@ class AnnotationSetsApi(BaseApi):
         return self._request("GET", self._path(annotation_set, "/agreement"),
                              params={"include_incomplete": str(include_incomplete).lower()}).json()
 
+    def start_agreement(self, annotation_set: str, include_incomplete: bool = False) -> dict[str, Any]:
+        """Compute the agreement report in the background (large worklists).
+
+        Returns:
+            The job (``id``, ``status``...); ``api.jobs.wait(job['id']).result`` is the report of
+            :meth:`get_agreement`.
+        """
+        return self._request("POST", self._path(annotation_set, "/agreement/jobs"),
+                             params={"include_incomplete": str(include_incomplete).lower()}).json()
+
     def download_agreement(self, annotation_set: str, output_path: str | Path, progress_bar: bool = False) -> None:
         """Save the agreement report as CSV (one row per measurement)."""
         stream_download(self, self._path(annotation_set, "/agreement"), {"format": "csv"}, output_path,

@@ -31,7 +31,7 @@ import gzip
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -258,13 +258,20 @@ class Report:
 
 
 def report(session: Session, store: BlobStore, worklist: Worklist, *, include_incomplete: bool = False,
-           resource_ids: Sequence[str] | None = None) -> Report:
-    """Compute the agreement report of a worklist (see the module docstring)."""
+           resource_ids: Sequence[str] | None = None,
+           on_item: Callable[[int, int], None] | None = None) -> Report:
+    """Compute the agreement report of a worklist (see the module docstring).
+
+    Args:
+        on_item: Called with (items done, items in all) after each item (a job's progress).
+    """
     items = _reader_annotations(session, worklist, include_incomplete, resource_ids)
     all_readers = sorted({r for item in items.values() for r in item.readers})
     out = Report(worklist, all_readers, sorted(items))
     ratings: dict[str, dict[tuple[str, int | None], dict[str, str]]] = defaultdict(dict)
-    for rid in sorted(items):
+    for done, rid in enumerate(sorted(items), start=1):
+        if on_item is not None:
+            on_item(done - 1, len(items))
         item = items[rid]
         by_label: dict[tuple[str, str], list[Annotation]] = defaultdict(list)
         for a in item.annotations:

@@ -34,6 +34,7 @@ from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects.models import Project
 from datamint.server.quality.models import LABEL_STATUSES, LabelStatus, LabelStatusEvent
+from datamint.server.resources import membership
 from datamint.server.resources.models import ProjectResource, Resource
 from datamint.server.workunits import recorder as workunits
 
@@ -134,6 +135,14 @@ def set_status(session: Session, me: Principal, project: Project, roles: list[st
     return get(session, project, rid, name)
 
 
+def resource_ids_with(session: Session, project_id: str, label_set: str, status: str) -> set[str]:
+    """Ids of the project's resources whose status in ``label_set`` is ``status`` (the filter of
+    ``GET /projects/{id}/resources?label_status=``)."""
+    project = session.get(Project, project_id)
+    assert project is not None
+    return {row["resource_id"] for row in listing(session, project, label_set, status)}
+
+
 def listing(session: Session, project: Project, label_set: str, status: str | None) -> list[dict[str, Any]]:
     """The project's resources with their status in a label set (``status`` filters; ``unlabeled``
     finds resources without a status row too)."""
@@ -152,3 +161,7 @@ def listing(session: Session, project: Project, label_set: str, status: str | No
         stmt = stmt.where(LabelStatus.status == status)
     return [{"resource_id": rid, "filename": filename, "label_set": name, "status": current or UNLABELED,
              "updated_at": iso(at), "updated_by": by} for rid, filename, current, at, by in session.execute(stmt)]
+
+
+if resource_ids_with not in membership.LABEL_STATUS_FILTERS:
+    membership.LABEL_STATUS_FILTERS.append(resource_ids_with)
