@@ -14,6 +14,7 @@ from datamint.api.endpoints import annotation_masks as masks
 from datamint.api.endpoints.annotation_files import AnnotationFilesMixin
 from datamint.api.endpoints.annotation_geometry import ResourceGeometry
 from datamint.api.endpoints.annotation_helpers import AnnotationHelpersMixin
+from datamint.api.endpoints.import_sessions import ImportSession
 from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi, is_uuid
 from datamint.entities.annotations import Annotation, AnnotationType, annotation_from_dict
 from datamint.exceptions import ServerError
@@ -288,6 +289,44 @@ class AnnotationsApi(AnnotationHelpersMixin, AnnotationFilesMixin, CreatableEnti
         annotation_id = annotation if isinstance(annotation, str) else annotation.id
         response = self._request("POST", f"/annotations/{annotation_id}/promote", json={"to": to})
         return self._init_entity_obj(**response.json())
+
+    def import_session(self, project: str | Any, worklist: str | None = None, background: bool = False,
+                       **commit_options: Any) -> ImportSession:
+        """Open an import session for a project: add files, folders or bytes, then commit (seed 003's
+        ``create_import_session``). Used as a context manager it commits on exit and, unless
+        ``background``, waits for the import.
+
+        Args:
+            project: The project (id or Project) the annotations go to.
+            worklist: A worklist of the project (default: the project's own).
+            background: Return from the ``with`` block once committed, without waiting.
+            **commit_options: ``dry_run``, ``label_map``, ``on_conflict``, ``author``, ``model_name``
+                (see :meth:`ImportSession.commit`).
+
+        Returns:
+            The open :class:`ImportSession`.
+
+        Example:
+            >>> with api.annotations.import_session(project) as session:
+            ...     session.add_path("coco/annotations.json")
+            >>> session.job.result["created"]
+        """
+        api = getattr(self, "_api_instance", None)
+        if isinstance(project, str):
+            project_id = project if is_uuid(project) or api is None else api.projects._project_id(project)
+        else:
+            project_id = project.id
+        body = {"worklist_id": worklist} if worklist else {}
+        data = self._request("POST", f"/projects/{project_id}/imports", json=body).json()
+        if api is not None:
+            jobs = api.jobs
+        else:
+            from datamint.api.endpoints.jobs_api import JobsApi
+
+            jobs = JobsApi(self.config, self.client)
+        return ImportSession(self, jobs, data, background=background, commit_options=commit_options)
+
+    create_import_session = import_session
 
     def approve(self, annotation: str | Annotation) -> None:
         """Approve an annotation (its status becomes ``published``).

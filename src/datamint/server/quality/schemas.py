@@ -1,107 +1,110 @@
-"""Request bodies of the label-quality endpoints."""
+"""Request bodies of the label-quality endpoints (values checked by :mod:`datamint.server.common.values`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from datamint.server.common.values import JsonValue, Line, RequestBody, line, text
 
 
-class LabelSetCreate(BaseModel):
+class LabelSetCreate(RequestBody):
     """Body of ``POST /projects/{id}/labelsets``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=20000)
+    name: line(100, min_length=1)
+    description: text(20000) = ""
 
 
-class PromoteOneBody(BaseModel):
+class PromoteOneBody(RequestBody):
     """Body of ``POST /annotations/{id}/promote``: the target label set."""
 
     model_config = ConfigDict(extra="ignore")
 
-    to: str = Field(default="ground-truth", min_length=1, max_length=100)
+    to: line(100, min_length=1) = "ground-truth"
 
 
-class PromoteBody(BaseModel):
-    """Body of the promote endpoints: the target label set (and, for a whole set, which resources)."""
+class PromoteBody(RequestBody):
+    """Body of ``POST /projects/{id}/labelsets/{name}/promote``: the target label set and,
+    optionally, which resources."""
 
     model_config = ConfigDict(extra="ignore")
 
-    to: str = Field(default="ground-truth", min_length=1, max_length=100)
-    resource_ids: list[str] | None = None
+    to: line(100, min_length=1) = "ground-truth"
+    resource_ids: list[Line] | None = Field(default=None, max_length=100000)
 
 
-class LabelStatusBody(BaseModel):
+class LabelStatusBody(RequestBody):
     """Body of ``PUT /projects/{id}/resources/{rid}/label-status``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    status: str = Field(max_length=20)
-    label_set: str = Field(default="ground-truth", max_length=100)
-    expected: str | None = Field(default=None, max_length=20)
+    status: line(20)
+    label_set: line(100) = "ground-truth"
+    expected: line(20) | None = None
     """The status the caller believes is current (409 when it is not)."""
 
 
-class IssueCreate(BaseModel):
+class IssueCreate(RequestBody):
     """Body of ``POST /resources/{rid}/issues``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    description: str = Field(min_length=1, max_length=20000)
-    status: str = Field(default="open", max_length=10)
-    project_id: str | None = None
+    description: text(20000)
+    status: line(10) = "open"
+    project_id: Line | None = None
     frame_index: int | None = None
-    point: list[Any] | None = None
-    label_set: str | None = Field(default=None, max_length=100)
+    point: list[JsonValue] | None = None
+    label_set: line(100) | None = None
 
 
-class IssueUpdate(BaseModel):
+class IssueUpdate(RequestBody):
     """Body of ``PATCH /issues/{id}``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    description: str | None = Field(default=None, max_length=20000)
-    status: str | None = Field(default=None, max_length=10)
-    comment: str | None = Field(default=None, max_length=20000)
+    description: text(20000) | None = None
+    status: line(10) | None = None
+    comment: text(20000) | None = None
 
 
-class CommentBody(BaseModel):
+class CommentBody(RequestBody):
     """Body of ``POST /issues/{id}/comments``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    text: str = Field(min_length=1, max_length=20000)
+    text: text(20000)
 
 
-class WorkunitBody(BaseModel):
+class WorkunitBody(RequestBody):
     """Body of ``POST /projects/{id}/resources/{rid}/workunits`` (time measured by a client)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    action: str = Field(default="annotate", max_length=20)
+    action: line(20) = "annotate"
     seconds: float
-    label: str | None = Field(default=None, max_length=300)
-    label_set: str | None = Field(default=None, max_length=100)
-    worklist_id: str | None = None
+    label: line(300) | None = None
+    label_set: line(100) | None = None
+    worklist_id: Line | None = None
 
 
-class ConsensusBody(BaseModel):
+class ConsensusBody(RequestBody):
     """Body of ``POST /annotationsets/{id}/consensus``."""
 
     model_config = ConfigDict(extra="ignore")
 
     method: Literal["majority", "staple"] = "majority"
-    resource_ids: list[str] | None = None
+    resource_ids: list[Line] | None = None
 
 
-class CloneBody(BaseModel):
+class CloneBody(RequestBody):
     """Body of ``POST /projects/{id}/clone``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=300)
+    name: line(300, min_length=1) | None = None
     with_resources: bool = False
     with_annotations: bool = False
-    label_sets: list[str] | None = None
+    label_sets: list[line(100)] | None = None

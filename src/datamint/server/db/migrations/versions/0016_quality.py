@@ -2,7 +2,7 @@
 per item of a worklist, and the project option of a ``verified`` status.
 
 Revision ID: 0016_quality
-Revises: 0010_jobs
+Revises: 0014_formats
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from datamint.server.db.base import JsonType
 
 revision = "0016_quality"
-down_revision = "0010_jobs"
+down_revision = "0014_formats"
 branch_labels = None
 depends_on = None
 
