@@ -49,6 +49,9 @@ from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
+from datamint.server.quality.agreement_job import router as agreement_jobs_router
+from datamint.server.quality.router import project_router as project_quality_router
+from datamint.server.quality.router import router as quality_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
@@ -193,6 +196,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(project_quality_router)
+    app.include_router(quality_router)
+    app.include_router(agreement_jobs_router)
     app.include_router(jobs_router)
     app.include_router(exports_router)
     app.include_router(imports_router)
