@@ -257,7 +257,8 @@ def dicom(
     _configure_logging(settings.log_level)
     init = initialize(settings)
     store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
-    listener = DicomListener(init.database, store, settings.dicom_ae_title, settings.dicom_host, settings.dicom_port)
+    listener = DicomListener(init.database, store, settings.dicom_ae_title, settings.dicom_host, settings.dicom_port,
+                             settings.decode_limits)
     typer.secho(f"DICOM listener {settings.dicom_ae_title} on {settings.dicom_host}:{settings.dicom_port} "
                 "(Ctrl-C to stop)", fg=typer.colors.GREEN, err=True)
     listener.serve_forever()

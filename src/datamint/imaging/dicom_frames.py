@@ -13,10 +13,12 @@ import os
 
 import numpy as np
 import pydicom
+import pydicom.filereader
 from pydicom.encaps import get_frame
-from pydicom.pixels import pixel_array
+from pydicom.errors import InvalidDicomError
 
-from .dicom_io import number_of_frames
+from ._sources import source_name
+from .dicom_io import check_dicom_size, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 
 __all__ = ["decoded_frame", "read_frame"]
@@ -47,8 +49,15 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
             :func:`decoded_frame`.
         CorruptFileError: The pixel data is shorter than announced.
     """
+    try:
+        stored = pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID")
+    except (InvalidDicomError, EOFError, OSError, ValueError) as exc:  # no Part-10 header: decode instead
+        raise UnsupportedFormatError(f"frames of this object cannot be read as stored ({exc})") from exc
+    if stored is None or stored.is_deflated or not stored.is_little_endian:  # never inflate a whole data set here
+        raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
     with open(path, "rb") as fh:
         ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        check_dicom_size(ds, source_name(path))
         start = fh.tell()
         syntax = ds.file_meta.get("TransferSyntaxUID")
         frames = number_of_frames(ds)
@@ -59,7 +68,7 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
         if header[:4] != _PIXEL_DATA:
             raise UnsupportedFormatError("this DICOM object has no Pixel Data (it is not an image)")
         if syntax.is_encapsulated:
-            return get_frame(fh.read(), index, number_of_frames=frames), str(syntax)
+            return get_frame(fh, index, number_of_frames=frames), str(syntax)  # reads only that frame
         bits = int(ds.get("BitsAllocated") or 0)
         if bits % 8:
             raise UnsupportedFormatError(f"{bits}-bit pixel data cannot be cut into frames as stored")
@@ -77,12 +86,11 @@ def decoded_frame(path: str | os.PathLike[str], index: int) -> bytes:
     Raises:
         IndexError: `index` is out of range.
         UnsupportedFormatError: No decoder is installed for the stored transfer syntax.
+        DecodedSizeError: The header announces more than the decoded-size limits allow.
     """
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    frames = number_of_frames(ds)
-    _check_index(index, frames)
-    try:
-        arr = pixel_array(os.fspath(path), index=index if frames > 1 else None)
-    except (RuntimeError, NotImplementedError, ValueError) as exc:
-        raise UnsupportedFormatError(f"cannot decode the pixel data: {exc}; install the pylibjpeg plugins") from exc
+    from .render import decode_dicom_frame
+
+    ds = read_dicom(path, stop_before_pixels=True, check=False)
+    _check_index(index, number_of_frames(ds))
+    _header, arr = decode_dicom_frame(os.fspath(path), index)  # that frame only, within the limits
     return np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False)).tobytes()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from datamint.server.annotations.router import router as annotations_router
@@ -22,8 +22,10 @@ from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.common import limits as decode_limits
 from datamint.server.common.files import PRIVATE_DIR, chmod_quietly, private_dir, sweep_old_files
 from datamint.server.common.middleware import RequestContextMiddleware
+from datamint.server.common.values import check_request_values
 from datamint.server.config import Settings
 from datamint.server.datasets.router import project_router as project_datasets_router
 from datamint.server.datasets.router import router as datasets_router
@@ -33,19 +35,30 @@ from datamint.server.dicomweb.router import router as dicomweb_router
 from datamint.server.dimse.router import router as dicom_settings_router
 from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
+from datamint.server.formats import importer  # noqa: F401 - registers the formats.import job kind
+from datamint.server.formats.exports import router as exports_router
+from datamint.server.formats.sessions import router as imports_router
 from datamint.server.jobs.dataset_versions import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
+from datamint.server.models import deploy as models_deploy
+from datamint.server.models import inference as models_inference
+from datamint.server.models import model_info, pod_logs
+from datamint.server.models.mlflow_backend import backend_for
+from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
+from datamint.server.quality.agreement_job import router as agreement_jobs_router
+from datamint.server.quality.router import project_router as project_quality_router
+from datamint.server.quality.router import router as quality_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.resources.volume_cache import VolumeCache
 from datamint.server.transport.clients import parse_networks
 from datamint.server.transport.gate import RequestGate
 from datamint.server.webapp import router as webapp
-from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
 
@@ -105,6 +118,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Embedded default: the server runs the jobs itself; with a queue URL, workers elsewhere do.
         app.state.jobs.start(0 if settings.queue_url else settings.job_threads)
+        if settings.mlflow_warmup:
+            app.state.mlflow.warm_up()
         try:
             yield
         finally:
@@ -121,6 +136,8 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         lifespan=lifespan,
         docs_url=None,  # served by the pages package with local assets (offline)
         redoc_url=None,
+        # Every query and path parameter of every route is one line of text (common/values.py).
+        dependencies=[Depends(check_request_values)],
     )
     app.state.settings = settings
     app.state.database = init.database
@@ -130,6 +147,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url,
                                            stale_tmp_age=spool_age)
     sweep_old_files(settings.data_dir / "upload-spool", spool_age, ".part")  # the spool of stores without one
+    app.state.volume_cache = VolumeCache(settings.data_dir / "cache" / "volumes", settings.volume_cache_mb << 20)
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.auth_guard = AuthFailureGuard(init.database, settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
@@ -137,14 +155,17 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
                                              settings.orphan_sweep_interval_s,
                                              timedelta(hours=settings.idempotency_hours))
     app.state.upload_janitor.sweep()
+    app.state.mlflow = backend_for(settings.resolved_database_url, app.state.blob_store, settings.data_dir,
+                                   settings.mlflow_database_url)
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
     app.state.dicom_listener = None
     if settings.dicom_enabled:
         app.state.dicom_listener = DicomListener(init.database, app.state.blob_store, settings.dicom_ae_title,
-                                                 settings.dicom_host, settings.dicom_port)
+                                                 settings.dicom_host, settings.dicom_port, settings.decode_limits)
         app.state.dicom_listener.start()
 
     install_error_handlers(app)
+    decode_limits.install(app, settings.decode_limits)
     # The gate authenticates and bounds every request before its body is read (transport.gate).
     app.add_middleware(RequestGate, fastapi_app=app)
     app.add_middleware(RequestContextMiddleware)
@@ -169,13 +190,24 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(annotations_router)
     app.include_router(worklists_router)
     app.include_router(project_worklists_router)
-    app.include_router(model_info_router)
+    app.include_router(model_info.router)
+    app.include_router(model_info.experiments_router)
+    app.include_router(model_info.datasets_router)
     app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(project_quality_router)
+    app.include_router(quality_router)
+    app.include_router(agreement_jobs_router)
     app.include_router(jobs_router)
+    app.include_router(exports_router)
+    app.include_router(imports_router)
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)
+    app.include_router(mlflow_router)
+    app.include_router(models_deploy.router)
+    app.include_router(models_inference.router)
+    app.include_router(pod_logs.router)
     webapp.install(app)
     return app
 

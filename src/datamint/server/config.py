@@ -7,12 +7,15 @@ Nothing here is read at import time: the CLI (or a test) builds a :class:`Settin
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Annotated
 
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from datamint.imaging.limits import DecodeLimits
 
 
 def default_data_dir() -> Path:
@@ -70,10 +73,29 @@ class Settings(BaseSettings):
         job_sweep_interval_s: Seconds between two sweeps for expired leases and undelivered jobs.
         job_redispatch_s: A job still queued this long after it was sent is sent again (its message
             was lost, e.g. Redis was flushed); duplicates are harmless.
-        public_url: The URL clients reach the server at, used for links in answers (DICOMweb
-            retrieve and bulk data URLs); by default the scheme and ``Host`` of each request.
+        max_frame_pixels: Largest image frame (rows x columns; a NIfTI slice) any request may
+            decode; a file whose header announces more is refused (413) before decoding.
+        max_frames: Most frames (DICOM frames, NIfTI slices x volumes, image pages) in one file.
+        max_decoded_mb: Largest decoded size of one file, all frames together, in MiB (also the most
+            a deflated DICOM or a gzip NIfTI is ever inflated).
+        max_spec_kb: Largest annotation-spec / segmentation-group document once parsed, in KiB
+            (YAML aliases are refused outright). See ``docs/security.md``, "Decoded-size limits".
+        public_url: The URL clients reach the server at, used for links in answers. Invitation
+            links (sent on to other people) are built from it, never from a request's ``Host``
+            header (which the client chooses); unset, they use ``http://<host>:<port>`` of these
+            settings (the machine's name when bound to every interface). DICOMweb retrieve and
+            bulk data URLs, which only go back to the client that asked, fall back to the scheme
+            and ``Host`` of each request.
+        volume_cache_mb: Size of ``<data_dir>/cache/volumes``, where the viewer's decoded volumes
+            are kept (decompressed ``.nii.gz``, DICOM series decoded for sagittal and coronal
+            slices); least recently used volumes are deleted above it.
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
+        mlflow_database_url: Database of MLflow's tracking and registry stores. Defaults to the
+            file ``mlflow.db`` beside the SQLite database, or the schema ``mlflow`` of the
+            PostgreSQL database (see ``docs/models.md``).
+        mlflow_warmup: Prepare MLflow's stores (import, migrations) in the background when the
+            server starts, so the first MLflow call does not wait for them (tests turn it off).
     """
 
     model_config = SettingsConfigDict(env_prefix="DATAMINT_SERVER_", extra="ignore")
@@ -109,10 +131,17 @@ class Settings(BaseSettings):
     job_sweep_interval_s: float = Field(default=15, gt=0)
     job_redispatch_s: float = Field(default=600, gt=0)
     public_url: str | None = None
+    max_frame_pixels: int = Field(default=32 * 1024 * 1024, ge=1)
+    max_frames: int = Field(default=65536, ge=1)
+    max_decoded_mb: int = Field(default=1024, ge=1)
+    max_spec_kb: int = Field(default=1024, ge=1)
+    volume_cache_mb: int = Field(default=8192, ge=1)
     dicom_enabled: bool = False
     dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
     dicom_host: str = "127.0.0.1"
     dicom_port: int = Field(default=11112, ge=0, le=65535)
+    mlflow_database_url: str | None = None
+    mlflow_warmup: bool = True
 
     @field_validator("data_dir", mode="before")
     @classmethod
@@ -152,6 +181,24 @@ class Settings(BaseSettings):
         if self.storage_url:
             return self.storage_url
         return str((self.data_dir / "blobs").resolve())
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        """The decoded-size limits of :mod:`datamint.imaging.limits`, named by their settings in messages."""
+        return DecodeLimits(max_frame_pixels=self.max_frame_pixels, max_frames=self.max_frames,
+                            max_decoded_mb=self.max_decoded_mb, max_spec_kb=self.max_spec_kb,
+                            setting_prefix="DATAMINT_SERVER_")
+
+    @property
+    def public_base_url(self) -> str:
+        """The server's URL for links other people follow (invitations): ``public_url``, else the
+        configured host and port; never anything a request chose."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host if self.host not in ("", "0.0.0.0", "::", "[::]") else socket.getfqdn()  # noqa: S104
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def max_upload_bytes(self) -> int:

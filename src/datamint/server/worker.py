@@ -55,6 +55,9 @@ def build(settings: Settings, imports: Sequence[str] = ()) -> JobRuntime:
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database.engine)
     store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    from datamint.server.models.mlflow_backend import backend_for
+
+    backend_for(settings.resolved_database_url, store, settings.data_dir, settings.mlflow_database_url)
     return JobRuntime(database, store, settings)
 
 

@@ -14,6 +14,7 @@ from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.schemas import FrameRangesBody, IdsBody, PatchBody, SearchBody
 from datamint.server.auth.service import Principal
 from datamint.server.common.http import content_disposition
+from datamint.server.common.values import JsonValue, Line, line, text
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.storage.base import BlobStore
 
@@ -69,7 +70,7 @@ def approve(annotation_id: str, session: SessionDep, me: CurrentUser) -> dict[st
 
 
 @router.post("/{resource_id}/annotations", status_code=201)
-def create(resource_id: str, items: Annotated[Any, Body()], session: SessionDep, me: CurrentUser) -> list[str]:
+def create(resource_id: str, items: Annotated[JsonValue, Body()], session: SessionDep, me: CurrentUser) -> list[str]:
     """Create annotations from a JSON array of create items; returns their ids in order."""
     ids = service.create(session, me, resource_id, items)
     session.commit()
@@ -116,18 +117,19 @@ def download_file(resource_id: str, annotation_id: str, session: SessionDep, me:
 def upload_volume(
     resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
     file: Annotated[UploadFile, File(description="Labelled NIfTI volume (.nii or .nii.gz)")],
-    segmentation_map: Annotated[str | None, Form(description='{"1": "liver", ...}')] = None,
-    annotation_worklist_id: Annotated[str | None, Form()] = None,
-    model_id: Annotated[str | None, Form()] = None,
-    source: Annotated[str | None, Form()] = None,
-    imported_from: Annotated[str | None, Form()] = None,
-    import_author: Annotated[str | None, Form(description="The author to credit")] = None,
+    segmentation_map: Annotated[text(1 << 20) | None, Form(description='{"1": "liver", ...}')] = None,
+    annotation_worklist_id: Annotated[Line | None, Form()] = None,
+    model_id: Annotated[line(300) | None, Form()] = None,
+    source: Annotated[line(40) | None, Form()] = None,
+    imported_from: Annotated[line(300) | None, Form()] = None,
+    import_author: Annotated[line(320) | None, Form(description="The author to credit")] = None,
+    label_set: Annotated[line(100) | None, Form(description="The label set (default: by who/what made it)")] = None,
 ) -> list[str]:
     """Create one image-scope segmentation per label of a NIfTI volume, each with its own binary
     mask; returns their ids by label value."""
     data = file.file.read()
     form = files.VolumeImport(segmentation_map, annotation_worklist_id or None, model_id or None, source or None,
-                              imported_from or None, import_author or None)
+                              imported_from or None, import_author or None, label_set or None)
     return with_blobs(session, store, me,
                       lambda pending: files.import_volume(session, pending, me, resource_id, data, form))
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from datamint.server.common.redact import loggable_path
+
 _ACCESS = logging.getLogger("datamint.server.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -54,7 +56,7 @@ class RequestContextMiddleware:
             record: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope.get("method"),
-                "path": scope.get("path"),
+                "path": loggable_path(scope),  # never a download token (nor the query string)
                 "status": status["code"],
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "response_bytes": status["bytes"],

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
+from datamint.server.common.http import content_disposition
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
@@ -46,7 +47,7 @@ def download_archive(token: str, session: SessionDep, me: CurrentUser, store: St
     filename, chunks = download.redeem(session, store, me, token)
     session.commit()
     return StreamingResponse(chunks, media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                             headers={"Content-Disposition": content_disposition(filename)})
 
 
 @router.get("/{dataset_id}")

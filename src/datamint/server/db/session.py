@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from datamint.server.common.files import PRIVATE_FILE, chmod_quietly, private_dir
-from datamint.server.db import unit_of_work
+from datamint.server.db import unit_of_work, values
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,7 +42,10 @@ def make_engine(url: str) -> Engine:
 
     SQLite gets WAL journaling, foreign keys and a generous busy timeout; its file is created
     (with its parent folder) readable by the server's user only. PostgreSQL URLs given as
-    ``postgresql://`` use psycopg 3.
+    ``postgresql://`` use psycopg 3. On both, errors never
+    carry the statement's parameters (``hide_parameters``: they may hold password hashes or
+    patient data, and errors are logged), and every statement's parameters are checked against
+    what both databases can hold (:mod:`datamint.server.db.values`).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -51,12 +54,14 @@ def make_engine(url: str) -> Engine:
         # Enough pooled connections for every request thread: an overflow connection is closed on
         # return and reopening one (with its PRAGMAs) under concurrent uploads cost more than the queries.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=40, max_overflow=20)
+                               pool_size=40, max_overflow=20, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    else:
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    values.install(engine)
+    return engine
 
 
 class Database:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from datamint.server.errors import BadRequestError, UnsupportedMediaError
@@ -112,12 +112,12 @@ async def read_related(content_type: str, chunks: AsyncIterator[bytes], folder: 
     callbacks = {name: getattr(parts, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
-    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     try:
+        parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:  # malformed parts, or a boundary over 256 characters
         parts.discard()
         raise BadRequestError(f"Malformed multipart/related body: {exc}")
     except BaseException:

@@ -29,8 +29,9 @@ so a client never ends up with a resource named differently from what it sent.
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,11 +44,14 @@ from sqlalchemy.orm import Session
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
 from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype, validate_content
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import DecodedTooLargeError
+from datamint.server.common.values import check_text, parse_json, storable_json
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
@@ -120,12 +124,10 @@ def check_filename(filename: str | None) -> str:
 
 
 def _text(value: str | None, name: str, limit: int) -> str | None:
+    """One line of text of at most ``limit`` characters (stripped; empty means none)."""
     if value is None:
         return None
-    text = value.strip()
-    if len(text) > limit:
-        raise ValidationFailedError(f"'{name}' is longer than {limit} characters")
-    return text or None
+    return check_text(value.strip(), name, max_length=limit) or None
 
 
 def parse_user_metadata(raw: str | None) -> dict[str, Any]:
@@ -134,10 +136,7 @@ def parse_user_metadata(raw: str | None) -> dict[str, Any]:
         return {}
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
         raise ValidationFailedError("The metadata document is larger than 1 MiB")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailedError(f"The metadata field is not valid JSON: {exc}")
+    value = parse_json(raw, "metadata")
     if not isinstance(value, dict):
         raise ValidationFailedError("The metadata field must be a JSON object")
     return value
@@ -145,6 +144,8 @@ def parse_user_metadata(raw: str | None) -> dict[str, Any]:
 
 def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     message = str(exc) if exc.filename else f"{filename}: {exc}"
+    if isinstance(exc, DecodedSizeError):
+        return DecodedTooLargeError(message, details={"limit": exc.limit})
     if isinstance(exc, (MimetypeMismatchError, UnsupportedFormatError)):
         return UnsupportedMediaError(message)
     return ValidationFailedError(message)
@@ -187,14 +188,35 @@ def analyse(source: str | BinaryIO, filename: str,
                     raise
                 metadata = {}
     except ImagingError as exc:
-        raise _imaging_error(exc, filename) from exc
+        error = _imaging_error(exc, filename)
+        error.message = _client_named(error.message, source, filename)
+        raise error from exc
     except AppError:
         raise
     except Exception as exc:  # a library choked on the content: still the client's file, not our bug
         _LOG.warning("cannot read %s: %r", filename, exc)
-        raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
+        detail = _client_named(f"{type(exc).__name__}: {exc}", source, filename)
+        raise ValidationFailedError(f"{filename}: cannot read the file ({detail}); "
                                     "check that it is complete and of the declared type") from exc
-    return mimetype, metadata, entry
+    return mimetype, *storable(metadata, entry)
+
+
+def storable(metadata: dict[str, Any], entry: DicomIndexEntry | None) -> tuple[dict[str, Any], DicomIndexEntry | None]:
+    """The metadata and DICOM index entry read from a file, made storable on every backend
+    (:func:`~datamint.server.common.values.storable_json`: NUL padding dropped, NaN header fields
+    as null): a file's odd header never makes its upload fail, nor a later listing."""
+    if entry is not None:
+        entry = dataclasses.replace(entry, study=storable_json(entry.study), series=storable_json(entry.series),
+                                    instance=storable_json(entry.instance))
+    return storable_json(metadata), entry
+
+
+def _client_named(message: str, source: str | BinaryIO, filename: str) -> str:
+    """``message`` with the spool file's path (or its bare name) replaced by the name the client
+    gave the file."""
+    if not isinstance(source, str):
+        return message
+    return message.replace(source, filename).replace(os.path.basename(source), filename)
 
 
 @contextlib.contextmanager
@@ -229,6 +251,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     channel = _text(form.channel, "channel", 300) or ""
     modality = _text(form.modality, "modality", 64)
     source_filepath = _text(form.source_filepath, "source_filepath", 1024)
+    mechanism = _text(form.source, "source", 20) or "api"
     tags = clean_tags(form.tags)
     user_metadata = parse_user_metadata(form.metadata)
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
@@ -249,6 +272,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     if form.anonymize and mimetype == DICOM:
         declared = declared or received.sha256  # duplicates are found by the original's content
         received, metadata, entry, laterality = deidentify.anonymized(received, form.anonymize_key)
+        metadata, entry = storable(metadata, entry)
         tags = clean_tags([*tags, *laterality])
     size = received.size
     content_sha256 = received.sha256
@@ -270,7 +294,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
             id=resource_id, customer_id=me.customer_id, storage=storage_for(mimetype), location=key,
             filename=filename, mimetype=mimetype, size=size, status="published" if form.publish else "inbox",
             modality=modality or _str(metadata.get("Modality")), file_metadata={**user_metadata, **metadata},
-            source_filepath=source_filepath, upload_channel=channel, upload_mechanism=form.source or "api",
+            source_filepath=source_filepath, upload_channel=channel, upload_mechanism=mechanism,
             created_at=now, created_by=me.email, created_by_id=me.user_id, published=form.publish,
             published_on=now if form.publish else None, published_by=me.email if form.publish else None,
             deleted=False, deleted_at=None, deleted_by=None, instance_uid=_str(metadata.get("SOPInstanceUID")),

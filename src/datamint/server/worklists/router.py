@@ -12,6 +12,7 @@ from datamint.server.annotations import files
 from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.router import with_blobs
 from datamint.server.common.http import content_disposition
+from datamint.server.common.values import text
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.worklists import export, labels, progress, scope, service, specs, statistics
 from datamint.server.worklists.schemas import (
@@ -124,7 +125,7 @@ def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session
 
 @router.post("/{worklist_id}/resources/{resource_id}/segmentations", status_code=201)
 def upload_segmentations(worklist_id: str, resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
-                         payload: Annotated[str, Form(description="JSON array of items")],
+                         payload: Annotated[text(1 << 20), Form(description="JSON array of items")],
                          images: Annotated[list[UploadFile] | None, File(description="Masks, in payload order")] = None
                          ) -> dict[str, Any]:
     """Create or update segmentations of a resource in the worklist; the i-th image is the mask
@@ -184,15 +185,17 @@ def annotations_statistic(worklist_id: str, session: SessionDep, me: CurrentUser
 def download_annotations(worklist_id: str, request: Request, session: SessionDep, me: CurrentUser,
                          format: str = "csv", from_: Annotated[str | None, Query(alias="from")] = None,
                          to: str | None = None, annotators: Annotated[ListParam, Query(alias="annotators[]")] = None,
-                         annotations: Annotated[ListParam, Query(alias="annotations[]")] = None) -> Response:
-    """The worklist's annotations as CSV or XLSX (``format=csv|xlsx|excel``)."""
+                         annotations: Annotated[ListParam, Query(alias="annotations[]")] = None,
+                         label_set: ListParam = None) -> Response:
+    """The worklist's annotations as CSV or XLSX (``format=csv|xlsx|excel``; ``label_set`` filters)."""
     found = scope.of_worklist(session, me, worklist_id)
-    return _export(request, session, found, format, from_, to, annotators, annotations)
+    return _export(request, session, found, format, from_, to, annotators, annotations, label_set)
 
 
 def _export(request: Request, session: SessionDep, found: scope.Scope, fmt: str, from_: str | None,
-            to: str | None, annotators: list[str] | None, annotations: list[str] | None) -> Response:
-    wanted = export.ExportRequest(fmt, annotators or [], annotations or [], from_, to)
+            to: str | None, annotators: list[str] | None, annotations: list[str] | None,
+            label_sets: list[str] | None = None) -> Response:
+    wanted = export.ExportRequest(fmt, annotators or [], annotations or [], from_, to, label_sets or [])
     chunks, media_type, filename = export.stream(session, request.app.state.database, found, wanted)
     return StreamingResponse(chunks, media_type=media_type,
                              headers={"Content-Disposition": content_disposition(filename)})
@@ -271,16 +274,9 @@ def project_download_annotations(project_id: str, request: Request, session: Ses
                                  format: str = "csv", from_: Annotated[str | None, Query(alias="from")] = None,
                                  to: str | None = None,
                                  annotators: Annotated[ListParam, Query(alias="annotators[]")] = None,
-                                 annotations: Annotated[ListParam, Query(alias="annotations[]")] = None) -> Response:
-    """The project's annotations as CSV or XLSX, streamed (filters: annotators, labels, dates)."""
+                                 annotations: Annotated[ListParam, Query(alias="annotations[]")] = None,
+                                 label_set: ListParam = None) -> Response:
+    """The project's annotations as CSV or XLSX, streamed (filters: annotators, labels, dates, label sets)."""
     found = scope.of_project(session, me, project_id)
-    return _export(request, session, found, format, from_, to, annotators, annotations)
+    return _export(request, session, found, format, from_, to, annotators, annotations, label_set)
 
-
-model_info_router = APIRouter(prefix="/datamint/api/v1/model-info", tags=["models"])
-
-
-@model_info_router.get("/get-models/{project_id}")
-def get_models(project_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
-    """Names of the models whose predictions are among the project's annotations (``model_id``)."""
-    return {"model_names": statistics.model_names(session, scope.of_project(session, me, project_id))}
