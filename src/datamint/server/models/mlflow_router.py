@@ -36,6 +36,7 @@ from datamint.server.errors import AppError, ForbiddenError, NotFoundError
 from datamint.server.models.mlflow_backend import ALLOWED_PREFIXES, WORKSPACES_DIR, MlflowBackend
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects import service as projects_service
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,7 +44,7 @@ _METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
 _READ_SUFFIXES = ("/search", "/get", "/get-by-name", "/get-latest-versions", "/get-history", "/get-download-uri")
 _MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "RESOURCE_DOES_NOT_EXIST", 409: "RESOURCE_ALREADY_EXISTS", 422: "INVALID_PARAMETER_VALUE",
-                 429: "REQUEST_LIMIT_EXCEEDED"}
+                 413: "INVALID_PARAMETER_VALUE", 429: "REQUEST_LIMIT_EXCEEDED"}
 
 
 #: What MLflow clients learn from ``/api/3.0/mlflow/server-info``: projects are MLflow workspaces
@@ -55,10 +56,15 @@ SERVER_INFO = {"store_type": "SqlStore", "workspaces_enabled": True, "trace_arch
                "features_enabled": {"gateway": False}}
 
 
+def mlflow_error_body(status: int, message: str) -> dict[str, Any]:
+    """An error body in MLflow's own JSON shape (its client shows ``message``)."""
+    return {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+
+
 def mlflow_error(status: int, message: str) -> Response:
-    """An error in MLflow's own JSON shape (its client shows ``message``)."""
-    body = {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    """An error response in MLflow's own JSON shape."""
+    return Response(json.dumps(mlflow_error_body(status, message)), status_code=status,
+                    media_type="application/json")
 
 
 def is_read(method: str, path: str) -> bool:
@@ -179,11 +185,13 @@ def _authorize(request: Request, path: str, params: dict[str, Any]) -> tuple[Pri
     guard.check(client)
     backend: MlflowBackend = request.app.state.mlflow
     with database.session() as session:
-        try:
-            me = authenticate(session, api_key_from_headers(request))
-        except AppError:
-            guard.record_failure(client)
-            raise
+        me = getattr(request.state, "principal", None)  # the request gate's, checked before the body
+        if me is None or me.web_session_id is not None:  # MLflow clients use keys, never the web session
+            try:
+                me = authenticate(session, api_key_from_headers(request))
+            except AppError:
+                guard.record_failure(client)
+                raise
         request.state.user_email = me.email
         request.state.customer_id = me.customer_id
         if path.startswith("/api/3.0/mlflow/server-info"):
@@ -245,18 +253,21 @@ async def _serve(request: Request, path: str) -> Response:
 
 
 @router.api_route("/api/2.0/mlflow/{rest:path}", methods=_METHODS)
+@body_kind("json", caller=True, errors=mlflow_error_body)  # the gate authenticates before the body
 async def mlflow_rest(request: Request, rest: str) -> Response:
     """MLflow tracking and model registry REST API (MLflow's handlers, our keys and projects)."""
     return await _serve(request, f"/api/2.0/mlflow/{rest}")
 
 
 @router.api_route("/api/2.0/mlflow-artifacts/{rest:path}", methods=_METHODS)
+@body_kind("upload", caller=True, errors=mlflow_error_body)
 async def mlflow_artifacts(request: Request, rest: str) -> Response:
     """MLflow's artifact proxy; the files live in our blob store under ``mlflow/workspaces/<project>/``."""
     return await _serve(request, f"/api/2.0/mlflow-artifacts/{rest}")
 
 
 @router.get("/api/3.0/mlflow/server-info")
+@body_kind("small", caller=True, errors=mlflow_error_body)
 async def mlflow_server_info(request: Request) -> Response:
     """MLflow's server-info (store type, features), for MLflow clients that ask."""
     return await _serve(request, "/api/3.0/mlflow/server-info")
