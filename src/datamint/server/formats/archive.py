@@ -123,9 +123,9 @@ class Plan:
 
 def read_frame_mask(data: bytes) -> np.ndarray:
     """A stored PNG mask as a boolean ``(rows, columns)`` array (non-zero = the label)."""
-    from PIL import Image
+    from datamint.imaging.render import open_image
 
-    with Image.open(io.BytesIO(data)) as image:
+    with open_image(data) as image:  # its size checked against the decoded-size limits first
         array = np.asarray(image)
     if array.ndim == 3:
         array = array[..., :3].any(axis=-1) if array.shape[-1] >= 3 else array[..., 0]

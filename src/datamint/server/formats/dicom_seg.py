@@ -49,11 +49,12 @@ class DicomSegWriter(Writer):
                            len(masks))
             return
         import highdicom as hd
-        import pydicom
         from pydicom.sr.codedict import codes
 
+        from datamint.imaging.dicom_io import read_dicom as read_dicom_file
+
         with self.plan.store.open(resource.location) as fh:
-            source = pydicom.dcmread(io.BytesIO(fh.read()))
+            source = read_dicom_file(fh.read(), check=False)  # within the decoded-size limits
         for keyword in _TYPE2:  # highdicom copies these patient/study attributes: empty when absent
             if keyword not in source:
                 setattr(source, keyword, "")
@@ -148,10 +149,10 @@ def read_seg(name: str, ds: Any) -> list[Candidate]:
 
 def read_dicom(name: str, files: FileSet) -> list[Candidate]:
     """A DICOM annotation object: SEG or RT Structure Set."""
-    import pydicom
+    from datamint.imaging.dicom_io import read_dicom as read_dicom_file
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(files.read(name)), force=True)
+    try:  # the header checked against the decoded-size limits before any pixel data is read
+        ds = read_dicom_file(files.read(name), check=False)
         modality = str(ds.get("Modality", ""))
     except Exception as exc:
         raise Problem(name, f"not a readable DICOM file ({type(exc).__name__}: {exc})")
