@@ -27,6 +27,10 @@ from pydicom.uid import generate_uid
 
 from imaging_data import make_ct_slice, write_video
 
+# Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
+# uses them (tests/e2e/models), not in the background at every start.
+os.environ.setdefault("DATAMINT_SERVER_MLFLOW_WARMUP", "false")
+
 PG_ADMIN_URL = os.environ.get("DATAMINT_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("DATAMINT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
@@ -39,6 +43,11 @@ def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("DATAMINT_DATA_DIR", str(home / "datamint"))
     monkeypatch.delenv("DATAMINT_API_KEY", raising=False)
     monkeypatch.delenv("DATAMINT_API_URL", raising=False)
+    # Api() sets MLflow's variables for the process (wire §1.2); each test starts without them.
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_WORKSPACE", "DATAMINT_PROJECT_ID",
+                 "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return home
 
 

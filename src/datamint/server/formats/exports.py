@@ -80,6 +80,27 @@ class ExportBody(RequestBody):
     options: JsonObject = Field(default_factory=dict)
 
 
+#: Options each format takes (name → allowed values, or a type); ``keep_hours`` is every format's.
+OPTIONS: dict[str, dict[str, Any]] = {"yolo": {"task": ("detect", "segment")}, "nifti": {"nnunet": bool},
+                                      "png_masks": {"instances": bool}}
+
+
+def check_options(fmt: str, options: dict[str, Any]) -> None:
+    """422 for an option the format does not take or a value it does not accept."""
+    allowed = {**OPTIONS.get(fmt, {}), "keep_hours": float}
+    for name, value in options.items():
+        rule = allowed.get(name)
+        if rule is None:
+            raise ValidationFailedError(f"Unknown option {name!r} for format {fmt!r}: it takes "
+                                        f"{', '.join(sorted(allowed))}")
+        if rule is bool and not isinstance(value, bool):
+            raise ValidationFailedError(f"Option {name!r} is true or false, got {value!r}")
+        if rule is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 168):
+            raise ValidationFailedError(f"Option 'keep_hours' is a number of hours in (0, 168], got {value!r}")
+        if isinstance(rule, tuple) and value not in rule:
+            raise ValidationFailedError(f"Option {name!r} is one of {', '.join(rule)}, got {value!r}")
+
+
 def _scope(session: Session, me: Principal, project_id: str, worklist_id: str | None) -> scopes.Scope:
     found = scopes.of_project(session, me, project_id)
     if worklist_id:
@@ -118,6 +139,7 @@ def start_export(project_id: str, body: ExportBody, request: Request, session: U
     fmt = (body.format or "").strip().lower()
     if fmt not in WRITERS:
         raise ValidationFailedError(f"Unknown export format {body.format!r}: use one of {', '.join(sorted(WRITERS))}")
+    check_options(fmt, body.options)
     found = _scope(session, me, project_id, body.worklist_id)
     if body.version is not None:
         if body.worklist_id:

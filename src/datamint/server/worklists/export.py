@@ -32,7 +32,8 @@ from datamint.server.worklists.scope import Scope
 
 COLUMNS = ("annotation_id", "resource_id", "resource_filename", "worklist_id", "worklist_name", "annotator",
            "identifier", "type", "scope", "frame_index", "frame_end", "value", "units", "geometry", "status",
-           "approved_by", "approved_at", "review_status", "source", "model_id", "imported_from", "created_at")
+           "approved_by", "approved_at", "review_status", "source", "model_id", "imported_from", "created_at",
+           "label_set", "promoted_from")
 FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx"}
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -48,6 +49,7 @@ class ExportRequest:
     identifiers: Sequence[str]
     from_date: str | None
     to_date: str | None
+    label_sets: Sequence[str] = ()
 
     @property
     def kind(self) -> str:
@@ -66,6 +68,8 @@ def build_query(session: Session, scope: Scope, request: ExportRequest) -> Selec
         conds.append(Annotation.created_by.in_(list(request.annotators)))
     if request.identifiers:
         conds.append(Annotation.identifier.in_(list(request.identifiers)))
+    if request.label_sets:
+        conds.append(Annotation.label_set.in_(list(request.label_sets)))
     start, end = created_window(request.from_date, request.to_date)
     if start is not None:
         conds.append(Annotation.created_at >= start)
@@ -77,7 +81,7 @@ def build_query(session: Session, scope: Scope, request: ExportRequest) -> Selec
     return (select(a.id, a.resource_id, Resource.filename, a.worklist_id, Worklist.name, a.created_by, a.identifier,
                    a.type, a.scope, a.frame_index, a.frame_end, a.text_value, a.numeric_value, a.units, a.geometry,
                    a.status, a.approved_by, a.approved_at, WorkStatus.status, a.source, a.model_id, a.imported_from,
-                   a.created_at)
+                   a.created_at, a.label_set, a.promoted_from)
             .join(Resource, Resource.id == a.resource_id)
             .outerjoin(Worklist, Worklist.id == a.worklist_id)
             .outerjoin(WorkStatus, status)
@@ -91,7 +95,7 @@ def _cells(row: Any) -> list[Any]:
     values[11:13] = [value]
     values[13] = json.dumps(values[13], separators=(",", ":")) if values[13] is not None else None
     values[16] = iso(values[16])
-    values[-1] = iso(values[-1])
+    values[-3] = iso(values[-3])
     return ["" if v is None else v for v in values]
 
 
