@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datamint.server import policy
 from datamint.server.auth.service import Principal, authenticate
+from datamint.server.common.values import MAX_JSON_DEPTH, json_problem
 from datamint.server.deps import api_key_from_headers, client_address
 from datamint.server.errors import AppError, ForbiddenError, NotFoundError
 from datamint.server.models.mlflow_backend import ALLOWED_PREFIXES, WORKSPACES_DIR, MlflowBackend
@@ -163,6 +164,20 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
     return params
 
 
+def _body_problem(request: Request, body: bytes) -> str | None:
+    """What in a JSON body no backend can hold (common/values.py rules), or ``None`` (also when the
+    body is not JSON: MLflow answers that itself)."""
+    if not body or request.method == "PUT" or "json" not in request.headers.get("content-type", "json"):
+        return None
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        return f"it is nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError:
+        return None
+    return json_problem(data)
+
+
 def _strip_project_id(request: Request, body: bytes) -> tuple[str, bytes]:
     """The query string and body without our ``project_id`` (MLflow's parsers reject unknown fields)."""
     query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "project_id"])
@@ -244,6 +259,8 @@ async def _serve(request: Request, path: str) -> Response:
         return mlflow_error(exc.status_code, exc.message)
     if path.startswith("/api/3.0/mlflow/server-info"):
         return Response(json.dumps(SERVER_INFO), media_type="application/json")
+    if (problem := _body_problem(request, body)) is not None:  # MLflow's own tables get no NUL, no NaN
+        return mlflow_error(422, f"Invalid request body: {problem}")
     query, body = _strip_project_id(request, body)
     backend: MlflowBackend = request.app.state.mlflow
     status, headers, data = await run_in_threadpool(_call_flask, backend, project_id, request.method, path, query,
