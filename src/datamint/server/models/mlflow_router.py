@@ -1,9 +1,11 @@
 """MLflow's REST API (``/api/2.0/mlflow/...``, ``/api/2.0/mlflow-artifacts/...``) behind our keys.
 
 Each request is authenticated with our API key (``Authorization: Bearer <key>``, as MLflow's
-client sends ``MLFLOW_TRACKING_TOKEN``, or ``apikey``), assigned to one project, checked against
-the caller's permission in it (reads: ``project.read``; writes: ``project.models``), and then
-served by MLflow's own handler with the project as MLflow's workspace.
+client sends ``MLFLOW_TRACKING_TOKEN``, or ``apikey``) by the request gate like every route (the
+artifact routes take bodies up to ``max_upload_mb``, the others ``max_json_mb``), assigned to one
+project, checked against the caller's permission in it (reads: ``project.read``; writes:
+``project.models``), and then served by MLflow's own handler with the project as MLflow's
+workspace.
 
 Which project (first that applies):
 
@@ -30,12 +32,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from datamint.server import policy
-from datamint.server.auth.service import Principal, authenticate
-from datamint.server.deps import api_key_from_headers, client_address
+from datamint.server.auth.service import Principal
+from datamint.server.deps import CurrentUser
 from datamint.server.errors import AppError, ForbiddenError, NotFoundError
 from datamint.server.models.mlflow_backend import ALLOWED_PREFIXES, WORKSPACES_DIR, MlflowBackend
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects import service as projects_service
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(include_in_schema=False)
 
@@ -171,23 +174,12 @@ def _strip_project_id(request: Request, body: bytes) -> tuple[str, bytes]:
     return query, body
 
 
-def _authorize(request: Request, path: str, params: dict[str, Any]) -> tuple[Principal, str]:
-    """The caller and the project of this call, or an AppError."""
-    database = request.app.state.database
-    guard = request.app.state.auth_guard
-    client = client_address(request)
-    guard.check(client)
+def _authorize(request: Request, path: str, params: dict[str, Any], me: Principal) -> str:
+    """The project of this call, checked against the caller's permission in it (or an AppError)."""
     backend: MlflowBackend = request.app.state.mlflow
-    with database.session() as session:
-        try:
-            me = authenticate(session, api_key_from_headers(request))
-        except AppError:
-            guard.record_failure(client)
-            raise
-        request.state.user_email = me.email
-        request.state.customer_id = me.customer_id
+    with request.app.state.database.session() as session:
         if path.startswith("/api/3.0/mlflow/server-info"):
-            return me, ""
+            return ""
         backend.ensure_ready()  # MLflow's migrations run on the first call after a start
         project_id = ProjectResolver(backend, session, me).resolve(path, params, request.headers)
         try:
@@ -196,7 +188,7 @@ def _authorize(request: Request, path: str, params: dict[str, Any]) -> tuple[Pri
             raise NotFoundError("Project") from exc
         action = policy.ProjectAction.READ if is_read(request.method, path) else policy.ProjectAction.MODELS
         policy.require_project(me, roles, action)
-        return me, project_id
+        return project_id
 
 
 def _call_flask(backend: MlflowBackend, project_id: str, method: str, path: str, query: str, body: bytes,
@@ -222,14 +214,14 @@ def _call_flask(backend: MlflowBackend, project_id: str, method: str, path: str,
     return int(status.split()[0]), list(response_headers.items()), data
 
 
-async def _serve(request: Request, path: str) -> Response:
+async def _serve(request: Request, path: str, me: Principal) -> Response:
     if not path.startswith(ALLOWED_PREFIXES) or "search-datasets" in path:
         return mlflow_error(404, f"MLflow endpoint {path} not found on this server (only tracking, "
                                  "model registry and artifacts are served)")
     body = await request.body()
     params = _params(request, body)
     try:
-        me, project_id = await run_in_threadpool(_authorize, request, path, params)
+        project_id = await run_in_threadpool(_authorize, request, path, params, me)
     except ForbiddenError as exc:
         return mlflow_error(403, exc.message)
     except AppError as exc:
@@ -245,18 +237,20 @@ async def _serve(request: Request, path: str) -> Response:
 
 
 @router.api_route("/api/2.0/mlflow/{rest:path}", methods=_METHODS)
-async def mlflow_rest(request: Request, rest: str) -> Response:
+@body_kind("json")
+async def mlflow_rest(request: Request, rest: str, me: CurrentUser) -> Response:
     """MLflow tracking and model registry REST API (MLflow's handlers, our keys and projects)."""
-    return await _serve(request, f"/api/2.0/mlflow/{rest}")
+    return await _serve(request, f"/api/2.0/mlflow/{rest}", me)
 
 
 @router.api_route("/api/2.0/mlflow-artifacts/{rest:path}", methods=_METHODS)
-async def mlflow_artifacts(request: Request, rest: str) -> Response:
+@body_kind("upload")
+async def mlflow_artifacts(request: Request, rest: str, me: CurrentUser) -> Response:
     """MLflow's artifact proxy; the files live in our blob store under ``mlflow/workspaces/<project>/``."""
-    return await _serve(request, f"/api/2.0/mlflow-artifacts/{rest}")
+    return await _serve(request, f"/api/2.0/mlflow-artifacts/{rest}", me)
 
 
 @router.get("/api/3.0/mlflow/server-info")
-async def mlflow_server_info(request: Request) -> Response:
+async def mlflow_server_info(request: Request, me: CurrentUser) -> Response:
     """MLflow's server-info (store type, features), for MLflow clients that ask."""
-    return await _serve(request, "/api/3.0/mlflow/server-info")
+    return await _serve(request, "/api/3.0/mlflow/server-info", me)
