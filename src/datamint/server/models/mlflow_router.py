@@ -23,11 +23,13 @@ like objects that do not exist.
 from __future__ import annotations
 
 import json
-from typing import Any
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -43,6 +45,7 @@ from datamint.server.transport.routes import body_kind
 router = APIRouter(include_in_schema=False)
 
 _METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+SPOOL_BYTES = 8 * 1024 * 1024
 _READ_SUFFIXES = ("/search", "/get", "/get-by-name", "/get-latest-versions", "/get-history", "/get-download-uri")
 _MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "RESOURCE_DOES_NOT_EXIST", 409: "RESOURCE_ALREADY_EXISTS", 422: "INVALID_PARAMETER_VALUE",
@@ -191,34 +194,55 @@ def _authorize(request: Request, path: str, params: dict[str, Any], me: Principa
         return project_id
 
 
-def _call_flask(backend: MlflowBackend, project_id: str, method: str, path: str, query: str, body: bytes,
-                headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+def _call_flask(backend: MlflowBackend, project_id: str, method: str, path: str, query: str,
+                body: bytes | IO[bytes], size: int, headers: dict[str, str]
+                ) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
+    """Serve one request with MLflow's Flask app, the project bound as MLflow's workspace.
+
+    The answer is not buffered: a downloaded artifact streams from its file.
+    """
     from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-    builder = EnvironBuilder(path=path, method=method, query_string=query, data=body,
+    source: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"input_stream": body,
+                                                                            "content_length": size}
+    builder = EnvironBuilder(path=path, method=method, query_string=query,
                              headers={k: v for k, v in headers.items()
-                                      if k.lower() in ("content-type", "accept", "range")})
+                                      if k.lower() in ("content-type", "accept", "range")}, **source)
     environ = builder.get_environ()
-    builder.close()
     token = backend.bind(project_id or None)
     try:
-        app_iter, status, response_headers = run_wsgi_app(backend.flask_app, environ, buffered=True)
-        try:
-            data = b"".join(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close:
-                close()
+        app_iter, status, response_headers = run_wsgi_app(backend.flask_app, environ, buffered=False)
     finally:
         backend.unbind(token)
-    return int(status.split()[0]), list(response_headers.items()), data
+    return int(status.split()[0]), list(response_headers.items()), app_iter
+
+
+def _chunks(app_iter: Iterable[bytes]) -> Iterator[bytes]:
+    try:
+        yield from app_iter
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close:
+            close()
+
+
+async def _spool(request: Request) -> tuple[IO[bytes], int]:
+    """The request body in a temporary file (in memory up to 8 MiB): uploads are not held in memory."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        await run_in_threadpool(spool.write, chunk)
+    spool.seek(0)
+    return spool, size
 
 
 async def _serve(request: Request, path: str, me: Principal) -> Response:
     if not path.startswith(ALLOWED_PREFIXES) or "search-datasets" in path:
         return mlflow_error(404, f"MLflow endpoint {path} not found on this server (only tracking, "
                                  "model registry and artifacts are served)")
-    body = await request.body()
+    upload = request.method == "PUT" and path.startswith("/api/2.0/mlflow-artifacts/")
+    body = b"" if upload else await request.body()
     params = _params(request, body)
     try:
         project_id = await run_in_threadpool(_authorize, request, path, params, me)
@@ -229,11 +253,20 @@ async def _serve(request: Request, path: str, me: Principal) -> Response:
     if path.startswith("/api/3.0/mlflow/server-info"):
         return Response(json.dumps(SERVER_INFO), media_type="application/json")
     query, body = _strip_project_id(request, body)
+    source: bytes | IO[bytes] = body
+    size = len(body)
+    if upload:
+        source, size = await _spool(request)
     backend: MlflowBackend = request.app.state.mlflow
-    status, headers, data = await run_in_threadpool(_call_flask, backend, project_id, request.method, path, query,
-                                                    body, dict(request.headers))
-    keep = {k: v for k, v in headers if k.lower() in ("content-type", "content-disposition", "x-content-type-options")}
-    return Response(data, status_code=status, headers=keep)
+    try:
+        status, headers, app_iter = await run_in_threadpool(_call_flask, backend, project_id, request.method, path,
+                                                            query, source, size, dict(request.headers))
+    finally:
+        if not isinstance(source, bytes):
+            source.close()
+    keep = {k: v for k, v in headers if k.lower() in ("content-type", "content-disposition", "content-length",
+                                                      "x-content-type-options")}
+    return StreamingResponse(_chunks(app_iter), status_code=status, headers=keep)
 
 
 @router.api_route("/api/2.0/mlflow/{rest:path}", methods=_METHODS)
