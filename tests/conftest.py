@@ -128,13 +128,19 @@ class LiveServer:
         return email, key
 
 
-def serve_in_thread(app: object) -> tuple[str, object, threading.Thread]:
-    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread."""
-    import uvicorn
-
+def free_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port (uvicorn listens on it)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def serve_in_thread(app: object, sock: socket.socket | None = None) -> tuple[str, object, threading.Thread]:
+    """Serve ``app`` with uvicorn in a daemon thread, on ``sock`` or a free loopback port."""
+    import uvicorn
+
+    sock = sock or free_socket()
     port = sock.getsockname()[1]
     # proxy_headers=False as `datamint server run` does: the app reads X-Forwarded-For itself
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
@@ -157,10 +163,12 @@ def start_server(
     from datamint.server.config import Settings
 
     admin_key = f"dmk_test_{uuid.uuid4().hex}"
+    sock = free_socket()  # the settings say where the server listens (links it builds point there)
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
-               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False, **settings}
+               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False,
+               "host": "127.0.0.1", "port": sock.getsockname()[1], **settings}
     app = create_app(Settings(**options))
-    url, server, thread = serve_in_thread(app)
+    url, server, thread = serve_in_thread(app, sock)
     try:
         yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
     finally:

@@ -21,10 +21,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import delete, select
 
 from datamint.server import policy
+from datamint.server.common.values import Line, RequestBody, line
 from datamint.server.db import unit_of_work
 from datamint.server.db.base import iso, utcnow
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
@@ -42,17 +43,17 @@ KIND = "models.deploy"
 router = APIRouter(prefix="/datamint/api/v1/deploy-model", tags=["models"])
 
 
-class DeployBody(BaseModel):
+class DeployBody(RequestBody):
     """``POST /deploy-model/start``."""
 
-    model_name: str = Field(min_length=1, max_length=300)
+    model_name: line(300, min_length=1)
     model_version: int | None = Field(default=None, ge=1)
-    model_alias: str | None = Field(default=None, min_length=1, max_length=128)
+    model_alias: line(128, min_length=1) | None = None
     image_name: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._/-]+$")
     with_gpu: bool = False
     convert_to_onnx: bool = False
     input_shape: list[int] | None = Field(default=None, min_length=1, max_length=8)
-    project_id: str | None = None
+    project_id: Line | None = None
 
 
 def tag_of(version: int | None, alias: str | None) -> str:
@@ -143,7 +144,7 @@ def _visible_projects(session: SessionDep, me: CurrentUser) -> list[str]:
 @router.get("/images")
 def list_images(request: Request, session: SessionDep, me: CurrentUser,
                 model_name: Annotated[str | None, Query(max_length=300)] = None,
-                project_id: str | None = None) -> list[dict[str, Any]]:
+                project_id: Line | None = None) -> list[dict[str, Any]]:
     """The deployed images (model versions ready to serve) of your projects, or of one model."""
     _, rows = _deployments(session, me, request, model_name, project_id, policy.ProjectAction.READ)
     return [common.deployment_to_wire(d) for d in rows]
@@ -152,7 +153,7 @@ def list_images(request: Request, session: SessionDep, me: CurrentUser,
 @router.get("/image/{model_name}/exists")
 def image_exists(model_name: str, request: Request, session: SessionDep, me: CurrentUser,
                  tag: Annotated[str, Query(max_length=128)] = "latest",
-                 project_id: str | None = None) -> dict[str, bool]:
+                 project_id: Line | None = None) -> dict[str, bool]:
     """Whether ``model_name:tag`` is deployed."""
     pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id,
                                      policy.ProjectAction.READ)
@@ -162,7 +163,7 @@ def image_exists(model_name: str, request: Request, session: SessionDep, me: Cur
 @router.delete("/image/{model_name}")
 def remove_image(model_name: str, request: Request, session: UnitOfWork, me: CurrentUser,
                  tag: Annotated[str | None, Query(max_length=128)] = None,
-                 project_id: str | None = None) -> dict[str, Any]:
+                 project_id: Line | None = None) -> dict[str, Any]:
     """Undeploy ``model_name:tag`` (every tag when none is given); inference on it then gets 404."""
     pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id,
                                      policy.ProjectAction.MODELS)
@@ -218,8 +219,8 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
     ctx.log(f"artifacts ready in {model_dir}: {', '.join(sorted(os.listdir(model_dir)))}")
     ctx.progress(3, 6, "checking requirements", force=True)
     missing, other = serving.unmet_requirements(model_dir)
-    for line in other:
-        ctx.log(f"requirement in another version here: {line}", "warning")
+    for requirement in other:
+        ctx.log(f"requirement in another version here: {requirement}", "warning")
     if missing:
         raise ValidationFailedError(
             f"The model needs packages this server's workers do not have: {', '.join(missing)}. Install them in "
