@@ -204,3 +204,23 @@ def test_pydicoms_shipped_rtstruct_is_read_and_its_missing_series_named(api, ser
     assert "no resource of the project holds image" in errors[0]
     assert errors[0].endswith("Hint: add the referenced series to the project first")
     assert job.result["files"][0]["status"] == "failed" and job.result["created"] == 0
+
+
+def test_nibabels_shipped_nifti_with_a_flipped_affine_round_trips_on_the_same_voxels(api, server, tmp_path):
+    import gzip
+
+    import nibabel
+    from nibabel.testing import data_path
+
+    source = nibabel.load(f"{data_path}/anatomical.nii")
+    resource = api.resources.upload_resource(f"{data_path}/anatomical.nii")
+    project = _project(api, [resource])
+    volume = labels(source.shape, seed=8)
+    ids = api.annotations.upload_volume_segmentation(resource, volume, {1: "grey", 2: "white"})
+    original = [a for a in annotations_of(server, [resource]) if a["id"] in ids]
+    path, got = _round_trip(api, server, project, "nifti", tmp_path, [resource])
+    assert_same_annotations([a for a in got if a["identifier"] in ("grey", "white")], original)
+    archive = zipfile.ZipFile(path)
+    (name,) = [n for n in archive.namelist() if n.startswith("labels/")]
+    label_map = nibabel.Nifti1Image.from_bytes(gzip.decompress(archive.read(name)))
+    assert np.allclose(label_map.affine, source.affine) and label_map.shape == source.shape
