@@ -73,6 +73,16 @@ def _png() -> bytes:
 PNG = _png()
 
 
+def _ct_slice() -> bytes:
+    """A small single-frame CT instance (a series upload of one file stores it as it is)."""
+    from pydicom.uid import generate_uid
+
+    from imaging_data import make_ct_slice, to_bytes
+
+    return to_bytes(make_ct_slice(0, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid(),
+                                  size=4))
+
+
 class World:
     """Organizations, users, keys and a project for the matrix; ``fresh_*`` make new entities."""
 
@@ -217,6 +227,7 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
         lambda w, a: Request(json={"roles": ["PROJECT_ANNOTATOR"]}),
     "DELETE /projects/{project_id}/members/{user_id}": lambda w, a: Request({"user_id": w.fresh_member()}),
     "POST /resources": lambda w, a: Request(files={"resource": ("m.png", PNG, "image/png")}),
+    "POST /resources/series": lambda w, a: Request(files=[("resources", ("s.dcm", _ct_slice(), "application/dicom"))]),
     "DELETE /resources": lambda w, a: Request(query={"resource_ids": w.fresh_resource()}),
     "PUT /resources/tags": lambda w, a: Request(json={"resource_ids": [w.resource_id], "tags": ["m"]}),
     "POST /resources/bulk-publish": lambda w, a: Request(json={"resource_ids": [w.resource_id]}),

@@ -86,6 +86,15 @@ def annotation_count(server: LiveServer, resource_id: str) -> int:
                               .where(Annotation.resource_id == resource_id))
 
 
+def worklist_count(server: LiveServer) -> int:
+    import sqlalchemy as sa
+
+    from datamint.server.worklists.models import Worklist
+
+    with server.database.transaction() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Worklist))
+
+
 def upload(client: httpx.Client, name: str, data: bytes, mimetype: str) -> httpx.Response:
     return client.post("/resources", files={"resource": (name, data, mimetype)})
 
@@ -257,3 +266,18 @@ def test_archive_conversions_over_the_limits_keep_the_original_and_say_why(limit
     assert archive.read(kept) == volume_bytes  # the original, as uploaded
     (converted,) = entries[small]["archive_paths"]
     assert converted.endswith(".npy") and "not_converted" not in entries[small]
+
+
+def test_worklist_annotation_specs_are_within_the_spec_limit(limited: LiveServer) -> None:
+    with http(limited) as client:
+        rid = upload(client, "spec.png", png_bomb(8, 8), "image/png").json()["id"]
+        specs = [{"type": "label", "identifier": f"finding-{i:04d}", "scope": "image"} for i in range(300)]
+        before = worklist_count(limited)
+        answer = client.post("/annotationsets", json={"name": "too many specs", "resource_ids": [rid],
+                                                      "annotations": specs})
+        refused(answer, "DATAMINT_SERVER_MAX_SPEC_KB")
+        assert worklist_count(limited) == before  # no worklist was made
+        created = client.post("/annotationsets", json={"name": "enough specs", "resource_ids": [rid],
+                                                       "annotations": specs[:60]})
+        assert created.status_code == 201, created.text
+        assert len(client.get(f"/annotationsets/{created.json()['id']}").json()["annotations"]) == 60

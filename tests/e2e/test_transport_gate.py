@@ -198,5 +198,17 @@ def test_the_route_table_covers_the_api():
         if not rule.authenticated:
             assert rule.limit == settings.max_small_body_bytes, rule
     assert table.match("POST", "/no/such/route").limit == settings.max_small_body_bytes
+
+    def linear(method: str, path: str):  # what the indexed lookup must agree with
+        for regex, rule in table.rules:
+            if regex.match(path) and (not rule.methods or method in rule.methods
+                                      or (method == "HEAD" and "GET" in rule.methods)):
+                return rule
+        return table.fallback
+
+    paths = [_concrete(rule.path) for rule in table] + ["/", "/assets/app.js", "/app/a/b", "/nope", "/users/me"]
+    for path in paths:
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            assert table.match(method, path) == linear(method, path), (method, path)
     app.state.database.dispose()
 

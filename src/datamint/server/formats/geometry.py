@@ -31,6 +31,7 @@ class ResourceGeometry:
     kind: str
     volume: geo.VolumeGeometry | None = None
     nifti_affine: np.ndarray | None = None
+    _inverse: np.ndarray | None = None
 
     def to_pixel(self, point: Sequence[float]) -> tuple[float, float, float]:
         """``(column, row, frame)`` of a stored point."""
@@ -39,7 +40,10 @@ class ResourceGeometry:
         if self.kind == "dicom" and self.volume is not None:
             return geo.patient_to_pixel(self.volume, x, y, z)
         if self.kind == "nifti" and self.nifti_affine is not None:
-            return geo.nifti_world_to_pixel(self.nifti_affine, x, y, z, lps=True)
+            if self._inverse is None:
+                self._inverse = np.linalg.inv(self.nifti_affine)
+            i, j, k, _ = self._inverse @ np.array([-x, -y, z, 1.0])  # LPS → RAS, then voxels
+            return float(i), float(j), float(k)
         return x, y, z
 
     def to_stored(self, x: float, y: float, frame: float) -> list[float]:

@@ -125,8 +125,9 @@ def annotation_query(session: Session, scope: Scope, filters: Filters) -> Select
         conds.append(Annotation.resource_id.in_(filters.resource_ids))
     if not filters.include_model:
         conds.append(Annotation.is_model.is_(False))
-    return select(Annotation).where(and_(*conds)).order_by(Annotation.resource_id, Annotation.created_at,
-                                                           Annotation.id)
+    # Plain rows (attribute names are the columns'), not ORM objects: a third of the time per row.
+    return select(*Annotation.__table__.c).where(and_(*conds)).order_by(Annotation.resource_id,
+                                                                       Annotation.created_at, Annotation.id)
 
 
 def labels(session: Session, scope: Scope, filters: Filters) -> list[str]:
@@ -145,7 +146,7 @@ def by_resource(database: Database, query: Select[Any], wanted: Sequence[Resourc
         if isinstance(query, VersionQuery):
             stream: Iterator[Annotation] = query.stream(session)
         else:
-            stream = iter(session.scalars(query.execution_options(yield_per=_BATCH)))
+            stream = iter(session.execute(query.execution_options(yield_per=_BATCH)))
         groups = groupby(stream, key=lambda a: a.resource_id)
         pending = next(groups, None)
         for resource in wanted:
@@ -153,9 +154,6 @@ def by_resource(database: Database, query: Select[Any], wanted: Sequence[Resourc
                 pending = next(groups, None)
             if pending is not None and pending[0] == resource.id:
                 rows = list(pending[1])
-                for row in rows:
-                    if row in session:
-                        session.expunge(row)
                 pending = next(groups, None)
                 yield resource, rows
             else:

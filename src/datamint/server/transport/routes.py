@@ -89,6 +89,12 @@ class RouteTable:
     def __init__(self, rules: list[tuple[re.Pattern[str], RouteRule]], fallback: RouteRule) -> None:
         self.rules = rules
         self.fallback = fallback
+        # Candidates by the path's first segment (rules whose first segment is a parameter are
+        # candidates for every path), in the application's order: a lookup scans a few rules.
+        segments = {_first_segment(rule.path) for _, rule in rules} - {None}
+        self._wildcard = [(rx, rule) for rx, rule in rules if _first_segment(rule.path) is None]
+        self._by_segment = {seg: [(rx, rule) for rx, rule in rules if _first_segment(rule.path) in (seg, None)]
+                            for seg in segments}
 
     @classmethod
     def from_app(cls, app: FastAPI, settings: Settings) -> RouteTable:
@@ -114,7 +120,8 @@ class RouteTable:
 
         A path whose routes all answer other methods gets the fallback (the app answers 405).
         """
-        for regex, rule in self.rules:
+        candidates = self._by_segment.get(path.split("/", 2)[1] if path.startswith("/") else "", self._wildcard)
+        for regex, rule in candidates:
             if regex.match(path) and (not rule.methods or method in rule.methods
                                       or (method == "HEAD" and "GET" in rule.methods)):
                 return rule
@@ -122,6 +129,12 @@ class RouteTable:
 
     def __iter__(self) -> Iterator[RouteRule]:
         return (rule for _, rule in self.rules)
+
+
+def _first_segment(template: str) -> str | None:
+    """The literal first segment of a path template (``None`` when it is a parameter)."""
+    first = template.split("/", 2)[1] if template.startswith("/") else ""
+    return None if "{" in first else first
 
 
 def iter_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:

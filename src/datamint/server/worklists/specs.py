@@ -122,7 +122,7 @@ def merge_specs(*groups: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for group in groups:
         for spec in group:
             merged[(spec["identifier"], spec["scope"])] = spec
-    return list(merged.values())
+    return _within_limit(list(merged.values()), "the annotation specs")
 
 
 def clean_segmentation_data(raw: Mapping[str, Any] | None, previous: Mapping[str, Any] | None = None
