@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from annotation_samples import png_path
-from races import N, Call, at_once, same, statuses
+from races import Call, N, at_once, same, statuses
 
 from conftest import unique
 

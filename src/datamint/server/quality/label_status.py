@@ -56,7 +56,8 @@ def allowed_next(project: Project, current: str) -> list[str]:
     return [s for s in TRANSITIONS[current] if s != "verified" or project.enable_label_status_verified]
 
 
-def _check_resource(session: Session, project: Project, resource_id: str) -> str:
+def resource_in_project(session: Session, project: Project, resource_id: str) -> str:
+    """The resource's id when it is in the project (404 otherwise)."""
     rid = check_uuid(resource_id, "resource")
     if session.get(ProjectResource, (project.id, rid)) is None:
         raise NotFoundError("Resource", f"Resource not found in project {project.name!r}")
@@ -69,7 +70,7 @@ def _row(session: Session, project_id: str, resource_id: str, label_set: str) ->
 
 def get(session: Session, project: Project, resource_id: str, label_set: str) -> dict[str, Any]:
     """A resource's status in a label set, the statuses it may go to, and its history."""
-    rid = _check_resource(session, project, resource_id)
+    rid = resource_in_project(session, project, resource_id)
     name = label_sets.check_name(label_set)
     row = _row(session, project.id, rid, name)
     status = row.status if row else UNLABELED
@@ -104,7 +105,7 @@ def set_status(session: Session, me: Principal, project: Project, roles: list[st
                                     "it (enable_label_status_verified=true)")
     action = policy.ProjectAction.REVIEW if status in REVIEW_STATUSES else policy.ProjectAction.ANNOTATE
     policy.require_project(me, roles, action)
-    rid = _check_resource(session, project, resource_id)
+    rid = resource_in_project(session, project, resource_id)
     name = label_sets.check_name(label_set)
     project_id = project.id
     locks.serialize(session, "label-status", project_id, rid, name)  # one transition at a time

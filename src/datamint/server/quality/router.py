@@ -194,7 +194,7 @@ def report_workunit(project_id: str, resource_id: str, body: WorkunitBody, sessi
     found = scope.of_project(session, me, project_id)
     assert found.project is not None
     project_id = found.project.id
-    rid = label_status._check_resource(session, found.project, resource_id)  # noqa: SLF001
+    rid = label_status.resource_in_project(session, found.project, resource_id)
     worklist_id = None
     if body.worklist_id:
         worklist = next((w for w in found.worklists if w.id == body.worklist_id), None)

@@ -52,8 +52,8 @@ def listing(session: Session, scope: Scope, *, sort: str = "-created_at", start:
     """One page of workunits (``sort`` ``created_at`` or ``-created_at``; ``start``/``end`` ISO times)."""
     if sort not in ("created_at", "-created_at"):
         raise ValidationFailedError(f"sort must be 'created_at' or '-created_at', got {sort!r}")
-    if page < 1 or not 1 <= per_page <= 1000:
-        raise ValidationFailedError("page must be >= 1 and per_page between 1 and 1000")
+    if not 1 <= page <= 1_000_000 or not 1 <= per_page <= 1000:
+        raise ValidationFailedError("page must be between 1 and 1000000 and per_page between 1 and 1000")
     conds = _conditions(scope)
     low, high = parse_time(start, "start"), parse_time(end, "end")
     if low is not None:
