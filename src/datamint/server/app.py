@@ -43,12 +43,15 @@ from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.models import deploy as models_deploy
 from datamint.server.models import inference as models_inference
-from datamint.server.models import model_info
+from datamint.server.models import model_info, pod_logs
 from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
+from datamint.server.quality.agreement_job import router as agreement_jobs_router
+from datamint.server.quality.router import project_router as project_quality_router
+from datamint.server.quality.router import router as quality_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
@@ -193,6 +196,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(project_quality_router)
+    app.include_router(quality_router)
+    app.include_router(agreement_jobs_router)
     app.include_router(jobs_router)
     app.include_router(exports_router)
     app.include_router(imports_router)
@@ -201,6 +207,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(mlflow_router)
     app.include_router(models_deploy.router)
     app.include_router(models_inference.router)
+    app.include_router(pod_logs.router)
     webapp.install(app)
     return app
 

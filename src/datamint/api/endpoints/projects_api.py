@@ -9,6 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from datamint.api.base_api import ApiConfig
+from datamint.api.endpoints.project_quality import ProjectQualityMixin
 from datamint.api.endpoints.project_splits import ProjectSplitsMixin
 from datamint.api.endpoints.project_work import ProjectWorkMixin
 from datamint.api.entity_base_api import CRUDEntityApi, is_uuid
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from datamint.api.endpoints.resources_api import ResourcesApi
 
 
-class ProjectsApi(ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
+class ProjectsApi(ProjectQualityMixin, ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
     """API handler for project-related endpoints.
 
     Args:

@@ -14,6 +14,7 @@ import httpx
 
 from datamint.api.base_api import ApiConfig
 from datamint.api.endpoints.resource_files import ResourceFilesMixin
+from datamint.api.endpoints.resource_issues import ResourceIssuesMixin
 from datamint.api.endpoints.resource_uploads import ResourceUploadsMixin
 from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi
 from datamint.entities.project import Project
@@ -45,7 +46,7 @@ def _iso_date(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-class ResourcesApi(ResourceUploadsMixin, ResourceFilesMixin, CreatableEntityApi[Resource],
+class ResourcesApi(ResourceIssuesMixin, ResourceUploadsMixin, ResourceFilesMixin, CreatableEntityApi[Resource],
                    DeletableEntityApi[Resource]):
     """API handler for resource-related endpoints.
 

@@ -266,9 +266,11 @@ def download_frame(resource_id: str, frame_index: int, session: SessionDep, me: 
 
 
 @project_router.get("/{project_id}/resources")
-def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser) -> list[dict[str, Any]]:
-    """Every live resource of a project, as a bare JSON array."""
-    return membership.project_resources(session, me, check_uuid(project_id, "project"))
+def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser, label_status: str | None = None,
+                          label_set: str = "ground-truth") -> list[dict[str, Any]]:
+    """Every live resource of a project, as a bare JSON array (``label_status`` filters on the
+    resources' label status in ``label_set``)."""
+    return membership.project_resources(session, me, check_uuid(project_id, "project"), label_status, label_set)
 
 
 @project_router.post("/{project_id}/resources")
