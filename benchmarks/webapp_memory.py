@@ -130,6 +130,8 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 820})
             page = context.new_page()
+            page.on("console", lambda m: print(f"console {m.type}: {m.text}", file=sys.stderr)
+                    if m.type in ("error", "warning") else None)
             context.request.post("/auth/session", data={"api_key": key})
             sampler.start()
             started = time.perf_counter()

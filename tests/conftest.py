@@ -241,7 +241,15 @@ def web_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
     if not (STATIC_DIR / "index.html").is_file():
         pytest.fail(f"The web app is not built ({STATIC_DIR} has no index.html): run `make web`")
-    yield from start_server("sqlite", request, tmp_path_factory.mktemp("web-server"))
+    running = start_server("sqlite", request, tmp_path_factory.mktemp("web-server"))
+    live = next(running)
+    # links for other people (invitations) come from public_url, never from a request's Host
+    # (docs/security.md): this server's is the port it got
+    live.app.state.settings.public_url = live.url  # type: ignore[attr-defined]
+    try:
+        yield live
+    finally:
+        running.close()
 
 
 @pytest.fixture(scope="session")

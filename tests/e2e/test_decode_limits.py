@@ -281,3 +281,36 @@ def test_worklist_annotation_specs_are_within_the_spec_limit(limited: LiveServer
                                                        "annotations": specs[:60]})
         assert created.status_code == 201, created.text
         assert len(client.get(f"/annotationsets/{created.json()['id']}").json()["annotations"]) == 60
+
+
+def test_import_sessions_refuse_zip_bombs_and_yaml_aliases(limited: LiveServer, tmp_path: Path) -> None:
+    import zipfile
+
+    from datamint import Api
+
+    with http(limited) as client, Api(limited.url, limited.admin_key) as api:
+        rid = upload(client, "imp.png", png_bomb(16, 16), "image/png").json()["id"]
+        project = api.projects.get_by_id(api.projects.create(f"imp-{rid[:8]}", "import bombs",
+                                                             resources_ids=[rid]).id)
+        bomb = tmp_path / "bomb.zip"
+        with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("labels/imp.txt", b"0" * (9 * 1024 * 1024))  # 9 MiB in a few KiB
+        assert bomb.stat().st_size < 64 * 1024
+        with api.annotations.import_session(project) as session:
+            session.add_path(bomb)
+        logs = json.dumps(session.get_logs(), default=str)
+        assert session.job.result["failed_files"] == 1, logs
+        assert "labels/imp.txt decompressed is 9 MiB, over the server's limit of 8 MiB (setting " \
+               "DATAMINT_SERVER_MAX_DECODED_MB)" in logs
+
+        aliases = tmp_path / "aliases.zip"
+        alias_yaml = YAML_ALIAS_BOMB.split(b"definitions:")[0] + b"names: *h\n"
+        with zipfile.ZipFile(aliases, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("data.yaml", alias_yaml)
+            archive.writestr("labels/imp.txt", b"0 0.5 0.5 0.25 0.25\n")
+        with api.annotations.import_session(project) as session:
+            session.add_path(aliases)
+        logs = json.dumps(session.get_logs(), default=str)
+        assert session.job.result["failed_files"] >= 1, logs
+        assert "data.yaml: YAML aliases (*a) are not accepted (line 2)" in logs
+        assert annotation_count(limited, rid) == 0

@@ -166,3 +166,12 @@ def test_filters_narrow_the_export(api, sample, tmp_path):
     assert sorted(r["id"] for r in records) == expected and len(expected) == 3
     none = _export(api, sample, tmp_path / "nobody", "datamint", annotators=["nobody@example.org"])
     assert none.read("annotations.jsonl") == b""
+
+
+def test_project_splits_filter_and_split_folders(api, sample, tmp_path):
+    api.projects.assign_splits([sample.ct, sample.nifti], "holdout", project=sample.project)
+    archive = _export(api, sample, tmp_path / "holdout", "nifti", splits=["holdout"],
+                      split_ratios={"a": 0.5, "b": 0.5}, seed=7)
+    files = sorted(n for n in archive.namelist() if "/labels/" in n)
+    assert sorted(n.split("/")[0] for n in files) == ["a", "b"]  # two patients, one per part
+    assert not any(sample.png[:8] in n for n in archive.namelist())

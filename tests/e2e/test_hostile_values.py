@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from conftest import BACKENDS, LiveServer, fresh_pg_database, start_server
+from conftest import BACKENDS, LiveServer, fresh_pg_database, start_server, unique
 from imaging_data import image_bytes, make_ct_slice, to_bytes
 
 #: Strings every text field, query parameter, path parameter and form field gets.
@@ -418,3 +418,18 @@ def test_a_dicom_file_with_nul_padded_text_is_stored_without_the_nuls(http):
     found = http.get("/dicomweb/studies", params={"StudyInstanceUID": ds.StudyInstanceUID})
     assert found.status_code == 200
     assert found.json()[0]["00100020"]["Value"] == ["P-7"]
+
+
+@pytest.mark.parametrize(("body", "phrase"), [
+    ('{"name": "exp\\u0000x"}', "a string contains a NUL character"),
+    ('{"name": "exp-\\ud800"}', "a string contains a lone UTF-16 surrogate"),
+    ('{"name": "exp-nan", "tags": [{"key": "k", "value": NaN}]}', "NaN and Infinity are not JSON numbers"),
+])
+def test_the_mlflow_api_refuses_what_its_tables_cannot_hold(http, body, phrase):
+    project = http.post("/projects", json={"name": unique("mlflow")}).json()["id"]
+    answer = http.post("/api/2.0/mlflow/experiments/create", params={"project_id": project},
+                       content=body.encode(), headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE" and phrase in answer.json()["message"]
+    search = http.post("/api/2.0/mlflow/experiments/search", params={"project_id": project}, json={"max_results": 10})
+    assert search.status_code == 200, search.text

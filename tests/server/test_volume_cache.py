@@ -74,3 +74,17 @@ def test_a_truncated_gzip_is_refused_and_leaves_no_entry(tmp_path):
         with cache.nifti_path(store, volume):
             pass
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_gzip_longer_than_its_header_announces_is_cut_at_the_announced_size(tmp_path):
+    import gzip
+
+    store = LocalBlobStore(tmp_path / "blobs")
+    volume = _nifti_gz(tmp_path, "e", 5)
+    bomb = gzip.compress(gzip.decompress(volume.path.read_bytes()) + bytes(64 << 20))  # 64 MiB of zeros after
+    store.put(volume.location, bomb)
+    volume.size = len(bomb)
+    cache = VolumeCache(tmp_path / "cache", max_bytes=1 << 30)
+    with cache.nifti_path(store, volume) as path:
+        assert os.path.getsize(path) <= 352 + 16000 + (1 << 20), "inflated past the header's size"
+        assert np.asarray(nibabel.load(path).dataobj)[1, 2, 3] == 5

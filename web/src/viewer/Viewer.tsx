@@ -5,7 +5,7 @@ import {
   Enums as ToolEnums, PanTool, StackScrollTool, ToolGroupManager, utilities as toolUtilities, WindowLevelTool, ZoomTool,
 } from "@cornerstonejs/tools";
 import { forwardRef, useEffect, useImperativeHandle, useRef, useState, type ReactNode } from "react";
-import { initCornerstone } from "./cornerstone";
+import { CACHE_BYTES, initCornerstone } from "./cornerstone";
 import { imageIdsFor, parseImageId, registerGeometry, type Plane, type SliceGeometry } from "./loader";
 
 const { MouseBindings } = ToolEnums;
@@ -136,7 +136,14 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
         viewport.render();
         setIndexes((s) => ({ ...s, [plane]: start }));
         onSlice?.(plane, start);
-        if (plane === "axial" || !bigVolume(geometry)) toolUtilities.stackPrefetch.enable(element);
+        if (plane !== "axial" && bigVolume(geometry)) return;
+        // a stack that fits the cache comfortably is prefetched whole; a longer one (2,000 slices)
+        // around the slice shown only, up to a quarter of the cache: prefetching all of it would
+        // evict the slices next to the current one as fast as it fetched them
+        const g = geometry.planes[plane]!;
+        const bytes = g.count * g.rows * g.columns * (geometry.samples === 3 ? 3 : 2); // int16 or RGB, mostly
+        if (bytes <= CACHE_BYTES / 2) toolUtilities.stackPrefetch.enable(element);
+        else toolUtilities.stackContextPrefetch.enable(element);
       };
       // the axial view first; a big volume's other views come when their slices do (its first
       // sagittal slice waits for the whole series to be decoded), without holding the tools back

@@ -120,9 +120,12 @@ def _yolo_names(name: str, files: FileSet) -> dict[int, str]:
     found = files.sibling(name, "data.yaml") or files.sibling(posixpath.dirname(name), "data.yaml")
     if not found:
         return {}
-    import yaml
+    from datamint.server.common.limits import YamlAliasError, load_yaml
 
-    doc = yaml.safe_load(files.read(found)) or {}
+    try:
+        doc = load_yaml(files.read(found)) or {}
+    except YamlAliasError as exc:
+        raise Problem(found, str(exc))
     names = doc.get("names") if isinstance(doc, dict) else None
     if isinstance(names, list):
         return dict(enumerate(str(n) for n in names))
@@ -349,11 +352,14 @@ class PngMaskWriter(_FrameWriter):
 
 
 def _png_array(where: str, data: bytes) -> np.ndarray:
-    from PIL import Image
+    from datamint.imaging.limits import DecodedSizeError
+    from datamint.imaging.render import open_image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:  # its size checked against the decoded-size limits first
             return np.asarray(image)
+    except DecodedSizeError as exc:
+        raise Problem(where, str(exc))
     except Exception as exc:
         raise Problem(where, f"not a readable PNG ({exc})")
 

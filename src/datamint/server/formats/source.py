@@ -65,6 +65,7 @@ class ResourceInfo:
     patient_id: str | None
     instance_uid: str | None
     modality: str | None = None
+    series_uid: str | None = None
 
     @property
     def width(self) -> int:
@@ -108,7 +109,7 @@ def resources(session: Session, scope: Scope, filters: Filters) -> list[Resource
     for start in range(0, len(ordered), 500):
         rows = session.scalars(select(Resource).where(Resource.id.in_(ordered[start:start + 500])))
         out.extend(ResourceInfo(r.id, r.filename, r.mimetype, r.location, dict(r.file_metadata or {}),
-                                r.patient_id, r.instance_uid, r.modality) for r in rows)
+                                r.patient_id, r.instance_uid, r.modality, r.series_uid) for r in rows)
     return sorted(out, key=lambda r: r.id)
 
 
@@ -217,7 +218,7 @@ def version_resources(session: Session, version: DatasetVersion, filters: Filter
         out.append(ResourceInfo(r.resource_id, str(data.get("filename") or r.resource_id),
                                 str(data.get("mimetype") or "application/octet-stream"), r.blob_key,
                                 dict(data.get("metadata") or {}), data.get("patient_id"), data.get("instance_uid"),
-                                data.get("modality")))
+                                data.get("modality"), data.get("series_uid")))
     return sorted(out, key=lambda r: r.id)
 
 

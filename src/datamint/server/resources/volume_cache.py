@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from datamint.imaging.errors import CorruptFileError
-from datamint.imaging.limits import check_decoded_bytes
+from datamint.imaging.limits import check_decoded_bytes, current_limits
 from datamint.imaging.nifti_io import check_nifti_size, read_nifti_header
 from datamint.imaging.volume import DicomFrames, write_dicom_volume
 from datamint.server.resources.frames import local_copy
@@ -68,7 +68,7 @@ class VolumeCache:
         path = store.local_path(resource.location)
         if path is None:
             return None
-        key = self._name(resource, "")
+        key = f"{self._name(resource, '')}/{current_limits()}"
         with self._guard:
             if key in self._frames:
                 self._frames.move_to_end(key)
@@ -84,9 +84,10 @@ class VolumeCache:
         """The resource's slice geometry, computed once per process (the last 64 are kept).
 
         A series' slice requests need it to know its planes; reading a 2,000-frame header for each
-        would cost more than the slice.
+        would cost more than the slice. It is kept per decoded-size limits: computing it checks
+        them, so limits lowered later apply to the files already seen.
         """
-        key = self._name(resource, "")
+        key = f"{self._name(resource, '')}/{current_limits()}"  # limits lowered later apply again
         with self._guard:
             if key in self._geometries:
                 self._geometries.move_to_end(key)

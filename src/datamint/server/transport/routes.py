@@ -6,7 +6,8 @@ and bound the body without reading a byte of it. The table is built from the app
 routes, so a new route is covered the moment it is included:
 
 * **who**: a route needs a caller when its dependencies include the ``CurrentUser`` dependency
-  (:func:`datamint.server.deps._principal`);
+  (:func:`datamint.server.deps._principal`), or when it is marked ``body_kind(..., caller=True)``
+  (routes that authenticate the caller themselves, such as MLflow's REST API);
 * **body kind**, chosen by the route, never by the client's ``Content-Type``:
 
   - ``"upload"`` — routes with ``File(...)`` parameters, or marked with :func:`body_kind` (routes
@@ -35,9 +36,14 @@ from datamint.server.config import Settings
 BodyKind = Literal["upload", "json", "small"]
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__datamint_body_kind__"
+_CALLER = "__datamint_needs_caller__"
+_ERRORS = "__datamint_error_shape__"
+#: Renders the gate's refusals for a route whose clients expect another error shape:
+#: ``(status, message) -> JSON object``.
+ErrorShape = Callable[[int, str], dict[str, Any]]
 
 
-def body_kind(kind: BodyKind) -> Callable[[F], F]:
+def body_kind(kind: BodyKind, *, caller: bool = False, errors: ErrorShape | None = None) -> Callable[[F], F]:
     """Declare the body kind of a route that reads its body itself (``request.stream()``).
 
     Put it under the router's decorator::
@@ -45,10 +51,22 @@ def body_kind(kind: BodyKind) -> Callable[[F], F]:
         @router.post("/studies")
         @body_kind("upload")
         async def store_instances(request: Request, ...): ...
+
+    Args:
+        kind: The route's body kind.
+        caller: The route needs a caller but does not depend on ``CurrentUser`` (it authenticates
+            itself): the gate then authenticates it too, before the body, and hands the caller
+            over in ``request.state.principal``.
+        errors: How the gate's refusals (401, 403, 413, 429) of this route are rendered, for
+            clients that expect another error shape than the server's envelope (MLflow's).
     """
 
     def mark(endpoint: F) -> F:
         setattr(endpoint, _MARK, kind)
+        if caller:
+            setattr(endpoint, _CALLER, True)
+        if errors is not None:
+            setattr(endpoint, _ERRORS, errors)
         return endpoint
 
     return mark
@@ -64,6 +82,7 @@ class RouteRule:
         authenticated: The route needs a caller (API key or web session).
         kind: The route's body kind.
         limit: Largest body accepted, in bytes.
+        errors: How the gate renders its refusals for this route (``None``: the server's envelope).
     """
 
     path: str
@@ -71,6 +90,7 @@ class RouteRule:
     authenticated: bool
     kind: BodyKind
     limit: int
+    errors: ErrorShape | None = None
 
 
 #: The rule of a path no route answers (404/405 are answered without reading the body).
@@ -108,7 +128,8 @@ class RouteTable:
                 kind = route_body_kind(route)
                 limit = limits[kind] if authenticated else min(limits[kind], settings.max_small_body_bytes)
                 rules.append((route.path_regex, RouteRule(route.path, frozenset(route.methods or ()),
-                                                          authenticated, kind, limit)))
+                                                          authenticated, kind, limit,
+                                                          getattr(route.endpoint, _ERRORS, None))))
             elif isinstance(route, (Route, Mount)):  # openapi.json, static files: anonymous, GET
                 methods = frozenset(getattr(route, "methods", None) or ())
                 rules.append((route.path_regex, RouteRule(route.path, methods, False, "small",
@@ -151,8 +172,12 @@ def iter_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 def needs_caller(route: APIRoute) -> bool:
-    """Whether ``route`` depends (directly or through other dependencies) on ``CurrentUser``."""
+    """Whether ``route`` depends (directly or through other dependencies) on ``CurrentUser``, or
+    is marked as needing a caller (:func:`body_kind`)."""
     from datamint.server.deps import _principal
+
+    if getattr(route.endpoint, _CALLER, False):
+        return True
 
     def walk(dependant: Any) -> bool:
         return dependant.call is _principal or any(walk(sub) for sub in dependant.dependencies)
