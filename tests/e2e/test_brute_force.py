@@ -11,16 +11,17 @@ from datamint import Api
 from datamint.exceptions import RateLimitError
 from datamint.server.auth.throttle import AuthFailureGuard
 
-from conftest import start_server
+from conftest import BACKENDS, own_database, start_server
 
 LIMIT = 3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def guarded(request, tmp_path_factory):
-    """A server that tolerates only LIMIT failed authentications per client per minute."""
-    folder = tmp_path_factory.mktemp("guarded")
-    yield from start_server("sqlite", request, folder, auth_failures_per_minute=LIMIT)
+    """A server on each backend that tolerates only LIMIT failed authentications per client per minute."""
+    folder = tmp_path_factory.mktemp(f"guarded-{request.param}")
+    with own_database(request.param, folder) as url:
+        yield from start_server(request.param, request, folder, auth_failures_per_minute=LIMIT, database_url=url)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
 from datamint.server.resources.janitor import UploadJanitor
+from datamint.server.resources.receive import spool_dir
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
 from datamint.server.webapp import router as webapp
@@ -118,7 +119,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.auth_guard = AuthFailureGuard(settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),
-                                             settings.orphan_sweep_interval_s)
+                                             settings.orphan_sweep_interval_s,
+                                             spool_folder=spool_dir(app.state.blob_store,
+                                                                    settings.data_dir / "upload-spool"))
     app.state.upload_janitor.sweep()
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
     app.state.dicom_listener = None

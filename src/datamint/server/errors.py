@@ -237,7 +237,9 @@ def _deleted_meanwhile_handler(request: Request, exc: ObjectDeletedError | Stale
 
 
 def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    _LOG.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    # ``exc_info=exc``, not ``_LOG.exception``: Starlette calls this handler outside the ``except``
+    # block, where ``sys.exc_info()`` is empty and the log would say ``NoneType: None``.
+    _LOG.error("unhandled error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
     body = error_body(request, 500, "internal_error",
                       "Internal server error; the request id identifies it in the logs")
     return JSONResponse(body, status_code=500)
