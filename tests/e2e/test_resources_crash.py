@@ -29,8 +29,9 @@ from datamint.server.resources.ingest import blob_key
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.storage.local import LocalBlobStore
-from conftest import BACKENDS
 from imaging_samples import pydicom_file
+
+from conftest import BACKENDS
 
 
 def _free_port() -> int:
