@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
@@ -89,10 +89,6 @@ def _conditions(customer_id: str, f: ResourceFilters) -> list[ColumnElement[bool
         conds.append(~exists().where(ProjectResource.project_id == f.not_in_project,
                                      ProjectResource.resource_id == Resource.id))
     return conds
-
-
-def _filtered(customer_id: str, f: ResourceFilters) -> Select[tuple[Resource]]:
-    return select(Resource).where(*_conditions(customer_id, f))
 
 
 #: A listing counts its matches exactly up to this many; beyond, ``totalCount`` says "at least".
