@@ -25,8 +25,9 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.models import DatasetVersion, DatasetVersionAnnotation, DatasetVersionResource
-from datamint.server.db import locks
+from datamint.server.db import locks, unit_of_work
 from datamint.server.db.base import iso
+from datamint.server.db.session import Database
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import Dataset, Project
@@ -267,6 +268,18 @@ def delete_unused_blobs(session: Session, store: BlobStore, customer_id: str, ke
                 store.delete(key)
     finally:
         session.rollback()
+
+
+def delete_unused_blobs_after_commit(session: Session, database: Database, store: BlobStore, customer_id: str,
+                                     keys: list[str]) -> None:
+    """Once the unit of work of ``session`` (which deleted a version) has committed, run
+    :func:`delete_unused_blobs` in a session of its own."""
+    def run() -> None:
+        with database.session() as own:
+            delete_unused_blobs(own, store, customer_id, keys)
+
+    if keys:
+        unit_of_work.after_commit(session, run)
 
 
 def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:
