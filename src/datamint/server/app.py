@@ -16,7 +16,6 @@ from datamint.server.annotations.router import router as annotations_router
 from datamint.server.audit import recorder
 from datamint.server.audit.router import router as audit_router
 from datamint.server.auth import service as auth_service
-from datamint.server.auth.invitations_router import router as invitations_router
 from datamint.server.auth.keys_router import router as keys_router
 from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
@@ -31,7 +30,8 @@ from datamint.server.dicomweb.router import router as dicomweb_router
 from datamint.server.dimse.router import router as dicom_settings_router
 from datamint.server.dimse.scp import DicomListener
 from datamint.server.errors import install_error_handlers
-from datamint.server.jobs.dataset_versions import router as dataset_versions_router
+from datamint.server.invitations.router import router as invitations_router
+from datamint.server.jobs.dataset_versions_router import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
@@ -41,6 +41,7 @@ from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.receive import spool_dir
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.storage import make_blob_store
 from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import model_info_router
 from datamint.server.worklists.router import project_router as project_worklists_router
@@ -90,7 +91,6 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         initialized: The result of :func:`initialize` when the caller already ran it (the CLI
             does, to print the first admin key); otherwise it runs here.
     """
-    from datamint.server.storage import make_blob_store
 
     init = initialized or initialize(settings)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from datamint.server.audit import recorder
 from datamint.server.auth import service, web_sessions
 from datamint.server.auth.schemas import SignInBody
 from datamint.server.db.base import iso
@@ -40,6 +41,9 @@ def sign_in(body: SignInBody, request: Request, response: Response, session: Uni
     except AuthenticationFailedError:
         guard.record_failure(client)
         raise
+    # the caller had no identity before this request: the audit event names the signed-in user
+    recorder.describe(session, actor=signed.user, entity_type="web_session", entity_id=signed.web_session_id,
+                      details={"method": signed.method})
     _set_cookie(response, request, signed.token, int(ttl.total_seconds()))
     return {"user": service.user_to_wire(signed.user), "csrf_token": signed.csrf_token,
             "expires_at": iso(signed.expires_at)}

@@ -2,7 +2,7 @@
 
 Versions (our addition; the Segments.ai seed's "releases")::
 
-    POST   /datasets/{id}/versions                      {name?, description?} → 202 Job (jobs.dataset_versions)
+    POST   /datasets/{id}/versions                      {name?, description?} → 202 Job (jobs.dataset_versions_router)
     GET    /datasets/{id}/versions                      paginated DatasetVersion list, oldest first
     GET    /datasets/{id}/versions/{ref}                ref = latest | <number> | <name>
     DELETE /datasets/{id}/versions/{ref}                204

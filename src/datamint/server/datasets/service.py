@@ -30,7 +30,9 @@ from datamint.server.db.base import iso
 from datamint.server.db.session import Database
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as projects_repo
+from datamint.server.projects import service as projects_service
 from datamint.server.projects.models import Dataset, Project
+from datamint.server.resources import membership
 from datamint.server.storage.base import BlobStore
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
@@ -89,7 +91,6 @@ def get_dataset(session: Session, me: Principal, dataset_id: str) -> dict[str, A
 
 def delete_dataset(session: Session, me: Principal, dataset_id: str) -> None:
     """Archive the project that owns the dataset (restorable; versions are kept)."""
-    from datamint.server.projects import service as projects_service
 
     _, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
     projects_service.archive_project(session, me, project.id)
@@ -102,7 +103,6 @@ def update_resources(session: Session, me: Principal, dataset_id: str, to_add: l
     Raises:
         ValidationFailedError: ``project_id`` names another project than the dataset's.
     """
-    from datamint.server.resources import membership
 
     _, project = visible_dataset(session, me, dataset_id)
     if project_id is not None and check_uuid(project_id, "project") != project.id:
@@ -286,7 +286,6 @@ def dataset_resources(session: Session, me: Principal, dataset_id: str, version:
     """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
     dataset, project = visible_dataset(session, me, dataset_id)
     if version in (None, ""):
-        from datamint.server.resources import membership
 
         return membership.project_resources(session, me, project.id)
     frozen = resolve_version(session, dataset, str(version))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from datamint.server import policy
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, UnitOfWork
+from datamint.server.flows import projects as flows
 from datamint.server.projects import member_service, service
 from datamint.server.projects.schemas import MemberSet, ProjectCreate, ProjectUpdate
 
@@ -24,7 +25,7 @@ def list_projects(
 ) -> dict[str, Any]:
     """The projects the caller can see, paginated."""
     policy.require(me, policy.Action.PROJECTS_READ)
-    items, total = service.list_projects(session, me, includeArchived, page.offset, page.limit)
+    items, total = flows.list_projects(session, me, includeArchived, page.offset, page.limit)
     return envelope(items, total)
 
 
@@ -32,23 +33,23 @@ def list_projects(
 def create_project(body: ProjectCreate, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Create a project; 409 with the existing project when the name is taken."""
     policy.require(me, policy.Action.PROJECTS_CREATE)
-    project = service.create_project(session, me, body)
-    return service.to_wire(session, project)
+    project = flows.create_project(session, me, body)
+    return flows.to_wire(session, project)
 
 
 @router.get("/{project_id}")
 def get_project(project_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
     """One project (archived ones too)."""
     project, _ = service.visible_project(session, me, project_id)
-    return service.to_wire(session, project)
+    return flows.to_wire(session, project)
 
 
 @router.patch("/{project_id}")
 def update_project(project_id: str, body: ProjectUpdate, session: UnitOfWork,
                    me: CurrentUser) -> dict[str, Any]:
     """Change a project's name, description, flags or pinned metrics."""
-    project = service.update_project(session, me, project_id, body)
-    return service.to_wire(session, project)
+    project = flows.update_project(session, me, project_id, body)
+    return flows.to_wire(session, project)
 
 
 @router.delete("/{project_id}", status_code=204)
@@ -62,7 +63,7 @@ def delete_project(project_id: str, session: UnitOfWork, me: CurrentUser) -> Res
 def restore_project(project_id: str, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Restore an archived project."""
     project = service.restore_project(session, me, project_id)
-    return service.to_wire(session, project)
+    return flows.to_wire(session, project)
 
 
 @router.get("/{project_id}/members")

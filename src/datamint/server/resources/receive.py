@@ -23,7 +23,6 @@ from fastapi import Depends, Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from datamint.server.deps import StorageDep
 from datamint.server.errors import BadRequestError, PayloadTooLargeError, ValidationFailedError
 from datamint.server.storage.base import BlobStore
 
@@ -203,8 +202,8 @@ async def receive_form(request: Request, folder: str) -> ReceivedForm:
     return receiver.form
 
 
-async def _received_upload(request: Request, store: StorageDep) -> AsyncIterator[ReceivedForm]:
-    settings = request.app.state.settings
+async def _received_upload(request: Request) -> AsyncIterator[ReceivedForm]:
+    settings, store = request.app.state.settings, request.app.state.blob_store
     form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"))
     try:
         if form.file is None:

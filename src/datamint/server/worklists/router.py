@@ -13,7 +13,8 @@ from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.masks import with_blobs
 from datamint.server.common.http import content_disposition
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
-from datamint.server.worklists import export, labels, progress, scope, service, specs, statistics
+from datamint.server.workflow import export, labels, progress, scope, statistics
+from datamint.server.worklists import service, specs
 from datamint.server.worklists.schemas import (
     AnnotatorBody,
     SegmentationGroupBody,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from datamint.server.annotations.validation import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
+from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
 
 VALUE_TYPES = ("single_label", "multi_label")

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from datamint.server import policy
-from datamint.server.auth import invitation_service as service
 from datamint.server.auth.schemas import InvitationAccept, InvitationCreate, InvitationToken
 from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, UnitOfWork, client_address
 from datamint.server.errors import NotFoundError
+from datamint.server.invitations import service
 
 router = APIRouter(tags=["invitations"])
 
