@@ -153,7 +153,8 @@ def serve_in_thread(app: object) -> tuple[str, object, threading.Thread]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # proxy_headers=False as `datamint server run` does: the app reads X-Forwarded-For itself
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -174,7 +175,7 @@ def start_server(
 
     admin_key = f"dmk_test_{uuid.uuid4().hex}"
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
-               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, **settings}
+               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False, **settings}
     app = create_app(Settings(**options))
     url, server, thread = serve_in_thread(app)
     try:

@@ -120,12 +120,14 @@ class World:
         from authz_annotations import annotation_defaults
         from authz_datasets import dataset_defaults
         from authz_dicom import dicom_defaults
+        from authz_formats import format_defaults
         from authz_jobs import job_defaults
+        from authz_models import model_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
                 "resource_id": self.resource_id, "frame_index": "0", "plane": "axial", "index": "0",
                 **annotation_defaults(self), **dataset_defaults(self), **dicom_defaults(self),
-                **job_defaults(self)}
+                **job_defaults(self), **model_defaults(self), **format_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -230,12 +232,16 @@ def _with_annotation_routes() -> None:
     from authz_annotations import ANNOTATION_REQUESTS
     from authz_datasets import DATASET_REQUESTS
     from authz_dicom import DICOM_REQUESTS
+    from authz_formats import FORMAT_REQUESTS
     from authz_jobs import JOB_REQUESTS
+    from authz_models import MODEL_REQUESTS
 
     REQUESTS.update(ANNOTATION_REQUESTS)
     REQUESTS.update(DATASET_REQUESTS)
     REQUESTS.update(DICOM_REQUESTS)
     REQUESTS.update(JOB_REQUESTS)
+    REQUESTS.update(MODEL_REQUESTS)
+    REQUESTS.update(FORMAT_REQUESTS)
 
 
 _with_annotation_routes()

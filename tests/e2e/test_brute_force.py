@@ -9,25 +9,29 @@ import pytest
 
 from datamint import Api
 from datamint.exceptions import RateLimitError
-from datamint.server.auth.throttle import AuthFailureGuard
 
-from conftest import BACKENDS, own_database, start_server
+from conftest import BACKENDS, fresh_pg_database, start_server
 
 LIMIT = 3
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def guarded(request, tmp_path_factory):
-    """A server on each backend that tolerates only LIMIT failed authentications per client per minute."""
-    folder = tmp_path_factory.mktemp(f"guarded-{request.param}")
-    with own_database(request.param, folder) as url:
-        yield from start_server(request.param, request, folder, auth_failures_per_minute=LIMIT, database_url=url)
+    """A server that tolerates only LIMIT failed authentications per client per minute; it trusts
+    ``X-Forwarded-For`` from one proxy network (not the loopback the tests connect from)."""
+    folder = tmp_path_factory.mktemp("guarded")
+    options = {"auth_failures_per_minute": LIMIT, "trusted_proxies": ["10.9.0.0/16"]}
+    if request.param == "postgresql":  # a database of its own: its first organization is ours
+        with fresh_pg_database() as url:
+            yield from start_server(request.param, request, folder, database_url=url, **options)
+    else:
+        yield from start_server(request.param, request, folder, **options)
 
 
 @pytest.fixture
 def fresh_guard(guarded):
     """Every test starts with a clean failure count (all tests come from 127.0.0.1)."""
-    guarded.app.state.auth_guard = AuthFailureGuard(LIMIT)
+    guarded.app.state.auth_guard.clear()
     return guarded
 
 
@@ -78,3 +82,75 @@ def test_sdk_reports_the_throttle(fresh_guard):
     with pytest.raises(RateLimitError) as info:
         api.projects.get_list()
     assert info.value.status_code == 429 and info.value.retry_after and info.value.retry_after >= 1
+
+
+def _failures_by_client(server) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from datamint.server.auth.models import AuthFailure
+
+    with server.database.session() as session:
+        return dict(session.execute(select(AuthFailure.client, func.count()).group_by(AuthFailure.client)).all())
+
+
+def test_forwarded_for_from_a_peer_that_is_no_proxy_is_ignored(fresh_guard):
+    """Rotating X-Forwarded-For gives no fresh attempts, and the named addresses are not charged
+    (spoofing a victim's address cannot lock the victim out)."""
+    url = fresh_guard.url
+    for i in range(LIMIT):
+        spoofed = {"apikey": _bad_key(), "X-Forwarded-For": f"10.9.0.{i + 1}"}
+        assert httpx.get(f"{url}/projects", headers=spoofed).status_code == 401
+    rotated = httpx.get(f"{url}/projects", headers={"apikey": _bad_key(), "X-Forwarded-For": "10.9.0.200"})
+    assert rotated.status_code == 429
+    assert _failures_by_client(fresh_guard) == {"127.0.0.1": LIMIT}
+
+
+def test_every_server_process_sees_the_same_failures(fresh_guard, request, tmp_path):
+    """A second server on the same database (as a second worker is) refuses a client the first
+    one counted: failures live in the database, not in a process."""
+    twin = start_server(fresh_guard.backend, request, tmp_path / "twin", auth_failures_per_minute=LIMIT,
+                        database_url=fresh_guard.app.state.settings.resolved_database_url)
+    other = next(twin)
+    try:
+        for i in range(LIMIT):
+            target = fresh_guard.url if i % 2 == 0 else other.url
+            assert httpx.get(f"{target}/projects", headers={"apikey": _bad_key()}).status_code == 401
+        for target in (fresh_guard.url, other.url):
+            assert httpx.get(f"{target}/projects", headers={"apikey": _bad_key()}).status_code == 429
+    finally:
+        twin.close()
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(request, tmp_path_factory):
+    """A server that trusts the loopback as its reverse proxy. SQLite only: which address is
+    charged does not depend on the database (test_every_server_process_sees_the_same_failures
+    covers both)."""
+    folder = tmp_path_factory.mktemp("proxied")
+    yield from start_server("sqlite", request, folder, auth_failures_per_minute=LIMIT,
+                            trusted_proxies=["127.0.0.1", "10.9.0.0/16"])
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(behind_proxy):
+    behind_proxy.app.state.auth_guard.clear()
+    url = behind_proxy.url
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    for _ in range(LIMIT):
+        assert httpx.get(f"{url}/projects", headers={**attacker, "apikey": _bad_key()}).status_code == 401
+    assert httpx.get(f"{url}/projects", headers={**attacker, "apikey": _bad_key()}).status_code == 429
+    # another client behind the same proxy is not locked out; the chain is read from the right,
+    # skipping trusted proxies, so a client-written left part cannot pick the charged address
+    other = {"X-Forwarded-For": "203.0.113.7, 198.51.100.4, 10.9.3.3", "apikey": behind_proxy.admin_key}
+    assert httpx.get(f"{url}/projects", headers=other).status_code == 200
+    assert _failures_by_client(behind_proxy) == {"203.0.113.7": LIMIT}
+
+
+def test_a_trusted_proxy_names_the_scheme_and_nobody_else_does(behind_proxy, fresh_guard):
+    """Behind a TLS-terminating proxy the session cookie is Secure (X-Forwarded-Proto: https from
+    the proxy); the same header from a client that is no proxy changes nothing."""
+    body = {"api_key": behind_proxy.admin_key}
+    proxied = httpx.post(f"{behind_proxy.url}/auth/session", json=body, headers={"X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 201 and "secure" in proxied.headers["set-cookie"].lower()
+    direct = httpx.post(f"{fresh_guard.url}/auth/session", json={"api_key": fresh_guard.admin_key},
+                        headers={"X-Forwarded-Proto": "https"})
+    assert direct.status_code == 201 and "secure" not in direct.headers["set-cookie"].lower()

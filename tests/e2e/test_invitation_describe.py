@@ -11,7 +11,6 @@ from sqlalchemy import update
 
 from datamint import Api
 from datamint.server.auth.models import Invitation
-from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.db.base import utcnow
 
 from conftest import start_server, unique
@@ -40,13 +39,13 @@ def test_a_valid_token_names_the_invitee_and_the_organization(server):
 
 @pytest.fixture(scope="module")
 def guarded(request, tmp_path_factory):
-    """A server (SQLite: the throttle lives in the process) allowing 2 failures a minute."""
+    """A server allowing 2 failures a minute (SQLite; the throttle's backends are covered by test_brute_force)."""
     yield from start_server("sqlite", request, tmp_path_factory.mktemp("guarded-describe"),
                             auth_failures_per_minute=2)
 
 
 def test_unknown_tokens_are_404_then_throttled(guarded):
-    guarded.app.state.auth_guard = AuthFailureGuard(2)
+    guarded.app.state.auth_guard.clear()
     for _ in range(2):
         unknown = httpx.post(f"{guarded.url}/invitations/describe", json={"token": "dmi_" + "x" * 43})
         assert unknown.status_code == 404 and unknown.json()["message"].startswith("Invitation not found")

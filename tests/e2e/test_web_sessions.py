@@ -13,7 +13,6 @@ from sqlalchemy import update
 
 from datamint.server.auth import service
 from datamint.server.auth.models import WebSession
-from datamint.server.auth.throttle import AuthFailureGuard
 from datamint.server.db.base import utcnow
 
 from conftest import start_server
@@ -146,12 +145,12 @@ def test_a_deleted_user_loses_its_sessions(server):
 
 @pytest.fixture(scope="module")
 def guarded(request, tmp_path_factory):
-    """A server (SQLite: the throttle lives in the process, not the database) allowing 3 failures a minute."""
+    """A server allowing 3 failures a minute (SQLite; the throttle's backends are covered by test_brute_force)."""
     yield from start_server("sqlite", request, tmp_path_factory.mktemp("guarded-web"), auth_failures_per_minute=3)
 
 
 def test_failed_sign_ins_are_throttled(guarded):
-    guarded.app.state.auth_guard = AuthFailureGuard(3)
+    guarded.app.state.auth_guard.clear()
     email, _ = _user_with_password(guarded)
     for _ in range(3):
         assert httpx.post(f"{guarded.url}/auth/session", json={"email": email, "password": "guess-guess"}

@@ -213,3 +213,10 @@ def test_sdk_does_not_import_the_server():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_requests_with_an_idempotency_key_are_retried_like_idempotent_ones():
+    assert should_retry("POST", 0, 3, status=503, keyed=True)
+    assert should_retry("POST", 0, 3, error=httpx.ReadTimeout("slow"), keyed=True)
+    assert not should_retry("POST", 0, 3, error=httpx.ReadTimeout("slow"))
+    assert not should_retry("POST", 3, 3, status=503, keyed=True)

@@ -29,7 +29,7 @@ def live(request, tmp_path_factory):
 
 
 def _serve(folder, database_url):  # type: ignore[no-untyped-def]
-    app = create_app(Settings(data_dir=folder, admin_api_key=KEY, auth_failures_per_minute=1000,
+    app = create_app(Settings(data_dir=folder, admin_api_key=KEY, auth_failures_per_minute=1000, mlflow_warmup=False,
                               database_url=database_url))
 
     @app.get("/test-downloads/{resource_id}/file")

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datamint.server.common.files import MARKER
 from datamint.server.storage import (
     BlobNotFoundError,
     BlobStore,
@@ -128,7 +129,7 @@ class StrictReader(io.RawIOBase):
 def _leftovers(store: BlobStore) -> list[str]:
     """Temp files (local) or unfinished multipart uploads (S3) a failed put may have left."""
     if isinstance(store, LocalBlobStore):
-        return os.listdir(store.root / TMP_DIR_NAME)
+        return [name for name in os.listdir(store.root / TMP_DIR_NAME) if name != MARKER]
     assert isinstance(store, S3BlobStore)
     client = boto3.client(
         "s3",

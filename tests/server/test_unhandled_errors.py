@@ -22,7 +22,7 @@ KEY = f"dmk_test_{uuid.uuid4().hex}"
 
 @pytest.fixture(scope="module")
 def buggy(tmp_path_factory):
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("buggy"), admin_api_key=KEY))
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("buggy"), admin_api_key=KEY, mlflow_warmup=False))
 
     @app.get("/test-bug")
     def broken_route() -> dict[str, str]:

@@ -105,22 +105,29 @@ def retry_delay(attempt: int, retry_after: str | None = None) -> float:
 
 
 def should_retry(method: str, attempt: int, max_retries: int, *, status: int | None = None,
-                 error: Exception | None = None) -> bool:
+                 error: Exception | None = None, keyed: bool = False) -> bool:
     """Whether a failed attempt may be repeated.
 
     Connection errors are retried for every method (nothing reached the server), 429 for
     every method (the server refused before doing anything), 502/503/504 and read timeouts
-    only for idempotent methods.
+    only for idempotent methods and for requests that carry an ``Idempotency-Key`` (``keyed``:
+    the server answers a repeat with what the first attempt did, e.g. uploads).
     """
     if attempt >= max_retries:
         return False
+    idempotent = keyed or method.upper() in IDEMPOTENT_METHODS
     if error is not None:
         if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
             return True
-        return method.upper() in IDEMPOTENT_METHODS and isinstance(error, httpx.TransportError)
+        return idempotent and isinstance(error, httpx.TransportError)
     if status == 429:
         return True
-    return status in RETRY_STATUSES and method.upper() in IDEMPOTENT_METHODS
+    return status in RETRY_STATUSES and idempotent
+
+
+def _keyed(kwargs: dict[str, Any]) -> bool:
+    """Whether request arguments carry an ``Idempotency-Key`` header."""
+    return any(str(name).lower() == "idempotency-key" for name in (kwargs.get("headers") or {}))
 
 
 def _server_message(response: httpx.Response) -> tuple[str, str | None]:
@@ -323,13 +330,13 @@ class BaseApi:
                 request = self.client.build_request(method, path, **kwargs)
                 response = self.client.send(request, stream=stream)
             except httpx.TransportError as exc:
-                if should_retry(method, attempt, self.config.max_retries, error=exc):
+                if should_retry(method, attempt, self.config.max_retries, error=exc, keyed=_keyed(kwargs)):
                     time.sleep(retry_delay(attempt))
                     attempt += 1
                     continue
                 raise _network_error(exc, self.config.server_url) from exc
             if response.status_code >= 400 and should_retry(method, attempt, self.config.max_retries,
-                                                            status=response.status_code):
+                                                            status=response.status_code, keyed=_keyed(kwargs)):
                 delay = retry_delay(attempt, response.headers.get("retry-after"))
                 response.close()
                 _LOGGER.debug("retrying %s %s after %s in %.2fs", method, path, response.status_code, delay)
@@ -350,13 +357,13 @@ class BaseApi:
             try:
                 response = await client.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                if should_retry(method, attempt, self.config.max_retries, error=exc):
+                if should_retry(method, attempt, self.config.max_retries, error=exc, keyed=_keyed(kwargs)):
                     await asyncio.sleep(retry_delay(attempt))
                     attempt += 1
                     continue
                 raise _network_error(exc, self.config.server_url) from exc
             if response.status_code >= 400 and should_retry(method, attempt, self.config.max_retries,
-                                                            status=response.status_code):
+                                                            status=response.status_code, keyed=_keyed(kwargs)):
                 await asyncio.sleep(retry_delay(attempt, response.headers.get("retry-after")))
                 attempt += 1
                 continue

@@ -14,7 +14,10 @@ from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
+from datamint.api.endpoints.deploy_model_api import DeployModelApi
+from datamint.api.endpoints.inference_api import InferenceApi
 from datamint.api.endpoints.jobs_api import JobsApi
+from datamint.api.endpoints.models_api import ModelsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
@@ -70,6 +73,9 @@ class Api:
                                      max_retries=max_retries, verify_ssl=verify_ssl)
         self._clients: dict[str, httpx.Client] = {}
         self._endpoints: dict[str, BaseApi] = {}
+        from datamint.mlflow.env import setup_mlflow_environment
+
+        setup_mlflow_environment(self.config.server_url, api_key)  # MLflow's own client, if used (§1.2)
         signature = (self.config.server_url, api_key, verify_ssl)
         if check_connection and signature not in Api._verified:
             self.check_connection()
@@ -166,6 +172,21 @@ class Api:
     def jobs(self) -> JobsApi:
         """Background jobs: follow (SSE, progress bar), list, cancel, logs."""
         return self._endpoint("jobs", JobsApi)
+
+    @property
+    def models(self) -> ModelsApi:
+        """Registered models of the MLflow registry (your active project's)."""
+        return self._endpoint("models", ModelsApi)
+
+    @property
+    def deploy(self) -> DeployModelApi:
+        """Deploy registered model versions (background jobs)."""
+        return self._endpoint("deploy", DeployModelApi)
+
+    @property
+    def inference(self) -> InferenceApi:
+        """Run deployed models on resources (background jobs; predictions saved as annotations)."""
+        return self._endpoint("inference", InferenceApi)
 
     @property
     def audit(self) -> AuditApi:

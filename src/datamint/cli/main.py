@@ -35,13 +35,16 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_show_vers
 
 
 def _register() -> None:
-    from datamint.cli import config, jobs, sample_data, server, upload
+    from datamint.cli import config, formats, jobs, sample_data, server, upload
 
     app.command(name="config", help=config.HELP, cls=PlainHelpCommand)(config.config_command)
     app.add_typer(server.app, name="server")
     app.add_typer(jobs.app, name="jobs")
     app.command(name="upload", help=upload.HELP, cls=PlainHelpCommand)(upload.upload_command)
     app.command(name="sample-data", help=sample_data.HELP, cls=PlainHelpCommand)(sample_data.sample_data_command)
+    app.command(name="export", help=formats.EXPORT_HELP, cls=PlainHelpCommand)(formats.export_command)
+    app.command(name="import", help=formats.IMPORT_HELP, cls=PlainHelpCommand)(formats.import_command)
+    app.command(name="download", help=formats.DOWNLOAD_HELP, cls=PlainHelpCommand)(formats.download_command)
 
 
 def run_cli(typer_app: typer.Typer, argv: list[str] | None = None) -> None:

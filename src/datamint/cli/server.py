@@ -5,6 +5,7 @@ This is the only CLI module that imports the server (extra ``[server]``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -86,6 +87,7 @@ def run(
                          storage_url=storage_url)
     _configure_logging(settings.log_level)
     _check_port(settings.host, settings.port)
+    os.umask(0o077)  # whatever the server writes (patient data) is for its own user only
     init = initialize(settings)
     url = f"http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{settings.port}"
     typer.secho(f"Datamint server on {url}  (data: {settings.data_dir}, database: {init.database.dialect})",
@@ -103,18 +105,28 @@ def run(
         typer.secho(f"Note: the SDK and the datamint commands on this machine use {saved_url} "
                     f"({configs.config_path()}), not this server. To use this one:\n"
                     f"    datamint config --url {url} --api-key {key}", fg=typer.colors.YELLOW, err=True)
+    from datamint.server.transport.protocol import ENV_LIMIT, HeadLimitedHttpToolsProtocol
+
+    os.environ[ENV_LIMIT] = str(settings.max_header_kb)
     if workers > 1:
+        from datamint.server.transport.workers import ENV_PARENT
+
         if init.database.dialect == "sqlite":
             typer.secho("Several workers on SQLite serialise on its single writer; prefer PostgreSQL.",
                         fg=typer.colors.YELLOW, err=True)
         init.database.dispose()
         for name, value in settings.model_dump(exclude_none=True).items():
-            os.environ[f"DATAMINT_SERVER_{name.upper()}"] = str(value)
+            os.environ[f"DATAMINT_SERVER_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
+        os.environ[ENV_PARENT] = str(os.getpid())  # the workers die with this process (transport.workers)
         uvicorn.run("datamint.server.app:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, access_log=False, log_level="warning")
+                    port=settings.port, access_log=False, log_level="warning", http=HeadLimitedHttpToolsProtocol,
+                    proxy_headers=False)
         return
     app_ = create_app(settings, initialized=init)
-    uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning")
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from any local peer; the server
+    # reads it itself, from trusted_proxies only (transport.clients).
+    uvicorn.run(app_, host=settings.host, port=settings.port, access_log=False, log_level="warning",
+                http=HeadLimitedHttpToolsProtocol, proxy_headers=False)
 
 
 @app.command("migrate", cls=PlainHelpCommand)
@@ -245,7 +257,8 @@ def dicom(
     _configure_logging(settings.log_level)
     init = initialize(settings)
     store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
-    listener = DicomListener(init.database, store, settings.dicom_ae_title, settings.dicom_host, settings.dicom_port)
+    listener = DicomListener(init.database, store, settings.dicom_ae_title, settings.dicom_host, settings.dicom_port,
+                             settings.decode_limits)
     typer.secho(f"DICOM listener {settings.dicom_ae_title} on {settings.dicom_host}:{settings.dicom_port} "
                 "(Ctrl-C to stop)", fg=typer.colors.GREEN, err=True)
     listener.serve_forever()

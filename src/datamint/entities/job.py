@@ -95,6 +95,22 @@ class Job(BaseEntity):
         """The job's log lines (``{'seq', 'at', 'level', 'line'}``), or its last ``tail`` ones."""
         return self._jobs.logs(self, tail=tail)
 
+    def download(self, path: str | Any, progress_bar: bool = True) -> Any:
+        """Download what a completed export job produced (its zip archive).
+
+        Args:
+            path: A file path, or an existing folder (the archive keeps its own name there).
+            progress_bar: Show a tqdm byte progress bar.
+
+        Returns:
+            The path of the downloaded file (a ``pathlib.Path``).
+
+        Raises:
+            JobFailedError: The job failed or was cancelled.
+            ItemNotFoundError: The job has no archive (not an export, or not completed yet).
+        """
+        return self._jobs.download(self, path, progress_bar=progress_bar)
+
     def raise_for_status(self) -> Job:
         """Return ``self`` unless the job failed or was cancelled.
 

@@ -13,10 +13,11 @@ import os
 
 import numpy as np
 import pydicom
+import pydicom.filereader
 from pydicom.encaps import get_frame
-from pydicom.pixels import pixel_array
 
-from .dicom_io import number_of_frames
+from ._sources import source_name
+from .dicom_io import check_dicom_size, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 
 __all__ = ["decoded_frame", "read_frame"]
@@ -47,8 +48,13 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
             :func:`decoded_frame`.
         CorruptFileError: The pixel data is shorter than announced.
     """
+    meta = pydicom.filereader.read_file_meta_info(path)
+    stored = meta.get("TransferSyntaxUID")
+    if stored is None or stored.is_deflated or not stored.is_little_endian:  # never inflate a whole data set here
+        raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
     with open(path, "rb") as fh:
         ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        check_dicom_size(ds, source_name(path))
         start = fh.tell()
         syntax = ds.file_meta.get("TransferSyntaxUID")
         frames = number_of_frames(ds)
@@ -77,12 +83,11 @@ def decoded_frame(path: str | os.PathLike[str], index: int) -> bytes:
     Raises:
         IndexError: `index` is out of range.
         UnsupportedFormatError: No decoder is installed for the stored transfer syntax.
+        DecodedSizeError: The header announces more than the decoded-size limits allow.
     """
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    frames = number_of_frames(ds)
-    _check_index(index, frames)
-    try:
-        arr = pixel_array(os.fspath(path), index=index if frames > 1 else None)
-    except (RuntimeError, NotImplementedError, ValueError) as exc:
-        raise UnsupportedFormatError(f"cannot decode the pixel data: {exc}; install the pylibjpeg plugins") from exc
+    from .render import decode_dicom_frame
+
+    ds = read_dicom(path, stop_before_pixels=True, check=False)
+    _check_index(index, number_of_frames(ds))
+    _header, arr = decode_dicom_frame(os.fspath(path), index)  # that frame only, within the limits
     return np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False)).tobytes()

@@ -9,7 +9,9 @@ data holds as many bytes (or frames) as the image attributes announce.
 from __future__ import annotations
 
 import io
-from typing import Any
+import tempfile
+import zlib
+from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
@@ -18,18 +20,28 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from ._sources import Source, open_source, read_head, source_name
 from .errors import CorruptFileError, UnsupportedFormatError
+from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
 from .sniff import detect_dicom
 
-__all__ = ["check_pixel_data", "first_number", "frame_item", "frame_value", "modality_values", "number_of_frames",
-           "read_dicom"]
+__all__ = ["check_dicom_size", "check_pixel_data", "first_number", "frame_item", "frame_value", "modality_values",
+           "number_of_frames", "read_dicom"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _TRY = "; the file is probably truncated or damaged: re-export or re-copy it from the source system"
+#: Inflated bytes of a deflated data set allowed beyond its pixel data (its other elements).
+HEADER_BUDGET = 16 * 1024 * 1024
+_CHUNK = 1 << 20
 
 
 def number_of_frames(ds: Dataset) -> int:
@@ -83,16 +95,121 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
         )
     try:
         with open_source(src) as fh:
-            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=stop_before_pixels)
-            size = fh.seek(0, io.SEEK_END)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+            deflated = _deflated_meta(fh) if kind == "part10" else None
+            if deflated is not None:
+                ds, size = _read_deflated(fh, deflated, stop_before_pixels, name)
+            else:
+                ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=stop_before_pixels)
+                size = fh.seek(0, io.SEEK_END)
+    except DecodedSizeError:
+        raise
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
         raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
+    if not stop_before_pixels:
+        check_dicom_size(ds, name)
     if check:
         _check_elements(ds, name, size)
     ensure_file_meta(ds)
     if check:
         _check_complete(ds, name, stop_before_pixels)
     return ds
+
+
+def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
+    """Check the decoded size a DICOM header announces against the decoded-size limits.
+
+    Args:
+        ds: A data set (its header is enough: Rows, Columns, NumberOfFrames, SamplesPerPixel,
+            BitsAllocated).
+        filename: For the message.
+
+    Returns:
+        The decoded size of its pixel data in bytes (0 for an object without Rows/Columns).
+
+    Raises:
+        DecodedSizeError: A limit of :mod:`datamint.imaging.limits` is passed.
+    """
+    if "Rows" not in ds and "Columns" not in ds:
+        return 0
+    try:
+        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        samples, bits = int(ds.get("SamplesPerPixel") or 1), int(ds.get("BitsAllocated") or 8)
+    except (TypeError, ValueError):
+        return 0
+    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds), samples=samples, bits=bits,
+                        what="the DICOM image", filename=filename)
+
+
+def _deflated_meta(fh: BinaryIO) -> FileMetaDataset | None:
+    """The file meta of a Deflated Explicit VR Little Endian file, with ``fh`` at its data set; else None
+    (and ``fh`` back where it was)."""
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    start = fh.tell()
+    try:
+        read_preamble(fh, False)
+        meta = _read_file_meta_info(fh)
+    except Exception:  # noqa: BLE001 - not for us to judge here: dcmread reports it
+        meta = None
+    if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        return meta
+    fh.seek(start)
+    return None
+
+
+def _read_deflated(fh: BinaryIO, meta: FileMetaDataset, stop_before_pixels: bool,
+                   name: str | None) -> tuple[Dataset, int]:
+    """Read a deflated data set, inflating it in chunks into a temporary file (never more than the
+    limits allow: its header is checked after the first mebibyte, before the pixel data is inflated).
+
+    pydicom inflates the whole data set in memory before reading even its header; here memory stays
+    at a chunk, and the inflated copy goes to disk once it passes a few mebibytes.
+    """
+    from pydicom.filebase import DicomFileLike
+    from pydicom.filewriter import write_file_meta_info
+
+    plain = FileMetaDataset(meta)
+    plain.TransferSyntaxUID = ExplicitVRLittleEndian
+    out = tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK, prefix="datamint-inflated-")
+    out.write(b"\0" * 128 + b"DICM")
+    target = DicomFileLike(out)
+    target.is_little_endian, target.is_implicit_VR = True, False
+    write_file_meta_info(target, plain, enforce_standard=False)
+    start = out.tell()
+    budget = current_limits().max_decoded_bytes + HEADER_BUDGET
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    checked = False
+    while not inflater.eof and (chunk := fh.read(_CHUNK)):
+        while chunk and not inflater.eof:
+            out.write(inflater.decompress(chunk, _CHUNK))
+            chunk = inflater.unconsumed_tail
+            if out.tell() - start > budget:
+                check_decoded_bytes(out.tell() - start, "the deflated DICOM data set inflated", name)
+            if not checked and out.tell() - start >= _CHUNK:
+                checked = _header_fits(out, name)
+    if not inflater.eof:
+        out.write(inflater.flush())
+    size = out.tell()
+    out.seek(0)
+    ds = pydicom.dcmread(out, stop_before_pixels=stop_before_pixels)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    return ds, size
+
+
+def _header_fits(out: Any, name: str | None) -> bool:
+    """Parse the header inflated so far and check its announced size; False when it is not complete yet."""
+    end = out.tell()
+    out.seek(0)
+    try:
+        header = pydicom.dcmread(out, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - cut in the middle of an element: try again once it is all inflated
+        return False
+    finally:
+        out.seek(end)
+    if "Rows" not in header and end < HEADER_BUDGET:
+        return False  # Pixel Data not reached yet
+    check_dicom_size(header, name)
+    return True
 
 
 def ensure_file_meta(ds: Dataset) -> None:

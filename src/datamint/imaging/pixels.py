@@ -23,17 +23,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut, pixel_array
+from pydicom.pixels import apply_modality_lut
 
 from ._sources import Source, as_local_path
 from .convert import extension_for_mimetype
 from .dicom_assemble import frame_geometry
-from .dicom_io import first_number, frame_value, number_of_frames, read_dicom
+from .dicom_io import check_dicom_size, first_number, frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 from .geometry import nifti_pixel_to_world
-from .nifti_io import load_nifti
-from .render import _kind, _open_image, _out_of_range, dicom_frame_to_uint8, load_frame
+from .nifti_io import NiftiVoxels, open_nifti_voxels
+from .render import (
+    _bounds,
+    _dicom_display,
+    _kind,
+    _out_of_range,
+    _strips,
+    check_video_frame,
+    decode_dicom_frame,
+    load_frame,
+    open_image,
+)
 from .sniff import DICOM, NIFTI
 
 __all__ = ["PLANES", "PlaneGeometry", "SliceGeometry", "slice_geometry", "slice_values"]
@@ -126,6 +135,7 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
     kind = _kind(path, mimetype)
     if kind == DICOM:
         ds = read_dicom(path, stop_before_pixels=True, check=False)
+        check_dicom_size(ds)
         count, rows, columns = number_of_frames(ds), int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
         photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
         colour = int(ds.get("SamplesPerPixel") or 1) > 1 or photometric == "PALETTE COLOR"
@@ -146,14 +156,14 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
                                              list(map(float, frames[0].pixel_spacing)))
         return info
     if kind == NIFTI:
-        img = load_nifti(path)
-        info = SliceGeometry("nifti", 1, None, "MONOCHROME2", _nifti_window(img))
-        info.planes = _nifti_planes(tuple(int(n) for n in img.shape), np.asarray(img.affine, dtype=float))
+        with open_nifti_voxels(path) as voxels:
+            info = SliceGeometry("nifti", 1, None, "MONOCHROME2", _nifti_window(voxels))
+            info.planes = _nifti_planes(voxels.shape, voxels.affine)
         return info
     if kind and kind.startswith("video/"):
         return _video_geometry(path, kind)
     if kind and kind.startswith("image/"):
-        with _open_image(path) as img:
+        with open_image(path) as img:
             count = int(getattr(img, "n_frames", 1))
             columns, rows = img.size
             samples = 1 if img.mode in ("L", "LA", "I", "F", "1") or img.mode.startswith("I;") else 3
@@ -162,25 +172,19 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
     raise UnsupportedFormatError(f"files of type {kind or 'unknown'} have no slices to view")
 
 
-def _nifti_window(img: Any) -> dict[str, float] | None:
+def _nifti_window(voxels: NiftiVoxels) -> dict[str, float] | None:
     """A window spanning the values of the first volume (of up to 16 evenly spaced slices when it
-    has more than 64 M voxels), so every slice and plane is shown with the same mapping."""
-    shape = (list(img.shape) + [1, 1, 1])[:3]
-    tail = (0,) * max(len(img.shape) - 3, 0)
-    try:
-        if int(np.prod(shape)) <= 64 * 1024 * 1024:
-            parts = [np.asarray(img.dataobj[(slice(None),) * min(len(img.shape), 3) + tail], dtype=np.float32)]
-        else:
-            picks = np.linspace(0, shape[2] - 1, 16).round().astype(int)
-            parts = [np.asarray(img.dataobj[(slice(None), slice(None), int(k)) + tail], dtype=np.float32)
-                     for k in picks]
-    except (OSError, EOFError, ValueError) as exc:
-        raise CorruptFileError(f"cannot read the NIfTI voxels ({exc}); the file may be truncated") from exc
-    finite = [p[np.isfinite(p)] for p in parts]
-    values = np.concatenate(finite) if finite else np.array([])
-    if not values.size:
+    has more than 64 M voxels), so every slice and plane is shown with the same mapping. Slices are
+    read one at a time."""
+    nx, ny, nz = voxels.shape
+    picks = range(nz) if nx * ny * nz <= 64 * 1024 * 1024 else sorted(
+        {int(k) for k in np.linspace(0, nz - 1, 16).round().astype(int)})
+    found: tuple[float, float] | None = None
+    for k in picks:
+        found = _bounds(np.asarray(voxels.axial(k), dtype=np.float32), found=found)
+    if found is None:
         return None
-    low, high = float(values.min()), float(values.max())
+    low, high = found
     return {"center": (low + high) / 2, "width": max(high - low, 1.0)}
 
 
@@ -194,56 +198,63 @@ def _video_geometry(path: Source, kind: str) -> SliceGeometry:
                 raise CorruptFileError("OpenCV cannot open this video; check that it is complete")
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             rows, columns = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+            check_video_frame(rows, columns)
         finally:
             cap.release()
     return SliceGeometry("video", 3, None, "RGB", None, False, {"axial": _pixel_plane(count, rows, columns)})
 
 
-def _compact(values: np.ndarray) -> np.ndarray:
-    """int16 when every value is an integer that fits, else float32 (what a viewer uploads as is)."""
-    if values.size and np.all(np.isfinite(values)):
-        low, high = float(values.min()), float(values.max())
-        if _INT16[0] <= low and high <= _INT16[1] and np.array_equal(values, np.round(values)):
-            return values.astype(np.int16)
-    return np.nan_to_num(values.astype(np.float32))
+def _compact(values: np.ndarray, transform: Any = None) -> np.ndarray:
+    """int16 when every value is an integer that fits, else float32 (what a viewer uploads as is).
+
+    ``transform`` (elementwise, to float64) is applied strip by strip, twice (once to choose the type,
+    once to fill it): a frame's float64 values never exist whole.
+    """
+    def value(block: np.ndarray) -> np.ndarray:
+        return np.asarray(transform(block) if transform is not None else block, dtype=np.float64)
+
+    integral = values.size > 0
+    for block in _strips(values):
+        v = value(block)
+        if not (np.all(np.isfinite(v)) and v.size and _INT16[0] <= v.min() and v.max() <= _INT16[1]
+                and np.array_equal(v, np.round(v))):
+            integral = False
+            break
+    out = np.empty(values.shape, dtype=np.int16 if integral else np.float32)
+    start = 0
+    for block in _strips(values):
+        v = value(block)
+        out[start:start + block.shape[0]] = v.astype(np.int16) if integral else np.nan_to_num(v.astype(np.float32))
+        start += block.shape[0]
+    return out
 
 
 def _dicom_values(path: Source, frame_index: int) -> np.ndarray:
-    ds: Dataset = read_dicom(path, stop_before_pixels=True, check=False)
-    count = number_of_frames(ds)
-    if not 0 <= frame_index < count:
-        raise _out_of_range(frame_index, count, "DICOM")
+    ds, raw = decode_dicom_frame(path, frame_index)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    if int(ds.get("SamplesPerPixel") or 1) > 1 or photometric == "PALETTE COLOR" or ds.get("ModalityLUTSequence"):
-        full = read_dicom(path, check=False)
-        if full.get("ModalityLUTSequence") and int(full.get("SamplesPerPixel") or 1) == 1:
-            raw = pixel_array(full, index=frame_index if count > 1 else None)
-            return _compact(np.asarray(apply_modality_lut(raw, full), dtype=np.float64))
-        return dicom_frame_to_uint8(full, frame_index)
-    try:
-        with as_local_path(path, suffix=".dcm") as local:
-            raw = pixel_array(local, index=frame_index if count > 1 else None)
-    except (RuntimeError, NotImplementedError, ValueError, AttributeError) as exc:
-        raise UnsupportedFormatError(f"cannot decode frame {frame_index} of this DICOM: {exc}") from exc
+    if int(ds.get("SamplesPerPixel") or 1) > 1 or photometric == "PALETTE COLOR":
+        return _dicom_display(ds, raw, frame_index, None)
+    if ds.get("ModalityLUTSequence"):
+        return _compact(raw, lambda block: apply_modality_lut(block, ds))
     slope = first_number(frame_value(ds, frame_index, "PixelValueTransformationSequence", "RescaleSlope", 1))
     intercept = first_number(frame_value(ds, frame_index, "PixelValueTransformationSequence", "RescaleIntercept", 0))
-    return _compact(raw.astype(np.float64) * (1.0 if slope is None else slope) + (intercept or 0.0))
+    factor, offset = (1.0 if slope is None else slope), (intercept or 0.0)
+    return _compact(raw, lambda block: block.astype(np.float64) * factor + offset)
 
 
 def _nifti_values(path: Source, plane: str, index: int) -> np.ndarray:
-    img = load_nifti(path)
-    shape = (list(img.shape) + [1, 1, 1])[:3]
-    axis = {"sagittal": 0, "coronal": 1, "axial": 2}[plane]
-    if not 0 <= index < shape[axis]:
-        raise _out_of_range(index, shape[axis], f"NIfTI volume's {plane} plane")
-    selector: list[Any] = [slice(None)] * 3 + [0] * max(len(img.shape) - 3, 0)
-    selector[axis] = index
-    try:
-        values = np.asarray(img.dataobj[tuple(selector[:len(img.shape)])] if len(img.shape) >= 3
-                            else img.dataobj, dtype=np.float64)
-    except (OSError, EOFError, ValueError) as exc:
-        raise CorruptFileError(f"cannot read the NIfTI voxels ({exc}); the file may be truncated") from exc
-    values = values.reshape([n for i, n in enumerate(shape) if i != axis])
+    with open_nifti_voxels(path) as voxels:
+        nx, ny, nz = voxels.shape
+        axis = {"sagittal": 0, "coronal": 1, "axial": 2}[plane]
+        if not 0 <= index < voxels.shape[axis]:
+            raise _out_of_range(index, voxels.shape[axis], f"NIfTI volume's {plane} plane")
+        if axis == 2:
+            values = np.asarray(voxels.axial(index), dtype=np.float64)
+        else:  # one row (or column) of each axial slice, read in order: one pass, one slice in memory
+            values = np.empty((ny if axis == 0 else nx, nz), dtype=np.float64)
+            for k in range(nz):
+                slab = voxels.axial(k)
+                values[:, k] = slab[index, :] if axis == 0 else slab[:, index]
     return _compact(values.T)  # rows follow the second remaining axis: y = j (axial) or k
 
 

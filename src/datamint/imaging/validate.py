@@ -21,7 +21,9 @@ from ._sources import Source, as_local_path, read_bytes, read_head, source_name
 from .convert import extension_for_mimetype
 from .dicom_io import read_dicom
 from .errors import CorruptFileError, MimetypeMismatchError, UnsupportedFormatError
+from .limits import DecodedSizeError
 from .nifti_io import check_nifti_data
+from .render import check_video_frame, open_image
 from .sniff import DICOM, HEAD_SIZE, JSON, NIFTI, STRICT_TYPES, normalize_mimetype, sniff_mimetype
 
 __all__ = ["validate_content"]
@@ -86,11 +88,14 @@ def _validate_image(src: Source, name: str | None) -> None:
 
     data = read_bytes(src)
     try:
+        open_image(data).close()  # the size in the header, checked against the limits before decoding
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-    except UnidentifiedImageError as exc:
+    except DecodedSizeError as exc:
+        raise DecodedSizeError(exc.message, limit=exc.limit, filename=name) from None
+    except (UnidentifiedImageError, UnsupportedFormatError) as exc:
         raise UnsupportedFormatError(
             f"Pillow cannot read this image ({exc}); convert it to PNG", filename=name
         ) from exc
@@ -108,6 +113,7 @@ def _validate_video(src: Source, sniffed: str, name: str | None) -> None:
         try:
             if not cap.isOpened():
                 raise CorruptFileError(f"OpenCV cannot open this video{_TRY}", filename=name)
+            check_video_frame(int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
             ok, _frame = cap.read()
             if not ok:
                 raise CorruptFileError(f"the video's first frame cannot be decoded{_TRY}", filename=name)

@@ -15,6 +15,7 @@ from datamint.server.auth.service import Principal, authenticate
 from datamint.server.config import Settings
 from datamint.server.db import unit_of_work
 from datamint.server.errors import AuthenticationFailedError
+from datamint.server.transport.clients import scope_client_address
 
 if TYPE_CHECKING:
     from datamint.server.jobs.runtime import JobRuntime
@@ -63,8 +64,9 @@ def api_key_from_headers(request: Request) -> str | None:
 
 
 def client_address(request: Request) -> str:
-    """The address failed authentications are counted under (see ``auth.throttle``)."""
-    return request.client.host if request.client else "unknown"
+    """The address failed authentications are counted under (see ``auth.throttle``): the peer, or
+    the client a trusted proxy names in ``X-Forwarded-For`` (``transport.clients``)."""
+    return scope_client_address(request.scope, request.app.state.trusted_proxies)
 
 
 #: The request's session. It ends (audited reads recorded, then closed) when the route function
@@ -90,7 +92,19 @@ async def _unit_of_work(session: SessionDep) -> AsyncIterator[Session]:
 UnitOfWork = Annotated[Session, Depends(_unit_of_work, scope="function")]
 
 
-def _principal(request: Request, session: SessionDep) -> Principal:
+async def _principal(request: Request, session: SessionDep) -> Principal:
+    """The caller, as the request gate authenticated it before the body was read
+    (``transport.gate``); authenticated here only when the gate did not (an app without it)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, request, session)
+    request.state.user_email = principal.email
+    request.state.customer_id = principal.customer_id
+    recorder.set_actor(session, principal.user_id, principal.email, principal.customer_id)
+    return principal
+
+
+def _authenticate(request: Request, session: Session) -> Principal:
     """The caller: from its API key, else from the web app's session cookie (CSRF checked on writes)."""
     guard = request.app.state.auth_guard
     client = client_address(request)
@@ -106,9 +120,6 @@ def _principal(request: Request, session: SessionDep) -> Principal:
     except AuthenticationFailedError:
         guard.record_failure(client)
         raise
-    request.state.user_email = principal.email
-    request.state.customer_id = principal.customer_id
-    recorder.set_actor(session, principal.user_id, principal.email, principal.customer_id)
     return principal
 
 

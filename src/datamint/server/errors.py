@@ -13,6 +13,10 @@ never carries an ``error`` key, and this envelope is used only for 4xx/5xx.
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
+import traceback
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -149,8 +153,55 @@ def error_body(request: Request, status_code: int, code: str, message: str, deta
     return body
 
 
+#: ``<foo.Bar object at 0x7f...>`` and ``<_io.BufferedReader name='/tmp/...'>``: Python reprs that
+#: libraries put into their messages.
+_OBJECT_REPR = re.compile(r"<[^<>\n]*? at 0x[0-9a-fA-F]+>|<_io\.\w+ name=[^>]*>")
+
+
+def public_message(message: str, internal_dirs: Iterable[str] = ()) -> str:
+    """``message`` without what a client must not read: Python object reprs (``<... at 0x...>``)
+    and paths inside the server's own folders (its data folder, spool and temp folders).
+
+    Args:
+        message: An error message, possibly carrying a library's text.
+        internal_dirs: Absolute folders whose paths are replaced by ``<server file>``.
+    """
+    text = _OBJECT_REPR.sub("<object>", message)
+    for folder in sorted({d.rstrip("/") for d in internal_dirs if d and d != "/"}, key=len, reverse=True):
+        text = re.sub(re.escape(folder) + r"(?:/[^\s'\"<>,;:)\]]*|(?![\w.-]))", "<server file>", text)
+    return text
+
+
+def internal_dirs(request: Request) -> list[str]:
+    """The folders of this server whose paths never appear in an answer (data, spool, temp)."""
+    folders = [tempfile.gettempdir()]
+    settings = getattr(request.app.state, "settings", None)
+    if settings is not None:
+        folders += [str(settings.data_dir), str(settings.data_dir.resolve())]
+    store = getattr(request.app.state, "blob_store", None)
+    for name in ("spool_dir", "root"):
+        value = getattr(store, name, None)
+        if value:
+            folders.append(str(value))
+    return folders
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """A log line for a database error that names its kind, SQLSTATE and constraint but none of
+    the values: neither the statement's parameters nor PostgreSQL's ``DETAIL`` (which quotes key
+    values and, for check violations, the whole failing row, password hashes included)."""
+    orig = getattr(exc, "orig", None) or exc
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or (str(orig).splitlines() or [""])[0]
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    constraint = getattr(diag, "constraint_name", None)
+    return (f"{type(orig).__name__}" + (f" [{state}]" if state else "") + f": {primary}"
+            + (f" (constraint {constraint})" if constraint else ""))
+
+
 def _app_error_handler(request: Request, exc: AppError) -> JSONResponse:
-    body = error_body(request, exc.status_code, exc.code, exc.message, exc.details)
+    body = error_body(request, exc.status_code, exc.code, public_message(exc.message, internal_dirs(request)),
+                      exc.details)
     headers: dict[str, str] = {}
     if isinstance(exc, ConflictError) and exc.existing is not None:
         body["existing"] = exc.existing
@@ -165,7 +216,8 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, list[d
     details = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        details.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+        details.append({"field": ".".join(loc) or None,
+                        "message": str(err.get("msg", "invalid")).removeprefix("Value error, ")})
     if any(err.get("type") == "json_invalid" for err in errors):
         ctx = errors[0].get("ctx", {}) or {}
         return 400, f"Malformed JSON body: {ctx.get('error', 'could not be parsed')}", details
@@ -185,7 +237,7 @@ def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on this path"
     else:
-        message = str(exc.detail)
+        message = public_message(str(exc.detail), internal_dirs(request))
     headers = dict(exc.headers or {})
     body = error_body(request, exc.status_code, getattr(exc, "code", "http_error"), message)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
@@ -237,9 +289,13 @@ def _deleted_meanwhile_handler(request: Request, exc: ObjectDeletedError | Stale
 
 
 def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    # ``exc_info=exc``, not ``_LOG.exception``: Starlette calls this handler outside the ``except``
-    # block, where ``sys.exc_info()`` is empty and the log would say ``NoneType: None``.
-    _LOG.error("unhandled error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
+    rid = getattr(request.state, "request_id", None)
+    if isinstance(exc, DBAPIError):  # its text would quote values (DETAIL); the frames say where
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        _LOG.error("unhandled database error %s\nTraceback (most recent call last):\n%s%s",
+                   describe_database_error(exc), frames, describe_database_error(exc), extra={"request_id": rid})
+    else:
+        _LOG.error("unhandled error", exc_info=exc, extra={"request_id": rid})
     body = error_body(request, 500, "internal_error",
                       "Internal server error; the request id identifies it in the logs")
     return JSONResponse(body, status_code=500)

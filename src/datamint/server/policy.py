@@ -92,6 +92,10 @@ class ProjectAction(str, Enum):
     """Export or download the project's annotations and dataset."""
     JOBS = "project.jobs"
     """See, follow and cancel every background job of the project (anyone's)."""
+    MODELS = "project.models"
+    """Track experiments and runs, register models and deploy them (MLflow writes, deploys)."""
+    PREDICT = "project.predict"
+    """Run the project's deployed models on its data (inference jobs)."""
 
 
 PROJECT_ROLES = ("PROJECT_MANAGER", "PROJECT_REVIEWER", "PROJECT_ANNOTATOR")
@@ -105,6 +109,7 @@ PROJECT_TABLE: dict[str, frozenset[ProjectAction]] = {
         ProjectAction.REVIEW,
         ProjectAction.STATISTICS_READ,
         ProjectAction.EXPORT,
+        ProjectAction.PREDICT,
     }),
     "PROJECT_ANNOTATOR": frozenset({
         ProjectAction.READ,

@@ -6,6 +6,7 @@ See :mod:`datamint.api._upload.prepare` for how inputs become upload units.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -78,7 +79,10 @@ async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[st
     if prepared.metadata_json is not None:
         files.append(("metadata", (None, prepared.metadata_json, "application/json")))
     seconds = max(1800.0, prepared.size / (512 * 1024))
+    # One key per file, repeated by every retry: the server answers a repeat with the resource the
+    # first attempt created, so a retry after a lost answer never makes a duplicate.
     response = await api._arequest(client, "POST", "/resources", data=data, files=files,
+                                   headers={"Idempotency-Key": str(uuid.uuid4())},
                                    timeout=httpx.Timeout(seconds, connect=60.0))
     body = response.json()
     if isinstance(body, dict) and "error" in body:

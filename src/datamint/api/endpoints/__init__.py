@@ -7,6 +7,9 @@ from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi, Annotat
 from datamint.api.endpoints.audit_api import AuditApi
 from datamint.api.endpoints.channels_api import ChannelsApi
 from datamint.api.endpoints.datasetsinfo_api import DatasetsInfoApi
+from datamint.api.endpoints.deploy_model_api import DeployModelApi
+from datamint.api.endpoints.inference_api import InferenceApi
+from datamint.api.endpoints.models_api import ModelsApi
 from datamint.api.endpoints.projects_api import ProjectsApi
 from datamint.api.endpoints.resources_api import ResourcesApi
 from datamint.api.endpoints.users_api import UsersApi
@@ -18,6 +21,9 @@ __all__ = [
     "AuditApi",
     "ChannelsApi",
     "DatasetsInfoApi",
+    "DeployModelApi",
+    "InferenceApi",
+    "ModelsApi",
     "ProjectsApi",
     "ResourcesApi",
     "UsersApi",

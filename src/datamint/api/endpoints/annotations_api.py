@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from datamint.api.endpoints.annotation_files import AnnotationFiles
 from datamint.api.endpoints.annotation_helpers import AnnotationHelpers
+from datamint.api.endpoints.import_sessions import ImportSession
+from datamint.api.entity_base_api import entity_id, is_uuid
 from datamint.entities.annotations import Annotation, AnnotationType
 from datamint.exceptions import ServerError
 from datamint.imaging import segmentation_masks as masks
@@ -132,6 +134,41 @@ class AnnotationsApi(AnnotationHelpers, AnnotationFiles):
         data = response.json() if response.content else None
         if isinstance(data, dict) and "error" in data:
             raise ServerError(str(data["error"]))
+
+    def import_session(self, project: str | Any, worklist: str | None = None, background: bool = False,
+                       **commit_options: Any) -> ImportSession:
+        """Open an import session for a project: add files, folders or bytes, then commit (seed 003's
+        ``create_import_session``). Used as a context manager it commits on exit and, unless
+        ``background``, waits for the import.
+
+        Args:
+            project: The project (id or Project) the annotations go to.
+            worklist: A worklist of the project (default: the project's own).
+            background: Return from the ``with`` block once committed, without waiting.
+            **commit_options: ``dry_run``, ``label_map``, ``on_conflict``, ``author``, ``model_name``
+                (see :meth:`ImportSession.commit`).
+
+        Returns:
+            The open :class:`ImportSession`.
+
+        Example:
+            >>> with api.annotations.import_session(project) as session:
+            ...     session.add_path("coco/annotations.json")
+            >>> session.job.result["created"]
+        """
+        from datamint.api.endpoints.jobs_api import JobsApi
+        from datamint.api.endpoints.projects_api import ProjectsApi
+
+        if isinstance(project, str) and not is_uuid(project):
+            project_id = self._sibling("projects", lambda: ProjectsApi(self.config, self.client))._project_id(project)
+        else:
+            project_id = entity_id(project)
+        body = {"worklist_id": worklist} if worklist else {}
+        data = self._request("POST", f"/projects/{project_id}/imports", json=body).json()
+        jobs = self._sibling("jobs", lambda: JobsApi(self.config, self.client))
+        return ImportSession(self, jobs, data, background=background, commit_options=commit_options)
+
+    create_import_session = import_session
 
     def approve(self, annotation: str | Annotation) -> None:
         """Approve an annotation (its status becomes ``published``).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,6 +55,31 @@ class JobsApi(EntityBaseApi[Job]):
         params = {"kind": kind, "status": status, "creator": creator,
                   "project_id": project if isinstance(project, str) or project is None else project.id}
         return [self._init_entity_obj(**item) for item in self._iter_items("/jobs", params, limit=limit)]
+
+    def download(self, job: str | Job, path: str | Path, progress_bar: bool = True) -> Path:
+        """Download the archive of a completed export job (``GET /exports/{id}/download``).
+
+        Args:
+            job: The job or its id.
+            path: A file path, or an existing folder (the archive keeps its own name there).
+            progress_bar: Show a tqdm byte progress bar.
+
+        Returns:
+            The downloaded file's path.
+
+        Raises:
+            JobFailedError: The job failed or was cancelled.
+            ItemNotFoundError: The job has no archive (not an export, or not completed yet).
+        """
+        from datamint.api.endpoints.annotationsets_api import stream_download
+
+        found = job if isinstance(job, Job) else self.get_by_id(job)
+        found.raise_for_status()
+        target = Path(path)
+        if target.is_dir():
+            target = target / str((found.result or {}).get("filename") or f"export-{found.id}.zip")
+        stream_download(self, f"/exports/{found.id}/download", {}, target, progress_bar)
+        return target
 
     def cancel(self, job: str | Job) -> Job:
         """Cancel a job: a queued one at once, a running one at its next step.

@@ -32,6 +32,70 @@ class ProjectWork(ProjectsCore):
             raise ItemNotFoundError("worklist", {"project": self._project_id(project)})
         return worklist_id
 
+    def export(self, project: str | Project, format: str = "coco", *,  # noqa: A002 - the seed's word
+               worklist: str | AnnotationWorklist | None = None, version: int | str | None = None,
+               annotators: Sequence[str] | None = None,
+               statuses: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+               resources: Sequence[str | Resource] | None = None, splits: Sequence[str] | None = None,
+               include_model: bool = True, split_ratios: dict[str, float] | None = None, seed: int = 0,
+               options: dict[str, Any] | None = None, wait: bool = False, path: str | Path | None = None,
+               progress_bar: bool = True, timeout: float | None = None) -> Any:
+        """Export the project's annotations in a named format, as a background job (see docs/formats.md).
+
+        Args:
+            project: The project ID, name or Project instance.
+            format: ``'coco'``, ``'yolo'``, ``'voc'``, ``'csv_fourcorner'``, ``'csv_widthheight'``,
+                ``'png_masks'``, ``'nifti'``, ``'dicom_seg'`` or ``'datamint'`` (lossless JSON + masks).
+            worklist: Only this worklist of the project.
+            version: Export a version of the project's dataset (``'latest'``, its number or name):
+                its frozen annotations and masks, not the live ones.
+            annotators: Only these annotators' annotations (emails).
+            statuses: Only annotations of these statuses (``'new'``, ``'published'``).
+            labels: Only these labels (identifiers).
+            resources: Only these resources (ids or Resource objects).
+            splits: Only the resources of these project splits.
+            include_model: Include model predictions.
+            split_ratios: Split the export by patient, e.g. ``{'train': 0.8, 'val': 0.2}``: no patient
+                lands in two parts; each part goes in its own folder of the archive.
+            seed: The split's seed (the same seed gives the same split).
+            options: Format options, e.g. ``{'nnunet': True}`` for NIfTI, ``{'keep_hours': 48}``.
+            wait: Wait for the job to end (progress bar) and raise if it failed.
+            path: Also download the archive there once done (implies ``wait``).
+            progress_bar: Show progress bars while waiting and downloading.
+            timeout: Most seconds to wait.
+
+        Returns:
+            The export ``Job`` (``job.wait()``, ``job.download(path)``, ``job.result`` names the
+            archive), or the downloaded file's path when ``path`` is given.
+
+        Example:
+            >>> job = api.projects.export("Liver CT", format="nifti", split_ratios={"train": .8, "val": .2}, seed=1)
+            >>> job.wait().download("exports/")
+        """
+        body: dict[str, Any] = {"format": format, "include_model": include_model, "options": dict(options or {})}
+        if worklist is not None:
+            body["worklist_id"] = worklist if isinstance(worklist, str) else worklist.id
+        if version is not None:
+            body["version"] = str(version)
+        for key, value in (("annotators", annotators), ("statuses", statuses), ("labels", labels),
+                           ("splits", splits)):
+            if value is not None:
+                body[key] = list(value)
+        if resources is not None:
+            body["resource_ids"] = [entity_id(r) for r in resources]
+        if split_ratios:
+            body["split"] = {"ratios": dict(split_ratios), "seed": seed}
+        response = self._project_request("POST", project, "exports", json=body)
+        from datamint.api.endpoints.jobs_api import JobsApi
+
+        jobs = self._sibling("jobs", lambda: JobsApi(self.config, self.client))
+        job = jobs._init_entity_obj(**response.json())
+        if wait or path is not None:
+            jobs.wait(job, timeout=timeout, progress_bar=progress_bar).raise_for_status()
+        if path is not None:
+            return jobs.download(job, path, progress_bar=progress_bar)
+        return job
+
     def get_worklist(self, project: str | Project) -> dict:
         """Get the annotation worklist object (the project's default worklist) for a project.
 

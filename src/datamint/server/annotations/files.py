@@ -3,7 +3,6 @@ NIfTI volume as one segmentation per label (``POST /annotations/{rid}/segmentati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.models import Annotation
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.common.values import parse_json
 from datamint.server.db import locks
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import NotFoundError, ValidationFailedError
@@ -139,10 +139,7 @@ MAX_WORKLIST_ITEMS = 100
 
 
 def _payload(raw: str) -> list[dict[str, Any]]:
-    try:
-        items = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailedError(f"payload is not valid JSON: {exc}")
+    items = parse_json(raw, "payload")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ValidationFailedError("payload must be a JSON array of {identifier, frame_index, width, height} objects")
     if not items or len(items) > MAX_WORKLIST_ITEMS:

@@ -15,8 +15,6 @@ intents that the upload janitor clears.
 from __future__ import annotations
 
 import gzip
-import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +25,12 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from datamint.imaging.errors import ImagingError
-from datamint.imaging.nifti_io import load_nifti
+from datamint.imaging.limits import DecodedSizeError
+from datamint.imaging.nifti_io import load_nifti, read_nifti_header
+from datamint.imaging.render import open_image
 from datamint.server.annotations.validation import ResourceShape
+from datamint.server.common.limits import too_large
+from datamint.server.common.values import parse_json
 from datamint.server.db import unit_of_work
 from datamint.server.db.base import new_id
 from datamint.server.errors import UnsupportedMediaError, ValidationFailedError
@@ -77,25 +79,54 @@ def _size_error(what: str, got: tuple[int, ...], shape: ResourceShape, volume: b
 
 def check_png(data: bytes, shape: ResourceShape) -> StoredMask:
     """A PNG frame mask of the resource's width × height (stored unchanged)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     if not data.startswith(_PNG_MAGIC):
         raise UnsupportedMediaError("A frame mask must be a PNG image (grayscale or RGB, non-zero = the label)")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
+        with open_image(data) as image:  # the size from the header, checked before decoding
             size = image.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+            if shape.width is not None and shape.height is not None and size != (shape.width, shape.height):
+                raise _size_error("Mask", size, shape, volume=False)
+            image.load()
+    except DecodedSizeError as exc:
+        raise too_large(exc)
+    except (UnidentifiedImageError, ImagingError, OSError, ValueError) as exc:
         raise ValidationFailedError(f"Cannot read the PNG mask ({exc}); re-export it")
-    if shape.width is not None and shape.height is not None and size != (shape.width, shape.height):
-        raise _size_error("Mask", size, shape, volume=False)
     return StoredMask(data, PNG)
 
 
-def _load_volume(data: bytes) -> Any:
+def _header_shape(data: bytes, shape: ResourceShape) -> None:
+    """Check the mask's shape from its NIfTI header, before anything is decompressed (413 when the
+    header announces more than the decoded-size limits, 422 when it is not the resource's shape)."""
+    try:
+        header = read_nifti_header(data)
+    except DecodedSizeError as exc:
+        raise too_large(exc)
+    except ImagingError as exc:
+        raise UnsupportedMediaError(f"A volume mask must be a NIfTI file (.nii or .nii.gz): {exc}")
+    dims = [int(n) for n in header.get_data_shape()]
+    while len(dims) > 3 and dims[-1] == 1:
+        dims.pop()
+    if len(dims) == 2:
+        dims.append(1)
+    if len(dims) != 3:
+        raise ValidationFailedError(f"A volume mask must be 3-D (width x height x frames), got shape {tuple(dims)}")
+    _check_volume_shape(_Shape(tuple(dims)), shape)
+
+
+@dataclass
+class _Shape:
+    shape: tuple[int, ...]
+
+
+def _load_volume(data: bytes, shape: ResourceShape) -> Any:
+    _header_shape(data, shape)
     try:
         image = load_nifti(data)
         array = np.asanyarray(image.dataobj)
+    except DecodedSizeError as exc:
+        raise too_large(exc)
     except ImagingError as exc:
         raise UnsupportedMediaError(f"A volume mask must be a NIfTI file (.nii or .nii.gz): {exc}")
     except Exception as exc:  # nibabel choked on the content
@@ -134,7 +165,7 @@ def _binary_nifti(mask: Any, affine: Any) -> bytes:
 
 def check_volume(data: bytes, shape: ResourceShape) -> StoredMask:
     """A NIfTI volume mask of width × height × frames, stored as a binary NIfTI."""
-    image, array = _load_volume(data)
+    image, array = _load_volume(data, shape)
     _check_volume_shape(array, shape)
     return StoredMask(_binary_nifti(array != 0, _affine(image, shape)), NIFTI)
 
@@ -160,10 +191,7 @@ def parse_segmentation_map(raw: str | None) -> dict[int, str]:
     """``{"1": "liver", ...}`` as ``{1: "liver"}``; 422 when malformed."""
     if raw in (None, ""):
         return {}
-    try:
-        decoded = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailedError(f"segmentation_map is not valid JSON: {exc}")
+    decoded = parse_json(raw, "segmentation_map")
     if not isinstance(decoded, dict):
         raise ValidationFailedError('segmentation_map must be a JSON object such as {"1": "liver"}')
     out: dict[int, str] = {}
@@ -192,7 +220,7 @@ def split_labels(data: bytes, shape: ResourceShape, names: dict[int, str]) -> li
     Returns:
         ``(label, name, mask)`` for each label present, by label value.
     """
-    image, array = _load_volume(data)
+    image, array = _load_volume(data, shape)
     _check_volume_shape(array, shape)
     if not np.issubdtype(array.dtype, np.integer):
         if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):

@@ -11,6 +11,7 @@ from datamint.server.annotations import files, frame_ranges, service, wire
 from datamint.server.annotations.masks import with_blobs
 from datamint.server.annotations.schemas import FrameRangesBody, IdsBody, PatchBody, SearchBody
 from datamint.server.common.http import content_disposition
+from datamint.server.common.values import JsonValue, Line, line, text
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
@@ -61,7 +62,7 @@ def approve(annotation_id: str, session: UnitOfWork, me: CurrentUser) -> dict[st
 
 
 @router.post("/{resource_id}/annotations", status_code=201)
-def create(resource_id: str, items: Annotated[Any, Body()], session: UnitOfWork, me: CurrentUser) -> list[str]:
+def create(resource_id: str, items: Annotated[JsonValue, Body()], session: UnitOfWork, me: CurrentUser) -> list[str]:
     """Create annotations from a JSON array of create items; returns their ids in order."""
     ids = service.create(session, me, resource_id, items)
     return ids
@@ -93,12 +94,12 @@ def download_file(resource_id: str, annotation_id: str, session: SessionDep, me:
 def upload_volume(
     resource_id: str, session: UnitOfWork, me: CurrentUser, store: StorageDep,
     file: Annotated[UploadFile, File(description="Labelled NIfTI volume (.nii or .nii.gz)")],
-    segmentation_map: Annotated[str | None, Form(description='{"1": "liver", ...}')] = None,
-    annotation_worklist_id: Annotated[str | None, Form()] = None,
-    model_id: Annotated[str | None, Form()] = None,
-    source: Annotated[str | None, Form()] = None,
-    imported_from: Annotated[str | None, Form()] = None,
-    import_author: Annotated[str | None, Form(description="The author to credit")] = None,
+    segmentation_map: Annotated[text(1 << 20) | None, Form(description='{"1": "liver", ...}')] = None,
+    annotation_worklist_id: Annotated[Line | None, Form()] = None,
+    model_id: Annotated[line(300) | None, Form()] = None,
+    source: Annotated[line(40) | None, Form()] = None,
+    imported_from: Annotated[line(300) | None, Form()] = None,
+    import_author: Annotated[line(320) | None, Form(description="The author to credit")] = None,
 ) -> list[str]:
     """Create one image-scope segmentation per label of a NIfTI volume, each with its own binary
     mask; returns their ids by label value."""

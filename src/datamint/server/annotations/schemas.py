@@ -2,79 +2,81 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from datamint.server.common.values import JsonObject, JsonValue, Line, RequestBody, line
 
 
-class SearchBody(BaseModel):
+class SearchBody(RequestBody):
     """Body of ``POST /annotations/search``; ``offset``/``limit`` arrive as strings (wire §2)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    resource_id: str | None = None
-    resource_ids: list[str] | None = None
-    annotation_type: str | None = None
-    annotatorEmail: str | None = None  # noqa: N815 - wire name
-    from_: str | None = Field(default=None, alias="from")
-    to: str | None = None
-    dataset_id: str | None = None
-    project_id: str | None = None
-    annotation_worklist_id: str | None = None
-    status: str | None = None
-    source: str | None = None
-    identifier: str | list[str] | None = None
-    model_id: str | None = None
-    deleted: bool | str | None = None
+    resource_id: Line | None = None
+    resource_ids: list[Line] | None = None
+    annotation_type: Line | None = None
+    annotatorEmail: Line | None = None  # noqa: N815 - wire name
+    from_: Line | None = Field(default=None, alias="from")
+    to: Line | None = None
+    dataset_id: Line | None = None
+    project_id: Line | None = None
+    annotation_worklist_id: Line | None = None
+    status: Line | None = None
+    source: Line | None = None
+    identifier: Line | list[Line] | None = None
+    model_id: Line | None = None
+    deleted: bool | Line | None = None
     load_ai_segmentations: bool | None = None
-    offset: int | str = 0
-    limit: int | str = 100
+    offset: int | Line = 0
+    limit: int | Line = 100
 
 
-class PatchBody(BaseModel):
+class PatchBody(RequestBody):
     """Body of ``PATCH /annotations/{id}``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    identifier: str | None = Field(default=None, min_length=1, max_length=300)
-    project_id: str | None = None
-    value: Any = None
-    units: str | None = Field(default=None, max_length=50)
-    geometry: dict[str, Any] | None = None
+    identifier: line(300, min_length=1) | None = None
+    project_id: Line | None = None
+    value: JsonValue = None
+    units: line(50) | None = None
+    geometry: JsonObject | None = None
 
 
-class IdsBody(BaseModel):
+class IdsBody(RequestBody):
     """Body of ``POST /annotations/delete-batch``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    ids: list[str] = Field(min_length=1, max_length=10000)
+    ids: list[Line] = Field(min_length=1, max_length=10000)
 
 
-class FrameRange(BaseModel):
+class FrameRange(RequestBody):
     """A half-open range of frames ``[start, end)``."""
 
     start: int = Field(ge=0)
     end: int = Field(ge=1)
 
 
-class FrameRangeValue(BaseModel):
+class FrameRangeValue(RequestBody):
     """One value and the frames it covers."""
 
     model_config = ConfigDict(extra="ignore")
 
-    value: Any = None
+    value: JsonValue = None
     frame_ranges: list[FrameRange]
 
 
-class FrameRangesBody(BaseModel):
+class FrameRangesBody(RequestBody):
     """Body of ``PUT /annotations/{rid}/frame-ranges``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    identifier: str = Field(min_length=1, max_length=300)
+    identifier: line(300, min_length=1)
     type: Literal["text", "category", "integer", "float", "label"]
-    annotation_worklist_id: str | None = None
+    annotation_worklist_id: Line | None = None
     values: list[FrameRangeValue]
-    source: str | None = Field(default=None, max_length=40)
-    model_id: str | None = Field(default=None, max_length=300)
+    source: line(40) | None = None
+    model_id: line(300) | None = None

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from datamint.server.common.values import text_problem
 from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
 
@@ -96,6 +97,9 @@ def _text(item: Mapping[str, Any], key: str, where: str, limit: int) -> str | No
     value = value.strip()
     if len(value) > limit:
         raise _fail(where, f"'{key}' is longer than {limit} characters")
+    problem = text_problem(value)  # one line: identifiers end up in file names and headers
+    if problem:
+        raise _fail(where, f"'{key}' {problem}")
     return value or None
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from datamint.server.audit.models import AuditEvent
 from datamint.server.auth.models import ApiKey, User
+from datamint.server.common.redact import SECRET_PATH_PARAMS, loggable_path
 
 _LOG = logging.getLogger("datamint.server.audit")
 
@@ -50,6 +51,8 @@ AUDITED_READS: frozenset[str] = frozenset({
     "GET /projects/{project_id}/download-annotations",
     "GET /annotationsets/{worklist_id}/download-annotations",
     "GET /datasets/download/{token}",
+    "GET /exports/{job_id}/download",
+    "GET /exports/download/{token}",
     "GET /datasets/{dataset_id}/versions/{ref}/blobs/{sha256}",
     "GET /datasets/{dataset_id}/versions/{ref}/manifest",
     "GET /dicomweb/studies/{study_uid}",
@@ -66,8 +69,8 @@ AUDITED_READS: frozenset[str] = frozenset({
 
 #: Path parameters whose value names an entity of another type than ``<name without _id>``.
 PARAM_ENTITY_TYPES: dict[str, str] = {"email": "user", "key_id": "api_key"}
-#: Path parameters that are secrets: never copied into the trail.
-SECRET_PARAMS = frozenset({"token"})
+#: Path parameters that are secrets: never copied into the trail (nor into its ``path``).
+SECRET_PARAMS = SECRET_PATH_PARAMS
 _MAX_CHANGES = 100
 _IGNORED_COLUMNS = {ApiKey: frozenset({"last_used_at"})}
 _PARAM_RE = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -117,7 +120,7 @@ def begin(session: Session, scope: dict[str, Any]) -> None:
     status = getattr(route, "status_code", None) or 200
     session.info["audit"] = AuditContext(
         method=method,
-        path=str(scope.get("path") or ""),
+        path=loggable_path(scope),
         route_path=getattr(route, "path", "") or "",
         route_name=getattr(route, "name", "") or "",
         status=int(status),

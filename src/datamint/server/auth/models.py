@@ -119,3 +119,19 @@ class WebSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime]
+
+
+class AuthFailure(Base):
+    """One failed authentication from a client address (a bad key, cookie, password or invitation
+    token), kept for the throttle's window (:mod:`datamint.server.auth.throttle`).
+
+    In the database, not in a process, so every worker of the server counts the same failures.
+    """
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_client_failed_at", "client", "failed_at"),
+                      Index("ix_auth_failures_failed_at", "failed_at"))
+
+    id: Mapped[str] = id_column()
+    client: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = created_at_column()

@@ -1,63 +1,95 @@
-"""Throttling of repeated authentication failures from one client address."""
+"""Throttling of repeated authentication failures from one client address.
+
+Failures are rows of ``auth_failures`` in the server's database, so every worker process (and
+every server sharing the database) counts the same failures: with ``--workers 2`` a client gets
+``auth_failures_per_minute`` attempts, not twice as many. The client address is the TCP peer, or
+the client a trusted reverse proxy names (``trusted_proxies``, see
+:mod:`datamint.server.transport.clients`), so a forged ``X-Forwarded-For`` neither escapes the
+count nor locks somebody else out.
+
+Requests checked at the same moment all see the count before any of them failed, so a client
+that sends many wrong keys at once can exceed the limit by the number of its requests in flight
+(bounded by its connections); the next request after those is refused.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict, deque
+from datetime import timedelta
 
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from datamint.server.auth.models import AuthFailure
+from datamint.server.db.base import new_id, utcnow
+from datamint.server.db.session import Database
 from datamint.server.errors import TooManyRequestsError
 
 
 class AuthFailureGuard:
-    """Counts failed authentications per client in a sliding window of one minute.
+    """Counts failed authentications per client in a sliding window (one minute by default).
 
     Once a client has failed ``max_failures`` times within the window, every further request
     from it gets 429 with ``Retry-After`` until the oldest failure leaves the window.
 
     Args:
-        max_failures: Failures allowed per client per minute.
+        database: Where failures are counted.
+        max_failures: Failures allowed per client per window.
         window_s: Length of the window in seconds.
     """
 
-    def __init__(self, max_failures: int, window_s: float = 60.0) -> None:
+    def __init__(self, database: Database, max_failures: int, window_s: float = 60.0) -> None:
+        self.database = database
         self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self.window = timedelta(seconds=window_s)
         self._lock = threading.Lock()
-        self._next_sweep = time.monotonic() + window_s
+        self._next_sweep = 0.0
 
-    def _prune(self, client: str, now: float) -> deque[float]:
-        q = self._failures[client]
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
+    def check(self, client: str, session: Session | None = None) -> None:
+        """Raise :class:`TooManyRequestsError` when ``client`` is currently throttled.
 
-    def check(self, client: str) -> None:
-        """Raise :class:`TooManyRequestsError` when ``client`` is currently throttled."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._prune(client, now)
-            if len(q) >= self.max_failures:
-                retry = max(1, int(self.window_s - (now - q[0])) + 1)
-                raise TooManyRequestsError(
-                    f"Too many failed authentication attempts from this address; retry in {retry} s", retry
-                )
-            if not q:
-                self._failures.pop(client, None)
+        Args:
+            client: The client's address.
+            session: A session to read with (a short one of its own otherwise).
+        """
+        if session is None:
+            with self.database.session() as own:
+                self.check(client, own)
+                own.rollback()
+            return
+        now = utcnow()
+        count, oldest = session.execute(
+            select(func.count(), func.min(AuthFailure.failed_at))
+            .where(AuthFailure.client == client[:64], AuthFailure.failed_at > now - self.window)).one()
+        if count >= self.max_failures and oldest is not None:
+            if oldest.tzinfo is None:  # SQLite returns naive UTC through an aggregate
+                oldest = oldest.replace(tzinfo=now.tzinfo)
+            retry = max(1, int((oldest + self.window - now).total_seconds()) + 1)
+            raise TooManyRequestsError(
+                f"Too many failed authentication attempts from this address; retry in {retry} s", retry)
 
     def record_failure(self, client: str) -> None:
-        """Count one failed authentication of ``client`` (and, once a window, forget clients whose
-        failures have all expired, so the table does not grow with every address ever seen)."""
-        now = time.monotonic()
+        """Count one failed authentication of ``client`` (committed at once, whatever the request
+        does next); about once a window, forget failures older than the window."""
+        now = utcnow()
+        sweep = False
         with self._lock:
-            if now >= self._next_sweep:
-                for stale in [c for c, q in self._failures.items() if not q or now - q[-1] > self.window_s]:
-                    del self._failures[stale]
-                self._next_sweep = now + self.window_s
-            self._prune(client, now).append(now)
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.window.total_seconds()
+                sweep = True
+        with self.database.transaction() as session:
+            session.execute(insert(AuthFailure).values(id=new_id(), client=client[:64], failed_at=now))
+            if sweep:
+                session.execute(delete(AuthFailure).where(AuthFailure.failed_at <= now - self.window))
 
     def tracked_clients(self) -> int:
-        """How many client addresses currently have failures on record."""
-        with self._lock:
-            return len(self._failures)
+        """How many client addresses have failures within the window."""
+        with self.database.session() as session:
+            return int(session.scalar(select(func.count(func.distinct(AuthFailure.client)))
+                                      .where(AuthFailure.failed_at > utcnow() - self.window)) or 0)
+
+    def clear(self) -> None:
+        """Forget every recorded failure (an operator's reset; tests start from a clean count)."""
+        with self.database.transaction() as session:
+            session.execute(delete(AuthFailure))

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
+#: What may not appear in the quoted ASCII fallback of a file name: control characters (CR/LF would
+#: end the header), quotes and backslashes (they would end or escape the quoted string), and
+#: everything outside printable ASCII.
+_UNSAFE_FALLBACK = re.compile(r'[^\x20-\x7e]|["\\]')
 
-def content_disposition(filename: str) -> str:
-    """An ``attachment`` Content-Disposition for ``filename``: an ASCII fallback plus the UTF-8 name."""
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(filename)}"
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header value for ``filename`` that any name can safely go into.
+
+    The ``filename`` parameter is a printable-ASCII fallback (anything else becomes ``_``); the
+    RFC 5987 / RFC 6266 ``filename*`` carries the real name, percent-encoded UTF-8, so control
+    characters, quotes and non-ASCII letters never reach the header as raw bytes.
+
+    Args:
+        filename: The name to offer (any text, even with control characters or lone surrogates).
+        disposition: ``attachment`` (download) or ``inline``.
+
+    Returns:
+        For example ``attachment; filename="r_sum_.png"; filename*=UTF-8''r%C3%A9sum%C3%A9.png``.
+    """
+    fallback = _UNSAFE_FALLBACK.sub("_", filename).strip() or "download"
+    encoded = quote(filename.encode("utf-8", "replace"), safe="")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"

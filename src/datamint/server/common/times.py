@@ -20,7 +20,8 @@ def parse_time(value: str | None, name: str, *, whole_day: bool = False) -> date
         A timezone-aware time in UTC (times without an offset are taken as UTC), or ``None``.
 
     Raises:
-        ValidationFailedError: The value is neither an ISO date nor an ISO date-time.
+        ValidationFailedError: The value is neither an ISO date nor an ISO date-time, or it lies
+            outside years 1 to 9999 once converted to UTC.
     """
     if value in (None, ""):
         return None
@@ -32,8 +33,18 @@ def parse_time(value: str | None, name: str, *, whole_day: bool = False) -> date
         else:
             moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationFailedError(f"Invalid '{name}': {value!r} is not an ISO date such as 2026-01-31 "
+        raise ValidationFailedError(f"Invalid '{name}': {str(value)[:64]!r} is not an ISO date such as 2026-01-31 "
                                     "or a date-time such as 2026-01-31T12:00:00Z")
+    except OverflowError:  # the day after 9999-12-31
+        raise _out_of_range(name, value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
+        raise _out_of_range(name, value)
+
+
+def _out_of_range(name: str, value: str) -> ValidationFailedError:
+    return ValidationFailedError(f"Invalid '{name}': {str(value)[:64]!r} is outside the supported range "
+                                 "of times (years 1 to 9999, in UTC)")

@@ -20,6 +20,10 @@ uploaded; ``png`` — every frame of images, volumes and videos rendered as an 8
 Deflate-compressed TIFF (files already in that format are copied as uploaded); ``npy`` — every
 image as a NumPy array of its stored values (DICOM ``(frames, rows, columns)``, NIfTI as stored
 ``(x, y, z)``, images ``(rows, columns[, channels])``, videos ``(frames, rows, columns, 3)``).
+
+A resource whose conversion would pass the decoded-size limits (``DATAMINT_SERVER_MAX_*``, see
+``docs/security.md``) is written as uploaded instead, and its manifest entry says why under
+``not_converted`` (the stream has started: it cannot answer 413 any more).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from datamint.imaging.limits import DecodedSizeError
 from datamint.server.datasets.snapshot import MASK_EXTENSIONS, ResourceEntry, Snapshot, manifest
 from datamint.server.storage.base import BlobStore
 
@@ -120,6 +125,10 @@ def _dicom_to_nifti(data: bytes) -> bytes:
     return gzip.compress(image.to_bytes(), compresslevel=1)
 
 
+#: Public name of the converter (the formats area writes nnU-Net images with it).
+dicom_to_nifti = _dicom_to_nifti
+
+
 def _array_of(entry: ResourceEntry, data: bytes) -> np.ndarray | None:
     """The stored values of a resource as an array (None when it is not an image)."""
     from datamint.imaging import load_nifti, read_dicom
@@ -129,14 +138,19 @@ def _array_of(entry: ResourceEntry, data: bytes) -> np.ndarray | None:
     if entry.mimetype == NIFTI:
         return np.asanyarray(load_nifti(data).dataobj)
     if entry.mimetype.startswith("image/"):
-        from PIL import Image
+        from datamint.imaging.render import open_image
 
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:  # its size checked against the decoded-size limits first
             return np.asarray(image)
     if entry.mimetype.startswith("video/"):
         from datamint.imaging import iter_frames
+        from datamint.imaging.limits import check_decoded_bytes
 
-        frames = list(iter_frames(data, entry.mimetype))  # one decoding pass
+        frames, size = [], 0
+        for frame in iter_frames(data, entry.mimetype):  # one decoding pass, stopped at the limit
+            size += frame.nbytes
+            check_decoded_bytes(size, f"the video {entry.filename} decoded")
+            frames.append(frame)
         return np.stack(frames) if frames else None
     return None
 
@@ -187,10 +201,14 @@ def stream_zip(store: BlobStore, snapshot: Snapshot, fmt: str, dataset: dict[str
     sink = _Sink()
     paths: dict[str, list[str]] = {}
     mask_paths: dict[str, str] = {}
+    not_converted: dict[str, str] = {}
     with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
         for entry in snapshot.resources:
             folder = f"resources/{entry.id}"
-            converted = _converted(entry, store.get(entry.blob_key), fmt) if _converts(entry, fmt) else None
+            try:
+                converted = _converted(entry, store.get(entry.blob_key), fmt) if _converts(entry, fmt) else None
+            except DecodedSizeError as exc:  # over the decoded-size limits: the original goes in, and why
+                converted, not_converted[entry.id] = None, str(exc)
             if converted is None:
                 name = f"{folder}/{_safe_name(entry.filename, entry.id)}"
                 with archive.open(_member(name), "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT // 2) as out:
@@ -224,6 +242,8 @@ def stream_zip(store: BlobStore, snapshot: Snapshot, fmt: str, dataset: dict[str
         document["format"] = fmt
         for item in document["resources"]:
             item["archive_paths"] = paths.get(item["id"], [])
+            if item["id"] in not_converted:
+                item["not_converted"] = not_converted[item["id"]]
         for item in document["annotations"]:
             if item.get("mask"):
                 item["mask"]["archive_path"] = mask_paths.get(item["id"])

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
+from datamint.server.common.http import content_disposition
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
@@ -45,7 +46,7 @@ def download_archive(token: str, session: UnitOfWork, me: CurrentUser, store: St
     """Stream the zip archive a download token stands for (once; tokens expire after 15 minutes)."""
     filename, chunks = download.redeem(session, store, me, token)
     return StreamingResponse(chunks, media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                             headers={"Content-Disposition": content_disposition(filename)})
 
 
 @router.get("/{dataset_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from datamint.server.db import unit_of_work
+from datamint.server.common.files import PRIVATE_FILE, chmod_quietly, private_dir
+from datamint.server.db import unit_of_work, values
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -23,25 +25,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file readable by the server's user only (``0600``; SQLite gives its WAL
+    and shared-memory files the same mode), or make an existing one so."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        if name.exists() and name.stat().st_mode & 0o077:
+            chmod_quietly(name, PRIVATE_FILE)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url`` with the settings each backend needs.
 
-    SQLite gets WAL journaling, foreign keys and a generous busy timeout, and its parent folder
-    is created. PostgreSQL URLs given as ``postgresql://`` use psycopg 3.
+    SQLite gets WAL journaling, foreign keys and a generous busy timeout; its file is created
+    (with its parent folder) readable by the server's user only. PostgreSQL URLs given as
+    ``postgresql://`` use psycopg 3. On both, errors never
+    carry the statement's parameters (``hide_parameters``: they may hold password hashes or
+    patient data, and errors are logged), and every statement's parameters are checked against
+    what both databases can hold (:mod:`datamint.server.db.values`).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         # Enough pooled connections for every request thread: an overflow connection is closed on
         # return and reopening one (with its PRAGMAs) under concurrent uploads cost more than the queries.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=40, max_overflow=20)
+                               pool_size=40, max_overflow=20, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    else:
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    values.install(engine)
+    return engine
 
 
 class Database:

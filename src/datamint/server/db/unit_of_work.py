@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from datamint.server.errors import ConflictError
+from datamint.server.errors import ConflictError, describe_database_error
 
 _LOG = logging.getLogger("datamint.server.db")
 _KEY = "after_commit"
@@ -89,7 +89,7 @@ def commit(session: Session) -> None:
         session.commit()
     except IntegrityError as exc:
         abandon(session)
-        _LOG.info("unit of work rejected by a constraint: %s", exc.orig)
+        _LOG.info("unit of work rejected by a constraint: %s", describe_database_error(exc))
         raise ConflictError("The change conflicts with another one made at the same time; reload and try again")
     except BaseException:
         abandon(session)

@@ -1,8 +1,9 @@
 """``multipart/related`` bodies (PS3.18 8.6): reading STOW-RS requests, writing WADO-RS answers.
 
-Requests are parsed as they stream in (python-multipart): parts up to 1 MiB stay in memory,
-larger ones go to a spool file next to the blobs, so a 500-instance STOW request never sits in
-memory whole. Answers are generators of byte chunks for a ``StreamingResponse``.
+Requests are parsed as they stream in (python-multipart): parts up to 1 MiB stay in memory
+while all of them together stay under 16 MiB, the others go to a spool file next to the blobs,
+so a 500-instance STOW request never sits in memory whole. Answers are generators of byte
+chunks for a ``StreamingResponse``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from datamint.server.errors import BadRequestError, UnsupportedMediaError
-from datamint.server.resources.receive import MEMORY_LIMIT, ReceivedFile
+from datamint.server.resources.receive import MEMORY_BUDGET, MEMORY_LIMIT, PART_HEADER_LIMIT, ReceivedFile
 
 #: Most parts one STOW-RS request may carry.
 MAX_PARTS = 10_000
@@ -35,6 +36,7 @@ class _Parts:
         self._type: str | None = None
         self._part: ReceivedFile | None = None
         self._sink: Any = None
+        self._in_memory = 0  # bytes of all the parts still held in memory
 
     def on_part_begin(self) -> None:
         if len(self.parts) >= MAX_PARTS:
@@ -43,9 +45,15 @@ class _Parts:
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._name += data[start:end]
+        self._check_header()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._value += data[start:end]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if len(self._name) + len(self._value) > PART_HEADER_LIMIT:
+            raise BadRequestError(f"A part header of the multipart body is longer than {PART_HEADER_LIMIT} bytes")
 
     def on_header_end(self) -> None:
         if self._name.lower() == b"content-type":
@@ -61,7 +69,8 @@ class _Parts:
         assert part is not None
         chunk = data[start:end]
         part.feed(chunk)  # counts and hashes it
-        if self._sink is None and part.size > MEMORY_LIMIT:
+        if self._sink is None and (part.size > MEMORY_LIMIT or self._in_memory + len(chunk) > MEMORY_BUDGET):
+            self._in_memory -= part.size - len(chunk)
             fd, path = tempfile.mkstemp(dir=self.folder, prefix="stow-", suffix=".part")
             self._sink = os.fdopen(fd, "wb")
             part.path = path
@@ -73,6 +82,7 @@ class _Parts:
         else:
             assert part.buffer is not None
             part.buffer.write(chunk)
+            self._in_memory += len(chunk)
 
     def on_part_end(self) -> None:
         if self._sink is not None:
@@ -102,12 +112,12 @@ async def read_related(content_type: str, chunks: AsyncIterator[bytes], folder: 
     callbacks = {name: getattr(parts, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
-    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     try:
+        parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:  # malformed parts, or a boundary over 256 characters
         parts.discard()
         raise BadRequestError(f"Malformed multipart/related body: {exc}")
     except BaseException:

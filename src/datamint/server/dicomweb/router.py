@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep
 from datamint.server.dicomweb import multipart, qido, stow, wado
 from datamint.server.resources.receive import spool_dir
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 
@@ -211,6 +212,7 @@ ProjectParam = Annotated[str | None, Query(description="Also add the stored inst
 
 
 @router.post("/studies")
+@body_kind("upload")
 async def store_instances(request: Request, session: SessionDep, store: StorageDep, me: CurrentUser,
                           project_id: ProjectParam = None) -> Response:
     """STOW-RS: store the instances of a multipart/related body (anonymized if the organization says so)."""
@@ -218,6 +220,7 @@ async def store_instances(request: Request, session: SessionDep, store: StorageD
 
 
 @router.post("/studies/{study_uid}")
+@body_kind("upload")
 async def store_study_instances(study_uid: str, request: Request, session: SessionDep, store: StorageDep,
                                 me: CurrentUser, project_id: ProjectParam = None) -> Response:
     """STOW-RS: store instances that must belong to study ``study_uid`` (others are refused)."""

@@ -20,9 +20,11 @@ from datamint.imaging.dicom_frames import decoded_frame, read_frame
 from datamint.imaging.dicom_header import URI_BASE
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.render import dicom_frame_to_uint8
 from datamint.server import policy
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import too_large
 from datamint.server.dicomweb import multipart, rendering
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import dicom_index
@@ -130,12 +132,13 @@ def rendered(store: BlobStore, row: Any, index: int, accept: str, window: str | 
     voi = rendering.parse_window(window)
     try:
         with local_copy(store, row.location) as path:
-            ds = read_dicom(path, check=False)
-            image = dicom_frame_to_uint8(ds, index, window=voi)
+            image = dicom_frame_to_uint8(path, index, window=voi)  # that frame only
     except BlobNotFoundError:
         raise NotFoundError("Instance file")
     except IndexError as exc:
         raise NotFoundError("Frame", str(exc))
+    except DecodedSizeError as exc:
+        raise too_large(exc)
     except ImagingError as exc:
         raise ValidationFailedError(f"Cannot render instance {row.instance_uid}: {exc}")
     return rendering.encode(image, media, quality), media

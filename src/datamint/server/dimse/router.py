@@ -10,24 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from datamint.server.common.values import Line, RequestBody, line
 from datamint.server.deps import CurrentUser, SessionDep, UnitOfWork
 from datamint.server.resources import dicom_settings
 
 router = APIRouter(prefix="/dicom", tags=["dicom"])
 
 
-class DicomSettingsBody(BaseModel):
+class DicomSettingsBody(RequestBody):
     """The organization's DICOM receive settings."""
 
     model_config = ConfigDict(extra="forbid")
 
     anonymize: bool = Field(False, description="De-identify received instances (PS3.15 basic profile)")
     assemble: bool = Field(False, description="C-STORE: assemble each series into one multi-frame resource")
-    project_id: str | None = Field(None, description="C-STORE: add received resources to this project")
-    channel: str = Field("", max_length=300, description="Upload channel of received resources")
-    calling_ae_titles: list[str] = Field(default_factory=list, max_length=1000,
+    project_id: Line | None = Field(None, description="C-STORE: add received resources to this project")
+    channel: line(300) = Field("", description="Upload channel of received resources")
+    calling_ae_titles: list[line(16)] = Field(default_factory=list, max_length=1000,
                                          description="AE titles allowed to send to the DICOM listener")
 
 

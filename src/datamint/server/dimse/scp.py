@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification  # type: ignore[attr-defined]
 
+from datamint.imaging.dicom_io import read_dicom
+from datamint.imaging.limits import DecodeLimits, decode_limits
 from datamint.server.db.session import Database
 from datamint.server.errors import AppError
 from datamint.server.resources import dicom_receive, dicom_settings
@@ -68,10 +69,13 @@ class DicomListener:
         store: The server's blob store.
         ae_title: The listener's own AE title.
         host: Interface to listen on. port: TCP port (0: a free one, see :attr:`port`).
+        limits: The decoded-size limits received instances are checked against (the settings').
     """
 
-    def __init__(self, database: Database, store: BlobStore, ae_title: str, host: str, port: int) -> None:
+    def __init__(self, database: Database, store: BlobStore, ae_title: str, host: str, port: int,
+                 limits: DecodeLimits | None = None) -> None:
         self.database, self.store = database, store
+        self.limits = limits or DecodeLimits()
         self.address = (host, port)
         self.ae = _GatedAE(ae_title, database)
         self.ae.maximum_pdu_size = 0
@@ -90,11 +94,18 @@ class DicomListener:
 
     def start(self) -> None:
         """Listen in background threads."""
-        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_FIND, self._on_find),
-                    (evt.EVT_RELEASED, self._on_end), (evt.EVT_ABORTED, self._on_end),
-                    (evt.EVT_CONN_CLOSE, self._on_end)]
+        handlers = [(evt.EVT_C_STORE, self._limited(self._on_store)), (evt.EVT_C_FIND, self._on_find),
+                    (evt.EVT_RELEASED, self._limited(self._on_end)), (evt.EVT_ABORTED, self._limited(self._on_end)),
+                    (evt.EVT_CONN_CLOSE, self._limited(self._on_end))]
         self._server = self.ae.start_server(self.address, block=False, evt_handlers=handlers)
         _LOG.info("DICOM listener %s on %s:%d", self.ae.ae_title, self.address[0], self.port)
+
+    def _limited(self, handler: Any) -> Any:
+        """``handler`` run with the listener's decoded-size limits in force (pynetdicom's threads)."""
+        def run(event: Any) -> Any:
+            with decode_limits(self.limits):
+                return handler(event)
+        return run
 
     def serve_forever(self) -> None:
         """Listen in the calling thread until interrupted."""
@@ -153,7 +164,7 @@ class DicomListener:
 
     def _flush(self, caller: str, folder: Path) -> None:
         """Assemble and store the instances an association left in its spool folder."""
-        datasets = [pydicom.dcmread(path) for path in sorted(folder.iterdir())]
+        datasets = [read_dicom(path, check=False) for path in sorted(folder.iterdir())]
         session = self.database.session()
         try:
             found = dicom_settings.receiver_for(session, caller)

@@ -17,12 +17,12 @@ router = APIRouter(tags=["invitations"])
 
 
 @router.post("/users/invite", status_code=201)
-def invite_user(body: InvitationCreate, request: Request, session: UnitOfWork, settings: SettingsDep,
+def invite_user(body: InvitationCreate, session: UnitOfWork, settings: SettingsDep,
                 me: CurrentUser) -> dict[str, Any]:
     """Invite a person by email; the response carries the one-time link (no email is sent)."""
     policy.require(me, policy.Action.USERS_MANAGE)
     ttl = timedelta(hours=settings.invitation_ttl_hours)
-    result = service.invite(session, me, body, str(request.base_url), ttl)
+    result = service.invite(session, me, body, settings.public_base_url, ttl)  # never the Host header
     return result
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from datamint.imaging.limits import decode_limits
 from datamint.server.db.base import utcnow
 from datamint.server.jobs import registry
 from datamint.server.jobs import repository as repo
@@ -61,10 +62,16 @@ class JobRuntime:
         self.redispatch_s = settings.job_redispatch_s
         self.worker_id = new_worker_id()
         self.runner = Runner(database, store, self.worker_id, self.lease_s)
-        self.queue = JobQueue(settings.queue_url, settings.queue_namespace, self.runner.run)
+        self.limits = settings.decode_limits
+        self.queue = JobQueue(settings.queue_url, settings.queue_namespace, self._run)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self.threads = 0
+
+    def _run(self, job_id: str) -> None:
+        """Run one job with the server's decoded-size limits in force."""
+        with decode_limits(self.limits):
+            self.runner.run(job_id)
 
     # -- sending ---------------------------------------------------------------------------------
 

@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from datamint.server.common.values import JsonObject, JsonValue, Line, RequestBody, line, text
 
 
-class SegmentationData(BaseModel):
+class SegmentationData(RequestBody):
     """The project's segmentation label spec."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
     segmentationValueType: Literal["single_label", "multi_label"] = "single_label"  # noqa: N815 - wire name
-    definitions: list[dict[str, Any]] = Field(default_factory=list)
+    definitions: list[JsonObject] = Field(default_factory=list)
 
 
-class AnnotationSetSpec(BaseModel):
+class AnnotationSetSpec(RequestBody):
     """The worklist the official client asks to create together with the project."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    resource_ids: list[str] = Field(default_factory=list)
-    annotations: list[dict[str, Any]] = Field(default_factory=list)
+    resource_ids: list[Line] = Field(default_factory=list)
+    annotations: list[JsonObject] = Field(default_factory=list)
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(RequestBody):
     """Body of ``POST /projects`` as the official client sends it."""
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20000)
-    resource_ids: list[str] = Field(default_factory=list)
+    name: line(300, min_length=1)
+    description: text(20000) | None = None
+    resource_ids: list[Line] = Field(default_factory=list)
     is_active_learning: bool = False
     two_up_display: bool = False
     require_review: bool = False
@@ -40,26 +42,26 @@ class ProjectCreate(BaseModel):
     annotation_set: AnnotationSetSpec | None = None
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(RequestBody):
     """Body of ``PATCH /projects/{id}``: only the keys present are changed."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20000)
+    name: line(300, min_length=1) | None = None
+    description: text(20000) | None = None
     is_active_learning: bool | None = None
     two_up_display: bool | None = None
     require_review: bool | None = None
-    pinned_metrics: list[Any] | None = None
+    pinned_metrics: list[JsonValue] | None = None
     segmentationData: SegmentationData | None = None  # noqa: N815 - wire name
-    most_recent_experiment: str | None = None
+    most_recent_experiment: line(200) | None = None
 
 
-class MemberSet(BaseModel):
+class MemberSet(RequestBody):
     """Body of ``POST /projects/{id}/members/{user_id}``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    roles: list[str]
+    roles: list[line(50)]
     expertise_level: Literal["learner", "trained", "expert"] | None = None
     status: Literal["active", "frozen"] | None = None

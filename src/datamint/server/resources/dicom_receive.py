@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_anonymize import UidMapper, anonymize_dataset
 from datamint.imaging.dicom_assemble import assemble_series, assembled_filename, group_series
-from datamint.imaging.dicom_io import read_dicom, write_dicom_bytes
+from datamint.imaging.dicom_io import number_of_frames, read_dicom, write_dicom_bytes
 from datamint.imaging.errors import ImagingError
+from datamint.imaging.limits import DecodedSizeError, check_frames
 from datamint.imaging.sniff import DICOM
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import too_large
 from datamint.server.errors import ValidationFailedError
 from datamint.server.resources import ingest
 from datamint.server.resources.receive import ReceivedFile
@@ -44,6 +46,8 @@ def anonymized(received: ReceivedFile, mapper: UidMapper) -> ReceivedFile:
     try:
         with received.open() as reader:
             ds = read_dicom(reader, check=False)
+    except DecodedSizeError as exc:
+        raise too_large(exc) from exc
     except ImagingError as exc:
         raise ValidationFailedError(f"cannot read the instance to anonymize it: {exc}") from exc
     anonymize_dataset(ds, uid_map=mapper)
@@ -67,6 +71,19 @@ def store_instance(session: Session, store: BlobStore, me: Principal, received: 
     return ingest.ingest(session, store, me, received, form)
 
 
+def _assemblable(group: Sequence[Dataset]) -> bool:
+    """Whether the series, as one multi-frame object, would be within the decoded-size limits
+    (checked from the headers before any pixels are stacked; otherwise its instances are kept apart)."""
+    first = group[0]
+    try:
+        check_frames(rows=int(first.get("Rows") or 0), columns=int(first.get("Columns") or 0),
+                     frames=sum(number_of_frames(ds) for ds in group), samples=int(first.get("SamplesPerPixel") or 1),
+                     bits=int(first.get("BitsAllocated") or 8), what="the assembled series")
+    except (DecodedSizeError, TypeError, ValueError):
+        return False
+    return True
+
+
 def store_series(session: Session, store: BlobStore, me: Principal, datasets: Sequence[Dataset], *,
                  mapper: UidMapper | None, channel: str, project_id: str | None, source: str
                  ) -> list[dict[str, Any]]:
@@ -81,7 +98,7 @@ def store_series(session: Session, store: BlobStore, me: Principal, datasets: Se
             for ds in group:
                 anonymize_dataset(ds, uid_map=mapper)
         assembled = None
-        if len(group) > 1:
+        if len(group) > 1 and _assemblable(group):
             try:
                 assembled = assemble_series(group)
             except ImagingError:

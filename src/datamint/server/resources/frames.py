@@ -14,7 +14,9 @@ import tempfile
 from collections.abc import Iterator
 
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.render import render_frame_png
+from datamint.server.common.limits import too_large
 from datamint.server.errors import NotFoundError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.models import Resource
 from datamint.server.storage.base import BlobNotFoundError, BlobStore
@@ -50,6 +52,8 @@ def render_frame(store: BlobStore, resource: Resource, frame_index: int) -> byte
         raise NotFoundError("Resource file")
     except IndexError as exc:
         raise ValidationFailedError(str(exc))
+    except DecodedSizeError as exc:
+        raise too_large(exc)
     except UnsupportedFormatError as exc:
         raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) has no frames to render: {exc}")
     except ImagingError as exc:

@@ -29,8 +29,8 @@ so a client never ends up with a resource named differently from what it sent.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,15 +43,18 @@ from sqlalchemy.orm import Session
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
 from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype
 from datamint.imaging.validate import validate_content
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
+from datamint.server.common.limits import DecodedTooLargeError
+from datamint.server.common.values import check_text, parse_json
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
-from datamint.server.resources import deidentify, dicom_index, duplicates, membership, wire
+from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, UploadIntent
 from datamint.server.resources.receive import ReceivedFile, store_received
@@ -84,6 +87,12 @@ class UploadForm:
     anonymize_key: str | None = None
     on_duplicate: str | None = None
     source_sha256: str | None = None
+    idempotency_key: str | None = None
+
+
+class _KeyUsed(Exception):
+    """Raised inside the insert transaction when another request with the same
+    ``Idempotency-Key`` committed first (the unique constraint refused this one's record)."""
 
 
 class _AlreadyThere(Exception):
@@ -115,12 +124,10 @@ def check_filename(filename: str | None) -> str:
 
 
 def _text(value: str | None, name: str, limit: int) -> str | None:
+    """One line of text of at most ``limit`` characters (stripped; empty means none)."""
     if value is None:
         return None
-    text = value.strip()
-    if len(text) > limit:
-        raise ValidationFailedError(f"'{name}' is longer than {limit} characters")
-    return text or None
+    return check_text(value.strip(), name, max_length=limit) or None
 
 
 def parse_user_metadata(raw: str | None) -> dict[str, Any]:
@@ -129,10 +136,7 @@ def parse_user_metadata(raw: str | None) -> dict[str, Any]:
         return {}
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
         raise ValidationFailedError("The metadata document is larger than 1 MiB")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailedError(f"The metadata field is not valid JSON: {exc}")
+    value = parse_json(raw, "metadata")
     if not isinstance(value, dict):
         raise ValidationFailedError("The metadata field must be a JSON object")
     return value
@@ -140,6 +144,8 @@ def parse_user_metadata(raw: str | None) -> dict[str, Any]:
 
 def _imaging_error(exc: ImagingError, filename: str) -> AppError:
     message = str(exc) if exc.filename else f"{filename}: {exc}"
+    if isinstance(exc, DecodedSizeError):
+        return DecodedTooLargeError(message, details={"limit": exc.limit})
     if isinstance(exc, (MimetypeMismatchError, UnsupportedFormatError)):
         return UnsupportedMediaError(message)
     return ValidationFailedError(message)
@@ -182,14 +188,25 @@ def analyse(source: str | BinaryIO, filename: str,
                     raise
                 metadata = {}
     except ImagingError as exc:
-        raise _imaging_error(exc, filename) from exc
+        error = _imaging_error(exc, filename)
+        error.message = _client_named(error.message, source, filename)
+        raise error from exc
     except AppError:
         raise
     except Exception as exc:  # a library choked on the content: still the client's file, not our bug
         _LOG.warning("cannot read %s: %r", filename, exc)
-        raise ValidationFailedError(f"{filename}: cannot read the file ({type(exc).__name__}: {exc}); "
+        detail = _client_named(f"{type(exc).__name__}: {exc}", source, filename)
+        raise ValidationFailedError(f"{filename}: cannot read the file ({detail}); "
                                     "check that it is complete and of the declared type") from exc
     return mimetype, metadata, entry
+
+
+def _client_named(message: str, source: str | BinaryIO, filename: str) -> str:
+    """``message`` with the spool file's path (or its bare name) replaced by the name the client
+    gave the file."""
+    if not isinstance(source, str):
+        return message
+    return message.replace(source, filename).replace(os.path.basename(source), filename)
 
 
 @contextlib.contextmanager
@@ -224,11 +241,16 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     channel = _text(form.channel, "channel", 300) or ""
     modality = _text(form.modality, "modality", 64)
     source_filepath = _text(form.source_filepath, "source_filepath", 1024)
+    mechanism = _text(form.source, "source", 20) or "api"
     tags = clean_tags(form.tags)
     user_metadata = parse_user_metadata(form.metadata)
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
     on_duplicate = duplicates.check_policy(form.on_duplicate)
     declared = duplicates.check_declared(form.source_sha256)
+    idem_key = idempotency.check_key(form.idempotency_key)
+    original_sha256 = received.sha256 if idem_key else ""
+    if idem_key is not None and (used := idempotency.find(session, me, idem_key)) is not None:
+        return idempotency.replay(session, me, used, original_sha256)  # a retry: nothing is stored again
     session.commit()  # ends the read transaction: no connection is held during the checks below
     if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
@@ -261,7 +283,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
             id=resource_id, customer_id=me.customer_id, storage=storage_for(mimetype), location=key,
             filename=filename, mimetype=mimetype, size=size, status="published" if form.publish else "inbox",
             modality=modality or _str(metadata.get("Modality")), file_metadata={**user_metadata, **metadata},
-            source_filepath=source_filepath, upload_channel=channel, upload_mechanism=form.source or "api",
+            source_filepath=source_filepath, upload_channel=channel, upload_mechanism=mechanism,
             created_at=now, created_by=me.email, created_by_id=me.user_id, published=form.publish,
             published_on=now if form.publish else None, published_by=me.email if form.publish else None,
             deleted=False, deleted_at=None, deleted_by=None, instance_uid=_str(metadata.get("SOPInstanceUID")),
@@ -274,6 +296,12 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
                 if (found := duplicates.find(session, me, content_sha256, declared)) is not None:
                     raise _AlreadyThere(found.id)
             session.add(Resource(**values))  # through the ORM, so that the audit trail records it
+            if idem_key is not None:  # the unique (user, key) lets one request with this key commit
+                session.flush()
+                try:
+                    idempotency.record(session, me, idem_key, original_sha256, resource_id, earlier_id)
+                except IntegrityError:
+                    raise _KeyUsed() from None
             if tags:
                 repo.insert_tags(session, resource_id, tags)
             if project is not None:
@@ -282,6 +310,13 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
                 dicom_index.add(session, me.customer_id, resource_id, entry)
             session.execute(delete(UploadIntent).where(UploadIntent.id == resource_id))
             session.commit()
+    except _KeyUsed:  # a request with the same Idempotency-Key committed while this one was stored
+        discard(session, store, resource_id, key)
+        used = idempotency.find(session, me, idem_key or "")
+        if used is None:
+            raise ConflictError("Another upload with this Idempotency-Key was being stored at the same time; "
+                                "retry with the same key") from None
+        return idempotency.replay(session, me, used, original_sha256)
     except _AlreadyThere as found:  # an identical upload committed while this one was stored
         discard(session, store, resource_id, key)
         return _reuse(session, me, repo.get_resource(session, me.customer_id, found.resource_id), project)

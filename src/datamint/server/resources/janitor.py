@@ -22,10 +22,13 @@ import threading
 import time
 from datetime import timedelta
 
+from sqlalchemy import delete
+
 from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.db.session import Database
 from datamint.server.resources import repository as repo
+from datamint.server.resources.models import UploadIdempotency
 from datamint.server.storage.base import BlobStore
 
 _LOG = logging.getLogger("datamint.server.resources")
@@ -41,11 +44,14 @@ class UploadJanitor:
         interval: Minimum seconds between two sweeps triggered by :meth:`maybe_sweep`.
         spool_folder: Where uploads spool their bodies; its ``*.part`` files older than ``max_age``
             are deleted by each sweep. ``None``: no spool folder to clean.
+        idempotency_ttl: Upload idempotency keys older than this are forgotten (kept forever when
+            ``None``).
     """
 
     def __init__(self, database: Database, store: BlobStore, max_age: timedelta, interval: float,
-                 spool_folder: str | None = None) -> None:
+                 spool_folder: str | None = None, idempotency_ttl: timedelta | None = None) -> None:
         self.database = database
+        self.idempotency_ttl = idempotency_ttl
         self.store = store
         self.max_age = max_age
         self.interval = interval
@@ -63,6 +69,9 @@ class UploadJanitor:
                     self.store.delete(intent.blob_key)
                     removed += 1
                 session.delete(intent)
+            if self.idempotency_ttl is not None:  # upload idempotency keys past their lifetime
+                session.execute(delete(UploadIdempotency).where(
+                    UploadIdempotency.created_at < utcnow() - self.idempotency_ttl))
         if removed:
             _LOG.warning("removed %d orphan upload blob(s) left by an interrupted upload", removed)
         spooled = self._remove_stale_spool_files()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, JsonType, created_at_column, id_column
@@ -227,3 +227,25 @@ class DicomAeTitle(Base):
 
     ae_title: Mapped[str] = mapped_column(String(16), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+
+
+class UploadIdempotency(Base):
+    """The resource an upload with an ``Idempotency-Key`` created, so a retry gets it back.
+
+    One row per user and key (a unique constraint): of several requests with the same key, only
+    the first to commit creates a resource; the others (retries after a lost answer, or copies
+    sent at the same moment) answer with that resource. Inserted in the transaction that inserts
+    the resource row, deleted with the resource, and swept after ``idempotency_hours``.
+    """
+
+    __tablename__ = "upload_idempotency"
+    __table_args__ = (UniqueConstraint("user_id", "idem_key", name="uq_upload_idempotency_user_id_idem_key"),
+                      Index("ix_upload_idempotency_created_at", "created_at"))
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    idem_key: Mapped[str] = mapped_column(String(255))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    duplicate_of: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = created_at_column()

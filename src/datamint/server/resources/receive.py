@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import Depends, Request
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from datamint.server.common.files import private_dir
+from datamint.server.common.values import check_text
 from datamint.server.errors import BadRequestError, PayloadTooLargeError, ValidationFailedError
 from datamint.server.storage.base import BlobStore
 
@@ -30,6 +32,10 @@ from datamint.server.storage.base import BlobStore
 MEMORY_LIMIT = 1 << 20
 #: Largest non-file field (the metadata JSON is limited to 1 MiB by the ingest rules).
 FIELD_LIMIT = 2 << 20
+#: The parts of one request held in memory together stay under this; later ones are spooled.
+MEMORY_BUDGET = 16 << 20
+#: Longest header (name and value) of one part of a multipart body.
+PART_HEADER_LIMIT = 8 << 10
 FILE_FIELD = "resource"
 
 
@@ -83,20 +89,24 @@ class ReceivedForm:
 
     fields: dict[str, str] = field(default_factory=dict)
     file: ReceivedFile | None = None
+    text_fields: int = 0  # text parts received (a repeated name counts each time)
 
 
 def spool_dir(store: BlobStore, fallback: Path) -> str:
     """Where large uploads are spooled: the store's own temp folder when it has one."""
     folder = getattr(store, "spool_dir", None) or str(fallback)
-    Path(folder).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(folder))
     return folder
 
 
 class _Receiver:
     """python-multipart callbacks that fill a :class:`ReceivedForm`."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, max_fields: int, max_text: int) -> None:
         self.folder = folder
+        self.max_fields = max_fields
+        self.max_text = max_text
+        self._text_total = 0
         self.form = ReceivedForm()
         self._header_name = b""
         self._header_value = b""
@@ -113,9 +123,15 @@ class _Receiver:
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
+        self._check_header()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if len(self._header_name) + len(self._header_value) > PART_HEADER_LIMIT:
+            raise BadRequestError(f"A part header of the multipart body is longer than {PART_HEADER_LIMIT} bytes")
 
     def on_header_end(self) -> None:
         name = self._header_name.lower()
@@ -137,12 +153,21 @@ class _Receiver:
                                       self._content_type.decode("latin-1") if self._content_type else None,
                                       buffer=io.BytesIO())
             self.form.file = self._file
+            return
+        self.form.text_fields += 1
+        if self.form.text_fields > self.max_fields:
+            raise PayloadTooLargeError(f"The form has more than {self.max_fields} text fields "
+                                       "(setting max_form_fields)")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
         if self._file is None:
             if len(self._text) + len(chunk) > FIELD_LIMIT:
                 raise PayloadTooLargeError(f"The form field '{self._name}' is larger than {FIELD_LIMIT >> 20} MiB")
+            self._text_total += len(chunk)
+            if self._text_total > self.max_text:
+                raise PayloadTooLargeError(f"The form's text fields are larger than {self.max_text >> 10} KiB "
+                                           "together (setting max_form_text_kb)")
             self._text += chunk
             return
         self._file.feed(chunk)
@@ -164,7 +189,9 @@ class _Receiver:
             self._sink.close()
             self._sink = None
         if self._file is None and self._name is not None:
-            self.form.fields[self._name] = self._text.decode("utf-8", "replace")
+            value = self._text.decode("utf-8", "replace")
+            check_text(value, self._name, max_length=FIELD_LIMIT, single_line=False)
+            self.form.fields[self._name] = value
 
     def close(self) -> None:
         """Close and delete a half-written spool file (after an error)."""
@@ -174,26 +201,32 @@ class _Receiver:
             self.form.file.discard()
 
 
-async def receive_form(request: Request, folder: str) -> ReceivedForm:
+async def receive_form(request: Request, folder: str, max_fields: int, max_text: int) -> ReceivedForm:
     """Parse the multipart body of ``request`` as it streams in.
 
+    Args:
+        request: The request (authenticated already: the request gate runs before any body is read).
+        folder: Where a large file part is spooled.
+        max_fields: Most text fields the form may have.
+        max_text: Most bytes of all text fields together.
+
     Raises:
-        BadRequestError: The body is not well-formed multipart/form-data.
-        PayloadTooLargeError: A text field is too large.
+        BadRequestError: The body is not well-formed multipart/form-data, or a part header is too long.
+        PayloadTooLargeError: A text field is too large, or there are too many or too much of them.
     """
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise BadRequestError("Send the file as multipart/form-data with a 'resource' part (wire §6.2)")
-    receiver = _Receiver(folder)
+    receiver = _Receiver(folder, max_fields, max_text)
     callbacks = {name: getattr(receiver, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
-    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     try:
+        parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:  # malformed parts, or a boundary over 256 characters
         receiver.close()
         raise BadRequestError(f"Malformed multipart body: {exc}")
     except BaseException:
@@ -204,7 +237,8 @@ async def receive_form(request: Request, folder: str) -> ReceivedForm:
 
 async def _received_upload(request: Request) -> AsyncIterator[ReceivedForm]:
     settings, store = request.app.state.settings, request.app.state.blob_store
-    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"))
+    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
+                              settings.max_form_fields, settings.max_form_text_bytes)
     try:
         if form.file is None:
             raise ValidationFailedError("The request has no 'resource' file part; send the file as "

@@ -13,7 +13,7 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 from datamint.server.errors import NotFoundError, ValidationFailedError
-from datamint.server.resources import frames, ingest, membership, service, slices, wire
+from datamint.server.resources import frames, idempotency, ingest, membership, service, slices, wire
 from datamint.server.resources.receive import ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
@@ -23,6 +23,7 @@ from datamint.server.resources.schemas import (
     TagsManyBody,
 )
 from datamint.server.storage.base import BlobNotFoundError
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(prefix="/resources", tags=["resources"])
 project_router = APIRouter(prefix="/projects", tags=["projects"])
@@ -33,6 +34,13 @@ _LIST_KEYS = ("status", "from", "to", "modality", "mimetype", "channel_name", "f
 
 def _list_params(request: Request) -> dict[str, str | None]:
     return {key: request.query_params.get(key) for key in _LIST_KEYS}
+
+
+#: The filters of the listings in the OpenAPI document (the routes read them with ``_list_params``).
+_LIST_FILTERS = {"parameters": [
+    *({"name": key, "in": "query", "required": False, "schema": {"type": "string"}} for key in _LIST_KEYS),
+    {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "The nextCursor of the previous page"}]}
 
 
 #: The multipart body of ``POST /resources`` for the OpenAPI document (the route reads it itself).
@@ -60,12 +68,15 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("", status_code=201, openapi_extra=_UPLOAD_BODY)
+@body_kind("upload")
 async def upload_resource(received: ReceivedUpload, request: Request, session: SessionDep, me: CurrentUser,
                           store: StorageDep) -> JSONResponse:
     """Upload one file (multipart, wire §6.2). The server sniffs its real type, validates it,
     extracts its metadata and answers 201 with the new resource (its ``id`` first) and
     ``duplicate_of`` (an earlier resource with the same content, or null); with
-    ``on_duplicate=skip`` and such a resource, 200 with that resource instead."""
+    ``on_duplicate=skip`` and such a resource, 200 with that resource instead. With an
+    ``Idempotency-Key`` header, a repeated request (same user, key and file) answers with the
+    resource the first one created and stores nothing (docs/security.md)."""
     janitor = request.app.state.upload_janitor
     if janitor.due():
         await run_in_threadpool(janitor.maybe_sweep)
@@ -79,7 +90,8 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         tags=(fields.get("tags") or "").split(","), metadata=fields.get("metadata"),
         project_id=fields.get("project_id") or None, source=fields.get("source"),
         anonymize=_true(fields.get("anonymize"), "anonymize"), anonymize_key=fields.get("anonymize_key") or None,
-        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"))
+        on_duplicate=fields.get("on_duplicate"), source_sha256=fields.get("source_sha256"),
+        idempotency_key=request.headers.get(idempotency.HEADER))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
     return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
 
@@ -91,7 +103,7 @@ def _true(value: str | None, name: str = "bypass_inbox") -> bool:
     return text in ("true", "1", "yes")
 
 
-@router.get("")
+@router.get("", openapi_extra=_LIST_FILTERS)
 def list_resources(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
     """Resources of your organization with the filters of wire §4.2, newest first by default.
 
@@ -121,7 +133,7 @@ def list_channels(session: SessionDep, me: CurrentUser, page: PageDep, channel_n
     return envelope(items, total)
 
 
-@router.get("/not-annotated")
+@router.get("/not-annotated", openapi_extra=_LIST_FILTERS)
 def list_not_annotated(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str, Any]:
     """Resources without any annotation; accepts the filters of ``GET /resources``."""
     filters = service.parse_filters(session, me, _list_params(request))

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from datamint.server.common.values import Line, RequestBody, line
 
 _MAX_IDS = 10000
 
 
-class TagsBody(BaseModel):
+class TagsBody(RequestBody):
     """``PUT /resources/{id}/tags``: the resource's new tags (they replace the old ones)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    tags: list[str] = Field(default_factory=list, max_length=1000)
+    tags: list[line(200)] = Field(default_factory=list, max_length=1000)
 
 
-class TagsManyBody(BaseModel):
+class TagsManyBody(RequestBody):
     """``PUT /resources/tags``: tags for several resources.
 
     ``mode`` is ``set`` (replace, the official client's meaning) or ``add`` (append, used by
@@ -26,32 +28,32 @@ class TagsManyBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    resource_ids: list[str] = Field(min_length=1, max_length=_MAX_IDS)
-    tags: list[str] = Field(default_factory=list, max_length=1000)
+    resource_ids: list[Line] = Field(min_length=1, max_length=_MAX_IDS)
+    tags: list[line(200)] = Field(default_factory=list, max_length=1000)
     mode: Literal["set", "add"] = "set"
 
 
-class ResourceIdsBody(BaseModel):
+class ResourceIdsBody(RequestBody):
     """``POST /resources/bulk-publish``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    resource_ids: list[str] = Field(min_length=1, max_length=_MAX_IDS)
+    resource_ids: list[Line] = Field(min_length=1, max_length=_MAX_IDS)
 
 
-class RestoreBody(BaseModel):
+class RestoreBody(RequestBody):
     """``POST /resources/restore``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    ids: list[str] = Field(min_length=1, max_length=_MAX_IDS)
+    ids: list[Line] = Field(min_length=1, max_length=_MAX_IDS)
 
 
-class ProjectResourcesBody(BaseModel):
+class ProjectResourcesBody(RequestBody):
     """``POST /projects/{id}/resources`` as the official client sends it."""
 
     model_config = ConfigDict(extra="ignore")
 
-    resource_ids_to_add: list[str] = Field(default_factory=list, max_length=_MAX_IDS)
-    resource_ids_to_delete: list[str] = Field(default_factory=list, max_length=_MAX_IDS)
+    resource_ids_to_add: list[Line] = Field(default_factory=list, max_length=_MAX_IDS)
+    resource_ids_to_delete: list[Line] = Field(default_factory=list, max_length=_MAX_IDS)
     all_files_selected: bool = False

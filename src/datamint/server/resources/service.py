@@ -20,6 +20,7 @@ from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
 from datamint.server.common.times import parse_time
+from datamint.server.common.values import check_text, parse_json
 from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
@@ -67,10 +68,7 @@ def _parse_item_filter(value: str | None, name: str, default_type: str) -> tuple
         return None
     text = str(value).strip()
     if text.startswith("{") or text.startswith("["):
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            raise ValidationFailedError(f"Invalid '{name}' filter: not valid JSON")
+        decoded = parse_json(text, name)
         if isinstance(decoded, list):
             decoded = {"items": decoded}
         items = decoded.get("items") if isinstance(decoded, dict) else None
@@ -142,9 +140,12 @@ def parse_after(value: str | None, f: ResourceFilters) -> tuple[datetime, str] |
         raise ValidationFailedError("'after' pages listings ordered by created_at only; use offset for other orders")
     try:
         stamp, rid = json.loads(base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4)))
-        return datetime.fromisoformat(stamp), check_uuid(rid, "resource")
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        moment = parse_time(str(stamp), "after") if stamp else None  # the range checks of every time filter
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, ValidationFailedError):
+        moment = None
+    if moment is None or not isinstance(rid, str):
         raise ValidationFailedError("Invalid 'after' cursor: pass the nextCursor of the previous page unchanged")
+    return moment, check_uuid(rid, "resource")
 
 
 def encode_after(position: tuple[datetime, str] | None) -> str | None:
@@ -222,6 +223,7 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
             continue
         if len(text) > MAX_TAG_LENGTH:
             raise ValidationFailedError(f"Tag {text[:30]!r}... is longer than {MAX_TAG_LENGTH} characters")
+        check_text(text, "tag")
         cleaned[text] = None
     return list(cleaned)
 

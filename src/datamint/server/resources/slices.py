@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
+from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.pixels import PLANES, slice_geometry, slice_values
+from datamint.server.common.limits import too_large
 from datamint.server.errors import NotFoundError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import Resource
@@ -34,13 +36,15 @@ def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
             return dataclasses.asdict(slice_geometry(path, resource.mimetype))
     except BlobNotFoundError:
         raise NotFoundError("Resource file")
+    except DecodedSizeError as exc:
+        raise too_large(exc)
     except UnsupportedFormatError as exc:
         raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) cannot be viewed: {exc}")
     except ImagingError as exc:
         raise ValidationFailedError(f"Cannot read resource {resource.id}: {exc}")
 
 
-def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tuple[bytes, dict[str, str]]:
+def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tuple[memoryview, dict[str, str]]:
     """The raw values of slice ``index`` of ``plane`` and the headers that describe them.
 
     Returns:
@@ -62,6 +66,8 @@ def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tupl
     except BlobNotFoundError:
         raise NotFoundError("Resource file")
     except (IndexError, ValueError) as exc:
+        if isinstance(exc, DecodedSizeError):
+            raise too_large(exc)
         if isinstance(exc, UnsupportedFormatError):
             raise UnsupportedMediaError(f"Resource {resource.id} ({resource.mimetype}) cannot be viewed: {exc}")
         if isinstance(exc, ImagingError):
@@ -71,4 +77,4 @@ def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tupl
     headers = {"X-Slice-Rows": str(array.shape[0]), "X-Slice-Columns": str(array.shape[1]),
                "X-Slice-Samples": str(array.shape[2] if array.ndim == 3 else 1),
                "X-Slice-Dtype": array.dtype.name, "Cache-Control": "private, max-age=3600"}
-    return array.tobytes(), headers
+    return memoryview(array).cast("B"), headers  # the array's own buffer: no second copy of the slice

@@ -40,7 +40,7 @@ def _parse_bool(name: str, value: str) -> bool:
     raise ValueError(f"Storage URL parameter {name}={value!r} is not a boolean (use true or false)")
 
 
-def _local_from_file_url(storage_url: str) -> LocalBlobStore:
+def _local_from_file_url(storage_url: str, stale_tmp_age: float) -> LocalBlobStore:
     parts = urlsplit(storage_url)
     if parts.netloc not in ("", "localhost"):
         raise ValueError(
@@ -51,7 +51,7 @@ def _local_from_file_url(storage_url: str) -> LocalBlobStore:
     path = unquote(parts.path)
     if not path.startswith("/"):
         raise ValueError(f"File storage URLs need an absolute path, as in file:///abs/path: {storage_url!r}")
-    return LocalBlobStore(path)
+    return LocalBlobStore(path, stale_tmp_age=stale_tmp_age)
 
 
 def _s3_from_url(storage_url: str, endpoint_url: str | None, create_bucket: bool) -> BlobStore:
@@ -83,6 +83,7 @@ def make_blob_store(
     *,
     s3_endpoint_url: str | None = None,
     create_bucket: bool = False,
+    stale_tmp_age: float = 3600.0,
 ) -> BlobStore:
     """Build the blob store described by a storage URL.
 
@@ -102,6 +103,8 @@ def make_blob_store(
         storage_url: The storage URL or folder path.
         s3_endpoint_url: Endpoint for ``s3://`` URLs that carry no ``endpoint_url`` parameter.
         create_bucket: Create a missing S3 bucket (overridden by a ``create_bucket`` parameter).
+        stale_tmp_age: A local store deletes its leftover temp (spool) files older than this
+            many seconds when it is created.
 
     Returns:
         A ready blob store.
@@ -114,7 +117,7 @@ def make_blob_store(
         >>> store = make_blob_store("s3://datamint/blobs?endpoint_url=http://127.0.0.1:9000")
     """
     if isinstance(storage_url, Path):
-        return LocalBlobStore(storage_url)
+        return LocalBlobStore(storage_url, stale_tmp_age=stale_tmp_age)
     url = storage_url.strip()
     if not url:
         raise ValueError(
@@ -122,9 +125,9 @@ def make_blob_store(
         )
     scheme = urlsplit(url).scheme.lower()
     if scheme == "" or (len(scheme) == 1 and url[1:2] == ":"):  # plain or Windows drive path
-        return LocalBlobStore(url)
+        return LocalBlobStore(url, stale_tmp_age=stale_tmp_age)
     if scheme == "file":
-        return _local_from_file_url(url)
+        return _local_from_file_url(url, stale_tmp_age)
     if scheme == "s3":
         return _s3_from_url(url, s3_endpoint_url, create_bucket)
     raise ValueError(

@@ -7,10 +7,11 @@ import errno
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from datamint.server.common.files import MARKER, PRIVATE_FILE, make_tree_private, private_dir, sweep_old_files
 
 from .base import (
     DEFAULT_CHUNK_SIZE,
@@ -51,7 +52,9 @@ class LocalBlobStore:
     Writes go to a temp file in ``<root>/.tmp`` (same filesystem), are fsynced and then
     moved into place with :func:`os.replace`, so readers never see a partial object. Temp
     files left by a crash are removed when a store is created, once older than
-    ``stale_tmp_age`` seconds (younger ones may belong to another live process).
+    ``stale_tmp_age`` seconds (younger ones may belong to another live process). Files are
+    ``0600`` and folders ``0700`` (patient data: the server's user only); a store created before
+    that rule has its files fixed on first start.
 
     Args:
         root: Folder holding the blobs; created if missing.
@@ -66,7 +69,8 @@ class LocalBlobStore:
     def __init__(self, root: str | Path, *, stale_tmp_age: float = 3600.0) -> None:
         self.root = Path(root).expanduser().resolve()
         self._tmp_dir = self.root / TMP_DIR_NAME
-        self._tmp_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._tmp_dir)
+        make_tree_private(self.root, self._tmp_dir / MARKER)  # installs from before private modes: fixed once
         self.remove_stale_temp_files(stale_tmp_age)
 
     def __repr__(self) -> str:
@@ -89,18 +93,7 @@ class LocalBlobStore:
         Returns:
             The number of files deleted.
         """
-        cutoff = time.time() - max_age
-        removed = 0
-        for entry in os.scandir(self._tmp_dir):
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue  # another process cleaned it up first
-        if removed:
-            logger.info("Removed %d stale temp file(s) from %s", removed, self._tmp_dir)
-        return removed
+        return sweep_old_files(self._tmp_dir, max_age, _TMP_SUFFIX)
 
     def _prune_empty_dirs(self, start: Path) -> None:
         """Remove empty folders from ``start`` up to (not including) the root."""
@@ -130,7 +123,7 @@ class LocalBlobStore:
                     size += len(chunk)
                 tmp.flush()
                 os.fsync(tmp.fileno())
-            os.chmod(tmp_name, 0o644)
+            os.chmod(tmp_name, PRIVATE_FILE)  # patient data: the server's user only
             self._move_into_place(tmp_name, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -168,15 +161,15 @@ class LocalBlobStore:
         with open(source, "rb") as fh:
             os.fsync(fh.fileno())
             size = os.fstat(fh.fileno()).st_size
-        os.chmod(source, 0o644)
+        os.chmod(source, PRIVATE_FILE)
         self._move_into_place(str(source), dest)
         return size
 
     def _move_into_place(self, tmp_name: str, dest: Path) -> None:
         """Rename a finished temp file to ``dest``, creating parent folders as needed."""
         for attempt in range(3):
-            dest.parent.mkdir(parents=True, exist_ok=True)
             try:
+                private_dir(dest.parent)
                 os.replace(tmp_name, dest)
                 break
             except FileNotFoundError:

@@ -1,5 +1,12 @@
 """Export of a project's or worklist's annotations as CSV or XLSX, streamed from the database in
-batches (``yield_per``) so that memory stays flat however many annotations there are."""
+batches (``yield_per``) so that memory stays flat however many annotations there are.
+
+Cells hold what annotators typed, and a spreadsheet runs text that looks like a formula (CSV/formula
+injection, OWASP): in CSV, text starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading
+``'`` (the spreadsheet convention for "this is text"); in XLSX every text cell is written as a
+string cell, never as a formula, with characters XML cannot carry replaced by U+FFFD. Numbers stay
+numbers in both.
+"""
 
 from __future__ import annotations
 
@@ -96,6 +103,17 @@ def _rows(database: Database, query: Select[Any]) -> Iterator[list[Any]]:
             yield _cells(row)
 
 
+#: First characters that make a spreadsheet read a CSV cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def stream_csv(database: Database, query: Select[Any]) -> Iterator[bytes]:
     """CSV bytes in chunks: a header row, then one row per annotation."""
     buffer = io.StringIO()
@@ -103,7 +121,7 @@ def stream_csv(database: Database, query: Select[Any]) -> Iterator[bytes]:
     writer.writerow(COLUMNS)
     count = 0
     for cells in _rows(database, query):
-        writer.writerow(cells)
+        writer.writerow([csv_cell(v) for v in cells])
         count += 1
         if count % _BATCH == 0:
             yield buffer.getvalue().encode("utf-8")
@@ -115,12 +133,22 @@ def stream_csv(database: Database, query: Select[Any]) -> Iterator[bytes]:
 def stream_xlsx(database: Database, query: Select[Any]) -> Iterator[bytes]:
     """An XLSX workbook (one sheet ``annotations``), written to a temporary file then streamed."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("annotations")
     sheet.append(list(COLUMNS))
+
+    def cell(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        written = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+        written.data_type = "s"  # text, even when it starts with "=" (openpyxl would make it a formula)
+        return written
+
     for cells in _rows(database, query):
-        sheet.append(cells)
+        sheet.append([cell(v) for v in cells])
     handle, path = tempfile.mkstemp(prefix="datamint-export-", suffix=".xlsx")
     os.close(handle)
     try:

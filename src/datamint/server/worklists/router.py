@@ -12,6 +12,7 @@ from datamint.server.annotations import files
 from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.masks import with_blobs
 from datamint.server.common.http import content_disposition
+from datamint.server.common.values import text
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 from datamint.server.workflow import export, labels, progress, scope, statistics
 from datamint.server.worklists import service, specs
@@ -116,7 +117,7 @@ def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session
 
 @router.post("/{worklist_id}/resources/{resource_id}/segmentations", status_code=201)
 def upload_segmentations(worklist_id: str, resource_id: str, session: UnitOfWork, me: CurrentUser, store: StorageDep,
-                         payload: Annotated[str, Form(description="JSON array of items")],
+                         payload: Annotated[text(1 << 20), Form(description="JSON array of items")],
                          images: Annotated[list[UploadFile] | None, File(description="Masks, in payload order")] = None
                          ) -> dict[str, Any]:
     """Create or update segmentations of a resource in the worklist; the i-th image is the mask
@@ -265,11 +266,3 @@ def project_download_annotations(project_id: str, request: Request, session: Ses
     found = scope.of_project(session, me, project_id)
     return _export(request, session, found, format, from_, to, annotators, annotations)
 
-
-model_info_router = APIRouter(prefix="/datamint/api/v1/model-info", tags=["models"])
-
-
-@model_info_router.get("/get-models/{project_id}")
-def get_models(project_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
-    """Names of the models whose predictions are among the project's annotations (``model_id``)."""
-    return {"model_names": statistics.model_names(session, scope.of_project(session, me, project_id))}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
+
+from datamint.server.common.values import JsonObject, JsonValue, Line, RequestBody, line, text
 
 WorkStatusName = Literal["opened", "annotated", "closed", "approved", "revision_request"]
 #: Statuses an annotator sets on its own work; the others are a reviewer's decisions.
@@ -13,7 +15,7 @@ REVIEW_STATUSES = ("approved", "revision_request")
 WORK_STATUSES = ANNOTATOR_STATUSES + REVIEW_STATUSES
 
 
-class AnnotatorRef(BaseModel):
+class AnnotatorRef(RequestBody):
     """An annotator given as an object, the official client's form: ``{"email": ..., "expertise_level": ...}``.
 
     A plain email string is accepted wherever this is (``annotators=["ana@x.org"]``).
@@ -21,86 +23,86 @@ class AnnotatorRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: line(320, min_length=3)
     expertise_level: Literal["learner", "trained", "expert"] | None = None
     status: Literal["active", "frozen"] = "active"
 
 
-class WorklistCreate(BaseModel):
+class WorklistCreate(RequestBody):
     """Body of ``POST /annotationsets``."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=300)
-    resource_ids: list[str] = Field(default_factory=list)
-    description: str | None = Field(default=None, max_length=20000)
-    annotations: list[dict[str, Any]] | None = None
-    annotators: list[str | AnnotatorRef] | None = None
-    frame_labels: list[str] | None = None
-    image_labels: list[str] | None = None
-    segmentation_data: dict[str, Any] | None = Field(
+    name: line(300, min_length=1)
+    resource_ids: list[Line] = Field(default_factory=list)
+    description: text(20000) | None = None
+    annotations: list[JsonObject] | None = None
+    annotators: list[line(320) | AnnotatorRef] | None = None
+    frame_labels: list[line(300)] | None = None
+    image_labels: list[line(300)] | None = None
+    segmentation_data: JsonObject | None = Field(
         default=None, validation_alias=AliasChoices("segmentation_data", "segmentationData"))
-    viewable_ai_segmentations: list[Any] | None = None
-    editable_ai_segmentations: list[Any] | None = None
-    project_id: str | None = None
-    return_url: str | None = Field(default=None, max_length=1024)
-    status: str | None = Field(default=None, max_length=20)
+    viewable_ai_segmentations: list[JsonValue] | None = None
+    editable_ai_segmentations: list[JsonValue] | None = None
+    project_id: Line | None = None
+    return_url: line(1024) | None = None
+    status: line(20) | None = None
 
 
-class WorklistPatch(BaseModel):
+class WorklistPatch(RequestBody):
     """Body of ``PATCH /annotationsets/{id}``: only the keys present change."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20000)
-    status: str | None = Field(default=None, max_length=20)
-    annotators: list[str | AnnotatorRef] | None = None
-    resource_ids: list[str] | None = None
-    annotations: list[dict[str, Any]] | None = None
-    frame_labels: list[str] | None = None
-    image_labels: list[str] | None = None
-    segmentation_data: dict[str, Any] | None = Field(
+    name: line(300, min_length=1) | None = None
+    description: text(20000) | None = None
+    status: line(20) | None = None
+    annotators: list[line(320) | AnnotatorRef] | None = None
+    resource_ids: list[Line] | None = None
+    annotations: list[JsonObject] | None = None
+    frame_labels: list[line(300)] | None = None
+    image_labels: list[line(300)] | None = None
+    segmentation_data: JsonObject | None = Field(
         default=None, validation_alias=AliasChoices("segmentation_data", "segmentationData"))
-    viewable_ai_segmentations: list[Any] | None = None
-    editable_ai_segmentations: list[Any] | None = None
-    return_url: str | None = Field(default=None, max_length=1024)
+    viewable_ai_segmentations: list[JsonValue] | None = None
+    editable_ai_segmentations: list[JsonValue] | None = None
+    return_url: line(1024) | None = None
 
 
-class SegmentationGroupBody(BaseModel):
+class SegmentationGroupBody(RequestBody):
     """Body of ``PUT /annotationsets/{id}/segmentation-group``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    segmentationData: dict[str, Any]  # noqa: N815 - wire name
-    renames: list[Any] | None = None
+    segmentationData: JsonObject  # noqa: N815 - wire name
+    renames: list[JsonValue] | None = None
 
 
-class WorklistResourcesBody(BaseModel):
+class WorklistResourcesBody(RequestBody):
     """Body of ``POST /annotationsets/{id}/resources``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    resource_ids_to_add: list[str] = Field(default_factory=list)
-    resource_ids_to_delete: list[str] = Field(default_factory=list)
+    resource_ids_to_add: list[Line] = Field(default_factory=list)
+    resource_ids_to_delete: list[Line] = Field(default_factory=list)
 
 
-class AnnotatorBody(BaseModel):
+class AnnotatorBody(RequestBody):
     """Body of ``POST /annotationsets/{id}/annotators/{user}``."""
 
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["active", "frozen"] = "active"
     expertise_level: Literal["learner", "trained", "expert"] | None = None
-    return_url: str | None = Field(default=None, max_length=1024)
+    return_url: line(1024) | None = None
 
 
-class WorkStatusBody(BaseModel):
+class WorkStatusBody(RequestBody):
     """Body of ``POST /annotationsets/{id}/resources/{rid}/status`` and of the project twin."""
 
     model_config = ConfigDict(extra="ignore")
 
     status: WorkStatusName
-    annotator: str | None = Field(default=None, max_length=320)
-    message: str | None = Field(default=None, max_length=20000)
-    path: str | None = Field(default=None, max_length=1024)
+    annotator: line(320) | None = None
+    message: text(20000) | None = None
+    path: line(1024) | None = None

@@ -11,6 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
+
+from datamint.imaging.limits import DecodedSizeError, check_spec_size
+from datamint.server.common.limits import too_large
+from datamint.server.common.values import check_json, parse_json
 from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
 
@@ -20,6 +25,32 @@ PALETTE = ((230, 25, 75, 255), (60, 180, 75, 255), (255, 225, 25, 255), (0, 130,
            (245, 130, 48, 255), (145, 30, 180, 255), (70, 240, 240, 255), (240, 50, 230, 255),
            (210, 245, 60, 255), (250, 190, 212, 255), (0, 128, 128, 255), (220, 190, 255, 255))
 MAX_GROUP_FILE = 10 * 1024 * 1024
+
+
+def _within_limit(document: Any, what: str, filename: str | None = None) -> Any:
+    """``document`` unchanged when its JSON is within ``max_spec_kb``; 413 naming the setting otherwise."""
+    try:
+        check_spec_size(len(json.dumps(document, separators=(",", ":"), default=str)), what, filename)
+    except DecodedSizeError as exc:
+        raise too_large(exc)
+    return document
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing aliases (``*name``): an alias bomb (a few hundred bytes that
+    expand to gigabytes) never gets expanded, and no label file needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose a node, refusing an alias."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(f"YAML aliases (*{event.anchor}) are not accepted in label files (line "
+                                f"{event.start_mark.line + 1}); write the values out")
+        return super().compose_node(parent, index)
+
+
+class _AliasRefused(Exception):
+    """A YAML alias in an uploaded file."""
 
 
 def _identifier(value: Any, where: str) -> str:
@@ -75,7 +106,7 @@ def clean_specs(raw: Sequence[Any] | None) -> list[dict[str, Any]]:
                 raise ValidationFailedError(f"{where}: a category's 'values' must be a list of strings")
             item["values"] = list(dict.fromkeys(values))
         cleaned.append(item)
-    return cleaned
+    return _within_limit(cleaned, "the annotation specs")
 
 
 def label_specs(frame_labels: Sequence[str] | None, image_labels: Sequence[str] | None) -> list[dict[str, Any]]:
@@ -131,7 +162,8 @@ def clean_segmentation_data(raw: Mapping[str, Any] | None, previous: Mapping[str
         indexes.add(index)
         color = _color(definition.get("color"), where) or list(PALETTE[(index - 1) % len(PALETTE)])
         cleaned.append({**definition, "identifier": identifier, "color": color, "index": index})
-    return {"segmentationValueType": value_type, "definitions": sorted(cleaned, key=lambda d: d["index"])}
+    definitions = sorted(cleaned, key=lambda d: d["index"])
+    return _within_limit({"segmentationValueType": value_type, "definitions": definitions}, "the segmentation group")
 
 
 def segmentation_data_of(stored: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -178,6 +210,10 @@ def parse_group_file(filename: str, data: bytes) -> list[dict[str, Any]]:
     """
     if len(data) > MAX_GROUP_FILE:
         raise ValidationFailedError("The segmentation group file is larger than 10 MB")
+    try:
+        check_spec_size(len(data), "the segmentation group file", filename)
+    except DecodedSizeError as exc:
+        raise too_large(exc)
     name = (filename or "").lower()
     try:
         text = data.decode("utf-8-sig")
@@ -187,18 +223,19 @@ def parse_group_file(filename: str, data: bytes) -> list[dict[str, Any]]:
         return _csv_definitions(text, filename)
     try:
         if name.endswith((".yaml", ".yml")):
-            import yaml
-
-            document = yaml.safe_load(text)
+            document = _NoAliasLoader(text).get_single_data()
         elif name.endswith(".json"):
-            document = json.loads(text)
+            document = parse_json(text, filename)
         else:
             raise ValidationFailedError(f"{filename}: unsupported file type; upload .yaml, .yml, .csv or .json")
+    except _AliasRefused as exc:
+        raise ValidationFailedError(f"{filename}: {exc}")
     except (ValueError, ImportError) as exc:
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")
     except Exception as exc:  # yaml.YAMLError
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")
-    return _document_definitions(document, filename)
+    return check_json(_document_definitions(_within_limit(document, "the segmentation group file", filename),
+                                            filename), filename)
 
 
 def _document_definitions(document: Any, filename: str) -> list[dict[str, Any]]:

@@ -1,0 +1,309 @@
+"""Deploys (wire §4.8, ``/datamint/api/v1/deploy-model/...``) as jobs of kind ``models.deploy``.
+
+A deploy job makes a registered model version servable by this server's workers:
+
+1. resolve the version (``model_version``, ``model_alias``, or the latest) in the model's project;
+2. copy its artifacts from the blob store to the worker's model cache;
+3. check its requirements against the worker's environment (a package the worker lacks fails the
+   job and names it; other versions of installed packages are logged as warnings);
+4. load it once (``mlflow.pyfunc``) to prove it works, and check it is a
+   :class:`datamint.mlflow.DatamintModel` with at least one ``predict_*`` method;
+5. optionally export its torch module to ONNX and check onnxruntime's output against torch's on a
+   random input of ``input_shape``;
+6. record the deployment ``<image_name or model>:<tag>`` (tag = the alias, the version, or
+   ``latest``) in the same transaction that completes the job.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, select
+
+from datamint.server import policy
+from datamint.server.db.base import iso, utcnow
+from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
+from datamint.server.errors import ValidationFailedError
+from datamint.server.jobs import events, registry
+from datamint.server.jobs import repository as jobs_repo
+from datamint.server.jobs import service as jobs_service
+from datamint.server.jobs.context import JobContext
+from datamint.server.jobs.models import Job
+from datamint.server.jobs.router import SSE_HEADERS
+from datamint.server.models import common, serving
+from datamint.server.models.models import ModelDeployment
+from datamint.server.projects import repository as projects_repo
+
+KIND = "models.deploy"
+router = APIRouter(prefix="/datamint/api/v1/deploy-model", tags=["models"])
+
+
+class DeployBody(BaseModel):
+    """``POST /deploy-model/start``."""
+
+    model_name: str = Field(min_length=1, max_length=300)
+    model_version: int | None = Field(default=None, ge=1)
+    model_alias: str | None = Field(default=None, min_length=1, max_length=128)
+    image_name: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._/-]+$")
+    with_gpu: bool = False
+    convert_to_onnx: bool = False
+    input_shape: list[int] | None = Field(default=None, min_length=1, max_length=8)
+    project_id: str | None = None
+
+
+def tag_of(version: int | None, alias: str | None) -> str:
+    """The deployment tag a request names: its alias, its version, or ``latest``."""
+    return alias or (str(version) if version is not None else "latest")
+
+
+def deploy_wire(job: Job) -> dict[str, Any]:
+    """A deploy job as the official client's ``DeployJob`` reads it (plus our job fields)."""
+    wire = jobs_service.to_wire(job)
+    p = job.params or {}
+    result = job.result or {}
+    image = result.get("image_name") or f"{p.get('image_name') or p.get('model_name')}:{p.get('tag')}"
+    return {**wire, "job_id": job.id, "model_name": p.get("model_name"),
+            "model_version": result.get("model_version", p.get("model_version")),
+            "model_alias": p.get("model_alias"), "image_name": image.rsplit(":", 1)[0],
+            "image_tag": image.rsplit(":", 1)[-1], "with_gpu": bool(p.get("with_gpu")),
+            "completed_at": iso(job.finished_at), "build_logs": ""}
+
+
+@router.post("/start")
+def start(body: DeployBody, request: Request, session: UnitOfWork, me: CurrentUser, jobs: JobsDep) -> dict[str, Any]:
+    """Start deploying a registered model version: ``{"job_id"}`` (follow it at ``/status/{job_id}``)."""
+    if body.convert_to_onnx and not body.input_shape:
+        raise ValidationFailedError("convert_to_onnx needs input_shape (e.g. [1, 1, 64, 64]) for the export's "
+                                    "example input")
+    backend = request.app.state.mlflow
+    project_id, name = common.model_project(session, backend, me, body.model_name, body.project_id,
+                                            policy.ProjectAction.MODELS)
+    serving.resolve_version(backend, project_id, name, body.model_version, body.model_alias)  # 404 now, not later
+    tag = tag_of(body.model_version, body.model_alias)
+    params = {**body.model_dump(exclude={"project_id"}), "model_name": name, "tag": tag}
+    job = jobs_service.submit(session, jobs, me, KIND, params, project_id=project_id,
+                              dedupe_key=f"{project_id}:{name}:{tag}",
+                              duplicate=f"{name}:{tag} is already being deployed")
+    return {"job_id": job.id}
+
+
+@router.get("/status/{job_id}")
+def status(job_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """A deploy job's state."""
+    return deploy_wire(common.job_of_kind(session, me, job_id, KIND, "Deploy"))
+
+
+@router.get("/status/{job_id}/stream")
+def stream_status(job_id: str, request: Request, session: SessionDep, me: CurrentUser) -> StreamingResponse:
+    """Server-Sent Events of a deploy job's status until it ends (wire §10)."""
+    job = common.job_of_kind(session, me, job_id, KIND, "Deploy")
+    return StreamingResponse(events.status_events(request.app.state.database, job.id, request.is_disconnected),
+                             media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.post("/cancel/{job_id}")
+def cancel(job_id: str, session: UnitOfWork, me: CurrentUser, jobs: JobsDep) -> dict[str, bool]:
+    """Cancel a deploy job: ``{"success": bool}``."""
+    return common.cancel_wire(session, jobs, me, common.job_of_kind(session, me, job_id, KIND, "Deploy"))
+
+
+@router.get("/jobs")
+def active_jobs(session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+    """The caller's visible deploy jobs still queued or running, and their count."""
+    items = [item for status_ in ("queued", "running") for item in
+             jobs_service.list_jobs(session, me, kind=KIND, status=status_, project_id=None, creator=None,
+                                    offset=0, limit=500)[0]]
+    return {"active_jobs": len(items), "jobs": items}
+
+
+def _deployments(session: SessionDep, me: CurrentUser, request: Request, model_name: str | None,
+                 project_id: str | None, action: policy.ProjectAction) -> tuple[str | None, list[ModelDeployment]]:
+    stmt = select(ModelDeployment).where(ModelDeployment.customer_id == me.customer_id)
+    if model_name:
+        pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id, action)
+        stmt = stmt.where(ModelDeployment.project_id == pid, ModelDeployment.model_name == name)
+    else:
+        visible = [p for p in _visible_projects(session, me)]
+        stmt = stmt.where(ModelDeployment.project_id.in_(visible))
+    return model_name, list(session.scalars(stmt.order_by(ModelDeployment.model_name, ModelDeployment.tag)))
+
+
+def _visible_projects(session: SessionDep, me: CurrentUser) -> list[str]:
+
+    rows, _ = projects_repo.list_projects(session, me.customer_id, None if me.is_admin else me.user_id,
+                                          include_archived=True, offset=0, limit=100000)
+    return [p.id for p in rows]
+
+
+@router.get("/images")
+def list_images(request: Request, session: SessionDep, me: CurrentUser,
+                model_name: Annotated[str | None, Query(max_length=300)] = None,
+                project_id: str | None = None) -> list[dict[str, Any]]:
+    """The deployed images (model versions ready to serve) of your projects, or of one model."""
+    _, rows = _deployments(session, me, request, model_name, project_id, policy.ProjectAction.READ)
+    return [common.deployment_to_wire(d) for d in rows]
+
+
+@router.get("/image/{model_name}/exists")
+def image_exists(model_name: str, request: Request, session: SessionDep, me: CurrentUser,
+                 tag: Annotated[str, Query(max_length=128)] = "latest",
+                 project_id: str | None = None) -> dict[str, bool]:
+    """Whether ``model_name:tag`` is deployed."""
+    pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id,
+                                     policy.ProjectAction.READ)
+    return {"exists": common.deployment(session, pid, name, tag) is not None}
+
+
+@router.delete("/image/{model_name}")
+def remove_image(model_name: str, request: Request, session: UnitOfWork, me: CurrentUser,
+                 tag: Annotated[str | None, Query(max_length=128)] = None,
+                 project_id: str | None = None) -> dict[str, Any]:
+    """Undeploy ``model_name:tag`` (every tag when none is given); inference on it then gets 404."""
+    pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id,
+                                     policy.ProjectAction.MODELS)
+    stmt = delete(ModelDeployment).where(ModelDeployment.project_id == pid, ModelDeployment.model_name == name)
+    if tag:
+        stmt = stmt.where(ModelDeployment.tag == tag)
+    removed = session.scalars(stmt.returning(ModelDeployment.image_name)).all()
+    return {"success": bool(removed), "removed": sorted(removed)}
+
+
+@router.get("/logs/{job_id}")
+def logs(job_id: str, session: SessionDep, me: CurrentUser,
+         tail: Annotated[int, Query(ge=1, le=jobs_service.MAX_LOG_PAGE)] = 2000,
+         since: str | None = None) -> dict[str, Any]:
+    """A deploy job's build log (the official client's ``BuildLogs``)."""
+    job = common.job_of_kind(session, me, job_id, KIND, "Deploy")
+    rows = jobs_repo.tail_logs(session, job.id, tail)
+    if since:
+        rows = [r for r in rows if (iso(r.at) or "") >= since]
+    wire = deploy_wire(job)
+    return {"job_id": job.id, "id": job.id, "image_name": wire["image_name"], "image_tag": wire["image_tag"],
+            "total_lines": job.log_count, "returned_lines": len(rows), "log_source": "db",
+            "logs": [f"{iso(r.at)} {r.level.upper()} {r.line}" for r in rows]}
+
+
+@router.get("/logs/{job_id}/stream")
+def stream_logs(job_id: str, request: Request, session: SessionDep, me: CurrentUser,
+                interval: Annotated[float, Query(ge=0.5, le=10)] = 2.0) -> StreamingResponse:
+    """SSE of a deploy job's log lines: ``start``, ``log`` per line, ``end``."""
+    job = common.job_of_kind(session, me, job_id, KIND, "Deploy")
+    return StreamingResponse(events.log_events(request.app.state.database, job.id, 0, request.is_disconnected),
+                             media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+# -- the job ------------------------------------------------------------------------------------------
+
+def run_deploy(ctx: JobContext) -> dict[str, Any]:
+    """The ``models.deploy`` handler (see the module docstring)."""
+    p = ctx.params
+    me = common.creator(ctx)
+    backend = common.backend_of(ctx)
+    with ctx.database.transaction() as session:  # the creator must still be allowed to deploy
+        common.model_project(session, backend, me, p["model_name"], ctx.project_id, policy.ProjectAction.MODELS)
+    ctx.progress(1, 6, "resolving the model version", force=True)
+    version = serving.resolve_version(backend, ctx.project_id or "", p["model_name"], p.get("model_version"),
+                                      p.get("model_alias"))
+    ctx.log(f"{p['model_name']} {p['tag']} is version {version.version} ({version.source})")
+    ctx.progress(2, 6, "fetching the model's artifacts", force=True)
+    model_dir = serving.materialize(backend, version.source)
+    ctx.log(f"artifacts ready in {model_dir}: {', '.join(sorted(os.listdir(model_dir)))}")
+    ctx.progress(3, 6, "checking requirements", force=True)
+    missing, other = serving.unmet_requirements(model_dir)
+    for line in other:
+        ctx.log(f"requirement in another version here: {line}", "warning")
+    if missing:
+        raise ValidationFailedError(
+            f"The model needs packages this server's workers do not have: {', '.join(missing)}. Install them in "
+            "the workers' environment (pip install ...) and deploy again, or log the model with requirements "
+            "the workers have (models run in the workers' environment; see docs/models.md)")
+    ctx.progress(4, 6, "loading the model", force=True)
+    model = _load_checked(model_dir)
+    modes = type(model).supported_modes()
+    ctx.log(f"loaded {type(model).__name__}; modes: {', '.join(modes)}")
+    details: dict[str, Any] = {"run_id": version.run_id, "requirements_other_versions": other,
+                               "with_gpu": bool(p.get("with_gpu"))}
+    if p.get("with_gpu"):
+        ctx.log("with_gpu: this server's workers have no GPU; the model runs on CPU", "warning")
+    if p.get("convert_to_onnx"):
+        ctx.progress(5, 6, "exporting to ONNX", force=True)
+        details["onnx"] = _export_onnx(ctx, model, p.get("input_shape") or [], model_dir)
+    image = f"{p.get('image_name') or p['model_name']}:{p['tag']}"
+    specs = _specs(model_dir, model)
+    ctx.progress(6, 6, "recording the deployment", force=True)
+    with ctx.transaction() as session:
+        session.execute(delete(ModelDeployment).where(ModelDeployment.project_id == ctx.project_id,
+                                                      ModelDeployment.model_name == p["model_name"],
+                                                      ModelDeployment.tag == p["tag"]))
+        session.add(ModelDeployment(customer_id=ctx.customer_id, project_id=ctx.project_id,
+                                    model_name=p["model_name"], tag=p["tag"], model_version=version.version,
+                                    image_name=image, source=version.source, supported_modes=modes,
+                                    annotation_specs=specs, details=details, deploy_job_id=ctx.job_id,
+                                    created_by=ctx.created_by, created_at=utcnow()))
+        result = {"image_name": image, "model_version": version.version, "supported_modes": modes,
+                  "annotation_specs": specs, **({"onnx": details["onnx"]} if "onnx" in details else {})}
+        ctx.complete(session, result)
+    return result
+
+
+def _load_checked(model_dir: str) -> Any:
+    from datamint.mlflow.model import DatamintModel
+
+    try:
+        model = serving.load(model_dir)
+    except Exception as exc:  # noqa: BLE001 - whatever the model's code raised is the message
+        raise ValidationFailedError(f"The model does not load ({type(exc).__name__}: {exc}). Check that it loads "
+                                    "with mlflow.pyfunc.load_model on a machine like the server, then register "
+                                    "a new version") from exc
+    if not isinstance(model, DatamintModel):
+        raise ValidationFailedError(f"The model is a {type(model).__name__}, not a datamint.mlflow.DatamintModel: "
+                                    "subclass DatamintModel, implement predict_image/frame/slice/volume/default, "
+                                    "and log it with datamint.mlflow.log_model")
+    if not type(model).supported_modes():
+        raise ValidationFailedError(f"{type(model).__name__} implements no predict_* method: add predict_image, "
+                                    "predict_frame, predict_slice, predict_volume or predict_default")
+    return model
+
+
+def _specs(model_dir: str, model: Any) -> list[dict[str, Any]]:
+    from mlflow.models import Model
+
+    meta = (Model.load(model_dir).metadata or {}).get("datamint") or {}
+    return list(meta.get("annotation_specs") or type(model).annotation_specs or [])
+
+
+def _export_onnx(ctx: JobContext, model: Any, input_shape: list[int], model_dir: str) -> dict[str, Any]:
+    """Export the model's torch module (``torch_module()``) to ONNX and compare onnxruntime with torch."""
+    try:
+        import numpy as np
+        import onnxruntime
+        import torch
+    except ImportError as exc:
+        raise ValidationFailedError(f"convert_to_onnx needs torch and onnxruntime in the workers ({exc}); "
+                                    "install them, or deploy without convert_to_onnx") from exc
+    module = model.torch_module() if hasattr(model, "torch_module") else None
+    if not isinstance(module, torch.nn.Module):
+        raise ValidationFailedError("convert_to_onnx needs the model to return its torch.nn.Module from "
+                                    "torch_module(); add that method, or deploy without convert_to_onnx")
+    module = module.eval()
+    example = torch.randn(*input_shape)
+    path = os.path.join(model_dir, "model.onnx")
+    torch.onnx.export(module, (example,), path, input_names=["input"], output_names=["output"], dynamo=False)
+    with torch.no_grad():
+        expected = module(example).numpy()
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": example.numpy()})[0]
+    diff = float(np.max(np.abs(got - expected)))
+    if not np.allclose(got, expected, rtol=1e-3, atol=1e-4):
+        raise ValidationFailedError(f"The ONNX export differs from the torch model on a random input (max "
+                                    f"difference {diff:.3g}); deploy without convert_to_onnx")
+    ctx.log(f"ONNX export checked with onnxruntime: max difference {diff:.3g} on a random {input_shape} input")
+    return {"path": "model.onnx", "input_shape": input_shape, "max_abs_difference": diff}
+
+
+registry.register(KIND, run_deploy, max_attempts=2,
+                  description="check that a registered model version loads and serves, and record it as deployed")

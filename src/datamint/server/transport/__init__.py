@@ -1,0 +1,1 @@
+"""HTTP transport hardening: the request gate, per-route body limits, client addresses, head limits."""

@@ -1,0 +1,161 @@
+"""Import sessions as jobs: export → import into a new project gives the same annotations (labels,
+frames, coordinates, masks voxel for voxel) for each format; each hint of the issue comes from a
+file made to trigger it, and a failing file leaves nothing behind while the others import."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from format_samples import annotated_project, annotations_of, assert_same_annotations
+
+
+@pytest.fixture(scope="module")
+def sample(server, tmp_path_factory):
+    from datamint import Api
+
+    api = Api(server.url, server.admin_key)
+    yield annotated_project(api, server, tmp_path_factory.mktemp("formats-import"))
+    api.close()
+
+
+def _new_project(api, sample):
+    import uuid
+
+    project = api.projects.create(f"import-{uuid.uuid4().hex[:8]}", "import target",
+                                  resources_ids=[sample.png, sample.ct, sample.nifti])
+    return api.projects.get_by_id(project.id if hasattr(project, "id") else project)
+
+
+def _exported(api, sample, tmp_path, fmt):
+    job = api.projects.export(sample.project, format=fmt, wait=True, progress_bar=False, timeout=120)
+    return job.download(tmp_path, progress_bar=False)
+
+
+def _imported(api, server, sample, project, *paths, **options):
+    with api.annotations.import_session(project, **options) as session:
+        for path in paths:
+            session.add_path(path)
+    assert session.job.status == "completed", session.get_logs()
+    return session, annotations_of(server, [sample.png, sample.ct, sample.nifti], project.worklist_id)
+
+
+def test_datamint_round_trip_is_lossless(api, server, sample, tmp_path):
+    archive = _exported(api, sample, tmp_path, "datamint")
+    project = _new_project(api, sample)
+    session, got = _imported(api, server, sample, project, archive)
+    assert session.job.result["failed_files"] == 0 and session.job.result["created"] == len(sample.original)
+    assert_same_annotations(got, sample.original)
+    assert {(a["source"], a["imported_from"]) for a in got} == {("imported", archive.name)}
+
+
+def test_coco_round_trip_gives_back_boxes_polygons_and_frame_masks(api, server, sample, tmp_path):
+    archive = _exported(api, sample, tmp_path, "coco")
+    project = _new_project(api, sample)
+    _, got = _imported(api, server, sample, project, archive)
+    coco_kinds = [a for a in sample.original
+                  if a["type"] in ("square", "region") or (a["type"] == "segmentation" and a["scope"] == "frame")]
+    assert_same_annotations(got, coco_kinds)
+
+
+def test_nifti_round_trip_gives_back_volume_and_frame_masks(api, server, sample, tmp_path):
+    archive = _exported(api, sample, tmp_path, "nifti")
+    project = _new_project(api, sample)
+    _, got = _imported(api, server, sample, project, archive)
+    assert_same_annotations(got, [a for a in sample.original if a["type"] == "segmentation"])
+
+
+def _coco(image, annotations, categories=("liver",)):
+    return json.dumps({"images": [image], "annotations": annotations,
+                       "categories": [{"id": i + 1, "name": n} for i, n in enumerate(categories)]}).encode()
+
+
+def test_each_hint_names_file_and_item_and_a_failing_file_leaves_nothing(api, server, sample):
+    project = _new_project(api, sample)
+    ct = {"id": 1, "file_name": "ct.dcm", "width": 20, "height": 12, "datamint_resource_id": sample.ct,
+          "frame_index": 12}
+    png = {"id": 1, "file_name": "image.png", "width": 24, "height": 16, "datamint_resource_id": sample.png}
+    box = {"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "segmentation": []}
+    session = api.annotations.import_session(project)
+    session.add_bytes(_coco(ct, [box]), "frames.json")
+    small = {"size": [8, 8], "counts": "0"}
+    session.add_bytes(_coco(png, [box, {**box, "id": 8, "segmentation": small}]), "sizes.json")
+    session.add_bytes(_coco(png, [box]), "good.json")
+    job = session.commit()
+    job.wait(timeout=120, progress_bar=False).raise_for_status()
+    lines = [line["line"] for line in job.logs() if line["level"] == "error"]
+    assert lines == [
+        "At frames.json: annotation 7: frame 12 outside a 5-frame series\n\nHint: frames are numbered 0..4",
+        "At sizes.json: annotation 8: mask size 8x8 does not match the image 24x16\n\n"
+        "Hint: the RLE's size is [height, width] of its image",
+    ]
+    files = {f["name"]: f for f in session.refresh()["files"]}
+    assert {n: f["status"] for n, f in files.items()} == {"frames.json": "failed", "good.json": "imported",
+                                                          "sizes.json": "failed"}
+    got = annotations_of(server, [sample.png, sample.ct, sample.nifti], project.worklist_id)
+    assert [(a["imported_from"], a["type"], a["identifier"]) for a in got] == [("good.json", "square", "liver")]
+    assert job.result["created"] == 1 and job.result["failed_files"] == 2
+
+
+def test_labels_outside_the_worklist_are_named_and_label_map_fixes_them(api, server, sample):
+    project = _new_project(api, sample)
+    import httpx
+
+    headers = {"apikey": server.admin_key}
+    worklist = httpx.get(f"{server.url}/annotationsets/{project.worklist_id}", headers=headers, timeout=30).json()
+    spec = [{"identifier": "lesion", "type": "square", "scope": "frame"}]
+    response = httpx.patch(f"{server.url}/annotationsets/{worklist['id']}", json={"annotations": spec},
+                           headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    png = {"id": 1, "file_name": "image.png", "width": 24, "height": 16, "datamint_resource_id": sample.png}
+    data = _coco(png, [{"id": 3, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "segmentation": []}])
+    session = api.annotations.import_session(project)
+    session.add_bytes(data, "liver.json")
+    preview = session.preview(timeout=120)
+    assert preview["unknown_labels"] == {"liver": 1} and preview["created"] == 0
+    assert preview["files"][0]["problems"] == [
+        "At liver.json: annotation 3: category 'liver' not in the worklist's labels (lesion)\n\n"
+        "Hint: map it to one of them with label_map={'liver': '...'}, or ask a manager to add it"]
+    job = session.commit(label_map={"liver": "lesion"})
+    job.wait(timeout=120, progress_bar=False).raise_for_status()
+    got = annotations_of(server, [sample.png], project.worklist_id)
+    assert [(a["identifier"], a["type"]) for a in got] == [("lesion", "square")]
+
+
+def test_skip_on_conflict_leaves_identical_annotations_alone(api, server, sample, tmp_path):
+    archive = _exported(api, sample, tmp_path, "datamint")
+    project = _new_project(api, sample)
+    _imported(api, server, sample, project, archive)
+    session, got = _imported(api, server, sample, project, archive, on_conflict="skip")
+    assert session.job.result["created"] == 0
+    assert session.job.result["files"][0]["skipped"] == len(sample.original)
+    assert len(got) == len(sample.original)
+
+
+def test_nnunet_layout_holds_images_on_the_label_grid_and_round_trips(api, server, sample, tmp_path):
+    import gzip
+    import zipfile
+
+    import nibabel
+    import numpy as np
+
+    job = api.projects.export(sample.project, format="nifti", options={"nnunet": True}, wait=True,
+                              progress_bar=False, timeout=120)
+    path = job.download(tmp_path, progress_bar=False)
+    archive = zipfile.ZipFile(path)
+    dataset = json.loads(archive.read("dataset.json"))
+    assert dataset["numTraining"] == 3 and dataset["file_ending"] == ".nii.gz"
+    assert dataset["labels"] == {"background": 0, "cyst": 1, "dot": 2, "lesion": 3, "liver": 4, "organ": 5,
+                                 "spleen": 6}
+    images = sorted(n for n in archive.namelist() if n.startswith("imagesTr/"))
+    labels = sorted(n for n in archive.namelist() if n.startswith("labelsTr/"))
+    assert [n.removeprefix("imagesTr/").removesuffix("_0000.nii.gz") for n in images] == \
+        [n.removeprefix("labelsTr/").removesuffix(".nii.gz") for n in labels]
+    for image_name, label_name in zip(images, labels, strict=True):
+        image = nibabel.Nifti1Image.from_bytes(gzip.decompress(archive.read(image_name)))
+        label = nibabel.Nifti1Image.from_bytes(gzip.decompress(archive.read(label_name)))
+        assert image.shape == label.shape and np.allclose(image.affine, label.affine)
+    project = _new_project(api, sample)
+    _, got = _imported(api, server, sample, project, path)
+    assert_same_annotations(got, [a for a in sample.original if a["type"] == "segmentation"])

@@ -1,0 +1,108 @@
+"""Issue 9 proof: the server's peak memory (``VmHWM``) stays under the documented bound.
+
+The server runs as an operator runs it (``datamint server run`` in a subprocess, see
+``tests/process_server.py``); after each hostile load the test reads its peak resident memory
+from ``/proc/<pid>/status`` and compares it with the peak before. Bounds (docs/security.md,
+"Limits"): an anonymous client costs the server O(1) memory — the peak grows by less than
+``ANONYMOUS_MIB`` however much it sends, however many do it at once — and an authenticated upload
+is streamed to disk (peak growth under ``UPLOAD_MIB`` for a file many times larger).
+
+Other areas add their cases here (decompression bombs, hostile values): start one server per
+backend with :func:`served`, measure with ``srv.peak_rss_mib()``.
+"""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from conftest import BACKENDS
+from process_server import ProcessServer, process_server
+from rawhttp import connect, send_chunked_until_answer
+
+#: Peak growth allowed for all the anonymous loads below together, in MiB.
+ANONYMOUS_MIB = 16
+#: Peak growth allowed for streaming a 96 MiB upload, in MiB.
+UPLOAD_MIB = 32
+MIB = 1024 * 1024
+
+
+@pytest.fixture(params=BACKENDS)
+def served(request, tmp_path):
+    """``datamint server run`` on each backend (PostgreSQL: a database of its own)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'datamint.sqlite3'}"
+    else:
+        url = request.getfixturevalue("own_pg_database")
+    with process_server(tmp_path / "data", url) as srv:
+        with srv.client() as http:  # warm up: imports, pools, the first authenticated request
+            assert http.get("/projects").status_code == 200
+            assert http.post("/auth/session", json={"api_key": srv.admin_key}).status_code == 201
+        yield srv
+
+
+def _anonymous_flood(srv: ProcessServer, path: str, content_type: str, size: int, *, chunked: bool) -> None:
+    answer, sent = send_chunked_until_answer(srv.url, "POST", path, {"Content-Type": content_type},
+                                             b"\0" * (256 * 1024), max_bytes=size, timeout=30, chunked=chunked)
+    assert answer is not None and answer.status == 401, (path, answer)
+    assert sent < 32 * MIB, f"{path}: the server let an anonymous client push {sent / MIB:.0f} MiB"
+
+
+def test_anonymous_bodies_cost_o1_memory(served):
+    srv = served
+    before = srv.peak_rss_mib()
+    multipart = "multipart/form-data; boundary=x"
+    # the issue's example: head -c 400M /dev/zero | curl -X POST -T - -H 'Content-Type: multipart/...' /projects
+    _anonymous_flood(srv, "/projects", multipart, 400 * MIB, chunked=True)
+    _anonymous_flood(srv, "/projects", multipart, 400 * MIB, chunked=False)
+    _anonymous_flood(srv, "/resources", multipart, 400 * MIB, chunked=True)
+    _anonymous_flood(srv, "/dicomweb/studies", 'multipart/related; type="application/dicom"; boundary=x',
+                     400 * MIB, chunked=False)
+    with ThreadPoolExecutor(16) as pool:  # 16 at once
+        list(pool.map(lambda _: _anonymous_flood(srv, "/projects", multipart, 64 * MIB, chunked=True), range(16)))
+    grown = srv.peak_rss_mib() - before
+    assert grown < ANONYMOUS_MIB, f"peak memory grew by {grown:.1f} MiB for anonymous bodies"
+    spool = [p for p in srv.data_dir.rglob("*.part")]
+    assert spool == [], "an anonymous body reached the disk"
+
+
+def test_an_endless_header_is_cut_at_the_limit(served):
+    """uvicorn keeps a request's headers without a limit; the server's protocol stops at
+    max_header_kb (431) before the head completes."""
+    srv = served
+    before = srv.peak_rss_mib()
+    with connect(srv.url, timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nX-Padding: ")
+        sent = 0
+        try:
+            while sent < 256 * MIB:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            answer = sock.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+    assert sent < 4 * MIB, f"the server read {sent / MIB:.0f} MiB of headers"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+    grown = srv.peak_rss_mib() - before
+    assert grown < ANONYMOUS_MIB, f"peak memory grew by {grown:.1f} MiB for an endless header"
+    with httpx.Client() as http:  # a head under the limit still passes; one just over is 431
+        assert http.get(f"{srv.url}/health", headers={"X-Padding": "a" * 16000}).status_code == 200
+        assert http.get(f"{srv.url}/health", headers={"X-Padding": "a" * 40000}).status_code == 431
+
+
+def test_an_authenticated_upload_is_streamed_not_held(served):
+    srv = served
+    before = srv.peak_rss_mib()
+    payload = io.BytesIO(bytes(range(256)) * (96 * MIB // 256))  # stored as is: nothing decodes it
+    with srv.client() as http:
+        answer = http.post("/resources", files={"resource": ("big.bin", payload, "application/octet-stream")})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["size"] == 96 * MIB
+    grown = srv.peak_rss_mib() - before
+    assert grown < UPLOAD_MIB, f"peak memory grew by {grown:.1f} MiB for a 96 MiB upload"
