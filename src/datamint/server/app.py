@@ -18,9 +18,9 @@ from datamint.server.audit import recorder
 from datamint.server.audit.router import router as audit_router
 from datamint.server.auth import service as auth_service
 from datamint.server.auth.keys_router import router as keys_router
-from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.auth.users_router import router as users_router
 from datamint.server.common import limits as decode_limits
 from datamint.server.common.files import PRIVATE_DIR, chmod_quietly, private_dir, sweep_old_files
 from datamint.server.common.middleware import RequestContextMiddleware
