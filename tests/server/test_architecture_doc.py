@@ -22,6 +22,7 @@ ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/[^`]*)` \| `([^`]+)` \|$")
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
+    """The app on SQLite only: its routes do not depend on the database."""
     built = create_app(Settings(data_dir=tmp_path_factory.mktemp("doc-app"), mlflow_warmup=False))
     yield built
     built.state.database.dispose()
