@@ -27,6 +27,10 @@ from pydicom.uid import generate_uid
 
 from imaging_data import make_ct_slice, write_video
 
+# Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
+# uses them (tests/e2e/models), not in the background at every start.
+os.environ.setdefault("DATAMINT_SERVER_MLFLOW_WARMUP", "false")
+
 PG_ADMIN_URL = os.environ.get("DATAMINT_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 KNOWN_BACKENDS = ("sqlite", "postgresql")
 
@@ -54,6 +58,11 @@ def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("DATAMINT_DATA_DIR", str(home / "datamint"))
     monkeypatch.delenv("DATAMINT_API_KEY", raising=False)
     monkeypatch.delenv("DATAMINT_API_URL", raising=False)
+    # Api() sets MLflow's variables for the process (wire §1.2); each test starts without them.
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_WORKSPACE", "DATAMINT_PROJECT_ID",
+                 "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return home
 
 
@@ -145,13 +154,19 @@ class LiveServer:
         return email, key
 
 
-def serve_in_thread(app: object) -> tuple[str, object, threading.Thread]:
-    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread."""
-    import uvicorn
-
+def free_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port (uvicorn listens on it)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def serve_in_thread(app: object, sock: socket.socket | None = None) -> tuple[str, object, threading.Thread]:
+    """Serve ``app`` with uvicorn in a daemon thread, on ``sock`` or a free loopback port."""
+    import uvicorn
+
+    sock = sock or free_socket()
     port = sock.getsockname()[1]
     # proxy_headers=False as `datamint server run` does: the app reads X-Forwarded-For itself
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
@@ -174,10 +189,12 @@ def start_server(
     from datamint.server.config import Settings
 
     admin_key = f"dmk_test_{uuid.uuid4().hex}"
+    sock = free_socket()  # the settings say where the server listens (links it builds point there)
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
-               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False, **settings}
+               "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False,
+               "host": "127.0.0.1", "port": sock.getsockname()[1], **settings}
     app = create_app(Settings(**options))
-    url, server, thread = serve_in_thread(app)
+    url, server, thread = serve_in_thread(app, sock)
     try:
         yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
     finally:
@@ -250,7 +267,15 @@ def web_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
     if not (STATIC_DIR / "index.html").is_file():
         pytest.fail(f"The web app is not built ({STATIC_DIR} has no index.html): run `make web`")
-    yield from start_server("sqlite", request, tmp_path_factory.mktemp("web-server"))
+    running = start_server("sqlite", request, tmp_path_factory.mktemp("web-server"))
+    live = next(running)
+    # links for other people (invitations) come from public_url, never from a request's Host
+    # (docs/security.md): this server's is the port it got
+    live.app.state.settings.public_url = live.url  # type: ignore[attr-defined]
+    try:
+        yield live
+    finally:
+        running.close()
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,9 @@ def run_official(script: str, url: str, api_key: str, timeout: float = 300) -> s
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "DATAMINT_API_URL": url, "DATAMINT_API_KEY": api_key, "DATAMINT_LOG_FILE": "0",
                "HOME": home, "XDG_CONFIG_HOME": str(Path(home) / "config"), "PYTHONPATH": "",
-               "MLFLOW_TRACKING_URI": "", "PYTHONWARNINGS": "ignore"}
-        env.pop("DATAMINT_DATA_DIR", None)
+               "MLFLOW_TRACKING_URI": "", "MLFLOW_TRACKING_TOKEN": "", "PYTHONWARNINGS": "ignore"}
+        for name in ("DATAMINT_DATA_DIR", "MLFLOW_WORKSPACE", "DATAMINT_PROJECT_ID", "MLFLOW_EXPERIMENT_NAME"):
+            env.pop(name, None)
         result = subprocess.run([official_python(), "-c", textwrap.dedent(script)], env=env, capture_output=True,
                                 text=True, timeout=timeout, cwd=home)
     if result.returncode != 0:

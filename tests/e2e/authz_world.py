@@ -74,6 +74,16 @@ def _png() -> bytes:
 PNG = _png()
 
 
+def _ct_slice() -> bytes:
+    """A small single-frame CT instance (a series upload of one file stores it as it is)."""
+    from pydicom.uid import generate_uid
+
+    from imaging_data import make_ct_slice, to_bytes
+
+    return to_bytes(make_ct_slice(0, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid(),
+                                  size=4))
+
+
 class World:
     """Organizations, users, keys and a project for the matrix; ``fresh_*`` make new entities."""
 
@@ -123,11 +133,12 @@ class World:
         from authz_formats import format_defaults
         from authz_jobs import job_defaults
         from authz_models import model_defaults
+        from authz_quality import quality_defaults
 
         return {"project_id": self.project_id, "email": self.target_email, "user_id": self.target_id,
                 "resource_id": self.resource_id, "frame_index": "0", "plane": "axial", "index": "0",
                 **annotation_defaults(self), **dataset_defaults(self), **dicom_defaults(self),
-                **job_defaults(self), **model_defaults(self), **format_defaults(self)}
+                **job_defaults(self), **model_defaults(self), **format_defaults(self), **quality_defaults(self)}
 
     def fresh_user(self) -> User:
         """A new member of the organization, in no project."""
@@ -217,6 +228,7 @@ REQUESTS: dict[str, Callable[[World, Actor], Request]] = {
         lambda w, a: Request(json={"roles": ["PROJECT_ANNOTATOR"]}),
     "DELETE /projects/{project_id}/members/{user_id}": lambda w, a: Request({"user_id": w.fresh_member()}),
     "POST /resources": lambda w, a: Request(files={"resource": ("m.png", PNG, "image/png")}),
+    "POST /resources/series": lambda w, a: Request(files=[("resources", ("s.dcm", _ct_slice(), "application/dicom"))]),
     "DELETE /resources": lambda w, a: Request(query={"resource_ids": w.fresh_resource()}),
     "PUT /resources/tags": lambda w, a: Request(json={"resource_ids": [w.resource_id], "tags": ["m"]}),
     "POST /resources/bulk-publish": lambda w, a: Request(json={"resource_ids": [w.resource_id]}),
@@ -235,6 +247,7 @@ def _with_annotation_routes() -> None:
     from authz_formats import FORMAT_REQUESTS
     from authz_jobs import JOB_REQUESTS
     from authz_models import MODEL_REQUESTS
+    from authz_quality import QUALITY_REQUESTS
 
     REQUESTS.update(ANNOTATION_REQUESTS)
     REQUESTS.update(DATASET_REQUESTS)
@@ -242,6 +255,7 @@ def _with_annotation_routes() -> None:
     REQUESTS.update(JOB_REQUESTS)
     REQUESTS.update(MODEL_REQUESTS)
     REQUESTS.update(FORMAT_REQUESTS)
+    REQUESTS.update(QUALITY_REQUESTS)
 
 
 _with_annotation_routes()

@@ -86,6 +86,15 @@ def annotation_count(server: LiveServer, resource_id: str) -> int:
                               .where(Annotation.resource_id == resource_id))
 
 
+def worklist_count(server: LiveServer) -> int:
+    import sqlalchemy as sa
+
+    from datamint.server.worklists.models import Worklist
+
+    with server.database.transaction() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Worklist))
+
+
 def upload(client: httpx.Client, name: str, data: bytes, mimetype: str) -> httpx.Response:
     return client.post("/resources", files={"resource": (name, data, mimetype)})
 
@@ -257,3 +266,51 @@ def test_archive_conversions_over_the_limits_keep_the_original_and_say_why(limit
     assert archive.read(kept) == volume_bytes  # the original, as uploaded
     (converted,) = entries[small]["archive_paths"]
     assert converted.endswith(".npy") and "not_converted" not in entries[small]
+
+
+def test_worklist_annotation_specs_are_within_the_spec_limit(limited: LiveServer) -> None:
+    with http(limited) as client:
+        rid = upload(client, "spec.png", png_bomb(8, 8), "image/png").json()["id"]
+        specs = [{"type": "label", "identifier": f"finding-{i:04d}", "scope": "image"} for i in range(300)]
+        before = worklist_count(limited)
+        answer = client.post("/annotationsets", json={"name": "too many specs", "resource_ids": [rid],
+                                                      "annotations": specs})
+        refused(answer, "DATAMINT_SERVER_MAX_SPEC_KB")
+        assert worklist_count(limited) == before  # no worklist was made
+        created = client.post("/annotationsets", json={"name": "enough specs", "resource_ids": [rid],
+                                                       "annotations": specs[:60]})
+        assert created.status_code == 201, created.text
+        assert len(client.get(f"/annotationsets/{created.json()['id']}").json()["annotations"]) == 60
+
+
+def test_import_sessions_refuse_zip_bombs_and_yaml_aliases(limited: LiveServer, tmp_path: Path) -> None:
+    import zipfile
+
+    from datamint import Api
+
+    with http(limited) as client, Api(limited.url, limited.admin_key) as api:
+        rid = upload(client, "imp.png", png_bomb(16, 16), "image/png").json()["id"]
+        project = api.projects.get_by_id(api.projects.create(f"imp-{rid[:8]}", "import bombs",
+                                                             resources_ids=[rid]).id)
+        bomb = tmp_path / "bomb.zip"
+        with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("labels/imp.txt", b"0" * (9 * 1024 * 1024))  # 9 MiB in a few KiB
+        assert bomb.stat().st_size < 64 * 1024
+        with api.annotations.import_session(project) as session:
+            session.add_path(bomb)
+        logs = json.dumps(session.get_logs(), default=str)
+        assert session.job.result["failed_files"] == 1, logs
+        assert "labels/imp.txt decompressed is 9 MiB, over the server's limit of 8 MiB (setting " \
+               "DATAMINT_SERVER_MAX_DECODED_MB)" in logs
+
+        aliases = tmp_path / "aliases.zip"
+        alias_yaml = YAML_ALIAS_BOMB.split(b"definitions:")[0] + b"names: *h\n"
+        with zipfile.ZipFile(aliases, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("data.yaml", alias_yaml)
+            archive.writestr("labels/imp.txt", b"0 0.5 0.5 0.25 0.25\n")
+        with api.annotations.import_session(project) as session:
+            session.add_path(aliases)
+        logs = json.dumps(session.get_logs(), default=str)
+        assert session.job.result["failed_files"] >= 1, logs
+        assert "data.yaml: YAML aliases (*a) are not accepted (line 2)" in logs
+        assert annotation_count(limited, rid) == 0

@@ -204,3 +204,48 @@ def test_pydicoms_shipped_rtstruct_is_read_and_its_missing_series_named(api, ser
     assert "no resource of the project holds image" in errors[0]
     assert errors[0].endswith("Hint: add the referenced series to the project first")
     assert job.result["files"][0]["status"] == "failed" and job.result["created"] == 0
+
+
+def test_nibabels_shipped_nifti_with_a_flipped_affine_round_trips_on_the_same_voxels(api, server, tmp_path):
+    import gzip
+
+    import nibabel
+    from nibabel.testing import data_path
+
+    source = nibabel.load(f"{data_path}/anatomical.nii")
+    resource = api.resources.upload_resource(f"{data_path}/anatomical.nii")
+    project = _project(api, [resource])
+    volume = labels(source.shape, seed=8)
+    ids = api.annotations.upload_volume_segmentation(resource, volume, {1: "grey", 2: "white"})
+    original = [a for a in annotations_of(server, [resource]) if a["id"] in ids]
+    path, got = _round_trip(api, server, project, "nifti", tmp_path, [resource])
+    assert_same_annotations([a for a in got if a["identifier"] in ("grey", "white")], original)
+    archive = zipfile.ZipFile(path)
+    (name,) = [n for n in archive.namelist() if n.startswith("labels/")]
+    label_map = nibabel.Nifti1Image.from_bytes(gzip.decompress(archive.read(name)))
+    assert np.allclose(label_map.affine, source.affine) and label_map.shape == source.shape
+
+
+def test_a_series_uploaded_slice_by_slice_gets_one_seg_for_the_series(api, server, tmp_path):
+    paths, slices = _oblique_series(tmp_path / "series")
+    ids = [api.resources.upload_resource(str(p)) for p in paths[:3]]
+    project = _project(api, ids)
+    masks = np.zeros((3, ROWS, COLS), dtype=np.uint8)
+    masks[0, 1:4, 2:6] = 1
+    masks[2, 5:9, 7:12] = 1
+    for k in (0, 2):
+        api.annotations.upload_segmentations(ids[k], masks[k], "nodule")
+    original = annotations_of(server, ids)
+    job = api.projects.export(project, format="dicom_seg", wait=True, progress_bar=False, timeout=120)
+    archive = zipfile.ZipFile(job.download(tmp_path, progress_bar=False))
+    (name,) = [n for n in archive.namelist() if n.startswith("seg/")]
+    seg = hd.seg.segread(io.BytesIO(archive.read(name)))
+    referenced = {uid for _, _, uid in seg.get_source_image_uids()}
+    assert referenced == {slices[0].SOPInstanceUID, slices[2].SOPInstanceUID}  # the slices with masks
+    for k in (0, 2):
+        pixels = seg.get_pixels_by_source_instance([slices[k].SOPInstanceUID], segment_numbers=[1])
+        assert np.array_equal(pixels[0, :, :, 0], masks[k])
+    target = _project(api, ids)
+    with api.annotations.import_session(target) as session:
+        session.add_bytes(archive.read(name), "series_seg.dcm")
+    assert_same_annotations(annotations_of(server, ids, target.worklist_id), original)

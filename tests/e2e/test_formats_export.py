@@ -122,6 +122,11 @@ def test_bad_export_requests_are_refused_at_once(api, server, sample):
     ratios = httpx.post(url, json={"format": "coco", "split": {"ratios": {"train": 0.5, "val": 0.2}}},
                         headers=headers, timeout=30)
     assert ratios.status_code == 422 and "sum to 1" in ratios.json()["message"]
+    option = httpx.post(url, json={"format": "yolo", "options": {"task": "pose"}}, headers=headers, timeout=30)
+    assert option.status_code == 422
+    assert option.json()["message"] == "Option 'task' is one of detect, segment, got 'pose'"
+    unknown = httpx.post(url, json={"format": "coco", "options": {"nnunet": True}}, headers=headers, timeout=30)
+    assert unknown.status_code == 422 and "Unknown option 'nnunet' for format 'coco'" in unknown.json()["message"]
     missing = httpx.post(f"{server.url}/projects/00000000-0000-4000-8000-000000000000/exports",
                          json={"format": "coco"}, headers=headers, timeout=30)
     assert missing.status_code == 404
@@ -150,3 +155,23 @@ def test_a_dataset_version_exports_its_frozen_annotations(api, server, sample, t
     data = nibabel.Nifti1Image.from_bytes(__import__("gzip").decompress(nifti.read(files[sample.nifti])))
     expected = np.where(sample.nifti_volume == 1, 4, np.where(sample.nifti_volume == 2, 6, 0))
     assert np.array_equal(np.asanyarray(data.dataobj), expected)
+
+
+def test_filters_narrow_the_export(api, sample, tmp_path):
+    archive = _export(api, sample, tmp_path / "filtered", "datamint", labels=["lesion", "organ"],
+                      resources=[sample.png], annotators=["admin@datamint.local", "nobody@example.org"])
+    records = [json.loads(line) for line in archive.read("annotations.jsonl").splitlines()]
+    expected = sorted(a["id"] for a in sample.original
+                      if a["identifier"] in ("lesion", "organ") and a["resource_id"] == sample.png)
+    assert sorted(r["id"] for r in records) == expected and len(expected) == 3
+    none = _export(api, sample, tmp_path / "nobody", "datamint", annotators=["nobody@example.org"])
+    assert none.read("annotations.jsonl") == b""
+
+
+def test_project_splits_filter_and_split_folders(api, sample, tmp_path):
+    api.projects.assign_splits([sample.ct, sample.nifti], "holdout", project=sample.project)
+    archive = _export(api, sample, tmp_path / "holdout", "nifti", splits=["holdout"],
+                      split_ratios={"a": 0.5, "b": 0.5}, seed=7)
+    files = sorted(n for n in archive.namelist() if "/labels/" in n)
+    assert sorted(n.split("/")[0] for n in files) == ["a", "b"]  # two patients, one per part
+    assert not any(sample.png[:8] in n for n in archive.namelist())

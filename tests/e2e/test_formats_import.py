@@ -159,3 +159,38 @@ def test_nnunet_layout_holds_images_on_the_label_grid_and_round_trips(api, serve
     project = _new_project(api, sample)
     _, got = _imported(api, server, sample, project, path)
     assert_same_annotations(got, [a for a in sample.original if a["type"] == "segmentation"])
+
+
+def test_files_from_other_tools_find_their_image_by_file_name(api, server, sample):
+    project = _new_project(api, sample)
+    coco = {"images": [{"id": 4, "file_name": "image.png", "width": 24, "height": 16}],
+            "annotations": [{"id": 1, "image_id": 4, "category_id": 2, "segmentation": [[1, 1, 10, 1, 10, 8]],
+                             "bbox": [1, 1, 9, 7], "area": 31.5, "iscrowd": 0}],
+            "categories": [{"id": 2, "name": "organ", "supercategory": ""}]}
+    voc = ("<annotation><filename>image.png</filename><size><width>24</width><height>16</height><depth>1</depth>"
+           "</size><object><name>lesion</name><bndbox><xmin>3</xmin><ymin>4</ymin><xmax>16</xmax><ymax>10</ymax>"
+           "</bndbox></object></annotation>")
+    with api.annotations.import_session(project) as session:
+        session.add_bytes(json.dumps(coco).encode(), "tool/instances.json")
+        session.add_bytes(b"names: [lesion, organ]\n", "yolo/data.yaml")
+        session.add_bytes(b"0 0.5 0.5 0.25 0.5\n", "yolo/labels/image.txt")
+        session.add_bytes(b"filename,xmin,ymin,width,height,label\nimage.png,2,3,13,6,lesion\n", "boxes.csv")
+        session.add_bytes(voc.encode(), "voc/image.xml")
+    assert session.job.result["failed_files"] == 0, session.get_logs()
+    got = annotations_of(server, [sample.png], project.worklist_id)
+    found = sorted((a["imported_from"], a["type"], a["identifier"], a["scope"],
+                    [p[:2] for p in a["geometry"]["points"]]) for a in got)
+    assert found == [
+        ("boxes.csv", "square", "lesion", "image", [[2, 3], [15, 3], [2, 9], [15, 9]]),
+        ("tool/instances.json", "region", "organ", "image", [[1, 1], [10, 1], [10, 8]]),
+        ("voc/image.xml", "square", "lesion", "image", [[2, 3], [15, 3], [2, 9], [15, 9]]),
+        ("yolo/labels/image.txt", "square", "lesion", "image", [[9, 4], [15, 4], [9, 12], [15, 12]]),
+    ]
+
+
+def test_predictions_are_attributed_to_their_model_and_author(api, server, sample, tmp_path):
+    archive = _exported(api, sample, tmp_path, "coco")
+    project = _new_project(api, sample)
+    _, got = _imported(api, server, sample, project, archive, model_name="unet-v3", author="rad@example.org")
+    assert got and {(a["source"], a["model_id"], a["is_model"], a["import_author"], a["imported_from"])
+                    for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org", archive.name)}

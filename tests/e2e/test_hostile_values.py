@@ -21,9 +21,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from pydicom.uid import generate_uid
 
-from conftest import BACKENDS, LiveServer, fresh_pg_database, start_server
-from imaging_data import image_bytes
+from conftest import BACKENDS, LiveServer, fresh_pg_database, start_server, unique
+from imaging_data import image_bytes, make_ct_slice, to_bytes
 
 #: Strings every text field, query parameter, path parameter and form field gets.
 HOSTILE_TEXT: dict[str, str] = {
@@ -48,6 +49,9 @@ HOSTILE_JSON: dict[str, str] = {
     "nul-inside": '{"a": "\\u0000"}',
     "huge-int": str(2**70),
 }
+#: Classes sent to path and query parameters (lengths once: URLs are cut at 8,000 characters).
+URL_CLASSES = {"path": ("nul", "crlf", "over-long"),
+               "query": ("lone-surrogate", "nul", "crlf", "control", "over-long", "far-future", "far-past")}
 #: Stands for a fresh unique name in each request.
 UNIQUE = "__UNIQUE_NAME__"
 #: Listings that must still answer 200 after the sweep.
@@ -169,10 +173,12 @@ class Operation:
                             for p in self.params if p["in"] == "path"}
         content = op.get("requestBody", {}).get("content", {})
         self.base_json: Any = None
+        self.kinds: dict[str, str | None] = {}  # body field → its JSON type (None: any)
         if "application/json" in content:
             schema = resolve(content["application/json"].get("schema", {}), spec)
             self.base_json = {name: world.field_value(name, sub, spec)
                               for name, sub in schema.get("properties", {}).items()}
+            self.kinds = {name: resolve(sub, spec).get("type") for name, sub in schema.get("properties", {}).items()}
             if path.endswith("/annotations") and method == "post":  # a JSON array of create items
                 self.base_json = [{"identifier": "finding", "type": "category", "scope": "image", "value": "yes"}]
         self.form_fields: dict[str, Any] = {}
@@ -219,28 +225,25 @@ class Operation:
                 yield (f"{label} {ctype.split(';')[0]} boundary of 300 characters", method, self.url({}),
                        {"content": body.encode(), "headers": {"content-type": f"{ctype}; boundary={boundary}"}})
         for param in self.params:
-            for cls, value in HOSTILE_TEXT.items():
-                encoded = encode_query(value[:8000])  # URLs stay under what HTTP clients send
-                where = param["in"]
+            where = param["in"]
+            for cls in URL_CLASSES[where] if where in URL_CLASSES else ():
+                encoded = encode_query(HOSTILE_TEXT[cls][:8000])  # URLs stay under what HTTP clients send
                 if where == "path":
                     url = self.url({param["name"]: encoded})
                 elif where == "query":
                     url = self.url({}, f"{quote(param['name'])}={encoded}")
-                else:
-                    continue
                 yield f"{label} {where} {param['name']}={cls}", method, url, self.body_kwargs()
-        json_values = [*((c, json.dumps(v)) for c, v in HOSTILE_TEXT.items()), *HOSTILE_JSON.items()]
         if self.base_json is not None:
-            for cls, raw in HOSTILE_JSON.items():
-                yield f"{label} whole body={cls}", method, self.url({}), self.json_kwargs(raw)
+            for cls in ("nan", "deep-array", "deep-object"):
+                yield f"{label} whole body={cls}", method, self.url({}), self.json_kwargs(HOSTILE_JSON[cls])
         if isinstance(self.base_json, dict):
             for name in self.base_json:
-                for cls, raw in json_values:
+                for cls, raw in body_values(self.kinds.get(name)):
                     body = json.dumps({**self.base_json, name: "__HOSTILE__"}).replace('"__HOSTILE__"', raw)
                     yield f"{label} body {name}={cls}", method, self.url({}), self.json_kwargs(body)
         elif isinstance(self.base_json, list):
             for name in self.base_json[0]:
-                for cls, raw in json_values:
+                for cls, raw in body_values(None):
                     body = json.dumps([{**self.base_json[0], name: "__HOSTILE__"}]).replace('"__HOSTILE__"', raw)
                     yield f"{label} body [0].{name}={cls}", method, self.url({}), self.json_kwargs(body)
         form_values = [*HOSTILE_TEXT.items(), ("json-nan", '{"a": NaN}'), ("json-deep", DEEP),
@@ -255,6 +258,22 @@ class Operation:
             for cls, value in form_values:
                 yield (f"{label} form {name}={cls}", method, self.url({}),
                        self.form_kwargs(name, value.encode("utf-8", "surrogatepass")))
+
+
+def body_values(kind: str | None) -> list[tuple[str, str]]:
+    """(class, raw JSON) sent to a body field of JSON type ``kind``: every class to text, arrays,
+    objects and untyped fields; to numbers and booleans, the classes that concern them (NaN,
+    Infinity and huge integers are refused for the whole document, whatever field holds them)."""
+    text = [(c, json.dumps(v)) for c, v in HOSTILE_TEXT.items() if c != "far-past"]
+    if kind in ("integer", "number"):
+        return [text[1], *((c, HOSTILE_JSON[c]) for c in ("nan", "infinity", "huge-int"))]
+    if kind == "boolean":
+        return [text[1], ("nan", HOSTILE_JSON["nan"])]
+    if kind == "string":
+        return [*text, *((c, HOSTILE_JSON[c]) for c in ("nan", "deep-array"))]
+    if kind == "array":  # the hostile value as an element
+        return [(c, f"[{raw}]") for c, raw in [*text, *HOSTILE_JSON.items()]]
+    return [*text, *HOSTILE_JSON.items()]
 
 
 def probes(spec: dict[str, Any], world: World) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
@@ -385,3 +404,32 @@ def test_identifiers_are_one_line_and_mask_downloads_name_any_identifier_safely(
     assert header == ("attachment; filename=\"rein _gauche_; r_sum__.png\"; "
                       "filename*=UTF-8''rein%20%22gauche%22%3B%20r%C3%A9sum%C3%A9%5C.png")
     assert unquote(header.split("filename*=UTF-8''")[1]) == odd + ".png"
+
+
+def test_a_dicom_file_with_nul_padded_text_is_stored_without_the_nuls(http):
+    ds = make_ct_slice(0, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid())
+    ds.PatientName = "Doe^Jo\x00hn"
+    ds.PatientID = "P\x00-7"
+    up = http.post("/resources", files={"resource": ("nul.dcm", to_bytes(ds), "application/dicom")})
+    assert up.status_code == 201, up.text  # what a file says is kept as well as it can be, not refused
+    metadata = http.get(f"/resources/{up.json()['id']}").json()["metadata"]
+    assert "\x00" not in json.dumps(metadata)
+    assert http.get("/resources", params={"limit": 500}).status_code == 200
+    found = http.get("/dicomweb/studies", params={"StudyInstanceUID": ds.StudyInstanceUID})
+    assert found.status_code == 200
+    assert found.json()[0]["00100020"]["Value"] == ["P-7"]
+
+
+@pytest.mark.parametrize(("body", "phrase"), [
+    ('{"name": "exp\\u0000x"}', "a string contains a NUL character"),
+    ('{"name": "exp-\\ud800"}', "a string contains a lone UTF-16 surrogate"),
+    ('{"name": "exp-nan", "tags": [{"key": "k", "value": NaN}]}', "NaN and Infinity are not JSON numbers"),
+])
+def test_the_mlflow_api_refuses_what_its_tables_cannot_hold(http, body, phrase):
+    project = http.post("/projects", json={"name": unique("mlflow")}).json()["id"]
+    answer = http.post("/api/2.0/mlflow/experiments/create", params={"project_id": project},
+                       content=body.encode(), headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE" and phrase in answer.json()["message"]
+    search = http.post("/api/2.0/mlflow/experiments/search", params={"project_id": project}, json={"max_results": 10})
+    assert search.status_code == 200, search.text

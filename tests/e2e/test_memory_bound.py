@@ -13,13 +13,14 @@ backend with :func:`served`, measure with ``srv.peak_rss_mib()``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from conftest import BACKENDS
+from conftest import BACKENDS, fresh_pg_database
 from process_server import ProcessServer, process_server
 from rawhttp import connect, send_chunked_until_answer
 
@@ -30,14 +31,17 @@ UPLOAD_MIB = 32
 MIB = 1024 * 1024
 
 
-@pytest.fixture(params=BACKENDS)
-def served(request, tmp_path):
-    """``datamint server run`` on each backend (PostgreSQL: a database of its own)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'datamint.sqlite3'}"
-    else:
-        url = request.getfixturevalue("own_pg_database")
-    with process_server(tmp_path / "data", url) as srv:
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request, tmp_path_factory):
+    """``datamint server run`` on each backend (PostgreSQL: a database of its own), shared by the
+    tests of this module (each compares the peak with the peak before its own load)."""
+    folder = tmp_path_factory.mktemp(f"memory-{request.param}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder / 'data' / 'datamint.sqlite3'}"
+        else:
+            url = stack.enter_context(fresh_pg_database())
+        srv = stack.enter_context(process_server(folder / "data", url))
         with srv.client() as http:  # warm up: imports, pools, the first authenticated request
             assert http.get("/projects").status_code == 200
             assert http.post("/auth/session", json={"api_key": srv.admin_key}).status_code == 201

@@ -132,6 +132,11 @@ def test_native_multiframe_frame_access_reads_one_frame(tmp_path: Path) -> None:
     expected = np.random.default_rng(3).integers(0, 2000, (40, 512, 512), dtype=np.uint16)[33].astype(int) - 1024
     assert np.array_equal(values, expected)
     assert peak < 6, peak  # one 512 KiB frame and its strips, not the 20 MiB file
+    with decode_limits(DecodeLimits(max_decoded_mb=19)):
+        for work in (lambda: read_dicom(path), lambda: validate_content(path, "application/dicom")):
+            error, peak = refused(work, "max_decoded_mb")
+            assert "(512 x 512 x 40 frames) is 20 MiB" in str(error)
+            assert peak < 1, peak  # refused from the header: the 20 MiB of pixel data were never read
 
 
 def test_gzip_nifti_of_512_cubed_renders_one_slice_in_a_few_mebibytes(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pydicom.uid import generate_uid
 from datamint.imaging import assemble_series, pixel_to_patient
 from datamint.imaging.pixels import slice_geometry, slice_values
 from datamint.imaging.resource_geometry import ResourceGeometry
+from datamint.imaging.volume import volume_slice, write_dicom_volume
 
 from imaging_data import make_ct_slice, to_bytes
 
@@ -44,8 +45,42 @@ def test_dicom_frames_are_hounsfield_units_in_int16(ct):
         assert np.array_equal(values, expected)
     with pytest.raises(IndexError, match="valid indexes are 0..4"):
         slice_values(path, "application/dicom", 5)
-    with pytest.raises(ValueError, match="only NIfTI"):
+    with pytest.raises(ValueError, match="datamint.imaging.volume"):
         slice_values(path, "application/dicom", 0, "sagittal")
+
+
+def test_a_dicom_series_is_resliced_in_the_sdks_patient_space(ct, tmp_path):
+    path, ds = ct
+    info = slice_geometry(path, "application/dicom")
+    sagittal, coronal = info.planes["sagittal"], info.planes["coronal"]
+    assert (sagittal.count, sagittal.rows, sagittal.columns) == (12, 5, 12)
+    assert (coronal.count, coronal.rows, coronal.columns) == (12, 5, 12)
+    # sagittal slice i pixel (x=j, y=k) and coronal slice j pixel (x=i, y=k) are voxel (i, j, k)
+    for i, j, k in [(0, 0, 0), (7, 3, 2), (11, 11, 4)]:
+        assert np.allclose(_world(sagittal, i, j, k), pixel_to_patient(ds, i, j, k))
+        assert np.allclose(_world(coronal, j, i, k), pixel_to_patient(ds, i, j, k))
+    target = tmp_path / "ct.npy"
+    assert write_dicom_volume(path, target) == (5, 12, 12)
+    hu = np.stack([(np.arange(144).reshape(12, 12) % 97) + 100 * k - 1024 for k in range(5)])
+    assert np.load(target).dtype == np.int16
+    assert np.array_equal(volume_slice(target, "sagittal", 7), hu[:, :, 7])
+    assert np.array_equal(volume_slice(target, "coronal", 3), hu[:, 3, :])
+    assert np.array_equal(volume_slice(target, "axial", 4), hu[4])
+    with pytest.raises(IndexError, match="valid indexes are 0..11"):
+        volume_slice(target, "coronal", 12)
+
+
+def test_a_fractional_rescale_makes_a_float_volume(tmp_path):
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    slices = [make_ct_slice(i, study=study, series=series, frame_of_reference=frame, size=4) for i in range(3)]
+    for s in slices:
+        s.RescaleSlope, s.RescaleIntercept = 0.5, -10
+    path = tmp_path / "ct.dcm"
+    path.write_bytes(to_bytes(assemble_series(slices)))
+    write_dicom_volume(path, tmp_path / "v.npy")
+    volume = np.load(tmp_path / "v.npy")
+    assert volume.dtype == np.float32
+    assert np.array_equal(volume[:, 1, 2], [0.5 * (6 + 100 * k) - 10 for k in range(3)])
 
 
 def test_dicom_geometry_is_the_sdks_patient_space(ct):
@@ -99,3 +134,27 @@ def test_images_are_pixels_with_z_as_frame(tmp_path):
     assert (info.kind, info.samples, info.patient_space) == ("image", 3, False)
     plane = info.planes["axial"]
     assert (plane.rows, plane.columns) == (7, 9) and np.allclose(_world(plane, 0, 4, 5), [4, 5, 0])
+
+
+def test_a_frame_reader_parses_the_header_once_and_agrees_with_slice_values(ct, tmp_path, monkeypatch):
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    from datamint.imaging.volume import DicomFrames, compact_values
+
+    path, ds = ct
+    compressed = tmp_path / "rle.dcm"
+    copy = pydicom.dcmread(path)
+    copy.compress(RLELossless)
+    copy.save_as(compressed)
+    readers = [DicomFrames(path), DicomFrames(compressed)]
+    expected = [slice_values(path, "application/dicom", k) for k in range(5)]
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: pytest.fail("the header is read again"))
+    native = readers[0]
+    for k in range(5):
+        assert np.array_equal(compact_values(native.values(k)), expected[k]) and expected[k].dtype == np.int16
+    with pytest.raises(IndexError, match="valid indexes are 0..4"):
+        native.values(5)
+    monkeypatch.undo()
+    for k in (0, 4):  # a compressed transfer syntax: decoded by pydicom, same values
+        assert np.array_equal(compact_values(readers[1].values(k)), expected[k])

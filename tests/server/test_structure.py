@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("policy",),  # who may do what (from the caller's identity only)
     ("auth",),  # organizations, users, API keys, web sessions
     ("audit",),
+    ("workunits",),  # time spent per item, recorded by annotations and the workflow
     ("projects",),
     ("resources",),  # owns the project <-> resource link
     ("worklists",),  # worklists and their label schemas
@@ -35,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("dicomweb", "dimse"),
     ("operator",),
     ("deps",),  # the request's session, caller and unit of work
-    ("formats", "models"),  # their route modules live beside their services
+    ("formats", "models", "quality"),  # their route modules live beside their services
     ("routers", "transport"),  # transport: the HTTP gate that reads the routes (body kinds, who needs a caller)
     ("pages", "webapp"),
     ("app",),

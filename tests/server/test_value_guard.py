@@ -94,7 +94,8 @@ def test_json_rules():
     for _ in range(5000):  # far deeper than Python's recursion limit: inspected without recursion
         nested = [nested]
     assert json_problem(nested) == "it is nested deeper than 32 levels"
-    assert json_problem({"\ud800": 1}) == "an object key contains a lone UTF-16 surrogate (not valid Unicode text)"
+    assert json_problem({"\ud800": 1}) == "a string contains a lone UTF-16 surrogate (not valid Unicode text)"
+    assert json_problem({1: 1}) == "an object key is not a string"
     assert json_problem({"a": b"bytes"}) == "a bytes is not a JSON value"
     assert json_problem({"a": -math.inf}) == "NaN and Infinity are not JSON numbers"
     with pytest.raises(ValidationFailedError, match="'metadata': NaN and Infinity are not JSON numbers"):

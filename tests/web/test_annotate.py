@@ -34,6 +34,15 @@ def _screen_to_pixel(box: dict, sx: float, sy: float) -> tuple[int, int]:
     return math.floor((sx - left) / (scale * COL_SPACING)), math.floor((sy - top) / (scale * ROW_SPACING))
 
 
+def _pixel_to_screen(box: dict, x: float, y: float) -> tuple[float, float]:
+    """The screen point at the centre of CT pixel (x, y) (the inverse of :func:`_screen_to_pixel`)."""
+    width_mm, height_mm = SIZE * COL_SPACING, SIZE * ROW_SPACING
+    scale = min(box["width"] / width_mm, box["height"] / height_mm)
+    left = box["x"] + (box["width"] - width_mm * scale) / 2
+    top = box["y"] + (box["height"] - height_mm * scale) / 2
+    return left + (x + 0.5) * scale * COL_SPACING, top + (y + 0.5) * scale * ROW_SPACING
+
+
 def _drag(page, points: list[tuple[float, float]]) -> None:
     page.mouse.move(*points[0])
     page.mouse.down()
@@ -77,7 +86,7 @@ def test_box_brush_and_classification_round_trip_through_the_sdk(web_server, pag
     assert abs(max(xs) - expected[1][0]) <= 1 and abs(max(ys) - expected[1][1]) <= 1, (corners, expected)
 
     page.get_by_test_id("label-liver").click()
-    stroke_y = box["y"] + box["height"] * 0.8
+    stroke_y = _pixel_to_screen(box, 0, 50)[1]  # row 50 of 64, below the box
     stroke = [(box["x"] + box["width"] * f, stroke_y) for f in (0.40, 0.50, 0.60)]
     _drag(page, stroke)
     page.get_by_label("finding").select_option("malignant")
@@ -135,8 +144,8 @@ def test_line_point_polygon_undo_redo_eraser_and_help(web_server, page, tmp_path
     page.get_by_test_id("tool-axis").wait_for()
     box = page.get_by_test_id("viewport-axial").bounding_box()
 
-    def at(fx: float, fy: float) -> tuple[float, float]:
-        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+    def at(fx: float, fy: float) -> tuple[float, float]:  # a fraction of the image's width and height
+        return _pixel_to_screen(box, fx * SIZE - 0.5, fy * SIZE - 0.5)
 
     page.get_by_test_id("viewport-axial").hover()
     page.keyboard.press("1")
@@ -186,6 +195,73 @@ def test_line_point_polygon_undo_redo_eraser_and_help(web_server, page, tmp_path
     assert abs(centre[0] - expected[0]) <= 1 and abs(centre[1] - expected[1]) <= 1 and round(centre[2], 6) == 0
 
 
+def test_angle_circle_and_polyline_are_the_sdks_points(web_server, page, tmp_path):
+    specs = [{"type": "angle", "identifier": "knee", "scope": "frame"},
+             {"type": "circle", "identifier": "nodule", "scope": "frame"},
+             {"type": "spline", "identifier": "vessel", "scope": "frame"},
+             {"type": "region", "identifier": "border", "scope": "frame"}]
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 3, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, annotations=specs)
+    rid = ids[0]
+    admin = Api(web_server.url, web_server.admin_key)
+    # the SDK's polyline (an open region) drawn by someone else shows open, on its pixels
+    admin.annotations.add_polyline_annotation([(5, 5), (12, 9), (20, 5)], rid, "border", frame_index=0,
+                                              worklist_id=worklist_id)
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    items = page.get_by_test_id("drawn-item")
+    theirs = items.filter(has_text="border")
+    theirs.wait_for()
+    assert json.loads(theirs.get_attribute("data-pixels")) == [[5, 5], [12, 9], [20, 5]]
+    assert theirs.get_attribute("data-closed") == "false" and theirs.get_attribute("data-mine") == "false"
+    box = page.get_by_test_id("viewport-axial").bounding_box()
+
+    def at(x: int, y: int) -> tuple[float, float]:
+        return _pixel_to_screen(box, x, y)
+
+    page.get_by_test_id("viewport-axial").hover()
+    page.keyboard.press("1")  # angle: drag the first arm, click the third point
+    _drag(page, [at(10, 40), at(20, 30)])
+    page.wait_for_timeout(600)
+    page.mouse.click(*at(30, 40))
+    items.filter(has_text="knee").wait_for()
+    page.keyboard.press("2")  # circle: drag from the centre to the rim
+    _drag(page, [at(40, 20), at(46, 20)])
+    items.filter(has_text="nodule").wait_for()
+    page.keyboard.press("3")  # polyline: click, click, double-click
+    for point in [(34, 50), (46, 44)]:  # (clear of the circle's statistics, which a click would select)
+        page.mouse.click(*at(*point))
+        page.wait_for_timeout(600)
+    page.mouse.dblclick(*at(58, 52))
+    mine = items.filter(has_text="vessel")
+    mine.wait_for()
+    assert mine.get_attribute("data-closed") == "false"
+    shot(page, "24-annotate-angle-circle-polyline")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    api = Api(web_server.url, key)
+    found = {a.identifier: a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+             if a.identifier != "border"}
+    assert {k: (found[k].type if isinstance(found[k].type, str) else found[k].type.value) for k in found} == {
+        "knee": "angle", "nodule": "circle", "vessel": "spline"}
+
+    def pixels(identifier: str) -> list[tuple[int, int]]:
+        points = api.annotations.to_pixel_points(rid, found[identifier].geometry["points"])
+        assert all(round(z, 6) == 0 for _, _, z in points) and found[identifier].frame_index == 0
+        return [(round(x), round(y)) for x, y, _ in points]
+
+    def near(got: list[tuple[int, int]], want: list[tuple[int, int]]) -> bool:
+        return len(got) == len(want) and all(abs(a - c) <= 1 and abs(b - d) <= 1
+                                             for (a, b), (c, d) in zip(got, want, strict=True))
+
+    assert near(pixels("knee"), [(10, 40), (20, 30), (30, 40)]), pixels("knee")
+    assert near(pixels("nodule"), [(40, 20), (46, 20)]), pixels("nodule")
+    assert near(pixels("vessel"), [(34, 50), (46, 44), (58, 52)]), pixels("vessel")
+    assert found["vessel"].geometry["closed"] is False
+
+
 def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page, tmp_path):
     paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 2, SIZE)
     email, key = make_user(web_server)
@@ -219,6 +295,51 @@ def test_a_model_prediction_is_shown_apart_and_accepted_as_mine(web_server, page
         [round(v, 6) for v in by_source["model_deploy"].geometry["points"][3]]
 
 
+def test_a_models_mask_is_shown_in_its_layer_hidden_and_accepted_as_mine(web_server, page, tmp_path):
+    paths = ct_series_files(tmp_path, lambda k: np.zeros((SIZE, SIZE)), 2, SIZE)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, paths, email, segmentation_data=SEGMENTS)
+    rid = ids[0]
+    predicted = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    predicted[20:31, 10:21] = 1  # rows 20..30, columns 10..20: 121 pixels
+    Api(web_server.url, web_server.admin_key).annotations.upload_segmentations(
+        rid, predicted, "liver", frame_index=1, worklist_id=worklist_id, ai_model_name="liver-net")
+    sign_in(page, email)
+    page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+    layer = page.get_by_test_id("others-masks")
+    layer.wait_for()
+    viewport = page.get_by_test_id("viewport-axial")
+    viewport.hover()
+    page.keyboard.press("ArrowDown")
+    page.get_by_test_id("slice-counter-axial").filter(has_text="2 / 2").wait_for()
+    page.wait_for_timeout(300)
+    box = viewport.bounding_box()
+    inside, outside = _pixel_to_screen(box, 15, 25), _pixel_to_screen(box, 40, 25)
+
+    def red(point) -> float:
+        r, g, _ = _colour(page, *point)
+        return r - g
+
+    assert red(inside) > 40 and abs(red(outside)) < 5, "the model's mask shows on its pixels only"
+    shot(page, "23-annotate-model-mask-layer")
+    page.get_by_label("Show others' and models' masks").uncheck()
+    page.wait_for_timeout(200)
+    assert abs(red(inside)) < 5, "the layer is hidden"
+    page.get_by_label("Show others' and models' masks").check()
+    layer.get_by_role("button", name="accept their masks as mine").click()
+    page.get_by_test_id("save-status").filter(has_text="121 voxels").wait_for()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+
+    api = Api(web_server.url, key)
+    mine = [a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+            if (a.source if isinstance(a.source, str) else a.source.value) == "manual"]
+    assert [(a.type if isinstance(a.type, str) else a.type.value, a.identifier, a.frame_index) for a in mine] == [
+        ("segmentation", "liver", 1)]
+    mask = _frame_mask(api, rid, worklist_id, "liver", 1, tmp_path, source="manual")
+    assert np.array_equal(mask != 0, predicted != 0), "my copy is the model's mask, pixel for pixel"
+
+
 def _bright_centre(page, testid: str) -> tuple[float, float]:
     """The screen position of the bright pixels' centroid in a viewport (where the marker shows)."""
     box = page.get_by_test_id(testid).bounding_box()
@@ -229,10 +350,33 @@ def _bright_centre(page, testid: str) -> tuple[float, float]:
     return box["x"] + float(cols.mean()), box["y"] + float(rows.mean())
 
 
-def test_brush_on_nifti_axial_and_sagittal_lands_on_the_right_voxels(web_server, page, tmp_path):
+def _colour(page, x: float, y: float) -> np.ndarray:
+    """The mean RGB of the 3×3 screen pixels around (x, y)."""
+    clip = {"x": x - 1, "y": y - 1, "width": 3, "height": 3}
+    return np.array(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"), dtype=float).mean(axis=(0, 1))
+
+
+def _frame_mask(api, rid: str, worklist_id: str, label: str, frame: int, folder, source: str | None = None
+                ) -> np.ndarray | None:
+    """The saved mask of ``label`` on ``frame`` (of ``source`` when given), read with the datasets'
+    reader ((height, width) = (j, i))."""
+    from datamint.dataset.readers import read_mask
+
+    masks = [a for a in api.annotations.get_list(resource=rid, worklist_id=worklist_id)
+             if a.identifier == label and a.frame_index == frame
+             and (source is None or (a.source if isinstance(a.source, str) else a.source.value) == source)]
+    assert len(masks) <= 1, label
+    if not masks:
+        return None
+    file = folder / f"{label}-{frame}.png"
+    file.write_bytes(api.annotations.download_file(masks[0]))
+    return read_mask(file)
+
+
+def test_brush_strokes_show_in_every_plane_at_once_and_land_on_the_right_voxels(web_server, page, tmp_path):
     import nibabel as nib
 
-    from datamint.dataset.readers import read_mask, read_nifti
+    from datamint.dataset.readers import read_nifti
 
     i0, j0, k0 = 5, 14, 11  # an off-centre marker: any flip or transpose would miss it
     volume = np.zeros((24, 20, 16), dtype=np.int16)
@@ -261,27 +405,80 @@ def test_brush_on_nifti_axial_and_sagittal_lands_on_the_right_voxels(web_server,
         page.keyboard.press("ArrowUp")
     sagittal.filter(has_text=f"{i0 + 1} / 24").wait_for()
     page.wait_for_timeout(300)
+    on_axial, on_sagittal = _bright_centre(page, "viewport-axial"), _bright_centre(page, "viewport-sagittal")
+    white = _colour(page, *on_axial)
+    assert white.min() > 200, "the marker is white under the file's window"
 
-    for label, viewport in (("organ", "viewport-axial"), ("vessel", "viewport-sagittal")):
-        x, y = _bright_centre(page, viewport)
-        page.get_by_test_id(f"label-{label}").click()
-        _drag(page, [(x - 4, y), (x + 4, y)])  # the brush paints while the mouse moves
-    shot(page, "22-annotate-nifti-brush")
+    # organ painted on the sagittal view shows on the axial view at once, before any save
+    page.get_by_test_id("label-organ").click()
+    x, y = on_sagittal
+    _drag(page, [(x - 4, y), (x + 4, y)])  # the brush paints while the mouse moves
+    page.wait_for_timeout(200)
+    green = _colour(page, *on_axial)
+    assert green[1] - green[0] > 40 and green[1] - green[2] > 40, f"no organ colour on the axial view: {green}"
+    shot(page, "22-annotate-brush-crosses-planes")
+    page.keyboard.press("Control+z")  # undone in every plane
+    page.wait_for_timeout(200)
+    assert np.abs(_colour(page, *on_axial) - white).max() < 20
+    page.keyboard.press("Control+y")
+    page.wait_for_timeout(200)
+    assert _colour(page, *on_axial)[1] - _colour(page, *on_axial)[0] > 40
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
-    shot(page, "22-annotate-nifti-brush")
 
     api = Api(web_server.url, key)
     image = read_nifti(path).array  # the datasets' reader: (z, y, x, t)
     assert image[k0, j0, i0, 0] == 1000
-    saved = api.annotations.get_list(resource=rid, worklist_id=worklist_id)
-    for label in ("organ", "vessel"):
-        masks = [a for a in saved
-                 if a.identifier == label and a.frame_index == k0]
-        assert len(masks) == 1, label
-        file = tmp_path / f"{label}.png"
-        file.write_bytes(api.annotations.download_file(masks[0]))
-        mask = read_mask(file)  # the datasets' reader: (height, width) = (j, i)
-        assert mask.shape == (20, 24) and mask[j0, i0], f"{label}: the stroke missed voxel {(i0, j0, k0)}"
+    organ = _frame_mask(api, rid, worklist_id, "organ", k0, tmp_path)
+    assert organ is not None and organ.shape == (20, 24) and organ[j0, i0], "the sagittal stroke missed the marker"
+    rows, cols = np.nonzero(organ)
+    assert set(cols) == {i0} and np.abs(rows - j0).max() <= 4, "a sagittal stroke is one column i0 of each frame"
+
+    # vessel painted on the axial view over the marker replaces organ there (one label per voxel)
+    page.get_by_test_id("label-vessel").click()
+    x, y = on_axial
+    _drag(page, [(x - 4, y), (x + 4, y)])
+    page.wait_for_timeout(200)
+    blue = _colour(page, *on_sagittal)
+    assert blue[2] - blue[1] > 40, f"no vessel colour on the sagittal view: {blue}"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+    shot(page, "22-annotate-nifti-brush")
+    vessel = _frame_mask(api, rid, worklist_id, "vessel", k0, tmp_path)
+    assert vessel is not None and vessel[j0, i0], "the axial stroke missed the marker"
+    rows, cols = np.nonzero(vessel)
+    assert np.hypot(rows - j0, cols - i0).max() <= 5, "a small brush paints only near the stroke"
+    organ = _frame_mask(api, rid, worklist_id, "organ", k0, tmp_path)
+    assert organ is None or not organ[j0, i0], "the voxel is the vessel's now"
+
+
+def test_brush_masks_on_a_video_frame_and_a_colour_image(web_server, page, tmp_path, videos):
+    rgb = np.zeros((30, 40, 3), dtype=np.uint8)
+    rgb[:, :] = (40, 120, 200)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(photo)
+    email, key = make_user(web_server)
+    _, worklist_id, ids = worklist_with(web_server, [str(videos["mp4"]), str(photo)], email,
+                                        segmentation_data=SEGMENTS)
+    api = Api(web_server.url, key)
+    sign_in(page, email)
+    for rid, (height, width), frame in [(ids[0], (32, 48), 3), (ids[1], (30, 40), 0)]:
+        page.goto(f"/app/worklists/{worklist_id}/items/{rid}")
+        page.get_by_test_id("label-liver").wait_for()
+        viewport = page.get_by_test_id("viewport-axial")
+        viewport.hover()
+        for _ in range(frame):
+            page.keyboard.press("ArrowDown")
+        page.get_by_test_id("slice-counter-axial").filter(has_text=f"{frame + 1} / ").wait_for()
+        page.get_by_test_id("label-liver").click()
+        box = viewport.bounding_box()
+        y = box["y"] + box["height"] / 2
+        _drag(page, [(box["x"] + box["width"] * f, y) for f in (0.4, 0.5, 0.6)])
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_test_id("save-status").filter(has_text="Saved").wait_for()
+        mask = _frame_mask(api, rid, worklist_id, "liver", frame, tmp_path)
+        assert mask is not None and mask.shape == (height, width), (rid, None if mask is None else mask.shape)
         rows, cols = np.nonzero(mask)
-        assert np.hypot(rows - j0, cols - i0).max() <= 5, f"{label}: a small brush paints only near the stroke"
+        assert mask[height // 2, width // 2] and abs(np.median(rows) - (height - 1) / 2) <= 1.5, "across the middle"
+        assert cols.min() < width // 2 < cols.max()
+    shot(page, "25-annotate-brush-on-an-image")

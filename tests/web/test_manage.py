@@ -34,7 +34,7 @@ def _drop_files(page, testid: str, files: list[tuple[str, bytes, str]]) -> None:
     page.get_by_test_id(testid).dispatch_event("drop", {"dataTransfer": transfer})
 
 
-def test_a_manager_builds_a_project(web_server, page):
+def test_a_manager_builds_a_project(web_server, page, tmp_path):
     manager, manager_key = make_user(web_server)
     annotator, _ = make_user(web_server)
     reviewer, _ = make_user(web_server)
@@ -53,20 +53,33 @@ def test_a_manager_builds_a_project(web_server, page):
     _drop_files(page, "dropzone", [("a.dcm", slices[0], "application/dicom"), ("b.dcm", slices[1], "application/dicom"),
                                    ("photo.png", png.getvalue(), "image/png")])
     uploads = page.get_by_test_id("upload")
-    for i in range(3):
+    for i in range(2):  # the DICOM files of the drop go together, the photo alone
         uploads.nth(i).and_(page.locator("[data-done=true]")).wait_for()
-    assert [uploads.nth(i).get_by_role("progressbar").get_attribute("value") for i in range(3)] == ["1", "1", "1"]
+    assert [uploads.nth(i).get_by_role("progressbar").get_attribute("value") for i in range(2)] == ["1", "1"]
+    # de-identified before it was assembled: named from what is left (series number, shifted date)
+    assert re.fullmatch(r"→ series3_\d+\.dcm \(2 slices\)", uploads.nth(0).get_by_test_id("upload-note").inner_text())
     page.get_by_test_id("files").get_by_text("photo.png").wait_for()
+    # a folder chosen with the folder picker: its three slices become one resource too
+    folder = tmp_path / "series"
+    folder.mkdir()
+    other = generate_uid()
+    for k in range(3):
+        ds = make_ct_slice(k, study=study, series=other, frame_of_reference=frame, size=16)
+        (folder / f"IM{k:04d}").write_bytes(to_bytes(ds))
+    page.get_by_test_id("folder-input").set_input_files(folder)
+    uploads.nth(2).and_(page.locator("[data-done=true]")).wait_for()
+    assert "(3 slices)" in uploads.nth(2).get_by_test_id("upload-note").inner_text()
     shot(page, "40-project-files-uploaded")
 
     api = Api(web_server.url, manager_key)
     project = api.projects.get_by_name(name)
     resources = api.projects.get_project_resources(project.id)
-    assert sorted(r.filename for r in resources) == ["a.dcm", "b.dcm", "photo.png"]
+    assert sorted(r.filename[-4:] for r in resources) == [".dcm", ".dcm", ".png"]
     dicoms = [pydicom.dcmread(io.BytesIO(api.resources.download_resource_file(r, auto_convert=False)))
               for r in resources if r.filename.endswith(".dcm")]
+    assert sorted(int(ds.NumberOfFrames) for ds in dicoms) == [2, 3], "one resource per series"
     assert all(ds.PatientID != "MRN-0042" and str(ds.PatientName) != "Doe^Jane" for ds in dicoms)
-    assert dicoms[0].StudyInstanceUID == dicoms[1].StudyInstanceUID != study, "one batch: one study, new UIDs"
+    assert all(ds.StudyInstanceUID != study for ds in dicoms), "de-identified: new UIDs"
 
     form = page.get_by_role("form", name="New worklist")
     form.get_by_label("Name", exact=True).fill("Lesions")

@@ -37,7 +37,11 @@ def test_annotator_scrolls_and_windows_a_ct(web_server, page, tmp_path):
     counter = page.get_by_test_id("slice-counter-axial")
     counter.filter(has_text=f"1 / {SLICES}").wait_for()
     page.get_by_test_id("voi-axial").filter(has_text="W 400 L 40").wait_for()
-    page.get_by_test_id("loaded").filter(has_text=f"Loaded {SLICES} / {SLICES} slices").wait_for()
+    # a series is a volume: its sagittal and coronal planes (64 slices each) open beside the axial one
+    page.get_by_test_id("slice-counter-sagittal").filter(has_text=f"33 / {SIZE}").wait_for()
+    page.get_by_test_id("slice-counter-coronal").filter(has_text=f"33 / {SIZE}").wait_for()
+    total = SLICES + 2 * SIZE
+    page.get_by_test_id("loaded").filter(has_text=f"Loaded {total} / {total} slices").wait_for(timeout=60000)
     _assert_grey(page, 0, 40, 400)
 
     viewport = page.get_by_test_id("viewport-axial")
@@ -59,6 +63,16 @@ def test_annotator_scrolls_and_windows_a_ct(web_server, page, tmp_path):
         page.wait_for_timeout(200)
         _assert_grey(page, 140, center, width)
     shot(page, "11-viewer-ct-bone")
+    # the sagittal plane: frames run bottom (first, 0 HU) to top (last, 380 HU), 1.25 mm each
+    box = page.get_by_test_id("viewport-sagittal").bounding_box()
+    width_mm, height_mm = SIZE * 0.5, SLICES * 1.25
+    scale = min(box["width"] / width_mm, box["height"] / height_mm)
+    top = (box["height"] - height_mm * scale) / 2
+    for frame in (2, 14):
+        row = SLICES - 1 - frame  # shown from the top
+        fy = (top + (row + 0.5) * 1.25 * scale) / box["height"]
+        r, g, b = viewport_pixel(page, "viewport-sagittal", 0.5, fy)
+        assert r == g == b and abs(r - _grey(20 * frame, 400, 1800)) <= 1.5, (frame, r, _grey(20 * frame, 400, 1800))
     page.keyboard.press("End")
     counter.filter(has_text=f"{SLICES} / {SLICES}").wait_for()
     page.keyboard.press("Home")

@@ -7,6 +7,7 @@ import { AccountPage } from "./pages/Account";
 import { AdminPage } from "./pages/Admin";
 import { Home } from "./pages/Home";
 import { ProjectPage } from "./pages/ProjectPage";
+import { QualityPage } from "./pages/Quality";
 import { ItemPage } from "./pages/Item";
 import { WorklistPage } from "./pages/Worklist";
 import { SignIn } from "./pages/SignIn";
@@ -28,6 +29,7 @@ function App() {
       <Route path="/signin" element={<SignIn />} />
       <Route path="/invitations/accept" element={<AcceptInvitation />} />
       <Route path="/app/projects/:projectId" element={<RequireAuth><ProjectPage /></RequireAuth>} />
+      <Route path="/app/projects/:projectId/quality" element={<RequireAuth><QualityPage /></RequireAuth>} />
       <Route path="/app/admin" element={<RequireAuth><AdminPage /></RequireAuth>} />
       <Route path="/app/account" element={<RequireAuth><AccountPage /></RequireAuth>} />
       <Route path="/" element={<RequireAuth><Home /></RequireAuth>} />

@@ -35,11 +35,12 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_show_vers
 
 
 def _register() -> None:
-    from datamint.cli import config, formats, jobs, sample_data, server, upload
+    from datamint.cli import config, formats, jobs, models, sample_data, server, upload
 
     app.command(name="config", help=config.HELP, cls=PlainHelpCommand)(config.config_command)
     app.add_typer(server.app, name="server")
     app.add_typer(jobs.app, name="jobs")
+    app.add_typer(models.app, name="models")
     app.command(name="upload", help=upload.HELP, cls=PlainHelpCommand)(upload.upload_command)
     app.command(name="sample-data", help=sample_data.HELP, cls=PlainHelpCommand)(sample_data.sample_data_command)
     app.command(name="export", help=formats.EXPORT_HELP, cls=PlainHelpCommand)(formats.export_command)

@@ -57,6 +57,10 @@ class DatamintBaseDataset:
             (ids, names, ``AnnotationWorklist`` or dicts; only these define it), or ``None`` (infer it
             from the annotations).
         trusted_annotation_sources: Keep annotations whose ``source`` is one of these (or unset).
+        label_sets: Keep only annotations of these label sets (a name or a list, e.g.
+            ``'ground-truth'``, ``'consensus'``, ``'model:liver-net'``); ``None`` keeps every set.
+            Annotations that carry no label set (versions made before label sets) count as
+            ``'ground-truth'``. A model's set also needs ``trusted_annotation_sources=None``.
         download: Allow downloads (versions); with ``False`` only what is in ``root`` is used.
         progress_bar: Show progress while downloading.
     """
@@ -74,7 +78,8 @@ class DatamintBaseDataset:
                  image_categories_merge_strategy: targets.MergeStrategy | None = "mode",
                  worklists: Literal["all"] | Sequence[Any] | None = "all",
                  trusted_annotation_sources: Sequence[str] | None = ("imported", "manual"),
-                 download: bool = True, progress_bar: bool = False) -> None:
+                 download: bool = True, progress_bar: bool = False,
+                 label_sets: str | Sequence[str] | None = None) -> None:
         if (project is None) == (resources is None):
             raise ValueError("Give either project=... (name, id or Project) or resources=[...]")
         if version is not None and project is None:
@@ -106,6 +111,7 @@ class DatamintBaseDataset:
         self.worklists = worklists if worklists in ("all", None) else [  # plain data: pickled into workers
             w if isinstance(w, (str, dict)) else w.asdict() for w in worklists]  # type: ignore[union-attr]
         self.trusted_annotation_sources = trusted_annotation_sources
+        self.label_sets = {label_sets} if isinstance(label_sets, str) else (set(label_sets) if label_sets else None)
         self.download = download
         self.progress_bar = progress_bar
         self.project: dict[str, Any] | None = None
@@ -177,6 +183,8 @@ class DatamintBaseDataset:
             author = targets.author_of(a)
             if (self.include_annotators is not None and author not in self.include_annotators) or \
                     author in self.exclude_annotators or a.get("deleted"):
+                continue
+            if self.label_sets is not None and (a.get("label_set") or "ground-truth") not in self.label_sets:
                 continue
             if targets.kind_of(a) == "segmentation":
                 name = targets.name_of(a)

@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import pydicom.filereader
 from pydicom.encaps import get_frame
+from pydicom.errors import InvalidDicomError
 
 from ._sources import source_name
 from .dicom_io import check_dicom_size, number_of_frames, read_dicom
@@ -48,8 +49,10 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
             :func:`decoded_frame`.
         CorruptFileError: The pixel data is shorter than announced.
     """
-    meta = pydicom.filereader.read_file_meta_info(path)
-    stored = meta.get("TransferSyntaxUID")
+    try:
+        stored = pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID")
+    except (InvalidDicomError, EOFError, OSError, ValueError) as exc:  # no Part-10 header: decode instead
+        raise UnsupportedFormatError(f"frames of this object cannot be read as stored ({exc})") from exc
     if stored is None or stored.is_deflated or not stored.is_little_endian:  # never inflate a whole data set here
         raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
     with open(path, "rb") as fh:
@@ -65,7 +68,7 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
         if header[:4] != _PIXEL_DATA:
             raise UnsupportedFormatError("this DICOM object has no Pixel Data (it is not an image)")
         if syntax.is_encapsulated:
-            return get_frame(fh.read(), index, number_of_frames=frames), str(syntax)
+            return get_frame(fh, index, number_of_frames=frames), str(syntax)  # reads only that frame
         bits = int(ds.get("BitsAllocated") or 0)
         if bits % 8:
             raise UnsupportedFormatError(f"{bits}-bit pixel data cannot be cut into frames as stored")

@@ -99,6 +99,10 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
             if deflated is not None:
                 ds, size = _read_deflated(fh, deflated, stop_before_pixels, name)
             else:
+                if not stop_before_pixels:  # the header first: no pixel bytes are read for a file over the limits
+                    start = fh.tell()
+                    check_dicom_size(pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True), name)
+                    fh.seek(start)
                 ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=stop_before_pixels)
                 size = fh.seek(0, io.SEEK_END)
     except DecodedSizeError:

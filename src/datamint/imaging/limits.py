@@ -5,10 +5,11 @@ gzip NIfTI, an RLE frame, a PNG of 30000 x 30000). Every function of :mod:`datam
 decodes pixels reads the header first and calls one of the ``check_*`` functions below, which raise
 :class:`DecodedSizeError` when the announced size passes a limit; nothing is decompressed before.
 
-The limits in force are a :class:`DecodeLimits`: the defaults, or the ones a caller installs for a
-block of code with :func:`decode_limits` (the server installs its settings for every request and
-job). They travel in a :mod:`contextvars` variable, so threads started by a request's thread pool
-see the request's limits.
+The limits in force are the :class:`DecodeLimits` a caller installs for a block of code with
+:func:`decode_limits` (the server installs its settings for every request, job and DICOM
+association); where none are installed (the SDK, scripts) nothing is limited. ``DecodeLimits()``
+holds the server's defaults. They travel in a :mod:`contextvars` variable, so the threads a
+request's thread pool runs it in see the request's limits.
 
 Example:
     >>> with decode_limits(DecodeLimits(max_frame_pixels=4096 * 4096)):
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from .errors import ImagingError
 
 __all__ = [
+    "UNLIMITED",
     "DecodeLimits",
     "DecodedSizeError",
     "check_decoded_bytes",
@@ -84,13 +86,16 @@ class DecodeLimits:
         return f"{self.setting_prefix}{name.upper()}" if self.setting_prefix else name
 
 
-_DEFAULT = DecodeLimits()
+#: What applies where nobody installed limits (the SDK, scripts): none. A user's own files are the
+#: user's business; and a server whose operator raised its limits must not find the SDK refusing
+#: what it serves. The server installs its settings for every request, job and DICOM association.
+UNLIMITED = DecodeLimits(max_frame_pixels=2**62, max_frames=2**62, max_decoded_mb=2**40, max_spec_kb=2**40)
 _LIMITS: contextvars.ContextVar[DecodeLimits | None] = contextvars.ContextVar("datamint_decode_limits", default=None)
 
 
 def current_limits() -> DecodeLimits:
-    """The limits in force in this context (the defaults unless :func:`decode_limits` set others)."""
-    return _LIMITS.get() or _DEFAULT
+    """The limits in force in this context: those :func:`decode_limits` installed, else :data:`UNLIMITED`."""
+    return _LIMITS.get() or UNLIMITED
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ from .render import (
     open_image,
 )
 from .sniff import DICOM, NIFTI
+from .volume import dicom_mpr_planes
 
 __all__ = ["PLANES", "PlaneGeometry", "SliceGeometry", "slice_geometry", "slice_values"]
 
@@ -125,8 +126,9 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
         mimetype: Its mimetype; sniffed when ``None``.
 
     Returns:
-        A :class:`SliceGeometry`. DICOM and images/videos have the ``axial`` plane (their
-        frames); NIfTI volumes have all three.
+        A :class:`SliceGeometry`. Images, videos and DICOM objects have the ``axial`` plane
+        (their frames); NIfTI volumes, and greyscale DICOM series whose frames form a regular
+        volume (:func:`.volume.dicom_mpr_planes`), have all three.
 
     Raises:
         UnsupportedFormatError: A type without slices.
@@ -154,6 +156,9 @@ def slice_geometry(path: Source, mimetype: str | None) -> SliceGeometry:
         info.planes["axial"] = PlaneGeometry(count, rows, columns, [list(map(float, f.ipp)) for f in frames],
                                              list(map(float, iop[:3])), list(map(float, iop[3:])),
                                              list(map(float, frames[0].pixel_spacing)))
+        if not colour and not ds.get("ModalityLUTSequence"):  # a greyscale volume: sagittal and coronal too
+            for plane, spec in dicom_mpr_planes(frames, rows, columns).items():
+                info.planes[plane] = PlaneGeometry(*spec)
         return info
     if kind == NIFTI:
         with open_nifti_voxels(path) as voxels:
@@ -282,7 +287,9 @@ def slice_values(path: Source, mimetype: str | None, index: int, plane: str = "a
     if kind == NIFTI:
         return _nifti_values(path, plane, index)
     if plane != "axial":
-        raise ValueError(f"only NIfTI volumes have a {plane} plane here; use plane=axial")
+        raise ValueError(f"only volumes (NIfTI, DICOM series) have a {plane} plane; use plane=axial"
+                         + (" (a DICOM series' other planes are read with datamint.imaging.volume)"
+                            if kind == DICOM else ""))
     if kind == DICOM:
         return _dicom_values(path, index)
     frame = load_frame(path, kind, index)

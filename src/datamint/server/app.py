@@ -43,16 +43,20 @@ from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.models import deploy as models_deploy
 from datamint.server.models import inference as models_inference
-from datamint.server.models import model_info
+from datamint.server.models import model_info, pod_logs
 from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
 from datamint.server.pages import router as pages_router
 from datamint.server.projects.router import router as projects_router
+from datamint.server.quality.agreement_job import router as agreement_jobs_router
+from datamint.server.quality.router import project_router as project_quality_router
+from datamint.server.quality.router import router as quality_router
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.receive import spool_dir
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
+from datamint.server.resources.volume_cache import VolumeCache
 from datamint.server.storage import make_blob_store
 from datamint.server.transport.clients import parse_networks
 from datamint.server.transport.gate import RequestGate
@@ -144,6 +148,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.blob_store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url,
                                            stale_tmp_age=spool_age)
     sweep_old_files(settings.data_dir / "upload-spool", spool_age, ".part")  # the spool of stores without one
+    app.state.volume_cache = VolumeCache(settings.data_dir / "cache" / "volumes", settings.volume_cache_mb << 20)
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.auth_guard = AuthFailureGuard(init.database, settings.auth_failures_per_minute)
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
@@ -194,6 +199,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(dataset_versions_router)
     app.include_router(datasets_router)
     app.include_router(project_datasets_router)
+    app.include_router(project_quality_router)
+    app.include_router(quality_router)
+    app.include_router(agreement_jobs_router)
     app.include_router(jobs_router)
     app.include_router(exports_router)
     app.include_router(imports_router)
@@ -202,6 +210,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(mlflow_router)
     app.include_router(models_deploy.router)
     app.include_router(models_inference.router)
+    app.include_router(pod_logs.router)
     webapp.install(app)
     return app
 

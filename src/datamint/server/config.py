@@ -87,6 +87,9 @@ class Settings(BaseSettings):
             settings (the machine's name when bound to every interface). DICOMweb retrieve and
             bulk data URLs, which only go back to the client that asked, fall back to the scheme
             and ``Host`` of each request.
+        volume_cache_mb: Size of ``<data_dir>/cache/volumes``, where the viewer's decoded volumes
+            are kept (decompressed ``.nii.gz``, DICOM series decoded for sagittal and coronal
+            slices); least recently used volumes are deleted above it.
         dicom_enabled: Start the DICOM listener (C-STORE, C-ECHO, C-FIND) with the server.
         dicom_ae_title: The listener's own AE title. dicom_host, dicom_port: where it listens.
         mlflow_database_url: Database of MLflow's tracking and registry stores. Defaults to the
@@ -133,6 +136,7 @@ class Settings(BaseSettings):
     max_frames: int = Field(default=65536, ge=1)
     max_decoded_mb: int = Field(default=1024, ge=1)
     max_spec_kb: int = Field(default=1024, ge=1)
+    volume_cache_mb: int = Field(default=8192, ge=1)
     dicom_enabled: bool = False
     dicom_ae_title: str = Field(default="DATAMINT", min_length=1, max_length=16)
     dicom_host: str = "127.0.0.1"

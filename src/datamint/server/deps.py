@@ -19,6 +19,7 @@ from datamint.server.transport.clients import scope_client_address
 
 if TYPE_CHECKING:
     from datamint.server.jobs.runtime import JobRuntime
+    from datamint.server.resources.volume_cache import VolumeCache
     from datamint.server.storage.base import BlobStore
 
 
@@ -45,6 +46,10 @@ async def _settings(request: Request) -> Settings:
 
 async def _blob_store(request: Request) -> BlobStore:
     return request.app.state.blob_store
+
+
+async def _volume_cache(request: Request) -> VolumeCache:
+    return request.app.state.volume_cache
 
 
 async def _jobs(request: Request) -> JobRuntime:
@@ -125,6 +130,8 @@ def _authenticate(request: Request, session: Session) -> Principal:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated["BlobStore", Depends(_blob_store)]
+#: The viewer's cache of decoded volumes (``resources.volume_cache``).
+VolumeCacheDep = Annotated["VolumeCache", Depends(_volume_cache)]
 #: The process's jobs runtime (``jobs.service.submit`` sends new jobs through it).
 JobsDep = Annotated["JobRuntime", Depends(_jobs)]
 CurrentUser = Annotated[Principal, Depends(_principal)]

@@ -172,18 +172,23 @@ def public_message(message: str, internal_dirs: Iterable[str] = ()) -> str:
     return text
 
 
-def internal_dirs(request: Request) -> list[str]:
-    """The folders of this server whose paths never appear in an answer (data, spool, temp)."""
+def server_dirs(settings: Any = None, store: Any = None) -> list[str]:
+    """The folders of this server whose paths never appear in an answer: the system's temp folder,
+    the data folder of ``settings``, and the root and spool folder of a local blob ``store``."""
     folders = [tempfile.gettempdir()]
-    settings = getattr(request.app.state, "settings", None)
     if settings is not None:
         folders += [str(settings.data_dir), str(settings.data_dir.resolve())]
-    store = getattr(request.app.state, "blob_store", None)
     for name in ("spool_dir", "root"):
         value = getattr(store, name, None)
         if value:
             folders.append(str(value))
     return folders
+
+
+def internal_dirs(request: Request) -> list[str]:
+    """:func:`server_dirs` of the application serving ``request``."""
+    state = request.app.state
+    return server_dirs(getattr(state, "settings", None), getattr(state, "blob_store", None))
 
 
 def describe_database_error(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import nibabel
 import numpy as np
 import pytest
@@ -108,6 +109,15 @@ def test_deploy_then_predict_volume_saves_the_mask_in_the_worklist(registered) -
     assert second.annotation_ids is None  # not saved
     logs = api.jobs.logs(second.id)
     assert any("already loaded" in line["line"] for line in logs)
+    # The deployment's "pod" logs: its deploy job's and its inference jobs' lines.
+    headers = {"apikey": registered["key"]}
+    pod = httpx.get(f"{registered['url']}/datamint/api/v1/pod-logs/{model}", params={"tag": "champion"},
+                    headers=headers, timeout=30).json()
+    assert pod["status"] == "running" and pod["image_tag"] == "champion"
+    assert any("loaded Threshold" in line for line in pod["logs"])
+    assert any("already loaded" in line for line in pod["logs"])
+    pods = httpx.get(f"{registered['url']}/datamint/api/v1/pod-logs/{model}/pods", headers=headers, timeout=30).json()
+    assert [(p["name"], p["is_running"]) for p in pods] == [(f"{model}:champion", True)]
 
 
 def test_undeployed_models_and_unservable_versions_fail_clearly(registered) -> None:  # type: ignore[no-untyped-def]
@@ -140,3 +150,28 @@ def test_other_people_cannot_deploy_or_run_the_model(server, registered) -> None
         annotator.deploy.start(model, model_alias="champion")
     with pytest.raises(PermissionDeniedError):
         annotator.inference.predict_volume(model, model_alias="champion", resource_id=rid)
+
+
+def test_cli_lists_deploys_and_predicts(server, registered, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from datamint.cli.models import app as models_app
+
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", server.admin_key)
+    runner = CliRunner()
+    model = registered["model"]
+    deployed = runner.invoke(models_app, ["deploy", model, "--version", "1"])
+    assert deployed.exit_code == 0, deployed.output
+    assert f"deployed {model}:1 (version 1)" in deployed.output
+    listed = runner.invoke(models_app, ["list", "--project", registered["project_id"]])
+    assert listed.exit_code == 0, listed.output
+    assert model in listed.output and f"deployed: {model}:1" in listed.output
+    predicted = runner.invoke(models_app, ["predict", model, registered["resource"], "--mode", "slice", "--index", "1",
+                                           "--version", "1"])
+    assert predicted.exit_code == 0, predicted.output
+    out = json.loads(predicted.output[predicted.output.index("{"):])
+    assert [p["identifier"] for p in out["predictions"][0]] == ["bright", "has_bright"]
+    assert out["annotation_ids"] is None
+    failed = runner.invoke(models_app, ["deploy", registered["bad"], "--version", "1"])
+    assert failed.exit_code == 1 and "no-such-package-dm-test" in failed.output

@@ -111,11 +111,15 @@ def trained(server, tmp_path_factory):  # type: ignore[no-untyped-def]
     api.close()
 
 
-def test_trained_model_predicts_into_the_worklist_with_lineage(trained) -> None:  # type: ignore[no-untyped-def]
+def test_trained_model_predicts_into_the_worklist_with_lineage(server, trained) -> None:  # type: ignore[no-untyped-def]
     api, model = trained["api"], trained["model"]
     assert trained["loss"] < 0.2  # it did learn on the frozen version's files
-    deploy = api.deploy.start(model, model_alias="champion").wait(timeout=600)
+    deploy = api.deploy.start(model, model_alias="champion", convert_to_onnx=True,
+                              input_shape=[1, 1, *SHAPE]).wait(timeout=600)
     assert deploy.status == "completed", deploy.error_message
+    onnx = deploy.result["onnx"]  # exported, run with onnxruntime and checked against torch
+    assert onnx["max_abs_difference"] < 1e-4 and onnx["input_shape"] == [1, 1, *SHAPE]
+    assert server.app.state.blob_store.size(onnx["key"]) == onnx["size"] > 0
 
     job = api.inference.predict_volume(model, model_alias="champion", resource_id=trained["new"], save_results=True,
                                        save_results_options={"worklist_id": trained["worklist"]})

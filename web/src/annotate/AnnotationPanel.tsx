@@ -7,7 +7,8 @@ import { BRUSH, ERASER, type AnnotationController, type Drawn, type Spec } from 
 import { answerKey, saveAll, VALUE_TYPES, type Answers, type SavedState } from "./save";
 
 const TYPE_NAMES: Record<string, string> = {
-  square: "Box", line: "Line", distance: "Distance", point: "Point", region: "Polygon",
+  square: "Box", line: "Line", distance: "Distance", point: "Point", region: "Polygon", area: "Area",
+  spline: "Polyline", angle: "Angle", circle: "Circle",
 };
 
 export const SHORTCUTS: [string, string][] = [
@@ -40,6 +41,7 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
   const [brushSize, setBrushSize] = useState(8);
   const [drawn, setDrawn] = useState<Drawn[]>(() => controller.drawn());
   const [showOthers, setShowOthers] = useState(true);
+  const [showOthersMasks, setShowOthersMasks] = useState(true);
   const [help, setHelp] = useState(false);
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -81,11 +83,13 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
   async function save(): Promise<boolean> {
     setBusy(true);
     setError(null);
+    setStatus("Saving…");
     try {
       setStatus(await saveAll(controller, specs, answers, saved));
       setDrawn(controller.drawn());
       return true;
     } catch (e) {
+      setStatus(null);
       setError(`Not saved: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     } finally {
@@ -195,10 +199,22 @@ export function AnnotationPanel({ controller, specs, frame, answers, setAnswers,
             onChange={(e) => { setShowOthers(e.target.checked); controller.setOthersVisible(e.target.checked); }} />
             Show others' and models' annotations ({others.length})</label>
         )}
+        {controller.hasOthersMasks && (
+          <div className="row" data-testid="others-masks">
+            <label className="inline"><input type="checkbox" checked={showOthersMasks}
+              onChange={(e) => { setShowOthersMasks(e.target.checked); controller.setOthersMasksVisible(e.target.checked); }} />
+              Show others' and models' masks</label>
+            {canAnnotate && <button className="link" onClick={() => {
+              const n = controller.acceptOthersMasks();
+              setStatus(n ? `${n} voxels of their masks are now yours (save to keep them)` : "Their masks add nothing to yours");
+            }}>accept their masks as mine</button>}
+          </div>
+        )}
         <ul className="drawn" data-testid="drawn">
           {drawn.map((d) => (
             <li key={d.uid} data-testid="drawn-item" data-identifier={d.identifier} data-type={d.type}
-              data-plane={d.plane} data-frame={d.frame} data-pixels={JSON.stringify(d.pixels)} data-mine={d.mine}>
+              data-plane={d.plane} data-frame={d.frame} data-pixels={JSON.stringify(d.pixels)} data-mine={d.mine}
+              data-closed={d.closed === undefined ? undefined : String(d.closed)}>
               {TYPE_NAMES[d.type]} <b>{d.identifier}</b> · {d.plane === "axial" ? "slice" : d.plane} {d.frame + 1}
               {!d.mine && <span className="muted"> · {d.author}</span>}
               {!d.mine && canAnnotate && <button className="link" onClick={() => { controller.accept(d.uid);

@@ -1,9 +1,10 @@
 // The annotation layer over the viewer: one Cornerstone tool instance per label of the worklist,
 // labelmaps (brush/eraser) for its segmentation labels, classifications, and the conversion of
 // everything to and from the API's annotation JSON (wire protocol §7) and frame masks (§8).
-import { cache, imageLoader, utilities as csUtilities, type Types } from "@cornerstonejs/core";
+import { cache, eventTarget, imageLoader, utilities as csUtilities, type Types } from "@cornerstonejs/core";
 import {
-  annotation as csAnnotation, BrushTool, Enums as ToolEnums, LengthTool, ProbeTool, RectangleROITool, segmentation,
+  AngleTool, annotation as csAnnotation, BrushTool, CircleROITool, Enums as ToolEnums, LengthTool, ProbeTool,
+  RectangleROITool, segmentation,
   SplineROITool, ToolGroupManager, utilities as toolUtilities,
 } from "@cornerstonejs/tools";
 import { imageId as makeImageId, imageIdsFor, parseImageId, type Plane, type SliceGeometry } from "../viewer/loader";
@@ -43,19 +44,33 @@ export interface WireAnnotation {
   annotation_worklist_id?: string | null;
 }
 
-/** What the annotation types of the specs are drawn with. */
-const TOOLS: Record<string, { parent: string; points: (a: any) => number[][]; config?: object }> = {
+/** What the annotation types of the specs are drawn with, and how their points are read. A
+ * polyline is a spline of straight segments left open (a double click ends it); `region` and `area`
+ * are closed polygons (clicking the first point closes them). */
+const LINEAR = { spline: { type: "LINEAR" } };
+const TOOLS: Record<string, { parent: string; points: (a: any) => number[][]; config?: object; closed?: boolean }> = {
   square: { parent: RectangleROITool.toolName, points: (a) => a.data.handles.points },
   line: { parent: LengthTool.toolName, points: (a) => a.data.handles.points },
   distance: { parent: LengthTool.toolName, points: (a) => a.data.handles.points },
   point: { parent: ProbeTool.toolName, points: (a) => a.data.handles.points },
-  region: {
+  angle: { parent: AngleTool.toolName, points: (a) => a.data.handles.points },
+  circle: { parent: CircleROITool.toolName, points: (a) => a.data.handles.points }, // centre, a point of the rim
+  region: { parent: SplineROITool.toolName, points: (a) => a.data.handles.points, config: LINEAR, closed: true },
+  area: { parent: SplineROITool.toolName, points: (a) => a.data.handles.points, config: LINEAR, closed: true },
+  spline: {
     parent: SplineROITool.toolName, points: (a) => a.data.handles.points,
-    config: { spline: { type: "LINEAR" } },
+    config: { ...LINEAR, allowOpenSplines: true }, closed: false,
   },
 };
 
 export const GEOMETRIC_TYPES = Object.keys(TOOLS);
+
+/** Voxels of a volume above which only its axial plane gets a labelmap (three would take three
+ * times this many bytes): 64 Mi, a 256-slice 512² CT. */
+export const MPR_LABELMAP_VOXELS = 64 * 1024 * 1024;
+
+/** The mask layers: mine (edited by the brush) and others' (other annotators' and models', read-only). */
+export type Layer = "mine" | "others";
 export const BRUSH = "dm-brush";
 export const ERASER = "dm-eraser";
 
@@ -69,6 +84,8 @@ export interface Drawn {
   pixels: [number, number][];
   mine: boolean;
   author: string;
+  /** Polygons and polylines: whether the outline is closed. */
+  closed?: boolean;
 }
 
 export class AnnotationController {
@@ -78,6 +95,11 @@ export class AnnotationController {
   private others = new Set<string>(); // UIDs of other people's (read-only) annotations
   private authors = new Map<string, string>();
   private maskIds = new Map<string, string>(); // `${identifier}/${frame}` → server id of my mask
+  private layers = new Set<Layer>();
+  private whereIs = new Map<string, { plane: Plane; slice: number }>(); // my labelmap image id → its slice
+  private syncing = false;
+  private othersPainted = false;
+  private reserved = 0; // bytes of labelmaps added to the cache's limit
 
   constructor(
     private viewer: ViewerHandle,
@@ -101,8 +123,12 @@ export class AnnotationController {
     return ToolGroupManager.getToolGroup(this.viewer.toolGroupId)!;
   }
 
-  segmentationId(plane: Plane): string {
-    return `seg-${this.resourceId}-${plane}`;
+  segmentationId(plane: Plane, layer: Layer = "mine"): string {
+    return `seg-${this.resourceId}-${layer}-${plane}`;
+  }
+
+  private labelmapIds(plane: Plane, layer: Layer = "mine"): string[] {
+    return ([] as string[]).concat(segmentation.getLabelmapImageIds(this.segmentationId(plane, layer)) ?? []);
   }
 
   /** Create the tool instances and labelmaps. */
@@ -119,9 +145,46 @@ export class AnnotationController {
     if (!this.labels.length) return;
     group.addToolInstance(BRUSH, BrushTool.toolName, { activeStrategy: "FILL_INSIDE_CIRCLE" });
     group.addToolInstance(ERASER, BrushTool.toolName, { activeStrategy: "ERASE_INSIDE_CIRCLE" });
-    for (const plane of this.planes) {
+    await this.addLayer("mine");
+    this.setActiveLabel(this.labels[0].index);
+    toolUtilities.segmentation.setBrushSizeForToolGroup(this.viewer.toolGroupId, 8);
+    eventTarget.addEventListener(ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, this.onDataModified);
+  }
+
+  /** The item is closed: stop listening, drop the labelmaps and give their memory back. */
+  dispose(): void {
+    eventTarget.removeEventListener(ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, this.onDataModified);
+    for (const layer of this.layers) {
+      for (const plane of this.paintPlanes) {
+        const ids = this.labelmapIds(plane, layer);
+        try { segmentation.removeSegmentation(this.segmentationId(plane, layer)); } catch { /* viewport gone */ }
+        for (const id of ids) if (cache.getImage(id)) cache.removeImageLoadObject(id, { force: true });
+      }
+    }
+    this.layers.clear();
+    cache.setMaxCacheSize(cache.getMaxCacheSize() - this.reserved);
+    this.reserved = 0;
+  }
+
+  /** The planes the brush works on (and masks show on): all of them, unless one labelmap per plane
+   * would take too much of a tab's memory (above MPR_LABELMAP_VOXELS): then the axial plane only,
+   * and the sagittal and coronal views are for looking. */
+  get paintPlanes(): Plane[] {
+    const axial = this.geometry.planes.axial;
+    if (!axial || this.planes.length < 2) return this.planes;
+    return axial.columns * axial.rows * axial.count > MPR_LABELMAP_VOXELS ? ["axial"] : this.planes;
+  }
+
+  /** One labelmap per plane for a layer: "mine" (the brush paints there) or "others" (read-only:
+   * other annotators' and models' masks, created when there are some). */
+  private async addLayer(layer: Layer): Promise<void> {
+    for (const plane of this.paintPlanes) {
+      const g = this.geometry.planes[plane]!;
+      const bytes = g.count * g.rows * g.columns; // one byte per voxel; not part of the slices' budget
+      cache.setMaxCacheSize(cache.getMaxCacheSize() + bytes);
+      this.reserved += bytes;
       const images = imageLoader.createAndCacheDerivedLabelmapImages(imageIdsFor(this.resourceId, plane));
-      const segmentationId = this.segmentationId(plane);
+      const segmentationId = this.segmentationId(plane, layer);
       segmentation.addSegmentations([{
         segmentationId,
         representation: {
@@ -130,18 +193,80 @@ export class AnnotationController {
         },
       }]);
       await segmentation.addLabelmapRepresentationToViewport(plane, [{ segmentationId }]);
-      segmentation.activeSegmentation.setActiveSegmentation(plane, segmentationId); // the brush paints here
       for (const label of this.labels) {
         const [r, g, b] = label.color;
-        segmentation.config.color.setSegmentIndexColor(plane, segmentationId, label.index, [r, g, b, 255]);
+        segmentation.config.color.setSegmentIndexColor(plane, segmentationId, label.index,
+          [r, g, b, layer === "mine" ? 255 : 160]);
+      }
+      if (layer === "mine") images.forEach((im, slice) => this.whereIs.set(im.imageId, { plane, slice }));
+      // the brush paints in my labelmap of the plane it is used on
+      segmentation.activeSegmentation.setActiveSegmentation(plane, this.segmentationId(plane, "mine"));
+    }
+    this.layers.add(layer);
+  }
+
+  // -- one mask, three planes ------------------------------------------------------------------
+  // Each plane has its own stack of labelmap images; a stroke in one plane is copied voxel by voxel
+  // into the other two at once (axial slice k: (x=i, y=j); sagittal slice i: (x=j, y=k); coronal
+  // slice j: (x=i, y=k)), so it shows in every view while drawing.
+
+  private onDataModified = (evt: Event): void => {
+    if (this.syncing) return;
+    const id = (evt as CustomEvent).detail?.segmentationId as string | undefined;
+    const plane = this.paintPlanes.find((p) => this.segmentationId(p) === id);
+    const index = plane ? this.viewer.viewport(plane)?.getCurrentImageIdIndex() : undefined;
+    if (plane && index !== undefined) this.propagate("mine", plane, [index]);
+  };
+
+  /** Copy slices of one plane's labelmap into the other planes' labelmaps, then redraw them. */
+  propagate(layer: Layer, from: Plane, slices: number[]): void {
+    const axial = this.geometry.planes.axial;
+    if (this.paintPlanes.length < 2 || !axial || !this.layers.has(layer)) return;
+    const [I, J] = [axial.columns, axial.rows];
+    const scalars = (id: string) => cache.getImage(id)?.voxelManager?.getScalarData() as Uint8Array | undefined;
+    const targets = this.paintPlanes.filter((p) => p !== from).map((plane) => {
+      const ids = this.labelmapIds(plane, layer);
+      const arrays: (Uint8Array | undefined)[] = new Array(ids.length);
+      return { plane, get: (n: number) => (arrays[n] ??= scalars(ids[n])) };
+    });
+    const sources = this.labelmapIds(from, layer);
+    for (const s of slices) {
+      const image = cache.getImage(sources[s]);
+      const values = image?.voxelManager?.getScalarData() as Uint8Array | undefined;
+      if (!image || !values) continue;
+      const columns = image.columns;
+      for (let p = 0; p < values.length; p++) {
+        const v = values[p];
+        const x = p % columns;
+        const y = (p - x) / columns;
+        const [i, j, k] = from === "axial" ? [x, y, s] : from === "sagittal" ? [s, x, y] : [x, s, y];
+        for (const t of targets) {
+          if (t.plane === "axial") { const a = t.get(k); if (a) a[j * I + i] = v; }
+          else if (t.plane === "sagittal") { const a = t.get(i); if (a) a[k * J + j] = v; }
+          else { const a = t.get(j); if (a) a[k * I + i] = v; }
+        }
       }
     }
-    this.setActiveLabel(this.labels[0].index);
-    toolUtilities.segmentation.setBrushSizeForToolGroup(this.viewer.toolGroupId, 8);
+    this.syncing = true;
+    try {
+      for (const t of targets) {
+        segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId(t.plane, layer));
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** The labelmap slices an undo or redo step will change, to copy them to the other planes after it. */
+  private stepSlices(item: unknown): { plane: Plane; slice: number }[] {
+    const memos = (Array.isArray(item) ? item : [item]) as any[];
+    return memos.filter((m) => m?.operationType === "labelmap")
+      .map((m) => this.whereIs.get(m.segmentationVoxelManager?.id))
+      .filter((w): w is { plane: Plane; slice: number } => !!w);
   }
 
   setActiveLabel(index: number): void {
-    for (const plane of this.planes) {
+    for (const plane of this.paintPlanes) {
       segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId(plane), index);
     }
   }
@@ -176,6 +301,7 @@ export class AnnotationController {
         uid: a.annotationUID, identifier: spec.identifier, type: spec.type, plane: ref.plane, frame: ref.index,
         pixels: pts.map((p: number[]) => snap(plane, ref.index, p).pixel),
         mine: !this.others.has(a.annotationUID), author: this.authors.get(a.annotationUID) ?? this.me,
+        ...(TOOLS[spec.type].closed !== undefined ? { closed: !!a.data.contour?.closed } : {}),
       });
     }
     return out;
@@ -193,7 +319,7 @@ export class AnnotationController {
     }
     const points = pixels.map(([x, y]) => toWorld(plane, d.frame, x, y).map((v) => Number(v.toFixed(6))));
     const geometry: Record<string, unknown> = { points };
-    if (d.type === "region") geometry.closed = true;
+    if (TOOLS[d.type].closed !== undefined) geometry.closed = d.closed;
     if (this.geometry.patient_space) {
       geometry.viewPlaneNormal = normal(plane);
       geometry.viewUp = plane.column_cosines;
@@ -207,7 +333,7 @@ export class AnnotationController {
   }
 
   private signature(d: Drawn): string {
-    return JSON.stringify([d.identifier, d.plane, d.frame, d.pixels]);
+    return JSON.stringify([d.identifier, d.plane, d.frame, d.pixels, d.closed]);
   }
 
   /** What saving must do for geometric annotations: items to create and my ids to delete. */
@@ -258,39 +384,80 @@ export class AnnotationController {
       if (!entry) { entry = { identifier, frame, data: new Uint8Array(width * height) }; out.set(key, entry); }
       entry.data[y * width + x] = 255;
     };
-    for (const plane of this.planes) {
-      const ids = ([] as string[]).concat(segmentation.getLabelmapImageIds(this.segmentationId(plane)) ?? []);
-      ids.forEach((id: string, slice: number) => {
-        const image = cache.getImage(id);
-        if (!image) return;
-        const values = image.voxelManager?.getScalarData() ?? image.getPixelData();
-        const columns = image.columns;
-        for (let p = 0; p < values.length; p++) {
-          const label = values[p];
-          if (!label) continue;
-          const x = p % columns;
-          const y = (p - x) / columns;
-          // axial slice k: (x=i, y=j); sagittal slice i: (x=j, y=k); coronal slice j: (x=i, y=k)
-          if (plane === "axial") mark(label, slice, x, y);
-          else if (plane === "sagittal") mark(label, y, slice, x);
-          else mark(label, y, x, slice);
-        }
-      });
-    }
+    // the planes hold the same voxels (see propagate): the axial labelmap is the mask
+    this.labelmapIds("axial").forEach((id: string, frame: number) => {
+      const values = cache.getImage(id)?.voxelManager?.getScalarData() as Uint8Array | undefined;
+      if (!values) return;
+      for (let p = 0; p < values.length; p++) {
+        const label = values[p];
+        if (label) mark(label, frame, p % width, Math.floor(p / width));
+      }
+    });
     return out;
   }
 
-  /** Paint a mask downloaded from the server into the axial labelmap. */
-  paintMask(identifier: string, frame: number, mask: Uint8ClampedArray | Uint8Array, channels: number): void {
+  /** Paint a mask downloaded from the server into a layer's labelmaps (mine: to edit; others: to show). */
+  async paintMask(identifier: string, frame: number, mask: Uint8ClampedArray | Uint8Array, channels: number,
+    layer: Layer = "mine"): Promise<void> {
     const label = this.labels.find((l) => l.identifier === identifier);
-    const ids = ([] as string[]).concat(segmentation.getLabelmapImageIds(this.segmentationId("axial")) ?? []);
-    const image = label ? cache.getImage(ids[frame]) : undefined;
-    if (!label || !image) return;
-    const manager = image.voxelManager as Types.IVoxelManager<number>;
-    const values = manager.getScalarData();
+    if (!label) return;
+    if (!this.layers.has(layer)) await this.addLayer(layer);
+    const image = cache.getImage(this.labelmapIds("axial", layer)[frame]);
+    const values = image?.voxelManager?.getScalarData() as Uint8Array | undefined;
+    if (!values) return;
     for (let p = 0; p < values.length; p++) if (mask[p * channels]) values[p] = label.index;
-    manager.setScalarData?.(values as any);
-    toolUtilities.segmentation.triggerSegmentationRender();
+    if (layer === "others") this.othersPainted = true;
+    this.propagate(layer, "axial", [frame]);
+    this.syncing = true;
+    try {
+      segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId("axial", layer));
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** Whether other annotators' or models' masks are shown (the "others" mask layer). */
+  get hasOthersMasks(): boolean {
+    return this.othersPainted;
+  }
+
+  /** Show or hide other annotators' and models' masks. */
+  setOthersMasksVisible(visible: boolean): void {
+    if (!this.layers.has("others")) return;
+    for (const plane of this.paintPlanes) {
+      segmentation.config.visibility.setSegmentationRepresentationVisibility(plane,
+        { segmentationId: this.segmentationId(plane, "others"), type: ToolEnums.SegmentationRepresentations.Labelmap },
+        visible);
+    }
+  }
+
+  /** Adopt the others' masks as mine: their voxels are added to my labelmaps (mine win where both
+   * are painted) and saved as my masks at the next save. */
+  acceptOthersMasks(): number {
+    if (!this.layers.has("others")) return 0;
+    let adopted = 0;
+    const mine = this.labelmapIds("axial");
+    const changed: number[] = [];
+    this.labelmapIds("axial", "others").forEach((id, frame) => {
+      const theirs = cache.getImage(id)?.voxelManager?.getScalarData() as Uint8Array | undefined;
+      const ours = cache.getImage(mine[frame])?.voxelManager?.getScalarData() as Uint8Array | undefined;
+      if (!theirs || !ours) return;
+      let any = false;
+      for (let p = 0; p < theirs.length; p++) {
+        if (theirs[p] && !ours[p]) { ours[p] = theirs[p]; adopted++; any = true; }
+      }
+      if (any) changed.push(frame);
+    });
+    if (changed.length) {
+      this.propagate("mine", "axial", changed);
+      this.syncing = true;
+      try {
+        segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId("axial"));
+      } finally {
+        this.syncing = false;
+      }
+    }
+    return adopted;
   }
 
   setMaskId(identifier: string, frame: number, id: string): void {
@@ -313,7 +480,11 @@ export class AnnotationController {
 
   /** Show a geometric annotation from the server (others' ones read-only). */
   show(a: WireAnnotation): void {
-    const entry = [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier && s.type === a.type);
+    // an open region (the SDK's polyline) is shown with a polyline tool of the same label when there is one
+    const openRegion = a.type === "region" && a.geometry?.closed === false;
+    const entry = [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier
+      && (s.type === a.type || (openRegion && s.type === "spline")))
+      ?? [...this.instances.entries()].find(([, s]) => s.identifier === a.identifier && s.type === a.type);
     const points = a.geometry?.points;
     if (!entry || !points?.length) return;
     const [toolName] = entry;
@@ -323,19 +494,21 @@ export class AnnotationController {
     const frame = plane === "axial" && a.frame_index !== null && a.frame_index !== undefined
       ? a.frame_index : nearestSlice(this.geometry.planes[plane]!, points[0]);
     const world = points.map((p) => (p.length === 3 ? p : [p[0], p[1], frame]) as Vec3);
-    const parent = TOOLS[a.type].parent;
+    const parent = TOOLS[entry[1].type].parent;
     const viewportId = plane;
     const toolInstance = this.toolGroup.getToolInstance(toolName);
     const options = {
       referencedImageId: makeImageId(this.resourceId, plane, frame), toolInstance, datamintId: a.id,
-      ...(a.type === "region" ? { splineType: "LINEAR" } : {}),
+      ...(parent === SplineROITool.toolName ? { splineType: "LINEAR" } : {}),
     };
     const hydrate = { [RectangleROITool.toolName]: RectangleROITool.hydrate, [LengthTool.toolName]: LengthTool.hydrate,
-      [ProbeTool.toolName]: ProbeTool.hydrate, [SplineROITool.toolName]: SplineROITool.hydrate }[parent];
+      [ProbeTool.toolName]: ProbeTool.hydrate, [SplineROITool.toolName]: SplineROITool.hydrate,
+      [AngleTool.toolName]: AngleTool.hydrate, [CircleROITool.toolName]: CircleROITool.hydrate }[parent];
     const before = new Set(csAnnotation.state.getAllAnnotations().map((x: any) => x.annotationUID));
     hydrate?.(viewportId, world as Types.Point3[], options as any);
-    const added = csAnnotation.state.getAllAnnotations().find((x: any) => !before.has(x.annotationUID));
+    const added: any = csAnnotation.state.getAllAnnotations().find((x: any) => !before.has(x.annotationUID));
     if (!added) return;
+    if (parent === SplineROITool.toolName) added.data.contour.closed = a.geometry?.closed !== false; // polylines stay open
     const uid = added.annotationUID!;
     this.authors.set(uid, author);
     if (mine) {
@@ -385,12 +558,23 @@ export class AnnotationController {
   }
 
   undo(): void {
-    csUtilities.HistoryMemo.DefaultHistoryMemo.undo();
+    const memo = csUtilities.HistoryMemo.DefaultHistoryMemo as any;
+    const touched = memo.canUndo ? this.stepSlices(memo.ring[memo.position]) : [];
+    this.withoutSync(() => memo.undo());
+    for (const { plane, slice } of touched) this.propagate("mine", plane, [slice]);
     this.render();
   }
 
   redo(): void {
-    csUtilities.HistoryMemo.DefaultHistoryMemo.redo();
+    const memo = csUtilities.HistoryMemo.DefaultHistoryMemo as any;
+    const touched = memo.canRedo ? this.stepSlices(memo.ring[(memo.position + 1) % memo.size]) : [];
+    this.withoutSync(() => memo.redo());
+    for (const { plane, slice } of touched) this.propagate("mine", plane, [slice]);
     this.render();
+  }
+
+  private withoutSync(run: () => void): void {
+    this.syncing = true;
+    try { run(); } finally { this.syncing = false; }
   }
 }

@@ -70,6 +70,8 @@ export function ItemPage() {
     if (pid) setReviews(await request<ReviewMessage[]>(`/projects/${pid}/reviewmessages`, { query: { resourceId } }));
   }
 
+  useEffect(() => () => controller?.dispose(), [controller]);
+
   useEffect(() => { setController(null); setAnswers({}); setFrame(0); setStatusNow(null); setStatuses(null);
     setReviews(null);
     saved.current = { classifications: new Map(), maskSignatures: new Map() }; }, [resourceId]);
@@ -102,10 +104,11 @@ export function ItemPage() {
           loaded[key] = value;
           saved.current.classifications.set(key, { id: a.id, value });
         } else if (a.type === "segmentation" && a.frame_index !== null && a.frame_index !== undefined
-                   && (author === me || !canAnnotate) && (a.associated_file || a.file)) {
-          // my masks to edit; a reviewer (who does not annotate here) sees everybody's
-          c.paintMask(a.identifier, a.frame_index, await maskPixels(resourceId, a.id), 4);
-          if (author === me) c.setMaskId(a.identifier, a.frame_index, a.id);
+                   && (a.associated_file || a.file)) {
+          // my masks to edit; other annotators' and models' masks in their own read-only layer
+          const mine = author === me && a.source !== "model_deploy" && canAnnotate;
+          await c.paintMask(a.identifier, a.frame_index, await maskPixels(resourceId, a.id), 4, mine ? "mine" : "others");
+          if (mine) c.setMaskId(a.identifier, a.frame_index, a.id);
         }
       }
       for (const [key, m] of c.masks()) {

@@ -13,12 +13,40 @@ const SPEC_TYPES = ["square", "line", "point", "region", "category", "label", "t
 const ROLES = ["PROJECT_ANNOTATOR", "PROJECT_REVIEWER", "PROJECT_MANAGER"];
 const PALETTE = [[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240]];
 
-interface Upload { name: string; progress: number; error?: string; done?: boolean }
+interface Upload { name: string; progress: number; error?: string; done?: boolean; note?: string }
 
 function randomKey(): string {
   const bytes = new Uint8Array(24);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Whether a file is DICOM: the "DICM" magic after the 128-byte preamble, or a .dcm name. */
+async function isDicom(file: File): Promise<boolean> {
+  if (/\.dcm$/i.test(file.name)) return true;
+  const magic = new Uint8Array(await file.slice(128, 132).arrayBuffer());
+  return String.fromCharCode(...magic) === "DICM";
+}
+
+/** Every file of a drop, folders walked through (a dropped folder is a DataTransfer entry). */
+async function droppedFiles(transfer: DataTransfer): Promise<File[]> {
+  const entries = Array.from(transfer.items ?? []).map((item) => item.webkitGetAsEntry?.() ?? null);
+  if (!entries.some((e) => e?.isDirectory)) return Array.from(transfer.files);
+  const out: File[] = [];
+  async function walk(entry: FileSystemEntry): Promise<void> {
+    if (entry.isFile) {
+      out.push(await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject)));
+    } else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      for (;;) { // readEntries answers in batches until an empty one
+        const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child);
+      }
+    }
+  }
+  for (const entry of entries) if (entry) await walk(entry);
+  return out;
 }
 
 function Files({ project, onChange }: { project: Project; onChange: () => void }) {
@@ -27,23 +55,39 @@ function Files({ project, onChange }: { project: Project; onChange: () => void }
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [over, setOver] = useState(false);
   const [anonymize, setAnonymize] = useState(true);
+  const [assemble, setAssemble] = useState(true);
+
+  function fields(form: FormData, key: string) {
+    form.append("source", "webapp");
+    form.append("bypass_inbox", "true");
+    form.append("project_id", project.id);
+    if (anonymize) { form.append("anonymize", "true"); form.append("anonymize_key", key); }
+  }
 
   async function send(files: File[]) {
     const key = randomKey(); // one key per batch: replaced UIDs of a series still group
+    const kinds = await Promise.all(files.map(isDicom));
+    const dicoms = assemble ? files.filter((_, i) => kinds[i]) : [];
+    const singles = assemble ? files.filter((_, i) => !kinds[i]) : files;
+    // the DICOM files go together: the server assembles each series into one resource, as the SDK does
+    const batches: { name: string; files: File[] }[] = [
+      ...(dicoms.length ? [{ name: `${dicoms.length} DICOM file${dicoms.length > 1 ? "s" : ""}`, files: dicoms }] : []),
+      ...singles.map((f) => ({ name: f.name, files: [f] })),
+    ];
     const start = uploads.length;
-    setUploads((u) => [...u, ...files.map((f) => ({ name: f.name, progress: 0 }))]);
+    setUploads((u) => [...u, ...batches.map((b) => ({ name: b.name, progress: 0 }))]);
     const set = (i: number, patch: Partial<Upload>) =>
       setUploads((u) => u.map((x, j) => (j === start + i ? { ...x, ...patch } : x)));
-    for (let i = 0; i < files.length; i++) {
+    for (let i = 0; i < batches.length; i++) {
       const form = new FormData();
-      form.append("source", "webapp");
-      form.append("resource", files[i], files[i].name);
-      form.append("bypass_inbox", "true");
-      form.append("project_id", project.id);
-      if (anonymize) { form.append("anonymize", "true"); form.append("anonymize_key", key); }
+      fields(form, key);
+      const series = batches[i].files === dicoms;
+      for (const f of batches[i].files) form.append(series ? "resources" : "resource", f, f.name);
       try {
-        await upload("/resources", form, (p) => set(i, { progress: p }));
-        set(i, { done: true, progress: 1 });
+        const answer = await upload(series ? "/resources/series" : "/resources", form, (p) => set(i, { progress: p }));
+        const note = series ? (answer as { filename: string; instances: number }[])
+          .map((r) => `${r.filename} (${r.instances} slice${r.instances > 1 ? "s" : ""})`).join(", ") : undefined;
+        set(i, { done: true, progress: 1, note });
       } catch (e) {
         set(i, { error: e instanceof Error ? e.message : String(e) });
       }
@@ -52,10 +96,10 @@ function Files({ project, onChange }: { project: Project; onChange: () => void }
     onChange();
   }
 
-  function drop(e: DragEvent) {
+  async function drop(e: DragEvent) {
     e.preventDefault();
     setOver(false);
-    send(Array.from(e.dataTransfer.files));
+    send(await droppedFiles(e.dataTransfer));
   }
 
   return (
@@ -63,10 +107,14 @@ function Files({ project, onChange }: { project: Project; onChange: () => void }
       <h2>Files</h2>
       <div className={`dropzone ${over ? "over" : ""}`} data-testid="dropzone" onDrop={drop}
         onDragOver={(e) => { e.preventDefault(); setOver(true); }} onDragLeave={() => setOver(false)}>
-        Drop DICOM, NIfTI, images or videos here, or
+        Drop DICOM, NIfTI, images or videos (or folders of them) here, or
         <label className="inline file">choose files<input type="file" multiple hidden
-          onChange={(e) => send(Array.from(e.target.files ?? []))} /></label>
+          onChange={(e) => send(Array.from(e.target.files ?? []))} /></label> or
+        <label className="inline file">a folder<input type="file" multiple hidden data-testid="folder-input"
+          {...{ webkitdirectory: "" }} onChange={(e) => send(Array.from(e.target.files ?? []))} /></label>
       </div>
+      <label className="inline"><input type="checkbox" checked={assemble} onChange={(e) => setAssemble(e.target.checked)} />
+        One resource per DICOM series (the slices are assembled into one multi-frame file, as the SDK does)</label>
       <label className="inline"><input type="checkbox" checked={anonymize} onChange={(e) => setAnonymize(e.target.checked)} />
         De-identify DICOM files on upload (DICOM PS3.15 basic profile, as the SDK does)</label>
       <ul className="uploads" data-testid="uploads">
@@ -74,6 +122,7 @@ function Files({ project, onChange }: { project: Project; onChange: () => void }
           <li key={i} data-testid="upload" data-done={!!u.done}>
             {u.name} <progress max={1} value={u.progress} aria-label={`Upload of ${u.name}`} />
             {u.done && <span className="badge approved">uploaded</span>}
+            {u.note && <span className="muted small" data-testid="upload-note"> → {u.note}</span>}
             {u.error && <span className="error">{u.error}</span>}
           </li>
         ))}

@@ -5,7 +5,7 @@ import {
   Enums as ToolEnums, PanTool, StackScrollTool, ToolGroupManager, utilities as toolUtilities, WindowLevelTool, ZoomTool,
 } from "@cornerstonejs/tools";
 import { forwardRef, useEffect, useImperativeHandle, useRef, useState, type ReactNode } from "react";
-import { initCornerstone } from "./cornerstone";
+import { CACHE_BYTES, initCornerstone } from "./cornerstone";
 import { imageIdsFor, parseImageId, registerGeometry, type Plane, type SliceGeometry } from "./loader";
 
 const { MouseBindings } = ToolEnums;
@@ -42,10 +42,22 @@ interface Props {
 
 let counter = 0;
 
-/** Flips that show a NIfTI plane in radiological convention (DICOM frames are stored display-ready). */
+/** Voxels above which the sagittal and coronal slices of a volume are fetched when shown, not
+ * prefetched: each crosses every frame (2 MB for 2,000 frames of 512), and prefetching them would
+ * keep the browser's few connections to the server busy while the annotator scrolls the axial view. */
+export const PREFETCH_MPR_VOXELS = 64 * 1024 * 1024;
+
+function bigVolume(geometry: SliceGeometry): boolean {
+  const axial = geometry.planes.axial;
+  return !!axial && axial.rows * axial.columns * axial.count > PREFETCH_MPR_VOXELS;
+}
+
+/** Flips that show a volume's plane in radiological convention: a NIfTI's three planes and a DICOM
+ * series' resliced sagittal and coronal planes (DICOM frames themselves are stored display-ready). */
 function displayFlips(geometry: SliceGeometry, plane: Plane): { flipHorizontal: boolean; flipVertical: boolean } {
   const g = geometry.planes[plane];
-  if (geometry.kind !== "nifti" || !g) return { flipHorizontal: false, flipVertical: false };
+  const volume = geometry.kind === "nifti" || (geometry.kind === "dicom" && plane !== "axial");
+  if (!volume || !g) return { flipHorizontal: false, flipVertical: false };
   const [rx, ry] = g.row_cosines;
   const [, cy, cz] = g.column_cosines;
   if (plane === "axial") return { flipHorizontal: rx < 0, flipVertical: cy < 0 };
@@ -93,7 +105,7 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
       eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
       cleanups.push(() => eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded));
 
-      for (const plane of planes) {
+      const show = async (plane: Plane) => {
         const element = elements.current[plane]!;
         engine.enableElement({ viewportId: plane, type: Enums.ViewportType.STACK, element,
           defaultOptions: { background: [0, 0, 0] as Types.Point3 } });
@@ -124,8 +136,24 @@ export const Viewer = forwardRef<ViewerHandle, Props>(function Viewer({ resource
         viewport.render();
         setIndexes((s) => ({ ...s, [plane]: start }));
         onSlice?.(plane, start);
-        toolUtilities.stackPrefetch.enable(element);
+        if (plane !== "axial" && bigVolume(geometry)) return;
+        // a stack that fits the cache comfortably is prefetched whole; a longer one (2,000 slices)
+        // around the slice shown only, up to a quarter of the cache: prefetching all of it would
+        // evict the slices next to the current one as fast as it fetched them
+        const g = geometry.planes[plane]!;
+        const bytes = g.count * g.rows * g.columns * (geometry.samples === 3 ? 3 : 2); // int16 or RGB, mostly
+        if (bytes <= CACHE_BYTES / 2) toolUtilities.stackPrefetch.enable(element);
+        else toolUtilities.stackContextPrefetch.enable(element);
+      };
+      // the axial view first; a big volume's other views come when their slices do (its first
+      // sagittal slice waits for the whole series to be decoded), without holding the tools back
+      const later: Promise<void>[] = [];
+      for (const plane of planes) {
+        if (plane !== "axial" && bigVolume(geometry)) later.push(show(plane));
+        else await show(plane);
+        if (disposed) return;
       }
+      Promise.all(later).catch((e) => setError(e instanceof Error ? e.message : String(e)));
       handle.current = {
         renderingEngineId: ids.current.engine,
         toolGroupId: ids.current.tools,

@@ -156,7 +156,7 @@ class AnnotationFiles(AnnotationsCore):
                              frame_index: int | list[int] | None = None, imported_from: str | None = None,
                              author_email: str | None = None, discard_empty_segmentations: bool = True,
                              worklist_id: str | None = None, transpose_segmentation: bool = False,
-                             ai_model_name: str | None = None) -> list[str]:
+                             ai_model_name: str | None = None, label_set: str | None = None) -> list[str]:
         """Upload frame-by-frame segmentations to a resource (for volumes see
         :meth:`upload_volume_segmentation`).
 
@@ -177,6 +177,8 @@ class AnnotationFiles(AnnotationsCore):
             worklist_id: The annotation worklist unique id.
             transpose_segmentation: Swap the height and width axes first.
             ai_model_name: Optional AI model name to associate with the segmentation.
+            label_set: The label set (default: ``'model:<ai_model_name>'`` for a model's masks,
+                your reader set in multi-reader worklists, else ``'ground-truth'``).
 
         Returns:
             List of segmentation unique ids.
@@ -214,7 +216,7 @@ class AnnotationFiles(AnnotationsCore):
                                              annotation_worklist_id=worklist_id, imported_from=imported_from,
                                              import_author=author_email, model_id=ai_model_name,
                                              source="model_pipeline" if ai_model_name else "imported").to_dict()
-                         for label, _ in labels]
+                         | ({"label_set": label_set} if label_set else {}) for label, _ in labels]
                 response = await self._arequest(client, "POST", f"/annotations/{resource_id}/annotations", json=items)
                 ids = self._ids(response.json())
                 for annotation_id, (label, mask) in zip(ids, labels, strict=True):
@@ -230,8 +232,8 @@ class AnnotationFiles(AnnotationsCore):
     def upload_volume_segmentation(self, resource: str | Resource, file_path: str | Path | np.ndarray,
                                    name: dict[int, str] | str | None = None, imported_from: str | None = None,
                                    author_email: str | None = None, worklist_id: str | None = None,
-                                   ai_model_name: str | None = None, transpose_segmentation: bool = False
-                                   ) -> list[str]:
+                                   ai_model_name: str | None = None, transpose_segmentation: bool = False,
+                                   label_set: str | None = None) -> list[str]:
         """Upload a 3D volume segmentation to a resource: one image-scope annotation per label,
         each with its own binary mask of the resource's geometry.
 
@@ -245,6 +247,8 @@ class AnnotationFiles(AnnotationsCore):
             worklist_id: The annotation worklist unique id.
             ai_model_name: The AI model name.
             transpose_segmentation: Swap the first two axes before uploading.
+            label_set: The label set (default: ``'model:<ai_model_name>'`` for a model's masks,
+                your reader set in multi-reader worklists, else ``'ground-truth'``).
 
         Returns:
             List of annotation unique ids created, by label value.
@@ -263,7 +267,8 @@ class AnnotationFiles(AnnotationsCore):
         form: dict[str, str] = {}
         for key, value in (("annotation_worklist_id", worklist_id), ("model_id", ai_model_name),
                            ("source", "model_pipeline" if ai_model_name else "imported"),
-                           ("imported_from", imported_from), ("import_author", author_email)):
+                           ("imported_from", imported_from), ("import_author", author_email),
+                           ("label_set", label_set)):
             if value is not None:
                 form[key] = value
         files = {"file": (filename, data, "application/nifti"),

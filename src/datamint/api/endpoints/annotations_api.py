@@ -60,7 +60,8 @@ class AnnotationsApi(AnnotationHelpers, AnnotationFiles):
                  date_from: date | None = None, date_to: date | None = None, dataset_id: str | None = None,
                  worklist_id: str | None = None, status: Literal["new", "published"] | None = None,
                  load_ai_segmentations: bool | None = None, limit: int | None = None,
-                 group_by_resource: bool = False, **kwargs: Any) -> Any:
+                 group_by_resource: bool = False, label_set: str | Sequence[str] | None = None,
+                 **kwargs: Any) -> Any:
         """Retrieve a list of annotations with optional filtering, oldest first.
 
         Args:
@@ -76,6 +77,9 @@ class AnnotationsApi(AnnotationHelpers, AnnotationFiles):
             load_ai_segmentations: ``False`` leaves out annotations produced by models.
             limit: Maximum number of annotations to return.
             group_by_resource: Return one list per resource, in the order of ``resource``.
+            label_set: Only annotations of this label set (or these): ``'ground-truth'``,
+                ``'model:<model>'``, ``'reader:<email>'``, ``'consensus'`` or a custom set.
+                ``None`` returns every set.
             **kwargs: More body filters: ``source``, ``deleted``, ``identifier``, ``model_id``,
                 ``project_id``.
 
@@ -89,6 +93,7 @@ class AnnotationsApi(AnnotationHelpers, AnnotationFiles):
             "annotation_type": getattr(annotation_type, "value", annotation_type), "annotatorEmail": annotator_email,
             "from": _iso(date_from), "to": _iso(date_to), "dataset_id": dataset_id,
             "annotation_worklist_id": worklist_id, "status": status, "load_ai_segmentations": load_ai_segmentations,
+            "label_set": label_set if label_set is None or isinstance(label_set, str) else list(label_set),
             **kwargs,
         }
         resource_ids: list[str] | None = None
@@ -134,6 +139,29 @@ class AnnotationsApi(AnnotationHelpers, AnnotationFiles):
         data = response.json() if response.content else None
         if isinstance(data, dict) and "error" in data:
             raise ServerError(str(data["error"]))
+
+    def promote(self, annotation: str | Annotation, to: str = "ground-truth") -> Annotation:
+        """Copy an annotation into another label set, keeping its provenance.
+
+        The copy's ``promoted_from`` is the source's id; the source (a model's prediction, a
+        reader's label) stays where it is. Promoting the same annotation twice returns the first copy.
+
+        Args:
+            annotation: The annotation id or Annotation instance.
+            to: The target label set (default ``'ground-truth'``).
+
+        Returns:
+            The new annotation in ``to``.
+
+        Raises:
+            ValidationError: Unknown target set, or the annotation is already in it.
+
+        Example:
+            >>> gt = api.annotations.promote(prediction)  # prediction.label_set == 'model:liver-net'
+        """
+        annotation_id = annotation if isinstance(annotation, str) else annotation.id
+        response = self._request("POST", f"/annotations/{annotation_id}/promote", json={"to": to})
+        return self._init_entity_obj(**response.json())
 
     def import_session(self, project: str | Any, worklist: str | None = None, background: bool = False,
                        **commit_options: Any) -> ImportSession:

@@ -104,7 +104,7 @@ class AnnotationSetsApi(BaseApi):
                frame_labels: list[str] | None = None, image_labels: list[str] | None = None, *,
                segmentation_data: dict[str, Any] | None = None, project: str | Project | None = None,
                viewable_ai_segmentations: list[str] | None = None, editable_ai_segmentations: list[str] | None = None,
-               return_url: str | None = None) -> str:
+               return_url: str | None = None, readers_per_item: int | None = None) -> str:
         """Create a new annotation worklist.
 
         Args:
@@ -123,6 +123,9 @@ class AnnotationSetsApi(BaseApi):
             viewable_ai_segmentations: Models whose segmentations annotators can see.
             editable_ai_segmentations: Models whose segmentations annotators can edit.
             return_url: Where the web app returns after annotating.
+            readers_per_item: How many independent readers annotate each resource (1 to 20; more
+                than 1 needs ``project``). Each reader's labels go to the label set
+                ``reader:<email>``, hidden from the other readers until all N are done with the item.
 
         Returns:
             The ID of the created annotation set.
@@ -136,7 +139,8 @@ class AnnotationSetsApi(BaseApi):
                     "frame_labels": frame_labels, "image_labels": image_labels, "segmentation_data": segmentation_data,
                     "viewable_ai_segmentations": viewable_ai_segmentations,
                     "editable_ai_segmentations": editable_ai_segmentations, "return_url": return_url,
-                    "project_id": project.id if isinstance(project, Project) else project}
+                    "project_id": project.id if isinstance(project, Project) else project,
+                    "readers_per_item": readers_per_item}
         body.update({k: v for k, v in optional.items() if v is not None})
         data = self._request("POST", self.ENDPOINT_BASE, json=body).json()
         return data if isinstance(data, str) else data["id"]
@@ -163,6 +167,64 @@ class AnnotationSetsApi(BaseApi):
                 ``status``, ``annotations``, ``segmentation_data``).
         """
         self._request("PATCH", self._path(annotation_set_id), json=kwargs)
+
+    def get_readers(self, annotation_set: str) -> dict[str, Any]:
+        """Reader slots of each item of a multi-reader worklist, and which items are complete."""
+        return self._request("GET", self._path(annotation_set, "/readers")).json()
+
+    def get_agreement(self, annotation_set: str, include_incomplete: bool = False) -> dict[str, Any]:
+        """The agreement between the worklist's readers.
+
+        Per item, label and pair of readers: Dice, IoU, HD95, Hausdorff and mean surface distance
+        (mm) of masks, matched IoU of boxes; per label: Cohen's kappa per pair and Fleiss' kappa of
+        classifications; and a ``summary`` of means per label and per pair (definitions in
+        ``docs/quality.md``).
+
+        Args:
+            annotation_set: The worklist id.
+            include_incomplete: Also compare items not all readers have finished.
+
+        Example:
+            >>> report = api.annotationsets.get_agreement(wid)
+            >>> [(r['label'], r['mean_dice']) for r in report['summary']['by_label'] if r['kind'] == 'mask']
+        """
+        return self._request("GET", self._path(annotation_set, "/agreement"),
+                             params={"include_incomplete": str(include_incomplete).lower()}).json()
+
+    def start_agreement(self, annotation_set: str, include_incomplete: bool = False) -> dict[str, Any]:
+        """Compute the agreement report in the background (large worklists).
+
+        Returns:
+            The job (``id``, ``status``...); ``api.jobs.wait(job['id']).result`` is the report of
+            :meth:`get_agreement`.
+        """
+        return self._request("POST", self._path(annotation_set, "/agreement/jobs"),
+                             params={"include_incomplete": str(include_incomplete).lower()}).json()
+
+    def download_agreement(self, annotation_set: str, output_path: str | Path, progress_bar: bool = False) -> None:
+        """Save the agreement report as CSV (one row per measurement)."""
+        stream_download(self, self._path(annotation_set, "/agreement"), {"format": "csv"}, output_path,
+                        progress_bar)
+
+    def create_consensus(self, annotation_set: str, method: Literal["majority", "staple"] = "majority",
+                         resource_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """Write the readers' consensus of the complete items into the ``consensus`` label set.
+
+        Masks are combined by majority vote or STAPLE, categories by majority (items without a
+        strict majority are listed in ``no_majority``). Promote the result into ground truth with
+        ``api.projects.promote_labelset(project, 'consensus')``.
+
+        Returns:
+            ``{"created": [ids], "replaced": n, "items": n, "no_majority": [...]}``.
+        """
+        body: dict[str, Any] = {"method": method}
+        if resource_ids is not None:
+            body["resource_ids"] = list(resource_ids)
+        return self._request("POST", self._path(annotation_set, "/consensus"), json=body).json()
+
+    def get_workunits_statistics(self, annotation_set: str) -> dict[str, Any]:
+        """Time spent in a worklist per user, per label, per user and label, and per action."""
+        return self._request("GET", self._path(annotation_set, "/workunits-statistic")).json()
 
     def get_annotations_specs(self, annotation_set: str | Project) -> Sequence[AnnotationSpec]:
         """Get the annotations specs for a given annotation set ID or Project."""

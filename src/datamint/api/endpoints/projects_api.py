@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import quote
 
+from datamint.api.endpoints.project_quality import ProjectQuality
 from datamint.api.endpoints.project_splits import ProjectSplits
 from datamint.api.endpoints.project_work import ProjectWork
 from datamint.api.entity_base_api import entity_ids
@@ -16,12 +17,13 @@ if TYPE_CHECKING:
     pass
 
 
-class ProjectsApi(ProjectWork, ProjectSplits):
+class ProjectsApi(ProjectQuality, ProjectWork, ProjectSplits):
     """API handler for project-related endpoints.
 
     Its verbs come from typed parts over one core: :class:`ProjectsCore` (resolving a project,
     ``get_all``, ``get_by_name``, the resources handler), :class:`ProjectWork` (worklists, work
-    statuses, reviews, statistics, export) and :class:`ProjectSplits` (train/val/test splits).
+    statuses, reviews, statistics, export), :class:`ProjectQuality` (label sets and statuses, issues,
+    workunits) and :class:`ProjectSplits` (train/val/test splits).
 
     Args:
         config: Connection settings.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from datamint.api.endpoints.resource_files import ResourceFiles
+from datamint.api.endpoints.resource_issues import ResourceIssues
 from datamint.api.endpoints.resource_uploads import ResourceUploads
 from datamint.entities.project import Project
 from datamint.entities.resource import Resource
@@ -39,11 +40,12 @@ def _iso_date(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-class ResourcesApi(ResourceUploads, ResourceFiles):
+class ResourcesApi(ResourceIssues, ResourceUploads, ResourceFiles):
     """API handler for resource-related endpoints.
 
     Its verbs come from typed parts over one core: :class:`ResourcesCore` (entities, ids, the
-    sibling handlers), :class:`ResourceUploads` (uploads) and :class:`ResourceFiles` (downloads).
+    sibling handlers), :class:`ResourceUploads` (uploads), :class:`ResourceFiles` (downloads) and
+    :class:`ResourceIssues` (issue threads on resources).
 
     Args:
         config: Connection settings.

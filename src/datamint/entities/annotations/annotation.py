@@ -100,6 +100,8 @@ class Annotation(BaseEntity):
     is_model: bool | None = None
     model_id: str | None = None
     set_name: str | None = None
+    label_set: str | None = None
+    promoted_from: str | None = None
     resource_filename: str | None = None
     resource_modality: str | None = None
     user_info: dict[str, Any] | None = None

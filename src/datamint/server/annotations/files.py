@@ -95,6 +95,7 @@ class VolumeImport:
     source: str | None = None
     imported_from: str | None = None
     import_author: str | None = None
+    label_set: str | None = None
 
 
 def import_volume(session: Session, pending: PendingBlobs, me: Principal, resource_id: str, data: bytes,
@@ -121,7 +122,8 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
     raw_items: list[dict[str, Any]] = [
         {"type": "segmentation", "identifier": name, "scope": "image", "annotation_worklist_id": form.worklist_id,
          "model_id": form.model_id, "source": form.source or "imported", "imported_from": form.imported_from,
-         "import_author": form.import_author, "class_map": {"1": name}} for _, name, _ in labels]
+         "import_author": form.import_author, "class_map": {"1": name}, "label_set": form.label_set}
+        for _, name, _ in labels]
     if not raw_items:
         return []
     items = service.clean_items(session, me, resource, raw_items)

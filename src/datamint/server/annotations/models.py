@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, JsonType, created_at_column, id_column
@@ -31,6 +31,7 @@ class Annotation(Base):
         Index("ix_annotations_project_id_created_by", "project_id", "created_by"),
         Index("ix_annotations_customer_id_created_by", "customer_id", "created_by"),
         Index("ix_annotations_customer_id_model_id", "customer_id", "model_id"),
+        Index("ix_annotations_worklist_id_label_set", "worklist_id", "label_set"),
     )
 
     id: Mapped[str] = id_column()
@@ -68,3 +69,28 @@ class Annotation(Base):
     deleted: Mapped[bool] = mapped_column(default=False)
     deleted_at: Mapped[datetime | None]
     deleted_by: Mapped[str | None] = mapped_column(String(320))
+    label_set: Mapped[str] = mapped_column(String(100), default="ground-truth",
+                                           server_default=text("'ground-truth'"))
+    """The label set the annotation belongs to (``ground-truth``, ``model:<id>``, ``reader:<email>``...)."""
+    promoted_from: Mapped[str | None] = mapped_column(String(36))
+    """The annotation this one was promoted from (its provenance), if any."""
+
+
+class LabelSet(Base):
+    """A named label set of a project, registered with a description.
+
+    ``ground-truth`` always exists without a row; ``model:<model>``, ``reader:<email>`` and
+    ``consensus`` sets appear as soon as annotations use them. Any other name must be registered
+    here before annotations use it.
+    """
+
+    __tablename__ = "label_sets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = created_at_column()
+    created_by: Mapped[str] = mapped_column(String(320))

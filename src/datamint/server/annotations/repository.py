@@ -49,8 +49,11 @@ class SearchFilters:
     deleted: str = "exclude"
     include_model: bool = True
     model_only: bool = False
+    label_sets: list[str] | None = None
     visible_projects: list[str] | None = field(default=None)
     """Projects whose annotations the caller may see; ``None`` means all (organization admins)."""
+    hidden: ColumnElement[bool] | None = None
+    """What the caller may see of multi-reader worklists (other readers' labels stay hidden)."""
 
 
 def project_scope(session: Session, project_id: str) -> ColumnElement[bool]:
@@ -105,6 +108,10 @@ def _conditions(session: Session, customer_id: str, f: SearchFilters) -> list[Co
             select(ProjectResource.resource_id).where(ProjectResource.project_id.in_(projects))))
     if f.visible_projects is not None:
         conds.append(or_(Annotation.project_id.is_(None), Annotation.project_id.in_(f.visible_projects)))
+    if f.label_sets:
+        conds.append(Annotation.label_set.in_(f.label_sets))
+    if f.hidden is not None:
+        conds.append(f.hidden)
     return conds
 
 

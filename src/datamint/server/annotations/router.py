@@ -100,12 +100,13 @@ def upload_volume(
     source: Annotated[line(40) | None, Form()] = None,
     imported_from: Annotated[line(300) | None, Form()] = None,
     import_author: Annotated[line(320) | None, Form(description="The author to credit")] = None,
+    label_set: Annotated[line(100) | None, Form(description="The label set (default: by who/what made it)")] = None,
 ) -> list[str]:
     """Create one image-scope segmentation per label of a NIfTI volume, each with its own binary
     mask; returns their ids by label value."""
     data = file.file.read()
     form = files.VolumeImport(segmentation_map, annotation_worklist_id or None, model_id or None, source or None,
-                              imported_from or None, import_author or None)
+                              imported_from or None, import_author or None, label_set or None)
     return with_blobs(session, store, me.customer_id,
                       lambda pending: files.import_volume(session, pending, me, resource_id, data, form))
 

@@ -29,6 +29,7 @@ class SearchBody(RequestBody):
     model_id: Line | None = None
     deleted: bool | Line | None = None
     load_ai_segmentations: bool | None = None
+    label_set: Line | list[Line] | None = None
     offset: int | Line = 0
     limit: int | Line = 100
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
+from datamint.server.annotations import blinding, label_sets, validation, wire
 from datamint.server.annotations import repository as repo
-from datamint.server.annotations import validation, wire
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.repository import SearchFilters
 from datamint.server.annotations.schemas import PatchBody, SearchBody
@@ -32,9 +32,11 @@ from datamint.server.projects.models import ProjectMember
 from datamint.server.projects.service import visible_project
 from datamint.server.resources import service as resources_service
 from datamint.server.resources.models import Resource
+from datamint.server.worklists import readers
 from datamint.server.worklists import repository as worklists_repo
 from datamint.server.worklists import service as worklists_service
 from datamint.server.worklists.models import Worklist
+from datamint.server.workunits import recorder as workunits
 
 MAX_ITEMS = 10000
 _DELETED = {"true": "only", "only": "only", "include": "include", "false": "exclude", "exclude": "exclude"}
@@ -60,6 +62,8 @@ def visible_annotation(session: Session, me: Principal, annotation_id: str) -> t
     roles = _roles(session, me, annotation)
     if annotation.project_id is not None and roles is None and not me.is_admin:
         raise NotFoundError("Annotation")
+    if blinding.hidden_from(session, me, annotation):
+        raise NotFoundError("Annotation")  # another reader's label of an item that is not complete yet
     return annotation, roles
 
 
@@ -124,6 +128,9 @@ def clean_items(session: Session, me: Principal, resource: Resource, items: Sequ
                 validation.check_against_specs(item, specs, definitions, f"annotation {position}")
         else:
             policy.require(me, policy.Action.ANNOTATIONS_WRITE)
+        item.label_set = label_sets.resolve(
+            session, me, worklist.project_id if worklist else None, item.label_set, is_model=item.is_model,
+            model_id=item.model_id, multi_reader=readers.is_multi(worklist), where=f"annotation {position}")
         out.append((item, worklist))
     return out
 
@@ -152,11 +159,22 @@ def insert_items(session: Session, me: Principal, resource: Resource,
             "file_key": None, "file_mimetype": None, "file_size": None,
             "created_at": now + timedelta(microseconds=i), "created_by": me.email, "created_by_id": me.user_id,
             "updated_at": None, "deleted": False, "deleted_at": None, "deleted_by": None,
+            "label_set": item.label_set or label_sets.GROUND_TRUTH, "promoted_from": None,
         }
         if per_item is not None:
             row.update(per_item[i])
         rows.append(row)
+    claimed: set[str] = set()
+    for item, worklist in items:
+        if worklist is not None and readers.is_multi(worklist) and not item.is_model and worklist.id not in claimed:
+            readers.claim(session, worklist, resource.id, me.user_id)  # at most N readers per item
+            claimed.add(worklist.id)
     repo.insert_many(session, rows)
+    first = items[0][1] if items else None
+    workunits.record(session, customer_id=me.customer_id, user_id=me.user_id, email=me.email, resource_id=resource.id,
+                     action="annotate", project_id=first.project_id if first else None,
+                     worklist_id=first.id if first else None, labels=[item.identifier for item, _ in items],
+                     label_set=rows[0]["label_set"] if rows else None)
     return [r["id"] for r in rows]
 
 
@@ -196,7 +214,8 @@ def created_window(start: str | None, end: str | None) -> tuple[datetime | None,
 
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:
     """Filters, offset and limit of a search body (422 for malformed values)."""
-    f = SearchFilters(visible_projects=visible_projects(session, me))
+    f = SearchFilters(visible_projects=visible_projects(session, me),
+                      hidden=blinding.visible_condition(me, readers.blind_worklist_ids(session, me)))
     wanted = [body.resource_id] if body.resource_id else body.resource_ids
     if wanted is not None:
         ids = check_uuids(list(wanted), "resource")
@@ -233,6 +252,9 @@ def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[Sea
             raise ValidationFailedError(f"Invalid deleted={body.deleted!r}: use true or false")
         f.deleted = _DELETED[key]
     f.include_model = body.load_ai_segmentations is not False
+    if body.label_set:
+        wanted_sets = [body.label_set] if isinstance(body.label_set, str) else list(body.label_set)
+        f.label_sets = [label_sets.check_name(name) for name in wanted_sets]
     offset = _page_number(body.offset, "offset", 0, None)
     limit = _page_number(body.limit, "limit", 1, MAX_PAGE)
     return f, offset, limit
@@ -254,7 +276,8 @@ def worklist_resource_annotations(session: Session, me: Principal, worklist_id: 
     worklist, _ = worklists_service.visible_worklist(session, me, worklist_id)
     resource = resources_service.visible_resource(session, me, resource_id)
     f = SearchFilters(resource_ids=[resource.id], worklist_id=worklist.id,
-                      visible_projects=visible_projects(session, me))
+                      visible_projects=visible_projects(session, me),
+                      hidden=blinding.visible_condition(me, readers.blind_worklist_ids(session, me)))
     if kind != "annotations":
         f.annotation_type = "segmentation"
     if kind == "ai_segmentations":

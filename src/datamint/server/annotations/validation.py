@@ -81,6 +81,7 @@ class CleanItem:
     confiability: float = 1.0
     class_map: dict[str, Any] | None = None
     set_name: str | None = None
+    label_set: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -257,6 +258,7 @@ def check_item(raw: Any, position: int, shape: ResourceShape) -> CleanItem:
     item.model_id = _text(raw, "model_id", where, 300)
     item.set_name = _text(raw, "set_name", where, 300)
     item.worklist_id = _text(raw, "annotation_worklist_id", where, 36)
+    item.label_set = _text(raw, "label_set", where, 100) or _text(raw, "labelset", where, 100)
     item.is_model = bool(raw.get("is_model")) or item.model_id is not None
     confiability = raw.get("confiability", 1.0)
     if isinstance(confiability, bool) or not isinstance(confiability, (int, float)) or not 0 <= confiability <= 1:

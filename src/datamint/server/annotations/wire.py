@@ -86,6 +86,8 @@ def _wire(a: Annotation, resource: tuple[str | None, str | None], worklist_name:
         "confiability": a.confiability,
         "class_map": a.class_map,
         "set_name": a.set_name,
+        "label_set": a.label_set,
+        "promoted_from": a.promoted_from,
         "associated_file": a.file_key,
         "file": file_url(a) if a.file_key else None,
         "file_mimetype": a.file_mimetype,

@@ -8,6 +8,7 @@ it first); this module only decides which limits are in force and how a refusal 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -44,6 +45,31 @@ class DecodeLimitsMiddleware:
             return
         with decode_limits(self.owner.state.decode_limits):
             await self.app(scope, receive, send)
+
+
+class YamlAliasError(ValueError):
+    """A YAML document uses an alias (``*name``): refused, never expanded."""
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """Parse untrusted YAML with PyYAML's safe loader, refusing aliases: an alias bomb (a few hundred
+    bytes whose aliases expand to gigabytes once serialized) is never expanded.
+
+    Raises:
+        YamlAliasError: The document uses an alias (the message gives its line).
+        yaml.YAMLError: The document is not valid YAML.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise YamlAliasError(f"YAML aliases (*{event.anchor}) are not accepted (line "
+                                     f"{event.start_mark.line + 1}); write the values out")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader(text).get_single_data()
 
 
 def _decoded_size_handler(request: Request, exc: DecodedSizeError) -> JSONResponse:

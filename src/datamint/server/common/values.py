@@ -68,7 +68,7 @@ def storable_text_problem(value: str) -> str | None:
     """What makes ``value`` unstorable, or ``None``: text columns and strings inside JSON may hold
     any character except NUL (PostgreSQL refuses it, in JSONB as ``\\u0000`` too) and lone
     surrogates (not Unicode; no driver encodes them)."""
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):
         return "contains a lone UTF-16 surrogate (not valid Unicode text)"
     if "\x00" in value:
         return "contains a NUL character"
@@ -93,37 +93,45 @@ def check_text(value: str | None, field: str, *, max_length: int = MAX_LINE, sin
 
 def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     """What makes ``value`` (parsed JSON) unacceptable, or ``None`` when it is fine (see the module
-    docstring). Walks the document without recursion, so any depth is safe to inspect."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            problem = storable_text_problem(item)
-            if problem:
-                return f"a string {problem}"
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if not INT64_MIN <= item <= INT64_MAX:
-                return "an integer is outside the 64-bit range"
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return "NaN and Infinity are not JSON numbers"
-        elif isinstance(item, (dict, list, tuple)):
-            if depth >= max_depth:
-                return f"it is nested deeper than {max_depth} levels"
-            if isinstance(item, dict):
-                for key, sub in item.items():
-                    if not isinstance(key, str):
-                        return "an object key is not a string"
-                    problem = storable_text_problem(key)
-                    if problem:
-                        return f"an object key {problem}"
-                    stack.append((sub, depth + 1))
+    docstring). Walks the document level by level without recursion, so any depth is safe to
+    inspect; the strings and keys of a level are checked together, in one pass over their text."""
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        following: list[Any] = []
+        texts: list[str] = []
+        for item in level:
+            kind = type(item)
+            if kind is str:
+                texts.append(item)
+            elif kind is dict:
+                if depth >= max_depth:
+                    return f"it is nested deeper than {max_depth} levels"
+                if not all(type(key) is str for key in item):
+                    return "an object key is not a string"
+                texts.extend(item)
+                following.extend(item.values())
+            elif kind is list or kind is tuple:
+                if depth >= max_depth:
+                    return f"it is nested deeper than {max_depth} levels"
+                following.extend(item)
+            elif kind is float:
+                if not math.isfinite(item):
+                    return "NaN and Infinity are not JSON numbers"
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return "an integer is outside the 64-bit range"
+            elif item is None or kind is bool:
+                continue
+            elif isinstance(item, str):  # str subclasses (enums)
+                texts.append(str(item))
             else:
-                stack.extend((sub, depth + 1) for sub in item)
-        else:
-            return f"a {type(item).__name__} is not a JSON value"
+                return f"a {kind.__name__} is not a JSON value"
+        problem = storable_text_problem("".join(texts)) if texts else None
+        if problem:
+            return f"a string {problem}"
+        level = following
+        depth += 1
     return None
 
 
@@ -156,6 +164,30 @@ def parse_json(raw: str | bytes, field: str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailedError(f"The '{field}' field is not valid JSON: {exc}")
     return check_json(value, field)
+
+
+def storable_json(value: Any, _depth: int = 0) -> Any:
+    """A copy of ``value`` (JSON-like data *derived from a file*: DICOM or NIfTI header fields) that
+    every backend can hold: NUL characters dropped from strings (DICOM pads text with them), lone
+    surrogates replaced by U+FFFD, NaN and infinite numbers (a NIfTI ``scl_slope`` of NaN) and
+    integers beyond 64 bits turned into ``None`` and strings. What a client *sends* is refused
+    instead (:func:`check_json`); what a file says is kept as well as it can be. Containers deeper
+    than :data:`MAX_JSON_DEPTH` become ``None``."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value.replace("\x00", "")) if storable_text_problem(value) else value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dict, list, tuple)) and _depth >= MAX_JSON_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {storable_json(str(k)): storable_json(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable_json(v, _depth + 1) for v in value]
+    return value
 
 
 # -- pydantic types ------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from datamint.server.formats import models as format_models  # noqa: F401
 from datamint.server.jobs import models as job_models  # noqa: F401
 from datamint.server.models import models as model_models  # noqa: F401
 from datamint.server.projects import models as project_models  # noqa: F401
+from datamint.server.quality import models as quality_models  # noqa: F401
 from datamint.server.resources import models as resource_models  # noqa: F401
 from datamint.server.worklists import models as worklist_models  # noqa: F401
+from datamint.server.workunits import models as workunit_models  # noqa: F401
 
 metadata = Base.metadata

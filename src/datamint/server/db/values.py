@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection, ExecutionContext
 
-from datamint.server.common.values import json_problem, storable_text_problem
+from datamint.server.common.values import MAX_JSON_DEPTH, json_problem, storable_text_problem
 from datamint.server.errors import ValidationFailedError
 
 _BIND_SUFFIX = re.compile(r"_\d+$")
@@ -41,20 +41,42 @@ def _check_parameters(conn: Connection, cursor: Any, statement: str, parameters:
     rows = getattr(context, "compiled_parameters", None)
     if compiled is None or not rows:
         return
-    writes = bool(getattr(context, "isinsert", False) or getattr(context, "isupdate", False))
-    binds = compiled.binds
+    lengths: dict[str, int] = {}
+    if getattr(context, "isinsert", False) or getattr(context, "isupdate", False):
+        for key, bind in compiled.binds.items():
+            length = getattr(bind.type, "length", None)
+            if isinstance(length, int):
+                lengths[key] = length
+    texts: list[str] = []
+    documents: list[Any] = []
+    for row in rows:
+        for key, value in row.items():
+            kind = type(value)
+            if kind is str:
+                texts.append(value)
+                if key in lengths and len(value) > lengths[key]:
+                    raise _refused(key, f"is longer than {lengths[key]} characters")
+            elif kind is dict or kind is list:
+                documents.append(value)
+    # One pass over all the text and one walk over all the JSON of the statement; the value at
+    # fault is looked for only when something is wrong.
+    text_problem = texts and storable_text_problem("".join(texts))
+    if text_problem or (documents and json_problem(documents, max_depth=MAX_JSON_DEPTH + 1)):
+        _find_and_raise(rows)
+
+
+def _find_and_raise(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         for key, value in row.items():
             if isinstance(value, str):
                 problem = storable_text_problem(value)
-                if problem is None and writes:
-                    bind = binds.get(key)
-                    length = getattr(getattr(bind, "type", None), "length", None)
-                    if length is not None and len(value) > length:
-                        problem = f"is longer than {length} characters"
             elif isinstance(value, (dict, list)):
                 problem = json_problem(value)
             else:
                 continue
             if problem is not None:
-                raise ValidationFailedError(f"Invalid '{_BIND_SUFFIX.sub('', key)}': {problem}")
+                raise _refused(key, problem)
+
+
+def _refused(key: str, problem: str) -> ValidationFailedError:
+    return ValidationFailedError(f"Invalid '{_BIND_SUFFIX.sub('', key)}': {problem}")

@@ -1,7 +1,7 @@
 """DICOM SEG out (highdicom) and in (highdicom-, dcmqi- and our own files).
 
-Export: one SEG per DICOM resource with masks, referencing the resource's series and instance
-(and, for a multi-frame resource, its frames), one segment per label and scope: frame masks and
+Export: one SEG per multi-frame DICOM resource with masks, and one per series uploaded slice by
+slice, referencing the series and its instances (and frames), one segment per label and scope: frame masks and
 volume masks of one label become two segments, told apart by their Tracking ID
 (``datamint:frame`` / ``datamint:image``) so an import gives back the same annotations. Non-DICOM
 resources have no source instances to reference: their masks are left out (use ``nifti``).
@@ -34,9 +34,15 @@ _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "Accessi
 
 
 class DicomSegWriter(Writer):
-    """``dicom_seg``: ``seg/<name>.dcm`` per DICOM resource with masks (highdicom, BINARY)."""
+    """``dicom_seg``: ``seg/<name>.dcm`` (highdicom, BINARY) per multi-frame DICOM resource with
+    masks, and one per series for series uploaded slice by slice (single-frame resources of one
+    Series Instance UID: their masks are gathered and the SEG written at the end)."""
 
     name = "dicom_seg"
+
+    def __init__(self, archive: Any, plan: Any) -> None:
+        super().__init__(archive, plan)
+        self.series: dict[str, list[tuple[ResourceInfo, list[Annotation]]]] = {}
 
     def add(self, resource: ResourceInfo, annotations: Sequence[Annotation]) -> None:
         masks = [a for a in annotations if a.type == "segmentation" and a.file_key]
@@ -49,26 +55,51 @@ class DicomSegWriter(Writer):
             self.plan.skip("mask on a non-DICOM resource (DICOM SEG needs DICOM source images: use nifti)",
                            len(masks))
             return
+        if resource.frames == 1 and resource.series_uid:
+            self.series.setdefault(resource.series_uid, []).append((resource, masks))
+            return
+        self._write([(resource, masks)], f"{self.prefix(resource)}seg/{resource.stem}.dcm")
+
+    def finish(self) -> None:
+        for group in self.series.values():
+            first = group[0][0]
+            name = f"{self.prefix(first)}seg/{first.stem}" + (f"_series{len(group)}" if len(group) > 1 else "")
+            try:
+                self._write(group, f"{name}.dcm")
+            except Exception as exc:  # slices highdicom will not put in one SEG: one SEG per slice
+                self.plan.log(f"series of {first.filename}: one SEG per slice ({type(exc).__name__}: {exc})")
+                for resource, masks in group:
+                    self._write([(resource, masks)], f"{self.prefix(resource)}seg/{resource.stem}.dcm")
+
+    def _write(self, group: Sequence[tuple[ResourceInfo, list[Annotation]]], path: str) -> None:
+        """One SEG over the frames of ``group``'s resources (in order), one segment per label and scope."""
         import highdicom as hd
-        import pydicom
         from pydicom.sr.codedict import codes
 
-        with self.plan.store.open(resource.location) as fh:
-            source = pydicom.dcmread(io.BytesIO(fh.read()))
-        for keyword in _TYPE2:  # highdicom copies these patient/study attributes: empty when absent
-            if keyword not in source:
-                setattr(source, keyword, "")
-        frames, rows, columns = resource.frames, int(source.Rows), int(source.Columns)
+        from datamint.imaging.dicom_io import read_dicom as read_dicom_file
+
+        sources, offsets = [], []
+        total = 0
+        for resource, _ in group:
+            with self.plan.store.open(resource.location) as fh:
+                source = read_dicom_file(fh.read(), check=False)  # within the decoded-size limits
+            for keyword in _TYPE2:  # highdicom copies these patient/study attributes: empty when absent
+                if keyword not in source:
+                    setattr(source, keyword, "")
+            sources.append(source)
+            offsets.append(total)
+            total += resource.frames
+        rows, columns = int(sources[0].Rows), int(sources[0].Columns)
         segments: dict[tuple[str, str], np.ndarray] = {}
-        for a in masks:
-            data = self.plan.store.get(a.file_key)
-            scope = "frame" if a.file_mimetype == PNG else "image"
-            target = segments.setdefault((a.identifier, scope), np.zeros((frames, rows, columns), dtype=bool))
-            if a.file_mimetype == PNG:
-                target[a.frame_index or 0] |= read_frame_mask(data)
-            else:
-                target |= read_volume_mask(data).transpose(2, 1, 0)
-            self.plan.written += 1
+        for (resource, masks), offset in zip(group, offsets, strict=True):
+            for a in masks:
+                data = self.plan.store.get(a.file_key)
+                scope = "frame" if a.file_mimetype == PNG else "image"
+                target = segments.setdefault((a.identifier, scope), np.zeros((total, rows, columns), dtype=bool))
+                if a.file_mimetype == PNG:
+                    target[offset + (a.frame_index or 0)] |= read_frame_mask(data)
+                else:
+                    target[offset:offset + resource.frames] |= read_volume_mask(data).transpose(2, 1, 0)
         keys = sorted(segments)
         descriptions = [
             hd.seg.SegmentDescription(
@@ -78,14 +109,15 @@ class DicomSegWriter(Writer):
             for i, (label, scope) in enumerate(keys, 1)]
         pixels = np.stack([segments[k] for k in keys], axis=-1).astype(np.uint8)
         seg = hd.seg.Segmentation(
-            source_images=[source], pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            source_images=sources, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=900,
             sop_instance_uid=hd.UID(), instance_number=1, manufacturer="Datamint", manufacturer_model_name="Datamint",
             software_versions="datamint", device_serial_number="0", content_label="DATAMINT",
             content_description="Datamint export")
         buffer = io.BytesIO()
         seg.save_as(buffer)
-        self.archive.write(f"{self.prefix(resource)}seg/{resource.stem}.dcm", buffer.getvalue())
+        self.archive.write(path, buffer.getvalue())
+        self.plan.written += sum(len(masks) for _, masks in group)
 
 
 def read_seg(name: str, ds: Any) -> list[Candidate]:
@@ -149,10 +181,10 @@ def read_seg(name: str, ds: Any) -> list[Candidate]:
 
 def read_dicom(name: str, files: FileSet) -> list[Candidate]:
     """A DICOM annotation object: SEG or RT Structure Set."""
-    import pydicom
+    from datamint.imaging.dicom_io import read_dicom as read_dicom_file
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(files.read(name)), force=True)
+    try:  # the header checked against the decoded-size limits before any pixel data is read
+        ds = read_dicom_file(files.read(name), check=False)
         modality = str(ds.get("Modality", ""))
     except Exception as exc:
         raise Problem(name, f"not a readable DICOM file ({type(exc).__name__}: {exc})")

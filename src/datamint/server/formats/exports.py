@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuids
+from datamint.server.common.values import JsonObject, Line, RequestBody, line
 from datamint.server.datasets import service as datasets_service
 from datamint.server.datasets.models import DatasetVersion
 from datamint.server.db.base import iso, new_id, utcnow
@@ -58,24 +59,46 @@ _LOG = logging.getLogger("datamint.server.formats")
 router = APIRouter(tags=["formats"])
 
 
-class ExportBody(BaseModel):
+class ExportBody(RequestBody):
     """Body of ``POST /projects/{id}/exports``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    format: str = Field(description="coco, yolo, voc, csv_fourcorner, csv_widthheight, png_masks, nifti, "
+    format: line(50) = Field(description="coco, yolo, voc, csv_fourcorner, csv_widthheight, png_masks, nifti, "
                                     "dicom_seg or datamint")
-    worklist_id: str | None = Field(default=None, description="export one worklist of the project")
-    version: str | None = Field(default=None, max_length=100,
+    worklist_id: Line | None = Field(default=None, description="export one worklist of the project")
+    version: line(100) | None = Field(default=None,
                                 description="export a version of the project's dataset (latest, a number or a name)")
-    annotators: list[str] | None = Field(default=None, max_length=1000)
-    statuses: list[str] | None = Field(default=None, max_length=10, description="annotation status: new, published")
-    labels: list[str] | None = Field(default=None, max_length=10000)
-    resource_ids: list[str] | None = Field(default=None, max_length=100000)
-    splits: list[str] | None = Field(default=None, max_length=20, description="project splits to take")
+    annotators: list[line(320)] | None = Field(default=None, max_length=1000)
+    statuses: list[line(20)] | None = Field(default=None, max_length=10,
+                                            description="annotation status: new, published")
+    labels: list[line(300)] | None = Field(default=None, max_length=10000)
+    resource_ids: list[Line] | None = Field(default=None, max_length=100000)
+    splits: list[line(100)] | None = Field(default=None, max_length=20, description="project splits to take")
     include_model: bool = True
-    split: dict[str, Any] | None = Field(default=None, description='{"ratios": {"train": 0.8, "val": 0.2}, "seed": 1}')
-    options: dict[str, Any] = Field(default_factory=dict)
+    split: JsonObject | None = Field(default=None, description='{"ratios": {"train": 0.8, "val": 0.2}, "seed": 1}')
+    options: JsonObject = Field(default_factory=dict)
+
+
+#: Options each format takes (name → allowed values, or a type); ``keep_hours`` is every format's.
+OPTIONS: dict[str, dict[str, Any]] = {"yolo": {"task": ("detect", "segment")}, "nifti": {"nnunet": bool},
+                                      "png_masks": {"instances": bool}}
+
+
+def check_options(fmt: str, options: dict[str, Any]) -> None:
+    """422 for an option the format does not take or a value it does not accept."""
+    allowed = {**OPTIONS.get(fmt, {}), "keep_hours": float}
+    for name, value in options.items():
+        rule = allowed.get(name)
+        if rule is None:
+            raise ValidationFailedError(f"Unknown option {name!r} for format {fmt!r}: it takes "
+                                        f"{', '.join(sorted(allowed))}")
+        if rule is bool and not isinstance(value, bool):
+            raise ValidationFailedError(f"Option {name!r} is true or false, got {value!r}")
+        if rule is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 168):
+            raise ValidationFailedError(f"Option 'keep_hours' is a number of hours in (0, 168], got {value!r}")
+        if isinstance(rule, tuple) and value not in rule:
+            raise ValidationFailedError(f"Option {name!r} is one of {', '.join(rule)}, got {value!r}")
 
 
 def _scope(session: Session, me: Principal, project_id: str, worklist_id: str | None) -> scopes.Scope:
@@ -116,6 +139,7 @@ def start_export(project_id: str, body: ExportBody, request: Request, session: U
     fmt = (body.format or "").strip().lower()
     if fmt not in WRITERS:
         raise ValidationFailedError(f"Unknown export format {body.format!r}: use one of {', '.join(sorted(WRITERS))}")
+    check_options(fmt, body.options)
     found = _scope(session, me, project_id, body.worklist_id)
     if body.version is not None:
         if body.worklist_id:

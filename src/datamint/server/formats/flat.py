@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from datamint.server.annotations.models import Annotation
+from datamint.server.common.limits import YamlAliasError, load_yaml
+from datamint.server.common.spreadsheets import csv_cell, csv_text
 from datamint.server.formats.archive import PNG, dumps, read_frame_mask, read_volume_mask
 from datamint.server.formats.readers import (
     READERS,
@@ -128,9 +130,11 @@ def _yolo_names(name: str, files: FileSet) -> dict[int, str]:
     found = files.sibling(name, "data.yaml") or files.sibling(posixpath.dirname(name), "data.yaml")
     if not found:
         return {}
-    import yaml
 
-    doc = yaml.safe_load(files.read(found)) or {}
+    try:
+        doc = load_yaml(files.read(found)) or {}
+    except YamlAliasError as exc:
+        raise Problem(found, str(exc))
     names = doc.get("names") if isinstance(doc, dict) else None
     if isinstance(names, list):
         return dict(enumerate(str(n) for n in names))
@@ -271,8 +275,8 @@ class CsvWriter(_FrameWriter):
             for a in group:
                 x0, y0, x1, y1 = self.box(a, resource)
                 third, fourth = (x1, y1) if self.name == "csv_fourcorner" else (x1 - x0, y1 - y0)
-                writer.writerow([filename, _number(x0), _number(y0), _number(third), _number(fourth), a.identifier,
-                                 resource.id, frame])
+                writer.writerow([csv_cell(filename), _number(x0), _number(y0), _number(third), _number(fourth),
+                                 csv_cell(a.identifier), resource.id, frame])
                 self.plan.written += 1
 
 
@@ -293,7 +297,7 @@ def read_csv(name: str, files: FileSet) -> list[Candidate]:
                                    "xmax, ymax, label) nor the width-height layout (..., width, height, label)")
     out = []
     for number, row in enumerate(rows, 2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        row = {k.strip().lower(): csv_text((v or "").strip()) for k, v in row.items() if k}
         where = f"{name}:{number}"
         try:
             x0, y0 = float(row["xmin"]), float(row["ymin"])
@@ -357,11 +361,14 @@ class PngMaskWriter(_FrameWriter):
 
 
 def _png_array(where: str, data: bytes) -> np.ndarray:
-    from PIL import Image
+    from datamint.imaging.limits import DecodedSizeError
+    from datamint.imaging.render import open_image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:  # its size checked against the decoded-size limits first
             return np.asarray(image)
+    except DecodedSizeError as exc:
+        raise Problem(where, str(exc))
     except Exception as exc:
         raise Problem(where, f"not a readable PNG ({exc})")
 

@@ -31,6 +31,7 @@ class ResourceGeometry:
     kind: str
     volume: geo.VolumeGeometry | None = None
     nifti_affine: np.ndarray | None = None
+    _inverse: np.ndarray | None = None
 
     def to_pixel(self, point: Sequence[float]) -> tuple[float, float, float]:
         """``(column, row, frame)`` of a stored point."""
@@ -39,7 +40,10 @@ class ResourceGeometry:
         if self.kind == "dicom" and self.volume is not None:
             return geo.patient_to_pixel(self.volume, x, y, z)
         if self.kind == "nifti" and self.nifti_affine is not None:
-            return geo.nifti_world_to_pixel(self.nifti_affine, x, y, z, lps=True)
+            if self._inverse is None:
+                self._inverse = np.linalg.inv(self.nifti_affine)
+            i, j, k, _ = self._inverse @ np.array([-x, -y, z, 1.0])  # LPS → RAS, then voxels
+            return float(i), float(j), float(k)
         return x, y, z
 
     def to_stored(self, x: float, y: float, frame: float) -> list[float]:
@@ -67,11 +71,11 @@ class ResourceGeometry:
 
 def read_dicom_header(store: BlobStore, location: str) -> Any:
     """The header of a stored DICOM file (pixel data not read when the stream can seek)."""
-    import pydicom
+    from datamint.imaging.dicom_io import read_dicom
 
     with store.open(location) as fh:
         source = fh if getattr(fh, "seekable", lambda: False)() else io.BytesIO(fh.read())
-        return pydicom.dcmread(source, stop_before_pixels=True, force=True)
+        return read_dicom(source, stop_before_pixels=True, check=False)  # a deflated file: inflated within the limits
 
 
 def load(store: BlobStore, mimetype: str, location: str, metadata: dict[str, Any] | None) -> ResourceGeometry:

@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from datamint.imaging.limits import DecodedSizeError, check_decoded_bytes
 from datamint.server.annotations import masks
 from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.models import Annotation
@@ -490,6 +491,10 @@ def _fileset(ctx: JobContext, rows: Sequence[ImportFile]) -> tuple[FileSet, dict
             cache.clear()
             cache[key] = ctx.store.get(key)
         with zipfile.ZipFile(io.BytesIO(cache[key])) as archive:
+            try:  # a zip bomb's member: refused from its declared size (zipfile never inflates past it)
+                check_decoded_bytes(archive.getinfo(member).file_size, f"{name} decompressed")
+            except DecodedSizeError as exc:
+                raise Problem(name, str(exc))
             return archive.read(member)
 
     return FileSet(sorted(blobs), read), owned

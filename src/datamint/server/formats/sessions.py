@@ -18,7 +18,7 @@ import posixpath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from datamint.server import policy
 from datamint.server.annotations.masks import PendingBlobs, with_blobs
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.common.values import Line, RequestBody, line
 from datamint.server.db import locks, unit_of_work
 from datamint.server.db.base import iso, new_id
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
@@ -43,24 +44,24 @@ CONFLICTS = ("keep", "skip", "replace")
 router = APIRouter(tags=["formats"])
 
 
-class SessionBody(BaseModel):
+class SessionBody(RequestBody):
     """Body of ``POST /projects/{id}/imports``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    worklist_id: str | None = Field(default=None, description="import into this worklist (default: the project's)")
+    worklist_id: Line | None = Field(default=None, description="import into this worklist (default: the project's)")
 
 
-class CommitBody(BaseModel):
+class CommitBody(RequestBody):
     """Body of ``POST /imports/{id}/commit``."""
 
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = Field(default=False, description="read and check every file, write nothing: a preview")
-    label_map: dict[str, str] = Field(default_factory=dict, description="label in the files → label here")
-    on_conflict: str = Field(default="keep", description="keep (add beside), skip (identical ones) or replace")
-    author: str | None = Field(default=None, max_length=320, description="credit this author (import_author)")
-    model_name: str | None = Field(default=None, max_length=300, description="predictions of this model")
+    label_map: dict[line(300), line(300)] = Field(default_factory=dict, description="label in the files → label here")
+    on_conflict: line(20) = Field(default="keep", description="keep (add beside), skip (identical ones) or replace")
+    author: line(320) | None = Field(default=None, description="credit this author (import_author)")
+    model_name: line(300) | None = Field(default=None, description="predictions of this model")
 
 
 def _name(raw: str | None, fallback: str | None) -> str:

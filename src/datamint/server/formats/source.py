@@ -65,6 +65,7 @@ class ResourceInfo:
     patient_id: str | None
     instance_uid: str | None
     modality: str | None = None
+    series_uid: str | None = None
 
     @property
     def width(self) -> int:
@@ -108,7 +109,7 @@ def resources(session: Session, scope: Scope, filters: Filters) -> list[Resource
     for start in range(0, len(ordered), 500):
         rows = session.scalars(select(Resource).where(Resource.id.in_(ordered[start:start + 500])))
         out.extend(ResourceInfo(r.id, r.filename, r.mimetype, r.location, dict(r.file_metadata or {}),
-                                r.patient_id, r.instance_uid, r.modality) for r in rows)
+                                r.patient_id, r.instance_uid, r.modality, r.series_uid) for r in rows)
     return sorted(out, key=lambda r: r.id)
 
 
@@ -125,8 +126,9 @@ def annotation_query(session: Session, scope: Scope, filters: Filters) -> Select
         conds.append(Annotation.resource_id.in_(filters.resource_ids))
     if not filters.include_model:
         conds.append(Annotation.is_model.is_(False))
-    return select(Annotation).where(and_(*conds)).order_by(Annotation.resource_id, Annotation.created_at,
-                                                           Annotation.id)
+    # Plain rows (attribute names are the columns'), not ORM objects: a third of the time per row.
+    return select(*Annotation.__table__.c).where(and_(*conds)).order_by(Annotation.resource_id,
+                                                                       Annotation.created_at, Annotation.id)
 
 
 def labels(session: Session, scope: Scope, filters: Filters) -> list[str]:
@@ -145,7 +147,7 @@ def by_resource(database: Database, query: Select[Any], wanted: Sequence[Resourc
         if isinstance(query, VersionQuery):
             stream: Iterator[Annotation] = query.stream(session)
         else:
-            stream = iter(session.scalars(query.execution_options(yield_per=_BATCH)))
+            stream = iter(session.execute(query.execution_options(yield_per=_BATCH)))
         groups = groupby(stream, key=lambda a: a.resource_id)
         pending = next(groups, None)
         for resource in wanted:
@@ -153,9 +155,6 @@ def by_resource(database: Database, query: Select[Any], wanted: Sequence[Resourc
                 pending = next(groups, None)
             if pending is not None and pending[0] == resource.id:
                 rows = list(pending[1])
-                for row in rows:
-                    if row in session:
-                        session.expunge(row)
                 pending = next(groups, None)
                 yield resource, rows
             else:
@@ -219,7 +218,7 @@ def version_resources(session: Session, version: DatasetVersion, filters: Filter
         out.append(ResourceInfo(r.resource_id, str(data.get("filename") or r.resource_id),
                                 str(data.get("mimetype") or "application/octet-stream"), r.blob_key,
                                 dict(data.get("metadata") or {}), data.get("patient_id"), data.get("instance_uid"),
-                                data.get("modality")))
+                                data.get("modality"), data.get("series_uid")))
     return sorted(out, key=lambda r: r.id)
 
 

@@ -9,7 +9,6 @@ the job's log, never dropped silently.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -306,9 +305,9 @@ class NiftiWriter(Writer):
             return dicom_to_nifti(data)
         if resource.mimetype == "application/nifti":
             return data if data[:2] == b"\x1f\x8b" else gzip.compress(data, compresslevel=6)
-        from PIL import Image
+        from datamint.imaging.render import open_image
 
-        with Image.open(io.BytesIO(data)) as picture:
+        with open_image(data) as picture:  # its size checked against the decoded-size limits first
             pixels = np.asarray(picture.convert("L"))
         return gzip.compress(nibabel.Nifti1Image(np.ascontiguousarray(pixels.T[:, :, np.newaxis]),
                                                  affine).to_bytes(), compresslevel=6)

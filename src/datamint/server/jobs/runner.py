@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datamint.server.db.base import utcnow
-from datamint.server.errors import AppError
+from datamint.server.errors import AppError, public_message, server_dirs
 from datamint.server.jobs import registry
 from datamint.server.jobs import repository as repo
 from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
@@ -150,8 +150,9 @@ class Runner:
             self._end(ctx, kind, "cancelled", None, None)
         except Exception as exc:  # noqa: BLE001 - any handler failure ends the job, with its reason
             _LOG.info("job %s (%s) failed", ctx.job_id, ctx.kind, exc_info=True)
-            self._log(ctx, "error", "".join(traceback.format_exception(exc)).rstrip())
-            self._end(ctx, kind, "failed", describe(exc), where(exc))
+            hidden = server_dirs(store=self.store)  # the job's creator reads these: no server files, no reprs
+            self._log(ctx, "error", public_message("".join(traceback.format_exception(exc)).rstrip(), hidden))
+            self._end(ctx, kind, "failed", public_message(describe(exc), hidden), where(exc))
 
     def _end(self, ctx: JobContext, kind: registry.JobKind | None, status: str, message: str | None,
              where_: str | None) -> None:

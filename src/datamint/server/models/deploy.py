@@ -21,10 +21,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import delete, select
 
 from datamint.server import policy
+from datamint.server.common.values import Line, RequestBody, line
+from datamint.server.db import unit_of_work
 from datamint.server.db.base import iso, utcnow
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
 from datamint.server.errors import ValidationFailedError
@@ -42,17 +44,17 @@ KIND = "models.deploy"
 router = APIRouter(prefix="/datamint/api/v1/deploy-model", tags=["models"])
 
 
-class DeployBody(BaseModel):
+class DeployBody(RequestBody):
     """``POST /deploy-model/start``."""
 
-    model_name: str = Field(min_length=1, max_length=300)
+    model_name: line(300, min_length=1)
     model_version: int | None = Field(default=None, ge=1)
-    model_alias: str | None = Field(default=None, min_length=1, max_length=128)
+    model_alias: line(128, min_length=1) | None = None
     image_name: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._/-]+$")
     with_gpu: bool = False
     convert_to_onnx: bool = False
     input_shape: list[int] | None = Field(default=None, min_length=1, max_length=8)
-    project_id: str | None = None
+    project_id: Line | None = None
 
 
 def tag_of(version: int | None, alias: str | None) -> str:
@@ -142,7 +144,7 @@ def _visible_projects(session: SessionDep, me: CurrentUser) -> list[str]:
 @router.get("/images")
 def list_images(request: Request, session: SessionDep, me: CurrentUser,
                 model_name: Annotated[str | None, Query(max_length=300)] = None,
-                project_id: str | None = None) -> list[dict[str, Any]]:
+                project_id: Line | None = None) -> list[dict[str, Any]]:
     """The deployed images (model versions ready to serve) of your projects, or of one model."""
     _, rows = _deployments(session, me, request, model_name, project_id, policy.ProjectAction.READ)
     return [common.deployment_to_wire(d) for d in rows]
@@ -151,7 +153,7 @@ def list_images(request: Request, session: SessionDep, me: CurrentUser,
 @router.get("/image/{model_name}/exists")
 def image_exists(model_name: str, request: Request, session: SessionDep, me: CurrentUser,
                  tag: Annotated[str, Query(max_length=128)] = "latest",
-                 project_id: str | None = None) -> dict[str, bool]:
+                 project_id: Line | None = None) -> dict[str, bool]:
     """Whether ``model_name:tag`` is deployed."""
     pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id,
                                      policy.ProjectAction.READ)
@@ -161,15 +163,18 @@ def image_exists(model_name: str, request: Request, session: SessionDep, me: Cur
 @router.delete("/image/{model_name}")
 def remove_image(model_name: str, request: Request, session: UnitOfWork, me: CurrentUser,
                  tag: Annotated[str | None, Query(max_length=128)] = None,
-                 project_id: str | None = None) -> dict[str, Any]:
+                 project_id: Line | None = None) -> dict[str, Any]:
     """Undeploy ``model_name:tag`` (every tag when none is given); inference on it then gets 404."""
     pid, name = common.model_project(session, request.app.state.mlflow, me, model_name, project_id,
                                      policy.ProjectAction.MODELS)
     stmt = delete(ModelDeployment).where(ModelDeployment.project_id == pid, ModelDeployment.model_name == name)
     if tag:
         stmt = stmt.where(ModelDeployment.tag == tag)
-    removed = session.scalars(stmt.returning(ModelDeployment.image_name)).all()
-    return {"success": bool(removed), "removed": sorted(removed)}
+    removed = session.execute(stmt.returning(ModelDeployment.image_name, ModelDeployment.details)).all()
+    onnx_keys = [(details or {}).get("onnx", {}).get("key") for _, details in removed]
+    store = request.app.state.blob_store
+    unit_of_work.after_commit(session, lambda: [store.delete(k) for k in onnx_keys if k and store.exists(k)])
+    return {"success": bool(removed), "removed": sorted(name for name, _ in removed)}
 
 
 @router.get("/logs/{job_id}")
@@ -214,8 +219,8 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
     ctx.log(f"artifacts ready in {model_dir}: {', '.join(sorted(os.listdir(model_dir)))}")
     ctx.progress(3, 6, "checking requirements", force=True)
     missing, other = serving.unmet_requirements(model_dir)
-    for line in other:
-        ctx.log(f"requirement in another version here: {line}", "warning")
+    for requirement in other:
+        ctx.log(f"requirement in another version here: {requirement}", "warning")
     if missing:
         raise ValidationFailedError(
             f"The model needs packages this server's workers do not have: {', '.join(missing)}. Install them in "
@@ -277,33 +282,63 @@ def _specs(model_dir: str, model: Any) -> list[dict[str, Any]]:
 
 
 def _export_onnx(ctx: JobContext, model: Any, input_shape: list[int], model_dir: str) -> dict[str, Any]:
-    """Export the model's torch module (``torch_module()``) to ONNX and compare onnxruntime with torch."""
+    """Export the model's torch module (``torch_module()``) to ONNX, compare onnxruntime with torch on a
+    random input of ``input_shape``, and keep the file in the blob store (named in the checkpoint first)."""
+    import tempfile
+    import warnings
+
     try:
         import numpy as np
         import onnxruntime
         import torch
     except ImportError as exc:
-        raise ValidationFailedError(f"convert_to_onnx needs torch and onnxruntime in the workers ({exc}); "
-                                    "install them, or deploy without convert_to_onnx") from exc
+        raise ValidationFailedError(f"convert_to_onnx needs torch, onnx and onnxruntime in the workers ({exc}); "
+                                    "install them (pip install 'datamint[onnx]'), or deploy without "
+                                    "convert_to_onnx") from exc
     module = model.torch_module() if hasattr(model, "torch_module") else None
     if not isinstance(module, torch.nn.Module):
         raise ValidationFailedError("convert_to_onnx needs the model to return its torch.nn.Module from "
                                     "torch_module(); add that method, or deploy without convert_to_onnx")
     module = module.eval()
     example = torch.randn(*input_shape)
-    path = os.path.join(model_dir, "model.onnx")
-    torch.onnx.export(module, (example,), path, input_names=["input"], output_names=["output"], dynamo=False)
-    with torch.no_grad():
-        expected = module(example).numpy()
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    got = session.run(None, {"input": example.numpy()})[0]
-    diff = float(np.max(np.abs(got - expected)))
-    if not np.allclose(got, expected, rtol=1e-3, atol=1e-4):
-        raise ValidationFailedError(f"The ONNX export differs from the torch model on a random input (max "
-                                    f"difference {diff:.3g}); deploy without convert_to_onnx")
-    ctx.log(f"ONNX export checked with onnxruntime: max difference {diff:.3g} on a random {input_shape} input")
-    return {"path": "model.onnx", "input_shape": input_shape, "max_abs_difference": diff}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (example,), path, input_names=["input"], output_names=["output"],
+                                  dynamo=False)
+            with torch.no_grad():
+                expected = module(example).numpy()
+            session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            got = session.run(None, {"input": example.numpy()})[0]
+        except Exception as exc:  # noqa: BLE001 - the exporter's or the runtime's message is the answer
+            raise ValidationFailedError(f"The ONNX export failed ({type(exc).__name__}: {exc}); check "
+                                        f"input_shape {input_shape}, or deploy without convert_to_onnx") from exc
+        diff = float(np.max(np.abs(got - expected)))
+        if not np.allclose(got, expected, rtol=1e-3, atol=1e-4):
+            raise ValidationFailedError(f"The ONNX export differs from the torch model on a random input (max "
+                                        f"difference {diff:.3g}); deploy without convert_to_onnx")
+        key = f"{ctx.customer_id}/models/onnx/{ctx.job_id}.onnx"
+        ctx.save_checkpoint({**ctx.checkpoint, "onnx_key": key})
+        with open(path, "rb") as handle:
+            size = ctx.store.put(key, handle)
+    ctx.log(f"ONNX export checked with onnxruntime: max difference {diff:.3g} on a random {input_shape} input "
+            f"({size} bytes)")
+    return {"key": key, "size": size, "input_shape": input_shape, "max_abs_difference": diff}
 
 
-registry.register(KIND, run_deploy, max_attempts=2,
+def remove_onnx(ctx: JobContext) -> None:
+    """Cleanup of a failed or cancelled deploy: the ONNX file it stored, unless a deployment records it."""
+    key = ctx.checkpoint.get("onnx_key")
+    if not key:
+        return
+    with ctx.database.transaction() as session:
+        kept = session.scalar(select(ModelDeployment.id).where(ModelDeployment.deploy_job_id == ctx.job_id))
+    if kept is None and ctx.store.exists(key):
+        ctx.store.delete(key)
+        ctx.log("removed the ONNX file of this failed deploy")
+
+
+registry.register(KIND, run_deploy, cleanup=remove_onnx, max_attempts=2,
                   description="check that a registered model version loads and serves, and record it as deployed")

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from datamint.server import policy
@@ -30,6 +30,7 @@ from datamint.server.annotations import masks
 from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.models import Annotation
 from datamint.server.common.ids import check_uuid
+from datamint.server.common.values import JsonObject, Line, RequestBody, line
 from datamint.server.db.base import iso, new_id
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
 from datamint.server.errors import NotFoundError, ValidationFailedError
@@ -46,30 +47,30 @@ MAX_RESOURCES = 500
 router = APIRouter(prefix="/datamint/api/v1/model-inference", tags=["models"])
 
 
-class SaveOptions(BaseModel):
+class SaveOptions(RequestBody):
     """Where and how predictions are saved (``save_results_options``)."""
 
-    worklist_id: str | None = None
+    worklist_id: Line | None = None
     annotation_source: Literal["model_deploy", "model_pipeline"] = "model_deploy"
-    imported_from: str | None = Field(default=None, max_length=300)
-    author_email: str | None = Field(default=None, max_length=320)
+    imported_from: line(300) | None = None
+    author_email: line(320) | None = None
 
 
-class InferenceBody(BaseModel):
+class InferenceBody(RequestBody):
     """The common payload of the predict routes (wire §4.8)."""
 
-    model_name: str = Field(min_length=1, max_length=300)
-    project_id: str | None = None
+    model_name: line(300, min_length=1)
+    project_id: Line | None = None
     model_version: int | None = Field(default=None, ge=1)
-    model_alias: str | None = Field(default=None, max_length=128)
-    resource_id: str | None = None
-    resource_ids: list[str] | None = Field(default=None, max_length=MAX_RESOURCES)
-    file_path: str | None = None
-    file_paths: list[str] | None = None
+    model_alias: line(128) | None = None
+    resource_id: Line | None = None
+    resource_ids: list[Line] | None = Field(default=None, max_length=MAX_RESOURCES)
+    file_path: Line | None = None
+    file_paths: list[Line] | None = None
     save_results: bool = False
     save_results_options: SaveOptions | None = None
-    prompts: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
+    prompts: JsonObject | None = None
+    params: JsonObject | None = None
     frame_index: int | None = Field(default=None, ge=0)
     slice_index: int | None = Field(default=None, ge=0)
     axis: Literal["axial", "sagittal", "coronal"] | None = None

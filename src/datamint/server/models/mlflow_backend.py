@@ -49,7 +49,10 @@ def mlflow_database_url(database_url: str, data_dir: Any, override: str | None =
         return override
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        folder = os.path.dirname(url.database) if url.database and url.database != ":memory:" else str(data_dir)
+        if url.database and url.database != ":memory:":
+            folder = os.path.dirname(os.path.abspath(url.database))
+        else:
+            folder = os.path.abspath(str(data_dir or "."))
         return f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")

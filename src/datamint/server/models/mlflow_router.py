@@ -1,9 +1,11 @@
 """MLflow's REST API (``/api/2.0/mlflow/...``, ``/api/2.0/mlflow-artifacts/...``) behind our keys.
 
 Each request is authenticated with our API key (``Authorization: Bearer <key>``, as MLflow's
-client sends ``MLFLOW_TRACKING_TOKEN``, or ``apikey``), assigned to one project, checked against
-the caller's permission in it (reads: ``project.read``; writes: ``project.models``), and then
-served by MLflow's own handler with the project as MLflow's workspace.
+client sends ``MLFLOW_TRACKING_TOKEN``, or ``apikey``) by the request gate like every route (the
+artifact routes take bodies up to ``max_upload_mb``, the others ``max_json_mb``), assigned to one
+project, checked against the caller's permission in it (reads: ``project.read``; writes:
+``project.models``), and then served by MLflow's own handler with the project as MLflow's
+workspace.
 
 Which project (first that applies):
 
@@ -21,29 +23,34 @@ like objects that do not exist.
 from __future__ import annotations
 
 import json
-from typing import Any
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from datamint.server import policy
-from datamint.server.auth.service import Principal, authenticate
-from datamint.server.deps import api_key_from_headers, client_address
+from datamint.server.auth.service import Principal
+from datamint.server.common.values import MAX_JSON_DEPTH, json_problem
+from datamint.server.deps import CurrentUser
 from datamint.server.errors import AppError, ForbiddenError, NotFoundError
 from datamint.server.models.mlflow_backend import ALLOWED_PREFIXES, WORKSPACES_DIR, MlflowBackend
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects import service as projects_service
+from datamint.server.transport.routes import body_kind
 
 router = APIRouter(include_in_schema=False)
 
 _METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+SPOOL_BYTES = 8 * 1024 * 1024
 _READ_SUFFIXES = ("/search", "/get", "/get-by-name", "/get-latest-versions", "/get-history", "/get-download-uri")
 _MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "RESOURCE_DOES_NOT_EXIST", 409: "RESOURCE_ALREADY_EXISTS", 422: "INVALID_PARAMETER_VALUE",
-                 429: "REQUEST_LIMIT_EXCEEDED"}
+                 413: "INVALID_PARAMETER_VALUE", 429: "REQUEST_LIMIT_EXCEEDED"}
 
 
 #: What MLflow clients learn from ``/api/3.0/mlflow/server-info``: projects are MLflow workspaces
@@ -55,10 +62,15 @@ SERVER_INFO = {"store_type": "SqlStore", "workspaces_enabled": True, "trace_arch
                "features_enabled": {"gateway": False}}
 
 
+def mlflow_error_body(status: int, message: str) -> dict[str, Any]:
+    """An error body in MLflow's own JSON shape (its client shows ``message``)."""
+    return {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+
+
 def mlflow_error(status: int, message: str) -> Response:
-    """An error in MLflow's own JSON shape (its client shows ``message``)."""
-    body = {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    """An error response in MLflow's own JSON shape."""
+    return Response(json.dumps(mlflow_error_body(status, message)), status_code=status,
+                    media_type="application/json")
 
 
 def is_read(method: str, path: str) -> bool:
@@ -157,6 +169,20 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
     return params
 
 
+def _body_problem(request: Request, body: bytes) -> str | None:
+    """What in a JSON body no backend can hold (common/values.py rules), or ``None`` (also when the
+    body is not JSON: MLflow answers that itself)."""
+    if not body or request.method == "PUT" or "json" not in request.headers.get("content-type", "json"):
+        return None
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        return f"it is nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError:
+        return None
+    return json_problem(data)
+
+
 def _strip_project_id(request: Request, body: bytes) -> tuple[str, bytes]:
     """The query string and body without our ``project_id`` (MLflow's parsers reject unknown fields)."""
     query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "project_id"])
@@ -171,23 +197,12 @@ def _strip_project_id(request: Request, body: bytes) -> tuple[str, bytes]:
     return query, body
 
 
-def _authorize(request: Request, path: str, params: dict[str, Any]) -> tuple[Principal, str]:
-    """The caller and the project of this call, or an AppError."""
-    database = request.app.state.database
-    guard = request.app.state.auth_guard
-    client = client_address(request)
-    guard.check(client)
+def _authorize(request: Request, path: str, params: dict[str, Any], me: Principal) -> str:
+    """The project of this call, checked against the caller's permission in it (or an AppError)."""
     backend: MlflowBackend = request.app.state.mlflow
-    with database.session() as session:
-        try:
-            me = authenticate(session, api_key_from_headers(request))
-        except AppError:
-            guard.record_failure(client)
-            raise
-        request.state.user_email = me.email
-        request.state.customer_id = me.customer_id
+    with request.app.state.database.session() as session:
         if path.startswith("/api/3.0/mlflow/server-info"):
-            return me, ""
+            return ""
         backend.ensure_ready()  # MLflow's migrations run on the first call after a start
         project_id = ProjectResolver(backend, session, me).resolve(path, params, request.headers)
         try:
@@ -196,67 +211,102 @@ def _authorize(request: Request, path: str, params: dict[str, Any]) -> tuple[Pri
             raise NotFoundError("Project") from exc
         action = policy.ProjectAction.READ if is_read(request.method, path) else policy.ProjectAction.MODELS
         policy.require_project(me, roles, action)
-        return me, project_id
+        return project_id
 
 
-def _call_flask(backend: MlflowBackend, project_id: str, method: str, path: str, query: str, body: bytes,
-                headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+def _call_flask(backend: MlflowBackend, project_id: str, method: str, path: str, query: str,
+                body: bytes | IO[bytes], size: int, headers: dict[str, str]
+                ) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
+    """Serve one request with MLflow's Flask app, the project bound as MLflow's workspace.
+
+    The answer is not buffered: a downloaded artifact streams from its file.
+    """
     from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-    builder = EnvironBuilder(path=path, method=method, query_string=query, data=body,
+    source: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"input_stream": body,
+                                                                            "content_length": size}
+    builder = EnvironBuilder(path=path, method=method, query_string=query,
                              headers={k: v for k, v in headers.items()
-                                      if k.lower() in ("content-type", "accept", "range")})
+                                      if k.lower() in ("content-type", "accept", "range")}, **source)
     environ = builder.get_environ()
-    builder.close()
     token = backend.bind(project_id or None)
     try:
-        app_iter, status, response_headers = run_wsgi_app(backend.flask_app, environ, buffered=True)
-        try:
-            data = b"".join(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close:
-                close()
+        app_iter, status, response_headers = run_wsgi_app(backend.flask_app, environ, buffered=False)
     finally:
         backend.unbind(token)
-    return int(status.split()[0]), list(response_headers.items()), data
+    return int(status.split()[0]), list(response_headers.items()), app_iter
 
 
-async def _serve(request: Request, path: str) -> Response:
+def _chunks(app_iter: Iterable[bytes]) -> Iterator[bytes]:
+    try:
+        yield from app_iter
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close:
+            close()
+
+
+async def _spool(request: Request) -> tuple[IO[bytes], int]:
+    """The request body in a temporary file (in memory up to 8 MiB): uploads are not held in memory."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        await run_in_threadpool(spool.write, chunk)
+    spool.seek(0)
+    return spool, size
+
+
+async def _serve(request: Request, path: str, me: Principal) -> Response:
     if not path.startswith(ALLOWED_PREFIXES) or "search-datasets" in path:
         return mlflow_error(404, f"MLflow endpoint {path} not found on this server (only tracking, "
                                  "model registry and artifacts are served)")
-    body = await request.body()
+    upload = request.method == "PUT" and path.startswith("/api/2.0/mlflow-artifacts/")
+    body = b"" if upload else await request.body()
     params = _params(request, body)
     try:
-        me, project_id = await run_in_threadpool(_authorize, request, path, params)
+        project_id = await run_in_threadpool(_authorize, request, path, params, me)
     except ForbiddenError as exc:
         return mlflow_error(403, exc.message)
     except AppError as exc:
         return mlflow_error(exc.status_code, exc.message)
     if path.startswith("/api/3.0/mlflow/server-info"):
         return Response(json.dumps(SERVER_INFO), media_type="application/json")
+    if (problem := _body_problem(request, body)) is not None:  # MLflow's own tables get no NUL, no NaN
+        return mlflow_error(422, f"Invalid request body: {problem}")
     query, body = _strip_project_id(request, body)
+    source: bytes | IO[bytes] = body
+    size = len(body)
+    if upload:
+        source, size = await _spool(request)
     backend: MlflowBackend = request.app.state.mlflow
-    status, headers, data = await run_in_threadpool(_call_flask, backend, project_id, request.method, path, query,
-                                                    body, dict(request.headers))
-    keep = {k: v for k, v in headers if k.lower() in ("content-type", "content-disposition", "x-content-type-options")}
-    return Response(data, status_code=status, headers=keep)
+    try:
+        status, headers, app_iter = await run_in_threadpool(_call_flask, backend, project_id, request.method, path,
+                                                            query, source, size, dict(request.headers))
+    finally:
+        if not isinstance(source, bytes):
+            source.close()
+    keep = {k: v for k, v in headers if k.lower() in ("content-type", "content-disposition", "content-length",
+                                                      "x-content-type-options")}
+    return StreamingResponse(_chunks(app_iter), status_code=status, headers=keep)
 
 
 @router.api_route("/api/2.0/mlflow/{rest:path}", methods=_METHODS)
-async def mlflow_rest(request: Request, rest: str) -> Response:
+@body_kind("json", caller=True, errors=mlflow_error_body)  # the gate authenticates before the body
+async def mlflow_rest(request: Request, rest: str, me: CurrentUser) -> Response:
     """MLflow tracking and model registry REST API (MLflow's handlers, our keys and projects)."""
-    return await _serve(request, f"/api/2.0/mlflow/{rest}")
+    return await _serve(request, f"/api/2.0/mlflow/{rest}", me)
 
 
 @router.api_route("/api/2.0/mlflow-artifacts/{rest:path}", methods=_METHODS)
-async def mlflow_artifacts(request: Request, rest: str) -> Response:
+@body_kind("upload", caller=True, errors=mlflow_error_body)
+async def mlflow_artifacts(request: Request, rest: str, me: CurrentUser) -> Response:
     """MLflow's artifact proxy; the files live in our blob store under ``mlflow/workspaces/<project>/``."""
-    return await _serve(request, f"/api/2.0/mlflow-artifacts/{rest}")
+    return await _serve(request, f"/api/2.0/mlflow-artifacts/{rest}", me)
 
 
 @router.get("/api/3.0/mlflow/server-info")
-async def mlflow_server_info(request: Request) -> Response:
+@body_kind("small", caller=True, errors=mlflow_error_body)
+async def mlflow_server_info(request: Request, me: CurrentUser) -> Response:
     """MLflow's server-info (store type, features), for MLflow clients that ask."""
-    return await _serve(request, "/api/3.0/mlflow/server-info")
+    return await _serve(request, "/api/3.0/mlflow/server-info", me)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
 
 from datamint.server import policy
+from datamint.server.common.values import RequestBody, line
 from datamint.server.datasets import service as datasets_service
 from datamint.server.datasets import snapshot as snap
 from datamint.server.deps import CurrentUser, SessionDep
@@ -62,10 +62,10 @@ def get_models(project_id: str, request: Request, session: SessionDep, me: Curre
     return {"model_names": sorted(set(from_annotations) | set(registered))}
 
 
-class ProjectQuery(BaseModel):
+class ProjectQuery(RequestBody):
     """``POST /model-info/get-project`` (the official client's ``customer_id`` is ignored: it is the caller's)."""
 
-    model_name: str = Field(min_length=1, max_length=300)
+    model_name: line(300, min_length=1)
 
 
 @router.post("/get-project")

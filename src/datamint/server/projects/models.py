@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, created_at_column, id_column
@@ -30,6 +30,10 @@ class Project(Base):
 
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("customer_id", "name"),)
+    # Columns added later carry only a server default and are read back lazily (no RETURNING), so
+    # an INSERT names only the columns it sets: rows can still be written against older schemas
+    # (the data-migration tests seed the revision before theirs with these models).
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012
 
     id: Mapped[str] = id_column()
     customer_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
@@ -48,6 +52,8 @@ class Project(Base):
     segmentation_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     pinned_metrics: Mapped[list[Any]] = mapped_column(default=list)
     most_recent_experiment: Mapped[str | None] = mapped_column(String(200))
+    enable_label_status_verified: Mapped[bool] = mapped_column(server_default=text("false"))
+    """Whether reviewers may give a label the extra status ``verified``."""
 
 
 class ProjectMember(Base):

@@ -52,6 +52,7 @@ class ProjectUpdate(RequestBody):
     is_active_learning: bool | None = None
     two_up_display: bool | None = None
     require_review: bool | None = None
+    enable_label_status_verified: bool | None = None
     pinned_metrics: list[JsonValue] | None = None
     segmentationData: SegmentationData | None = None  # noqa: N815 - wire name
     most_recent_experiment: line(200) | None = None

@@ -101,7 +101,7 @@ def update_project(project: Project, changes: dict[str, Any], name: str | None,
         project.name = name
     if segmentation_data is not None:
         project.segmentation_data = segmentation_data
-    for key in ("description", "is_active_learning", "two_up_display", "require_review",
+    for key in ("description", "is_active_learning", "two_up_display", "require_review", "enable_label_status_verified",
                 "pinned_metrics", "most_recent_experiment"):
         if key in changes and (changes[key] is not None or key in ("description", "most_recent_experiment")):
             setattr(project, key, changes[key])
@@ -156,6 +156,7 @@ def wire(p: Project, resource_count: int) -> dict[str, Any]:
         "is_active_learning": p.is_active_learning,
         "two_up_display": p.two_up_display,
         "require_review": p.require_review,
+        "enable_label_status_verified": p.enable_label_status_verified,
         "segmentationData": p.segmentation_data,
         "pinned_metrics": list(p.pinned_metrics or []),
         "most_recent_experiment": p.most_recent_experiment,

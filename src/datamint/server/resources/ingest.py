@@ -29,6 +29,7 @@ so a client never ends up with a resource named differently from what it sent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -51,7 +52,7 @@ from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.common.limits import DecodedTooLargeError
-from datamint.server.common.values import check_text, parse_json
+from datamint.server.common.values import check_text, parse_json, storable_json
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
@@ -198,7 +199,17 @@ def analyse(source: str | BinaryIO, filename: str,
         detail = _client_named(f"{type(exc).__name__}: {exc}", source, filename)
         raise ValidationFailedError(f"{filename}: cannot read the file ({detail}); "
                                     "check that it is complete and of the declared type") from exc
-    return mimetype, metadata, entry
+    return mimetype, *storable(metadata, entry)
+
+
+def storable(metadata: dict[str, Any], entry: DicomIndexEntry | None) -> tuple[dict[str, Any], DicomIndexEntry | None]:
+    """The metadata and DICOM index entry read from a file, made storable on every backend
+    (:func:`~datamint.server.common.values.storable_json`: NUL padding dropped, NaN header fields
+    as null): a file's odd header never makes its upload fail, nor a later listing."""
+    if entry is not None:
+        entry = dataclasses.replace(entry, study=storable_json(entry.study), series=storable_json(entry.series),
+                                    instance=storable_json(entry.instance))
+    return storable_json(metadata), entry
 
 
 def _client_named(message: str, source: str | BinaryIO, filename: str) -> str:
@@ -262,6 +273,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     if form.anonymize and mimetype == DICOM:
         declared = declared or received.sha256  # duplicates are found by the original's content
         received, metadata, entry, laterality = deidentify.anonymized(received, form.anonymize_key)
+        metadata, entry = storable(metadata, entry)
         tags = clean_tags([*tags, *laterality])
     size = received.size
     content_sha256 = received.sha256

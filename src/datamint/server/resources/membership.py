@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -65,10 +65,22 @@ def update_project_resources(session: Session, me: Principal, project_id: str, t
     return {"project_id": project.id, "added": added, "removed": len(removing), "resource_count": count}
 
 
-def project_resources(session: Session, me: Principal, project_id: str) -> list[dict[str, Any]]:
-    """Every live resource of a project, as wire dicts (a bare list, not paginated)."""
+#: ``(session, project_id, label_set, status) -> ids of the project's resources with that label
+#: status`` — plugged in by the label-quality area (``quality.label_status``), which sits above this one.
+LABEL_STATUS_FILTERS: list[Callable[[Session, str, str, str], set[str]]] = []
+
+
+def project_resources(session: Session, me: Principal, project_id: str, label_status: str | None = None,
+                      label_set: str = "ground-truth") -> list[dict[str, Any]]:
+    """Every live resource of a project, as wire dicts (a bare list, not paginated); with
+    ``label_status``, only those with that status in ``label_set``."""
     project, _ = visible_project(session, me, project_id)
-    return wire.to_wire_many(session, repo.project_resources(session, project.id))
+    rows = repo.project_resources(session, project.id)
+    if label_status is not None:
+        for keep in LABEL_STATUS_FILTERS:
+            wanted = keep(session, project.id, label_set, label_status)
+            rows = [r for r in rows if r.id in wanted]
+    return wire.to_wire_many(session, rows)
 
 
 def list_channels(session: Session, me: Principal, channel_name: str | None, project_name: str | None,

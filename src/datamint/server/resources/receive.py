@@ -37,6 +37,10 @@ MEMORY_BUDGET = 16 << 20
 #: Longest header (name and value) of one part of a multipart body.
 PART_HEADER_LIMIT = 8 << 10
 FILE_FIELD = "resource"
+#: The file parts of ``POST /resources/series`` (many).
+FILES_FIELD = "resources"
+#: Most file parts of one series upload.
+MAX_FILES = 10_000
 
 
 @dataclass
@@ -85,11 +89,18 @@ class ReceivedFile:
 
 @dataclass
 class ReceivedForm:
-    """The text fields and the file of one upload."""
+    """The text fields and the file of one upload (the files, for a series upload)."""
 
     fields: dict[str, str] = field(default_factory=dict)
     file: ReceivedFile | None = None
+    files: list[ReceivedFile] = field(default_factory=list)
     text_fields: int = 0  # text parts received (a repeated name counts each time)
+
+    def discard(self) -> None:
+        """Delete every spool file left."""
+        for received in [self.file, *self.files]:
+            if received is not None:
+                received.discard()
 
 
 def spool_dir(store: BlobStore, fallback: Path) -> str:
@@ -102,11 +113,14 @@ def spool_dir(store: BlobStore, fallback: Path) -> str:
 class _Receiver:
     """python-multipart callbacks that fill a :class:`ReceivedForm`."""
 
-    def __init__(self, folder: str, max_fields: int, max_text: int) -> None:
+    def __init__(self, folder: str, max_fields: int, max_text: int, many: bool = False) -> None:
         self.folder = folder
         self.max_fields = max_fields
         self.max_text = max_text
         self._text_total = 0
+        self.many = many
+        # a series' files are many and small: each goes to disk past 64 KiB, not 1 MiB
+        self.memory_limit = (64 << 10) if many else MEMORY_LIMIT
         self.form = ReceivedForm()
         self._header_name = b""
         self._header_value = b""
@@ -146,13 +160,18 @@ class _Receiver:
         if b"name" not in options:
             raise BadRequestError('Malformed multipart body: a part has no Content-Disposition "name"')
         self._name = options[b"name"].decode("utf-8", "replace")
-        if b"filename" in options and self._name == FILE_FIELD:
+        if b"filename" in options and self._name == (FILES_FIELD if self.many else FILE_FIELD):
             if self.form.file is not None:
                 raise BadRequestError("Send one file per request (one 'resource' part)")
             self._file = ReceivedFile(options[b"filename"].decode("utf-8", "replace"),
                                       self._content_type.decode("latin-1") if self._content_type else None,
                                       buffer=io.BytesIO())
-            self.form.file = self._file
+            if self.many:
+                if len(self.form.files) >= MAX_FILES:
+                    raise PayloadTooLargeError(f"More than {MAX_FILES} files in one request; send them in parts")
+                self.form.files.append(self._file)
+            else:
+                self.form.file = self._file
             return
         self.form.text_fields += 1
         if self.form.text_fields > self.max_fields:
@@ -171,7 +190,7 @@ class _Receiver:
             self._text += chunk
             return
         self._file.feed(chunk)
-        if self._sink is None and self._file.size > MEMORY_LIMIT:
+        if self._sink is None and self._file.size > self.memory_limit:
             fd, path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
             self._sink = os.fdopen(fd, "wb")
             self._file.path = path
@@ -197,11 +216,11 @@ class _Receiver:
         """Close and delete a half-written spool file (after an error)."""
         if self._sink is not None:
             self._sink.close()
-        if self.form.file is not None:
-            self.form.file.discard()
+        self.form.discard()
 
 
-async def receive_form(request: Request, folder: str, max_fields: int, max_text: int) -> ReceivedForm:
+async def receive_form(request: Request, folder: str, max_fields: int, max_text: int,
+                       many: bool = False) -> ReceivedForm:
     """Parse the multipart body of ``request`` as it streams in.
 
     Args:
@@ -209,6 +228,7 @@ async def receive_form(request: Request, folder: str, max_fields: int, max_text:
         folder: Where a large file part is spooled.
         max_fields: Most text fields the form may have.
         max_text: Most bytes of all text fields together.
+        many: Collect every ``resources`` file part (a series upload) instead of one ``resource``.
 
     Raises:
         BadRequestError: The body is not well-formed multipart/form-data, or a part header is too long.
@@ -217,7 +237,7 @@ async def receive_form(request: Request, folder: str, max_fields: int, max_text:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise BadRequestError("Send the file as multipart/form-data with a 'resource' part (wire §6.2)")
-    receiver = _Receiver(folder, max_fields, max_text)
+    receiver = _Receiver(folder, max_fields, max_text, many)
     callbacks = {name: getattr(receiver, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
@@ -252,6 +272,23 @@ async def _received_upload(request: Request) -> AsyncIterator[ReceivedForm]:
 #: The received body of an upload (declared before the caller so the body is read first, as for
 #: any form: a client that sends its whole body before reading the answer then gets the answer).
 ReceivedUpload = Annotated[ReceivedForm, Depends(_received_upload)]
+
+
+async def _received_files(request: Request) -> AsyncIterator[ReceivedForm]:
+    settings, store = request.app.state.settings, request.app.state.blob_store
+    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
+                              settings.max_form_fields, settings.max_form_text_bytes, many=True)
+    try:
+        if not form.files:
+            raise ValidationFailedError(f"The request has no '{FILES_FIELD}' file part; send the files as "
+                                        f"multipart/form-data fields '{FILES_FIELD}', each with a filename")
+        yield form
+    finally:
+        form.discard()
+
+
+#: The received body of a series upload: its fields and every ``resources`` file part.
+ReceivedFiles = Annotated[ReceivedForm, Depends(_received_files)]
 
 
 def store_received(store: BlobStore, key: str, received: ReceivedFile) -> None:

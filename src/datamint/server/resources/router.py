@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
-from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork, VolumeCacheDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
-from datamint.server.resources import frames, idempotency, ingest, membership, service, slices, wire
-from datamint.server.resources.receive import ReceivedUpload
+from datamint.server.resources import frames, idempotency, ingest, membership, series_upload, service, slices, wire
+from datamint.server.resources.receive import ReceivedFiles, ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
     ResourceIdsBody,
@@ -94,6 +94,24 @@ async def upload_resource(received: ReceivedUpload, request: Request, session: S
         idempotency_key=request.headers.get(idempotency.HEADER))
     result = await run_in_threadpool(ingest.ingest, session, store, me, file, form)
     return JSONResponse(result, status_code=200 if result["duplicate_of"] == result["id"] else 201)
+
+
+@router.post("/series", status_code=201)
+@body_kind("upload")
+async def upload_series(received: ReceivedFiles, session: SessionDep, me: CurrentUser,
+                        store: StorageDep) -> list[dict[str, Any]]:
+    """Upload a folder of DICOM files (multipart, each file a ``resources`` part; the fields of
+    ``POST /resources``: ``project_id``, ``channel``, ``bypass_inbox``, ``tags``, ``anonymize``,
+    ``anonymize_key``). The instances of each series are assembled into one multi-frame resource,
+    as the SDK's ``upload_resources`` does; the answer lists the new resources, each with
+    ``instances``, the number of files it holds. A file that is not DICOM: 422, nothing stored."""
+    fields = received.fields
+    form = series_upload.SeriesForm(
+        project_id=fields.get("project_id") or None, channel=fields.get("channel"),
+        publish=_true(fields.get("bypass_inbox")), anonymize=_true(fields.get("anonymize"), "anonymize"),
+        anonymize_key=fields.get("anonymize_key") or None, tags=(fields.get("tags") or "").split(","),
+        source=fields.get("source"))
+    return await run_in_threadpool(series_upload.store_series_upload, session, store, me, received.files, form)
 
 
 def _true(value: str | None, name: str = "bypass_inbox") -> bool:
@@ -213,20 +231,21 @@ def download_file(resource_id: str, session: SessionDep, me: CurrentUser, store:
 
 
 @router.get("/{resource_id}/slices")
-def slice_geometry(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+def slice_geometry(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+                   cache: VolumeCacheDep) -> dict[str, Any]:
     """Where each slice lies (per plane: count, size, origins, direction cosines, spacing), the
     file's own window and the sample count: what a viewer needs before it loads pixels."""
     resource = service.visible_resource(session, me, resource_id)
-    return slices.geometry(store, resource)
+    return slices.geometry(store, cache, resource)
 
 
 @router.get("/{resource_id}/slices/{plane}/{index}")
 def slice_values(resource_id: str, plane: str, index: int, session: SessionDep, me: CurrentUser,
-                 store: StorageDep) -> Response:
+                 store: StorageDep, cache: VolumeCacheDep) -> Response:
     """The raw values of one slice (Hounsfield units for CT, NIfTI voxel values; 8-bit for images
     and videos) as a little-endian array; ``X-Slice-Rows/Columns/Samples/Dtype`` describe it."""
     resource = service.visible_resource(session, me, resource_id)
-    body, headers = slices.values(store, resource, plane, index)
+    body, headers = slices.values(store, cache, resource, plane, index)
     return Response(body, media_type="application/octet-stream", headers=headers)
 
 
@@ -239,9 +258,11 @@ def download_frame(resource_id: str, frame_index: int, session: SessionDep, me: 
 
 
 @project_router.get("/{project_id}/resources")
-def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser) -> list[dict[str, Any]]:
-    """Every live resource of a project, as a bare JSON array."""
-    return membership.project_resources(session, me, check_uuid(project_id, "project"))
+def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser, label_status: str | None = None,
+                          label_set: str = "ground-truth") -> list[dict[str, Any]]:
+    """Every live resource of a project, as a bare JSON array (``label_status`` filters on the
+    resources' label status in ``label_set``)."""
+    return membership.project_resources(session, me, check_uuid(project_id, "project"), label_status, label_set)
 
 
 @project_router.post("/{project_id}/resources")

@@ -4,11 +4,17 @@ The web app's viewer windows images itself (window/level by drag and presets), s
 values, not a rendered PNG: :mod:`datamint.imaging.pixels` reads one slice (one DICOM frame
 without decoding the others, one NIfTI plane) and its geometry. Values travel as raw
 little-endian arrays; their shape and type are in the ``X-Slice-*`` headers.
+
+Reads that would decode a whole file per slice go through the :class:`.VolumeCache`: a gzipped
+NIfTI is decompressed once, and a DICOM series' sagittal and coronal slices come from its frames
+decoded once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,14 +22,47 @@ import numpy as np
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
 from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.pixels import PLANES, slice_geometry, slice_values
+from datamint.imaging.sniff import DICOM, NIFTI, normalize_mimetype
+from datamint.imaging.volume import compact_values, volume_slice
 from datamint.server.common.limits import too_large
 from datamint.server.errors import NotFoundError, UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.frames import local_copy
 from datamint.server.resources.models import Resource
+from datamint.server.resources.volume_cache import VolumeCache
 from datamint.server.storage.base import BlobNotFoundError, BlobStore
 
 
-def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
+@contextlib.contextmanager
+def _readable(store: BlobStore, cache: VolumeCache, resource: Resource) -> Iterator[str]:
+    """A local path to read the resource from: the decompressed copy of a gzipped NIfTI."""
+    if normalize_mimetype(resource.mimetype) == NIFTI:
+        with cache.nifti_path(store, resource) as path:
+            yield path
+    else:
+        with local_copy(store, resource.location) as path:
+            yield path
+
+
+def _read(store: BlobStore, cache: VolumeCache, resource: Resource, plane: str, index: int) -> np.ndarray:
+    dicom = normalize_mimetype(resource.mimetype) == DICOM
+    if plane == "axial" and dicom and geometry(store, cache, resource)["samples"] == 1:
+        try:
+            frames = cache.frames(store, resource)  # the header parsed once, not once per frame
+        except UnsupportedFormatError:
+            frames = None  # a Modality LUT sequence: the general path below
+        if frames is not None:
+            return compact_values(frames.values(index))
+    if plane != "axial" and dicom:
+        info = geometry(store, cache, resource)
+        if plane not in info["planes"]:
+            raise ValueError(f"resource {resource.id} has no {plane} plane: its frames do not form a regular "
+                             "greyscale volume (only the axial plane, its frames, can be viewed)")
+        return volume_slice(cache.dicom_volume(store, resource), plane, index)
+    with _readable(store, cache, resource) as path:
+        return slice_values(path, resource.mimetype, index, plane)
+
+
+def geometry(store: BlobStore, cache: VolumeCache, resource: Resource) -> dict[str, Any]:
     """The slice geometry of a resource (see :class:`datamint.imaging.pixels.SliceGeometry`).
 
     Raises:
@@ -32,8 +71,11 @@ def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
         NotFoundError: The stored file is missing.
     """
     try:
-        with local_copy(store, resource.location) as path:
-            return dataclasses.asdict(slice_geometry(path, resource.mimetype))
+        def compute() -> dict[str, Any]:
+            with _readable(store, cache, resource) as path:
+                return dataclasses.asdict(slice_geometry(path, resource.mimetype))
+
+        return cache.geometry(resource, compute)
     except BlobNotFoundError:
         raise NotFoundError("Resource file")
     except DecodedSizeError as exc:
@@ -44,7 +86,8 @@ def geometry(store: BlobStore, resource: Resource) -> dict[str, Any]:
         raise ValidationFailedError(f"Cannot read resource {resource.id}: {exc}")
 
 
-def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tuple[memoryview, dict[str, str]]:
+def values(store: BlobStore, cache: VolumeCache, resource: Resource, plane: str, index: int
+           ) -> tuple[memoryview, dict[str, str]]:
     """The raw values of slice ``index`` of ``plane`` and the headers that describe them.
 
     Returns:
@@ -61,8 +104,7 @@ def values(store: BlobStore, resource: Resource, plane: str, index: int) -> tupl
     if index < 0:
         raise ValidationFailedError(f"index must be >= 0, got {index}")
     try:
-        with local_copy(store, resource.location) as path:
-            array = slice_values(path, resource.mimetype, index, plane)
+        array = _read(store, cache, resource, plane, index)
     except BlobNotFoundError:
         raise NotFoundError("Resource file")
     except (IndexError, ValueError) as exc:

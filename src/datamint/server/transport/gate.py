@@ -32,7 +32,7 @@ from datamint.server.auth import web_sessions
 from datamint.server.auth.service import authenticate
 from datamint.server.errors import AppError, AuthenticationFailedError, PayloadTooLargeError, TooManyRequestsError
 from datamint.server.transport.clients import apply_trusted_proxy, scope_client_address
-from datamint.server.transport.routes import RouteRule, RouteTable
+from datamint.server.transport.routes import ErrorShape, RouteRule, RouteTable
 
 
 class RequestGate:
@@ -78,7 +78,7 @@ class RequestGate:
                 extra = {"retry-after": str(error.retry_after)} if isinstance(error, TooManyRequestsError) else {}
                 close = not await _drain(receive, headers, settings.max_small_body_bytes)
                 await _send_error(scope, send, error.status_code, error.code, error.message, close=close,
-                                  headers=extra)
+                                  headers=extra, shape=rule.errors)
                 return
         await self._within_limit(scope, receive, send, headers, rule)
 
@@ -107,7 +107,8 @@ class RequestGate:
             # connection instead of the 413 if the server closed at once, so a body of up to twice
             # the limit is read and thrown away first; larger ones are refused at once.
             drained = declared <= 2 * limit and await _drain(receive, headers, 2 * limit)
-            await _send_error(scope, send, 413, PayloadTooLargeError.code, too_large(limit), close=not drained)
+            await _send_error(scope, send, 413, PayloadTooLargeError.code, too_large(limit), close=not drained,
+                              shape=rule.errors)
             return
         received = 0
         pending = _has_body(headers)
@@ -217,10 +218,12 @@ async def _drain(receive: Receive, headers: list[tuple[bytes, bytes]], bound: in
 
 
 async def _send_error(scope: Scope, send: Send, status: int, code: str, message: str, *, close: bool,
-                      headers: dict[str, str] | None = None) -> None:
-    """Answer with the error envelope (:func:`datamint.server.errors.error_body`'s shape)."""
-    body = {"message": message, "code": code, "status_code": status,
-            "request_id": (scope.get("state") or {}).get("request_id")}
+                      headers: dict[str, str] | None = None, shape: ErrorShape | None = None) -> None:
+    """Answer with the error envelope (:func:`datamint.server.errors.error_body`'s shape), or the
+    route's own error ``shape``."""
+    body = shape(status, message) if shape is not None else {
+        "message": message, "code": code, "status_code": status,
+        "request_id": (scope.get("state") or {}).get("request_id")}
     raw = json.dumps(body).encode()
     out = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     out += [(name.encode(), value.encode()) for name, value in (headers or {}).items()]

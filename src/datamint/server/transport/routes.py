@@ -6,7 +6,8 @@ and bound the body without reading a byte of it. The table is built from the app
 routes, so a new route is covered the moment it is included:
 
 * **who**: a route needs a caller when its dependencies include the ``CurrentUser`` dependency
-  (:func:`datamint.server.deps._principal`);
+  (:func:`datamint.server.deps._principal`), or when it is marked ``body_kind(..., caller=True)``
+  (routes that authenticate the caller themselves, such as MLflow's REST API);
 * **body kind**, chosen by the route, never by the client's ``Content-Type``:
 
   - ``"upload"`` — routes with ``File(...)`` parameters, or marked with :func:`body_kind` (routes
@@ -36,9 +37,14 @@ from datamint.server.deps import _principal
 BodyKind = Literal["upload", "json", "small"]
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__datamint_body_kind__"
+_CALLER = "__datamint_needs_caller__"
+_ERRORS = "__datamint_error_shape__"
+#: Renders the gate's refusals for a route whose clients expect another error shape:
+#: ``(status, message) -> JSON object``.
+ErrorShape = Callable[[int, str], dict[str, Any]]
 
 
-def body_kind(kind: BodyKind) -> Callable[[F], F]:
+def body_kind(kind: BodyKind, *, caller: bool = False, errors: ErrorShape | None = None) -> Callable[[F], F]:
     """Declare the body kind of a route that reads its body itself (``request.stream()``).
 
     Put it under the router's decorator::
@@ -46,10 +52,22 @@ def body_kind(kind: BodyKind) -> Callable[[F], F]:
         @router.post("/studies")
         @body_kind("upload")
         async def store_instances(request: Request, ...): ...
+
+    Args:
+        kind: The route's body kind.
+        caller: The route needs a caller but does not depend on ``CurrentUser`` (it authenticates
+            itself): the gate then authenticates it too, before the body, and hands the caller
+            over in ``request.state.principal``.
+        errors: How the gate's refusals (401, 403, 413, 429) of this route are rendered, for
+            clients that expect another error shape than the server's envelope (MLflow's).
     """
 
     def mark(endpoint: F) -> F:
         setattr(endpoint, _MARK, kind)
+        if caller:
+            setattr(endpoint, _CALLER, True)
+        if errors is not None:
+            setattr(endpoint, _ERRORS, errors)
         return endpoint
 
     return mark
@@ -65,6 +83,7 @@ class RouteRule:
         authenticated: The route needs a caller (API key or web session).
         kind: The route's body kind.
         limit: Largest body accepted, in bytes.
+        errors: How the gate renders its refusals for this route (``None``: the server's envelope).
     """
 
     path: str
@@ -72,6 +91,7 @@ class RouteRule:
     authenticated: bool
     kind: BodyKind
     limit: int
+    errors: ErrorShape | None = None
 
 
 #: The rule of a path no route answers (404/405 are answered without reading the body).
@@ -90,6 +110,12 @@ class RouteTable:
     def __init__(self, rules: list[tuple[re.Pattern[str], RouteRule]], fallback: RouteRule) -> None:
         self.rules = rules
         self.fallback = fallback
+        # Candidates by the path's first segment (rules whose first segment is a parameter are
+        # candidates for every path), in the application's order: a lookup scans a few rules.
+        segments = {_first_segment(rule.path) for _, rule in rules} - {None}
+        self._wildcard = [(rx, rule) for rx, rule in rules if _first_segment(rule.path) is None]
+        self._by_segment = {seg: [(rx, rule) for rx, rule in rules if _first_segment(rule.path) in (seg, None)]
+                            for seg in segments}
 
     @classmethod
     def from_app(cls, app: FastAPI, settings: Settings) -> RouteTable:
@@ -103,7 +129,8 @@ class RouteTable:
                 kind = route_body_kind(route)
                 limit = limits[kind] if authenticated else min(limits[kind], settings.max_small_body_bytes)
                 rules.append((route.path_regex, RouteRule(route.path, frozenset(route.methods or ()),
-                                                          authenticated, kind, limit)))
+                                                          authenticated, kind, limit,
+                                                          getattr(route.endpoint, _ERRORS, None))))
             elif isinstance(route, (Route, Mount)):  # openapi.json, static files: anonymous, GET
                 methods = frozenset(getattr(route, "methods", None) or ())
                 rules.append((route.path_regex, RouteRule(route.path, methods, False, "small",
@@ -115,7 +142,8 @@ class RouteTable:
 
         A path whose routes all answer other methods gets the fallback (the app answers 405).
         """
-        for regex, rule in self.rules:
+        candidates = self._by_segment.get(path.split("/", 2)[1] if path.startswith("/") else "", self._wildcard)
+        for regex, rule in candidates:
             if regex.match(path) and (not rule.methods or method in rule.methods
                                       or (method == "HEAD" and "GET" in rule.methods)):
                 return rule
@@ -123,6 +151,12 @@ class RouteTable:
 
     def __iter__(self) -> Iterator[RouteRule]:
         return (rule for _, rule in self.rules)
+
+
+def _first_segment(template: str) -> str | None:
+    """The literal first segment of a path template (``None`` when it is a parameter)."""
+    first = template.split("/", 2)[1] if template.startswith("/") else ""
+    return None if "{" in first else first
 
 
 def iter_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
@@ -139,7 +173,11 @@ def iter_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 def needs_caller(route: APIRoute) -> bool:
-    """Whether ``route`` depends (directly or through other dependencies) on ``CurrentUser``."""
+    """Whether ``route`` depends (directly or through other dependencies) on ``CurrentUser``, or
+    is marked as needing a caller (:func:`body_kind`)."""
+
+    if getattr(route.endpoint, _CALLER, False):
+        return True
 
     def walk(dependant: Any) -> bool:
         return dependant.call is _principal or any(walk(sub) for sub in dependant.dependencies)

@@ -1,11 +1,8 @@
 """Export of a project's or worklist's annotations as CSV or XLSX, streamed from the database in
 batches (``yield_per``) so that memory stays flat however many annotations there are.
 
-Cells hold what annotators typed, and a spreadsheet runs text that looks like a formula (CSV/formula
-injection, OWASP): in CSV, text starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading
-``'`` (the spreadsheet convention for "this is text"); in XLSX every text cell is written as a
-string cell, never as a formula, with characters XML cannot carry replaced by U+FFFD. Numbers stay
-numbers in both.
+Cells hold what annotators typed: they go through :mod:`datamint.server.common.spreadsheets`, so
+no spreadsheet runs them as formulas.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.service import created_window
+from datamint.server.common.spreadsheets import csv_cell, xlsx_cell
 from datamint.server.db.base import iso
 from datamint.server.db.session import Database
 from datamint.server.errors import ValidationFailedError
@@ -34,7 +32,8 @@ from datamint.server.worklists.models import Worklist, WorkStatus
 
 COLUMNS = ("annotation_id", "resource_id", "resource_filename", "worklist_id", "worklist_name", "annotator",
            "identifier", "type", "scope", "frame_index", "frame_end", "value", "units", "geometry", "status",
-           "approved_by", "approved_at", "review_status", "source", "model_id", "imported_from", "created_at")
+           "approved_by", "approved_at", "review_status", "source", "model_id", "imported_from", "created_at",
+           "label_set", "promoted_from")
 FORMATS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx"}
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -50,6 +49,7 @@ class ExportRequest:
     identifiers: Sequence[str]
     from_date: str | None
     to_date: str | None
+    label_sets: Sequence[str] = ()
 
     @property
     def kind(self) -> str:
@@ -68,6 +68,8 @@ def build_query(session: Session, scope: Scope, request: ExportRequest) -> Selec
         conds.append(Annotation.created_by.in_(list(request.annotators)))
     if request.identifiers:
         conds.append(Annotation.identifier.in_(list(request.identifiers)))
+    if request.label_sets:
+        conds.append(Annotation.label_set.in_(list(request.label_sets)))
     start, end = created_window(request.from_date, request.to_date)
     if start is not None:
         conds.append(Annotation.created_at >= start)
@@ -79,7 +81,7 @@ def build_query(session: Session, scope: Scope, request: ExportRequest) -> Selec
     return (select(a.id, a.resource_id, Resource.filename, a.worklist_id, Worklist.name, a.created_by, a.identifier,
                    a.type, a.scope, a.frame_index, a.frame_end, a.text_value, a.numeric_value, a.units, a.geometry,
                    a.status, a.approved_by, a.approved_at, WorkStatus.status, a.source, a.model_id, a.imported_from,
-                   a.created_at)
+                   a.created_at, a.label_set, a.promoted_from)
             .join(Resource, Resource.id == a.resource_id)
             .outerjoin(Worklist, Worklist.id == a.worklist_id)
             .outerjoin(WorkStatus, status)
@@ -93,7 +95,7 @@ def _cells(row: Any) -> list[Any]:
     values[11:13] = [value]
     values[13] = json.dumps(values[13], separators=(",", ":")) if values[13] is not None else None
     values[16] = iso(values[16])
-    values[-1] = iso(values[-1])
+    values[-3] = iso(values[-3])
     return ["" if v is None else v for v in values]
 
 
@@ -101,17 +103,6 @@ def _rows(database: Database, query: Select[Any]) -> Iterator[list[Any]]:
     with database.session() as session:
         for row in session.execute(query.execution_options(yield_per=_BATCH)):
             yield _cells(row)
-
-
-#: First characters that make a spreadsheet read a CSV cell as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> Any:
-    """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def stream_csv(database: Database, query: Select[Any]) -> Iterator[bytes]:
@@ -133,22 +124,12 @@ def stream_csv(database: Database, query: Select[Any]) -> Iterator[bytes]:
 def stream_xlsx(database: Database, query: Select[Any]) -> Iterator[bytes]:
     """An XLSX workbook (one sheet ``annotations``), written to a temporary file then streamed."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("annotations")
     sheet.append(list(COLUMNS))
-
-    def cell(value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        written = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
-        written.data_type = "s"  # text, even when it starts with "=" (openpyxl would make it a formula)
-        return written
-
     for cells in _rows(database, query):
-        sheet.append([cell(v) for v in cells])
+        sheet.append([xlsx_cell(sheet, v) for v in cells])
     handle, path = tempfile.mkstemp(prefix="datamint-export-", suffix=".xlsx")
     os.close(handle)
     try:

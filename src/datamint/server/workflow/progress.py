@@ -17,10 +17,11 @@ from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.policy import ProjectAction
 from datamint.server.resources import service as resources_service
 from datamint.server.workflow.scope import Scope
+from datamint.server.worklists import readers, service
 from datamint.server.worklists import repository as repo
-from datamint.server.worklists import service
 from datamint.server.worklists.models import ReviewMessage, Worklist
 from datamint.server.worklists.schemas import ANNOTATOR_STATUSES, WorkStatusBody
+from datamint.server.workunits import recorder as workunits
 
 
 def status_wire(row: Any, email: str, filename: str) -> dict[str, Any]:
@@ -84,7 +85,14 @@ def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: 
         repo.add_review(session, ReviewMessage(worklist_id=worklist.id, resource_id=resource.id, annotator_id=target,
                                                status=body.status, message=body.message, path=body.path,
                                                created_by=me.email, created_at=now))
+    if body.status == "opened":
+        readers.claim(session, worklist, resource.id, target)  # opening an item takes a reader's place
+    elif body.status in readers.DONE_STATUSES:
+        readers.finish(session, worklist, resource.id, target)
     repo.set_status(session, worklist.id, resource.id, target, body.status, me.email, now)
+    workunits.record(session, customer_id=me.customer_id, user_id=me.user_id, email=me.email, resource_id=resource.id,
+                     action="status" if body.status in ANNOTATOR_STATUSES else "review",
+                     project_id=worklist.project_id, worklist_id=worklist.id, now=now)
     session.flush()
     return [status_wire(row, email, name) for row, email, name in
             repo.statuses(session, [worklist.id], resource_id=resource.id)]

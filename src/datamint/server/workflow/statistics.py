@@ -20,6 +20,7 @@ from datamint.server.workflow.scope import Scope
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists.models import WorkStatus
 from datamint.server.worklists.schemas import WORK_STATUSES
+from datamint.server.workunits.models import Workunit
 
 
 def _status_counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
@@ -40,8 +41,17 @@ def _annotation_counts(session: Session, scope: Scope) -> dict[str, tuple[int, i
     return {uid: (int(n), int(r), last) for uid, n, r, last in rows}
 
 
+def _seconds(session: Session, scope: Scope) -> dict[str, float]:
+    """Time spent per user in the scope (workunits)."""
+    where = (Workunit.project_id == scope.project.id if scope.project is not None
+             else Workunit.worklist_id == scope.worklists[0].id)
+    return {uid: float(total or 0.0) for uid, total in session.execute(
+        select(Workunit.user_id, func.sum(Workunit.seconds)).where(where).group_by(Workunit.user_id))}
+
+
 def annotators(session: Session, scope: Scope, email: str | None = None) -> list[dict[str, Any]]:
-    """Per annotator: assigned worklists, status counts, annotations and annotated resources.
+    """Per annotator: assigned worklists, status counts, annotations, annotated resources and the
+    time spent (sum of their workunits' seconds).
 
     Everyone assigned to a covered worklist is listed, and everyone with a status or an
     annotation in the scope.
@@ -50,6 +60,7 @@ def annotators(session: Session, scope: Scope, email: str | None = None) -> list
     scope.require(ProjectAction.READ if only == scope.me.user_id else ProjectAction.STATISTICS_READ)
     statuses = _status_counts(session, scope)
     counts = _annotation_counts(session, scope)
+    seconds = _seconds(session, scope)
     assigned: dict[str, list[str]] = {}
     for wid, rows in repo.annotators(session, scope.worklist_ids).items():
         for row, _ in rows:
@@ -69,7 +80,8 @@ def annotators(session: Session, scope: Scope, email: str | None = None) -> list
         out.append({"email": user.email, "user_id": user.id, "firstname": user.firstname, "lastname": user.lastname,
                     "worklist_ids": assigned.get(user_id, []), "total_resources": total, **per_status,
                     "not_started": max(total - sum(per_status.values()), 0), "annotations": n,
-                    "annotated_resources": resources, "last_annotation_at": iso(last)})
+                    "annotated_resources": resources, "last_annotation_at": iso(last),
+                    "time_spent_seconds": round(seconds.get(user_id, 0.0), 3)})
     return out
 
 

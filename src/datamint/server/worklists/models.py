@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, created_at_column, id_column
@@ -21,6 +21,7 @@ class Worklist(Base):
     """A worklist: resources to annotate, who annotates them and with which labels."""
 
     __tablename__ = "annotation_worklists"
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - see Project: new columns default on the server
     __table_args__ = (
         Index("ix_annotation_worklists_project_id", "project_id"),
         Index("ix_annotation_worklists_customer_id_created_at", "customer_id", "created_at"),
@@ -44,6 +45,43 @@ class Worklist(Base):
     created_at: Mapped[datetime] = created_at_column()
     created_by: Mapped[str] = mapped_column(String(320))
     updated_at: Mapped[datetime | None]
+    readers_per_item: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    """How many independent readers annotate each resource (1: an ordinary worklist)."""
+
+
+class ReaderSlot(Base):
+    """One reader's place on one resource of a multi-reader worklist (slots 1..N).
+
+    The primary key keeps one reader per slot and the unique constraint one slot per reader; the
+    service takes the next free slot under a per-item lock, so an item never gets more than N.
+    ``done_at`` is set when the reader marks the resource ``annotated`` or ``closed``.
+    """
+
+    __tablename__ = "worklist_reader_slots"
+    __table_args__ = (
+        UniqueConstraint("worklist_id", "resource_id", "user_id"),
+        CheckConstraint("slot >= 1", name="slot_positive"),
+    )
+
+    worklist_id: Mapped[str] = mapped_column(ForeignKey("annotation_worklists.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    claimed_at: Mapped[datetime] = created_at_column()
+    done_at: Mapped[datetime | None]
+
+
+class ItemCompletion(Base):
+    """A resource of a multi-reader worklist whose N readers have all finished: from then on the
+    readers may see each other's labels."""
+
+    __tablename__ = "worklist_item_completions"
+
+    worklist_id: Mapped[str] = mapped_column(ForeignKey("annotation_worklists.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    completed_at: Mapped[datetime] = created_at_column()
 
 
 class WorklistResource(Base):

@@ -176,15 +176,17 @@ def annotations_statistic(worklist_id: str, session: SessionDep, me: CurrentUser
 def download_annotations(worklist_id: str, request: Request, session: SessionDep, me: CurrentUser,
                          format: str = "csv", from_: Annotated[str | None, Query(alias="from")] = None,
                          to: str | None = None, annotators: Annotated[ListParam, Query(alias="annotators[]")] = None,
-                         annotations: Annotated[ListParam, Query(alias="annotations[]")] = None) -> Response:
-    """The worklist's annotations as CSV or XLSX (``format=csv|xlsx|excel``)."""
+                         annotations: Annotated[ListParam, Query(alias="annotations[]")] = None,
+                         label_set: ListParam = None) -> Response:
+    """The worklist's annotations as CSV or XLSX (``format=csv|xlsx|excel``; ``label_set`` filters)."""
     found = scope.of_worklist(session, me, worklist_id)
-    return _export(request, session, found, format, from_, to, annotators, annotations)
+    return _export(request, session, found, format, from_, to, annotators, annotations, label_set)
 
 
 def _export(request: Request, session: SessionDep, found: scope.Scope, fmt: str, from_: str | None,
-            to: str | None, annotators: list[str] | None, annotations: list[str] | None) -> Response:
-    wanted = export.ExportRequest(fmt, annotators or [], annotations or [], from_, to)
+            to: str | None, annotators: list[str] | None, annotations: list[str] | None,
+            label_sets: list[str] | None = None) -> Response:
+    wanted = export.ExportRequest(fmt, annotators or [], annotations or [], from_, to, label_sets or [])
     chunks, media_type, filename = export.stream(session, request.app.state.database, found, wanted)
     return StreamingResponse(chunks, media_type=media_type,
                              headers={"Content-Disposition": content_disposition(filename)})
@@ -261,8 +263,9 @@ def project_download_annotations(project_id: str, request: Request, session: Ses
                                  format: str = "csv", from_: Annotated[str | None, Query(alias="from")] = None,
                                  to: str | None = None,
                                  annotators: Annotated[ListParam, Query(alias="annotators[]")] = None,
-                                 annotations: Annotated[ListParam, Query(alias="annotations[]")] = None) -> Response:
-    """The project's annotations as CSV or XLSX, streamed (filters: annotators, labels, dates)."""
+                                 annotations: Annotated[ListParam, Query(alias="annotations[]")] = None,
+                                 label_set: ListParam = None) -> Response:
+    """The project's annotations as CSV or XLSX, streamed (filters: annotators, labels, dates, label sets)."""
     found = scope.of_project(session, me, project_id)
-    return _export(request, session, found, format, from_, to, annotators, annotations)
+    return _export(request, session, found, format, from_, to, annotators, annotations, label_set)
 

@@ -47,6 +47,7 @@ class WorklistCreate(RequestBody):
     project_id: Line | None = None
     return_url: line(1024) | None = None
     status: line(20) | None = None
+    readers_per_item: int | None = None
 
 
 class WorklistPatch(RequestBody):
@@ -67,6 +68,7 @@ class WorklistPatch(RequestBody):
     viewable_ai_segmentations: list[JsonValue] | None = None
     editable_ai_segmentations: list[JsonValue] | None = None
     return_url: line(1024) | None = None
+    readers_per_item: int | None = None
 
 
 class SegmentationGroupBody(RequestBody):

@@ -28,8 +28,8 @@ from datamint.server.projects.models import Project, ProjectMember
 from datamint.server.projects.service import visible_project
 from datamint.server.resources import repository as resources_repo
 from datamint.server.resources import service as resources_service
+from datamint.server.worklists import readers, specs
 from datamint.server.worklists import repository as repo
-from datamint.server.worklists import specs
 from datamint.server.worklists.models import Worklist, WorklistAnnotator
 from datamint.server.worklists.schemas import AnnotatorBody, AnnotatorRef, WorklistCreate, WorklistPatch
 
@@ -244,6 +244,7 @@ def create(session: Session, me: Principal, body: WorklistCreate, *, project: Pr
         viewable_ai_segs=list(body.viewable_ai_segmentations or []),
         editable_ai_segs=list(body.editable_ai_segmentations or []),
         return_url=body.return_url, created_by=me.email,
+        readers_per_item=readers.check_readers(body.readers_per_item, project.id if project else None) or 1,
     )
     session.add(worklist)
     session.flush()
@@ -279,6 +280,8 @@ def update(session: Session, me: Principal, worklist_id: str, body: WorklistPatc
             setattr(worklist, key, changes[key])
     if changes.get("status") is not None:
         worklist.status = changes["status"]
+    if changes.get("readers_per_item") is not None:
+        worklist.readers_per_item = readers.check_readers(changes["readers_per_item"], worklist.project_id)
     if "annotations" in changes or "frame_labels" in changes or "image_labels" in changes:
         base = specs.clean_specs(changes["annotations"]) if changes.get("annotations") is not None \
             else list(worklist.specs or [])
@@ -332,7 +335,7 @@ def _wire(w: Worklist, resource_ids: list[str], annotators: list[dict[str, Any]]
         "segmentation_type": seg.get("segmentationValueType", "single_label"),
         "viewable_ai_segs": list(w.viewable_ai_segs or []), "editable_ai_segs": list(w.editable_ai_segs or []),
         "return_url": w.return_url, "created_by": w.created_by, "created_at": iso(w.created_at),
-        "updated_at": iso(w.updated_at),
+        "updated_at": iso(w.updated_at), "readers_per_item": w.readers_per_item or 1,
     }
 
 

@@ -11,10 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from datamint.imaging.limits import DecodedSizeError, check_spec_size
-from datamint.server.common.limits import too_large
+from datamint.server.common.limits import YamlAliasError, load_yaml, too_large
 from datamint.server.common.values import check_json, parse_json
 from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
@@ -34,23 +32,6 @@ def _within_limit(document: Any, what: str, filename: str | None = None) -> Any:
     except DecodedSizeError as exc:
         raise too_large(exc)
     return document
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader refusing aliases (``*name``): an alias bomb (a few hundred bytes that
-    expand to gigabytes) never gets expanded, and no label file needs one."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        """Compose a node, refusing an alias."""
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise _AliasRefused(f"YAML aliases (*{event.anchor}) are not accepted in label files (line "
-                                f"{event.start_mark.line + 1}); write the values out")
-        return super().compose_node(parent, index)
-
-
-class _AliasRefused(Exception):
-    """A YAML alias in an uploaded file."""
 
 
 def _identifier(value: Any, where: str) -> str:
@@ -122,7 +103,7 @@ def merge_specs(*groups: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for group in groups:
         for spec in group:
             merged[(spec["identifier"], spec["scope"])] = spec
-    return list(merged.values())
+    return _within_limit(list(merged.values()), "the annotation specs")
 
 
 def clean_segmentation_data(raw: Mapping[str, Any] | None, previous: Mapping[str, Any] | None = None
@@ -223,12 +204,12 @@ def parse_group_file(filename: str, data: bytes) -> list[dict[str, Any]]:
         return _csv_definitions(text, filename)
     try:
         if name.endswith((".yaml", ".yml")):
-            document = _NoAliasLoader(text).get_single_data()
+            document = load_yaml(text)
         elif name.endswith(".json"):
             document = parse_json(text, filename)
         else:
             raise ValidationFailedError(f"{filename}: unsupported file type; upload .yaml, .yml, .csv or .json")
-    except _AliasRefused as exc:
+    except YamlAliasError as exc:
         raise ValidationFailedError(f"{filename}: {exc}")
     except (ValueError, ImportError) as exc:
         raise ValidationFailedError(f"{filename}: cannot parse the file ({exc})")

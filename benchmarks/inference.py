@@ -1,0 +1,112 @@
+"""Inference jobs: what does a job cost over calling the model directly?
+
+One embedded server (SQLite, in-process worker threads). A DatamintModel whose ``predict_image``
+returns at once is logged and registered through MLflow against the server, deployed, then:
+
+* job overhead: 20 ``predict_image`` jobs one after another, submit → completed as the SDK sees it
+  (``api.inference.predict_image`` + ``wait``, which follows the SSE stream); median and p95;
+* throughput: 100 ``predict_image`` jobs submitted at once on a 64×64 PNG and waited for (the model
+  stays loaded in the worker), against 100 calls of the same ``mlflow.pyfunc`` model in-process on
+  the same image; calls/s of both and their ratio.
+
+usage: python benchmarks/inference.py   (prints one line)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+
+import numpy as np
+import uvicorn
+from PIL import Image
+
+KEY = f"dmk_bench_{uuid.uuid4().hex}"
+
+
+def serve(app: object) -> str:
+    """Serve ``app`` on a free loopback port in a thread; its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def main() -> None:
+    from datamint.server.app import create_app
+    from datamint.server.config import Settings
+
+    folder = tempfile.mkdtemp(prefix="bench-inference-")
+    app = create_app(Settings(data_dir=folder, admin_api_key=KEY, mlflow_warmup=False, job_threads=2))
+    url = serve(app)
+    app.state.mlflow.ensure_ready()
+
+    from datamint import Api
+
+    api = Api(url, KEY)
+    project = api.projects.create(f"bench-{uuid.uuid4().hex[:6]}", "inference benchmark")
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    path = os.path.join(folder, "image.png")
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    resource = api.resources.upload_resource(path)
+    api.projects.add_resources([resource], project)
+
+    os.environ.update(MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_TOKEN=KEY,
+                      MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
+    import mlflow
+    import mlflow.pyfunc
+
+    import datamint.mlflow as dm
+
+    dm.set_project(project)
+
+    class Instant(dm.DatamintModel):
+        def predict_image(self, inputs, **params):
+            return [[] for _ in inputs]
+
+    name = f"instant-{uuid.uuid4().hex[:6]}"
+    with mlflow.start_run():
+        dm.log_model(Instant(), registered_model_name=name, pip_requirements=["numpy"])
+    api.deploy.start(name, model_version=1).wait(progress_bar=False).raise_for_status()
+
+    def one() -> float:
+        start = time.perf_counter()
+        job = api.inference.predict_image(name, model_version=1, resource_id=resource)
+        api.inference.wait(job, poll_interval=0.05)
+        assert job.status == "completed", job.error_message
+        return time.perf_counter() - start
+
+    one()  # the worker loads the model
+    overhead = sorted(one() for _ in range(20))
+
+    start = time.perf_counter()
+    jobs = [api.inference.predict_image(name, model_version=1, resource_id=resource) for _ in range(100)]
+    for job in jobs:
+        api.inference.wait(job, poll_interval=0.05)
+        assert job.status == "completed", job.error_message
+    served = 100 / (time.perf_counter() - start)
+
+    model = mlflow.pyfunc.load_model(f"models:/{name}/1").unwrap_python_model()
+    pixels = np.asarray(Image.open(path))
+    start = time.perf_counter()
+    for _ in range(100):
+        model.predict(None, [dm.ModelInput(pixels=pixels, kind="image")], {"mode": "image"})
+    direct = 100 / (time.perf_counter() - start)
+    print(f"inference: job overhead median {statistics.median(overhead) * 1000:.0f} ms "
+          f"p95 {overhead[18] * 1000:.0f} ms | 100 predict_image jobs {served:.1f} calls/s vs in-process pyfunc "
+          f"{direct:.0f} calls/s (ratio {direct / served:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()

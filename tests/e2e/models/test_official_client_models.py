@@ -1,0 +1,129 @@
+"""The official ``datamint`` 2.45.0 client against our server: its MLflow plug-in (``project_id`` in the
+bodies, wire §4.9), ``api.models``, ``api.deploy`` and ``api.inference`` (wire §4.8, §10).
+
+Its deploy/inference client talks to the "MLflow host" ``http://<host>:5000`` (wire §1.3); our server
+answers both hosts on one port, which is 5000 by default. The test server listens on a random port,
+so the script points that derivation at the server's own URL.
+
+The model deployed here is logged with our SDK (the official client's flavor pickles classes of
+its own package, which our workers cannot load: ``docs/models.md``); the official client tracks,
+registers, deploys and runs it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow_helpers import run_python
+
+from annotation_samples import write_nifti
+from datamint import Api
+
+from conftest import unique
+from official_client import run_official
+
+OUR_SDK = r"""
+import json, os
+import mlflow
+import datamint.mlflow as dm
+from datamint import Api
+
+env = json.loads(os.environ["TEST_INPUT"])
+dm.set_project(env["project"], api=Api(env["url"], env["key"]))
+
+class Threshold(dm.DatamintModel):
+    annotation_specs = [{"type": "segmentation", "identifier": "bright", "scope": "image"}]
+    def predict_volume(self, inputs, **params):
+        return [[dm.Mask("bright", x.pixels > 400)] for x in inputs]
+
+with mlflow.start_run():
+    dm.log_model(Threshold(), registered_model_name=env["deployable"], pip_requirements=["numpy"])
+mlflow.MlflowClient().set_registered_model_alias(env["deployable"], "champion", "1")
+print(json.dumps({"ok": True}))
+"""
+
+OFFICIAL = r"""
+import json, os
+env = json.loads({env!r})
+os.environ["MLFLOW_TRACKING_URI"] = env["url"]
+import datamint.api.client as client_module
+import datamint.utils.urls as urls_module
+import datamint.mlflow.env_utils as env_module
+for module in (client_module, urls_module, env_module):  # our server is its own "MLflow host"
+    module.derive_mlflow_url = lambda url: url
+from datamint import Api
+from datamint.exceptions import ModelNotDeployedError
+import datamint.mlflow
+import mlflow, mlflow.pyfunc
+
+api = Api()
+datamint.mlflow.set_project(env["project"])
+out = {{}}
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [x * 2 for x in model_input]
+
+with mlflow.start_run() as run:
+    mlflow.log_param("lr", 0.5)
+    mlflow.log_metric("loss", 0.125, step=3)
+    info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name=env["tracked"],
+                                   pip_requirements=["numpy"])
+out["experiment"] = mlflow.get_experiment(run.info.experiment_id).name
+client = mlflow.MlflowClient()
+client.set_registered_model_alias(env["tracked"], "champion", info.registered_model_version)
+out["loaded"] = list(mlflow.pyfunc.load_model(f"models:/{{env['tracked']}}@champion").predict([1, 2]))
+out["metrics"] = client.get_run(run.info.run_id).data.metrics
+out["models"] = sorted(m.name for m in api.models.get_all())
+out["by_name"] = api.models.get_by_name(env["tracked"]).name
+out["projects"] = [p.id for p in api.models.get_projects(env["deployable"])]
+
+job = api.deploy.start(env["deployable"], model_alias="champion")
+job = api.deploy.wait(job, timeout=600) or api.deploy.get_by_id(job.id)
+job = api.deploy.get_by_id(job.id)
+out["deploy"] = [job.status, job.image_name, job.image_tag]
+out["exists"] = api.deploy.image_exists(env["deployable"], "champion")
+inference = api.inference.predict_volume(env["deployable"], model_alias="champion", resource_id=env["resource"],
+                                         save_results=True)
+api.inference.wait(inference, timeout=600)
+inference = api.inference.get_status(inference.id)
+out["inference"] = inference.status
+out["predicted"] = [[a.identifier for a in group] for group in inference.predictions]
+try:
+    api.inference.predict_volume(env["deployable"], model_alias="staging", resource_id=env["resource"])
+    out["not_deployed"] = "no error"
+except ModelNotDeployedError:
+    out["not_deployed"] = "ModelNotDeployedError"
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def prepared(server, tmp_path_factory):  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("official-models")
+    api = Api(server.url, server.admin_key)
+    project = api.projects.create(unique("official-models"), "official client")
+    resource = api.resources.upload_resource(str(write_nifti(folder / "vol.nii.gz")))
+    api.projects.add_resources([resource], project)
+    server.app.state.mlflow.ensure_ready()
+    env = {"url": server.url, "key": server.admin_key, "project": project.id, "resource": resource,
+           "deployable": unique("thr"), "tracked": unique("doubler")}
+    run_python(OUR_SDK, {"TEST_INPUT": json.dumps(env)}, folder)
+    yield env
+    api.close()
+
+
+def test_official_client_tracks_registers_deploys_and_predicts(server, prepared) -> None:  # type: ignore[no-untyped-def]
+    script = OFFICIAL.format(env=json.dumps(prepared))
+    out = json.loads(run_official(script, server.url, server.admin_key, timeout=900).strip().splitlines()[-1])
+    assert out["loaded"] == [2, 4]
+    assert out["metrics"] == {"loss": 0.125}
+    assert out["models"] == sorted([prepared["deployable"], prepared["tracked"]])
+    assert out["by_name"] == prepared["tracked"]
+    assert out["projects"] == [prepared["project"]]
+    assert out["deploy"] == ["completed", prepared["deployable"], "champion"]
+    assert out["exists"] is True
+    assert out["inference"] == "completed"
+    assert out["predicted"] == [["bright"]]
+    assert out["not_deployed"] == "ModelNotDeployedError"
