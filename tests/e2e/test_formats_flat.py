@@ -70,7 +70,6 @@ def test_yolo_detection_lines_and_data_yaml(api, server, sample, tmp_path):
 def test_yolo_segmentation_polygons_round_trip(api, server, sample, tmp_path):
     path = _export(api, sample, tmp_path, "yolo", options={"task": "segment"})
     archive = zipfile.ZipFile(path)
-    line = archive.read(f"labels/{_png_stem(archive, sample)}.txt").decode().strip()
     lines = archive.read(f"labels/{_png_stem(archive, sample)}.txt").decode().splitlines()
     assert "4 0.166667 0.125000 0.770833 0.187500 0.500000 0.828125" in lines
     # the 2-D masks are traced into polygons and filled back: the sample's masks come back voxel-exact
