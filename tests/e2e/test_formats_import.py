@@ -47,7 +47,8 @@ def test_datamint_round_trip_is_lossless(api, server, sample, tmp_path):
     session, got = _imported(api, server, sample, project, archive)
     assert session.job.result["failed_files"] == 0 and session.job.result["created"] == len(sample.original)
     assert_same_annotations(got, sample.original)
-    assert {(a["source"], a["imported_from"]) for a in got} == {("imported", archive.name)}
+    # a zip's member is its own unit: annotations name the member they came from
+    assert {(a["source"], a["imported_from"]) for a in got} == {("imported", f"{archive.stem}/annotations.jsonl")}
 
 
 def test_coco_round_trip_gives_back_boxes_polygons_and_frame_masks(api, server, sample, tmp_path):
@@ -235,4 +236,5 @@ def test_predictions_are_attributed_to_their_model_and_author(api, server, sampl
     project = _new_project(api, sample)
     _, got = _imported(api, server, sample, project, archive, model_name="unet-v3", author="rad@example.org")
     assert got and {(a["source"], a["model_id"], a["is_model"], a["import_author"], a["imported_from"])
-                    for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org", archive.name)}
+                    for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org",
+                                       f"{archive.stem}/annotations.json")}
