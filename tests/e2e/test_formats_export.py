@@ -175,3 +175,31 @@ def test_project_splits_filter_and_split_folders(api, sample, tmp_path):
     files = sorted(n for n in archive.namelist() if "/labels/" in n)
     assert sorted(n.split("/")[0] for n in files) == ["a", "b"]  # two patients, one per part
     assert not any(sample.png[:8] in n for n in archive.namelist())
+
+
+def test_a_cancelled_export_keeps_no_archive(api, server, tmp_path):
+    """Cancelled right after it is submitted (queued, or writing its 3,000 boxes), the export ends
+    ``cancelled``: no archive blob under its job, no ``export_archives`` row, no download."""
+    from sqlalchemy import text
+
+    from format_samples import unique_png
+
+    png = api.resources.upload_resource(str(unique_png(tmp_path)))
+    project = api.projects.create(f"cancel-{png[:8]}", "a cancelled export", resources_ids=[png])
+    boxes = [{"type": "square", "identifier": "lesion", "scope": "image",
+              "geometry": {"points": [[x, y, 0], [x + 3, y, 0], [x, y + 3, 0], [x + 3, y + 3, 0]]}}
+             for x, y in ((i % 20, i % 12) for i in range(3000))]
+    for start in range(0, len(boxes), 1000):
+        response = httpx.post(f"{server.url}/annotations/{png}/annotations", json=boxes[start:start + 1000],
+                              headers={"apikey": server.admin_key}, timeout=60)
+        assert response.status_code == 201, response.text[:300]
+    job = api.projects.export(project, format="coco")
+    api.jobs.cancel(job)
+    final = api.jobs.wait(job.id, timeout=120, progress_bar=False)
+    assert final.status == "cancelled"
+    store = server.app.state.blob_store
+    assert [k for k in store.list("") if f"/exports/{job.id}/" in k] == []
+    with server.app.state.database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM export_archives WHERE job_id = :j"), {"j": job.id}).scalar() == 0
+    response = httpx.get(f"{server.url}/exports/{job.id}/download", headers={"apikey": server.admin_key}, timeout=30)
+    assert response.status_code == 404, response.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -69,9 +70,51 @@ def test_yolo_detection_lines_and_data_yaml(api, server, sample, tmp_path):
 def test_yolo_segmentation_polygons_round_trip(api, server, sample, tmp_path):
     path = _export(api, sample, tmp_path, "yolo", options={"task": "segment"})
     archive = zipfile.ZipFile(path)
-    line = archive.read(f"labels/{_png_stem(archive, sample)}.txt").decode().strip()
-    assert line == "4 0.166667 0.125000 0.770833 0.187500 0.500000 0.828125"
-    assert_same_annotations(_round_trip(api, server, sample, path), _of(sample, "region"), decimals=3)
+    lines = archive.read(f"labels/{_png_stem(archive, sample)}.txt").decode().splitlines()
+    assert "4 0.166667 0.125000 0.770833 0.187500 0.500000 0.828125" in lines
+    # the 2-D masks are traced into polygons and filled back: the sample's masks come back voxel-exact
+    assert_same_annotations(_round_trip(api, server, sample, path),
+                            _of(sample, "region") + _of(sample, "segmentation", scope="frame"), decimals=3)
+
+
+def test_yolo_segmentation_traces_a_mask_with_a_hole_and_two_components(api, server, tmp_path):
+    from scipy import ndimage
+
+    from format_samples import unique_png
+
+    image = unique_png(tmp_path)
+    png = api.resources.upload_resource(str(image))
+    project = api.projects.create(f"yolo-seg-{uuid.uuid4().hex[:8]}", "yolo masks", resources_ids=[png])
+    mask = np.zeros((PNG_H, PNG_W), np.uint8)
+    mask[1:12, 1:12] = 1
+    mask[4:8, 4:9] = 0  # a hole
+    mask[9:15, 15:22] = 1  # a second component
+    api.annotations.upload_segmentations(png, mask, "organ")
+    job = api.projects.export(project, format="yolo", options={"task": "segment"}, wait=True, progress_bar=False,
+                              timeout=120)
+    (tmp_path / "out").mkdir()
+    path = job.download(tmp_path / "out", progress_bar=False)
+    archive = zipfile.ZipFile(path)
+    label_files = [n for n in archive.namelist() if n.startswith("labels/")]
+    lines = archive.read(label_files[0]).decode().splitlines()
+    assert len(label_files) == 1 and len(lines) == 2 and all(line.startswith("0 ") for line in lines)
+    manifest = [json.loads(line) for line in archive.read("yolo_masks.jsonl").decode().splitlines()]
+    assert manifest == [{"file": label_files[0], "resource_id": png, "frame_index": 0, "width": PNG_W,
+                         "height": PNG_H, "masks": [{"label": "organ", "scope": "frame", "lines": [1, 2]}]}]
+    target = api.projects.create(f"yolo-seg-in-{uuid.uuid4().hex[:8]}", "yolo masks in", resources_ids=[png])
+    target = api.projects.get_by_id(target.id)
+    with api.annotations.import_session(target) as session:
+        session.add_path(path)
+    assert session.job.result["failed_files"] == 0, session.get_logs()
+    got = annotations_of(server, [png], target.worklist_id)
+    assert session.job.result["created"] == 1, session.job.result["files"]
+    assert [(a["type"], a["identifier"]) for a in got] == [("segmentation", "organ")]
+    back, want = got[0]["mask"].astype(bool), mask.astype(bool)
+    assert (back & want).sum() / (back | want).sum() >= 0.95
+    assert ndimage.label(back)[1] == 2 and ndimage.label(~back)[1] == 2  # two components, one hole
+    # every differing pixel is within one pixel of the original border
+    border = want ^ ndimage.binary_erosion(want)
+    assert not (back ^ want)[~ndimage.binary_dilation(border)].any()
 
 
 def test_voc_xml_is_one_based_and_round_trips_exactly(api, server, sample, tmp_path):

@@ -47,7 +47,8 @@ def test_datamint_round_trip_is_lossless(api, server, sample, tmp_path):
     session, got = _imported(api, server, sample, project, archive)
     assert session.job.result["failed_files"] == 0 and session.job.result["created"] == len(sample.original)
     assert_same_annotations(got, sample.original)
-    assert {(a["source"], a["imported_from"]) for a in got} == {("imported", archive.name)}
+    # a zip's member is its own unit: annotations name the member they came from
+    assert {(a["source"], a["imported_from"]) for a in got} == {("imported", f"{archive.stem}/annotations.jsonl")}
 
 
 def test_coco_round_trip_gives_back_boxes_polygons_and_frame_masks(api, server, sample, tmp_path):
@@ -96,6 +97,48 @@ def test_each_hint_names_file_and_item_and_a_failing_file_leaves_nothing(api, se
     got = annotations_of(server, [sample.png, sample.ct, sample.nifti], project.worklist_id)
     assert [(a["imported_from"], a["type"], a["identifier"]) for a in got] == [("good.json", "square", "liver")]
     assert job.result["created"] == 1 and job.result["failed_files"] == 2
+
+
+def test_a_bad_member_of_a_zip_fails_alone(api, server, sample):
+    import io
+    import zipfile
+
+    project = _new_project(api, sample)
+    ct = {"id": 1, "file_name": "ct.dcm", "width": 20, "height": 12, "datamint_resource_id": sample.ct,
+          "frame_index": 12}
+    png = {"id": 1, "file_name": "image.png", "width": 24, "height": 16, "datamint_resource_id": sample.png}
+    box = {"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "segmentation": []}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("frames.json", _coco(ct, [box]))
+        archive.writestr("good.json", _coco(png, [box]))
+        archive.writestr("more/good.txt", "not yolo at all\n")
+        archive.writestr("more/other.json", _coco(png, [{**box, "id": 9, "bbox": [2, 2, 4, 4]}]))
+    session = api.annotations.import_session(project)
+    session.add_bytes(buffer.getvalue(), "batch.zip")
+    job = session.commit()
+    job.wait(timeout=120, progress_bar=False).raise_for_status()
+    lines = [line["line"] for line in job.logs()]
+    errors = [line["line"] for line in job.logs() if line["level"] == "error"]
+    assert errors == [
+        "At batch/frames.json: annotation 7: frame 12 outside a 5-frame series\n\nHint: frames are numbered 0..4",
+        "At batch/more/good.txt:1: not numbers: 'not yolo at all'\n\nHint: a line is 'class cx cy w h' or "
+        "'class x1 y1 ...'",
+    ]
+    assert "batch/good.json: 1 annotation(s) imported" in lines
+    assert "batch/more/other.json: 1 annotation(s) imported" in lines
+    files = {f["name"]: f for f in session.refresh()["files"]}
+    assert {n: f["status"] for n, f in files.items()} == {
+        "batch.zip": "failed", "batch/frames.json": "failed", "batch/good.json": "imported",
+        "batch/more/good.txt": "failed", "batch/more/other.json": "imported"}
+    assert files["batch.zip"]["message"] == ("2 of 4 member(s) imported (2 annotation(s)); failed: "
+                                             "batch/frames.json, batch/more/good.txt")
+    got = annotations_of(server, [sample.png, sample.ct, sample.nifti], project.worklist_id)
+    assert sorted((a["imported_from"], a["type"], a["identifier"]) for a in got) == [
+        ("batch/good.json", "square", "liver"), ("batch/more/other.json", "square", "liver")]
+    assert job.result["created"] == 2 and job.result["failed_files"] == 2
+    assert [f["name"] for f in job.result["files"]] == ["batch/frames.json", "batch/good.json",
+                                                        "batch/more/good.txt", "batch/more/other.json"]
 
 
 def test_labels_outside_the_worklist_are_named_and_label_map_fixes_them(api, server, sample):
@@ -193,4 +236,5 @@ def test_predictions_are_attributed_to_their_model_and_author(api, server, sampl
     project = _new_project(api, sample)
     _, got = _imported(api, server, sample, project, archive, model_name="unet-v3", author="rad@example.org")
     assert got and {(a["source"], a["model_id"], a["is_model"], a["import_author"], a["imported_from"])
-                    for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org", archive.name)}
+                    for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org",
+                                       f"{archive.stem}/annotations.json")}

@@ -85,6 +85,56 @@ class _FrameWriter(Writer):
 
 # -- YOLO -----------------------------------------------------------------------------------------
 
+def mask_polygons(mask: np.ndarray) -> list[list[tuple[int, int]]]:
+    """The outlines of a 2-D mask as YOLO-seg polygons, in pixel indices ``(column, row)``.
+
+    Each connected component is one polygon (OpenCV's ``findContours`` with ``RETR_CCOMP``: outer
+    borders and the borders of their holes). A hole is joined to its component's outline by a
+    zero-width cut between their nearest points, as Ultralytics joins the parts of a COCO polygon,
+    so the polygon filled with the even-odd rule leaves the hole out and YOLO's one polygon per
+    object still holds it. Polygons have at least 3 points (a lone pixel repeats its point).
+    """
+    import cv2
+
+    contours, hierarchy = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_CCOMP,
+                                           cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    out = []
+    for index, contour in enumerate(contours):
+        if hierarchy[0][index][3] != -1:
+            continue
+        ring = [tuple(int(v) for v in p[0]) for p in contour]
+        child = hierarchy[0][index][2]
+        while child != -1:
+            hole = [tuple(int(v) for v in p[0]) for p in contours[child]]
+            outer = np.array(ring, dtype=np.int64)
+            inner = np.array(hole, dtype=np.int64)
+            distances = ((outer[:, None, :] - inner[None, :, :]) ** 2).sum(axis=2)
+            i, j = np.unravel_index(int(np.argmin(distances)), distances.shape)
+            ring = ring[:i + 1] + hole[j:] + hole[:j + 1] + ring[i:]
+            child = hierarchy[0][child][0]
+        while len(ring) < 3:
+            ring.append(ring[-1])
+        out.append(ring)
+    return out
+
+
+def fill_polygons(polygons: list[list[tuple[float, float]]], width: int, height: int) -> np.ndarray:
+    """The ``(height, width)`` mask of YOLO-seg polygons in pixel indices (the inverse of
+    :func:`mask_polygons`): each polygon filled with its outline, holes by the even-odd rule."""
+    import cv2
+
+    mask = np.zeros((height, width), np.uint8)
+    for polygon in polygons:
+        points = np.round(np.array(polygon, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+        layer = np.zeros_like(mask)
+        cv2.fillPoly(layer, [points], 1)
+        cv2.polylines(layer, [points], True, 1)
+        mask |= layer
+    return mask.astype(bool)
+
+
 class YoloWriter(_FrameWriter):
     """``yolo``: ``labels/[<split>/]<image>.txt`` with ``class cx cy w h`` (detection, the default)
     or ``class x1 y1 x2 y2 ...`` polygons (``options.task = 'segment'``), normalised, class ids from
@@ -95,7 +145,7 @@ class YoloWriter(_FrameWriter):
     def __init__(self, archive: Any, plan: Any) -> None:
         super().__init__(archive, plan)
         self.segment = plan.options.get("task") == "segment"
-        self.kinds = ("region", "area") if self.segment else ("square",)
+        self.kinds = ("region", "area", "segmentation") if self.segment else ("square",)
         self.splits: set[str] = set()
 
     def add(self, resource: ResourceInfo, annotations: Sequence[Annotation]) -> None:
@@ -104,10 +154,23 @@ class YoloWriter(_FrameWriter):
             self.splits.add(split)
         width, height = resource.width or 1, resource.height or 1
         for frame, group in self.frames(resource, annotations).items():
-            lines = []
+            lines: list[str] = []
+            masks: list[dict[str, Any]] = []
             for a in group:
                 cls = self.plan.class_id(a.identifier, start=0)
-                if self.segment:
+                if a.type == "segmentation":
+                    data = self.plan.store.get(a.file_key)
+                    mask = read_frame_mask(data) if a.file_mimetype == PNG else read_volume_mask(data)[:, :, 0].T
+                    polygons = mask_polygons(mask)
+                    if not polygons:
+                        self.plan.skip("empty segmentation (nothing to trace)")
+                        continue
+                    first = len(lines) + 1
+                    for polygon in polygons:
+                        coords = " ".join(f"{(x + 0.5) / width:.6f} {(y + 0.5) / height:.6f}" for x, y in polygon)
+                        lines.append(f"{cls} {coords}")
+                    masks.append({"label": a.identifier, "scope": a.scope, "lines": [first, len(lines)]})
+                elif self.segment:
                     xy = pixel_points(a, self.plan.geometry(resource))
                     coords = " ".join(f"{x / width:.6f} {y / height:.6f}" for x, y in xy)
                     lines.append(f"{cls} {coords}")
@@ -116,8 +179,15 @@ class YoloWriter(_FrameWriter):
                     lines.append(f"{cls} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
                                  f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}")
                 self.plan.written += 1
+            if not lines:
+                continue
             folder = f"labels/{split}/" if split else "labels/"
-            self.archive.write(f"{folder}{image_stem(resource, frame)}.txt", "\n".join(lines) + "\n")
+            path = f"{folder}{image_stem(resource, frame)}.txt"
+            self.archive.write(path, "\n".join(lines) + "\n")
+            if masks:
+                self.archive.spool("yolo_masks.jsonl").write(dumps(
+                    {"file": path, "resource_id": resource.id, "frame_index": frame, "width": width,
+                     "height": height, "masks": masks}) + "\n")
 
     def finish(self) -> None:
         names = "\n".join(f"  {i}: {json.dumps(label)}" for i, label in enumerate(self.plan.labels))
@@ -144,9 +214,21 @@ def _yolo_names(name: str, files: FileSet) -> dict[int, str]:
 
 
 def read_yolo(name: str, files: FileSet) -> list[Candidate]:
-    """A YOLO label file: 5 numbers a line are a box, more are a polygon (normalised coordinates)."""
+    """A YOLO label file: 5 numbers a line are a box, more are a polygon (normalised coordinates).
+
+    Lines that ``yolo_masks.jsonl`` (our segmentation export) lists as a traced mask are filled back
+    into that mask (:func:`fill_polygons`) on the image size it records.
+    """
+    from datamint.server.formats.readers import _manifest_entry
+
     names = _yolo_names(name, files)
     stem, frame = parse_stem(posixpath.basename(name)[:-4])
+    entry = _manifest_entry(name, files, "yolo_masks.jsonl")
+    mask_of_line: dict[int, int] = {}
+    for n, group in enumerate(entry.get("masks") or []):
+        first, last = (int(v) for v in group["lines"])
+        mask_of_line.update({line: n for line in range(first, last + 1)})
+    polygons: dict[int, list[list[tuple[float, float]]]] = {}
     out = []
     for number, line in enumerate(files.read(name).decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
@@ -171,11 +253,23 @@ def read_yolo(name: str, files: FileSet) -> list[Candidate]:
             out.append(Candidate(where, Ref(filename=stem), {**base, "type": "square", "_normalized": True,
                                                              "_free_scope": True},
                                  pixels=pixels))
+        elif number in mask_of_line:  # a traced mask's outline (our export's yolo_masks.jsonl says so)
+            width, height = int(entry["width"]), int(entry["height"])
+            polygons.setdefault(mask_of_line[number], []).append(
+                [(values[i] * width - 0.5, values[i + 1] * height - 0.5) for i in range(1, len(values), 2)])
         else:
             xy = [(values[i], values[i + 1]) for i in range(1, len(values), 2)]
             out.append(Candidate(where, Ref(filename=stem), {**base, "type": "region", "_normalized": True,
                                                              "_free_scope": True},
                                  pixels=xy))
+    for n, rings in sorted(polygons.items()):
+        group = entry["masks"][n]
+        out.append(Candidate(f"{name}:{group['lines'][0]}-{group['lines'][1]}",
+                             Ref(entry.get("resource_id"), stem),
+                             {"type": "segmentation", "identifier": str(group.get("label")),
+                              "scope": group.get("scope") or "frame",
+                              "frame_index": int(entry.get("frame_index", frame))},
+                             mask=fill_polygons(rings, int(entry["width"]), int(entry["height"]))))
     return out
 
 

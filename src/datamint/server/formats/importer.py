@@ -3,9 +3,11 @@ project's resources, check them, and write them one file at a time.
 
 Each file of the session is one unit: its annotations (and their mask blobs) are written in one
 transaction that also marks the file ``imported``, or none is written and the file is marked
-``failed`` with the reason; a failed file does not stop the others. A zip added to the session is
-one unit made of its members. The job's log names each problem as ``At <file>:<line>: <what>``
-followed by a hint (seed 003's shape); its result lists every file with what happened to it.
+``failed`` with the reason; a failed file does not stop the others. Each member of a zip added to
+the session that a reader takes is a unit of its own (recorded as its own file row,
+``<zip stem>/<member>``, when the job reaches it): a bad member fails alone. The job's log names
+each problem as ``At <file>:<line>: <what>`` followed by a hint (seed 003's shape); its result
+lists every file (and zip member) with what happened to it.
 With ``dry_run`` nothing is written: the result is the preview (annotations per label and file,
 labels the worklist lacks, the problems).
 
@@ -526,55 +528,53 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         for row in rows:
             session.expunge(row)
         resources = Resources.of(session, project.id)
+    members = {row.blob_key for row in rows if row.name.lower().endswith(".zip")}
+    done_members = {row.name: row for row in rows if row.blob_key in members and not row.name.lower().endswith(".zip")}
+    rows = [row for row in rows if row.name not in done_members]  # a zip's member rows: written below
     files, owned = _fileset(ctx, rows)
     importer = Importer(ctx, me, options, resources, worklist)
     outcomes: list[Outcome] = []
     ctx.progress(0, len(rows), "previewing" if dry_run else "importing", force=True)
     for done, row in enumerate(rows, 1):
-        outcome = Outcome(row.name, "imported" if not dry_run else "previewed")
-        outcomes.append(outcome)
         if row.status == "imported" and not dry_run:
-            outcome.status, outcome.created = "imported", row.created_count
+            outcomes.append(Outcome(row.name, "imported", created=row.created_count))
             continue
-        if row.name.lower().endswith(".zip") and not owned.get(row.name):
-            outcome.status = "failed"
+        if not row.name.lower().endswith(".zip"):
+            outcomes.append(_import_unit(ctx, importer, files, row.name, [row.name], row.id, dry_run))
+            ctx.progress(done, len(rows))
+            continue
+        # a zip: each member that a reader takes is its own unit (its own row, transaction and log line)
+        units = [name for name in owned.get(row.name, []) if _readable(files, name)]
+        if not owned.get(row.name):
+            outcome = Outcome(row.name, "failed")
             outcome.problems.append(_log_problem(ctx, Problem(row.name, "not a readable zip archive")))
-        try:
-            placed: list[Placed] = []
-            importer.options["_file"] = row.name[:300]
-            for name in owned.get(row.name, []):
-                kind = kind_of(name, b"" if _KNOWN.search(name) else files.read(name)[:132])
-                if kind is None or kind not in READERS:
-                    continue
-                outcome.formats.append(kind)
-                for found in READERS[kind](name, files):
-                    placed.extend(importer.place(candidate) for candidate in importer.expand(found))
-            for p in placed:
-                outcome.labels[p.item["identifier"]] += 1
-            if outcome.status == "failed":
-                pass
-            elif dry_run:
-                outcome.created = _preview(ctx, importer, placed)
-            elif placed:
-                outcome.created, outcome.skipped = importer.write(placed, row.name, row.id)
-                ctx.log(f"{row.name}: {outcome.created} annotation(s) imported"
-                        + (f", {outcome.skipped} identical one(s) skipped" if outcome.skipped else ""))
-            else:
-                _mark(ctx, row.id, "imported", 0, "nothing to import here (a support file, or no annotations)")
-        except Problem as problem:
-            outcome.status = "failed"
-            outcome.problems.append(_log_problem(ctx, problem))
-        except AppError as exc:
-            outcome.status = "failed"
-            outcome.problems.append(_log_problem(ctx, Problem(row.name, exc.message)))
-        except (JobCancelled, JobLost):
-            raise
-        except Exception as exc:  # a file no reader expected: it fails alone, the others go on
-            outcome.status = "failed"
-            outcome.problems.append(_log_problem(ctx, Problem(row.name, f"cannot read it ({type(exc).__name__}: "
-                                                                        f"{exc})")))
-        if outcome.status == "failed" and not dry_run:
-            _mark(ctx, row.id, "failed", 0, "\n".join(outcome.problems)[:4000])
+            outcomes.append(outcome)
+            if not dry_run:
+                _mark(ctx, row.id, "failed", 0, "\n".join(outcome.problems)[:4000])
+            ctx.progress(done, len(rows))
+            continue
+        mine: list[Outcome] = []
+        for name in units:
+            member = done_members.get(name)
+            if member is not None and member.status == "imported" and not dry_run:
+                mine.append(Outcome(name, "imported", created=member.created_count))
+                continue
+            member_id = None if dry_run else (member.id if member is not None else _member_row(ctx, row, name))
+            if member_id == "":
+                outcome = Outcome(name, "failed")
+                outcome.problems.append(_log_problem(ctx, Problem(
+                    name, "another file of the session has this member's name", "rename the file or the zip")))
+                mine.append(outcome)
+                continue
+            mine.append(_import_unit(ctx, importer, files, name, [name], member_id, dry_run))
+        outcomes.extend(mine)
+        if not dry_run:
+            failed = [o.name for o in mine if o.status == "failed"]
+            created = sum(o.created for o in mine if o.status != "failed")
+            message = (f"{len(mine) - len(failed)} of {len(mine)} member(s) imported ({created} annotation(s))"
+                       + (f"; failed: {', '.join(failed)}" if failed else "") if mine
+                       else "nothing to import here (no annotation file in the zip)")
+            _mark(ctx, row.id, "failed" if failed else "imported", created, message[:4000])
         ctx.progress(done, len(rows))
     result = {"dry_run": dry_run, "session_id": options["session_id"],
               "created": sum(o.created for o in outcomes if o.status != "failed"),
@@ -585,6 +585,70 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     with ctx.transaction() as session:
         ctx.complete(session, result)
     return result
+
+
+def _import_unit(ctx: JobContext, importer: Importer, files: FileSet, unit: str, names: Sequence[str],
+                 file_id: str | None, dry_run: bool) -> Outcome:
+    """Read, check and write one unit (a file, or one member of a zip) in one transaction that
+    also marks its row ``imported``, or write nothing of it and mark it ``failed``."""
+    outcome = Outcome(unit, "imported" if not dry_run else "previewed")
+    try:
+        placed: list[Placed] = []
+        importer.options["_file"] = unit[:300]
+        for name in names:
+            kind = kind_of(name, b"" if _KNOWN.search(name) else files.read(name)[:132])
+            if kind is None or kind not in READERS:
+                continue
+            outcome.formats.append(kind)
+            for found in READERS[kind](name, files):
+                placed.extend(importer.place(candidate) for candidate in importer.expand(found))
+        for p in placed:
+            outcome.labels[p.item["identifier"]] += 1
+        if dry_run:
+            outcome.created = _preview(ctx, importer, placed)
+        elif placed and file_id is not None:
+            outcome.created, outcome.skipped = importer.write(placed, unit, file_id)
+            ctx.log(f"{unit}: {outcome.created} annotation(s) imported"
+                    + (f", {outcome.skipped} identical one(s) skipped" if outcome.skipped else ""))
+        elif file_id is not None:
+            _mark(ctx, file_id, "imported", 0, "nothing to import here (a support file, or no annotations)")
+    except Problem as problem:
+        outcome.status = "failed"
+        outcome.problems.append(_log_problem(ctx, problem))
+    except AppError as exc:
+        outcome.status = "failed"
+        outcome.problems.append(_log_problem(ctx, Problem(unit, exc.message)))
+    except (JobCancelled, JobLost):
+        raise
+    except Exception as exc:  # a file no reader expected: it fails alone, the others go on
+        outcome.status = "failed"
+        outcome.problems.append(_log_problem(ctx, Problem(unit, f"cannot read it ({type(exc).__name__}: {exc})")))
+    if outcome.status == "failed" and not dry_run and file_id is not None:
+        _mark(ctx, file_id, "failed", 0, "\n".join(outcome.problems)[:4000])
+    return outcome
+
+
+def _readable(files: FileSet, name: str) -> bool:
+    """Whether a reader takes ``name`` (a member that cannot even be sniffed is a unit that fails)."""
+    try:
+        return kind_of(name, b"" if _KNOWN.search(name) else files.read(name)[:132]) in READERS
+    except Problem:
+        return True
+
+
+def _member_row(ctx: JobContext, archive: ImportFile, name: str) -> str:
+    """The row of one member of a zip (``<zip stem>/<member>``, the zip's blob), made once: a job run
+    again after a crash finds it and skips the member if it was imported. ``""`` when another file
+    of the session already has that name."""
+    with ctx.database.transaction() as session:
+        found = session.scalar(select(ImportFile).where(ImportFile.session_id == archive.session_id,
+                                                        ImportFile.name == name))
+        if found is not None:
+            return found.id if found.blob_key == archive.blob_key else ""  # "": a session file has that name
+        row = ImportFile(id=new_id(), session_id=archive.session_id, name=name, blob_key=archive.blob_key, size=0,
+                         status="pending")
+        session.add(row)
+    return row.id
 
 
 def _preview(ctx: JobContext, importer: Importer, placed: Sequence[Placed]) -> int:

@@ -20,7 +20,7 @@ from datamint.server.formats.archive import read_frame_mask, read_volume_mask
 
 #: Files that only support others (labels, manifests, masks referenced by an annotation file).
 SUPPORT_NAMES = ("labels.json", "resources.jsonl", "datamint.json", "dataset.json", "data.yaml", "classes.txt",
-                 "semantic.jsonl")
+                 "semantic.jsonl", "yolo_masks.jsonl")
 
 
 class Problem(Exception):
