@@ -142,6 +142,7 @@ def test_three_readers_blind_until_complete_then_agreement_and_consensus(api, st
     assert fleiss["kappa"] == pytest.approx(1 / 3, abs=1e-6)
     liver = next(r for r in report["summary"]["by_label"] if r["kind"] == "mask" and r["label"] == "liver")
     assert liver["pairs"] == 3 and liver["mean_dice"] == pytest.approx((1.0 + 0.8 + 0.8) / 3, abs=1e-6)
+    _statistics_carry_agreement_and_time(api, study, report, email)
     job = api.annotationsets.start_agreement(wid)  # the same report as a background job
     finished = api.jobs.wait(job["id"], timeout=120, progress_bar=False).raise_for_status()
     assert (finished.kind, finished.result["masks"], finished.result["classifications"]) == (
@@ -210,3 +211,47 @@ def test_sixteen_readers_racing_for_a_three_reader_item_leave_exactly_three(api,
     assert all("already has its 3 readers" in r.text for r in responses if r.status_code == 409)
     readers = api.annotationsets.get_readers(wid)["items"][rid]["readers"]
     assert sorted(r["slot"] for r in readers) == [1, 2, 3]
+
+
+def _statistics_carry_agreement_and_time(api, study, report: dict, email: dict[str, str]) -> None:
+    """The worklist's statistics hold the agreement report's summary (the same numbers) and the
+    time totals of its workunits, per user and per label; an annotator gets only their own time."""
+    wid, project, readers = study["wid"], study["project"], study["readers"]
+    for name, label, seconds in (("r1", "liver", 30.0), ("r2", "grade", 12.5), ("r1", "grade", 7.25)):
+        readers[name][1].projects.report_workunit(project, study["resources"][0], seconds, label=label,
+                                                  worklist_id=wid)
+    stats = api.annotationsets.get_workunits_statistics(wid)
+    summary = stats["agreement"]
+    assert (summary["readers_per_item"], summary["items"]) == (3, 4)
+    assert sorted(summary["readers"]) == sorted(email[n] for n in ("r1", "r2", "r3"))
+    assert summary["by_label"] == report["summary"]["by_label"] and summary["by_pair"] == report["summary"]["by_pair"]
+    by_label = {(r["kind"], r["label"], r.get("reader_a"), r.get("reader_b")): r for r in summary["by_label"]}
+    liver = by_label[("mask", "liver", None, None)]
+    assert liver["mean_dice"] == pytest.approx((1.0 + 0.8 + 0.8) / 3, abs=1e-6)
+    assert liver["mean_iou"] == pytest.approx((1.0 + 2 * 320 / 480) / 3, abs=1e-6)
+    assert by_label[("box", "nodule", None, None)]["mean_iou"] == pytest.approx((1.0 + 2 / 3) / 3, abs=1e-6)
+    kappas = {frozenset((r["reader_a"], r["reader_b"])): r["cohen_kappa"] for r in summary["by_label"]
+              if "cohen_kappa" in r}
+    assert kappas == pytest.approx({frozenset((email["r1"], email["r2"])): 0.5,
+                                    frozenset((email["r1"], email["r3"])): 0.5,
+                                    frozenset((email["r2"], email["r3"])): 0.2}, abs=1e-6)
+    assert next(r["fleiss_kappa"] for r in summary["by_label"] if "fleiss_kappa" in r) == pytest.approx(1 / 3)
+    # Time: the totals equal the sums of the worklist's own units (API-measured and client-reported).
+    units = [u for u in api.projects.get_workunits(project) if u["worklist_id"] == wid]
+    assert {(u["user_email"], u["label"], u["seconds"]) for u in units if u["source"] == "client"} == {
+        (email["r1"], "liver", 30.0), (email["r2"], "grade", 12.5), (email["r1"], "grade", 7.25)}
+    per_user: dict[str, float] = {}
+    per_label: dict[str | None, float] = {}
+    for u in units:
+        per_user[u["user_email"]] = per_user.get(u["user_email"], 0.0) + u["seconds"]
+        per_label[u["label"]] = per_label.get(u["label"], 0.0) + u["seconds"]
+    assert {r["email"]: r["seconds"] for r in stats["by_user"]} == pytest.approx(per_user, abs=2e-3)
+    assert {r["label"]: r["seconds"] for r in stats["by_label"]} == pytest.approx(per_label, abs=2e-3)
+    assert stats["units"] == len(units) and stats["total_seconds"] == pytest.approx(sum(per_user.values()), abs=2e-3)
+    assert {r["email"] for r in stats["by_user"]} == {email[n] for n in ("r1", "r2", "r3")}
+    r1_liver = next(r for r in stats["by_user_label"] if (r["email"], r["label"]) == (email["r1"], "liver"))
+    assert r1_liver["seconds"] >= 30.0
+    # An annotator: only their own time, and no agreement (a reviewers' tool).
+    own = readers["r1"][1].annotationsets.get_workunits_statistics(wid)
+    assert "agreement" not in own and {r["email"] for r in own["by_user"]} == {email["r1"]}
+    assert own["by_user"][0]["seconds"] == pytest.approx(per_user[email["r1"]], abs=2e-3)

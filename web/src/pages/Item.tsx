@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { items, request } from "../api";
+import { useActiveTime } from "../annotate/activeTime";
 import { AnnotationPanel } from "../annotate/AnnotationPanel";
 import { AnnotationController, GEOMETRIC_TYPES, type WireAnnotation } from "../annotate/controller";
 import { ReviewNotes, ReviewPanel, type ReviewMessage } from "../annotate/ReviewPanel";
@@ -71,6 +72,10 @@ export function ItemPage() {
   }
 
   useEffect(() => () => controller?.dispose(), [controller]);
+
+  // the annotator's active time on this item, posted as a client workunit when they leave it
+  useActiveTime(data?.worklist.project_id, resourceId, worklistId,
+    !!data && data.worklist.annotators.some((a) => a.email === me));
 
   useEffect(() => { setController(null); setAnswers({}); setFrame(0); setStatusNow(null); setStatuses(null);
     setReviews(null);

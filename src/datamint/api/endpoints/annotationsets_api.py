@@ -223,7 +223,12 @@ class AnnotationSetsApi(BaseApi):
         return self._request("POST", self._path(annotation_set, "/consensus"), json=body).json()
 
     def get_workunits_statistics(self, annotation_set: str) -> dict[str, Any]:
-        """Time spent in a worklist per user, per label, per user and label, and per action."""
+        """Time spent in a worklist per user, per label, per user and label, and per action.
+
+        For a worklist with ``readers_per_item`` > 1, reviewers also get ``agreement``: the
+        summary of :meth:`get_agreement` (``by_label``: mean Dice/IoU for masks, box IoU, Cohen's
+        and Fleiss' kappa; ``by_pair``) over the complete items.
+        """
         return self._request("GET", self._path(annotation_set, "/workunits-statistic")).json()
 
     def get_annotations_specs(self, annotation_set: str | Project) -> Sequence[AnnotationSpec]:

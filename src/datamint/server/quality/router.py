@@ -206,9 +206,19 @@ def report_workunit(project_id: str, resource_id: str, body: WorkunitBody, sessi
 
 
 @router.get("/annotationsets/{worklist_id}/workunits-statistic")
-def worklist_workunits_statistic(worklist_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
-    """Time spent in a worklist per user, per label, per user and label, and per action."""
-    return workunit_stats.summary(session, scope.of_worklist(session, me, worklist_id))
+def worklist_workunits_statistic(worklist_id: str, session: SessionDep, me: CurrentUser,
+                                 store: StorageDep) -> dict[str, Any]:
+    """Time spent in a worklist per user, per label, per user and label, and per action; for a
+    worklist with several readers per item, and a caller who may review, also ``agreement``: the
+    agreement report's summary over the complete items (per label and per pair of readers)."""
+    found = scope.of_worklist(session, me, worklist_id)
+    out = workunit_stats.summary(session, found)
+    worklist = found.worklists[0]
+    if (worklist.readers_per_item or 1) > 1 and found.allowed(ProjectAction.REVIEW):
+        report = agreement.report(session, store, worklist)
+        out["agreement"] = {"readers_per_item": worklist.readers_per_item, "items": len(report.items),
+                            "readers": report.readers, **report.summary()}
+    return out
 
 
 # -- several readers: progress, agreement, consensus ------------------------------------------------
