@@ -219,8 +219,6 @@ def read_yolo(name: str, files: FileSet) -> list[Candidate]:
     Lines that ``yolo_masks.jsonl`` (our segmentation export) lists as a traced mask are filled back
     into that mask (:func:`fill_polygons`) on the image size it records.
     """
-    from datamint.server.formats.readers import _manifest_entry
-
     names = _yolo_names(name, files)
     stem, frame = parse_stem(posixpath.basename(name)[:-4])
     entry = _manifest_entry(name, files, "yolo_masks.jsonl")

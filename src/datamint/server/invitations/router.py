@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from datamint.server import policy
 from datamint.server.auth.schemas import InvitationAccept, InvitationCreate, InvitationToken
+from datamint.server.db import unit_of_work
 from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, UnitOfWork, client_address
 from datamint.server.errors import NotFoundError
 from datamint.server.invitations import service
@@ -57,6 +58,9 @@ def accept_invitation(body: InvitationAccept, request: Request, session: UnitOfW
     try:
         result = service.accept(session, body)
     except NotFoundError:
+        # Release this request's locks first: on SQLite the failure is written on another
+        # connection, which would otherwise wait for this request's write lock (self-deadlock).
+        unit_of_work.abandon(session)
         guard.record_failure(client)
         raise
     return result
