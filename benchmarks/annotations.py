@@ -58,7 +58,8 @@ def pg_database(admin_url: str) -> Iterator[str]:
 def running_server(data_dir: Path, database_url: str | None) -> Iterator[tuple[str, str]]:
     """``datamint server run`` in a subprocess; yields (url, admin key)."""
     port, key = _free_port(), f"dmk_bench_{uuid.uuid4().hex}"
-    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": key, "DATAMINT_SERVER_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
+    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": key,
+           "DATAMINT_SERVER_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
     command = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir",
                str(data_dir), "--no-write-sdk-config"]
     if database_url:
