@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from imaging_data import make_ct_slice, write_video
+from fixtures.files import make_ct_slice, write_video
 
 # Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
 # uses them (tests/e2e/models), not in the background at every start.

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from annotation_samples import COLS, FRAMES, NIFTI_AFFINE, NIFTI_SHAPE, ROWS, labels, write_ct
+from fixtures.projects import COLS, FRAMES, NIFTI_AFFINE, NIFTI_SHAPE, ROWS, labels, write_ct
 
 PNG_W, PNG_H = 24, 16
 

@@ -19,7 +19,7 @@ import pydicom
 import pytest
 
 from datamint import Api, __version__, configs
-from imaging_samples import png_file
+from fixtures.files import png_file
 
 
 def _datamint(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from datamint import Api
 from datamint.cli.upload import _pair_segmentations, parse_mung, parse_retain_attribute, upload_command
 from datamint.cli.upload_files import select_files
-from imaging_samples import nibabel_file, png_file, pydicom_file, write_ct_series
+from fixtures.files import nibabel_file, png_file, pydicom_file, write_ct_series
 
 
 def _app() -> typer.Typer:

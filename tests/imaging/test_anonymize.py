@@ -13,8 +13,7 @@ from pydicom.sequence import Sequence
 from datamint.imaging import BASIC_PROFILE, UidMapper, anonymize_dataset, is_dicom_report, read_dicom
 from datamint.imaging.dicom_anonymize import parse_tag
 from datamint.imaging.dicom_profile import BASIC_PROFILE_CODES
-
-from imaging_data import pydicom_file, to_bytes
+from fixtures.files import pydicom_file, to_bytes
 
 PHI = ["Doe^Jane", "MRN-0042", "General Hospital", "1 Main Street", "House^Gregory", "Wilson^James",
        "ACC123456", "CT-ROOM-7", "SN-998877", "555-0199", "Secret comment", "Cuddy^Lisa", "STUDY77"]  # fmt: skip

@@ -16,8 +16,7 @@ from datamint.imaging import (
     read_dicom,
     slice_order,
 )
-
-from imaging_data import pydicom_file, to_bytes
+from fixtures.files import pydicom_file, to_bytes
 
 
 def z_of(ds: Dataset) -> float:
@@ -211,8 +210,7 @@ def test_native_series_assemble_without_decoding_to_the_same_bytes(tmp_path):
 
     from datamint.imaging import assemble_series
     from datamint.imaging.dicom_assemble import _native_pixel_bytes
-
-    from imaging_data import make_ct_slice
+    from fixtures.files import make_ct_slice
 
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
     for bits_stored, signed in ((16, 1), (12, 0)):

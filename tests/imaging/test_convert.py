@@ -12,8 +12,7 @@ from pydicom.dataset import Dataset
 
 import datamint.imaging as imaging
 from datamint.imaging import convert_bytes, extension_for_mimetype
-
-from imaging_data import image_bytes, nibabel_file, pydicom_file
+from fixtures.files import image_bytes, nibabel_file, pydicom_file
 
 
 def test_dicom_bytes_become_a_dataset() -> None:

@@ -16,8 +16,7 @@ from datamint.imaging import (
     pixel_to_patient,
     slice_normal,
 )
-
-from imaging_data import pydicom_file
+from fixtures.files import pydicom_file
 
 coordinate = st.floats(-500, 500, allow_nan=False)
 pixel = st.floats(-50, 600, allow_nan=False)

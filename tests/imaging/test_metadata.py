@@ -10,8 +10,7 @@ import pydicom
 import pytest
 
 from datamint.imaging import dicom_identifiers, extract_metadata
-
-from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
+from fixtures.files import image_bytes, nibabel_file, pydicom_file, to_bytes
 
 
 def assert_plain_json(meta: dict[str, Any]) -> None:

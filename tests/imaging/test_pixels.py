@@ -15,8 +15,7 @@ from datamint.imaging import assemble_series, pixel_to_patient
 from datamint.imaging.pixels import slice_geometry, slice_values
 from datamint.imaging.resource_geometry import ResourceGeometry
 from datamint.imaging.volume import volume_slice, write_dicom_volume
-
-from imaging_data import make_ct_slice, to_bytes
+from fixtures.files import make_ct_slice, to_bytes
 
 
 def _world(plane, index: int, x: float, y: float) -> np.ndarray:

@@ -11,8 +11,7 @@ from PIL import Image
 from pydicom.uid import generate_uid
 
 from datamint.imaging import UnsupportedFormatError, assemble_series, load_frame, render_frame_png
-
-from imaging_data import image_bytes, make_ct_slice, nibabel_file, pydicom_file, to_bytes
+from fixtures.files import image_bytes, make_ct_slice, nibabel_file, pydicom_file, to_bytes
 
 DICOM = "application/dicom"
 
@@ -167,8 +166,7 @@ def test_iter_frames_equals_load_frame_for_every_kind(ct_series, videos, tmp_pat
     from PIL import Image
 
     from datamint.imaging import assemble_series, iter_frames, load_frame
-
-    from imaging_data import nibabel_file, to_bytes
+    from fixtures.files import nibabel_file, to_bytes
 
     dicom = to_bytes(assemble_series(ct_series(5)))
     nifti = nibabel_file("example4d.nii.gz")

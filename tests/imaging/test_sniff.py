@@ -19,8 +19,7 @@ from datamint.imaging import (
     resolve_mimetype,
     sniff_mimetype,
 )
-
-from imaging_data import image_bytes, nibabel_file, pydicom_file
+from fixtures.files import image_bytes, nibabel_file, pydicom_file
 
 
 def head_of(path: Path) -> bytes:

@@ -14,8 +14,7 @@ from datamint.imaging import (
     read_dicom,
     validate_content,
 )
-
-from imaging_data import image_bytes, nibabel_file, pydicom_file, to_bytes
+from fixtures.files import image_bytes, nibabel_file, pydicom_file, to_bytes
 
 DICOM = "application/dicom"
 

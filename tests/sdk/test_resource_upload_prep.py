@@ -12,7 +12,7 @@ from datamint.api._upload import prepare as up
 from datamint.entities.cache_manager import CacheManager, version_hash
 from datamint.entities.resource import resource_from_dict
 from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource, VideoResource, VolumeResource
-from imaging_samples import png_file, pydicom_file, write_ct_series
+from fixtures.files import png_file, pydicom_file, write_ct_series
 
 
 @pytest.mark.parametrize(("path", "rule", "expected"), [

@@ -7,7 +7,7 @@ import pytest
 from datamint.server import policy
 from datamint.server.auth.service import ORG_ROLES, Principal
 from datamint.server.errors import ForbiddenError
-from permissions_doc import SPECIAL_ACTIONS, body_rows, conflict_rows, grants, route_rows
+from fixtures.authz.permissions_doc import SPECIAL_ACTIONS, body_rows, conflict_rows, grants, route_rows
 
 ORG_ROLE_OF_ACTOR = {"member": "member", "annotator": "member", "reviewer": "member", "manager": "member",
                      "admin": "admin"}

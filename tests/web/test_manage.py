@@ -15,9 +15,9 @@ from pydicom.uid import generate_uid
 from web_helpers import PASSWORD, make_user, shot, sign_in
 
 from datamint import Api
+from fixtures.files import make_ct_slice, to_bytes
 
 from conftest import unique
-from imaging_data import make_ct_slice, to_bytes
 
 
 def _drop_files(page, testid: str, files: list[tuple[str, bytes, str]]) -> None:

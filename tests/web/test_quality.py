@@ -6,8 +6,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 from web_helpers import make_user, shot, sign_in
 
-from annotation_samples import png_path
 from datamint import Api
+from fixtures.projects import png_path
 
 from conftest import unique
 

@@ -16,9 +16,9 @@ from pydicom.uid import generate_uid
 
 from datamint import Api
 from datamint.server.auth import service
+from fixtures.files import make_ct_slice, to_bytes
 
 from conftest import LiveServer, unique
-from imaging_data import make_ct_slice, to_bytes
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 PASSWORD = "correct horse battery staple"

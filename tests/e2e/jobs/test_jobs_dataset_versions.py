@@ -16,7 +16,7 @@ from datamint.exceptions import EntityAlreadyExistsError
 from datamint.server.auth.service import authenticate
 from datamint.server.datasets import service as datasets_service
 from datamint.server.jobs.models import Job as JobRow
-from dataset_samples import png_image
+from fixtures.projects import png_image
 
 from conftest import unique
 

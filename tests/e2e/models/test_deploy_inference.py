@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from mlflow_helpers import run_python
 
-from annotation_samples import write_nifti
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, ModelNotDeployedError, PermissionDeniedError
+from fixtures.projects import write_nifti
 
 from conftest import unique
 

@@ -17,11 +17,11 @@ import json
 import pytest
 from mlflow_helpers import run_python
 
-from annotation_samples import write_nifti
 from datamint import Api
+from fixtures.official_client import run_official
+from fixtures.projects import write_nifti
 
 from conftest import unique
-from official_client import run_official
 
 OUR_SDK = r"""
 import json, os
