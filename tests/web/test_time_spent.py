@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
+from annotation_samples import png_path
 from web_helpers import make_user, sign_in, worklist_with
 
-from annotation_samples import png_path
 from datamint import Api
 
 WAIT_S = 3

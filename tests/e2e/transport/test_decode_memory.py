@@ -18,9 +18,9 @@ import pytest
 
 from bombs import YAML_ALIAS_BOMB, deflated_dicom, native_dicom, nifti, png_bomb, rle_dicom
 from datamint.imaging.limits import DecodeLimits
-from server_process import ServerProcess
 
 from conftest import BACKENDS, fresh_pg_database
+from process_server import ProcessServer, process_server
 
 MIB = 1024 * 1024
 DEFAULTS = DecodeLimits()
@@ -29,12 +29,12 @@ BOUND_MIB = 8 * DEFAULTS.max_frame_pixels / MIB + 64
 
 
 @pytest.fixture(params=BACKENDS)
-def server_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+def server_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProcessServer]:
     if request.param == "postgresql":
-        with fresh_pg_database() as url, ServerProcess(tmp_path / "data", database_url=url) as proc:
+        with fresh_pg_database() as url, process_server(tmp_path / "data", url) as proc:
             yield proc
     else:
-        with ServerProcess(tmp_path / "data") as proc:
+        with process_server(tmp_path / "data", f"sqlite:///{tmp_path / 'data' / 'datamint.sqlite3'}") as proc:
             yield proc
 
 
@@ -44,7 +44,7 @@ def ok(answer: httpx.Response, status: int = 200) -> httpx.Response:
 
 
 @pytest.mark.timeout(300)
-def test_peak_memory_stays_within_the_documented_bound(server_process: ServerProcess) -> None:
+def test_peak_memory_stays_within_the_documented_bound(server_process: ProcessServer) -> None:
     client = httpx.Client(base_url=server_process.url, headers={"apikey": server_process.admin_key}, timeout=120)
     with client:
         # Warm-up: every decoder loaded once, on small files, so the baseline includes the libraries.
