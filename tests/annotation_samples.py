@@ -28,11 +28,30 @@ def write_ct(folder: Path) -> list[Path]:
         ds.ImagePositionPatient = [ORIGIN[0], ORIGIN[1], SLICE_GAP * k]
         ds.PixelSpacing = list(PIXEL_SPACING)
         ds.SliceThickness = SLICE_GAP
-        ds.PixelData = (np.arange(ROWS * COLS, dtype="<i2").reshape(ROWS, COLS) + 100 * k).tobytes()
+        ds.PixelData = stored_ct_frame(k).astype("<i2").tobytes()
+        ds.WindowCenter, ds.WindowWidth = CT_WINDOW  # a window that spans the values: a gradient, not black
         path = folder / f"ct_{k}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+#: The VOI window (center, width) of the :func:`write_ct` slices; their rescale is ``HU = stored - 1024``.
+CT_WINDOW = (-800.0, 600.0)
+
+
+def stored_ct_frame(k: int) -> np.ndarray:
+    """The stored pixel values of slice ``k`` of :func:`write_ct` (``ROWS`` × ``COLS``, int16)."""
+    return np.arange(ROWS * COLS, dtype=np.int16).reshape(ROWS, COLS) + 100 * k
+
+
+def expected_ct_png(k: int) -> np.ndarray:
+    """Slice ``k`` of :func:`write_ct` as a viewer shows it, computed here from the DICOM standard's
+    linear VOI window (PS3.3 C.11.2.1.2.1), independently of the server's renderer."""
+    center, width = CT_WINDOW
+    hu = stored_ct_frame(k).astype(np.float64) - 1024.0
+    out = ((hu - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def ct_pixel_to_patient(x: float, y: float, k: float) -> tuple[float, float, float]:

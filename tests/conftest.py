@@ -32,7 +32,22 @@ from imaging_data import make_ct_slice, write_video
 os.environ.setdefault("DATAMINT_SERVER_MLFLOW_WARMUP", "false")
 
 PG_ADMIN_URL = os.environ.get("DATAMINT_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-BACKENDS = [b.strip() for b in os.environ.get("DATAMINT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+KNOWN_BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends(value: str) -> list[str]:
+    """The backends named by ``DATAMINT_TEST_BACKENDS``; an empty or unknown one is a usage error
+    (an empty list would skip every server test and still exit 0)."""
+    names = [b.strip() for b in value.split(",") if b.strip()]
+    unknown = [b for b in names if b not in KNOWN_BACKENDS]
+    if not names or unknown:
+        raise pytest.UsageError(
+            f"DATAMINT_TEST_BACKENDS={value!r} names {'no backend' if not names else f'unknown {unknown}'}; "
+            f"use a comma-separated subset of {', '.join(KNOWN_BACKENDS)} (or unset it for both)")
+    return names
+
+
+BACKENDS = _backends(os.environ.get("DATAMINT_TEST_BACKENDS", ",".join(KNOWN_BACKENDS)))
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +106,17 @@ def database_url_for(backend: str, request: pytest.FixtureRequest, folder: Path)
     if backend == "sqlite":
         return f"sqlite:///{folder / 'datamint.sqlite3'}"
     return request.getfixturevalue("pg_database")
+
+
+@contextmanager
+def own_database(backend: str, folder: Path) -> Iterator[str]:
+    """A database of ``backend`` for one server only (a server that bootstraps its own first
+    organization must not share the session's PostgreSQL database with the main fixture)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'datamint.sqlite3'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url
 
 
 @dataclass

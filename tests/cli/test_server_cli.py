@@ -1,4 +1,7 @@
-"""``datamint server run`` as a real subprocess: answers on its port, bootstraps the admin once."""
+"""``datamint server run`` as a real subprocess: answers on its port, bootstraps the admin once.
+
+The commands that keep data run on each backend (the ``backend_url`` fixture: the data folder's
+SQLite file, or a PostgreSQL database of their own)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import httpx
 import pytest
 import yaml
 
+from conftest import BACKENDS
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -22,8 +27,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(data_dir)]
+@pytest.fixture(params=BACKENDS)
+def backend_url(request) -> str | None:
+    """``None`` for the default SQLite database in the data folder; else a fresh PostgreSQL URL."""
+    return None if request.param == "sqlite" else request.getfixturevalue("own_pg_database")
+
+
+def _database_args(url: str | None) -> list[str]:
+    return [] if url is None else ["--database-url", url]
+
+
+def _start(data_dir: Path, port: int, env: dict[str, str], database_url: str | None = None) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(data_dir),
+           *_database_args(database_url)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -52,14 +68,14 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 
 @pytest.mark.timeout(180)
-def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config):
+def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config, backend_url):
     env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": ""}
     env.pop("DATAMINT_SERVER_ADMIN_API_KEY")
     data_dir = tmp_path / "data"
     port = _free_port()
     url = f"http://localhost:{port}"
 
-    first = _start(data_dir, port, env)
+    first = _start(data_dir, port, env, backend_url)
     try:
         _wait_healthy(url, first)
     finally:
@@ -72,7 +88,7 @@ def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config):
     config = yaml.safe_load((_isolated_sdk_config / "config" / "datamintapi" / "datamintapi.yaml").read_text())
     assert config == {"api_key": key, "default_api_url": url}
 
-    second = _start(data_dir, port, env)
+    second = _start(data_dir, port, env, backend_url)
     try:
         _wait_healthy(url, second)
         from datamint import Api
@@ -84,7 +100,7 @@ def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config):
         out2 = _stop(second)
     assert "dmk_" not in out2, "the admin key must be printed only on the first start"
 
-    third = _start(data_dir, port, env)
+    third = _start(data_dir, port, env, backend_url)
     try:
         _wait_healthy(url, third)
         listed = httpx.get(f"{url}/projects", headers={"apikey": key}).json()["data"]
@@ -93,10 +109,11 @@ def test_run_bootstraps_once_and_keeps_data(tmp_path, _isolated_sdk_config):
         _stop(third)
 
 
-def test_migrate_command_reports_revision(tmp_path):
+def test_migrate_command_reports_revision(tmp_path, backend_url):
     def migrate() -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "datamint.cli", "server", "migrate", "--data-dir",
-                               str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+                               str(tmp_path / "data"), *_database_args(backend_url)],
+                              capture_output=True, text=True, timeout=120)
 
     result = migrate()
     assert result.returncode == 0, result.stderr
@@ -111,14 +128,15 @@ def test_migrate_command_reports_revision(tmp_path):
     again = migrate()
     assert f"Database schema already up to date: at the newest revision, {head}" in again.stdout
     assert again.stderr == ""
-    assert (tmp_path / "data" / "datamint.sqlite3").exists()
+    assert (tmp_path / "data" / "datamint.sqlite3").exists() == (backend_url is None)
     assert (tmp_path / "data" / ".gitignore").read_text().splitlines()[-1] == "*"  # a new data folder
 
 
-def test_create_org_errors_are_one_line_and_accounts_are_per_organization(tmp_path):
+def test_create_org_errors_are_one_line_and_accounts_are_per_organization(tmp_path, backend_url):
     def create(name: str, email: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "datamint.cli", "server", "create-org", name, "--admin-email",
-                               email, "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+                               email, "--data-dir", str(tmp_path), *_database_args(backend_url)],
+                              capture_output=True, text=True, timeout=120)
 
     assert create("Lab C", "c@lab.test").returncode == 0
     again = create("Lab D", "c@lab.test")  # the same person may administer another organization
@@ -128,7 +146,7 @@ def test_create_org_errors_are_one_line_and_accounts_are_per_organization(tmp_pa
     assert bad.stderr.strip() == "Error: Invalid email address: 'not-an-email'"
 
 
-def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
+def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):  # no database is opened: one run
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -141,7 +159,7 @@ def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
 
 
 @pytest.mark.timeout(180)
-def test_run_says_when_the_sdk_config_points_elsewhere(tmp_path, _isolated_sdk_config):
+def test_run_says_when_the_sdk_config_points_elsewhere(tmp_path, _isolated_sdk_config):  # SDK config only: SQLite
     from datamint import configs
 
     configs.write_config({configs.APIKEY_KEY: "dmk_other", configs.APIURL_KEY: "http://localhost:5000"})
@@ -177,6 +195,7 @@ def test_several_workers_share_one_postgresql(tmp_path, own_pg_database):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_healthy(url, proc)
+        assert len(_worker_processes(proc.pid)) == 2
         headers = {"apikey": env["DATAMINT_SERVER_ADMIN_API_KEY"]}
 
         def create(i: int) -> int:
@@ -187,22 +206,39 @@ def test_several_workers_share_one_postgresql(tmp_path, own_pg_database):
         assert statuses == [201] * 24
         listed = httpx.get(f"{url}/projects", headers=headers, params={"limit": 100}).json()
         assert sorted(p["name"] for p in listed["data"]) == sorted(f"w-{i}" for i in range(24))
+        assert len(_worker_processes(proc.pid)) == 2  # both still serving
     finally:
         _stop(proc)
 
 
-def test_create_org_on_a_fresh_database_shows_both_admin_keys(tmp_path):
+def _worker_processes(parent: int) -> list[int]:
+    """The uvicorn worker processes (multiprocessing ``spawn_main`` children) of ``parent``."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        if ppid == parent and "spawn_main" in cmdline:
+            workers.append(int(entry.name))
+    return workers
+
+
+def test_create_org_on_a_fresh_database_shows_both_admin_keys(tmp_path, backend_url):
     env = {k: v for k, v in os.environ.items() if k != "DATAMINT_SERVER_ADMIN_API_KEY"}
     result = subprocess.run([sys.executable, "-m", "datamint.cli", "server", "create-org", "Lab B", "--admin-email",
-                             "b@lab.test", "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True,
-                            timeout=120)
+                             "b@lab.test", "--data-dir", str(tmp_path), *_database_args(backend_url)], env=env,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     keys = re.findall(r"API key \(shown once\): (dmk_\S+)", result.stdout)
     assert len(keys) == 2, result.stdout
     from datamint.server.auth.service import authenticate
     from datamint.server.db.session import Database
 
-    db = Database(f"sqlite:///{tmp_path / 'datamint.sqlite3'}")
+    db = Database(backend_url or f"sqlite:///{tmp_path / 'datamint.sqlite3'}")
     with db.transaction() as session:
         assert [authenticate(session, key).email for key in keys] == ["admin@datamint.local", "b@lab.test"]
     db.dispose()

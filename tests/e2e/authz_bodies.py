@@ -21,11 +21,11 @@ from authz_world import PNG, Request, World
 
 from datamint.server.annotations import service as annotation_service
 from datamint.server.auth import service as auth_service
-from datamint.server.auth.invitation_service import invite
 from datamint.server.auth.models import User
 from datamint.server.auth.schemas import InvitationCreate
 from datamint.server.datasets import service as datasets_service
-from datamint.server.projects import service as project_service
+from datamint.server.flows import projects as project_flows
+from datamint.server.invitations.service import invite
 from datamint.server.projects.models import Project
 from datamint.server.projects.schemas import ProjectCreate
 from datamint.server.resources import ingest
@@ -54,7 +54,7 @@ def _entities(w: World, key: str) -> Stranger:
         me = auth_service.authenticate(session, key)
         upload = ReceivedFile("s.png", "image/png", buffer=io.BytesIO(PNG), size=len(PNG))
         resource = ingest.ingest(session, w.store, me, upload, ingest.UploadForm(filename="s.png"))["id"]
-        project = project_service.create_project(session, me, ProjectCreate(name=_unique("stranger"),
+        project = project_flows.create_project(session, me, ProjectCreate(name=_unique("stranger"),
                                                                             description=secret,
                                                                             resource_ids=[resource]))
         worklist = worklist_service.default_worklist(session, project).id
@@ -190,7 +190,7 @@ def _user_managing_alone(w: World) -> str:
     user = w.fresh_user()
     with w.db.transaction() as s:
         me = auth_service.Principal(user.id, user.email, w.customer_id, ("member",))
-        project_service.create_project(s, me, ProjectCreate(name=_unique("solo")))
+        project_flows.create_project(s, me, ProjectCreate(name=_unique("solo")))
     return user.email
 
 

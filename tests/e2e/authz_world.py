@@ -21,10 +21,11 @@ from typing import Any
 
 from datamint.server.auth import repository as auth_repo
 from datamint.server.auth import service as auth_service
-from datamint.server.auth.invitation_service import invite
 from datamint.server.auth.models import User
 from datamint.server.auth.schemas import InvitationCreate
 from datamint.server.db.base import utcnow
+from datamint.server.flows import projects as project_flows
+from datamint.server.invitations.service import invite
 from datamint.server.projects import service as project_service
 from datamint.server.projects.models import ProjectMember
 from datamint.server.projects.schemas import ProjectCreate
@@ -148,7 +149,7 @@ class World:
         """A new project where annotator, reviewer and manager hold their roles."""
         with self.db.transaction() as s:
             manager = self._principal(s, "manager")
-            project = project_service.create_project(s, manager, ProjectCreate(name=_unique("p")))
+            project = project_flows.create_project(s, manager, ProjectCreate(name=_unique("p")))
             for actor in ("annotator", "reviewer"):
                 s.add(ProjectMember(project_id=project.id, user_id=self.actors[actor].user_id,
                                     roles=[PROJECT_ROLE[actor]]))

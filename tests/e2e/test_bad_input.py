@@ -16,6 +16,27 @@ def http(server):
         yield client
 
 
+def _snapshot(http: httpx.Client) -> dict[str, object]:
+    """What a request could have changed in the organization: projects, users, resources, and the
+    audit trail of changes."""
+    def everything(path: str, **params: str) -> list[dict]:
+        response = http.get(path, params={"limit": 5000, **params})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["data"] if isinstance(body, dict) else body
+
+    return {"projects": everything("/projects", includeArchived="true"), "users": everything("/users"),
+            "resources": everything("/resources"), "audit": [e["id"] for e in everything("/audit-events")]}
+
+
+@pytest.fixture
+def unchanged(http):
+    """Fails the test if the organization's data differs after it (bad input changes nothing)."""
+    before = _snapshot(http)
+    yield
+    assert _snapshot(http) == before
+
+
 def _assert_envelope(response: httpx.Response, status: int, *phrases: str) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
@@ -28,12 +49,12 @@ def _assert_envelope(response: httpx.Response, status: int, *phrases: str) -> di
     return body
 
 
-def test_malformed_json_is_400(http):
+def test_malformed_json_is_400(http, unchanged):
     response = http.post("/projects", content=b'{"name": ', headers={"content-type": "application/json"})
     _assert_envelope(response, 400, "malformed json")
 
 
-def test_missing_and_wrong_typed_fields_are_422(http):
+def test_missing_and_wrong_typed_fields_are_422(http, unchanged):
     _assert_envelope(http.post("/projects", json={}), 422, "name")
     _assert_envelope(http.post("/projects", json={"name": "x", "is_active_learning": {"a": 1}}), 422,
                      "is_active_learning")
@@ -41,14 +62,14 @@ def test_missing_and_wrong_typed_fields_are_422(http):
     _assert_envelope(http.post("/users", json={"email": 12}), 422, "email")
 
 
-def test_non_uuid_ids_are_422_and_name_the_id(http):
+def test_non_uuid_ids_are_422_and_name_the_id(http, unchanged):
     body = _assert_envelope(http.get("/projects/not-a-uuid"), 422, "not-a-uuid", "uuid")
     assert body["code"] == "validation_error"
     _assert_envelope(http.patch("/projects/123", json={"description": "x"}), 422)
     _assert_envelope(http.delete("/projects/..%2F..%2Fetc"), 404, "not found")  # decoded into other path segments
 
 
-def test_unknown_ids_are_404_with_the_wire_wording(http):
+def test_unknown_ids_are_404_with_the_wire_wording(http, unchanged):
     body = _assert_envelope(http.get(f"/projects/{uuid.uuid4()}"), 404, "project not found")
     assert " not found" in body["message"].lower()  # what the official client looks for
     _assert_envelope(http.delete(f"/projects/{uuid.uuid4()}"), 404, "project not found")
@@ -56,7 +77,7 @@ def test_unknown_ids_are_404_with_the_wire_wording(http):
     _assert_envelope(http.get("/no/such/route"), 404, "not found")
 
 
-def test_missing_or_bad_key_is_401(server):
+def test_missing_or_bad_key_is_401(server, unchanged):
     with httpx.Client(base_url=server.url) as anonymous:
         _assert_envelope(anonymous.get("/projects"), 401, "missing api key")
         _assert_envelope(anonymous.get("/projects", headers={"apikey": "nope"}), 401, "invalid api key")
@@ -64,14 +85,14 @@ def test_missing_or_bad_key_is_401(server):
         assert ok.status_code == 200
 
 
-def test_paging_bounds_are_checked(http):
+def test_paging_bounds_are_checked(http, unchanged):
     _assert_envelope(http.get("/projects", params={"limit": 0}), 422, "limit")
     _assert_envelope(http.get("/projects", params={"limit": 5001}), 422, "limit")
     _assert_envelope(http.get("/projects", params={"offset": -1}), 422, "offset")
     _assert_envelope(http.get("/projects", params={"limit": "ten"}), 422, "limit")
 
 
-def test_oversized_json_body_is_413_and_creates_nothing(server, http):
+def test_oversized_json_body_is_413_and_creates_nothing(server, http, unchanged):
     limit = server.app.state.settings.max_json_bytes
     declared, chunked = unique("huge"), unique("huge-chunked")
     big = b'{"name": "' + declared.encode() + b'", "description": "' + b"x" * (limit + 10) + b'"}'

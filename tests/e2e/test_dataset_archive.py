@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from annotation_samples import COLS, FRAMES, ROWS
+from annotation_samples import COLS, FRAMES, ROWS, expected_ct_png
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, ValidationError
 from dataset_samples import build_sample
@@ -84,10 +84,12 @@ def test_png_and_npy_formats(api, sample, tmp_path):
     archive, manifest = _archive(api, sample, "png", tmp_path)
     ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
     assert len(ct["archive_paths"]) == FRAMES
-    for k, path in enumerate(ct["archive_paths"]):  # each frame as the /frames endpoint renders it
+    for k, path in enumerate(ct["archive_paths"]):  # each frame windowed as the standard says
         frame = np.asarray(Image.open(io.BytesIO(archive.read(path))))
         assert frame.shape == (ROWS, COLS) and frame.dtype == np.uint8
+        assert np.array_equal(frame, expected_ct_png(k))
         assert np.array_equal(frame, np.asarray(api.resources.download_resource_frame(sample.ct, k)))
+    assert len({int(v) for k in range(FRAMES) for v in np.unique(expected_ct_png(k))}) > 200  # not a flat image
     archive, manifest = _archive(api, sample, "npy", tmp_path)
     ct = next(r for r in manifest["resources"] if r["id"] == sample.ct)
     array = np.load(io.BytesIO(archive.read(ct["archive_paths"][0])))
@@ -108,8 +110,7 @@ def test_jpg_and_tiff_formats_render_the_frames_as_png_does(api, sample, tmp_pat
         for k, path in enumerate(ct["archive_paths"]):
             image = Image.open(io.BytesIO(archive.read(path)))
             assert image.format == pil_format and image.size == (COLS, ROWS)
-            rendered = np.asarray(api.resources.download_resource_frame(sample.ct, k)).astype(int)
-            difference = np.abs(np.asarray(image).astype(int) - rendered)
+            difference = np.abs(np.asarray(image).astype(int) - expected_ct_png(k).astype(int))
             assert difference.max() == 0 if exact else difference.mean() < 2  # JPEG is lossy, quality 95
         png = next(r for r in manifest["resources"] if r["id"] == sample.png1)
         (path,) = png["archive_paths"]

@@ -89,8 +89,11 @@ def test_random_and_patient_splits(server, patients):
     parts = dataset.split(train=0.5, val=0.25, test=0.25, seed=1)
     assert {k: len(v) for k, v in parts.items()} == {"train": 6, "val": 3, "test": 3}
     assert sorted(r.id for p in parts.values() for r in p.records) == sorted(ids)
-    assert dataset.split(train=0.5, test=0.5, seed=1)["train"].records == \
-        dataset.split(train=0.5, test=0.5, seed=1)["train"].records  # reproducible with a seed
+    first = [r.id for r in dataset.split(train=0.5, test=0.5, seed=1)["train"].records]
+    again = ImageDataset(project.name, **_kw(server)).split(train=0.5, test=0.5, seed=1)  # a new dataset object
+    assert [r.id for r in again["train"].records] == first and len(first) == 6  # reproducible with a seed
+    other = {r.id for r in dataset.split(train=0.5, test=0.5, seed=2)["train"].records}
+    assert other != set(first) and len(other) == 6  # the seed is used: another seed, another split
     by_patient = dataset.split(train=0.5, test=0.5, by_patient=True, seed=3)
     seen = [{r.patient_id for r in part.records} for part in by_patient.values()]
     assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 4  # no patient in two splits

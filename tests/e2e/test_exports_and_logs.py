@@ -156,6 +156,7 @@ def test_errors_name_neither_spool_files_nor_python_objects(http, server):
 
 def test_invitation_links_use_the_configured_public_url_not_the_host_header(request, tmp_path):
     public = "https://datamint.hospital.example"
+    # SQLite only: the link is built from the settings, whatever the database
     for served in start_server("sqlite", request, tmp_path, public_url=public + "/"):
         with httpx.Client(base_url=served.url, headers={"apikey": served.admin_key}) as client:
             invited = client.post("/users/invite", json={"email": f"{uuid.uuid4().hex[:8]}@example.test"},

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from datamint.api.endpoints.annotation_geometry import ResourceGeometry
 from datamint.imaging import assemble_series, pixel_to_patient
 from datamint.imaging.pixels import slice_geometry, slice_values
+from datamint.imaging.resource_geometry import ResourceGeometry
 from datamint.imaging.volume import volume_slice, write_dicom_volume
 
 from imaging_data import make_ct_slice, to_bytes

@@ -36,6 +36,8 @@ def test_pydicom_truncated_example_is_corrupt() -> None:
     with pytest.raises(CorruptFileError, match="truncated") as info:
         validate_content(pydicom_file("MR_truncated.dcm"), DICOM)
     assert "MR_truncated.dcm" in str(info.value)
+    with pytest.raises(CorruptFileError, match="truncated"):
+        validate_content(pydicom_file("MR_truncated.dcm").read_bytes(), DICOM)
 
 
 @pytest.mark.parametrize("cut", [200, 1000, 4000, 20000, 39000, 39150])
@@ -98,7 +100,12 @@ def test_read_dicom_gives_bare_datasets_a_transfer_syntax() -> None:
 
 @pytest.mark.parametrize("name", ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz"])
 def test_valid_nifti_passes(name: str) -> None:
-    validate_content(nibabel_file(name), "application/nifti")
+    data = nibabel_file(name).read_bytes()
+    assert validate_content(data, "application/nifti") is None
+    assert validate_content(nibabel_file(name), "application/nifti") is None
+    with pytest.raises(CorruptFileError):  # the same file one byte short: the check reads it all
+        validate_content(data[:-1] if not name.endswith(".gz") else gzip.compress(gzip.decompress(data)[:-1]),
+                         "application/nifti")
 
 
 def test_truncated_nifti_is_corrupt() -> None:
@@ -148,11 +155,8 @@ def test_json_is_parsed() -> None:
 
 
 def test_unknown_types_are_accepted_as_is() -> None:
-    validate_content(b"a,b\n1,2\n", "text/csv")
-
-
-def test_sniff_module_exposes_validate_content() -> None:
-    from datamint.imaging.sniff import validate_content as validate_from_sniff
-
-    with pytest.raises(CorruptFileError):
-        validate_from_sniff(pydicom_file("MR_truncated.dcm").read_bytes(), "application/dicom")
+    odd = b"a,b\n1,2\n{not json"
+    assert validate_content(odd, "text/csv") is None
+    assert validate_content(odd, "application/x-unknown-thing") is None
+    with pytest.raises(CorruptFileError, match="invalid JSON"):  # the same bytes under a checked type
+        validate_content(odd, "application/json")

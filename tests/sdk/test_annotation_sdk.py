@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 from datamint.api.dto import CreateAnnotationDto
-from datamint.api.endpoints import annotation_masks as masks
-from datamint.api.endpoints.annotation_geometry import ResourceGeometry
 from datamint.entities.annotation_worklist import AnnotationWorklist
 from datamint.entities.annotations import (
     Annotation,
@@ -20,6 +18,8 @@ from datamint.entities.annotations import (
     VolumeSegmentation,
     annotation_from_dict,
 )
+from datamint.imaging import segmentation_masks as masks
+from datamint.imaging.resource_geometry import ResourceGeometry
 
 
 def test_dto_drops_none_and_model_id_implies_is_model():

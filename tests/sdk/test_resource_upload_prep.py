@@ -8,7 +8,7 @@ import json
 import pydicom
 import pytest
 
-from datamint.api.endpoints import resource_upload as up
+from datamint.api._upload import prepare as up
 from datamint.entities.cache_manager import CacheManager, version_hash
 from datamint.entities.resource import resource_from_dict
 from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource, VideoResource, VolumeResource

@@ -16,15 +16,21 @@ from datamint.server.deps import CurrentUser, SessionDep
 from datamint.server.errors import NotFoundError
 from datamint.server.projects.models import Dataset
 
-from conftest import serve_in_thread
+from conftest import BACKENDS, own_database, serve_in_thread
 
 KEY = f"dmk_test_{uuid.uuid4().hex}"
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("audit"), admin_api_key=KEY,
-                              auth_failures_per_minute=1000))
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"audit-{request.param}")
+    with own_database(request.param, folder) as url:
+        yield from _serve(folder, url)
+
+
+def _serve(folder, database_url):  # type: ignore[no-untyped-def]
+    app = create_app(Settings(data_dir=folder, admin_api_key=KEY, auth_failures_per_minute=1000, mlflow_warmup=False,
+                              database_url=database_url))
 
     @app.get("/test-downloads/{resource_id}/file")
     def download_test_file(resource_id: str, session: SessionDep, me: CurrentUser) -> Response:

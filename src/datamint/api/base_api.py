@@ -254,6 +254,22 @@ class BaseApi:
         self._client = client
         self._client_pid = os.getpid()
         self._api_instance: Any = None
+        self._siblings: dict[str, Any] = {}
+
+    # -- sibling handlers --------------------------------------------------------------------
+
+    def _sibling(self, name: str, make: Callable[[], T]) -> T:
+        """The handler ``name`` (an attribute of ``Api``: ``"projects"``, ``"resources"``...) that
+        this one works with: the one passed to the constructor, else its ``Api``'s own, else one
+        made by ``make`` on the same connection (made once, then kept).
+
+        This is the one way a handler reaches a sibling handler.
+        """
+        handler = self._siblings.get(name)
+        if handler is None:
+            handler = getattr(self._api_instance, name) if self._api_instance is not None else make()
+            self._siblings[name] = handler
+        return handler
 
     # -- clients -----------------------------------------------------------------------------
 

@@ -21,6 +21,29 @@ def is_uuid(value: str) -> bool:
     return bool(_UUID_RE.match(value or ""))
 
 
+def entity_id(entity: str | BaseEntity) -> str:
+    """The id of an entity given as an entity or as its id (the SDK's one helper for this).
+
+    Args:
+        entity: An entity (``Project``, ``Resource``, ...) or an id string.
+
+    Returns:
+        The id string, unchanged when a string was given.
+
+    Example:
+        >>> entity_id("123e4567-e89b-12d3-a456-426614174000")
+        '123e4567-e89b-12d3-a456-426614174000'
+    """
+    return entity if isinstance(entity, str) else entity.id
+
+
+def entity_ids(entities: str | BaseEntity | Sequence[str | BaseEntity]) -> list[str]:
+    """The ids of one entity or id, or of a sequence of them (see :func:`entity_id`)."""
+    if isinstance(entities, (str, BaseEntity)):
+        return [entity_id(entities)]
+    return [entity_id(e) for e in entities]
+
+
 class EntityBaseApi(BaseApi, Generic[T]):
     """Base API handler for entity-related endpoints with CRUD operations.
 
@@ -52,8 +75,8 @@ class EntityBaseApi(BaseApi, Generic[T]):
                              "such as '123e4567-e89b-12d3-a456-426614174000'")
 
     def _entid(self, entity: str | BaseEntity) -> str:
-        """The id of an entity or id string."""
-        return entity if isinstance(entity, str) else entity.id
+        """The id this handler addresses ``entity`` by (:func:`entity_id`; users override it: email)."""
+        return entity_id(entity)
 
     def _init_entity_obj(self, **data: Any) -> T:
         """Build an entity from server data and attach this handler to it."""

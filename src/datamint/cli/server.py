@@ -212,8 +212,8 @@ def make_admin_command(
         datamint server make-admin bob@lab.org --org "Radiology" --create --api-key
     """
     from datamint.server.app import initialize
-    from datamint.server.auth.operator import make_admin
     from datamint.server.errors import AppError
+    from datamint.server.operator import make_admin
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     init = initialize(settings)

@@ -98,7 +98,7 @@ def by_author(instances: Sequence[Instance]) -> tuple[dict[str, np.ndarray], dic
 
 def geometry_of(loaded: Loaded, resource: dict[str, Any]) -> Any:
     """How stored points convert to pixels for this resource."""
-    from datamint.api.endpoints.annotation_geometry import ResourceGeometry
+    from datamint.imaging.resource_geometry import ResourceGeometry
 
     if loaded.dicom is not None:
         return ResourceGeometry.from_dataset(loaded.dicom)

@@ -55,12 +55,10 @@ class Channel(BaseEntity):
 
     def fetch_resources(self) -> Sequence[Resource]:
         """The channel's resources as full Resource entities (one listing request)."""
-        api = self._require_api()
-        resources_api = api._api_instance.resources if api._api_instance is not None else None
-        if resources_api is None:
-            from datamint.api.endpoints.resources_api import ResourcesApi
+        from datamint.api.endpoints.resources_api import ResourcesApi
 
-            resources_api = ResourcesApi(api.config, api.client)
+        api = self._require_api()
+        resources_api = api._sibling("resources", lambda: ResourcesApi(api.config, api.client))
         if self.channel_name:
             return resources_api.get_list(channel=self.channel_name)
         wanted = set(self.get_resource_ids())

@@ -2,7 +2,7 @@
 
 :mod:`.render` answers display-ready 8-bit images; a viewer that lets the user change the window
 (the web app) needs the values themselves: Hounsfield units for CT, the voxel values of a NIfTI
-volume. Conventions, shared with the SDK (:mod:`datamint.api.endpoints.annotation_geometry`):
+volume. Conventions, shared with the SDK (:mod:`datamint.imaging.resource_geometry`):
 
 * a slice is an array ``(rows, columns)`` (or ``(rows, columns, 3)`` for colour), ``x`` the column
   and ``y`` the row, both 0-based at the centre of the top-left pixel;

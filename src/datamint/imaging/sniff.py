@@ -30,7 +30,7 @@ import zlib
 
 from pydicom.datadict import dictionary_has_tag
 
-from ._sources import HEAD_SIZE, Source
+from ._sources import HEAD_SIZE
 from .errors import CorruptFileError, MimetypeMismatchError
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "normalize_mimetype",
     "resolve_mimetype",
     "sniff_mimetype",
-    "validate_content",
 ]
 
 DICOM = "application/dicom"
@@ -327,21 +326,3 @@ def resolve_mimetype(head: bytes, filename: str | None = None, declared: str | N
             declared=expected, detected=sniffed, filename=filename,
         )  # fmt: skip
     return expected or sniffed or OCTET_STREAM
-
-
-def validate_content(data_or_path: Source, mimetype: str | None) -> None:
-    """Fully parse a file as `mimetype` and raise a clear error if it is unusable.
-
-    This is :func:`datamint.imaging.validate.validate_content`; see it for details.
-
-    Args:
-        data_or_path: The file's bytes, a path, or a binary file object.
-        mimetype: The (resolved) mimetype to check the content against.
-
-    Raises:
-        CorruptFileError: The file is empty, truncated or cannot be parsed.
-        MimetypeMismatchError: The content is not of the given type at all.
-    """
-    from .validate import validate_content as _validate
-
-    _validate(data_or_path, mimetype)

@@ -17,11 +17,10 @@ from datamint.server.annotations.router import router as annotations_router
 from datamint.server.audit import recorder
 from datamint.server.audit.router import router as audit_router
 from datamint.server.auth import service as auth_service
-from datamint.server.auth.invitations_router import router as invitations_router
 from datamint.server.auth.keys_router import router as keys_router
-from datamint.server.auth.router import router as users_router
 from datamint.server.auth.session_router import router as session_router
 from datamint.server.auth.throttle import AuthFailureGuard
+from datamint.server.auth.users_router import router as users_router
 from datamint.server.common import limits as decode_limits
 from datamint.server.common.files import PRIVATE_DIR, chmod_quietly, private_dir, sweep_old_files
 from datamint.server.common.middleware import RequestContextMiddleware
@@ -38,7 +37,8 @@ from datamint.server.errors import install_error_handlers
 from datamint.server.formats import importer  # noqa: F401 - registers the formats.import job kind
 from datamint.server.formats.exports import router as exports_router
 from datamint.server.formats.sessions import router as imports_router
-from datamint.server.jobs.dataset_versions import router as dataset_versions_router
+from datamint.server.invitations.router import router as invitations_router
+from datamint.server.jobs.dataset_versions_router import router as dataset_versions_router
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.models import deploy as models_deploy
@@ -53,11 +53,14 @@ from datamint.server.quality.agreement_job import router as agreement_jobs_route
 from datamint.server.quality.router import project_router as project_quality_router
 from datamint.server.quality.router import router as quality_router
 from datamint.server.resources.janitor import UploadJanitor
+from datamint.server.resources.receive import spool_dir
 from datamint.server.resources.router import project_router as project_resources_router
 from datamint.server.resources.router import router as resources_router
 from datamint.server.resources.volume_cache import VolumeCache
+from datamint.server.storage import make_blob_store
 from datamint.server.transport.clients import parse_networks
 from datamint.server.transport.gate import RequestGate
+from datamint.server.transport.workers import die_with_parent
 from datamint.server.webapp import router as webapp
 from datamint.server.worklists.router import project_router as project_worklists_router
 from datamint.server.worklists.router import router as worklists_router
@@ -110,8 +113,6 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
         initialized: The result of :func:`initialize` when the caller already ran it (the CLI
             does, to print the first admin key); otherwise it runs here.
     """
-    from datamint.server.storage import make_blob_store
-
     init = initialized or initialize(settings)
 
     @asynccontextmanager
@@ -153,7 +154,9 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.upload_janitor = UploadJanitor(init.database, app.state.blob_store,
                                              timedelta(minutes=settings.orphan_upload_minutes),
                                              settings.orphan_sweep_interval_s,
-                                             timedelta(hours=settings.idempotency_hours))
+                                             spool_folder=spool_dir(app.state.blob_store,
+                                                                    settings.data_dir / "upload-spool"),
+                                             idempotency_ttl=timedelta(hours=settings.idempotency_hours))
     app.state.upload_janitor.sweep()
     app.state.mlflow = backend_for(settings.resolved_database_url, app.state.blob_store, settings.data_dir,
                                    settings.mlflow_database_url)
@@ -219,8 +222,6 @@ def app_from_env() -> FastAPI:
     checks that the schema is current. Each worker asks to be stopped when its supervisor dies
     (:mod:`datamint.server.transport.workers`).
     """
-    from datamint.server.transport.workers import die_with_parent
-
     die_with_parent()  # a worker must not outlive a supervisor killed with kill -9
     os.umask(0o077)  # as `datamint server run`: what the server writes is for its own user only
     settings = Settings()

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from datamint.imaging.limits import DecodeLimits
+from datamint.server.transport.clients import parse_networks
 
 
 def default_data_dir() -> Path:
@@ -163,7 +164,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
-        from datamint.server.transport.clients import parse_networks
 
         parse_networks(value)  # raises ValueError naming a bad entry
         return value

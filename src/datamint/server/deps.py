@@ -80,13 +80,18 @@ SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
 async def _unit_of_work(session: SessionDep) -> AsyncIterator[Session]:
-    yield session
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(unit_of_work.abandon, session)
+        raise
     await run_in_threadpool(unit_of_work.commit, session)
 
 
 #: The request's session as a unit of work: it commits once, after the route function returned
 #: without error (and before the response is sent), then runs the ``unit_of_work.after_commit``
-#: callbacks. A route that raises commits nothing. Routes that change data take this instead of
+#: callbacks. A route that raises commits nothing (its ``unit_of_work.on_abandon`` callbacks undo
+#: what it did outside the database). Routes that change data take this instead of
 #: :data:`SessionDep` and never call ``session.commit()``; it is the same session the caller was
 #: authenticated with, so the audit event is written in the same transaction.
 UnitOfWork = Annotated[Session, Depends(_unit_of_work, scope="function")]

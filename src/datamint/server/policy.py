@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from datamint.server.auth.service import Principal
 from datamint.server.errors import ForbiddenError
+from datamint.server.identity import Principal
 
 
 class Action(str, Enum):

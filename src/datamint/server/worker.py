@@ -22,6 +22,7 @@ from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.jobs import registry
 from datamint.server.jobs.runtime import JobRuntime
+from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.storage import make_blob_store
 
 _LOG = logging.getLogger("datamint.server.worker")
@@ -55,7 +56,6 @@ def build(settings: Settings, imports: Sequence[str] = ()) -> JobRuntime:
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database.engine)
     store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
-    from datamint.server.models.mlflow_backend import backend_for
 
     backend_for(settings.resolved_database_url, store, settings.data_dir, settings.mlflow_database_url)
     return JobRuntime(database, store, settings)

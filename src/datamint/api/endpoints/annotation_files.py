@@ -14,32 +14,17 @@ import numpy as np
 
 from datamint.api.base_api import run_sync
 from datamint.api.dto.annotation_dto import CreateAnnotationDto
-from datamint.api.endpoints import annotation_masks as masks
+from datamint.api.endpoints.annotations_core import AnnotationsCore
 from datamint.exceptions import ServerError
+from datamint.imaging import segmentation_masks as masks
 
 if TYPE_CHECKING:
     from datamint.entities.annotations import Annotation
     from datamint.entities.resource import Resource
 
 
-class AnnotationFilesMixin:
-    """Mask uploads and downloads (mixed into ``AnnotationsApi``)."""
-
-    # Provided by AnnotationsApi / BaseApi.
-    _arequest: Any
-    _request: Any
-    _run_concurrently: Any
-    _async_client: Any
-    _entid: Any
-    get_by_id: Any
-
-    def _resource_id(self, resource: str | Resource) -> str: ...  # pragma: no cover
-
-    @staticmethod
-    def _ids(data: Any) -> list[str]:
-        if isinstance(data, dict) and "error" in data:
-            raise ServerError(str(data["error"]))
-        return [d["id"] if isinstance(d, dict) else d for d in data]
+class AnnotationFiles(AnnotationsCore):
+    """Mask uploads and downloads (a part of ``AnnotationsApi``)."""
 
     # -- files ----------------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from datamint.api.dto.annotation_dto import CreateAnnotationDto
-from datamint.api.endpoints.annotation_geometry import ResourceGeometry, SlicePlane
+from datamint.api.endpoints.annotations_core import AnnotationsCore
 from datamint.entities.annotations.types import AnnotationType
+from datamint.imaging.resource_geometry import ResourceGeometry, SlicePlane
 
 if TYPE_CHECKING:
     import pydicom
@@ -28,14 +29,8 @@ CoordsSystem = Literal["pixel", "patient"]
 SOURCE = "imported"
 
 
-class AnnotationHelpersMixin:
-    """Shortcuts that build one annotation and create it (mixed into ``AnnotationsApi``)."""
-
-    # Provided by AnnotationsApi.
-    def create(self, resource: Any, annotation_dto: Any) -> Any: ...  # pragma: no cover
-    def _resource_id(self, resource: str | Resource) -> str: ...  # pragma: no cover
-    def _geometry(self, resource: str | Resource, metadata: Any = None) -> ResourceGeometry: ...  # pragma: no cover
-    def _project_worklist(self, project: str | None) -> str | None: ...  # pragma: no cover
+class AnnotationHelpers(AnnotationsCore):
+    """Shortcuts that build one annotation and create it (a part of ``AnnotationsApi``)."""
 
     # -- geometry -------------------------------------------------------------------------------
 

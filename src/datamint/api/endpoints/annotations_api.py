@@ -6,33 +6,28 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-import httpx
-
-from datamint.api.base_api import ApiConfig
-from datamint.api.dto.annotation_dto import CreateAnnotationDto
-from datamint.api.endpoints import annotation_masks as masks
-from datamint.api.endpoints.annotation_files import AnnotationFilesMixin
-from datamint.api.endpoints.annotation_geometry import ResourceGeometry
-from datamint.api.endpoints.annotation_helpers import AnnotationHelpersMixin
+from datamint.api.endpoints.annotation_files import AnnotationFiles
+from datamint.api.endpoints.annotation_helpers import AnnotationHelpers
 from datamint.api.endpoints.import_sessions import ImportSession
-from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi, is_uuid
-from datamint.entities.annotations import Annotation, AnnotationType, annotation_from_dict
+from datamint.api.entity_base_api import entity_id, is_uuid
+from datamint.entities.annotations import Annotation, AnnotationType
 from datamint.exceptions import ServerError
+from datamint.imaging import segmentation_masks as masks
 
 if TYPE_CHECKING:
-    from datamint.api.endpoints.resources_api import ResourcesApi
     from datamint.entities.resource import Resource
-
-AnnotationInput = CreateAnnotationDto | Annotation | dict[str, Any]
 
 
 def _iso(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else value
 
 
-class AnnotationsApi(AnnotationHelpersMixin, AnnotationFilesMixin, CreatableEntityApi[Annotation],
-                     DeletableEntityApi[Annotation]):
+class AnnotationsApi(AnnotationHelpers, AnnotationFiles):
     """API handler for annotations: create, list, masks, approval, deletion.
+
+    Its verbs come from typed parts over one core: :class:`AnnotationsCore` (``create``, the
+    resource's geometry, the sibling handlers), :class:`AnnotationHelpers` (the ``add_*`` and
+    ``create_*`` shortcuts) and :class:`AnnotationFiles` (segmentation files and masks).
 
     Args:
         config: Connection settings.
@@ -41,128 +36,6 @@ class AnnotationsApi(AnnotationHelpersMixin, AnnotationFilesMixin, CreatableEnti
             registry: the server has none yet).
         resources_api: The resources handler, used to build Resource entities.
     """
-
-    return_field = "annotations"
-
-    def __init__(self, config: ApiConfig, client: httpx.Client | None = None, models_api: Any = None,
-                 resources_api: ResourcesApi | None = None) -> None:
-        super().__init__(config, Annotation, "annotations", client)
-        self._models_api = models_api
-        self._resources_api = resources_api
-        self._geometries: dict[str, ResourceGeometry] = {}
-
-    def _init_entity_obj(self, **data: Any) -> Annotation:
-        annotation = annotation_from_dict(data)
-        annotation._api = self
-        return annotation
-
-    # -- collaborators --------------------------------------------------------------------------
-
-    @property
-    def resources_api(self) -> ResourcesApi:
-        """The resources handler (the ``Api``'s own when this handler belongs to one)."""
-        if self._resources_api is None:
-            if self._api_instance is not None:
-                self._resources_api = self._api_instance.resources
-            else:
-                from datamint.api.endpoints.resources_api import ResourcesApi
-
-                self._resources_api = ResourcesApi(self.config, self.client, annotations_api=self)
-        return self._resources_api
-
-    def _resource_id(self, resource: str | Resource) -> str:
-        resource_id = resource if isinstance(resource, str) else resource.id
-        if not is_uuid(resource_id):
-            raise ValueError(f"Invalid resource id {resource_id!r}: expected a UUID")
-        return resource_id
-
-    def _get_resource(self, annotation: Annotation) -> Resource:
-        if not annotation.resource_id:
-            raise ValueError("This annotation has no resource_id")
-        return self.resources_api.get_by_id(annotation.resource_id)
-
-    def _project_worklist(self, project: str | None) -> str | None:
-        if project is None:
-            return None
-        projects = self._api_instance.projects if self._api_instance is not None else None
-        if projects is None:
-            from datamint.api.endpoints.projects_api import ProjectsApi
-
-            projects = ProjectsApi(self.config, self.client)
-        return getattr(projects._resolve(project), "worklist_id", None)
-
-    def _geometry(self, resource: str | Resource, metadata: Any = None) -> ResourceGeometry:
-        """How points convert for ``resource``: fetched once per resource (DICOM header, NIfTI affine)."""
-        if metadata is not None:
-            if hasattr(metadata, "affine") and hasattr(metadata, "header"):
-                return ResourceGeometry.from_affine(metadata.affine)
-            return ResourceGeometry.from_dataset(metadata)
-        resource_id = self._resource_id(resource)
-        if resource_id not in self._geometries:
-            info = self._request("GET", f"/resources/{resource_id}").json()
-            mimetype = info.get("mimetype", "")
-            if mimetype == "application/dicom":
-                data = self._request("GET", f"/resources/{resource_id}/file",
-                                     headers={"accept": "application/octet-stream"}).content
-                found = ResourceGeometry.from_dicom_bytes(data)
-            elif mimetype == "application/nifti" and (info.get("metadata") or {}).get("affine") is not None:
-                found = ResourceGeometry.from_affine(info["metadata"]["affine"])
-            else:
-                found = ResourceGeometry("pixels")
-            self._geometries[resource_id] = found
-        return self._geometries[resource_id]
-
-    def to_pixel_points(self, resource: str | Resource, points: Sequence[Sequence[float]]
-                        ) -> list[tuple[float, float, float]]:
-        """Stored annotation points converted to ``(column, row, frame)`` of the resource.
-
-        Args:
-            resource: The resource the points belong to.
-            points: ``(x, y, z)`` points as stored (patient mm for DICOM/NIfTI, pixels for images).
-        """
-        geometry = self._geometry(resource)
-        return [geometry.to_pixel(*(list(p) + [0.0] * 3)[:3]) for p in points]
-
-    # -- create ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _item(value: AnnotationInput) -> dict[str, Any]:
-        if isinstance(value, CreateAnnotationDto):
-            return value.to_dict()
-        if isinstance(value, Annotation):
-            return value.to_create_dict()
-        if isinstance(value, dict):
-            return {k: (v.value if isinstance(v, AnnotationType) else v) for k, v in value.items() if v is not None}
-        raise TypeError(f"Cannot create an annotation from {type(value).__name__}")
-
-    def create(self, resource: str | Resource,
-               annotation_dto: AnnotationInput | Sequence[AnnotationInput]) -> Any:
-        """Create one or more annotations for a resource.
-
-        Args:
-            resource: The resource unique id or Resource instance.
-            annotation_dto: A create DTO, typed annotation entity, raw payload dictionary, or a
-                sequence of those values.
-
-        Returns:
-            The id of the created annotation if a single annotation was provided, or a list of
-            ids (in order) if a sequence was given.
-
-        Raises:
-            ValidationError: The server refused an item (nothing is created).
-
-        Example:
-            >>> dto = CreateAnnotationDto('category', 'tumour', 'image', value='benign')
-            >>> annotation_id = api.annotations.create(resource, dto)
-        """
-        single = isinstance(annotation_dto, (CreateAnnotationDto, Annotation, dict))
-        items = [self._item(annotation_dto)] if single else [self._item(a) for a in annotation_dto]  # type: ignore[union-attr]
-        ids = self._post_items(self._resource_id(resource), items)
-        return ids[0] if single else ids
-
-    def _post_items(self, resource_id: str, items: list[dict[str, Any]]) -> list[str]:
-        response = self._request("POST", f"/annotations/{resource_id}/annotations", json=items)
-        return self._ids(response.json())
 
     # -- listing --------------------------------------------------------------------------------
 
@@ -311,19 +184,16 @@ class AnnotationsApi(AnnotationHelpersMixin, AnnotationFilesMixin, CreatableEnti
             ...     session.add_path("coco/annotations.json")
             >>> session.job.result["created"]
         """
-        api = getattr(self, "_api_instance", None)
-        if isinstance(project, str):
-            project_id = project if is_uuid(project) or api is None else api.projects._project_id(project)
+        from datamint.api.endpoints.jobs_api import JobsApi
+        from datamint.api.endpoints.projects_api import ProjectsApi
+
+        if isinstance(project, str) and not is_uuid(project):
+            project_id = self._sibling("projects", lambda: ProjectsApi(self.config, self.client))._project_id(project)
         else:
-            project_id = project.id
+            project_id = entity_id(project)
         body = {"worklist_id": worklist} if worklist else {}
         data = self._request("POST", f"/projects/{project_id}/imports", json=body).json()
-        if api is not None:
-            jobs = api.jobs
-        else:
-            from datamint.api.endpoints.jobs_api import JobsApi
-
-            jobs = JobsApi(self.config, self.client)
+        jobs = self._sibling("jobs", lambda: JobsApi(self.config, self.client))
         return ImportSession(self, jobs, data, background=background, commit_options=commit_options)
 
     create_import_session = import_session

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import httpx
 
 from datamint.api.base_api import ApiConfig, BaseApi
-from datamint.api.entity_base_api import is_uuid
+from datamint.api.entity_base_api import entity_id, is_uuid
 from datamint.entities.annotation_worklist import AnnotationWorklist
 from datamint.entities.annotations import Annotation, AnnotationSpec
 from datamint.entities.project import Project
@@ -68,7 +68,6 @@ class AnnotationSetsApi(BaseApi):
 
     def __init__(self, config: ApiConfig, client: httpx.Client | None = None) -> None:
         super().__init__(config, client)
-        self._annotations_handler: AnnotationsApi | None = None
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -78,7 +77,7 @@ class AnnotationSetsApi(BaseApi):
             if not worklist_id:
                 raise ItemNotFoundError("worklist", {"project": annotation_set.id})
             return worklist_id
-        worklist_id = annotation_set if isinstance(annotation_set, str) else annotation_set.id
+        worklist_id = entity_id(annotation_set)
         if not is_uuid(worklist_id):
             raise ValueError(f"Invalid annotation set id {worklist_id!r}: expected a UUID")
         return worklist_id
@@ -94,18 +93,9 @@ class AnnotationSetsApi(BaseApi):
     @property
     def _annotations_api(self) -> AnnotationsApi:
         """The annotations handler that the Annotation entities returned here are bound to."""
-        if self._annotations_handler is None:
-            if self._api_instance is not None:
-                self._annotations_handler = self._api_instance.annotations
-            else:
-                from datamint.api.endpoints.annotations_api import AnnotationsApi
+        from datamint.api.endpoints.annotations_api import AnnotationsApi
 
-                self._annotations_handler = AnnotationsApi(self.config, self.client)
-        return self._annotations_handler
-
-    @staticmethod
-    def _rid(resource: str | Resource) -> str:
-        return resource if isinstance(resource, str) else resource.id
+        return self._sibling("annotations", lambda: AnnotationsApi(self.config, self.client))
 
     # -- worklists ------------------------------------------------------------------------------
 
@@ -313,7 +303,7 @@ class AnnotationSetsApi(BaseApi):
         """
         body = {k: v for k, v in {"status": status, "annotator": annotator, "message": message,
                                   "path": path}.items() if v is not None}
-        return self._request("POST", self._path(annotation_set, f"/resources/{self._rid(resource)}/status"),
+        return self._request("POST", self._path(annotation_set, f"/resources/{entity_id(resource)}/status"),
                              json=body).json()
 
     def get_annotation_statuses(self, annotation_set: str | Project, status: str | None = None,
@@ -325,7 +315,7 @@ class AnnotationSetsApi(BaseApi):
     def reset_annotator_status(self, annotation_set: str | Project, resource: str | Resource, email: str) -> None:
         """Forget an annotator's status on a resource."""
         self._request("DELETE", self._path(annotation_set,
-                                           f"/resources/{self._rid(resource)}/annotator/{email}/status-reset"))
+                                           f"/resources/{entity_id(resource)}/annotator/{email}/status-reset"))
 
     def get_annotator_status(self, annotation_set: str | Project, email: str) -> dict:
         """One annotator's progress in the worklist."""
@@ -335,7 +325,7 @@ class AnnotationSetsApi(BaseApi):
                      all: bool | None, annotator: str | None) -> list[Annotation]:  # noqa: A002
         params = {k: v for k, v in {"all": None if all is None else str(all).lower(), "annotator": annotator}.items()
                   if v is not None}
-        data = self._request("GET", self._path(annotation_set, f"/resources/{self._rid(resource)}/{kind}"),
+        data = self._request("GET", self._path(annotation_set, f"/resources/{entity_id(resource)}/{kind}"),
                              params=params).json()
         return [self._annotations_api._init_entity_obj(**a) for a in data]
 
@@ -372,7 +362,7 @@ class AnnotationSetsApi(BaseApi):
             else:
                 data = image if isinstance(image, bytes) else image.read()
                 files.append(("images", (f"image_{i}", data)))
-        return self._request("POST", self._path(worklist_id, f"/resources/{self._rid(resource)}/segmentations"),
+        return self._request("POST", self._path(worklist_id, f"/resources/{entity_id(resource)}/segmentations"),
                              data={"payload": text}, files=files or None).json()
 
     def get_ai_segmentations(self, annotation_set: str | Project, resource: str | Resource) -> list[Annotation]:

@@ -201,8 +201,7 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
         return self._version_entity(job.result["version"])  # type: ignore[index]
 
     def _jobs(self) -> JobsApi:
-        api = getattr(self, "_api_instance", None)
-        return api.jobs if api is not None else JobsApi(self.config, self.client)
+        return self._sibling("jobs", lambda: JobsApi(self.config, self.client))
 
     def get_versions(self, dataset: str | DatasetInfo) -> list[DatasetVersion]:
         """The dataset's versions, oldest first."""

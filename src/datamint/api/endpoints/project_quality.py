@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from datamint.api.endpoints.annotationsets_api import stream_download
+from datamint.api.endpoints.projects_core import ProjectsCore
+from datamint.api.entity_base_api import entity_id
 
 if TYPE_CHECKING:
-    import httpx
 
     from datamint.entities.project import Project
     from datamint.entities.resource import Resource
@@ -20,17 +21,8 @@ if TYPE_CHECKING:
 LabelStatusName = Literal["unlabeled", "prelabeled", "labeled", "reviewed", "rejected", "skipped", "verified"]
 
 
-class ProjectQualityMixin:
-    """Label sets, label statuses, issues and workunits of a project (mixed into ``ProjectsApi``)."""
-
-    # Provided by ProjectsApi.
-    def _project_request(self, method: str, project: str | Project, add_path: str,
-                         **kwargs: Any) -> httpx.Response: ...  # pragma: no cover
-    def _project_id(self, project: str | Project) -> str: ...  # pragma: no cover
-
-    @staticmethod
-    def _resource_ref(resource: str | Resource) -> str:
-        return resource if isinstance(resource, str) else resource.id
+class ProjectQuality(ProjectsCore):
+    """Label sets, label statuses, issues and workunits of a project (a part of ``ProjectsApi``)."""
 
     # -- clone and collaborators ---------------------------------------------------------------------
 
@@ -158,7 +150,7 @@ class ProjectQualityMixin:
         """
         body: dict[str, Any] = {"to": to}
         if resources is not None:
-            body["resource_ids"] = [self._resource_ref(r) for r in resources]
+            body["resource_ids"] = [entity_id(r) for r in resources]
         return self._project_request("POST", project, f"/labelsets/{quote(name, safe='')}/promote",
                                      json=body).json()
 
@@ -167,7 +159,7 @@ class ProjectQualityMixin:
     def get_label_status(self, project: str | Project, resource: str | Resource,
                          label_set: str = "ground-truth") -> dict[str, Any]:
         """A resource's label status in a label set, the statuses it may move to, and its history."""
-        return self._project_request("GET", project, f"/resources/{self._resource_ref(resource)}/label-status",
+        return self._project_request("GET", project, f"/resources/{entity_id(resource)}/label-status",
                                      params={"label_set": label_set}).json()
 
     def set_label_status(self, project: str | Project, resource: str | Resource, status: LabelStatusName,
@@ -189,7 +181,7 @@ class ProjectQualityMixin:
             ValidationError: The transition is not allowed (the message lists the allowed ones).
         """
         body = {"status": status, "label_set": label_set, **({"expected": expected} if expected else {})}
-        return self._project_request("PUT", project, f"/resources/{self._resource_ref(resource)}/label-status",
+        return self._project_request("PUT", project, f"/resources/{entity_id(resource)}/label-status",
                                      json=body).json()
 
     def get_label_statuses(self, project: str | Project, label_set: str = "ground-truth",
@@ -212,7 +204,7 @@ class ProjectQualityMixin:
         if status:
             params["status"] = status
         if resource is not None:
-            params["resource_id"] = self._resource_ref(resource)
+            params["resource_id"] = entity_id(resource)
         return self._project_request("GET", project, "/issues", params=params).json()
 
     # -- workunits ----------------------------------------------------------------------------------
@@ -258,5 +250,5 @@ class ProjectQualityMixin:
         """Record time that your own tool measured on a resource (the server measures API work itself)."""
         body = {"seconds": seconds, "action": action, "label": label, "label_set": label_set,
                 "worklist_id": worklist_id}
-        return self._project_request("POST", project, f"/resources/{self._resource_ref(resource)}/workunits",
+        return self._project_request("POST", project, f"/resources/{entity_id(resource)}/workunits",
                                      json={k: v for k, v in body.items() if v is not None}).json()

@@ -7,24 +7,21 @@ assignment, and ``as_of_timestamp`` lists the splits in force at a past time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from datamint.api.endpoints.projects_core import ProjectsCore
+from datamint.api.entity_base_api import entity_id, entity_ids
 from datamint.entities.project_resource_split import ProjectResourceSplit
 from datamint.exceptions import DefaultProjectNotSetError, ItemNotFoundError
 
 if TYPE_CHECKING:
-    import httpx
 
     from datamint.entities.project import Project
     from datamint.entities.resource import Resource
 
 
-class ProjectSplitsMixin:
-    """Split assignments of a project's resources (mixed into ``ProjectsApi``)."""
-
-    # Provided by ProjectsApi.
-    def _project_request(self, method: str, project: str | Project, add_path: str,
-                         **kwargs: Any) -> httpx.Response: ...  # pragma: no cover
+class ProjectSplits(ProjectsCore):
+    """Split assignments of a project's resources (a part of ``ProjectsApi``)."""
 
     @staticmethod
     def _require_project(project: str | Project | None) -> str | Project:
@@ -63,7 +60,7 @@ class ProjectSplitsMixin:
         Raises:
             ValidationError: A resource is not in the project.
         """
-        ids = [r if isinstance(r, str) else r.id for r in resources]
+        ids = entity_ids(resources)
         self._project_request("POST", self._require_project(project), "splits",
                               json={"resource_ids": ids, "split_name": split_name})
 
@@ -75,7 +72,7 @@ class ProjectSplitsMixin:
             resource: The resource (id or object).
             project: The project (object, id or name).
         """
-        rid = resource if isinstance(resource, str) else resource.id
+        rid = entity_id(resource)
         try:
             response = self._project_request("GET", self._require_project(project), f"resources/{rid}/split")
         except ItemNotFoundError:

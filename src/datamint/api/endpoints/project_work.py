@@ -9,43 +9,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from datamint.api.endpoints.annotationsets_api import export_params, stream_download
+from datamint.api.endpoints.projects_core import ProjectsCore
+from datamint.api.entity_base_api import entity_id
 
 if TYPE_CHECKING:
-    import httpx
-
     from datamint.entities.annotation_worklist import AnnotationWorklist
     from datamint.entities.annotations import AnnotationSpec
     from datamint.entities.project import Project
     from datamint.entities.resource import Resource
 
 
-class ProjectWorkMixin:
-    """Worklists, progress, reviews, statistics and export of a project (mixed into ``ProjectsApi``)."""
-
-    # Provided by ProjectsApi.
-    _request: Any
-
-    def _project_request(self, method: str, project: str | Project, add_path: str,
-                         **kwargs: Any) -> httpx.Response: ...  # pragma: no cover
-    def _project_id(self, project: str | Project) -> str: ...  # pragma: no cover
-    def _resolve(self, project: str | Project) -> Project: ...  # pragma: no cover
-
-    @staticmethod
-    def _rid(resource: str | Resource) -> str:
-        return resource if isinstance(resource, str) else resource.id
-
-    def _worklists_api(self) -> Any:
-        api = getattr(self, "_api_instance", None)
-        if api is not None:
-            return api.annotationsets
-        from datamint.api.endpoints.annotationsets_api import AnnotationSetsApi
-
-        return AnnotationSetsApi(self.config, self.client)  # type: ignore[attr-defined]
+class ProjectWork(ProjectsCore):
+    """Worklists, progress, reviews, statistics and export of a project (a part of ``ProjectsApi``)."""
 
     def _worklist_id(self, project: str | Project) -> str:
         worklist_id = getattr(self._resolve(project), "worklist_id", None)
         if worklist_id is None:
-            worklist_id = getattr(self.get_by_id(self._project_id(project)), "worklist_id", None)  # type: ignore[attr-defined]
+            worklist_id = getattr(self.get_by_id(self._project_id(project)), "worklist_id", None)
         if worklist_id is None:
             from datamint.exceptions import ItemNotFoundError
 
@@ -102,17 +82,13 @@ class ProjectWorkMixin:
             if value is not None:
                 body[key] = list(value)
         if resources is not None:
-            body["resource_ids"] = [self._rid(r) for r in resources]
+            body["resource_ids"] = [entity_id(r) for r in resources]
         if split_ratios:
             body["split"] = {"ratios": dict(split_ratios), "seed": seed}
         response = self._project_request("POST", project, "exports", json=body)
-        api = getattr(self, "_api_instance", None)
-        if api is not None:
-            jobs = api.jobs
-        else:
-            from datamint.api.endpoints.jobs_api import JobsApi
+        from datamint.api.endpoints.jobs_api import JobsApi
 
-            jobs = JobsApi(self.config, self.client)  # type: ignore[attr-defined]
+        jobs = self._sibling("jobs", lambda: JobsApi(self.config, self.client))
         job = jobs._init_entity_obj(**response.json())
         if wait or path is not None:
             jobs.wait(job, timeout=timeout, progress_bar=progress_bar).raise_for_status()
@@ -160,7 +136,7 @@ class ProjectWorkMixin:
             resource: The resource (id or Resource).
             status: The new status.
         """
-        self._project_request("POST", project, f"resources/{self._rid(resource)}/status", json={"status": status})
+        self._project_request("POST", project, f"resources/{entity_id(resource)}/status", json={"status": status})
 
     def get_annotation_statuses(self, project: str | Project, status: str | None = None,
                                 user_id: str | None = None, resource_id: str | None = None) -> list[dict]:
@@ -180,7 +156,7 @@ class ProjectWorkMixin:
 
     def reset_annotator_status(self, project: str | Project, resource: str | Resource, annotator: str) -> None:
         """Reset annotation status for a specific annotator (email) on a resource."""
-        self._project_request("DELETE", project, f"resources/{self._rid(resource)}/annotator/{annotator}/status-reset")
+        self._project_request("DELETE", project, f"resources/{entity_id(resource)}/annotator/{annotator}/status-reset")
 
     def get_review_messages(self, project: str | Project, annotator: str | None = None,
                             resource_id: str | None = None, statuses: list[str] | None = None) -> list[dict]:
@@ -250,5 +226,5 @@ class ProjectWorkMixin:
         Example:
             >>> api.projects.download_annotations('Liver Review', 'labels.xlsx', format='xlsx')
         """
-        stream_download(self, f"/projects/{self._project_id(project)}/download-annotations",  # type: ignore[arg-type]
+        stream_download(self, f"/projects/{self._project_id(project)}/download-annotations",
                         export_params(format, annotators, annotations, from_date, to_date), output_path, progress_bar)

@@ -3,39 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import quote
 
-import httpx
-
-from datamint.api.base_api import ApiConfig
-from datamint.api.endpoints.project_quality import ProjectQualityMixin
-from datamint.api.endpoints.project_splits import ProjectSplitsMixin
-from datamint.api.endpoints.project_work import ProjectWorkMixin
-from datamint.api.entity_base_api import CRUDEntityApi, is_uuid
+from datamint.api.endpoints.project_quality import ProjectQuality
+from datamint.api.endpoints.project_splits import ProjectSplits
+from datamint.api.endpoints.project_work import ProjectWork
+from datamint.api.entity_base_api import entity_ids
 from datamint.entities.project import Project
 from datamint.entities.resource import Resource
-from datamint.exceptions import ItemNotFoundError
 
 if TYPE_CHECKING:
-    from datamint.api.endpoints.resources_api import ResourcesApi
+    pass
 
 
-class ProjectsApi(ProjectQualityMixin, ProjectWorkMixin, ProjectSplitsMixin, CRUDEntityApi[Project]):
+class ProjectsApi(ProjectQuality, ProjectWork, ProjectSplits):
     """API handler for project-related endpoints.
+
+    Its verbs come from typed parts over one core: :class:`ProjectsCore` (resolving a project,
+    ``get_all``, ``get_by_name``, the resources handler), :class:`ProjectWork` (worklists, work
+    statuses, reviews, statistics, export), :class:`ProjectQuality` (label sets and statuses, issues,
+    workunits) and :class:`ProjectSplits` (train/val/test splits).
 
     Args:
         config: Connection settings.
         client: A shared ``httpx.Client``.
         resources_api: The resources handler, used to build Resource entities.
     """
-
-    return_field = "projects"
-
-    def __init__(self, config: ApiConfig, client: httpx.Client | None = None,
-                 resources_api: ResourcesApi | None = None) -> None:
-        super().__init__(config, Project, "projects", client)
-        self._resources_api = resources_api
 
     @overload
     def create(self, name: str, description: str, resources_ids: list[str] | None = ...,
@@ -89,33 +83,6 @@ class ProjectsApi(ProjectQualityMixin, ProjectWorkMixin, ProjectSplitsMixin, CRU
         return self._create(payload, return_entity=return_entity, exists_ok=exists_ok,
                             unique_key={"name": name})
 
-    def get_all(self, limit: int | None = None) -> Sequence[Project]:
-        """Get all projects, archived ones included.
-
-        Args:
-            limit: The maximum number of projects to return. If None, return all projects.
-
-        Returns:
-            A list of project instances.
-        """
-        return self.get_list(limit=limit, includeArchived="true")
-
-    def get_by_name(self, name: str, include_archived: bool = True) -> Project | None:
-        """Get a project by its name.
-
-        Args:
-            name: The name of the project.
-            include_archived: Whether to include archived projects in the search.
-
-        Returns:
-            The project instance if found, otherwise None.
-        """
-        params = {"includeArchived": "true"} if include_archived else {}
-        for project in self.get_list(**params):
-            if project.name == name:
-                return project
-        return None
-
     def get_deleted(self, limit: int | None = None) -> Sequence[Project]:
         """Archived (deleted, restorable) projects.
 
@@ -123,38 +90,6 @@ class ProjectsApi(ProjectQualityMixin, ProjectWorkMixin, ProjectSplitsMixin, CRU
             limit: Maximum number of projects to return.
         """
         return [p for p in self.get_all(limit=None) if p.archived][: limit or None]
-
-    def _resolve(self, project: str | Project) -> Project:
-        """A project given as entity, id or name."""
-        if isinstance(project, Project):
-            return project
-        if is_uuid(project):
-            return self.get_by_id(project)
-        found = self.get_by_name(project)
-        if found is None:
-            raise ItemNotFoundError("project", {"name": project})
-        return found
-
-    def _project_id(self, project: str | Project) -> str:
-        if isinstance(project, Project):
-            return project.id
-        return project if is_uuid(project) else self._resolve(project).id
-
-    def _project_request(self, method: str, project: str | Project, add_path: str,
-                         **kwargs: Any) -> httpx.Response:
-        return self._make_entity_request(method, self._project_id(project), add_path=add_path, **kwargs)
-
-    @property
-    def resources_api(self) -> ResourcesApi:
-        """The resources handler (the ``Api``'s own when this handler belongs to one)."""
-        if self._resources_api is None:
-            if self._api_instance is not None:
-                self._resources_api = self._api_instance.resources
-            else:
-                from datamint.api.endpoints.resources_api import ResourcesApi
-
-                self._resources_api = ResourcesApi(self.config, self.client, projects_api=self)
-        return self._resources_api
 
     def add_resources(self, resources: str | Resource | Sequence[str | Resource], project: str | Project) -> None:
         """Add resources to a project.
@@ -169,8 +104,7 @@ class ProjectsApi(ProjectQualityMixin, ProjectWorkMixin, ProjectSplitsMixin, CRU
         Example:
             >>> api.projects.add_resources(api.resources.get_list(tags=['liver']), 'Liver Review')
         """
-        items = [resources] if isinstance(resources, (str, Resource)) else list(resources)
-        ids = [r if isinstance(r, str) else r.id for r in items]
+        ids = entity_ids(resources)
         self._project_request("POST", project, "resources",
                               json={"resource_ids_to_add": ids, "all_files_selected": False})
 
@@ -181,8 +115,7 @@ class ProjectsApi(ProjectQualityMixin, ProjectWorkMixin, ProjectSplitsMixin, CRU
             resources: A resource (id or object) or a sequence of them.
             project: The project (object, id or name).
         """
-        items = [resources] if isinstance(resources, (str, Resource)) else list(resources)
-        ids = [r if isinstance(r, str) else r.id for r in items]
+        ids = entity_ids(resources)
         self._project_request("POST", project, "resources",
                               json={"resource_ids_to_add": [], "resource_ids_to_delete": ids,
                                     "all_files_selected": False})

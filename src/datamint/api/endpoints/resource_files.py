@@ -1,7 +1,7 @@
 """Downloading resource files: one, many (concurrently, streamed to disk), frames, and the cache.
 
-:class:`ResourceFilesMixin` is part of :class:`~datamint.api.endpoints.resources_api.ResourcesApi`;
-it only uses the handler's transport methods and id helpers.
+:class:`ResourceFiles` is a part of :class:`~datamint.api.endpoints.resources_api.ResourcesApi`
+over its typed core, :class:`~datamint.api.endpoints.resources_core.ResourcesCore`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx
 
 from datamint.api.base_api import error_from_response
+from datamint.api.endpoints.resources_core import ResourcesCore
 from datamint.entities.resource import RESOURCE_CACHE, Resource
 from datamint.exceptions import ItemNotFoundError, NetworkError
 
@@ -37,15 +38,13 @@ def _with_extension(path: str, mimetype: str | None, head: bytes) -> str:
     return path if not ext or path.lower().endswith(ext) else f"{path}{ext}"
 
 
-class ResourceFilesMixin:
-    """File transfer verbs of the resources handler."""
-
-    config: Any
+class ResourceFiles(ResourcesCore):
+    """File transfer verbs of the resources handler (a part of ``ResourcesApi``)."""
 
     def _file_request(self, resource: str | Resource, add_path: str, accept: str) -> httpx.Response:
-        rid = self._entid(resource)  # type: ignore[attr-defined]
+        rid = self._entid(resource)
         try:
-            return self._make_entity_request("GET", rid, add_path=add_path,  # type: ignore[attr-defined]
+            return self._make_entity_request("GET", rid, add_path=add_path,
                                              headers={"accept": accept})
         except ItemNotFoundError as err:
             err.set_params("resource", {"id": rid})
@@ -151,7 +150,7 @@ class ResourceFilesMixin:
         """
         if isinstance(resources, str):
             raise ValueError("resources must be a sequence of resource ids or Resource objects")
-        ids = self._ids(list(resources))  # type: ignore[attr-defined]
+        ids = self._ids(list(resources))
         if isinstance(save_path, (str, os.PathLike)):
             paths = [str(Path(save_path) / rid) for rid in ids]
         else:
@@ -182,7 +181,7 @@ class ResourceFilesMixin:
         from tqdm.auto import tqdm
 
         with tqdm(total=len(ids), desc="Downloading resources", unit="file") as bar:
-            results = self._run_concurrently([make_job(i) for i in range(len(ids))],  # type: ignore[attr-defined]
+            results = self._run_concurrently([make_job(i) for i in range(len(ids))],
                                              on_done=lambda: bar.update(1))
         return [str(r) for r in results]
 
@@ -241,5 +240,5 @@ class ResourceFilesMixin:
             return job
 
         with tqdm(total=len(todo), desc="Caching resources", unit="files", disable=not progress_bar) as bar:
-            self._run_concurrently([make_job(r) for r in todo],  # type: ignore[attr-defined]
+            self._run_concurrently([make_job(r) for r in todo],
                                    on_done=lambda: bar.update(1))

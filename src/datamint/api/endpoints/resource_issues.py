@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from datamint.api.endpoints.resources_core import ResourcesCore
+from datamint.api.entity_base_api import entity_id
+
 if TYPE_CHECKING:
-    import httpx
 
     from datamint.entities.project import Project
     from datamint.entities.resource import Resource
@@ -14,15 +16,9 @@ if TYPE_CHECKING:
 IssueStatus = Literal["open", "closed"]
 
 
-class ResourceIssuesMixin:
+class ResourceIssues(ResourcesCore):
     """Issue methods of ``ResourcesApi``."""
 
-    if TYPE_CHECKING:  # provided by BaseApi
-        def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response: ...
-
-    @staticmethod
-    def _ref(value: Any) -> str:
-        return value if isinstance(value, str) else value.id
 
     def add_issue(self, resource: str | Resource, description: str, status: IssueStatus = "open",
                   project: str | Project | None = None, frame_index: int | None = None,
@@ -46,14 +42,14 @@ class ResourceIssuesMixin:
         """
         body: dict[str, Any] = {"description": description, "status": status, "frame_index": frame_index,
                                 "point": point, "label_set": label_set,
-                                "project_id": self._ref(project) if project is not None else None}
-        return self._request("POST", f"/resources/{self._ref(resource)}/issues",
+                                "project_id": entity_id(project) if project is not None else None}
+        return self._request("POST", f"/resources/{entity_id(resource)}/issues",
                              json={k: v for k, v in body.items() if v is not None}).json()
 
     def get_issues(self, resource: str | Resource, status: IssueStatus | None = None) -> list[dict[str, Any]]:
         """The issues of a resource, newest first (``status`` filters)."""
         params = {"status": status} if status else {}
-        return self._request("GET", f"/resources/{self._ref(resource)}/issues", params=params).json()
+        return self._request("GET", f"/resources/{entity_id(resource)}/issues", params=params).json()
 
     def get_issue(self, issue_id: str) -> dict[str, Any]:
         """One issue with its comment thread."""

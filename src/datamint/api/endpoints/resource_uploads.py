@@ -1,7 +1,7 @@
 """Uploading resources: ``upload_resources`` / ``upload_resource`` (wire protocol §6).
 
-:class:`ResourceUploadsMixin` is part of :class:`~datamint.api.endpoints.resources_api.ResourcesApi`;
-the steps live in :mod:`.resource_upload` (preparing files) and :mod:`.resource_send` (sending them).
+:class:`ResourceUploads` is a part of :class:`~datamint.api.endpoints.resources_api.ResourcesApi`;
+the steps live in :mod:`datamint.api._upload` (``prepare``: files into upload units; ``send``: sending them).
 """
 
 from __future__ import annotations
@@ -9,19 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from datamint.api.endpoints import resource_send as send
-from datamint.api.endpoints import resource_upload as up
+from datamint.api._upload import prepare as up
+from datamint.api._upload import send
+from datamint.api.endpoints.resources_core import ResourcesCore
 from datamint.entities.project import Project
 
 if TYPE_CHECKING:
     import pydicom
 
 
-class ResourceUploadsMixin:
-    """Upload verbs of the resources handler (it provides ``projects_api`` and ``annotations_api``)."""
-
-    projects_api: Any
-    annotations_api: Any
+class ResourceUploads(ResourcesCore):
+    """Upload verbs of the resources handler (a part of ``ResourcesApi``)."""
 
     def upload_resources(self, files_path: Sequence[str | IO | pydicom.Dataset] | str, mimetype: str | None = None,
                          anonymize: bool = False, anonymize_retain_codes: Sequence[tuple] = [],  # noqa: B006
@@ -48,7 +46,7 @@ class ResourceUploadsMixin:
                 ``'skip'`` puts each failure's exception in its place in the returned list.
             tags: Tags for every resource.
             mung_filename: ``'all'``, or folder depths to prefix to the file name (1 = the file's
-                own folder); see :mod:`datamint.api.endpoints.resource_upload`.
+                own folder); see :mod:`datamint.api._upload.prepare`.
             channel: The channel to upload to (an arbitrary name to group resources).
             publish: Publish directly (status 'published' instead of 'inbox').
             publish_to: A project (object, name or id) to add the resources to; implies ``publish``.
@@ -70,7 +68,7 @@ class ResourceUploadsMixin:
         Returns:
             One resource id (or, with ``on_error='skip'``, exception) per uploaded input file, in
             input order; files of an assembled series all map to the assembled resource's id.
-            Discarded reports have no entry. Ids are :class:`~datamint.api.endpoints.resource_send.UploadedId`
+            Discarded reports have no entry. Ids are :class:`~datamint.api._upload.send.UploadedId`
             strings whose ``duplicate_of`` and ``skipped`` tell about duplicates.
 
         Raises:

@@ -10,21 +10,15 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-import httpx
-
-from datamint.api.base_api import ApiConfig
-from datamint.api.endpoints.resource_files import ResourceFilesMixin
-from datamint.api.endpoints.resource_issues import ResourceIssuesMixin
-from datamint.api.endpoints.resource_uploads import ResourceUploadsMixin
-from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi
+from datamint.api.endpoints.resource_files import ResourceFiles
+from datamint.api.endpoints.resource_issues import ResourceIssues
+from datamint.api.endpoints.resource_uploads import ResourceUploads
 from datamint.entities.project import Project
-from datamint.entities.resource import Resource, resource_from_dict
+from datamint.entities.resource import Resource
 from datamint.exceptions import ItemNotFoundError, ValidationError
 
 if TYPE_CHECKING:
 
-    from datamint.api.endpoints.annotations_api import AnnotationsApi
-    from datamint.api.endpoints.projects_api import ProjectsApi
     from datamint.entities.annotations import Annotation, AnnotationType
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,9 +40,12 @@ def _iso_date(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-class ResourcesApi(ResourceIssuesMixin, ResourceUploadsMixin, ResourceFilesMixin, CreatableEntityApi[Resource],
-                   DeletableEntityApi[Resource]):
+class ResourcesApi(ResourceIssues, ResourceUploads, ResourceFiles):
     """API handler for resource-related endpoints.
+
+    Its verbs come from typed parts over one core: :class:`ResourcesCore` (entities, ids, the
+    sibling handlers), :class:`ResourceUploads` (uploads), :class:`ResourceFiles` (downloads) and
+    :class:`ResourceIssues` (issue threads on resources).
 
     Args:
         config: Connection settings.
@@ -56,45 +53,6 @@ class ResourcesApi(ResourceIssuesMixin, ResourceUploadsMixin, ResourceFilesMixin
         annotations_api: The annotations handler (used for segmentations given at upload time).
         projects_api: The projects handler (used to resolve ``publish_to``).
     """
-
-    return_field = "resources"
-
-    def __init__(self, config: ApiConfig, client: httpx.Client | None = None, annotations_api: Any = None,
-                 projects_api: ProjectsApi | None = None) -> None:
-        super().__init__(config, Resource, "resources", client)
-        self._annotations_api = annotations_api
-        self._projects_api = projects_api
-
-    # -- collaborators ---------------------------------------------------------------------------
-
-    @property
-    def projects_api(self) -> ProjectsApi:
-        """The projects handler (the ``Api``'s own when this handler belongs to one)."""
-        if self._projects_api is None:
-            if self._api_instance is not None:
-                self._projects_api = self._api_instance.projects
-            else:
-                from datamint.api.endpoints.projects_api import ProjectsApi
-
-                self._projects_api = ProjectsApi(self.config, self.client, resources_api=self)
-        return self._projects_api
-
-    @property
-    def annotations_api(self) -> AnnotationsApi:
-        """The annotations handler (the ``Api``'s own when this handler belongs to one)."""
-        if self._annotations_api is None:
-            if self._api_instance is not None:
-                self._annotations_api = self._api_instance.annotations
-            else:
-                from datamint.api.endpoints.annotations_api import AnnotationsApi
-
-                self._annotations_api = AnnotationsApi(self.config, self.client, resources_api=self)
-        return self._annotations_api
-
-    def _init_entity_obj(self, **data: Any) -> Resource:
-        resource = resource_from_dict(data)
-        resource._api = self
-        return resource
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -187,14 +145,6 @@ class ResourcesApi(ResourceIssuesMixin, ResourceUploadsMixin, ResourceFilesMixin
                                              load_ai_segmentations=True)
 
     # -- state -----------------------------------------------------------------------------------
-
-    def _ids(self, resources: str | Resource | Sequence[str | Resource]) -> list[str]:
-        if isinstance(resources, (str, Resource)):
-            resources = [resources]
-        ids = [self._entid(r) for r in resources]
-        for rid in ids:
-            self._validate_entity_id(rid)
-        return ids
 
     def publish_resources(self, resources: str | Resource | Sequence[str | Resource]) -> None:
         """Publish resources, changing their status to 'published' (already published ones are skipped).

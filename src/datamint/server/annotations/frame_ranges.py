@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from datamint.server.annotations import blinding, service, wire
 from datamint.server.annotations import repository as repo
-from datamint.server.annotations import service, wire
 from datamint.server.annotations.schemas import FrameRangesBody
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
@@ -17,7 +17,6 @@ from datamint.server.db.base import utcnow
 from datamint.server.errors import ValidationFailedError
 from datamint.server.resources import service as resources_service
 from datamint.server.resources.models import Resource
-from datamint.server.worklists import readers
 from datamint.server.worklists import service as worklists_service
 
 
@@ -58,7 +57,7 @@ def get_frame_ranges(session: Session, me: Principal, resource_id: str, worklist
     rows = [a for a in repo.frame_annotations(session, me.customer_id, resource.id, None, None,
                                               worklist.id if worklist else None, created_by or None)
             if projects is None or a.project_id is None or a.project_id in projects]
-    rows = readers.visible_rows(session, me, rows)  # other readers' labels of incomplete items stay hidden
+    rows = blinding.visible_rows(session, me, rows)  # other readers' labels of incomplete items stay hidden
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for a in rows:
         key = (a.identifier, a.type, a.text_value, a.numeric_value, a.worklist_id, a.created_by)

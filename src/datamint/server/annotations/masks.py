@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, insert
@@ -30,6 +31,7 @@ from datamint.imaging.render import open_image
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.common.limits import too_large
 from datamint.server.common.values import parse_json
+from datamint.server.db import unit_of_work
 from datamint.server.db.base import new_id
 from datamint.server.errors import UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.ingest import discard
@@ -40,6 +42,8 @@ _LOG = logging.getLogger("datamint.server.annotations")
 PNG = "image/png"
 NIFTI = "application/nifti"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+T = TypeVar("T")
 
 
 def extension(mimetype: str | None) -> str:
@@ -240,9 +244,9 @@ class PendingBlobs:
     """Blobs written for one request.
 
     :meth:`put_all` commits the request's session (with the intents) before writing the blobs, so
-    it must run before the request changes anything else. After the request's final commit call
-    :meth:`finish` (deletes replaced blobs); after a failure call :meth:`discard` (deletes the new
-    ones).
+    it must run before the request changes anything else. :func:`with_blobs` runs :meth:`finish`
+    (deletes replaced blobs) after the unit of work's final commit and :meth:`discard` (deletes the
+    new ones) if it fails.
     """
 
     store: BlobStore
@@ -257,7 +261,7 @@ class PendingBlobs:
         # Bulk statements: housekeeping rows, not changes the audit trail should list.
         self.session.execute(insert(UploadIntent), [{"id": iid, "customer_id": self.customer_id, "blob_key": key}
                                                     for iid, key in intents])
-        self.session.commit()
+        unit_of_work.commit_early(self.session)
         self.new.extend(intents)
         for key, data in blobs:
             self.store.put(key, data)
@@ -284,3 +288,12 @@ class PendingBlobs:
                 self.store.delete(key)
             except Exception:  # an unreferenced old mask is harmless; log it
                 _LOG.exception("could not delete the replaced mask %s", key)
+
+
+def with_blobs(session: Session, store: BlobStore, customer_id: str, work: Callable[[PendingBlobs], T]) -> T:
+    """Run ``work(pending)`` inside the request's unit of work (``deps.UnitOfWork``): the blobs it
+    replaced are deleted once the unit commits, the blobs it wrote if the unit fails."""
+    pending = PendingBlobs(store, session, customer_id)
+    unit_of_work.after_commit(session, pending.finish)
+    unit_of_work.on_abandon(session, pending.discard)
+    return work(pending)

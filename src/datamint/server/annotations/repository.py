@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.validation import VALUE_TYPES
+from datamint.server.projects.models import Project
 from datamint.server.resources.models import ProjectResource, Resource
 
 
@@ -101,7 +102,6 @@ def _conditions(session: Session, customer_id: str, f: SearchFilters) -> list[Co
     if f.project_id is not None:
         conds.append(project_scope(session, f.project_id))
     if f.dataset_id is not None:
-        from datamint.server.projects.models import Project
 
         projects = select(Project.id).where(Project.dataset_id == f.dataset_id, Project.customer_id == customer_id)
         conds.append(Annotation.resource_id.in_(

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from datamint.server.annotations import files, frame_ranges, service, wire
-from datamint.server.annotations.masks import PendingBlobs
+from datamint.server.annotations.masks import with_blobs
 from datamint.server.annotations.schemas import FrameRangesBody, IdsBody, PatchBody, SearchBody
-from datamint.server.auth.service import Principal
 from datamint.server.common.http import content_disposition
 from datamint.server.common.values import JsonValue, Line, line, text
-from datamint.server.deps import CurrentUser, SessionDep, StorageDep
-from datamint.server.storage.base import BlobStore
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 
 router = APIRouter(prefix="/annotations", tags=["annotations"])
 T = TypeVar("T")
@@ -31,10 +27,9 @@ def search(body: SearchBody, session: SessionDep, me: CurrentUser) -> dict[str, 
 
 
 @router.post("/delete-batch")
-def delete_batch(body: IdsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def delete_batch(body: IdsBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Soft-delete several annotations (all or none)."""
     ids = service.delete(session, me, body.ids)
-    session.commit()
     return {"deleted": ids}
 
 
@@ -46,58 +41,40 @@ def get_annotation(annotation_id: str, session: SessionDep, me: CurrentUser) -> 
 
 
 @router.patch("/{annotation_id}")
-def patch_annotation(annotation_id: str, body: PatchBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def patch_annotation(annotation_id: str, body: PatchBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Change an annotation's identifier, value, units, geometry or project."""
     annotation = service.patch(session, me, annotation_id, body)
-    session.commit()
     return wire.to_wire(session, annotation)
 
 
 @router.delete("/{annotation_id}", status_code=204)
-def delete_annotation(annotation_id: str, session: SessionDep, me: CurrentUser) -> Response:
+def delete_annotation(annotation_id: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Soft-delete an annotation."""
     service.delete(session, me, [annotation_id])
-    session.commit()
     return Response(status_code=204)
 
 
 @router.patch("/{annotation_id}/approve")
-def approve(annotation_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def approve(annotation_id: str, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Approve an annotation (status ``published``)."""
     annotation = service.approve(session, me, annotation_id)
-    session.commit()
     return wire.to_wire(session, annotation)
 
 
 @router.post("/{resource_id}/annotations", status_code=201)
-def create(resource_id: str, items: Annotated[JsonValue, Body()], session: SessionDep, me: CurrentUser) -> list[str]:
+def create(resource_id: str, items: Annotated[JsonValue, Body()], session: UnitOfWork, me: CurrentUser) -> list[str]:
     """Create annotations from a JSON array of create items; returns their ids in order."""
     ids = service.create(session, me, resource_id, items)
-    session.commit()
     return ids
 
 
-def with_blobs(session: Session, store: BlobStore, me: Principal, work: Callable[[PendingBlobs], T]) -> T:
-    """Run ``work(pending)`` and commit; on failure roll back and delete the blobs it wrote."""
-    pending = PendingBlobs(store, session, me.customer_id)
-    try:
-        result = work(pending)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        pending.discard()
-        raise
-    pending.finish()
-    return result
-
-
 @router.post("/{resource_id}/annotations/{annotation_id}/file")
-def upload_file(resource_id: str, annotation_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+def upload_file(resource_id: str, annotation_id: str, session: UnitOfWork, me: CurrentUser, store: StorageDep,
                 file: Annotated[UploadFile, File(description="The mask (PNG or NIfTI)")]) -> dict[str, Any]:
     """Attach a segmentation mask to an annotation: a PNG of the frame for frame annotations, a
     NIfTI volume of the resource's geometry for image-scope annotations of volumes."""
     data = file.file.read()
-    annotation = with_blobs(session, store, me,
+    annotation = with_blobs(session, store, me.customer_id,
                             lambda pending: files.upload_file(session, pending, me, resource_id, annotation_id, data))
     return wire.to_wire(session, annotation)
 
@@ -115,7 +92,7 @@ def download_file(resource_id: str, annotation_id: str, session: SessionDep, me:
 
 @router.post("/{resource_id}/segmentations/file", status_code=201)
 def upload_volume(
-    resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+    resource_id: str, session: UnitOfWork, me: CurrentUser, store: StorageDep,
     file: Annotated[UploadFile, File(description="Labelled NIfTI volume (.nii or .nii.gz)")],
     segmentation_map: Annotated[text(1 << 20) | None, Form(description='{"1": "liver", ...}')] = None,
     annotation_worklist_id: Annotated[Line | None, Form()] = None,
@@ -130,15 +107,14 @@ def upload_volume(
     data = file.file.read()
     form = files.VolumeImport(segmentation_map, annotation_worklist_id or None, model_id or None, source or None,
                               imported_from or None, import_author or None, label_set or None)
-    return with_blobs(session, store, me,
+    return with_blobs(session, store, me.customer_id,
                       lambda pending: files.import_volume(session, pending, me, resource_id, data, form))
 
 
 @router.put("/{resource_id}/frame-ranges")
-def set_frame_ranges(resource_id: str, body: FrameRangesBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def set_frame_ranges(resource_id: str, body: FrameRangesBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Replace your frame annotations of one identifier by values over half-open frame ranges."""
     result = frame_ranges.set_frame_ranges(session, me, resource_id, body)
-    session.commit()
     return result
 
 

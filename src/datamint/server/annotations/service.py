@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
-from datamint.server.annotations import label_sets, validation, wire
+from datamint.server.annotations import blinding, label_sets, validation, wire
 from datamint.server.annotations import repository as repo
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.repository import SearchFilters
@@ -62,7 +62,7 @@ def visible_annotation(session: Session, me: Principal, annotation_id: str) -> t
     roles = _roles(session, me, annotation)
     if annotation.project_id is not None and roles is None and not me.is_admin:
         raise NotFoundError("Annotation")
-    if readers.hidden_from(session, me, annotation):
+    if blinding.hidden_from(session, me, annotation):
         raise NotFoundError("Annotation")  # another reader's label of an item that is not complete yet
     return annotation, roles
 
@@ -215,7 +215,7 @@ def created_window(start: str | None, end: str | None) -> tuple[datetime | None,
 def parse_search(session: Session, me: Principal, body: SearchBody) -> tuple[SearchFilters, int, int]:
     """Filters, offset and limit of a search body (422 for malformed values)."""
     f = SearchFilters(visible_projects=visible_projects(session, me),
-                      hidden=readers.visible_condition(me, readers.blind_worklist_ids(session, me)))
+                      hidden=blinding.visible_condition(me, readers.blind_worklist_ids(session, me)))
     wanted = [body.resource_id] if body.resource_id else body.resource_ids
     if wanted is not None:
         ids = check_uuids(list(wanted), "resource")
@@ -277,7 +277,7 @@ def worklist_resource_annotations(session: Session, me: Principal, worklist_id: 
     resource = resources_service.visible_resource(session, me, resource_id)
     f = SearchFilters(resource_ids=[resource.id], worklist_id=worklist.id,
                       visible_projects=visible_projects(session, me),
-                      hidden=readers.visible_condition(me, readers.blind_worklist_ids(session, me)))
+                      hidden=blinding.visible_condition(me, readers.blind_worklist_ids(session, me)))
     if kind != "annotations":
         f.annotation_type = "segmentation"
     if kind == "ai_segmentations":

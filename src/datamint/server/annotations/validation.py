@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamint.server.common.values import text_problem
+from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
 
-ANNOTATION_TYPES = ("segmentation", "area", "distance", "angle", "point", "line", "region", "square", "circle",
-                    "category", "label", "integer", "float", "text", "spline")
-SCOPES = ("image", "frame")
-MAX_IDENTIFIER = 300
+__all__ = ["ANNOTATION_TYPES", "MAX_IDENTIFIER", "SCOPES"]
 
 #: Number of geometry points each geometric type needs: exact count, or (minimum, None).
 POINT_COUNTS: dict[str, tuple[int, int | None]] = {

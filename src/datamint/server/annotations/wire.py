@@ -12,6 +12,7 @@ from datamint.server.annotations import repository as repo
 from datamint.server.annotations.models import Annotation
 from datamint.server.db.base import iso
 from datamint.server.resources import repository as resources_repo
+from datamint.server.worklists.models import Worklist
 
 NUMERIC_TYPES = ("integer", "float")
 
@@ -30,7 +31,6 @@ def value_of(a: Annotation) -> Any:
 
 def to_wire_many(session: Session, rows: Sequence[Annotation]) -> list[dict[str, Any]]:
     """Wire dicts of annotations; resource names, worklist names and authors come in three queries."""
-    from datamint.server.worklists.models import Worklist
 
     names = repo.resource_names(session, list({a.resource_id for a in rows}))
     worklist_ids = list({a.worklist_id for a in rows if a.worklist_id})

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from datamint.server.auth import key_service as service
 from datamint.server.auth.schemas import ApiKeyCreate
-from datamint.server.deps import CurrentUser, SessionDep
+from datamint.server.deps import CurrentUser, SessionDep, UnitOfWork
 
 router = APIRouter(prefix="/users", tags=["api keys"])
 
@@ -20,20 +20,18 @@ def list_my_api_keys(session: SessionDep, me: CurrentUser) -> list[dict[str, Any
 
 
 @router.post("/me/api-keys", status_code=201)
-def create_my_api_key(session: SessionDep, me: CurrentUser,
+def create_my_api_key(session: UnitOfWork, me: CurrentUser,
                       body: ApiKeyCreate | None = None) -> dict[str, Any]:
     """Issue a new key to the caller; ``key`` in the response is shown only this once."""
     owner = service.key_owner(session, me, service.ME)
     result = service.create_key(session, me, owner, body.name if body else None)
-    session.commit()
     return result
 
 
 @router.delete("/me/api-keys/{key_id}", status_code=204)
-def revoke_my_api_key(key_id: str, session: SessionDep, me: CurrentUser) -> Response:
+def revoke_my_api_key(key_id: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Revoke one of the caller's keys (also the one in use)."""
     service.revoke_key(session, service.key_owner(session, me, service.ME), key_id)
-    session.commit()
     return Response(status_code=204)
 
 
@@ -44,18 +42,16 @@ def list_api_keys(email: str, session: SessionDep, me: CurrentUser) -> list[dict
 
 
 @router.post("/{email}/api-keys", status_code=201)
-def create_api_key(email: str, session: SessionDep, me: CurrentUser,
+def create_api_key(email: str, session: UnitOfWork, me: CurrentUser,
                    body: ApiKeyCreate | None = None) -> dict[str, Any]:
     """Issue a new key to a user (admins); ``key`` is shown only this once."""
     owner = service.key_owner(session, me, email)
     result = service.create_key(session, me, owner, body.name if body else None)
-    session.commit()
     return result
 
 
 @router.delete("/{email}/api-keys/{key_id}", status_code=204)
-def revoke_api_key(email: str, key_id: str, session: SessionDep, me: CurrentUser) -> Response:
+def revoke_api_key(email: str, key_id: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Revoke one of a user's keys (admins)."""
     service.revoke_key(session, service.key_owner(session, me, email), key_id)
-    session.commit()
     return Response(status_code=204)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from datamint.server.errors import (
     NotFoundError,
     ValidationFailedError,
 )
+from datamint.server.identity import Principal
 
 _LOG = logging.getLogger("datamint.server")
 ORG_ROLES = ("admin", "member")
@@ -38,23 +38,6 @@ _LAST_USED_RESOLUTION = timedelta(minutes=1)
 #: :class:`ConflictError` to refuse. Higher areas register theirs at import time (the projects area
 #: refuses to delete the last manager of a project), so this module depends on none of them.
 USER_REMOVAL_CHECKS: list[Callable[[Session, User], None]] = []
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the authenticated user, its organization and the key (or web session) used."""
-
-    user_id: str
-    email: str
-    customer_id: str
-    roles: tuple[str, ...]
-    key_id: str | None = None
-    web_session_id: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        """Whether the user is an administrator of its organization."""
-        return "admin" in self.roles
 
 
 def authenticate(session: Session, api_key: str | None) -> Principal:

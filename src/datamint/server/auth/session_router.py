@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from datamint.server.audit import recorder
 from datamint.server.auth import service, web_sessions
 from datamint.server.auth.schemas import SignInBody
 from datamint.server.db.base import iso
-from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, client_address
+from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, UnitOfWork, client_address
 from datamint.server.errors import AuthenticationFailedError
 
 router = APIRouter(prefix="/auth", tags=["sessions"])
@@ -22,7 +23,7 @@ def _set_cookie(response: Response, request: Request, token: str, max_age: int) 
 
 
 @router.post("/session", status_code=201)
-def sign_in(body: SignInBody, request: Request, response: Response, session: SessionDep,
+def sign_in(body: SignInBody, request: Request, response: Response, session: UnitOfWork,
             settings: SettingsDep) -> dict[str, Any]:
     """Sign in with email and password (or an API key): sets the HttpOnly session cookie.
 
@@ -40,7 +41,9 @@ def sign_in(body: SignInBody, request: Request, response: Response, session: Ses
     except AuthenticationFailedError:
         guard.record_failure(client)
         raise
-    session.commit()
+    # the caller had no identity before this request: the audit event names the signed-in user
+    recorder.describe(session, actor=signed.user, entity_type="web_session", entity_id=signed.web_session_id,
+                      details={"method": signed.method})
     _set_cookie(response, request, signed.token, int(ttl.total_seconds()))
     return {"user": service.user_to_wire(signed.user), "csrf_token": signed.csrf_token,
             "expires_at": iso(signed.expires_at)}
@@ -55,11 +58,10 @@ def current_session(request: Request, session: SessionDep, me: CurrentUser) -> d
 
 
 @router.delete("/session", status_code=204)
-def sign_out(request: Request, session: SessionDep, me: CurrentUser) -> Response:
+def sign_out(request: Request, session: UnitOfWork, me: CurrentUser) -> Response:
     """Sign out: the cookie session ends on the server and the cookie is cleared."""
     if me.web_session_id:
         web_sessions.sign_out(session, request.cookies.get(web_sessions.COOKIE_NAME))
-        session.commit()
     response = Response(status_code=204)
     response.delete_cookie(web_sessions.COOKIE_NAME, path="/", httponly=True, samesite="lax",
                            secure=request.url.scheme == "https")

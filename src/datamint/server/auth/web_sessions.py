@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from datamint.server.audit import recorder
 from datamint.server.auth import repository as repo
 from datamint.server.auth.models import User, WebSession
 from datamint.server.auth.security import csrf_token_for, generate_session_token, hash_api_key, verify_password
@@ -35,12 +34,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A new web session: the cookie's token (set once, never stored), its CSRF token, the user."""
+    """A new web session: the cookie's token (set once, never stored), its CSRF token, the user,
+    and the session row's id and sign-in method (``"password"`` or ``"api_key"``) for the audit trail."""
 
     token: str
     csrf_token: str
     user: User
     expires_at: datetime
+    web_session_id: str
+    method: str
 
 
 def sign_in(session: Session, *, email: str | None, password: str | None, api_key: str | None,
@@ -82,9 +84,7 @@ def sign_in(session: Session, *, email: str | None, password: str | None, api_ke
     row = WebSession(user_id=user.id, api_key_id=key_id, token_hash=hash_api_key(token), expires_at=now + ttl)
     session.add(row)
     session.flush()
-    recorder.describe(session, actor=user, entity_type="web_session", entity_id=row.id,
-                      details={"method": "api_key" if key_id else "password"})
-    return SignedIn(token, csrf_token_for(token), user, row.expires_at)
+    return SignedIn(token, csrf_token_for(token), user, row.expires_at, row.id, "api_key" if key_id else "password")
 
 
 def _password_user(session: Session, email: str, password: str, organization: str | None) -> User:

@@ -2,7 +2,7 @@
 
 Versions (our addition; the Segments.ai seed's "releases")::
 
-    POST   /datasets/{id}/versions                      {name?, description?} → 202 Job (jobs.dataset_versions)
+    POST   /datasets/{id}/versions                      {name?, description?} → 202 Job (jobs.dataset_versions_router)
     GET    /datasets/{id}/versions                      paginated DatasetVersion list, oldest first
     GET    /datasets/{id}/versions/{ref}                ref = latest | <number> | <name>
     DELETE /datasets/{id}/versions/{ref}                204
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from datamint.server.common.http import content_disposition
@@ -22,7 +22,7 @@ from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.schemas import DatasetResourcesBody, SplitsBody
-from datamint.server.deps import CurrentUser, SessionDep, StorageDep
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 from datamint.server.errors import NotFoundError
 from datamint.server.storage.base import BlobNotFoundError
 
@@ -42,10 +42,9 @@ def list_datasets(session: SessionDep, me: CurrentUser, page: PageDep,
 
 
 @router.get("/download/{token}")
-def download_archive(token: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> StreamingResponse:
+def download_archive(token: str, session: UnitOfWork, me: CurrentUser, store: StorageDep) -> StreamingResponse:
     """Stream the zip archive a download token stands for (once; tokens expire after 15 minutes)."""
     filename, chunks = download.redeem(session, store, me, token)
-    session.commit()
     return StreamingResponse(chunks, media_type="application/zip",
                              headers={"Content-Disposition": content_disposition(filename)})
 
@@ -57,10 +56,9 @@ def get_dataset(dataset_id: str, session: SessionDep, me: CurrentUser) -> dict[s
 
 
 @router.delete("/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: str, session: SessionDep, me: CurrentUser) -> Response:
+def delete_dataset(dataset_id: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Archive the dataset's project (restorable with ``POST /projects/{id}/restore``; versions stay)."""
     service.delete_dataset(session, me, dataset_id)
-    session.commit()
     return Response(status_code=204)
 
 
@@ -72,24 +70,22 @@ def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser,
 
 
 @router.post("/{dataset_id}/resources")
-def update_dataset_resources(dataset_id: str, body: DatasetResourcesBody, session: SessionDep,
+def update_dataset_resources(dataset_id: str, body: DatasetResourcesBody, session: UnitOfWork,
                              me: CurrentUser) -> dict[str, Any]:
     """Add or remove resources of the dataset (that is, of its project)."""
     result = service.update_resources(session, me, dataset_id, body.resource_ids_to_add or [],
                                       body.resource_ids_to_delete or [], body.all_files_selected, body.project_id)
-    session.commit()
     return result
 
 
 @router.get("/{dataset_id}/download/{fmt}")
-def request_download(dataset_id: str, fmt: str, session: SessionDep, me: CurrentUser,
+def request_download(dataset_id: str, fmt: str, session: UnitOfWork, me: CurrentUser,
                      version: VersionQuery = None) -> str:
     """A single-use token (a JSON string) for ``GET /datasets/download/{token}``.
 
     Formats: dicom (files as uploaded), nifti, png, npy.
     """
     token = download.issue_token(session, me, dataset_id, fmt, version)
-    session.commit()
     return token
 
 
@@ -107,11 +103,12 @@ def get_version(dataset_id: str, ref: str, session: SessionDep, me: CurrentUser)
 
 
 @router.delete("/{dataset_id}/versions/{ref}", status_code=204)
-def delete_version(dataset_id: str, ref: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> Response:
-    """Delete a version; mask copies no other version holds are deleted with it."""
+def delete_version(dataset_id: str, ref: str, request: Request, session: UnitOfWork, me: CurrentUser,
+                   store: StorageDep) -> Response:
+    """Delete a version; mask copies no other version holds are deleted with it (once the deletion
+    has committed)."""
     keys = service.delete_version(session, me, dataset_id, ref)
-    session.commit()
-    service.delete_unused_blobs(session, store, me.customer_id, keys)
+    service.delete_unused_blobs_after_commit(session, request.app.state.database, store, me.customer_id, keys)
     return Response(status_code=204)
 
 
@@ -147,10 +144,9 @@ def get_splits(project_id: str, session: SessionDep, me: CurrentUser, split_name
 
 
 @project_router.post("/{project_id}/splits")
-def assign_splits(project_id: str, body: SplitsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def assign_splits(project_id: str, body: SplitsBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Put resources of the project into a named split (their previous split ends)."""
     result = splits.assign(session, me, project_id, body.resource_ids, body.split_name)
-    session.commit()
     return result
 
 

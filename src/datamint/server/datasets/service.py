@@ -25,11 +25,14 @@ from datamint.server.common.ids import check_uuid
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.models import DatasetVersion, DatasetVersionAnnotation, DatasetVersionResource
-from datamint.server.db import locks
+from datamint.server.db import locks, unit_of_work
 from datamint.server.db.base import iso
+from datamint.server.db.session import Database
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as projects_repo
+from datamint.server.projects import service as projects_service
 from datamint.server.projects.models import Dataset, Project
+from datamint.server.resources import membership
 from datamint.server.storage.base import BlobStore
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
@@ -88,7 +91,6 @@ def get_dataset(session: Session, me: Principal, dataset_id: str) -> dict[str, A
 
 def delete_dataset(session: Session, me: Principal, dataset_id: str) -> None:
     """Archive the project that owns the dataset (restorable; versions are kept)."""
-    from datamint.server.projects import service as projects_service
 
     _, project = visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)
     projects_service.archive_project(session, me, project.id)
@@ -101,7 +103,6 @@ def update_resources(session: Session, me: Principal, dataset_id: str, to_add: l
     Raises:
         ValidationFailedError: ``project_id`` names another project than the dataset's.
     """
-    from datamint.server.resources import membership
 
     _, project = visible_dataset(session, me, dataset_id)
     if project_id is not None and check_uuid(project_id, "project") != project.id:
@@ -269,11 +270,22 @@ def delete_unused_blobs(session: Session, store: BlobStore, customer_id: str, ke
         session.rollback()
 
 
+def delete_unused_blobs_after_commit(session: Session, database: Database, store: BlobStore, customer_id: str,
+                                     keys: list[str]) -> None:
+    """Once the unit of work of ``session`` (which deleted a version) has committed, run
+    :func:`delete_unused_blobs` in a session of its own."""
+    def run() -> None:
+        with database.session() as own:
+            delete_unused_blobs(own, store, customer_id, keys)
+
+    if keys:
+        unit_of_work.after_commit(session, run)
+
+
 def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:
     """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
     dataset, project = visible_dataset(session, me, dataset_id)
     if version in (None, ""):
-        from datamint.server.resources import membership
 
         return membership.project_resources(session, me, project.id)
     frozen = resolve_version(session, dataset, str(version))

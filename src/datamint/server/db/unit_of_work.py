@@ -10,6 +10,9 @@ Two reusable pieces:
   delete orphaned. The callbacks run after the commit, in order; if the unit rolls back they are
   dropped. A failing callback is logged, not raised: the commit already happened, and whatever the
   callback was for must be recoverable from the database (the jobs sweeper re-sends queued jobs).
+* :func:`on_abandon` registers the undo of work done outside the database (blobs a failed request
+  wrote); :func:`abandon` ends a unit of work that failed: it rolls back and runs those callbacks.
+  ``deps.UnitOfWork`` calls it when the route raises or the commit fails.
 
 :func:`install` attaches the callbacks to every session of a :class:`~datamint.server.db.session.Database`.
 """
@@ -27,6 +30,7 @@ from datamint.server.errors import ConflictError, describe_database_error
 
 _LOG = logging.getLogger("datamint.server.db")
 _KEY = "after_commit"
+_ABANDON_KEY = "on_abandon"
 
 
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
@@ -39,8 +43,44 @@ def after_commit(session: Session, callback: Callable[[], object]) -> None:
     session.info.setdefault(_KEY, []).append(callback)
 
 
+def commit_early(session: Session) -> None:
+    """Commit what the unit of work holds so far, keeping its callbacks for its final commit.
+
+    Only for what must be durable before the request goes on: the intent rows of crash-safe
+    uploads, committed before their blobs are written (the janitor removes the blobs of intents a
+    crash left behind). Everything else commits once, at the end of the unit.
+    """
+    waiting = session.info.pop(_KEY, [])
+    try:
+        session.commit()
+    finally:
+        session.info[_KEY] = waiting + session.info.get(_KEY, [])
+
+
+def on_abandon(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback`` if the unit of work ends without committing (see :func:`abandon`).
+
+    Args:
+        session: The unit of work's session.
+        callback: A function without arguments; it may use ``session`` (rolled back by then).
+    """
+    session.info.setdefault(_ABANDON_KEY, []).append(callback)
+
+
+def abandon(session: Session) -> None:
+    """End a unit of work that failed: roll back, drop its :func:`after_commit` callbacks and run
+    its :func:`on_abandon` callbacks (a failing one is logged; the others still run)."""
+    session.rollback()
+    session.info.pop(_KEY, None)
+    for callback in session.info.pop(_ABANDON_KEY, []):
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - the request already failed; leftovers are swept later
+            _LOG.exception("on-abandon callback %r failed", callback)
+
+
 def commit(session: Session) -> None:
-    """Commit the unit of work held by ``session``.
+    """Commit the unit of work held by ``session`` (on failure it is :func:`abandon`-ed).
 
     Raises:
         ConflictError: A database constraint rejected the changes (409; the session is rolled back).
@@ -48,9 +88,13 @@ def commit(session: Session) -> None:
     try:
         session.commit()
     except IntegrityError as exc:
-        session.rollback()
+        abandon(session)
         _LOG.info("unit of work rejected by a constraint: %s", describe_database_error(exc))
         raise ConflictError("The change conflicts with another one made at the same time; reload and try again")
+    except BaseException:
+        abandon(session)
+        raise
+    session.info.pop(_ABANDON_KEY, None)
 
 
 def _run_callbacks(session: Session) -> None:

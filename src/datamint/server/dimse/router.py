@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from datamint.server.common.values import Line, RequestBody, line
-from datamint.server.deps import CurrentUser, SessionDep
+from datamint.server.deps import CurrentUser, SessionDep, UnitOfWork
 from datamint.server.resources import dicom_settings
 
 router = APIRouter(prefix="/dicom", tags=["dicom"])
@@ -39,9 +39,8 @@ def get_dicom_settings(session: SessionDep, me: CurrentUser) -> dict[str, Any]:
 
 
 @router.put("/settings")
-def put_dicom_settings(body: DicomSettingsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def put_dicom_settings(body: DicomSettingsBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Replace the organization's DICOM receive settings; C-STORE then stores as the caller."""
     result = dicom_settings.save(session, me, body.anonymize, body.assemble, body.project_id, body.channel,
                                  body.calling_ae_titles)
-    session.commit()
     return result

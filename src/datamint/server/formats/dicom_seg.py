@@ -23,6 +23,7 @@ import numpy as np
 from datamint.server.annotations.models import Annotation
 from datamint.server.formats.archive import PNG, read_frame_mask, read_volume_mask
 from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref
+from datamint.server.formats.rtstruct import read_rtstruct
 from datamint.server.formats.source import ResourceInfo
 from datamint.server.formats.writers import WRITERS, Writer
 
@@ -190,7 +191,6 @@ def read_dicom(name: str, files: FileSet) -> list[Candidate]:
     if modality == "SEG":
         return read_seg(name, ds)
     if modality == "RTSTRUCT":
-        from datamint.server.formats.rtstruct import read_rtstruct
 
         return read_rtstruct(name, ds)
     raise Problem(name, f"a DICOM {modality or 'object'} is not an annotation file (SEG or RTSTRUCT)",

@@ -52,7 +52,7 @@ from datamint.server.jobs.context import JobContext
 from datamint.server.policy import ProjectAction
 from datamint.server.projects.models import Dataset
 from datamint.server.storage.base import BlobStore
-from datamint.server.worklists import scope as scopes
+from datamint.server.workflow import scope as scopes
 
 KIND = "formats.export"
 _LOG = logging.getLogger("datamint.server.formats")

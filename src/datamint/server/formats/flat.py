@@ -22,9 +22,19 @@ from typing import Any
 import numpy as np
 
 from datamint.server.annotations.models import Annotation
+from datamint.server.common.limits import YamlAliasError, load_yaml
 from datamint.server.common.spreadsheets import csv_cell, csv_text
 from datamint.server.formats.archive import PNG, dumps, read_frame_mask, read_volume_mask
-from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref
+from datamint.server.formats.readers import (
+    READERS,
+    Candidate,
+    FileSet,
+    Problem,
+    Ref,
+    _json_lines,
+    _labels_of,
+    _manifest_entry,
+)
 from datamint.server.formats.source import ResourceInfo
 from datamint.server.formats.writers import WRITERS, Writer, frame_of, pixel_points
 
@@ -120,7 +130,6 @@ def _yolo_names(name: str, files: FileSet) -> dict[int, str]:
     found = files.sibling(name, "data.yaml") or files.sibling(posixpath.dirname(name), "data.yaml")
     if not found:
         return {}
-    from datamint.server.common.limits import YamlAliasError, load_yaml
 
     try:
         doc = load_yaml(files.read(found)) or {}
@@ -366,7 +375,6 @@ def _png_array(where: str, data: bytes) -> np.ndarray:
 
 def read_semantic(name: str, files: FileSet) -> list[Candidate]:
     """A class-index PNG: one frame mask per class present (names from ``labels.json``)."""
-    from datamint.server.formats.readers import _labels_of, _manifest_entry
 
     array = _png_array(name, files.read(name))
     if array.ndim != 2:
@@ -388,7 +396,6 @@ def read_semantic(name: str, files: FileSet) -> list[Candidate]:
 
 def read_instances(name: str, files: FileSet) -> list[Candidate]:
     """``instances.jsonl``: one frame mask per listed PNG."""
-    from datamint.server.formats.readers import _json_lines
 
     out = []
     for number, record in _json_lines(name, files.read(name)):

@@ -1,5 +1,5 @@
-"""Pixel ↔ stored coordinates of one resource, on the server (the SDK's ``annotation_geometry``
-conventions, built on :mod:`datamint.imaging.geometry`).
+"""Pixel ↔ stored coordinates of one resource, on the server (the conventions of
+:mod:`datamint.imaging.resource_geometry`, built on :mod:`datamint.imaging.geometry`).
 
 Annotation points are stored in patient millimetres (LPS) on DICOM and NIfTI resources and in
 pixels on images and videos. Formats such as COCO, YOLO and Pascal VOC speak pixels of a 2-D

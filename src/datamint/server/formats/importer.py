@@ -35,6 +35,7 @@ from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.repository import mark_deleted
 from datamint.server.annotations.validation import ResourceShape
+from datamint.server.annotations.wire import value_of
 from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
@@ -43,7 +44,7 @@ from datamint.server.formats import dicom_seg, flat  # noqa: F401 - register the
 from datamint.server.formats.geometry import ResourceGeometry
 from datamint.server.formats.geometry import load as load_geometry
 from datamint.server.formats.models import ImportFile, ImportSession
-from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref, kind_of
+from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref, decode_mask, kind_of
 from datamint.server.formats.rtstruct import rasterize
 from datamint.server.jobs import registry
 from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
@@ -421,7 +422,6 @@ class Importer:
                 json.dumps(item.get("value")), points, mask)
 
     def _fingerprint_row(self, a: Annotation) -> tuple[Any, ...]:
-        from datamint.server.annotations.wire import value_of
 
         points = json.dumps([[round(c, 4) for c in pt] for pt in (a.geometry or {}).get("points", [])])
         mask = _mask_digest(self.ctx.store.get(a.file_key), a.file_mimetype or "") if a.file_key else None
@@ -439,7 +439,6 @@ def _png(mask: np.ndarray) -> bytes:
 def _mask_digest(data: bytes, mimetype: str) -> str:
     import hashlib
 
-    from datamint.server.formats.readers import decode_mask
 
     array = np.ascontiguousarray(decode_mask(data, mimetype))
     return hashlib.sha256(repr(array.shape).encode() + np.packbits(array).tobytes()).hexdigest()

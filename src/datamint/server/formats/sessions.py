@@ -23,8 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
-from datamint.server.annotations.masks import PendingBlobs
-from datamint.server.annotations.router import with_blobs
+from datamint.server.annotations.masks import PendingBlobs, with_blobs
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.values import Line, RequestBody, line
@@ -134,7 +133,7 @@ def create_session(project_id: str, session: UnitOfWork, me: CurrentUser,
 
 
 @router.post("/imports/{session_id}/files", status_code=201)
-def add_file(session_id: str, request: Request, session: SessionDep, me: CurrentUser,
+def add_file(session_id: str, request: Request, session: UnitOfWork, me: CurrentUser,
              file: Annotated[UploadFile, File(description="the annotation file (or a zip of them)")],
              name: Annotated[str | None, Form(description="its path in the folder added, e.g. masks/a.png")] = None,
              ) -> dict[str, Any]:
@@ -163,7 +162,7 @@ def add_file(session_id: str, request: Request, session: SessionDep, me: Current
         pending.settle()
         return row
 
-    row = with_blobs(session, request.app.state.blob_store, me, work)
+    row = with_blobs(session, request.app.state.blob_store, me.customer_id, work)
     return {"id": row.id, "name": row.name, "size": row.size, "status": row.status}
 
 

@@ -29,7 +29,7 @@ from datamint.server.datasets.models import (
 from datamint.server.db.session import Database
 from datamint.server.errors import ValidationFailedError
 from datamint.server.resources.models import Resource
-from datamint.server.worklists.scope import Scope
+from datamint.server.workflow.scope import Scope
 
 _BATCH = 2000
 MAX_SPLITS = 10

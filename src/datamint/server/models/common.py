@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from datamint.server import policy
 from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
+from datamint.server.db.base import iso
 from datamint.server.errors import AppError, NotFoundError, ValidationFailedError
 from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
@@ -75,7 +76,6 @@ def deployment(session: Session, project_id: str, model_name: str, tag: str) -> 
 
 def deployment_to_wire(d: ModelDeployment) -> dict[str, Any]:
     """A deployed image as ``list_images`` shows it."""
-    from datamint.server.db.base import iso
 
     return {"id": d.id, "model_name": d.model_name, "tag": d.tag, "image_name": d.image_name,
             "model_version": d.model_version, "project_id": d.project_id, "supported_modes": d.supported_modes,

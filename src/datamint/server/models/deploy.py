@@ -38,6 +38,7 @@ from datamint.server.jobs.models import Job
 from datamint.server.jobs.router import SSE_HEADERS
 from datamint.server.models import common, serving
 from datamint.server.models.models import ModelDeployment
+from datamint.server.projects import repository as projects_repo
 
 KIND = "models.deploy"
 router = APIRouter(prefix="/datamint/api/v1/deploy-model", tags=["models"])
@@ -134,7 +135,6 @@ def _deployments(session: SessionDep, me: CurrentUser, request: Request, model_n
 
 
 def _visible_projects(session: SessionDep, me: CurrentUser) -> list[str]:
-    from datamint.server.projects import repository as projects_repo
 
     rows, _ = projects_repo.list_projects(session, me.customer_id, None if me.is_admin else me.user_id,
                                           include_archived=True, offset=0, limit=100000)

@@ -181,6 +181,7 @@ class MlflowBackend:
                         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{MLFLOW_SCHEMA}"'))
                 finally:
                     admin.dispose()
+            # mlflow itself (heavy, and it reconfigures Alembic's logging) loads only when used
             from datamint.server.models.artifacts import BlobStoreArtifactRepository
 
             tracking_cls, registry_cls = _store_classes()

@@ -26,7 +26,7 @@ from datamint.server.errors import NotFoundError
 from datamint.server.models import common, serving
 from datamint.server.models.mlflow_backend import MlflowBackend
 from datamint.server.projects import repository as projects_repo
-from datamint.server.worklists import scope, statistics
+from datamint.server.workflow import scope, statistics
 
 DATASET_ID_TAG = "datamint.dataset_id"
 DATASET_VERSION_TAG = "datamint.dataset_version"

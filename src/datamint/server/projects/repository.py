@@ -67,21 +67,6 @@ def roles_by_project(session: Session, user_id: str) -> dict[str, list[str]]:
     return {project_id: list(roles or []) for project_id, roles in rows}
 
 
-def count_resources(session: Session, project_ids: Sequence[str]) -> dict[str, int]:
-    """Number of live (not deleted) resources in each project, in one grouped query."""
-    from datamint.server.resources.models import ProjectResource, Resource
-
-    counts = dict.fromkeys(project_ids, 0)
-    if not project_ids:
-        return counts
-    rows = session.execute(select(ProjectResource.project_id, func.count())
-                           .join(Resource, Resource.id == ProjectResource.resource_id)
-                           .where(ProjectResource.project_id.in_(list(project_ids)), Resource.deleted.is_(False))
-                           .group_by(ProjectResource.project_id))
-    counts.update({pid: int(n) for pid, n in rows})
-    return counts
-
-
 def memberships_of(session: Session, user_id: str) -> Sequence[ProjectMember]:
     """Every project membership of a user."""
     return session.scalars(select(ProjectMember).where(ProjectMember.user_id == user_id)).all()

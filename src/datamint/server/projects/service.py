@@ -1,4 +1,8 @@
-"""Rules for projects: visibility, unique names, archive/restore, and the wire shape."""
+"""Rules for projects: visibility, unique names, archive/restore, and the project's own wire fields.
+
+What spans areas (creating a project also adds its resources and creates its worklist; its wire
+shape counts its resources and names its worklists) is composed in :mod:`datamint.server.flows.projects`.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,10 @@ from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
 from datamint.server.db import locks
 from datamint.server.db.base import iso, utcnow
-from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
+from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.projects import repository as repo
 from datamint.server.projects.models import Dataset, Project, ProjectMember
-from datamint.server.projects.schemas import ProjectCreate, ProjectUpdate
-from datamint.server.resources import repository as resource_repo
-from datamint.server.resources import service as resource_service
-from datamint.server.worklists.specs import clean_segmentation_data
+from datamint.server.projects.schemas import ProjectCreate
 
 
 def visible_project(session: Session, me: Principal, project_id: str) -> tuple[Project, list[str] | None]:
@@ -40,44 +41,31 @@ def sees(session: Session, me: Principal, project: Project) -> bool:
         me.is_admin or repo.get_member(session, project.id, me.user_id) is not None)
 
 
-def name_taken(session: Session, me: Principal, name: str, other: Project) -> ConflictError:
-    """The 409 for a project name that ``other`` holds: the existing project is attached only when
-    the caller can see it; otherwise the answer says nothing but that the name is taken."""
-    existing = to_wire(session, other) if sees(session, me, other) else None
-    return ConflictError(f"A project named {name!r} already exists", existing=existing)
+def visible_projects(session: Session, me: Principal, include_archived: bool, offset: int, limit: int
+                     ) -> tuple[Sequence[Project], int]:
+    """The projects the caller can see, and their total."""
+    return repo.list_projects(session, me.customer_id, None if me.is_admin else me.user_id, include_archived,
+                              offset, limit)
 
 
-def list_projects(
-    session: Session, me: Principal, include_archived: bool, offset: int, limit: int
-) -> tuple[list[dict[str, Any]], int]:
-    """The projects the caller can see, as wire dicts, and their total."""
-    rows, total = repo.list_projects(
-        session, me.customer_id, None if me.is_admin else me.user_id, include_archived, offset, limit
-    )
-    return to_wire_many(session, rows), total
-
-
-def create_project(session: Session, me: Principal, body: ProjectCreate) -> Project:
-    """Create a project (with its dataset); the creator becomes its manager.
-
-    Raises:
-        ConflictError: A project with this name exists in the organization (archived ones
-            included, as the official client checks); the existing project is attached.
-    """
-    name = _clean_name(body.name)
+def name_holder(session: Session, me: Principal, name: str) -> Project | None:
+    """The project of the caller's organization named ``name`` (archived ones included), if any;
+    the name stays reserved by the caller's transaction (a lock) until it ends."""
     locks.serialize(session, "project-name", me.customer_id, name)
-    existing = repo.get_by_name(session, me.customer_id, name)
-    if existing is not None:
-        raise name_taken(session, me, name, existing)
-    resources = resource_service.visible_resources(session, me, body.resource_ids) if body.resource_ids else []
-    deleted = [r.id for r in resources if r.deleted]
-    if deleted:
-        raise ValidationFailedError(f"Resource {deleted[0]} is deleted; restore it before adding it to a project")
+    return repo.get_by_name(session, me.customer_id, name)
+
+
+def create_project(session: Session, me: Principal, name: str, body: ProjectCreate,
+                   segmentation_data: dict[str, Any]) -> Project:
+    """Create a project row with its dataset; the creator becomes its manager.
+
+    ``name`` is already cleaned and checked free (:func:`name_holder`); ``segmentation_data``
+    already cleaned by the worklists' label rules. The flow that calls this adds the rest.
+    """
     dataset = Dataset(customer_id=me.customer_id, name=name, description=body.description or "",
                       created_by=me.email)
     session.add(dataset)
     session.flush()
-    seg = clean_segmentation_data(body.segmentationData.model_dump() if body.segmentationData else None)
     project = Project(
         customer_id=me.customer_id,
         name=name,
@@ -87,37 +75,32 @@ def create_project(session: Session, me: Principal, body: ProjectCreate) -> Proj
         is_active_learning=body.is_active_learning,
         two_up_display=body.two_up_display,
         require_review=body.require_review,
-        segmentation_data=seg,
+        segmentation_data=segmentation_data,
         pinned_metrics=[],
     )
     session.add(project)
     session.flush()
     session.add(ProjectMember(project_id=project.id, user_id=me.user_id, roles=["PROJECT_MANAGER"]))
-    if resources:
-        resource_repo.add_to_project(session, project.id, [r.id for r in resources], me.email)
     session.flush()
-    from datamint.server.worklists import service as worklists_service
-
-    worklists_service.create_for_project(session, me, project,
-                                         body.annotation_set.model_dump() if body.annotation_set else None, seg)
     return project
 
 
-def update_project(session: Session, me: Principal, project_id: str, body: ProjectUpdate) -> Project:
-    """Change a project's name, description, flags or pinned metrics (managers and admins)."""
+def editable_project(session: Session, me: Principal, project_id: str) -> Project:
+    """The project, locked for a read-modify-write of its fields (managers and admins)."""
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, policy.ProjectAction.MANAGE)
-    changes = body.model_dump(exclude_unset=True)
     locks.lock_row(session, Project, project.id)  # a read-modify-write of its JSON fields
-    if changes.get("name") is not None:
-        name = _clean_name(changes["name"])
-        locks.serialize(session, "project-name", me.customer_id, name)
-        other = repo.get_by_name(session, me.customer_id, name)
-        if other is not None and other.id != project.id:
-            raise name_taken(session, me, name, other)
+    return project
+
+
+def update_project(project: Project, changes: dict[str, Any], name: str | None,
+                   segmentation_data: dict[str, Any] | None) -> Project:
+    """Apply a project's changes: ``name`` (cleaned, checked free) and ``segmentation_data``
+    (cleaned) when they change, then the plain fields of ``changes``."""
+    if name is not None:
         project.name = name
-    if changes.get("segmentationData") is not None:
-        project.segmentation_data = clean_segmentation_data(changes["segmentationData"], project.segmentation_data)
+    if segmentation_data is not None:
+        project.segmentation_data = segmentation_data
     for key in ("description", "is_active_learning", "two_up_display", "require_review", "enable_label_status_verified",
                 "pinned_metrics", "most_recent_experiment"):
         if key in changes and (changes[key] is not None or key in ("description", "most_recent_experiment")):
@@ -147,7 +130,7 @@ def restore_project(session: Session, me: Principal, project_id: str) -> Project
     return project
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
     """``name`` stripped; a 422 when nothing is left."""
     name = name.strip()
     if not name:
@@ -155,22 +138,8 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def to_wire_many(session: Session, projects: Sequence[Project]) -> list[dict[str, Any]]:
-    """Wire dicts of several projects, with their counts fetched in one query."""
-    from datamint.server.worklists import service as worklists_service
-
-    ids = [p.id for p in projects]
-    counts = repo.count_resources(session, ids)
-    worklists = worklists_service.project_info(session, ids)
-    return [{**_wire(p, counts.get(p.id, 0)), **worklists[p.id]} for p in projects]
-
-
-def to_wire(session: Session, project: Project) -> dict[str, Any]:
-    """The wire shape of one project (wire protocol §5.1)."""
-    return to_wire_many(session, [project])[0]
-
-
-def _wire(p: Project, resource_count: int) -> dict[str, Any]:
+def wire(p: Project, resource_count: int) -> dict[str, Any]:
+    """The project's own wire fields (wire protocol §5.1); the flow adds its worklists'."""
     return {
         "id": p.id,
         "name": p.name,

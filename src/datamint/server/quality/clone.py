@@ -31,6 +31,7 @@ from datamint.server.annotations.masks import NIFTI, PendingBlobs, StoredMask, m
 from datamint.server.annotations.models import Annotation, LabelSet
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
+from datamint.server.flows import projects as project_flows
 from datamint.server.policy import ProjectAction
 from datamint.server.projects import service as projects_service
 from datamint.server.projects.models import Project
@@ -85,7 +86,7 @@ def clone(session: Session, pending: PendingBlobs, me: Principal, project_id: st
     snapshot = _snapshot(session, source, worklists, sources)
     if blobs:
         pending.put_all(blobs)  # commits the intents: read everything needed before this line
-    clone_project = projects_service.create_project(session, me, body)
+    clone_project = project_flows.create_project(session, me, body)
     clone_project.enable_label_status_verified = snapshot["verified"]
     mapping = _clone_worklists(session, me, clone_project, snapshot, old_default.id if old_default else None,
                                with_resources)

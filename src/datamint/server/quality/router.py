@@ -7,11 +7,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 
 from datamint.server.annotations import label_sets
-from datamint.server.annotations.router import with_blobs
+from datamint.server.annotations.masks import with_blobs
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 from datamint.server.errors import NotFoundError
+from datamint.server.flows import projects as project_flows
 from datamint.server.policy import ProjectAction
-from datamint.server.projects import service as projects_service
 from datamint.server.quality import agreement, clone, issues, label_status, service, workunit_stats
 from datamint.server.quality.schemas import (
     CloneBody,
@@ -26,7 +26,8 @@ from datamint.server.quality.schemas import (
     WorkunitBody,
 )
 from datamint.server.resources import service as resources_service
-from datamint.server.worklists import readers, scope
+from datamint.server.workflow import scope
+from datamint.server.worklists import readers
 
 project_router = APIRouter(prefix="/projects", tags=["quality"])
 router = APIRouter(tags=["quality"])
@@ -63,19 +64,19 @@ def delete_label_set(project_id: str, name: str, session: UnitOfWork, me: Curren
 
 
 @project_router.post("/{project_id}/labelsets/{name}/promote")
-def promote_label_set(project_id: str, name: str, body: PromoteBody, session: SessionDep, me: CurrentUser,
+def promote_label_set(project_id: str, name: str, body: PromoteBody, session: UnitOfWork, me: CurrentUser,
                       store: StorageDep) -> dict[str, Any]:
     """Copy a label set's annotations into another set (default ``ground-truth``), keeping provenance."""
-    return with_blobs(session, store, me, lambda pending: service.promote_set(
+    return with_blobs(session, store, me.customer_id, lambda pending: service.promote_set(
         session, pending, me, project_id, name, body.to, body.resource_ids))
 
 
 @router.post("/annotations/{annotation_id}/promote")
-def promote_annotation(annotation_id: str, body: PromoteOneBody, session: SessionDep, me: CurrentUser,
+def promote_annotation(annotation_id: str, body: PromoteOneBody, session: UnitOfWork, me: CurrentUser,
                        store: StorageDep) -> dict[str, Any]:
     """Copy one annotation into another label set (default ``ground-truth``); the copy's
     ``promoted_from`` names the source."""
-    return with_blobs(session, store, me, lambda pending: service.promote_annotation(
+    return with_blobs(session, store, me.customer_id, lambda pending: service.promote_annotation(
         session, pending, me, annotation_id, body.to))
 
 
@@ -237,23 +238,23 @@ def worklist_agreement(worklist_id: str, session: SessionDep, me: CurrentUser, s
 
 
 @router.post("/annotationsets/{worklist_id}/consensus")
-def worklist_consensus(worklist_id: str, body: ConsensusBody, session: SessionDep, me: CurrentUser,
+def worklist_consensus(worklist_id: str, body: ConsensusBody, session: UnitOfWork, me: CurrentUser,
                        store: StorageDep) -> dict[str, Any]:
     """Write the readers' consensus (majority vote or STAPLE) of the complete items into the
     ``consensus`` label set, replacing an earlier consensus of the same items."""
     worklist = agreement.allowed_worklist(session, me, worklist_id)
-    return with_blobs(session, store, me, lambda pending: agreement.build_consensus(
+    return with_blobs(session, store, me.customer_id, lambda pending: agreement.build_consensus(
         session, pending, me, worklist, body.method, body.resource_ids))
 
 
 # -- clone ------------------------------------------------------------------------------------------
 
 @project_router.post("/{project_id}/clone", status_code=201)
-def clone_project(project_id: str, body: CloneBody, session: SessionDep, me: CurrentUser,
+def clone_project(project_id: str, body: CloneBody, session: UnitOfWork, me: CurrentUser,
                   store: StorageDep) -> dict[str, Any]:
     """A new project with the same structure (worklists, label schemas, label sets), and with the
     same resources and a copy of the labels when asked."""
-    project = with_blobs(session, store, me, lambda pending: clone.clone(
+    project = with_blobs(session, store, me.customer_id, lambda pending: clone.clone(
         session, pending, me, project_id, name=body.name, with_resources=body.with_resources,
         with_annotations=body.with_annotations, only_sets=body.label_sets))
-    return projects_service.to_wire(session, project)
+    return project_flows.to_wire(session, project)

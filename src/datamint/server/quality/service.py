@@ -17,6 +17,7 @@ from datamint.server.annotations.masks import PendingBlobs
 from datamint.server.annotations.models import Annotation
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuids
+from datamint.server.errors import ValidationFailedError
 from datamint.server.policy import ProjectAction
 from datamint.server.projects.models import Project
 from datamint.server.projects.service import visible_project
@@ -47,7 +48,6 @@ def promote_annotation(session: Session, pending: PendingBlobs, me: Principal, a
                                                        Annotation.label_set == target,
                                                        Annotation.deleted.is_(False)))
     if existing is None:
-        from datamint.server.errors import ValidationFailedError
 
         raise ValidationFailedError(f"The annotation is already in {target!r} (or deleted): nothing to promote")
     return wire.to_wire(session, existing)

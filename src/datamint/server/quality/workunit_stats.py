@@ -19,7 +19,7 @@ from datamint.server.common.times import parse_time
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import ValidationFailedError
 from datamint.server.policy import ProjectAction
-from datamint.server.worklists.scope import Scope
+from datamint.server.workflow.scope import Scope
 from datamint.server.workunits import recorder
 from datamint.server.workunits.models import Workunit
 

@@ -46,7 +46,8 @@ from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
-from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype, validate_content
+from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype
+from datamint.imaging.validate import validate_content
 from datamint.server import policy
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal

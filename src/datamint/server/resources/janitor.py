@@ -8,11 +8,16 @@ planner's statistics (a sampled ``ANALYZE``): without them SQLite may walk the l
 index instead of the index of a selective filter (a 10 ms listing then takes 150 ms at 100k rows).
 It is safe with several server processes: deleting a blob or an intent twice is harmless, and a
 blob whose resource row exists is never deleted.
+
+A server killed while it received a large body also leaves its spool file (``*.part`` in the
+spool folder, see ``resources.receive``); the sweep deletes the ones older than ``max_age`` (a
+live upload writes to its spool file continuously, so its modification time stays recent).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import timedelta
@@ -37,17 +42,20 @@ class UploadJanitor:
         store: The server's blob store.
         max_age: Age after which an intent is considered abandoned.
         interval: Minimum seconds between two sweeps triggered by :meth:`maybe_sweep`.
+        spool_folder: Where uploads spool their bodies; its ``*.part`` files older than ``max_age``
+            are deleted by each sweep. ``None``: no spool folder to clean.
         idempotency_ttl: Upload idempotency keys older than this are forgotten (kept forever when
             ``None``).
     """
 
     def __init__(self, database: Database, store: BlobStore, max_age: timedelta, interval: float,
-                 idempotency_ttl: timedelta | None = None) -> None:
+                 spool_folder: str | None = None, idempotency_ttl: timedelta | None = None) -> None:
         self.database = database
         self.idempotency_ttl = idempotency_ttl
         self.store = store
         self.max_age = max_age
         self.interval = interval
+        self.spool_folder = spool_folder
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
@@ -66,12 +74,30 @@ class UploadJanitor:
                     UploadIdempotency.created_at < utcnow() - self.idempotency_ttl))
         if removed:
             _LOG.warning("removed %d orphan upload blob(s) left by an interrupted upload", removed)
+        spooled = self._remove_stale_spool_files()
+        if spooled:
+            _LOG.warning("removed %d spool file(s) left by an interrupted upload", spooled)
         if self.database.dialect == "sqlite":
             with self.database.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA analysis_limit=10000")
                 conn.exec_driver_sql("ANALYZE")
                 conn.commit()
         self._last = time.monotonic()
+        return removed
+
+    def _remove_stale_spool_files(self) -> int:
+        if self.spool_folder is None or not os.path.isdir(self.spool_folder):
+            return 0
+        cutoff = time.time() - self.max_age.total_seconds()
+        removed = 0
+        for entry in os.scandir(self.spool_folder):
+            try:
+                if entry.name.endswith(".part") and entry.is_file(follow_symlinks=False) \
+                        and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another process removed it first
         return removed
 
     def due(self) -> bool:

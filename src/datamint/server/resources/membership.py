@@ -11,7 +11,6 @@ from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.db import locks
 from datamint.server.errors import BadRequestError
-from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import Project
 from datamint.server.projects.service import visible_project
 from datamint.server.resources import repository as repo
@@ -62,7 +61,7 @@ def update_project_resources(session: Session, me: Principal, project_id: str, t
     if removing:
         repo.remove_from_project(session, project.id, [r.id for r in removing])
     session.flush()
-    count = projects_repo.count_resources(session, [project.id])[project.id]
+    count = repo.count_project_resources(session, [project.id])[project.id]
     return {"project_id": project.id, "added": added, "removed": len(removing), "resource_count": count}
 
 

@@ -25,7 +25,6 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from datamint.server.common.files import private_dir
 from datamint.server.common.values import check_text
-from datamint.server.deps import StorageDep
 from datamint.server.errors import BadRequestError, PayloadTooLargeError, ValidationFailedError
 from datamint.server.storage.base import BlobStore
 
@@ -256,8 +255,8 @@ async def receive_form(request: Request, folder: str, max_fields: int, max_text:
     return receiver.form
 
 
-async def _received_upload(request: Request, store: StorageDep) -> AsyncIterator[ReceivedForm]:
-    settings = request.app.state.settings
+async def _received_upload(request: Request) -> AsyncIterator[ReceivedForm]:
+    settings, store = request.app.state.settings, request.app.state.blob_store
     form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
                               settings.max_form_fields, settings.max_form_text_bytes)
     try:
@@ -275,8 +274,8 @@ async def _received_upload(request: Request, store: StorageDep) -> AsyncIterator
 ReceivedUpload = Annotated[ReceivedForm, Depends(_received_upload)]
 
 
-async def _received_files(request: Request, store: StorageDep) -> AsyncIterator[ReceivedForm]:
-    settings = request.app.state.settings
+async def _received_files(request: Request) -> AsyncIterator[ReceivedForm]:
+    settings, store = request.app.state.settings, request.app.state.blob_store
     form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
                               settings.max_form_fields, settings.max_form_text_bytes, many=True)
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import User
@@ -93,10 +93,6 @@ def _conditions(customer_id: str, f: ResourceFilters, tags_first: bool = False) 
         conds.append(~exists().where(ProjectResource.project_id == f.not_in_project,
                                      ProjectResource.resource_id == Resource.id))
     return conds
-
-
-def _filtered(customer_id: str, f: ResourceFilters) -> Select[tuple[Resource]]:
-    return select(Resource).where(*_conditions(customer_id, f))
 
 
 #: A listing counts its matches exactly up to this many; beyond, ``totalCount`` says "at least".
@@ -351,3 +347,16 @@ def stale_intents(session: Session, older_than: datetime) -> Sequence[UploadInte
 def resource_exists(session: Session, resource_id: str) -> bool:
     """Whether a resource row with this id exists (any organization)."""
     return session.get(Resource, resource_id) is not None
+
+
+def count_project_resources(session: Session, project_ids: Sequence[str]) -> dict[str, int]:
+    """Number of live (not deleted) resources in each project, in one grouped query."""
+    counts = dict.fromkeys(project_ids, 0)
+    if not project_ids:
+        return counts
+    rows = session.execute(select(ProjectResource.project_id, func.count())
+                           .join(Resource, Resource.id == ProjectResource.resource_id)
+                           .where(ProjectResource.project_id.in_(list(project_ids)), Resource.deleted.is_(False))
+                           .group_by(ProjectResource.project_id))
+    counts.update({pid: int(n) for pid, n in rows})
+    return counts

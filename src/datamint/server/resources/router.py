@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
-from datamint.server.deps import CurrentUser, SessionDep, StorageDep, VolumeCacheDep
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork, VolumeCacheDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import frames, idempotency, ingest, membership, series_upload, service, slices, wire
 from datamint.server.resources.receive import ReceivedFiles, ReceivedUpload
@@ -133,14 +133,13 @@ def list_resources(request: Request, session: SessionDep, me: CurrentUser, page:
 
 
 @router.delete("", status_code=204)
-def bulk_delete(session: SessionDep, me: CurrentUser,
+def bulk_delete(session: UnitOfWork, me: CurrentUser,
                 resource_ids: Annotated[str, Query(description="Comma-separated resource ids")]) -> Response:
     """Soft-delete several resources at once (all or none)."""
     ids = [part.strip() for part in resource_ids.split(",") if part.strip()]
     if not ids:
         raise ValidationFailedError("resource_ids is empty")
     service.delete(session, me, ids)
-    session.commit()
     return Response(status_code=204)
 
 
@@ -161,26 +160,23 @@ def list_not_annotated(request: Request, session: SessionDep, me: CurrentUser, p
 
 
 @router.put("/tags")
-def set_tags_many(body: TagsManyBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def set_tags_many(body: TagsManyBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Replace (``mode=set``) or extend (``mode=add``) the tags of several resources."""
     resources = service.set_tags(session, me, body.resource_ids, body.tags, append=body.mode == "add")
-    session.commit()
     return {"resource_ids": [r.id for r in resources], "tags": service.clean_tags(body.tags), "mode": body.mode}
 
 
 @router.post("/bulk-publish")
-def bulk_publish(body: ResourceIdsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def bulk_publish(body: ResourceIdsBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Publish several resources (those already published stay so)."""
     ids = service.bulk_publish(session, me, body.resource_ids)
-    session.commit()
     return {"published": ids}
 
 
 @router.post("/restore")
-def bulk_restore(body: RestoreBody, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+def bulk_restore(body: RestoreBody, session: UnitOfWork, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
     """Restore several deleted resources; reports which were skipped and why."""
     result = service.restore(session, store, me, body.ids, strict=False)
-    session.commit()
     return result
 
 
@@ -191,34 +187,30 @@ def get_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> dict
 
 
 @router.delete("/{resource_id}", status_code=204)
-def delete_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> Response:
+def delete_resource(resource_id: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Soft-delete a resource (restorable)."""
     service.delete(session, me, [resource_id])
-    session.commit()
     return Response(status_code=204)
 
 
 @router.post("/{resource_id}/restore")
-def restore_resource(resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
+def restore_resource(resource_id: str, session: UnitOfWork, me: CurrentUser, store: StorageDep) -> dict[str, Any]:
     """Undo the deletion of a resource."""
     service.restore(session, store, me, [resource_id], strict=True)
-    session.commit()
     return wire.to_wire(session, service.visible_resource(session, me, resource_id))
 
 
 @router.post("/{resource_id}/publish")
-def publish_resource(resource_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def publish_resource(resource_id: str, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Move a resource from the inbox to ``published`` (a published one stays as it is)."""
     resource = service.publish(session, me, resource_id)
-    session.commit()
     return wire.to_wire(session, resource)
 
 
 @router.put("/{resource_id}/tags")
-def set_tags(resource_id: str, body: TagsBody, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def set_tags(resource_id: str, body: TagsBody, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Replace the tags of a resource."""
     resources = service.set_tags(session, me, [resource_id], body.tags)
-    session.commit()
     return wire.to_wire(session, resources[0])
 
 
@@ -274,10 +266,9 @@ def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser,
 
 
 @project_router.post("/{project_id}/resources")
-def update_project_resources(project_id: str, body: ProjectResourcesBody, session: SessionDep,
+def update_project_resources(project_id: str, body: ProjectResourcesBody, session: UnitOfWork,
                              me: CurrentUser) -> dict[str, Any]:
     """Add (``resource_ids_to_add``) and remove (``resource_ids_to_delete``) project resources."""
     result = membership.update_project_resources(session, me, project_id, body.resource_ids_to_add,
                                                  body.resource_ids_to_delete, body.all_files_selected)
-    session.commit()
     return result

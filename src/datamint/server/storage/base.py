@@ -204,6 +204,10 @@ class BlobStore(Protocol):
     :class:`~datamint.server.storage.s3.S3BlobStore` (S3 or any S3-compatible server).
     Every method validates its keys with :func:`validate_key` and raises
     :class:`InvalidBlobKeyError` for malformed ones.
+
+    This class is the one statement of the contract: the backends' methods say only how they
+    fulfil it (and what they raise besides), and ``tests/server/test_blob_store.py`` runs the same
+    contract tests against every backend.
     """
 
     def put(self, key: str, data: BlobData) -> int:

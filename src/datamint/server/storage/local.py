@@ -110,15 +110,7 @@ class LocalBlobStore:
     def put(self, key: str, data: BlobData) -> int:
         """Store ``data`` under ``key`` atomically; see :meth:`BlobStore.put`.
 
-        Args:
-            key: Destination key.
-            data: Bytes-like object or readable binary stream, streamed in 1 MiB chunks.
-
-        Returns:
-            The number of bytes stored.
-
-        Raises:
-            InvalidBlobKeyError: If ``key`` is malformed.
+        Raises (besides the contract's):
             OSError: If the file cannot be written (e.g. the disk is full).
         """
         dest = self._path(key)
@@ -187,17 +179,7 @@ class LocalBlobStore:
         _fsync_dir(dest.parent)
 
     def open(self, key: str) -> BinaryIO:
-        """Open the object for reading; see :meth:`BlobStore.open`.
-
-        Args:
-            key: Key to read.
-
-        Returns:
-            A binary file object; close it when done.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Open the object for reading; see :meth:`BlobStore.open`."""
         path = self._path(key)
         try:
             return open(path, "rb")  # the caller owns (and closes) the stream
@@ -207,34 +189,12 @@ class LocalBlobStore:
             raise
 
     def get(self, key: str) -> bytes:
-        """Return the whole object; see :meth:`BlobStore.get`.
-
-        Args:
-            key: Key to read.
-
-        Returns:
-            The object's bytes.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Return the whole object; see :meth:`BlobStore.get`."""
         with self.open(key) as fh:
             return fh.read()
 
     def iter_chunks(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """Stream the object in chunks; see :meth:`BlobStore.iter_chunks`.
-
-        Args:
-            key: Key to read.
-            chunk_size: Largest chunk yielded.
-
-        Returns:
-            An iterator over the object's chunks; the file closes when it is exhausted.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-            ValueError: If ``chunk_size`` is not positive.
-        """
+        """Stream the object in chunks; see :meth:`BlobStore.iter_chunks`."""
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         fh = self.open(key)
@@ -246,59 +206,25 @@ class LocalBlobStore:
         return generate()
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        """Return bytes ``[start, end)`` of the object; see :meth:`BlobStore.get_range`.
-
-        Args:
-            key: Key to read.
-            start: First byte offset (inclusive).
-            end: Stop offset (exclusive), clipped to the object's size.
-
-        Returns:
-            The requested bytes.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-            ValueError: If the bounds are invalid.
-        """
+        """Return bytes ``[start, end)`` of the object; see :meth:`BlobStore.get_range`."""
         check_range(start, end)
         with self.open(key) as fh:
             fh.seek(start)
             return fh.read(end - start)
 
     def exists(self, key: str) -> bool:
-        """Tell whether ``key`` holds an object; see :meth:`BlobStore.exists`.
-
-        Args:
-            key: Key to check.
-
-        Returns:
-            True if the object exists.
-        """
+        """Tell whether ``key`` holds an object; see :meth:`BlobStore.exists`."""
         return self._path(key).is_file()
 
     def size(self, key: str) -> int:
-        """Return the object's size in bytes; see :meth:`BlobStore.size`.
-
-        Args:
-            key: Key to check.
-
-        Returns:
-            The size in bytes.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Return the object's size in bytes; see :meth:`BlobStore.size`."""
         path = self._path(key)
         if not path.is_file():
             raise BlobNotFoundError(key)
         return path.stat().st_size
 
     def delete(self, key: str) -> None:
-        """Delete the object and any folders left empty; missing keys are ignored.
-
-        Args:
-            key: Key to delete.
-        """
+        """Delete the object and any folders left empty; see :meth:`BlobStore.delete`."""
         path = self._path(key)
         try:
             path.unlink()
@@ -309,14 +235,7 @@ class LocalBlobStore:
         self._prune_empty_dirs(path.parent)
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """List keys starting with ``prefix`` in sorted order; see :meth:`BlobStore.list`.
-
-        Args:
-            prefix: Leading part of the keys to list.
-
-        Returns:
-            An iterator over matching keys, sorted; temp files are never listed.
-        """
+        """List keys starting with ``prefix`` in sorted order; see :meth:`BlobStore.list`."""
         validate_prefix(prefix)
         head = prefix.rpartition("/")[0]
         if head.split("/", 1)[0] == TMP_DIR_NAME:
@@ -336,32 +255,14 @@ class LocalBlobStore:
         return iter(keys)
 
     def local_path(self, key: str) -> str | None:
-        """Return the absolute path of the object's file; see :meth:`BlobStore.local_path`.
-
-        Args:
-            key: Key to locate.
-
-        Returns:
-            The path of an existing file.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Return the absolute path of the object's file; see :meth:`BlobStore.local_path`."""
         path = self._path(key)
         if not path.is_file():
             raise BlobNotFoundError(key)
         return str(path)
 
     def copy(self, src_key: str, dst_key: str) -> None:
-        """Copy an object atomically; see :meth:`BlobStore.copy`.
-
-        Args:
-            src_key: Key to copy from.
-            dst_key: Key to copy to.
-
-        Raises:
-            BlobNotFoundError: If ``src_key`` holds no object.
-        """
+        """Copy an object atomically; see :meth:`BlobStore.copy`."""
         self._path(dst_key)
         if src_key == dst_key:
             self.size(src_key)  # still report a missing source

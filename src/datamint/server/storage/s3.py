@@ -184,15 +184,7 @@ class S3BlobStore:
     def put(self, key: str, data: BlobData) -> int:
         """Store ``data`` under ``key`` atomically; see :meth:`BlobStore.put`.
 
-        Args:
-            key: Destination key.
-            data: Bytes-like object or readable binary stream, streamed part by part.
-
-        Returns:
-            The number of bytes stored.
-
-        Raises:
-            InvalidBlobKeyError: If ``key`` is malformed.
+        Raises (besides the contract's):
             botocore.exceptions.ClientError: If S3 refuses the upload.
         """
         object_key = self._object_key(key)
@@ -206,48 +198,16 @@ class S3BlobStore:
         return reader.count
 
     def open(self, key: str) -> BinaryIO:
-        """Open the object for reading; see :meth:`BlobStore.open`.
-
-        Args:
-            key: Key to read.
-
-        Returns:
-            botocore's streaming body (an ``io.IOBase``); close it when done.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Open the object for reading; see :meth:`BlobStore.open`."""
         return cast(BinaryIO, self._get_object(self._object_key(key))["Body"])
 
     def get(self, key: str) -> bytes:
-        """Return the whole object; see :meth:`BlobStore.get`.
-
-        Args:
-            key: Key to read.
-
-        Returns:
-            The object's bytes.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Return the whole object; see :meth:`BlobStore.get`."""
         with self.open(key) as body:
             return body.read()
 
     def iter_chunks(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """Stream the object in chunks; see :meth:`BlobStore.iter_chunks`.
-
-        Args:
-            key: Key to read.
-            chunk_size: Largest chunk yielded.
-
-        Returns:
-            An iterator over the object's chunks; the connection is released at the end.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-            ValueError: If ``chunk_size`` is not positive.
-        """
+        """Stream the object in chunks; see :meth:`BlobStore.iter_chunks`."""
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         body = self._get_object(self._object_key(key))["Body"]
@@ -261,20 +221,7 @@ class S3BlobStore:
         return generate()
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        """Return bytes ``[start, end)`` with an HTTP ``Range`` request.
-
-        Args:
-            key: Key to read.
-            start: First byte offset (inclusive).
-            end: Stop offset (exclusive), clipped to the object's size.
-
-        Returns:
-            The requested bytes.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-            ValueError: If the bounds are invalid.
-        """
+        """Return bytes ``[start, end)`` with an HTTP ``Range`` request; see :meth:`BlobStore.get_range`."""
         check_range(start, end)
         object_key = self._object_key(key)
         if start == end:
@@ -290,14 +237,7 @@ class S3BlobStore:
             return cast(bytes, body.read())
 
     def exists(self, key: str) -> bool:
-        """Tell whether ``key`` holds an object; see :meth:`BlobStore.exists`.
-
-        Args:
-            key: Key to check.
-
-        Returns:
-            True if the object exists.
-        """
+        """Tell whether ``key`` holds an object; see :meth:`BlobStore.exists`."""
         try:
             self.size(key)
         except BlobNotFoundError:
@@ -305,17 +245,7 @@ class S3BlobStore:
         return True
 
     def size(self, key: str) -> int:
-        """Return the object's size from a ``HeadObject`` request.
-
-        Args:
-            key: Key to check.
-
-        Returns:
-            The size in bytes.
-
-        Raises:
-            BlobNotFoundError: If ``key`` holds no object.
-        """
+        """Return the object's size from a ``HeadObject`` request; see :meth:`BlobStore.size`."""
         try:
             head = self._client.head_object(Bucket=self.bucket, Key=self._object_key(key))
         except self._client_error as exc:
@@ -325,22 +255,11 @@ class S3BlobStore:
         return int(head["ContentLength"])
 
     def delete(self, key: str) -> None:
-        """Delete the object; missing keys are ignored (S3's ``DeleteObject`` is idempotent).
-
-        Args:
-            key: Key to delete.
-        """
+        """Delete the object (S3's ``DeleteObject`` is idempotent); see :meth:`BlobStore.delete`."""
         self._client.delete_object(Bucket=self.bucket, Key=self._object_key(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """List keys starting with ``prefix``, page by page, in S3's (sorted) order.
-
-        Args:
-            prefix: Leading part of the keys to list.
-
-        Returns:
-            An iterator over matching keys, sorted; pages are fetched as it advances.
-        """
+        """List keys starting with ``prefix``, page by page, in S3's (sorted) order; see :meth:`BlobStore.list`."""
         validate_prefix(prefix)
         paginator = self._client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
@@ -353,27 +272,12 @@ class S3BlobStore:
         return generate()
 
     def local_path(self, key: str) -> str | None:
-        """Return None: S3 objects have no local file.
-
-        Args:
-            key: Key to locate (validated, not looked up).
-
-        Returns:
-            None.
-        """
+        """Return None: S3 objects have no local file; see :meth:`BlobStore.local_path`."""
         validate_key(key)
         return None
 
     def copy(self, src_key: str, dst_key: str) -> None:
-        """Copy an object server-side (multipart copy for big objects).
-
-        Args:
-            src_key: Key to copy from.
-            dst_key: Key to copy to.
-
-        Raises:
-            BlobNotFoundError: If ``src_key`` holds no object.
-        """
+        """Copy an object server-side (multipart copy for big objects); see :meth:`BlobStore.copy`."""
         source = {"Bucket": self.bucket, "Key": self._object_key(src_key)}
         dst_object_key = self._object_key(dst_key)
         if src_key == dst_key:  # S3 refuses a plain self-copy; it would be a no-op anyway

@@ -28,6 +28,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from datamint.server.auth import web_sessions
+from datamint.server.auth.service import authenticate
 from datamint.server.errors import AppError, AuthenticationFailedError, PayloadTooLargeError, TooManyRequestsError
 from datamint.server.transport.clients import apply_trusted_proxy, scope_client_address
 from datamint.server.transport.routes import ErrorShape, RouteRule, RouteTable
@@ -86,7 +88,6 @@ class RequestGate:
         values = _header_values(headers)
         key = _api_key(values)
         cookies = cookie_parser(b"; ".join(values.get(b"cookie", [])).decode("latin-1"))
-        from datamint.server.auth import web_sessions
 
         cookie = cookies.get(web_sessions.COOKIE_NAME)
         csrf = _first(values, web_sessions.CSRF_HEADER.encode())
@@ -135,8 +136,6 @@ class RequestGate:
 def _authenticate_sync(state: Any, client: str, key: str | None, cookie: str | None, method: str,
                        csrf: str | None) -> Any:
     """The caller of a request: throttle check, then API key or session cookie (see ``deps``)."""
-    from datamint.server.auth import web_sessions
-    from datamint.server.auth.service import authenticate
 
     guard = state.auth_guard
     with state.database.session() as session:

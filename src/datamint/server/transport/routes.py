@@ -32,6 +32,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Mount, Route
 
 from datamint.server.config import Settings
+from datamint.server.deps import _principal
 
 BodyKind = Literal["upload", "json", "small"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,7 +175,6 @@ def iter_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 def needs_caller(route: APIRoute) -> bool:
     """Whether ``route`` depends (directly or through other dependencies) on ``CurrentUser``, or
     is marked as needing a caller (:func:`body_kind`)."""
-    from datamint.server.deps import _principal
 
     if getattr(route.endpoint, _CALLER, False):
         return True

@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 
 from datamint.server.annotations import files
 from datamint.server.annotations import service as annotations_service
-from datamint.server.annotations.router import with_blobs
+from datamint.server.annotations.masks import with_blobs
 from datamint.server.common.http import content_disposition
 from datamint.server.common.values import text
-from datamint.server.deps import CurrentUser, SessionDep, StorageDep
-from datamint.server.worklists import export, labels, progress, scope, service, specs, statistics
+from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
+from datamint.server.workflow import export, labels, progress, scope, statistics
+from datamint.server.worklists import service, specs
 from datamint.server.worklists.schemas import (
     AnnotatorBody,
     SegmentationGroupBody,
@@ -30,10 +31,9 @@ ListParam = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201)
-def create(body: WorklistCreate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def create(body: WorklistCreate, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Create a worklist with its resources, label schema and annotators."""
     worklist = service.create(session, me, body)
-    session.commit()
     return service.to_wire(session, worklist)
 
 
@@ -45,10 +45,9 @@ def get(worklist_id: str, session: SessionDep, me: CurrentUser) -> dict[str, Any
 
 
 @router.patch("/{worklist_id}")
-def patch(worklist_id: str, body: WorklistPatch, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def patch(worklist_id: str, body: WorklistPatch, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Change a worklist (only the keys sent)."""
     worklist = service.update(session, me, worklist_id, body)
-    session.commit()
     return service.to_wire(session, worklist)
 
 
@@ -59,79 +58,72 @@ def get_segmentation_group(worklist_id: str, session: SessionDep, me: CurrentUse
 
 
 @router.put("/{worklist_id}/segmentation-group")
-def put_segmentation_group(worklist_id: str, body: SegmentationGroupBody, session: SessionDep,
+def put_segmentation_group(worklist_id: str, body: SegmentationGroupBody, session: UnitOfWork,
                            me: CurrentUser) -> dict[str, Any]:
     """Replace the segmentation labels; ``renames`` (``old:new``) also rename existing annotations."""
     result = labels.update_segmentation_group(session, me, worklist_id, body.segmentationData, body.renames)
-    session.commit()
     return result
 
 
 @router.delete("/{worklist_id}/segmentation-group/{identifier}", status_code=204)
-def delete_segmentation_label(worklist_id: str, identifier: str, session: SessionDep, me: CurrentUser) -> Response:
+def delete_segmentation_label(worklist_id: str, identifier: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Remove one segmentation label."""
     labels.delete_segmentation_label(session, me, worklist_id, identifier)
-    session.commit()
     return Response(status_code=204)
 
 
 @router.post("/{worklist_id}/segmentation-group/upload")
-def upload_segmentation_group(worklist_id: str, session: SessionDep, me: CurrentUser,
+def upload_segmentation_group(worklist_id: str, session: UnitOfWork, me: CurrentUser,
                               file: Annotated[UploadFile, File(description=".yaml, .yml, .csv or .json")],
                               replace_existing: Annotated[bool, Form()] = False) -> dict[str, Any]:
     """Load segmentation labels from a file (replacing or extending the current ones)."""
     data = file.file.read(specs.MAX_GROUP_FILE + 1)  # one byte more tells a file that is too large
     result = labels.upload_segmentation_group(session, me, worklist_id, file.filename or "", data, replace_existing)
-    session.commit()
     return result
 
 
 @router.post("/{worklist_id}/resources")
-def update_resources(worklist_id: str, body: WorklistResourcesBody, session: SessionDep,
+def update_resources(worklist_id: str, body: WorklistResourcesBody, session: UnitOfWork,
                      me: CurrentUser) -> dict[str, Any]:
     """Add and remove resources."""
     result = service.update_resources(session, me, worklist_id, body.resource_ids_to_add,
                                       body.resource_ids_to_delete)
-    session.commit()
     return result
 
 
 @router.post("/{worklist_id}/annotators/{user}")
-def set_annotator(worklist_id: str, user: str, body: AnnotatorBody, session: SessionDep,
+def set_annotator(worklist_id: str, user: str, body: AnnotatorBody, session: UnitOfWork,
                   me: CurrentUser) -> dict[str, Any]:
     """Assign an annotator (by user id or email), or change its status/expertise."""
     result = service.set_annotator(session, me, worklist_id, user, body)
-    session.commit()
     return result
 
 
 @router.delete("/{worklist_id}/annotators/{user}", status_code=204)
-def remove_annotator(worklist_id: str, user: str, session: SessionDep, me: CurrentUser) -> Response:
+def remove_annotator(worklist_id: str, user: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Unassign an annotator."""
     service.remove_annotator(session, me, worklist_id, user)
-    session.commit()
     return Response(status_code=204)
 
 
 @router.post("/{worklist_id}/resources/{resource_id}/status")
-def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session: SessionDep,
+def set_status(worklist_id: str, resource_id: str, body: WorkStatusBody, session: UnitOfWork,
                me: CurrentUser) -> list[dict[str, Any]]:
     """Set a work status (annotator) or a review decision with a message (reviewer)."""
     found = scope.of_worklist(session, me, worklist_id)
     result = progress.set_status(session, found, found.worklists[0], resource_id, body)
-    session.commit()
     return result
 
 
 @router.post("/{worklist_id}/resources/{resource_id}/segmentations", status_code=201)
-def upload_segmentations(worklist_id: str, resource_id: str, session: SessionDep, me: CurrentUser, store: StorageDep,
+def upload_segmentations(worklist_id: str, resource_id: str, session: UnitOfWork, me: CurrentUser, store: StorageDep,
                          payload: Annotated[text(1 << 20), Form(description="JSON array of items")],
                          images: Annotated[list[UploadFile] | None, File(description="Masks, in payload order")] = None
                          ) -> dict[str, Any]:
     """Create or update segmentations of a resource in the worklist; the i-th image is the mask
     of the i-th payload item ``{id?, identifier, frame_index, width, height, set_name?}``."""
     data = [image.file.read() for image in images or []]
-    return with_blobs(session, store, me, lambda pending: files.upload_worklist_segmentations(
+    return with_blobs(session, store, me.customer_id, lambda pending: files.upload_worklist_segmentations(
         session, pending, me, worklist_id, resource_id, payload, data))
 
 
@@ -154,11 +146,10 @@ def annotation_statuses(worklist_id: str, session: SessionDep, me: CurrentUser, 
 
 
 @router.delete("/{worklist_id}/resources/{resource_id}/annotator/{email}/status-reset")
-def reset_status(worklist_id: str, resource_id: str, email: str, session: SessionDep,
+def reset_status(worklist_id: str, resource_id: str, email: str, session: UnitOfWork,
                  me: CurrentUser) -> dict[str, Any]:
     """Forget an annotator's status on a resource."""
     result = progress.reset_status(session, scope.of_worklist(session, me, worklist_id), resource_id, email)
-    session.commit()
     return result
 
 
@@ -210,13 +201,12 @@ def project_worklists(project_id: str, session: SessionDep, me: CurrentUser) -> 
 
 
 @project_router.post("/{project_id}/resources/{resource_id}/status")
-def set_project_status(project_id: str, resource_id: str, body: WorkStatusBody, session: SessionDep,
+def set_project_status(project_id: str, resource_id: str, body: WorkStatusBody, session: UnitOfWork,
                        me: CurrentUser) -> list[dict[str, Any]]:
     """Set your work status on a resource in the project's default worklist (or a reviewer's decision)."""
     found = scope.of_project(session, me, project_id)
     assert found.project is not None
     result = progress.set_status(session, found, service.default_worklist(session, found.project), resource_id, body)
-    session.commit()
     return result
 
 
@@ -228,11 +218,10 @@ def project_statuses(project_id: str, session: SessionDep, me: CurrentUser, stat
 
 
 @project_router.delete("/{project_id}/resources/{resource_id}/annotator/{email}/status-reset")
-def reset_project_status(project_id: str, resource_id: str, email: str, session: SessionDep,
+def reset_project_status(project_id: str, resource_id: str, email: str, session: UnitOfWork,
                          me: CurrentUser) -> dict[str, Any]:
     """Forget an annotator's statuses on a resource in the project's worklists."""
     result = progress.reset_status(session, scope.of_project(session, me, project_id), resource_id, email)
-    session.commit()
     return result
 
 

@@ -25,6 +25,7 @@ from datamint.server.errors import BadRequestError, NotFoundError, ValidationFai
 from datamint.server.policy import ProjectAction
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import Project, ProjectMember
+from datamint.server.projects.service import visible_project
 from datamint.server.resources import repository as resources_repo
 from datamint.server.resources import service as resources_service
 from datamint.server.worklists import readers, specs
@@ -211,7 +212,6 @@ def _annotator_wire(row: WorklistAnnotator, user: User) -> dict[str, Any]:
 def _project_for_worklist(session: Session, me: Principal, project_id: str | None) -> Project | None:
     if not project_id:
         return None
-    from datamint.server.projects.service import visible_project
 
     project, roles = visible_project(session, me, project_id)
     policy.require_project(me, roles, ProjectAction.MANAGE)
@@ -341,7 +341,6 @@ def _wire(w: Worklist, resource_ids: list[str], annotators: list[dict[str, Any]]
 
 def project_worklists(session: Session, me: Principal, project_id: str) -> list[dict[str, Any]]:
     """Every worklist of a project (bare list)."""
-    from datamint.server.projects.service import visible_project
 
     project, _ = visible_project(session, me, project_id)
     return to_wire_many(session, repo.of_projects(session, [project.id]))

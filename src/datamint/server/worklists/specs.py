@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from datamint.imaging.limits import DecodedSizeError, check_spec_size
-from datamint.server.annotations.validation import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.common.limits import YamlAliasError, load_yaml, too_large
 from datamint.server.common.values import check_json, parse_json
+from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
 
 VALUE_TYPES = ("single_label", "multi_label")

@@ -16,10 +16,10 @@ from datamint.server.auth.models import User
 from datamint.server.db.base import iso
 from datamint.server.policy import ProjectAction
 from datamint.server.resources.models import Resource
+from datamint.server.workflow.scope import Scope
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists.models import WorkStatus
 from datamint.server.worklists.schemas import WORK_STATUSES
-from datamint.server.worklists.scope import Scope
 from datamint.server.workunits.models import Workunit
 
 

@@ -8,22 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from datamint.server import policy
-from datamint.server.auth import invitation_service as service
 from datamint.server.auth.schemas import InvitationAccept, InvitationCreate, InvitationToken
-from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, client_address
+from datamint.server.deps import CurrentUser, SessionDep, SettingsDep, UnitOfWork, client_address
 from datamint.server.errors import NotFoundError
+from datamint.server.invitations import service
 
 router = APIRouter(tags=["invitations"])
 
 
 @router.post("/users/invite", status_code=201)
-def invite_user(body: InvitationCreate, session: SessionDep, settings: SettingsDep,
+def invite_user(body: InvitationCreate, session: UnitOfWork, settings: SettingsDep,
                 me: CurrentUser) -> dict[str, Any]:
     """Invite a person by email; the response carries the one-time link (no email is sent)."""
     policy.require(me, policy.Action.USERS_MANAGE)
     ttl = timedelta(hours=settings.invitation_ttl_hours)
     result = service.invite(session, me, body, settings.public_base_url, ttl)  # never the Host header
-    session.commit()
     return result
 
 
@@ -39,16 +38,15 @@ def list_invitations(
 
 
 @router.delete("/users/invitations/{email}/revoke", status_code=204)
-def revoke_invitation(email: str, session: SessionDep, me: CurrentUser) -> Response:
+def revoke_invitation(email: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Revoke the open invitation of ``email``."""
     policy.require(me, policy.Action.USERS_MANAGE)
     service.revoke(session, me, email)
-    session.commit()
     return Response(status_code=204)
 
 
 @router.post("/invitations/accept", status_code=201)
-def accept_invitation(body: InvitationAccept, request: Request, session: SessionDep) -> dict[str, Any]:
+def accept_invitation(body: InvitationAccept, request: Request, session: UnitOfWork) -> dict[str, Any]:
     """Create an account from an invitation token (no API key needed); returns its first key once.
 
     Unknown tokens count as failed authentications for the client's address.
@@ -61,7 +59,6 @@ def accept_invitation(body: InvitationAccept, request: Request, session: Session
     except NotFoundError:
         guard.record_failure(client)
         raise
-    session.commit()
     return result
 
 

@@ -27,8 +27,8 @@ from datamint.server.db.session import Database
 from datamint.server.errors import ValidationFailedError
 from datamint.server.policy import ProjectAction
 from datamint.server.resources.models import Resource
+from datamint.server.workflow.scope import Scope
 from datamint.server.worklists.models import Worklist, WorkStatus
-from datamint.server.worklists.scope import Scope
 
 COLUMNS = ("annotation_id", "resource_id", "resource_filename", "worklist_id", "worklist_name", "annotator",
            "identifier", "type", "scope", "frame_index", "frame_end", "value", "units", "geometry", "status",

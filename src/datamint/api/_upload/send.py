@@ -1,6 +1,6 @@
 """Sending prepared uploads: concurrency, ``POST /resources`` and segmentations attached at upload.
 
-See :mod:`datamint.api.endpoints.resource_upload` for how inputs become upload units.
+See :mod:`datamint.api._upload.prepare` for how inputs become upload units.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from datamint.api.endpoints.resource_upload import (
+from datamint.api._upload.prepare import (
     PreparedFile,
     UploadInput,
     UploadOptions,

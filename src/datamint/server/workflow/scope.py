@@ -14,8 +14,9 @@ from datamint.server.annotations.models import Annotation
 from datamint.server.auth.service import Principal
 from datamint.server.errors import ForbiddenError
 from datamint.server.policy import ProjectAction
-from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.models import Project
+from datamint.server.projects.service import visible_project
+from datamint.server.resources import repository as resources_repo
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists import service
 from datamint.server.worklists.models import Worklist
@@ -61,7 +62,7 @@ class Scope:
     def resource_count(self, session: Session) -> int:
         """How many live resources are covered (a count query for a project)."""
         if self.project is not None:
-            return projects_repo.count_resources(session, [self.project.id])[self.project.id]
+            return resources_repo.count_project_resources(session, [self.project.id])[self.project.id]
         return len(self.resource_ids(session))
 
     def allowed(self, action: ProjectAction) -> bool:
@@ -82,7 +83,6 @@ class Scope:
 
 def of_project(session: Session, me: Principal, project_id: str) -> Scope:
     """Every worklist of a project the caller can see (404 otherwise)."""
-    from datamint.server.projects.service import visible_project
 
     project, roles = visible_project(session, me, project_id)
     worklists = list(repo.of_projects(session, [project.id])) or [service.default_worklist(session, project)]

@@ -16,11 +16,11 @@ from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.policy import ProjectAction
 from datamint.server.resources import service as resources_service
+from datamint.server.workflow.scope import Scope
 from datamint.server.worklists import readers, service
 from datamint.server.worklists import repository as repo
 from datamint.server.worklists.models import ReviewMessage, Worklist
 from datamint.server.worklists.schemas import ANNOTATOR_STATUSES, WorkStatusBody
-from datamint.server.worklists.scope import Scope
 from datamint.server.workunits import recorder as workunits
 
 

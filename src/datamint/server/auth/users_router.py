@@ -11,7 +11,7 @@ from datamint.server.auth import repository as repo
 from datamint.server.auth import service
 from datamint.server.auth.schemas import UserCreate, UserUpdate
 from datamint.server.common.pagination import PageDep, envelope
-from datamint.server.deps import CurrentUser, SessionDep
+from datamint.server.deps import CurrentUser, SessionDep, UnitOfWork
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -25,12 +25,11 @@ def list_users(session: SessionDep, me: CurrentUser, page: PageDep) -> dict[str,
 
 
 @router.post("", status_code=201)
-def create_user(body: UserCreate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def create_user(body: UserCreate, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Create a user in the caller's organization; 409 with the existing user on a duplicate email."""
     policy.require(me, policy.Action.USERS_MANAGE)
     user = service.create_user(session, me, body.email, body.password, body.firstname, body.lastname,
                                body.roles)
-    session.commit()
     return service.user_to_wire(user)
 
 
@@ -48,18 +47,16 @@ def get_user(email: str, session: SessionDep, me: CurrentUser) -> dict[str, Any]
 
 
 @router.patch("/{email}")
-def update_user(email: str, body: UserUpdate, session: SessionDep, me: CurrentUser) -> dict[str, Any]:
+def update_user(email: str, body: UserUpdate, session: UnitOfWork, me: CurrentUser) -> dict[str, Any]:
     """Change a user's names, roles or password."""
     policy.require(me, policy.Action.USERS_MANAGE)
     user = service.update_user(session, me, email, body.model_dump(exclude_unset=True))
-    session.commit()
     return service.user_to_wire(user)
 
 
 @router.delete("/{email}", status_code=204)
-def delete_user(email: str, session: SessionDep, me: CurrentUser) -> Response:
+def delete_user(email: str, session: UnitOfWork, me: CurrentUser) -> Response:
     """Delete a user and revoke its keys."""
     policy.require(me, policy.Action.USERS_MANAGE)
     service.delete_user(session, me, email)
-    session.commit()
     return Response(status_code=204)

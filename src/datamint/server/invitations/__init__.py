@@ -1,0 +1,1 @@
+"""Invitations: an admin invites an email into the organization (and a project); the invitee accepts with the token."""
