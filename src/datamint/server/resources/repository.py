@@ -75,7 +75,7 @@ def _conditions(customer_id: str, f: ResourceFilters, tags_first: bool = False) 
         tagged = (select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
                   .group_by(ResourceTag.resource_id).having(func.count(ResourceTag.tag) == len(set(f.tags))))
         conds.append(Resource.id.in_(tagged))
-    elif f.tags and tags_first:  # the tagged ids, from the tag index: a few matches among many rows
+    elif f.tags and tags_first:  # the tagged ids from the tag index, each row fetched by key until the cap
         conds.append(Resource.id.in_(select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))))
     elif f.tags:  # probed per row through the (resource_id, tag) key while walking the ordering index
         conds.append(exists().where(ResourceTag.resource_id == Resource.id, ResourceTag.tag.in_(f.tags)))
