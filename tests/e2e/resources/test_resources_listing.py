@@ -94,6 +94,12 @@ def test_order_and_paging(server, catalog):
         assert page["totalCount"] == 5 and [r["id"] for r in page["data"]] == catalog.r[1:3]
         tags = json.dumps({"items": ["x", "y"], "filterType": "intersection"})
         assert [r["id"] for r in http.get("/resources", params={"tags": tags}).json()["data"]] == [catalog.r[2]]
+        # The count of a union tag filter is driven from the tag index: a resource with both tags counts once.
+        union = http.get("/resources", params={"tags": json.dumps({"items": ["x", "y"], "filterType": "union"}),
+                                                "status": ""}).json()
+        assert union["totalCount"] == 3 and {r["id"] for r in union["data"]} == catalog.idx(0, 1, 2)
+        both = http.get("/resources", params={"status": "published", "modality": "CT"}).json()
+        assert both["totalCount"] == 1 and [r["id"] for r in both["data"]] == [catalog.r[2]]
         for bad in ({"order_field": "size"}, {"deleted": "maybe"}, {"status": "lost"}, {"from": "yesterday"},
                     {"tags": "{not json"}):
             response = http.get("/resources", params=bad)

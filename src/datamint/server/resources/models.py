@@ -34,6 +34,9 @@ class Resource(Base):
         Index("ix_resources_customer_id_deleted_created_at_id", "customer_id", "deleted", "created_at", "id"),
         *(Index(f"ix_resources_customer_id_deleted_{column}_created_at_id", "customer_id", "deleted", column,
                 "created_at", "id") for column in ("status", "modality", "mimetype", "upload_channel")),
+        # The web app filters on status and modality together (0017_listing).
+        Index("ix_resources_customer_id_deleted_status_modality_created_at_id", "customer_id", "deleted",
+              "status", "modality", "created_at", "id"),
         *(Index(f"ix_resources_customer_id_deleted_{column}", "customer_id", "deleted", column)
           for column in ("filename", "source_filepath", "series_uid", "created_by", "published_on",
                          "published_by", "content_sha256", "source_sha256")),

@@ -50,7 +50,9 @@ class ResourceFilters:
     only_ids: list[str] | None = None
 
 
-def _conditions(customer_id: str, f: ResourceFilters) -> list[ColumnElement[bool]]:
+def _conditions(customer_id: str, f: ResourceFilters, tags_first: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE clause of a listing; ``tags_first`` lets a union tag filter drive the query from
+    the ``resource_tags(tag, resource_id)`` index (for the count) instead of probing per row."""
     conds: list[ColumnElement[bool]] = [Resource.customer_id == customer_id]
     if f.deleted == "exclude":
         conds.append(Resource.deleted.is_(False))
@@ -73,6 +75,8 @@ def _conditions(customer_id: str, f: ResourceFilters) -> list[ColumnElement[bool
         tagged = (select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))
                   .group_by(ResourceTag.resource_id).having(func.count(ResourceTag.tag) == len(set(f.tags))))
         conds.append(Resource.id.in_(tagged))
+    elif f.tags and tags_first:  # the tagged ids from the tag index, each row fetched by key until the cap
+        conds.append(Resource.id.in_(select(ResourceTag.resource_id).where(ResourceTag.tag.in_(f.tags))))
     elif f.tags:  # probed per row through the (resource_id, tag) key while walking the ordering index
         conds.append(exists().where(ResourceTag.resource_id == Resource.id, ResourceTag.tag.in_(f.tags)))
     if f.project_ids is not None:
@@ -120,12 +124,15 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
         after: Keyset position (only with ``order_field`` ``created_at``).
     """
     conds = [*_conditions(customer_id, f), *extra]
+    count_conds = [*_conditions(customer_id, f, tags_first=True), *extra]
     column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
     if after is not None:
         position = tuple_(Resource.created_at, Resource.id)
-        conds.append(position > tuple_(*after) if f.ascending else position < tuple_(*after))
+        seek = position > tuple_(*after) if f.ascending else position < tuple_(*after)
+        conds.append(seek)
+        count_conds.append(seek)
     counted = session.scalar(select(func.count()).select_from(
-        select(literal(1)).select_from(Resource).where(*conds).limit(COUNT_CAP + 1).subquery())) or 0
+        select(literal(1)).select_from(Resource).where(*count_conds).limit(COUNT_CAP + 1).subquery())) or 0
     order = [column.asc() if f.ascending else column.desc(), Resource.id.asc() if f.ascending else Resource.id.desc()]
     ids = select(Resource.id).where(*conds).order_by(*order).offset(0 if after else offset).limit(limit)
     page_ids = list(session.scalars(ids))
