@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from annotation_samples import png_path
 from web_helpers import make_user, sign_in, worklist_with
 
 from datamint import Api
+from fixtures.projects import png_path
 
 WAIT_S = 3
 
