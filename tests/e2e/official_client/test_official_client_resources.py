@@ -14,7 +14,7 @@ from conftest import unique
 def test_official_client_resource_flow(server, tmp_path):
     key = server.new_org()
     png = str(png_file(tmp_path / "official.png"))
-    dicom = pydicom_file("JPEG2000.dcm")  # CT_small/MR_small have a TIFF-like preamble that fools libmagic
+    dicom = str(pydicom_file("JPEG2000.dcm"))  # CT_small/MR_small have a TIFF-like preamble that fools libmagic
     project = unique("official-res")
     Api(server.url, key).projects.create(project, "for the official client")
     out = run_official(f"""
