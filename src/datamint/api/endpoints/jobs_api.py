@@ -8,7 +8,6 @@ polling when the stream breaks), with a progress bar.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,10 @@ from typing import Any
 import httpx
 from tqdm.auto import tqdm
 
+from datamint.api._job_follow import follow_job
 from datamint.api.base_api import ApiConfig
 from datamint.api.entity_base_api import EntityBaseApi
 from datamint.entities.job import Job
-from datamint.exceptions import DatamintException, JobTimeoutError, NetworkError
 
 
 class JobsApi(EntityBaseApi[Job]):
@@ -173,7 +172,6 @@ class JobsApi(EntityBaseApi[Job]):
             >>> job = api.jobs.wait(job_id, timeout=600).raise_for_status()
         """
         target = job if isinstance(job, Job) else self.get_by_id(job)
-        deadline = None if timeout is None else time.monotonic() + timeout
         with tqdm(total=None, desc=target.kind, unit="step", disable=not progress_bar, leave=True) as bar:
 
             def seen(data: dict[str, Any]) -> None:
@@ -187,21 +185,11 @@ class JobsApi(EntityBaseApi[Job]):
                 if on_status is not None:
                     on_status(target)
 
-            if not target.is_done:
-                try:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    for data in self.stream_status(target, read_timeout=remaining):
-                        seen(data)
-                        if target.is_done or (deadline is not None and time.monotonic() > deadline):
-                            break
-                except (NetworkError, httpx.HTTPError, ValueError, DatamintException):
-                    pass  # the stream broke: poll instead
-            while not target.is_done:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise JobTimeoutError(f"Job {target.id} ({target.kind}) did not end within {timeout} s; it is "
-                                          f"still {target.status}. Wait again with api.jobs.wait('{target.id}') "
-                                          "or cancel it")
-                time.sleep(poll_interval if deadline is None else
-                           max(0.0, min(poll_interval, deadline - time.monotonic())))
-                seen(self._make_entity_request("GET", target).json())
+            follow_job(lambda: target.is_done, seen,
+                       lambda read_timeout: self.stream_status(target, read_timeout=read_timeout),
+                       lambda: self._make_entity_request("GET", target).json(),
+                       timeout=timeout, poll_interval=poll_interval,
+                       timeout_message=lambda: (f"Job {target.id} ({target.kind}) did not end within {timeout} s; it "
+                                                f"is still {target.status}. Wait again with "
+                                                f"api.jobs.wait('{target.id}') or cancel it"))
         return target

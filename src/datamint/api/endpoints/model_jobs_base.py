@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 from tqdm.auto import tqdm
 
+from datamint.api._job_follow import follow_job
 from datamint.api.entity_base_api import EntityBaseApi
-from datamint.exceptions import DatamintException, JobTimeoutError, NetworkError
 
 
 class ModelJobsApi(EntityBaseApi[Any]):
@@ -64,7 +63,6 @@ class ModelJobsApi(EntityBaseApi[Any]):
             JobTimeoutError: ``timeout`` passed first (the job goes on).
         """
         target = job if not isinstance(job, str) else self.get_by_id(job)
-        deadline = None if timeout is None else time.monotonic() + timeout
         with tqdm(total=100, desc=target.model_name or "job", unit="%", disable=not progress_bar) as bar:
 
             def seen(data: dict[str, Any]) -> None:
@@ -75,23 +73,12 @@ class ModelJobsApi(EntityBaseApi[Any]):
                 if on_status is not None:
                     on_status(target)
 
-            if not target.is_done:
-                try:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    for data in self.stream_status(target, read_timeout=remaining):
-                        seen(data)
-                        if target.is_done or (deadline is not None and time.monotonic() > deadline):
-                            break
-                except (NetworkError, httpx.HTTPError, ValueError, DatamintException):
-                    pass  # the stream broke: poll instead
-            while not target.is_done:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise JobTimeoutError(f"Job {target.id} did not end within {timeout} s; it is still "
-                                          f"{target.status}. Wait again or cancel it")
-                time.sleep(poll_interval if deadline is None
-                           else max(0.0, min(poll_interval, deadline - time.monotonic())))
-                fresh = self._request("GET", f"/{self.endpoint_base}/status/{target.id}").json()
-                seen(fresh)
+            follow_job(lambda: target.is_done, seen,
+                       lambda read_timeout: self.stream_status(target, read_timeout=read_timeout),
+                       lambda: self._request("GET", f"/{self.endpoint_base}/status/{target.id}").json(),
+                       timeout=timeout, poll_interval=poll_interval,
+                       timeout_message=lambda: (f"Job {target.id} did not end within {timeout} s; it is still "
+                                                f"{target.status}. Wait again or cancel it"))
         # The stream's events carry the generic job fields; read the full entity once at the end.
         target._update({k: v for k, v in self._request("GET", f"/{self.endpoint_base}/status/{target.id}"
                                                        ).json().items()})
