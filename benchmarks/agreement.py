@@ -15,62 +15,18 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import nibabel
 import numpy as np
+from annotations import running_server  # noqa: E402 - the benchmarks' shared server launcher
 
 SPACING = (0.8, 0.8, 1.5)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def running_server(data_dir: Path, database_url: str | None) -> Iterator[tuple[str, str]]:
-    """``datamint server run`` in a subprocess; yields (url, admin key)."""
-    port, key = _free_port(), f"dmk_bench_{uuid.uuid4().hex}"
-    env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": key, "DATAMINT_SERVER_LOG_LEVEL": "WARNING"}
-    command = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir",
-               str(data_dir), "--no-write-sdk-config"]
-    if database_url:
-        command += ["--database-url", database_url]
-    log = open(data_dir.parent / "server.log", "wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.time() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield url, key
-    except BaseException:
-        sys.stderr.write((data_dir.parent / "server.log").read_text(errors="replace")[-3000:])
-        raise
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def _sphere(size: int, center: tuple[float, float, float], radius: float) -> np.ndarray:
