@@ -8,7 +8,6 @@ stored coordinates once it knows the resource.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from datamint.server.common.values import parse_json
+from datamint.server.errors import ValidationFailedError
 from datamint.server.formats.archive import read_frame_mask, read_volume_mask
 
 #: Files that only support others (labels, manifests, masks referenced by an annotation file).
@@ -83,7 +84,10 @@ class FileSet:
     def json(self, name: str) -> Any:
         """A JSON file of the set (parsed once)."""
         if name not in self.cache:
-            self.cache[name] = json.loads(self.read(name))
+            try:
+                self.cache[name] = parse_json(self.read(name), name)
+            except ValidationFailedError as exc:
+                raise Problem(name, exc.message) from exc
         return self.cache[name]
 
 
@@ -123,9 +127,9 @@ def _json_lines(name: str, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise Problem(f"{name}:{number}", f"not valid JSON ({exc.msg})", "each line holds one JSON object")
+            record = parse_json(line, f"{name}:{number}")
+        except ValidationFailedError as exc:
+            raise Problem(f"{name}:{number}", exc.message, "each line holds one JSON object")
         if not isinstance(record, dict):
             raise Problem(f"{name}:{number}", "a line must hold a JSON object")
         yield number, record
