@@ -31,8 +31,9 @@ dropped after).
 usage: python benchmarks/ingest.py [--series 4] [--slices 250] [--size 512] [--rounds 3]
                                    [--workers 1] [--pg-url postgresql://user@host:5432/postgres]
 
-Prints one line: the file count and size, the shape, then files/s, MB/s and server CPU ms per file
-for each way of uploading and, with Orthanc, both ratios.
+Prints one line: the file count and size, the shape and the load average, then files/s, MB/s and
+the server's and the client's CPU ms per file for each way of uploading and, with Orthanc, both
+ratios.
 """
 
 from __future__ import annotations
@@ -193,19 +194,22 @@ def start_server(data_dir: Path, key: str, workers: int = 1,
     return proc, url
 
 
-def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool) -> tuple[float, int]:
+def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool) -> tuple[float, float, int]:
+    """Seconds and client CPU seconds of one ``upload_resources`` call, and the resources it made."""
     from datamint import Api
 
     api = Api(url, key)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     ids = api.resources.upload_resources([str(p) for p in paths], assemble_dicoms=assemble, on_error="raise",
                                          channel=f"bench-{uuid.uuid4().hex[:6]}")
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     api.close()
-    return elapsed, len(set(ids))
+    return elapsed, cpu, len(set(ids))
 
 
-def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float] | None:
+def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float, float] | None:
+    """Seconds, Orthanc's CPU seconds and the client's CPU seconds of posting every file to a fresh
+    Orthanc (None when it is not installed)."""
     binary = shutil.which("Orthanc")
     if binary is None:
         return None
@@ -241,31 +245,32 @@ def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float] | Non
                 await asyncio.gather(*(post(p) for p in paths))
 
         settle(proc.pid)
-        cpu = cpu_seconds(proc.pid)
+        cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
         started = time.perf_counter()
         asyncio.run(post_all())
         elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(proc.pid) - cpu
+        cpu, client_cpu = cpu_seconds(proc.pid) - cpu, time.process_time() - client_cpu
         stored = httpx.get(f"{base}/statistics", timeout=60).json()["CountInstances"]
         assert stored == len(paths), f"Orthanc stored {stored} of {len(paths)} instances"
-        return elapsed, cpu
+        return elapsed, cpu, client_cpu
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
 
 
 def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[str, int], workers: int,
-              pg_url: str | None) -> dict[str, tuple[float, float]]:
-    """Seconds and server CPU seconds of each upload of ``order`` (labels ``sdk``,
-    ``sdk+assemble``, ``orthanc``), each into a fresh server, in that order; every result checked."""
-    times: dict[str, tuple[float, float]] = {}
+              pg_url: str | None) -> dict[str, tuple[float, float, float]]:
+    """Seconds, server CPU seconds and client CPU seconds of each upload of ``order`` (labels
+    ``sdk``, ``sdk+assemble``, ``orthanc``), each into a fresh server, in that order; every result
+    checked."""
+    times: dict[str, tuple[float, float, float]] = {}
     for label in order:
         folder = root / f"{label}-{uuid.uuid4().hex[:6]}"
         folder.mkdir(parents=True)
         if label == "orthanc":
             measured = orthanc_upload(paths, folder)
             assert measured is not None
-            elapsed, cpu = measured
+            elapsed, cpu, client_cpu = measured
         else:
             key = f"dmk_bench_{uuid.uuid4().hex}"
             database_url, database = fresh_database(pg_url)
@@ -273,7 +278,7 @@ def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[st
             try:
                 settle(proc.pid)
                 cpu = cpu_seconds(proc.pid)
-                elapsed, resources = sdk_upload(url, key, paths, assemble=label == "sdk+assemble")
+                elapsed, client_cpu, resources = sdk_upload(url, key, paths, assemble=label == "sdk+assemble")
                 cpu = cpu_seconds(proc.pid) - cpu
             finally:
                 proc.send_signal(signal.SIGINT)
@@ -282,7 +287,7 @@ def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[st
                     drop_database(pg_url, database)
             assert resources == expected[label], f"{label}: {resources} resources, expected {expected[label]}"
         shutil.rmtree(folder)  # the next upload starts from an empty disk again
-        times[label] = (elapsed, cpu)
+        times[label] = (elapsed, cpu, client_cpu)
     return times
 
 
@@ -308,13 +313,15 @@ def main() -> None:
         total_mb = sum(p.stat().st_size for p in paths) / 1e6
         best = dict.fromkeys(labels, float("inf"))
         cpu = dict.fromkeys(labels, float("inf"))
+        client = dict.fromkeys(labels, float("inf"))
         for r in range(args.rounds):
             order = labels[r % len(labels):] + labels[:r % len(labels)]
             print(f"round {r + 1}/{args.rounds}: {', '.join(order)} ...", file=sys.stderr)
-            for label, (elapsed, seconds) in one_round(root / "runs", paths, order, expected, args.workers,
-                                                       args.pg_url).items():
+            for label, (elapsed, seconds, client_seconds) in one_round(root / "runs", paths, order, expected,
+                                                                       args.workers, args.pg_url).items():
                 best[label] = min(best[label], elapsed)
                 cpu[label] = min(cpu[label], seconds)
+                client[label] = min(client[label], client_seconds)
     n = len(paths)
     shape = f"{args.workers} worker{'s' if args.workers > 1 else ''} + {'PostgreSQL' if args.pg_url else 'SQLite'}"
     parts = [f"ingest: {n} files {total_mb:.0f} MB, best of {args.rounds}, {shape}, load {os.getloadavg()[0]:.1f}"]
@@ -322,7 +329,8 @@ def main() -> None:
     for label in labels:
         resources = f" ({expected[label]} resources)" if label in expected else ""
         parts.append(f"{names[label]} {n / best[label]:.1f} files/s {total_mb / best[label]:.1f} MB/s "
-                     f"{1000 * cpu[label] / n:.2f} server-CPU-ms/file{resources}")
+                     f"CPU ms/file server {1000 * cpu[label] / n:.2f} client {1000 * client[label] / n:.2f}"
+                     f"{resources}")
     if "orthanc" in best:
         parts.append(f"per-file/orthanc {best['orthanc'] / best['sdk']:.2f}")
         parts.append(f"assembled/orthanc {best['orthanc'] / best['sdk+assemble']:.2f}")

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
-from datamint.imaging.dicom_io import read_dicom
+from datamint.imaging.dicom_io import read_checked_header
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
@@ -176,10 +176,10 @@ def analyse(source: str | BinaryIO, filename: str,
     entry = None
     try:
         mimetype = resolve_mimetype(head, filename, declared)
-        if mimetype == DICOM:  # one full parse serves the check, the metadata and the DICOM index
-            ds = read_dicom(source, check=True)
-            metadata = dicom_metadata(ds)
-            entry = index_entry(ds, source)
+        if mimetype == DICOM:  # one parse (header only) serves the check, the metadata and the DICOM index
+            checked = read_checked_header(source)
+            metadata = dicom_metadata(checked.dataset)
+            entry = index_entry(checked.dataset, source, checked.pixel_offset)
         else:
             validate_content(source, mimetype)
             try:
