@@ -277,10 +277,14 @@ def _replay_used_keys(session: Session, me: Principal, items: list[_Item]) -> No
     for row in rows:
         item = keyed[row.idem_key]
         try:
-            item.answer = idempotency.replay(session, me, row, item.original_sha256)
-            item.status = 201
+            _replayed(item, idempotency.replay(session, me, row, item.original_sha256))
         except AppError as error:
             _failed(item, error)
+
+
+def _replayed(item: _Item, answer: dict[str, Any]) -> None:
+    """Answer a file with what its key's first upload answered (200 when that skipped a duplicate)."""
+    item.answer, item.status = answer, 200 if answer.get("duplicate_of") == answer.get("id") else 201
 
 
 def _analyse(item: _Item, form: BatchForm) -> None:
@@ -504,7 +508,7 @@ def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item
                                         "same time; send it again"))
             return
         try:
-            item.answer, item.status = idempotency.replay(session, me, used, item.original_sha256), 201
+            _replayed(item, idempotency.replay(session, me, used, item.original_sha256))
         except AppError as error:
             _failed(item, error)
     except AppError as error:

@@ -154,7 +154,7 @@ def batch_upload_limits(request: Request, me: CurrentUser) -> dict[str, Any]:
 @router.post("/batch", openapi_extra=_BATCH_BODY)
 @body_kind("upload")
 async def upload_batch(received: ReceivedBatch, request: Request, session: SessionDep, me: CurrentUser,
-                       store: StorageDep) -> dict[str, Any]:
+                       store: StorageDep) -> JSONResponse:
     """Upload many files at once, one resource each (multipart: each file a ``resources`` part; a
     ``files`` JSON array with each file's own fields; the shared fields of ``POST /resources``).
     Each file is stored or refused on its own: the answer lists, in order, ``status`` 201 (new
@@ -171,7 +171,7 @@ async def upload_batch(received: ReceivedBatch, request: Request, session: Sessi
         anonymize_key=fields.get("anonymize_key") or None, on_duplicate=fields.get("on_duplicate"),
         manifest=fields.get("files"))
     items = await run_in_threadpool(batch_ingest.ingest_batch, session, store, me, received.files, form)
-    return {"items": items}
+    return JSONResponse({"items": items})  # already JSON values: no response model to validate them against
 
 
 def _true(value: str | None, name: str = "bypass_inbox") -> bool:
