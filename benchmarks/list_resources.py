@@ -1,16 +1,17 @@
 """Listing latency: how long does ``GET /resources`` take with a million resources in one organization?
 
 Creates a server in a temporary folder (SQLite, or ``--database-url`` for PostgreSQL: a fresh
-database is created there and dropped afterwards), inserts ``--rows`` resource rows (tags,
-50 channels, three modalities, 1% deleted, one ``created_at`` per second) straight into the
-database and checks the row counts, runs the start-up maintenance (orphan sweep, planner
-statistics; on PostgreSQL ``VACUUM (ANALYZE)`` as autovacuum would), then times each listing
-through the ASGI app (no network), best of ``--repeat``, checking every answer's status, page
-size and exact ``totalCount`` (known from the rows written). ``keyset90%`` is the page at 90%
-reached with the ``after`` cursor the SDK uses; ``offset90%`` the same page by offset (the
-official client's way). Last, the SDK lists every id (``api.resources.get_list()``, 5,000 a page,
-following ``nextCursor``) over real HTTP from a server in its own process (``datamint server run``
-on loopback, as deployed), best of ``--sdk-repeat``.
+database is created there and dropped afterwards), inserts ``--rows`` resource rows (tags, 50
+channels, three modalities, 1% deleted, one ``created_at`` per second, oldest first as uploads
+arrive) straight into the database and checks the row counts, runs the start-up maintenance
+(orphan sweep, planner statistics; on PostgreSQL ``VACUUM (ANALYZE)`` as autovacuum would), then
+times each listing through the ASGI app (no network), best of ``--repeat``, checking every
+answer's status, page size and exact ``totalCount`` (known from the rows written).
+``keyset90%`` is the page at 90% reached with the ``after`` cursor the SDK uses; ``offset90%``
+the same page by offset (the official client's way). Last, the SDK lists every id
+(``api.resources.get_list()``, 5,000 a page, following ``nextCursor``) over real HTTP from a
+server in its own process (``datamint server run`` on loopback, as deployed), best of
+``--sdk-repeat``.
 
 usage: python benchmarks/list_resources.py [--rows 1000000] [--database-url postgresql+psycopg://root@127.0.0.1/test]
 """
@@ -78,16 +79,17 @@ MATCHES = {  # which (live) rows each query's filter matches, from what fill() w
 
 
 def fill(app, me, rows: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Insert the rows in batches (created_at goes back one second per row); how many live rows
-    each query of :data:`QUERIES` matches."""
+    """Insert the rows in batches, oldest first (row ``i`` was created ``i`` seconds ago); how many
+    live rows each query of :data:`QUERIES` matches."""
     from datamint.server.db.base import utcnow
     from datamint.server.resources.models import Resource, ResourceTag
 
     db, now, rng = app.state.database, utcnow(), random.Random(0)
     expected = dict.fromkeys(QUERIES, 0)
-    for start in range(0, rows, 50_000):
+    for start in range(rows - 1, -1, -50_000):  # oldest first, as uploads arrive: inserting the newest
+        # first would split every listing index's pages at their left end and leave them half empty
         batch, tags = [], []
-        for i in range(start, min(rows, start + 50_000)):
+        for i in range(start, max(-1, start - 50_000), -1):
             rid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             published = i % 3 == 0
             batch.append(dict(id=rid, customer_id=me.customer_id, storage="DicomResource", location=f"x/{rid}",
