@@ -5,9 +5,10 @@ Its deploy/inference client talks to the "MLflow host" ``http://<host>:5000`` (w
 answers both hosts on one port, which is 5000 by default. The test server listens on a random port,
 so the script points that derivation at the server's own URL.
 
-The model deployed here is logged with our SDK (the official client's flavor pickles classes of
-its own package, which our workers cannot load: ``docs/models.md``); the official client tracks,
-registers, deploys and runs it.
+The first test's deployed model is logged with our SDK, and the official client tracks, registers,
+deploys and runs it. The second logs a model with the official client's own flavor
+(``datamint.mlflow.flavors.log_model``), which our server deploys into an environment with the
+official package (``docs/models.md``, "Serving environment") and runs, saving its annotations.
 """
 
 from __future__ import annotations
