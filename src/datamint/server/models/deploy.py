@@ -4,10 +4,12 @@ A deploy job makes a registered model version servable by this server's workers:
 
 1. resolve the version (``model_version``, ``model_alias``, or the latest) in the model's project;
 2. copy its artifacts from the blob store to the worker's model cache;
-3. check its requirements against the worker's environment (a package the worker lacks fails the
-   job and names it; other versions of installed packages are logged as warnings);
-4. load it once (``mlflow.pyfunc``) to prove it works, and check it is a
-   :class:`datamint.mlflow.DatamintModel` with at least one ``predict_*`` method;
+3. compare its requirements with the worker's packages: when they all are satisfied, the model runs
+   in the worker's process; otherwise (or for a model logged with the official client's flavor) in
+   an environment of its own, built or reused now (:mod:`~datamint.server.models.environments`);
+4. load it once to prove it works (``mlflow.pyfunc`` in-process, or its model host process,
+   :mod:`~datamint.server.models.hosting`), and check it is a DatamintModel with at least one
+   ``predict_*`` method;
 5. optionally export its torch module to ONNX and check onnxruntime's output against torch's on a
    random input of ``input_shape``;
 6. record the deployment ``<image_name or model>:<tag>`` (tag = the alias, the version, or

@@ -6,7 +6,8 @@ once that the model is deployed (404 ``No deployed image found ...`` otherwise, 
 official client raises as ``ModelNotDeployedError``), that the caller may run it
 (``project.predict``) and see the resources, and answers ``{"job_id"}``. The job:
 
-1. loads the deployment's model once per worker process and keeps it loaded;
+1. loads the deployment's model once per worker process and keeps it loaded (in-process, or in its
+   model host process when it has an environment of its own, started again if it died);
 2. reads each resource into a :class:`datamint.mlflow.ModelInput` in its own geometry;
 3. calls the model in batches (its ``batch_size``, else all inputs at once) with ``params`` and
    ``prompts``;
