@@ -42,9 +42,9 @@ from datamint.server.jobs.dataset_versions_router import router as dataset_versi
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.models import deploy as models_deploy
-from datamint.server.models import inference as models_inference
 from datamint.server.models import environments as model_environments
 from datamint.server.models import hosting as model_hosting
+from datamint.server.models import inference as models_inference
 from datamint.server.models import model_info, pod_logs
 from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.models.mlflow_router import router as mlflow_router

@@ -100,8 +100,8 @@ def _predict(api: Api, name: str, rid: str, **kwargs: Any) -> Any:
 
 
 def _host_pid(lines: list[str]) -> int:
-    pids = [int(m.group(1)) for line in lines for m in [re.search(r"model host (?:started|restarted) \(pid (\d+)", line)]
-            if m]
+    found = (re.search(r"model host (?:started|restarted) \(pid (\d+)", line) for line in lines)
+    pids = [int(m.group(1)) for m in found if m]
     assert pids, lines
     return pids[-1]
 

@@ -56,6 +56,8 @@ OFFICIAL_RUNTIME = ("lazy-loader", "deprecated", "puremagic")
 OFFICIAL_NO_DEPS = ("datamint", "medimgkit")
 _ROOTS: dict[str, str] = {}
 _PIP_TAIL = 12
+#: The server's own settings (database URL, admin key...) and cloud credentials stay out of pip and model hosts.
+_PRIVATE_PREFIXES = ("DATAMINT_SERVER_", "AWS_", "MLFLOW_TRACKING_")
 
 
 def configure(database_url: str, root: Any) -> None:
@@ -307,8 +309,16 @@ def _build(model_plan: Plan, path: str, log: Callable[[str], None], check: Calla
         _pip(base + model_plan.requirements, log, check)
 
 
+def process_environment() -> dict[str, str]:
+    """The variables pip and model hosts get: the worker's, without its secrets and Python paths
+    (requirements may build from source, which runs their code)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(_PRIVATE_PREFIXES) and k not in ("PYTHONPATH", "PYTHONHOME", "PIP_USER",
+                                                                 "DATAMINT_API_KEY")}
+
+
 def _pip(command: list[str], log: Callable[[str], None], check: Callable[[], None]) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_USER")}
+    env = process_environment()
     env["PYTHONUNBUFFERED"] = "1"
     log("pip " + " ".join(command[3:]))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

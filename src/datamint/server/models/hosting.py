@@ -23,7 +23,7 @@ from typing import Any
 
 import datamint
 from datamint.server.errors import ValidationFailedError
-from datamint.server.models import model_host
+from datamint.server.models import environments, model_host
 
 HOST_SCRIPT = model_host.__file__
 _HOSTS: dict[str, ModelHost] = {}
@@ -70,11 +70,11 @@ class ModelHost:
         Raises:
             ValidationFailedError: The model does not load, or is not servable (the message says why).
         """
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        env.update({"PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1",
-                    "DATAMINT_HOST_SRC": os.path.dirname(os.path.dirname(os.path.abspath(datamint.__file__)))})
+        env = environments.process_environment()
+        env["DATAMINT_HOST_SRC"] = os.path.dirname(os.path.dirname(os.path.abspath(datamint.__file__)))
         self.stderr_tail.clear()
-        self.process = subprocess.Popen([self.python, "-P", HOST_SCRIPT, self.model_dir, self.flavor],
+        # -I: no script folder, user site or PYTHON* variables on the host's path (only the environment's)
+        self.process = subprocess.Popen([self.python, "-I", HOST_SCRIPT, self.model_dir, self.flavor],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         env=env, cwd=self.model_dir, start_new_session=True)
         threading.Thread(target=self._pump_stderr, args=(self.process,), daemon=True).start()

@@ -1,7 +1,7 @@
 """The model host: a process that loads one deployed model in the model's own environment and serves it.
 
 The worker starts it with the Python of the model's isolated environment
-(``<env>/bin/python -P model_host.py <model dir> <flavor>``, see
+(``<env>/bin/python -I model_host.py <model dir> <flavor>``, see
 :mod:`datamint.server.models.hosting`). It imports only the standard library and numpy at the top,
 so it runs in any environment, even one where ``datamint`` is another package (the official
 client's flavor installs ``datamint==2.45.0`` there).
