@@ -54,6 +54,7 @@ class ModelHost:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self.sink: Callable[[str], None] | None = None
         self.lock = threading.Lock()
+        self.closed = False  # stopped for good (deployment removed, shutdown): never started again
 
     @property
     def pid(self) -> int | None:
@@ -216,6 +217,9 @@ def predict(host: ModelHost, mode: str, inputs: list[dict[str, Any]], params: di
         host.sink = log
         try:
             for attempt in (1, 2):
+                if host.closed:
+                    raise ValidationFailedError("The deployment was removed while this job ran; deploy the model "
+                                                "again and run the prediction again")
                 if not host.alive():
                     old = host.pid
                     code = host.process.returncode if host.process is not None else None
@@ -249,6 +253,7 @@ def stop(model_dir: str) -> bool:
         host = _HOSTS.pop(model_dir, None)
     if host is None:
         return False
+    host.closed = True
     host.stop()
     return True
 
@@ -259,6 +264,7 @@ def stop_all() -> None:
         hosts = list(_HOSTS.values())
         _HOSTS.clear()
     for host in hosts:
+        host.closed = True
         host.stop()
 
 
