@@ -1,7 +1,7 @@
 """Isolated per-model environments: a model whose requirements the workers lack is deployed into a
 virtualenv of its own (built once per requirement set, reused after), served by a model host process
 that is restarted when it dies and stopped with its deployment; unresolvable requirements and other
-torch pins fail the deploy naming them.
+torch pins fail the deploy naming them; cancelling a deploy kills pip and leaves no half-built environment.
 
 The package the workers lack is ``roman`` (pure Python, one module, on PyPI; the model imports it in
 ``predict_image``). The session's servers share one environments folder (``tests/conftest.py``).
@@ -76,13 +76,21 @@ def prepared(server, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-unt
     server.app.state.mlflow.ensure_ready()
     # A requirement the workers satisfy, unique to this run: a new environment for the concurrency test.
     fresh = [*ROMAN, f"packaging>=1.{uuid.uuid4().int % 10**6}"]
+    # A local package whose build (setup.py, run by pip) writes a marker and then takes two minutes.
+    slow = folder / "slowbuild"
+    slow.mkdir()
+    marker = folder / "slowbuild-started"
+    (slow / "setup.py").write_text(f"import pathlib, time\npathlib.Path({str(marker)!r}).write_text('x')\n"
+                                   "time.sleep(120)\nfrom setuptools import setup\nsetup(name='slowbuild')\n")
     names = {"first": unique("roman"), "second": unique("roman"), "c1": unique("conc"), "c2": unique("conc"),
-             "bad": unique("bad"), "torch": unique("torch")}
+             "bad": unique("bad"), "torch": unique("torch"), "slow": unique("slow")}
     models = {names["first"]: ROMAN, names["second"]: ROMAN, names["c1"]: fresh, names["c2"]: fresh,
-              names["bad"]: ["numpy", "roman==999.0"], names["torch"]: ["numpy", "torch==2.0.0"]}
+              names["bad"]: ["numpy", "roman==999.0"], names["torch"]: ["numpy", "torch==2.0.0"],
+              names["slow"]: ["numpy", f"slowbuild @ {slow.as_uri()}"]}
     env = {"url": server.url, "key": server.admin_key, "project": project.id, "models": models}
     run_python(LOG_MODELS, {"TEST_INPUT": json.dumps(env)}, folder)
-    yield {"api": api, "resource": rid, "worklist": wid, **names}
+    yield {"api": api, "resource": rid, "worklist": wid, "server": server, "slow_dir": str(slow),
+           "marker": marker, **names}
     api.close()
 
 
@@ -195,3 +203,28 @@ def test_unresolvable_requirements_and_another_torch_fail_the_deploy_naming_them
     assert torch.status == "failed"
     assert "torch==2.0.0" in torch.error_message and "never install another torch" in torch.error_message
     assert not any("building the model environment" in line for line in torch.logs())
+
+
+def test_cancelling_a_deploy_stops_pip_and_leaves_no_half_built_environment(prepared) -> None:  # type: ignore[no-untyped-def]
+    api, marker = prepared["api"], prepared["marker"]
+    job = api.deploy.start(prepared["slow"], model_version=1)
+    deadline = time.time() + 300
+    while not marker.exists():  # pip is building the package
+        assert time.time() < deadline and api.deploy.get_by_id(job.id).status in ("queued", "running")
+        time.sleep(0.2)
+    assert api.deploy.cancel(job) is True
+    deadline = time.time() + 60
+    while (job := api.deploy.get_by_id(job.id)).status not in ("cancelled", "failed", "completed"):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert job.status == "cancelled"
+    logs = [x["line"] for x in api.jobs.logs(job.id)]
+    assert "pip stopped (the deploy was cancelled)" in logs
+    builders = [p for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "cmdline").exists()
+                and prepared["slow_dir"].encode() in (p / "cmdline").read_bytes()]
+    assert builders == []
+    envs = prepared["server"].data_dir.parent / "model-envs"
+    key = next(re.search(r"building the model environment (\w+)", line).group(1) for line in logs
+               if "building the model environment" in line)
+    assert [p.name for p in envs.iterdir() if key in p.name and not p.name.endswith(".lock")] == []
+    assert api.deploy.image_exists(prepared["slow"], "1") is False
