@@ -194,7 +194,7 @@ def test_a_model_logged_with_the_official_flavor_deploys_and_predicts(server, tm
     assert job.status == "completed", job.error_message
     logs = job.logs()
     assert any("the official client's flavor (datamint 2.45.0)" in line for line in logs)
-    assert any("loaded Bright in its environment; modes: image" in line for line in logs)
+    assert any(line.endswith("loaded Bright in its environment; modes: image, frame, slice") for line in logs)
 
     inference = api.inference.predict_image(env["flavored"], model_version=1, resource_id=rid, save_results=True,
                                             save_results_options={"worklist_id": wid})

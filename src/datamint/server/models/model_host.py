@@ -164,6 +164,10 @@ class OfficialModel:
 
         self.model = datamint_flavor._load_pyfunc(model_dir).unwrap_python_model()
         official = set(self.model.get_supported_modes())
+        # The flavor's volume bridge runs predict_slice slice by slice and returns 2-D masks stamped with
+        # their frame, which this server does not assemble into a volume: only a predict_volume of the model's own.
+        if getattr(getattr(type(self.model), "predict_volume", None), "_is_bridge", False):
+            official.discard("volume")
         self.modes = [m for m in MODES if m in official]
         if not self.modes:
             raise LoadProblem("no_predict", f"{type(self.model).__name__} implements no prediction mode this server "
