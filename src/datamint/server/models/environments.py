@@ -166,6 +166,10 @@ def plan(model_dir: str, flavors: dict[str, Any]) -> Plan:
         names = {_name(r) for r in requirements}
         if "datamint" not in names and result.official_version:
             requirements.append(f"datamint=={result.official_version}")
+    if official is None:
+        # Our SDK's models get our package from the worker, whatever version they name: on the package
+        # index, "datamint" is the official client, which is not what their pickles need.
+        requirements = result.requirements = [r for r in requirements if _name(r) != "datamint"]
     torch_version = _installed("torch")
     for line in requirements:
         try:
