@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,7 @@ class ModelHost:
         self.sink: Callable[[str], None] | None = None
         self.lock = threading.Lock()
         self.closed = False  # stopped for good (deployment removed, shutdown): never started again
+        self.created = time.monotonic()
 
     @property
     def pid(self) -> int | None:
@@ -256,6 +258,16 @@ def stop(model_dir: str) -> bool:
     host.closed = True
     host.stop()
     return True
+
+
+def retain(model_dirs: set[str], grace_s: float = 600.0) -> int:
+    """Stop this process's hosts of models no deployment serves any more (removed through another
+    process), except those started in the last ``grace_s`` (a deploy may not have recorded its
+    deployment yet). Returns how many were stopped."""
+    now = time.monotonic()
+    with _LOCK:
+        stale = [d for d, h in _HOSTS.items() if d not in model_dirs and now - h.created > grace_s]
+    return sum(stop(d) for d in stale)
 
 
 def stop_all() -> None:

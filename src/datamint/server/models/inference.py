@@ -211,8 +211,10 @@ def run_inference(ctx: JobContext) -> dict[str, Any]:
                                                   f"{p['tag']}': it was removed after this job was queued")
         source = deployment.source
         environment = (deployment.details or {}).get("environment")
+        served = set(session.scalars(select(ModelDeployment.source).distinct()))
         resources = [annotations_service.live_resource(session, me, rid) for rid in p["resource_ids"]]
         session.expunge_all()
+    hosting.retain({serving.model_dir_of(s) for s in served})  # hosts of deployments removed elsewhere
     model_dir = serving.materialize(backend, source)
     total = len(resources)
     inputs = []
