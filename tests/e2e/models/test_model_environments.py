@@ -45,9 +45,20 @@ class Numeral(dm.DatamintModel):
         return [[dm.Mask("bright", x.pixels > level), dm.Category("numeral", roman.toRoman(int(x.pixels.max())))]
                 for x in inputs]
 
+class Broken(Numeral):
+    def load_context(self, context):
+        raise RuntimeError("the weights file is missing")
+
+class Plain(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
 with mlflow.start_run():
     for name, requirements in env["models"].items():
         dm.log_model(Numeral(), name=name, registered_model_name=name, pip_requirements=requirements)
+    dm.log_model(Broken(), name="broken", registered_model_name=env["broken"], pip_requirements=env["roman"])
+    mlflow.pyfunc.log_model(name="plain", python_model=Plain(), registered_model_name=env["plain"],
+                            pip_requirements=env["roman"])
 print(json.dumps({"ok": True}))
 """
 
@@ -87,7 +98,9 @@ def prepared(server, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-unt
     models = {names["first"]: ROMAN, names["second"]: ROMAN, names["c1"]: fresh, names["c2"]: fresh,
               names["bad"]: ["numpy", "roman==999.0"], names["torch"]: ["numpy", "torch==2.0.0"],
               names["slow"]: ["numpy", f"slowbuild @ {slow.as_uri()}"]}
-    env = {"url": server.url, "key": server.admin_key, "project": project.id, "models": models}
+    names.update(broken=unique("broken"), plain=unique("plain"))
+    env = {"url": server.url, "key": server.admin_key, "project": project.id, "models": models, "roman": ROMAN,
+           "broken": names["broken"], "plain": names["plain"]}
     run_python(LOG_MODELS, {"TEST_INPUT": json.dumps(env)}, folder)
     yield {"api": api, "resource": rid, "worklist": wid, "server": server, "slow_dir": str(slow),
            "marker": marker, **names}
@@ -228,3 +241,17 @@ def test_cancelling_a_deploy_stops_pip_and_leaves_no_half_built_environment(prep
                if "building the model environment" in line)
     assert [p.name for p in envs.iterdir() if key in p.name and not p.name.endswith(".lock")] == []
     assert api.deploy.image_exists(prepared["slow"], "1") is False
+
+
+def test_models_that_do_not_load_or_are_not_datamint_models_fail_in_their_environment(prepared) -> None:  # type: ignore[no-untyped-def]
+    api = prepared["api"]
+    broken = _deploy(api, prepared["broken"])
+    assert broken.status == "failed"
+    assert broken.error_message.startswith("The model does not load in its environment (RuntimeError: the weights "
+                                           "file is missing). Check that it loads with mlflow.pyfunc.load_model")
+    plain = _deploy(api, prepared["plain"])
+    assert plain.status == "failed"
+    assert plain.error_message.startswith("The model is a Plain, not a datamint.mlflow.DatamintModel: subclass "
+                                          "DatamintModel")
+    assert api.deploy.image_exists(prepared["broken"], "1") is False
+    assert api.deploy.image_exists(prepared["plain"], "1") is False

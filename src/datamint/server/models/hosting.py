@@ -30,6 +30,7 @@ HOST_SCRIPT = model_host.__file__
 _HOSTS: dict[str, ModelHost] = {}
 _LOCK = threading.Lock()
 _LOAD_TIMEOUT_S = 900.0
+_FORWARD_LINES = 200
 
 
 class HostDied(Exception):
@@ -53,7 +54,8 @@ class ModelHost:
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
-        self.sink: Callable[[str], None] | None = None
+        self._sink: Callable[[str], None] | None = None
+        self._forwarded = 0
         self.lock = threading.Lock()
         self.closed = False  # stopped for good (deployment removed, shutdown): never started again
         self.created = time.monotonic()
@@ -62,6 +64,15 @@ class ModelHost:
     def pid(self) -> int | None:
         """The host's process id (None before it starts)."""
         return self.process.pid if self.process is not None else None
+
+    @property
+    def sink(self) -> Callable[[str], None] | None:
+        """Where the model's output goes while a job talks to the host (its log), or None."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, value: Callable[[str], None] | None) -> None:
+        self._sink, self._forwarded = value, 0
 
     def alive(self) -> bool:
         """Whether the host process is running."""
@@ -105,10 +116,13 @@ class ModelHost:
             if not line:
                 continue
             self.stderr_tail.append(line)
-            sink = self.sink
-            if sink is not None:
+            sink = self._sink
+            if sink is not None and self._forwarded <= _FORWARD_LINES:
+                self._forwarded += 1
+                text = f"model: {line}" if self._forwarded <= _FORWARD_LINES else \
+                    f"(more output of the model not logged: at most {_FORWARD_LINES} lines per job step)"
                 with contextlib.suppress(Exception):
-                    sink(f"model: {line}")
+                    sink(text[:2000])
 
     def _tail(self) -> str:
         return " | ".join(list(self.stderr_tail)[-8:]) or "(none)"
