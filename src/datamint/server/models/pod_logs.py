@@ -113,9 +113,10 @@ async def follow(database: Database, d_id: str, pod: dict[str, Any], interval: f
         elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
             quiet_since = time.monotonic()
             yield b": keep-alive\n\n"
-        if time.monotonic() - started > max_seconds:
+        if time.monotonic() - started >= max_seconds:
             yield _sse("end", {"status": "running", "reason": f"the stream's {max_seconds:g} s are over; "
-                                                              "open it again to go on"})
+                                                              "open it again to go on" if max_seconds else
+                                                              "follow=false: the recent lines only"})
             return
         if await disconnected():
             return
@@ -151,9 +152,12 @@ def list_pods(model_name: str, request: Request, session: SessionDep, me: Curren
 def stream_logs(model_name: str, request: Request, session: SessionDep, me: CurrentUser,
                 tag: Annotated[str, Query(max_length=128)] = common.DEFAULT_TAG,
                 interval: Annotated[float, Query(ge=0.5, le=10)] = 2.0,
-                project_id: str | None = None) -> StreamingResponse:
+                project_id: str | None = None, follow_new: Annotated[bool, Query(alias="follow")] = True,
+                ) -> StreamingResponse:
     """SSE of the deployment's log, following it: ``start``, its recent lines and then each new line as a
-    ``log`` event, ``end`` when the deployment is removed or after an hour."""
+    ``log`` event, ``end`` when the deployment is removed or after an hour (``follow=false``: right after
+    the recent lines)."""
     d = _deployment(session, request, me, model_name, tag, project_id)
-    return StreamingResponse(follow(request.app.state.database, d.id, _pod(d), interval, request.is_disconnected),
+    return StreamingResponse(follow(request.app.state.database, d.id, _pod(d), interval, request.is_disconnected,
+                                    MAX_STREAM_S if follow_new else 0.0),
                              media_type="text/event-stream", headers=SSE_HEADERS)
