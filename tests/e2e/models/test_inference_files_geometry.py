@@ -249,3 +249,22 @@ def test_pod_log_stream_ends_when_the_deployment_is_removed(server, deployed) ->
     reader.join(30)
     assert not reader.is_alive()
     assert events[-1] == ("end", {"event": "end", "status": "removed", "reason": "the deployment was removed"})
+
+
+def test_with_gpu_on_a_machine_without_one_deploys_on_cpu_with_a_warning(server, deployed) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    assert not torch.cuda.is_available(), "this test is about a machine without a GPU"
+    api, model = deployed["api"], deployed["model"]
+    job = api.deploy.start(model, model_alias="champion", with_gpu=True)
+    job.wait(timeout=300)
+    assert job.status == "completed", job.error_message
+    assert job.with_gpu is True and job.result["gpu_available"] is False
+    warnings = [line for line in api.jobs.logs(job.id) if line["level"] == "warning"]
+    assert [line["line"] for line in warnings] == ["with_gpu: this worker has no GPU; the model runs on CPU"]
+    pods = httpx.get(f"{server.url}/datamint/api/v1/pod-logs/{model}/pods", headers={"apikey": deployed["key"]},
+                     timeout=30).json()
+    assert [(p["name"], p["need_gpu"]) for p in pods] == [(f"{model}:champion", True)]
+    inference = api.inference.predict_image(model, resource_id=deployed["resource"])
+    api.inference.wait(inference, timeout=300)
+    assert inference.status == "completed", inference.error_message
