@@ -268,3 +268,47 @@ def test_with_gpu_on_a_machine_without_one_deploys_on_cpu_with_a_warning(server,
     inference = api.inference.predict_image(model, resource_id=deployed["resource"])
     api.inference.wait(inference, timeout=300)
     assert inference.status == "completed", inference.error_message
+
+
+OFFICIAL_FOLLOW = r"""
+import json, threading, time
+env = json.loads(ENV_JSON)
+import datamint.api.client as client_module
+import datamint.utils.urls as urls_module
+import datamint.mlflow.env_utils as env_module
+for module in (client_module, urls_module, env_module):  # our server is its own "MLflow host"
+    module.derive_mlflow_url = lambda url: url
+from datamint import Api
+
+api = Api()
+lines, ended = [], []
+
+def follow():
+    for line in api.pod_logs.stream_logs(env["model"], tag="champion", interval=0.5):
+        lines.append(line)
+    ended.append(True)
+
+threading.Thread(target=follow, daemon=True).start()
+deadline = time.monotonic() + 60
+while not lines and time.monotonic() < deadline:
+    time.sleep(0.1)
+time.sleep(1.0)
+replayed = len(lines)
+job = api.inference.predict_image(env["model"], model_alias="champion", resource_id=env["resource"])
+api.inference.wait(job, timeout=300)
+marker = "[" + job.id[:8] + "]"
+while not any(marker in l and l.endswith(" completed") for l in lines) and time.monotonic() < deadline + 120:
+    time.sleep(0.1)
+print(json.dumps({"replayed": replayed, "new": [l for l in lines[replayed:] if marker in l], "ended": bool(ended)}))
+"""
+
+
+def test_official_client_follows_the_pod_log_stream(server, deployed) -> None:  # type: ignore[no-untyped-def]
+    from fixtures.official_client import run_official
+
+    env = {"model": deployed["model"], "resource": deployed["resource"]}
+    out = json.loads(run_official(OFFICIAL_FOLLOW.replace("ENV_JSON", repr(json.dumps(env))), server.url, deployed["key"],
+                                  timeout=600).strip().splitlines()[-1])
+    assert out["replayed"] > 0 and out["ended"] is False
+    assert out["new"] and out["new"][-1].endswith(" completed")
+    assert any("loaded in this worker" in line for line in out["new"])
