@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from bombs import png_bomb
 from mlflow_helpers import run_python
 
 from datamint import Api
@@ -174,6 +175,9 @@ def test_sent_files_are_checked_like_uploads(server, deployed, tmp_path: Path) -
     fake_answer = httpx.post(url, data=body, files={"file": ("fake.dcm", fake.read_bytes(), "application/dicom")},
                              headers={"apikey": deployed["key"]}, timeout=30)
     assert fake_answer.status_code == 415, fake_answer.text
+    bomb = httpx.post(url, data=body, files={"file": ("huge.png", png_bomb(30000, 30000), "image/png")},
+                      headers={"apikey": deployed["key"]}, timeout=60)
+    assert bomb.status_code == 413 and "DATAMINT_SERVER_MAX_FRAME_PIXELS" in bomb.text, bomb.text
     # The official client sends only the path in JSON: refused, saying what to do.
     refused = httpx.post(f"{server.url}/datamint/api/v1/model-inference/predict-image",
                          json={"model_name": deployed["model"], "file_path": str(deployed["dicom"])},

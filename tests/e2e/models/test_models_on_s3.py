@@ -15,7 +15,7 @@ from datamint import Api
 from fixtures.projects import png_path
 from fixtures.s3 import CREDENTIALS, moto_server
 
-from conftest import BACKENDS, start_server, unique
+from conftest import BACKENDS, own_database, start_server, unique
 
 BUCKET = "datamint-models"
 
@@ -51,11 +51,11 @@ print(json.dumps({"run_id": run.info.run_id, "notes": notes, "mask_sum": int(pre
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def s3_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with moto_server() as endpoint:
+    folder = tmp_path_factory.mktemp(f"s3-{request.param}")
+    with moto_server() as endpoint, own_database(request.param, folder) as database_url:
         url = (f"s3://{BUCKET}/dm?endpoint_url={endpoint}&access_key={CREDENTIALS['access_key']}"
                f"&secret_key={CREDENTIALS['secret_key']}&region={CREDENTIALS['region']}&create_bucket=true")
-        running = start_server(request.param, request, tmp_path_factory.mktemp(f"s3-{request.param}"),
-                               storage_url=url)
+        running = start_server(request.param, request, folder, storage_url=url, database_url=database_url)
         live = next(running)
         try:
             yield live, endpoint

@@ -98,9 +98,9 @@ def geometry_of(store: BlobStore, source: Any) -> ResourceGeometry:
         except (AttributeError, KeyError, TypeError, ValueError):
             return ResourceGeometry("pixels")  # no patient geometry in the header: pixels, as the clients do
     if source.mimetype == NIFTI:
-        affine = ResourceShape.of(source.mimetype, source.file_metadata).affine
+        affine = (source.file_metadata or {}).get("affine")  # what the SDK converts a user's points with
         if affine is None:
-            affine = (source.file_metadata or {}).get("affine")
+            affine = ResourceShape.of(source.mimetype, source.file_metadata).affine
         if affine is not None:
             return ResourceGeometry.from_affine(affine)
     return ResourceGeometry("pixels")
