@@ -55,9 +55,13 @@ def pg_database(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str | None) -> Iterator[tuple[str, str]]:
-    """``datamint server run`` in a subprocess; yields (url, admin key)."""
-    port, key = _free_port(), f"dmk_bench_{uuid.uuid4().hex}"
+def running_server(data_dir: Path, database_url: str | None, key: str | None = None) -> Iterator[tuple[str, str]]:
+    """``datamint server run`` in a subprocess; yields (url, admin key).
+
+    Args:
+        key: The first admin's API key (a database that already has its organization keeps its own keys).
+    """
+    port, key = _free_port(), key or f"dmk_bench_{uuid.uuid4().hex}"
     env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": key,
            "DATAMINT_SERVER_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
     command = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir",

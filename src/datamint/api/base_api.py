@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -404,32 +405,41 @@ class BaseApi:
         GET listings page with ``offset``/``limit`` query parameters; POST search listings put
         them in the JSON body as strings (wire protocol §2). When a page carries ``nextCursor``
         (our server's keyset paging), the next page is asked for with ``after=<cursor>`` instead
-        of an offset, which costs the server the same for every page.
+        of an offset, which costs the server the same for every page. While the caller consumes
+        a full page, the next one is already being fetched and decoded (one request ahead, in a
+        worker thread): the server's work on the next page overlaps the caller's on this one.
         """
-        offset = 0
-        returned = 0
-        cursor: str | None = None
-        while True:
-            page_size = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - returned)
-            if page_size <= 0:
-                return
+
+        def fetch(offset: int, cursor: str | None, page_size: int) -> Any:
             if method == "GET":
                 query = {k: v for k, v in (params or {}).items() if v is not None}
                 query.update({"after": cursor} if cursor else {"offset": offset})
                 query["limit"] = page_size
-                response = self._request("GET", path, params=query)
-            else:
-                payload = dict(body or {})
-                payload.update(offset=str(offset), limit=str(page_size))
-                response = self._request(method, path, params=params, json=payload)
-            data = response.json()
-            cursor = data.get("nextCursor") if method == "GET" and isinstance(data, dict) else None
-            items = items_from(data, return_field)
-            yield from items
-            returned += len(items)
-            offset += len(items)
-            if len(items) < page_size:
-                return
+                return self._request("GET", path, params=query).json()
+            payload = dict(body or {})
+            payload.update(offset=str(offset), limit=str(page_size))
+            return self._request(method, path, params=params, json=payload).json()
+
+        def next_size(returned: int) -> int:
+            return PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - returned)
+
+        page_size = next_size(0)
+        if page_size <= 0:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamint-pages") as pool:
+            pending: Future[Any] | None = pool.submit(fetch, 0, None, page_size)
+            returned = 0
+            while pending is not None:
+                data = pending.result()
+                cursor = data.get("nextCursor") if method == "GET" and isinstance(data, dict) else None
+                items = items_from(data, return_field)
+                returned += len(items)
+                pending = None
+                if len(items) >= page_size:
+                    page_size = next_size(returned)
+                    if page_size > 0:
+                        pending = pool.submit(fetch, returned, cursor, page_size)
+                yield from items
 
     # -- conversions -------------------------------------------------------------------------
 

@@ -234,9 +234,19 @@ def resource_from_dict(data: dict[str, Any]) -> Resource:
     """
     from datamint.entities.resources import SPECIALISED
 
-    best, score = Resource, 0
-    for klass in SPECIALISED:
-        match = klass.matches(data)
-        if match > score:
-            best, score = klass, match
+    # A class chosen by storage or mimetype (score 2 or more) does not depend on the file name:
+    # remembered per (storage, mimetype), as a listing has thousands of resources of a few kinds.
+    key = (str(data.get("storage") or ""), str(data.get("mimetype") or "").lower())
+    best = _CLASS_BY_KIND.get(key)
+    if best is None:
+        best, score = Resource, 0
+        for klass in SPECIALISED:
+            match = klass.matches(data)
+            if match > score:
+                best, score = klass, match
+        if score >= 2 and len(_CLASS_BY_KIND) < 256:
+            _CLASS_BY_KIND[key] = best
     return best(**data)
+
+
+_CLASS_BY_KIND: dict[tuple[str, str], type[Resource]] = {}

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, FetchedValue, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from datamint.server.db.base import Base, JsonType, created_at_column, id_column
+from datamint.server.db.base import Base, JsonType, UtcDateTime, created_at_column, id_column
 
 
 class Resource(Base):
@@ -77,14 +77,28 @@ class Resource(Base):
 
 
 class ResourceTag(Base):
-    """A tag of a resource; ``position`` keeps the order in which tags were given."""
+    """A tag of a resource; ``position`` keeps the order in which tags were given.
+
+    ``customer_id``, ``deleted`` and ``created_at`` are copies of the resource's, written by the
+    database (triggers of migration 0019_listing_tags, on insert and whenever the resource's
+    values change: soft delete, restore), never by this code: a tag filter's count and page read
+    the ``(customer_id, deleted, tag, created_at, resource_id)`` index alone.
+    """
 
     __tablename__ = "resource_tags"
-    __table_args__ = (Index("ix_resource_tags_tag_resource_id", "tag", "resource_id"),)
+    __table_args__ = (
+        Index("ix_resource_tags_tag_resource_id", "tag", "resource_id"),
+        Index("ix_resource_tags_customer_id_deleted_tag_created_at_resource_id", "customer_id", "deleted", "tag",
+              "created_at", "resource_id"),
+    )
 
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(200), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Filled by the database (FetchedValue: the ORM never writes them and reads them back when asked).
+    customer_id: Mapped[str | None] = mapped_column(String(36), server_default=FetchedValue())
+    deleted: Mapped[bool | None] = mapped_column(server_default=FetchedValue())
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), server_default=FetchedValue())
 
 
 class ProjectResource(Base):

@@ -8,8 +8,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Row,
+    and_,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from datamint.server.auth.models import User
 from datamint.server.projects.models import Project, ProjectMember
@@ -99,14 +112,81 @@ def _conditions(customer_id: str, f: ResourceFilters, tags_first: bool = False) 
 COUNT_CAP = 10_000
 
 
+#: What a listing page reads of each resource: every column, as plain rows named like the
+#: :class:`Resource` attributes (a page of 5,000 is read about a third faster than as ORM objects).
+PAGE_KEYS = tuple(column.key for column in Resource.__mapper__.column_attrs)
+PAGE_COLUMNS = tuple(getattr(Resource, key) for key in PAGE_KEYS)
+
+
 @dataclass
 class ListingPage:
     """One page of a listing: the rows, the (capped) count and the keyset cursor of the next page."""
 
-    rows: Sequence[Resource]
+    rows: Sequence[Row[Any]]
     total: int
     total_capped: bool
     next_after: tuple[datetime, str] | None
+
+
+def _tags_alone(f: ResourceFilters, extra: Sequence[ColumnElement[bool]]) -> bool:
+    """Whether the listing's filters are all carried by the tag rows (organization, deleted,
+    creation time, ids, tags) and it is ordered by creation time: then :func:`_tagged_keys`
+    answers its count and page from the tag index without visiting ``resources``."""
+    others = (f.status, f.modality, f.mimetype, f.channel, f.filename, f.source_filepath, f.series_uid,
+              f.project_ids, f.not_in_project)
+    return bool(f.tags) and not extra and f.order_field == "created_at" and all(v is None for v in others)
+
+
+def _tagged_keys(customer_id: str, f: ResourceFilters, after: tuple[datetime, str] | None,
+                 first: int | None = None) -> CompoundSelect:
+    """``(created_at, id)`` of each resource matching a tags-alone listing, once each, from the
+    ``resource_tags(customer_id, deleted, tag, created_at, resource_id)`` index.
+
+    Union: one index range per tag; a resource already found under an earlier tag of the list is
+    skipped (one primary-key probe per row of the later ranges), so the ranges are simply
+    concatenated (a count stops at its cap) or merged in ``created_at`` order (a page).
+    Intersection: the first tag's range, each row probed for the other tags.
+
+    Args:
+        first: Only the first this many rows of each range, in the listing's order (a page).
+    """
+    tags = list(dict.fromkeys(f.tags))
+    streams = tags[:1] if f.tags_match_all else tags
+    parts = []
+    for i, tag in enumerate(streams):
+        t = aliased(ResourceTag)
+        conds: list[ColumnElement[bool]] = [t.customer_id == customer_id, t.tag == tag]
+        if f.deleted == "exclude":
+            conds.append(t.deleted.is_(False))
+        elif f.deleted == "only":
+            conds.append(t.deleted.is_(True))
+        if f.created_from is not None:
+            conds.append(t.created_at >= f.created_from)
+        if f.created_to is not None:
+            conds.append(t.created_at < f.created_to)
+        if f.only_ids is not None:
+            conds.append(t.resource_id.in_(f.only_ids))
+        if after is not None:
+            position = tuple_(t.created_at, t.resource_id)
+            conds.append(position > tuple_(*after) if f.ascending else position < tuple_(*after))
+        if f.tags_match_all:
+            for other in tags[1:]:
+                o = aliased(ResourceTag)
+                conds.append(exists().where(o.resource_id == t.resource_id, o.tag == other))
+        elif i:  # OFFSET 0 keeps PostgreSQL from making this an anti join, which reads the whole
+            # earlier ranges before the first row and so loses the ordered merge and the cap
+            e = aliased(ResourceTag)
+            conds.append(~exists(select(literal(1)).where(e.resource_id == t.resource_id, e.tag.in_(tags[:i]))
+                                 .offset(0)))
+        part = select(t.created_at.label("created_at"), t.resource_id.label("id")).where(*conds)
+        if first is not None:  # each range's first rows in order (PostgreSQL does not merge the
+            # ranges of a UNION ALL in order: without this it would sort every row of every range)
+            order = [t.created_at.asc(), t.resource_id.asc()] if f.ascending else [t.created_at.desc(),
+                                                                                    t.resource_id.desc()]
+            ranked = part.order_by(*order).limit(first).subquery()
+            part = select(ranked.c.created_at, ranked.c.id)
+        parts.append(part)
+    return union_all(*parts)
 
 
 def list_resources(session: Session, customer_id: str, f: ResourceFilters, offset: int, limit: int,
@@ -117,26 +197,38 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
     The count stops at :data:`COUNT_CAP` (counting a million matches costs more than the page).
     Deep pages: ``after`` (the ``(created_at, id)`` of the last row seen, keyset paging, newest
     first or oldest first) seeks straight to the page through the listing index; ``offset``
-    walks the index for ids only and fetches the page's rows by primary key.
+    walks the index for ids only and fetches the page's rows by primary key. A listing filtered
+    by tags alone reads its count and page ids from the tag index (:func:`_tagged_keys`).
 
     Args:
         extra: Further conditions (e.g. "has no annotation") added by callers.
         after: Keyset position (only with ``order_field`` ``created_at``).
     """
-    conds = [*_conditions(customer_id, f), *extra]
-    count_conds = [*_conditions(customer_id, f, tags_first=True), *extra]
-    column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
-    if after is not None:
-        position = tuple_(Resource.created_at, Resource.id)
-        seek = position > tuple_(*after) if f.ascending else position < tuple_(*after)
-        conds.append(seek)
-        count_conds.append(seek)
-    counted = session.scalar(select(func.count()).select_from(
-        select(literal(1)).select_from(Resource).where(*count_conds).limit(COUNT_CAP + 1).subquery())) or 0
-    order = [column.asc() if f.ascending else column.desc(), Resource.id.asc() if f.ascending else Resource.id.desc()]
-    ids = select(Resource.id).where(*conds).order_by(*order).offset(0 if after else offset).limit(limit)
-    page_ids = list(session.scalars(ids))
-    found = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(page_ids)))} if page_ids else {}
+    start = 0 if after else offset
+    if _tags_alone(f, extra):
+        keys = _tagged_keys(customer_id, f, after)
+        counted = session.scalar(select(func.count()).select_from(
+            select(literal(1)).select_from(keys.subquery()).limit(COUNT_CAP + 1).subquery())) or 0
+        direction = (lambda c: c.asc()) if f.ascending else (lambda c: c.desc())
+        ids = _tagged_keys(customer_id, f, after, start + limit).order_by(
+            direction(literal_column("created_at")), direction(literal_column("id")))
+        page_ids = [rid for _, rid in session.execute(ids.offset(start).limit(limit))]
+    else:
+        conds = [*_conditions(customer_id, f), *extra]
+        count_conds = [*_conditions(customer_id, f, tags_first=True), *extra]
+        column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
+        if after is not None:
+            position = tuple_(Resource.created_at, Resource.id)
+            seek = position > tuple_(*after) if f.ascending else position < tuple_(*after)
+            conds.append(seek)
+            count_conds.append(seek)
+        counted = session.scalar(select(func.count()).select_from(
+            select(literal(1)).select_from(Resource).where(*count_conds).limit(COUNT_CAP + 1).subquery())) or 0
+        order = [column.asc() if f.ascending else column.desc(),
+                 Resource.id.asc() if f.ascending else Resource.id.desc()]
+        page_ids = list(session.scalars(select(Resource.id).where(*conds).order_by(*order).offset(start).limit(limit)))
+    found = ({r.id: r for r in session.execute(select(*PAGE_COLUMNS).where(Resource.id.in_(page_ids)))}
+             if page_ids else {})
     rows = [found[rid] for rid in page_ids if rid in found]
     capped = counted > COUNT_CAP
     total = max(COUNT_CAP, offset + len(rows)) if capped else counted
