@@ -45,7 +45,7 @@ from datamint.server.models import deploy as models_deploy
 from datamint.server.models import environments as model_environments
 from datamint.server.models import hosting as model_hosting
 from datamint.server.models import inference as models_inference
-from datamint.server.models import model_info, pod_logs
+from datamint.server.models import mlflow_ui_router, model_info, pod_logs
 from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.models.mlflow_router import router as mlflow_router
 from datamint.server.pages import DOCS_ASSETS, DOCS_ASSETS_URL
@@ -212,6 +212,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.include_router(dicomweb_router)
     app.include_router(dicom_settings_router)
     app.include_router(mlflow_router)
+    mlflow_ui_router.install(app)
     app.include_router(models_deploy.router)
     app.include_router(models_inference.router)
     app.include_router(pod_logs.router)

@@ -264,8 +264,11 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
     if needs.python and needs.python.rsplit(".", 1)[0] != ".".join(map(str, sys.version_info[:2])):
         ctx.log(f"the model was logged with Python {needs.python}; it runs with this server's Python "
                 f"{sys.version.split()[0]}", "warning")
-    if p.get("with_gpu"):
-        ctx.log("with_gpu: this server's workers have no GPU; the model runs on CPU", "warning")
+    if p.get("with_gpu"):  # never a failure: the deployment serves on what the workers have
+        details["gpu_available"] = _gpu_available()
+        ctx.log("with_gpu: a GPU is visible to this worker; the model decides where it runs" if
+                details["gpu_available"] else "with_gpu: this worker has no GPU; the model runs on CPU",
+                "info" if details["gpu_available"] else "warning")
     if p.get("convert_to_onnx"):
         ctx.progress(5, 6, "exporting to ONNX", force=True)
         details["onnx"] = _export_onnx(ctx, model, p.get("input_shape") or [], model_dir)
@@ -281,9 +284,19 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
                                     annotation_specs=specs, details=details, deploy_job_id=ctx.job_id,
                                     created_by=ctx.created_by, created_at=utcnow()))
         result = {"image_name": image, "model_version": version.version, "supported_modes": modes,
-                  "annotation_specs": specs, **({"onnx": details["onnx"]} if "onnx" in details else {})}
+                  "annotation_specs": specs, **({"onnx": details["onnx"]} if "onnx" in details else {}),
+                  **({"gpu_available": details["gpu_available"]} if "gpu_available" in details else {})}
         ctx.complete(session, result)
     return result
+
+
+def _gpu_available() -> bool:
+    """Whether torch (when installed) sees a CUDA device in this worker."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _load_checked(model_dir: str) -> Any:

@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from datamint.imaging.resource_geometry import ResourceGeometry
 from datamint.server.annotations import masks
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.errors import NotFoundError, ValidationFailedError
+from datamint.server.models import inputs
 from datamint.server.models.mlflow_backend import MlflowBackend
 from datamint.server.storage.base import BlobStore
 
@@ -144,13 +146,13 @@ def _source(store: BlobStore, key: str) -> Any:
     return local if local is not None else store.get(key)
 
 
-def local_file(store: BlobStore, resource: Any, folder: str) -> str:
-    """A path to the resource's file: the store's own file, or a copy in ``folder``."""
+def local_file(store: BlobStore, resource: Any, folder: str, name: str) -> str:
+    """A path to the resource's (or sent file's) file: the store's own file, or a copy ``name`` in ``folder``."""
     local = store.local_path(resource.location)
     if local is not None:
         return str(local)
     suffix = os.path.splitext(resource.filename or "")[1]
-    path = os.path.join(folder, f"{resource.id}{suffix}")
+    path = os.path.join(folder, f"{name}{suffix}")
     with open(path, "wb") as handle:
         handle.write(store.get(resource.location))
     return path
@@ -250,7 +252,8 @@ def _nifti(mask: np.ndarray, affine: np.ndarray | None) -> bytes:
     return gzip.compress(image.to_bytes(), compresslevel=6)
 
 
-def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict[str, Any]) -> list[Planned]:
+def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict[str, Any],
+             geometry: ResourceGeometry | None = None) -> list[Planned]:
     """The annotations for one input's predictions, checked against the resource's geometry.
 
     Args:
@@ -258,6 +261,7 @@ def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict
         model_input: The input it was given (its kind and frame/slice place the annotations).
         resource: The resource.
         base: Fields every item carries (source, model_id, worklist, imported_from, author).
+        geometry: How the resource's pixel points are stored (``inputs.geometry_of``; none: pixels).
 
     Raises:
         ValidationFailedError: A prediction does not fit the resource (its message says how).
@@ -287,14 +291,16 @@ def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict
                                                 "takes a 2-D (height, width) mask")
                 out.append(Planned({**item, **scope}, masks.check_png(_png(array), shape)))
         elif isinstance(p, Box):
-            z = float(frame or 0)
-            points = [[p.x_min, p.y_min, z], [p.x_max, p.y_min, z], [p.x_min, p.y_max, z], [p.x_max, p.y_max, z]]
-            out.append(Planned({"type": "square", "identifier": p.label, "geometry": {"points": points},
+            corners = [(p.x_min, p.y_min), (p.x_max, p.y_min), (p.x_min, p.y_max), (p.x_max, p.y_max)]
+            out.append(Planned({"type": "square", "identifier": p.label,
+                                "geometry": inputs.place_points(geometry or ResourceGeometry("pixels"), corners,
+                                                                model_input),
                                 **scope, **base, **confidence}))
         elif isinstance(p, Point):
             out.append(Planned({"type": "point", "identifier": p.label,
-                                "geometry": {"points": [[p.x, p.y, float(frame or 0)]]}, **scope, **base,
-                                **confidence}))
+                                "geometry": inputs.place_points(geometry or ResourceGeometry("pixels"),
+                                                                [(p.x, p.y)], model_input),
+                                **scope, **base, **confidence}))
         elif isinstance(p, Category):
             out.append(Planned({"type": "category", "identifier": p.identifier, "value": p.value, **scope, **base,
                                 **confidence}))
