@@ -77,9 +77,9 @@ def headers_json(session: Session, rows: Sequence[Row[Any]],
             raise RuntimeError(f"cannot read the DICOM header of resource {row.resource_id}: {exc}") from exc
         made[row.resource_id] = text
         texts.append(text)
-    for resource_id, text in made.items():
-        session.execute(update(DicomInstance).where(DicomInstance.resource_id == resource_id)
-                        .values(header_json=text, header=None))
+    if made:  # one executemany by primary key, not one statement per instance
+        session.execute(update(DicomInstance), [{"resource_id": resource_id, "header_json": text, "header": None}
+                                                for resource_id, text in made.items()])
     return texts
 
 
