@@ -87,30 +87,36 @@ def fuzzy_key(name: str | None) -> str | None:
     return (" " + " ".join(words))[:400] if words else None
 
 
-def _header_bytes(ds: Dataset, src: Source) -> bytes | None:
+def _header_bytes(ds: Dataset, src: Source, pixel_offset: int | None = None) -> bytes | None:
     """The file's bytes before its Pixel Data element; ``None`` when they cannot be cut safely."""
-    element = next((ds.get_item(tag) for tag in _PIXEL_TAGS if tag in ds), None)
-    if element is None:
-        return None
-    tell = getattr(element, "file_tell", None) or getattr(element, "value_tell", None)
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if tell is None or syntax is None or syntax.is_deflated or not syntax.is_little_endian:
+    if syntax is None or syntax.is_deflated or not syntax.is_little_endian:
         return None
-    start = tell - (12 if not syntax.is_implicit_VR else 8)
+    if pixel_offset is not None:  # the element is not in the data set: the caller read where it starts
+        start, tags = pixel_offset, _PIXEL_TAGS
+    else:
+        element = next((ds.get_item(tag) for tag in _PIXEL_TAGS if tag in ds), None)
+        if element is None:
+            return None
+        tell = getattr(element, "file_tell", None) or getattr(element, "value_tell", None)
+        if tell is None:
+            return None
+        start, tags = tell - (12 if not syntax.is_implicit_VR else 8), (int(element.tag),)
     if not 0 < start <= _MAX_HEADER:
         return None
     data = read_head(src, start + 4)
-    tag = element.tag
-    marker = (tag.group).to_bytes(2, "little") + (tag.element).to_bytes(2, "little")
-    return data[:start] if data[start:start + 4] == marker else None
+    markers = {(tag >> 16).to_bytes(2, "little") + (tag & 0xFFFF).to_bytes(2, "little") for tag in tags}
+    return data[:start] if data[start:start + 4] in markers else None
 
 
-def index_entry(ds: Dataset, src: Source) -> DicomIndexEntry | None:
+def index_entry(ds: Dataset, src: Source, pixel_offset: int | None = None) -> DicomIndexEntry | None:
     """The index entry of an instance, or ``None`` when it lacks Study/Series/SOP Instance UIDs.
 
     Args:
         ds: The data set, parsed from `src` (its pixel data may or may not be loaded).
         src: The file it was read from (bytes, a path or a seekable binary reader).
+        pixel_offset: Where the Pixel Data element starts in `src`, for a data set read without
+            it (:func:`~datamint.imaging.dicom_io.read_checked_header`).
 
     Returns:
         A :class:`DicomIndexEntry`; its ``header`` is ``None`` when the bytes before the pixel
@@ -138,7 +144,7 @@ def index_entry(ds: Dataset, src: Source) -> DicomIndexEntry | None:
                   "sop_class_uid": _text(ds, "SOPClassUID", 128), "instance_number": _int(ds, "InstanceNumber"),
                   "number_of_frames": number_of_frames(ds), "rows": _int(ds, "Rows"),
                   "columns": _int(ds, "Columns"), "transfer_syntax_uid": str(syntax) if syntax else None},
-        header=_header_bytes(ds, src),
+        header=_header_bytes(ds, src, pixel_offset),
     )
 
 

@@ -6,7 +6,11 @@ they are also saved as annotations of source ``model_deploy`` in the worklist gi
 
 from __future__ import annotations
 
+import json
+import mimetypes
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -15,6 +19,10 @@ from datamint.api.base_api import ApiConfig
 from datamint.api.endpoints.model_jobs_base import ModelJobsApi
 from datamint.entities.model_jobs import InferenceJob
 from datamint.exceptions import DatamintException, ModelNotDeployedError
+
+
+_MODES = {"": "default", "/predict-image": "image", "/predict-frame": "frame", "/predict-slice": "slice",
+          "/predict-volume": "volume"}
 
 
 class InferenceApi(ModelJobsApi):
@@ -49,9 +57,19 @@ class InferenceApi(ModelJobsApi):
                                 "project_id": get_active_project_id() if "/" not in model_name else None, **extra}
         if save_results:
             body["save_results"] = True
+        local = [*([file_path] if file_path is not None else []), *(file_paths or [])]
         try:
-            data = self._request("POST", f"/{self.endpoint_base}{path}",
-                                 json={k: v for k, v in body.items() if v is not None}).json()
+            if local:  # the files themselves, in one multipart request (the server holds them for the job)
+                payload = {k: v for k, v in body.items() if v is not None and k not in ("file_path", "file_paths")}
+                with ExitStack() as stack:
+                    files = [("file", (Path(str(p)).name, stack.enter_context(open(p, "rb")),
+                                       mimetypes.guess_type(str(p))[0] or "application/octet-stream"))
+                             for p in local]
+                    data = self._request("POST", f"/{self.endpoint_base}/files", files=files,
+                                         data={"request": json.dumps(payload), "mode": _MODES[path]}).json()
+            else:
+                data = self._request("POST", f"/{self.endpoint_base}{path}",
+                                     json={k: v for k, v in body.items() if v is not None}).json()
         except DatamintException as exc:
             if "no deployed image found" in str(exc).lower():
                 raise ModelNotDeployedError(model_name, model_version, model_alias) from exc
@@ -70,8 +88,10 @@ class InferenceApi(ModelJobsApi):
             model_version: Its deployed version; or
             model_alias: its deployed alias; neither: ``'champion'``.
             resource_id: One resource; resource_ids: several.
-            file_path: Not supported: upload the file as a resource first (the server says so).
-            file_paths: Likewise.
+            file_path: A file on this machine (DICOM, NIfTI, image...): sent with the request, checked as
+                an upload, held by the server for the job only (not a resource; ``save_results`` is
+                refused). Predictions come back in ``job.predictions``, resources first, then files.
+            file_paths: Several such files.
             save_results: Save the predictions as annotations.
             params: Passed to the model's ``predict_*`` as keyword arguments.
             save_results_options: ``{'worklist_id', 'annotation_source': 'model_deploy'|'model_pipeline',

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from datamint.server.db.base import utcnow
 from datamint.server.jobs import repository as repo
+from datamint.server.jobs import wakeups
 
 if TYPE_CHECKING:
     from datamint.server.db.session import Database
@@ -133,12 +134,14 @@ class JobContext:
             with self.database.transaction() as session:
                 if not repo.set_progress(session, self.job_id, self.worker_id, done, total, text):
                     self._lost.set()
+            wakeups.notify(self.job_id)
         self.check_cancelled()
 
     def log(self, line: str, level: str = "info") -> None:
         """Append a line to the job's log (timestamped; ``GET /jobs/{id}/logs`` and ``datamint jobs logs``)."""
         with self.database.transaction() as session:
             repo.append_log(session, self.job_id, [(level, str(line))])
+        wakeups.notify(self.job_id)
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Save what the next attempt (or the cleanup) needs to know, e.g. blobs about to be written.
@@ -168,6 +171,7 @@ class JobContext:
                 self._fence(session)
         if self._completing:
             self.completed, self._completing = True, False
+            wakeups.notify(self.job_id)
 
     def complete(self, session: Session, result: dict[str, Any] | None = None) -> None:
         """Mark the job completed with ``result`` in the same transaction as the handler's writes.

@@ -11,6 +11,12 @@ and are shaped as wire §10 says the official client reads them:
 
 A comment line (``: keep-alive``) goes out every 15 s of silence so that proxies keep the
 connection; the stream stops when the client goes away.
+
+How soon a change is seen: the row is read again after ``FIRST_POLL_S``, then at doubling
+intervals up to ``POLL_S`` while nothing changes (a short job is seen ending within tens of
+milliseconds, a long one costs a read every quarter second). A job run by this process also wakes
+its streams at once when it ends or logs (:func:`.wakeups.notify`, called by the runner and the job
+context); jobs run by other worker processes are seen by polling.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 
 from datamint.server.jobs import repository as repo
-from datamint.server.jobs import service
+from datamint.server.jobs import service, wakeups
 from datamint.server.jobs.models import TERMINAL
 
 if TYPE_CHECKING:
     from datamint.server.db.session import Database
 
 POLL_S = 0.25
+FIRST_POLL_S = 0.02
 KEEP_ALIVE_S = 15.0
 _WATCHED = ("status", "progress", "attempt", "cancel_requested", "error_message")
 
@@ -57,22 +64,25 @@ async def status_events(database: Database, job_id: str, disconnected: Callable[
     """The status stream of ``job_id`` (already checked visible)."""
     last: tuple[Any, ...] | None = None
     quiet_since = time.monotonic()
-    while True:
-        wire = await run_in_threadpool(_load, database, job_id)
-        if wire is None:
-            return
-        key = tuple(json.dumps(wire[k], sort_keys=True) for k in _WATCHED)
-        if key != last:
-            last, quiet_since = key, time.monotonic()
-            yield _event(wire)
-            if wire["status"] in TERMINAL:
+    delay = FIRST_POLL_S
+    with wakeups.watching(job_id) as woken:
+        while True:
+            wire = await run_in_threadpool(_load, database, job_id)
+            if wire is None:
                 return
-        elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
-            quiet_since = time.monotonic()
-            yield b": keep-alive\n\n"
-        if await disconnected():
-            return
-        await anyio.sleep(POLL_S)
+            key = tuple(json.dumps(wire[k], sort_keys=True) for k in _WATCHED)
+            if key != last:
+                last, quiet_since, delay = key, time.monotonic(), FIRST_POLL_S
+                yield _event(wire)
+                if wire["status"] in TERMINAL:
+                    return
+            elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
+                quiet_since = time.monotonic()
+                yield b": keep-alive\n\n"
+            if await disconnected():
+                return
+            await wakeups.wait(woken, delay)
+            delay = min(POLL_S, delay * 2)
 
 
 async def log_events(database: Database, job_id: str, after: int,
@@ -83,20 +93,23 @@ async def log_events(database: Database, job_id: str, after: int,
         return
     yield _event({"event": "start", "job": wire}, "start")
     quiet_since = time.monotonic()
-    while True:
-        status, lines = await run_in_threadpool(_load_logs, database, job_id, after)
-        for line in lines:
-            after = line["seq"]
-            yield _event({"event": "log", **line}, "log")
-        if lines:
-            quiet_since = time.monotonic()
-        elif status is None or status in TERMINAL:
-            yield _event({"event": "end", "status": status}, "end")
-            return
-        elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
-            quiet_since = time.monotonic()
-            yield b": keep-alive\n\n"
-        if await disconnected():
-            return
-        if not lines:
-            await anyio.sleep(POLL_S)
+    delay = FIRST_POLL_S
+    with wakeups.watching(job_id) as woken:
+        while True:
+            status, lines = await run_in_threadpool(_load_logs, database, job_id, after)
+            for line in lines:
+                after = line["seq"]
+                yield _event({"event": "log", **line}, "log")
+            if lines:
+                quiet_since, delay = time.monotonic(), FIRST_POLL_S
+            elif status is None or status in TERMINAL:
+                yield _event({"event": "end", "status": status}, "end")
+                return
+            elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
+                quiet_since = time.monotonic()
+                yield b": keep-alive\n\n"
+            if await disconnected():
+                return
+            if not lines:
+                await wakeups.wait(woken, delay)
+                delay = min(POLL_S, delay * 2)

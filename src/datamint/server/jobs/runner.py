@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from datamint.server.db.base import utcnow
 from datamint.server.errors import AppError, public_message, server_dirs
-from datamint.server.jobs import registry
+from datamint.server.jobs import registry, wakeups
 from datamint.server.jobs import repository as repo
 from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
 
@@ -119,6 +119,7 @@ class Runner:
             assert job is not None
             repo.append_log(session, job_id, [("info", f"attempt {job.attempt} of {job.max_attempts} started "
                                                        f"on {self.worker_id}")])
+        wakeups.notify(job_id)
         ctx = JobContext(job, self.database, self.store, self.worker_id, self.lease_s)
         with self._lock:
             self._running.add(job_id)
@@ -163,6 +164,7 @@ class Runner:
             if ended:
                 repo.append_log(session, ctx.job_id, [("error" if status == "failed" else "info",
                                                        status + (f": {message}" if message else ""))])
+        wakeups.notify(ctx.job_id)
 
     def _log(self, ctx: JobContext, level: str, line: str) -> None:
         with self.database.transaction() as session:

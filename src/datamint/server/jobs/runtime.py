@@ -160,7 +160,7 @@ class JobRuntime:
         return status
 
     def cleanup(self, job: Job) -> None:
-        """Run the cleanup of ``job``'s kind (for a job cancelled while queued after a lost attempt)."""
+        """Run the cleanup of ``job``'s kind (for a job cancelled while queued)."""
         kind = registry.get(job.kind)
         if kind is not None:
             run_cleanup(kind, JobContext(job, self.database, self.store, self.worker_id, self.lease_s))

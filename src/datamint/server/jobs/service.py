@@ -129,8 +129,9 @@ def cancel(session: Session, runtime: JobRuntime, me: Principal, job_id: str) ->
     job = visible_job(session, me, job_id)
     if repo.cancel_queued(session, job.id):
         repo.append_log(session, job.id, [("info", f"cancelled by {me.email} before it started")])
-        if job.attempt > 0:
-            unit_of_work.after_commit(session, lambda: runtime.cleanup(job))
+        # Its kind's cleanup runs even before a first attempt: a job may own files from its creation
+        # (an inference job's sent files); cleanups remove only what the job recorded.
+        unit_of_work.after_commit(session, lambda: runtime.cleanup(job))
     elif repo.request_cancel(session, job.id):
         repo.append_log(session, job.id, [("info", f"cancellation requested by {me.email}")])
     session.refresh(job)

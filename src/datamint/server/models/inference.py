@@ -6,7 +6,8 @@ once that the model is deployed (404 ``No deployed image found ...`` otherwise, 
 official client raises as ``ModelNotDeployedError``), that the caller may run it
 (``project.predict``) and see the resources, and answers ``{"job_id"}``. The job:
 
-1. loads the deployment's model once per worker process and keeps it loaded;
+1. loads the deployment's model once per worker process and keeps it loaded (in-process, or in its
+   model host process when it has an environment of its own, started again if it died);
 2. reads each resource into a :class:`datamint.mlflow.ModelInput` in its own geometry;
 3. calls the model in batches (its ``batch_size``, else all inputs at once) with ``params`` and
    ``prompts``;
@@ -18,11 +19,13 @@ official client raises as ``ModelNotDeployedError``), that the caller may run it
 
 from __future__ import annotations
 
+import tempfile
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 
 from datamint.server import policy
@@ -30,7 +33,7 @@ from datamint.server.annotations import masks
 from datamint.server.annotations import service as annotations_service
 from datamint.server.annotations.models import Annotation
 from datamint.server.common.ids import check_uuid
-from datamint.server.common.values import JsonObject, Line, RequestBody, line
+from datamint.server.common.values import JsonObject, Line, RequestBody, line, parse_json
 from datamint.server.db.base import iso, new_id
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
 from datamint.server.errors import NotFoundError, ValidationFailedError
@@ -39,7 +42,7 @@ from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
 from datamint.server.jobs.models import Job
 from datamint.server.jobs.router import SSE_HEADERS
-from datamint.server.models import common, serving
+from datamint.server.models import common, environments, hosting, inputs, serving
 from datamint.server.models.models import ModelDeployment
 
 KIND = "models.inference"
@@ -89,16 +92,26 @@ def inference_wire(job: Job) -> dict[str, Any]:
             "completed_at": iso(job.finished_at)}
 
 
+FILE_PATH_REFUSED = (
+    "file_path names a file on your machine, which this server cannot read (the official client sends only the "
+    "path). Send the file itself: datamint's api.inference.predict_*(file_path=...) posts it to "
+    "/datamint/api/v1/model-inference/files; or upload it as a resource first (api.resources.upload_resource) "
+    "and pass its resource_id")
+
+
 def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWork, me: CurrentUser,
-            jobs: JobsDep) -> dict[str, Any]:
+            jobs: JobsDep, files: list[UploadFile] | None = None) -> dict[str, Any]:
     if body.file_path or body.file_paths:
-        raise ValidationFailedError("file_path names a file on your machine, which this server cannot read: "
-                                    "upload it first (api.resources.upload_resource) and pass its resource_id")
+        raise ValidationFailedError(FILE_PATH_REFUSED)
     ids = list(dict.fromkeys([*([body.resource_id] if body.resource_id else []), *(body.resource_ids or [])]))
-    if not ids:
+    if not ids and not files:
         raise ValidationFailedError("Name the resources to predict on: resource_id or resource_ids")
-    if len(ids) > MAX_RESOURCES:
+    if len(ids) + len(files or []) > MAX_RESOURCES:
         raise ValidationFailedError(f"At most {MAX_RESOURCES} resources per inference job; split the list")
+    if files and body.save_results:
+        raise ValidationFailedError("save_results needs resources: predictions on a sent file come back in the "
+                                    "job's result only. Upload the file as a resource (api.resources."
+                                    "upload_resource) and predict on its resource_id to save them as annotations")
     backend = request.app.state.mlflow
     project_id, name = common.model_project(session, backend, me, body.model_name, body.project_id,
                                             policy.ProjectAction.PREDICT)
@@ -113,16 +126,57 @@ def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWor
                                     f"{', '.join(deployment.supported_modes)}")
     resources = [annotations_service.live_resource(session, me, check_uuid(rid, "resource")) for rid in ids]
     options = body.save_results_options or SaveOptions()
-    if options.worklist_id:  # the worklist and the caller's right to annotate there, now
+    if options.worklist_id and resources:  # the worklist and the caller's right to annotate there, now
         annotations_service.clean_items(session, me, resources[0], [
             {"type": "label", "identifier": "-", "annotation_worklist_id": options.worklist_id}], check_labels=False)
+    uploads = [inputs.check_file(f.file, f.filename, f.content_type, me.customer_id) for f in files or []]
     params = {"model_name": name, "model_version": deployment.model_version, "tag": tag,
               "deployment_id": deployment.id, "mode": mode, "resource_ids": [r.id for r in resources],
               "frame_index": body.frame_index, "slice_index": body.slice_index, "axis": body.axis,
               "params": body.params or {}, "prompts": body.prompts, "save_results": body.save_results,
               "save_results_options": options.model_dump()}
-    job = jobs_service.submit(session, jobs, me, KIND, params, project_id=project_id)
+    if not uploads:
+        job = jobs_service.submit(session, jobs, me, KIND, params, project_id=project_id)
+        return {"job_id": job.id}
+
+    def work(pending: masks.PendingBlobs) -> Job:
+        # The files are written under intents committed first; the job that owns them commits with the unit.
+        pending.put_all([(u.location, f.file.read()) for u, f in zip(uploads, files or [], strict=True)])
+        job = jobs_service.submit(session, jobs, me, KIND, {**params, "uploads": [u.to_param() for u in uploads]},
+                                  project_id=project_id)
+        pending.settle()
+        return job
+
+    for f in files or []:
+        f.file.seek(0)
+    job = masks.with_blobs(session, request.app.state.blob_store, me.customer_id, work)
     return {"job_id": job.id}
+
+
+@router.post("/files")
+def predict_files(request: Request, session: UnitOfWork, me: CurrentUser, jobs: JobsDep,
+                  file: Annotated[list[UploadFile], File(description="the files to predict on (one or more)")],
+                  payload: Annotated[str, Form(alias="request", description="the predict route's JSON body")],
+                  mode: Annotated[Literal["default", "image", "frame", "slice", "volume"],
+                                  Form(description="which predict_* of the model")] = "default",
+                  ) -> dict[str, Any]:
+    """Predict on files sent with the request (not resources): our SDK's ``predict_*(file_path=...)``.
+
+    Each file is checked as an upload is, held for the job only and deleted when it ends; the
+    predictions come back in the job's ``result_data.predictions`` (``save_results`` is refused).
+    """
+    if len(file) > inputs.MAX_FILES:
+        raise ValidationFailedError(f"At most {inputs.MAX_FILES} files per request; send several jobs")
+    try:
+        body = InferenceBody.model_validate(parse_json(payload, "request"))
+    except PydanticValidationError as exc:
+        raise ValidationFailedError(f"The request field is not a valid inference body: "
+                                    f"{exc.errors(include_url=False, include_input=False)}") from exc
+    if mode == "frame" and body.frame_index is None:
+        raise ValidationFailedError("predict-frame needs frame_index")
+    if mode == "slice" and (body.slice_index is None or body.axis is None):
+        raise ValidationFailedError("predict-slice needs slice_index and axis (axial, sagittal or coronal)")
+    return _submit(mode, body, request, session, me, jobs, file)
 
 
 @router.post("")
@@ -208,27 +262,34 @@ def run_inference(ctx: JobContext) -> dict[str, Any]:
             raise NotFoundError("Deployed image", f"No deployed image found for model '{p['model_name']}:"
                                                   f"{p['tag']}': it was removed after this job was queued")
         source = deployment.source
-        resources = [annotations_service.live_resource(session, me, rid) for rid in p["resource_ids"]]
+        environment = (deployment.details or {}).get("environment")
+        served = set(session.scalars(select(ModelDeployment.source).distinct()))
+        resources: list[Any] = [annotations_service.live_resource(session, me, rid) for rid in p["resource_ids"]]
         session.expunge_all()
+    hosting.retain({serving.model_dir_of(s) for s in served})  # hosts of deployments removed elsewhere
+    resources += [inputs.UploadedInput.from_param(u) for u in p.get("uploads") or []]
     model_dir = serving.materialize(backend, source)
-    warm = serving.is_loaded(model_dir)
-    model = serving.load(model_dir)
-    ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
-            f"{'already loaded' if warm else 'loaded'} in this worker")
     total = len(resources)
-    inputs = []
+    model_inputs = []
     for i, resource in enumerate(resources, 1):
-        inputs.append(serving.read_input(ctx.store, resource, p["mode"], frame_index=p.get("frame_index"),
+        model_inputs.append(serving.read_input(ctx.store, resource, p["mode"], frame_index=p.get("frame_index"),
                                          slice_index=p.get("slice_index"), axis=p.get("axis")))
         ctx.progress(i, total * 2, "reading resources")
-    call_params = {**(p.get("params") or {}), "mode": p["mode"]}
+    call_params = {**(p.get("params") or {})}
     if p.get("prompts"):
         call_params["prompts"] = p["prompts"]
-    batch = type(model).batch_size or total
-    outputs: list[list[Any]] = []
-    for start in range(0, total, batch):
-        outputs.extend(model.predict(None, inputs[start:start + batch], dict(call_params)))
-        ctx.progress(total + min(start + batch, total), total * 2, "predicting")
+    if environment:
+        outputs = _predict_in_host(ctx, environment, model_dir, resources, model_inputs, call_params)
+    else:
+        warm = serving.is_loaded(model_dir)
+        model = serving.load(model_dir)
+        ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
+                f"{'already loaded' if warm else 'loaded'} in this worker")
+        batch = type(model).batch_size or total
+        outputs = []
+        for start in range(0, total, batch):
+            outputs.extend(model.predict(None, model_inputs[start:start + batch], {**call_params, "mode": p["mode"]}))
+            ctx.progress(total + min(start + batch, total), total * 2, "predicting")
     options = p.get("save_results_options") or {}
     base = {"source": options.get("annotation_source") or "model_deploy",
             "model_id": p["model_name"], "is_model": True,
@@ -236,13 +297,58 @@ def run_inference(ctx: JobContext) -> dict[str, Any]:
             "import_author": options.get("author_email")}
     if options.get("worklist_id"):
         base["annotation_worklist_id"] = options["worklist_id"]
-    planned = [serving.to_items(preds, x, r, base) for preds, x, r in zip(outputs, inputs, resources, strict=True)]
+    planned = [serving.to_items(preds, x, r, base, inputs.geometry_of(ctx.store, r) if _has_geometry(preds) else None)
+               for preds, x, r in zip(outputs, model_inputs, resources, strict=True)]
     predictions = [[serving.prediction_to_wire(pl) for pl in group] for group in planned]
     result: dict[str, Any] = {"predictions": predictions, "model_name": p["model_name"],
                               "model_version": p["model_version"], "resource_ids": p["resource_ids"]}
-    if not p.get("save_results"):
-        return result
-    return _save(ctx, me, resources, planned, result)
+    if p.get("uploads"):
+        result["files"] = [u["filename"] for u in p["uploads"]]
+    if p.get("save_results"):
+        return _save(ctx, me, resources, planned, result)
+    if p.get("uploads"):  # complete first, then delete the files (a crash in between leaves them to the cleanup)
+        with ctx.transaction() as session:
+            ctx.complete(session, result)
+        ctx.log(f"deleted {inputs.delete_uploads(ctx.store, p)} sent file(s)")
+    return result
+
+
+def _has_geometry(predictions: list[Any]) -> bool:
+    from datamint.mlflow.model import Box, Point
+
+    return any(isinstance(pred, (Box, Point)) for pred in predictions)
+
+
+def _predict_in_host(ctx: JobContext, environment: dict[str, Any], model_dir: str, resources: list[Any],
+                     model_inputs: list[Any], call_params: dict[str, Any]) -> list[list[Any]]:
+    """Run the batches through the model's host process (in its own environment), started if needed."""
+    p = ctx.params
+    flavor = environment.get("flavor") or "datamint"
+    python = environment.get("python") or ""
+    if not environments.ready(environment.get("path") or ""):  # another machine, or the cache was cleaned
+        needs = environments.Plan(flavor, list(environment.get("requirements") or []),
+                                  official_version=environment.get("official_version"))
+        python = environments.ensure(needs, environments.root_for(ctx.database.url), ctx.log,
+                                     ctx.check_cancelled).python
+    host, warm = hosting.start(model_dir, python, flavor, ctx.log, ctx.check_cancelled)
+    ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
+            f"{'already loaded' if warm else 'loaded'} in its model host (pid {host.pid})")
+    total = len(model_inputs)
+    batch = host.info.get("batch_size") or total
+    outputs: list[list[Any]] = []
+    with tempfile.TemporaryDirectory(prefix="datamint-inference-") as folder:
+        paths = [serving.local_file(ctx.store, r, folder, f"input-{i}") if flavor == "official" else None
+                 for i, r in enumerate(resources)]
+        for start in range(0, total, batch):
+            chunk = [hosting.host_input(x, flavor, path)
+                     for x, path in zip(model_inputs[start:start + batch], paths[start:start + batch], strict=True)]
+            answer = hosting.predict(host, p["mode"], chunk, call_params, ctx.log, ctx.check_cancelled)
+            if len(answer) != len(chunk):
+                raise ValidationFailedError(f"The model returned {len(answer)} results for {len(chunk)} inputs: "
+                                            "return one list of predictions per input")
+            outputs.extend(hosting.predictions_of(answer))
+            ctx.progress(total + min(start + batch, total), total * 2, "predicting")
+    return outputs
 
 
 def _save(ctx: JobContext, me: Any, resources: list[Any], planned: list[list[serving.Planned]],
@@ -279,7 +385,11 @@ def _save(ctx: JobContext, me: Any, resources: list[Any], planned: list[list[ser
 
 
 def remove_unsaved_masks(ctx: JobContext) -> None:
-    """Cleanup of a failed or cancelled run: the mask files it wrote that no annotation references."""
+    """Cleanup of a failed or cancelled run: the files sent with it, and the mask files it wrote that no
+    annotation references."""
+    sent = inputs.delete_uploads(ctx.store, ctx.params)
+    if sent:
+        ctx.log(f"deleted {sent} sent file(s)")
     keys = ctx.checkpoint.get("mask_keys") or []
     if not keys:
         return

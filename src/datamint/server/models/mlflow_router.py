@@ -257,7 +257,8 @@ async def _spool(request: Request) -> tuple[IO[bytes], int]:
     return spool, size
 
 
-async def _serve(request: Request, path: str, me: Principal) -> Response:
+async def serve(request: Request, path: str, me: Principal) -> Response:
+    """Serve one MLflow REST call (``path`` as ``/api/...``): authorize it in its project, then MLflow's handler."""
     if not path.startswith(ALLOWED_PREFIXES) or "search-datasets" in path:
         return mlflow_error(404, f"MLflow endpoint {path} not found on this server (only tracking, "
                                  "model registry and artifacts are served)")
@@ -295,18 +296,18 @@ async def _serve(request: Request, path: str, me: Principal) -> Response:
 @body_kind("json", caller=True, errors=mlflow_error_body)  # the gate authenticates before the body
 async def mlflow_rest(request: Request, rest: str, me: CurrentUser) -> Response:
     """MLflow tracking and model registry REST API (MLflow's handlers, our keys and projects)."""
-    return await _serve(request, f"/api/2.0/mlflow/{rest}", me)
+    return await serve(request, f"/api/2.0/mlflow/{rest}", me)
 
 
 @router.api_route("/api/2.0/mlflow-artifacts/{rest:path}", methods=_METHODS)
 @body_kind("upload", caller=True, errors=mlflow_error_body)
 async def mlflow_artifacts(request: Request, rest: str, me: CurrentUser) -> Response:
     """MLflow's artifact proxy; the files live in our blob store under ``mlflow/workspaces/<project>/``."""
-    return await _serve(request, f"/api/2.0/mlflow-artifacts/{rest}", me)
+    return await serve(request, f"/api/2.0/mlflow-artifacts/{rest}", me)
 
 
 @router.get("/api/3.0/mlflow/server-info")
 @body_kind("small", caller=True, errors=mlflow_error_body)
 async def mlflow_server_info(request: Request, me: CurrentUser) -> Response:
     """MLflow's server-info (store type, features), for MLflow clients that ask."""
-    return await _serve(request, "/api/3.0/mlflow/server-info", me)
+    return await serve(request, "/api/3.0/mlflow/server-info", me)

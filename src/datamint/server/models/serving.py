@@ -19,14 +19,15 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
 
+from datamint.imaging.resource_geometry import ResourceGeometry
 from datamint.server.annotations import masks
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.errors import NotFoundError, ValidationFailedError
+from datamint.server.models import inputs
 from datamint.server.models.mlflow_backend import MlflowBackend
 from datamint.server.storage.base import BlobStore
 
@@ -83,6 +84,11 @@ def cache_dir() -> str:
     return os.path.join(tempfile.gettempdir(), f"datamint-models-{os.getuid() if hasattr(os, 'getuid') else 0}")
 
 
+def model_dir_of(source: str) -> str:
+    """The local folder of the artifacts at ``source`` (whether copied yet or not)."""
+    return os.path.join(cache_dir(), hashlib.sha256(source.encode()).hexdigest()[:32])
+
+
 def materialize(backend: MlflowBackend, source: str) -> str:
     """A local folder holding the artifacts at ``source`` (``mlflow-artifacts:/...``), copied once."""
     prefix = "mlflow-artifacts:/"
@@ -90,7 +96,7 @@ def materialize(backend: MlflowBackend, source: str) -> str:
         raise ValidationFailedError(f"The model's artifacts are at {source!r}, outside this server's artifact "
                                     "store; log the model through this server")
     path = source[len(prefix):].strip("/")
-    target = os.path.join(cache_dir(), hashlib.sha256(source.encode()).hexdigest()[:32])
+    target = model_dir_of(source)
     if os.path.isdir(target):
         return target
     backend.ensure_ready()
@@ -116,42 +122,6 @@ def _ensure(folder: str) -> str:
     return folder
 
 
-def unmet_requirements(model_dir: str) -> tuple[list[str], list[str]]:
-    """The model's requirements that this environment lacks, and those installed in another version.
-
-    Returns:
-        ``(missing, other_versions)``: lines of ``requirements.txt`` whose package is not installed,
-        and ``"name: wants <spec>, has <version>"`` for installed packages of another version.
-    """
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    path = os.path.join(model_dir, "requirements.txt")
-    missing: list[str] = []
-    other: list[str] = []
-    if not os.path.exists(path):
-        return missing, other
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.strip()
-            if not line or line.startswith(("#", "-")):
-                continue
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                missing.append(line)
-                continue
-            if req.marker is not None and not req.marker.evaluate():
-                continue
-            try:
-                installed = importlib_metadata.version(req.name)
-            except importlib_metadata.PackageNotFoundError:
-                missing.append(line)
-                continue
-            if req.specifier and not req.specifier.contains(installed, prereleases=True):
-                other.append(f"{req.name}: wants {req.specifier}, has {installed}")
-    return missing, other
-
-
 def load(model_dir: str) -> Any:
     """The model's Python object (a DatamintModel), loaded once per process and kept."""
     with _LOAD_LOCK:
@@ -174,6 +144,18 @@ def is_loaded(model_dir: str) -> bool:
 def _source(store: BlobStore, key: str) -> Any:
     local = store.local_path(key)
     return local if local is not None else store.get(key)
+
+
+def local_file(store: BlobStore, resource: Any, folder: str, name: str) -> str:
+    """A path to the resource's (or sent file's) file: the store's own file, or a copy ``name`` in ``folder``."""
+    local = store.local_path(resource.location)
+    if local is not None:
+        return str(local)
+    suffix = os.path.splitext(resource.filename or "")[1]
+    path = os.path.join(folder, f"{name}{suffix}")
+    with open(path, "wb") as handle:
+        handle.write(store.get(resource.location))
+    return path
 
 
 def _volume(src: Any, mimetype: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -270,7 +252,8 @@ def _nifti(mask: np.ndarray, affine: np.ndarray | None) -> bytes:
     return gzip.compress(image.to_bytes(), compresslevel=6)
 
 
-def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict[str, Any]) -> list[Planned]:
+def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict[str, Any],
+             geometry: ResourceGeometry | None = None) -> list[Planned]:
     """The annotations for one input's predictions, checked against the resource's geometry.
 
     Args:
@@ -278,6 +261,7 @@ def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict
         model_input: The input it was given (its kind and frame/slice place the annotations).
         resource: The resource.
         base: Fields every item carries (source, model_id, worklist, imported_from, author).
+        geometry: How the resource's pixel points are stored (``inputs.geometry_of``; none: pixels).
 
     Raises:
         ValidationFailedError: A prediction does not fit the resource (its message says how).
@@ -307,14 +291,16 @@ def to_items(predictions: list[Any], model_input: Any, resource: Any, base: dict
                                                 "takes a 2-D (height, width) mask")
                 out.append(Planned({**item, **scope}, masks.check_png(_png(array), shape)))
         elif isinstance(p, Box):
-            z = float(frame or 0)
-            points = [[p.x_min, p.y_min, z], [p.x_max, p.y_min, z], [p.x_min, p.y_max, z], [p.x_max, p.y_max, z]]
-            out.append(Planned({"type": "square", "identifier": p.label, "geometry": {"points": points},
+            corners = [(p.x_min, p.y_min), (p.x_max, p.y_min), (p.x_min, p.y_max), (p.x_max, p.y_max)]
+            out.append(Planned({"type": "square", "identifier": p.label,
+                                "geometry": inputs.place_points(geometry or ResourceGeometry("pixels"), corners,
+                                                                model_input),
                                 **scope, **base, **confidence}))
         elif isinstance(p, Point):
             out.append(Planned({"type": "point", "identifier": p.label,
-                                "geometry": {"points": [[p.x, p.y, float(frame or 0)]]}, **scope, **base,
-                                **confidence}))
+                                "geometry": inputs.place_points(geometry or ResourceGeometry("pixels"),
+                                                                [(p.x, p.y)], model_input),
+                                **scope, **base, **confidence}))
         elif isinstance(p, Category):
             out.append(Planned({"type": "category", "identifier": p.identifier, "value": p.value, **scope, **base,
                                 **confidence}))
