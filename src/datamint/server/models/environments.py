@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import queue
@@ -291,6 +292,9 @@ def _worker_sites() -> list[str]:
 
 
 def _build(model_plan: Plan, path: str, log: Callable[[str], None], check: Callable[[], None]) -> None:
+    if importlib.util.find_spec("pip") is None:
+        raise ValidationFailedError("Building the model's environment needs pip in the workers' environment "
+                                    "(python -m ensurepip, or pip install pip), which it lacks")
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(path)
     site_dir = _site_packages(path)
     with open(os.path.join(site_dir, "_datamint_worker_site.pth"), "w", encoding="utf-8") as handle:
