@@ -316,3 +316,18 @@ def test_official_client_follows_the_pod_log_stream(server, deployed) -> None:  
     assert out["replayed"] > 0 and out["ended"] is False
     assert out["new"] and out["new"][-1].endswith(" completed")
     assert any("loaded in this worker" in line for line in out["new"])
+
+
+def test_cli_predicts_on_a_local_file(server, deployed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from datamint.cli.models import app as models_app
+
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", deployed["key"])
+    result = CliRunner().invoke(models_app, ["predict", deployed["model"], str(deployed["dicom"]), "--mode", "image"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{"):])
+    box, point, category = out["predictions"][0]
+    assert box["geometry"]["points"][3] == patient(10, 12) and category["value"] == "32x32"
+    assert out["annotation_ids"] is None
