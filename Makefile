@@ -6,7 +6,7 @@ PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 PORT   ?= 5000
 DATA   ?=
 
-.PHONY: run test test-sqlite bench lint install-server install-dev official-client web clean
+.PHONY: run test test-sqlite bench lint install-server install-dev official-client web ohif clean
 
 # The web app (web/, Node 20 + npm) is built into the Python package, which serves it.
 WEB_BUILT   = src/datamint/server/webapp/static/index.html
@@ -42,19 +42,27 @@ $(WEB_BUILT): web/node_modules/.package-lock.json $(WEB_SOURCES)
 ## Build the web app into src/datamint/server/webapp/static (done by run, test and bench).
 web: $(WEB_BUILT)
 
+# OHIF Viewer's published build (npm's @ohif/app, a 50 MB download), served at /ohif/.
+OHIF_BUILT = src/datamint/server/webapp/ohif/index.html
+$(OHIF_BUILT): web/ohif/prepare.py web/ohif/app-config.js
+	$(PYTHON) web/ohif/prepare.py --out src/datamint/server/webapp/ohif
+
+## Fetch OHIF Viewer into src/datamint/server/webapp/ohif (done by run and test).
+ohif: $(OHIF_BUILT)
+
 official-client: .venv-official/.installed
 install-server: $(VENV)/.server-installed
 install-dev: $(VENV)/.dev-installed
 
 ## Start the platform on its embedded defaults (SQLite + a local data folder).
-run: install-server web
+run: install-server web ohif
 	$(VENV)/bin/datamint server run --port $(PORT) $(if $(DATA),--data-dir $(DATA),)
 
 ## Run the whole test suite against SQLite and the local PostgreSQL.
-test: install-dev official-client web
+test: install-dev official-client web ohif
 	$(PY) -m pytest -q
 
-test-sqlite: install-dev official-client web
+test-sqlite: install-dev official-client web ohif
 	DATAMINT_TEST_BACKENDS=sqlite $(PY) -m pytest -q
 
 bench: install-dev web
@@ -64,4 +72,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .venv-official .pytest_cache .ruff_cache web/node_modules src/datamint/server/webapp/static test-artifacts
+	rm -rf $(VENV) .venv-official .pytest_cache .ruff_cache web/node_modules src/datamint/server/webapp/static src/datamint/server/webapp/ohif test-artifacts

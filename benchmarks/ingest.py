@@ -14,14 +14,26 @@ uploads in a rotated order, so none always runs first (cold disk cache) or last.
 checked: the SDK returns one id per file (or per series), Orthanc answers ``Success`` for every
 instance and counts them all.
 
-The ratio to Orthanc is printed for the per-file upload only: both sides then store the same
-files, one request each. The assembled upload sends one request per series and builds multi-frame
-objects, which Orthanc does not do, so it has no Orthanc counterpart.
+Both uploads are compared with Orthanc's files/s (``per-file/orthanc`` and
+``assembled/orthanc``; above 1: we are faster). Both sides store the same files at the same
+concurrency; the SDK sends them the way it always does (the per-file upload in batches of files
+through ``POST /resources/batch``, one resource per file; the assembled upload one multi-frame
+object per series, which Orthanc does not build).
+
+Server CPU per file (user + system time of the server process and its workers, read from
+``/proc/<pid>/stat`` before and after each upload) is printed for both servers: it depends much
+less on what else loads the machine than files/s does.
+
+The scaled-out shape: ``--workers N`` starts the server with N worker processes, ``--pg-url``
+puts its database in PostgreSQL (a fresh database per server, created through that URL and
+dropped after).
 
 usage: python benchmarks/ingest.py [--series 4] [--slices 250] [--size 512] [--rounds 3]
+                                   [--workers 1] [--pg-url postgresql://user@host:5432/postgres]
 
-Prints one line: the file count and size, then files/s and MB/s for each way of uploading and,
-with Orthanc, the ratio of Orthanc's time to ours (above 1: we are faster).
+Prints one line: the file count and size, the shape and the load average, then files/s, MB/s and
+the server's and the client's CPU ms per file for each way of uploading and, with Orthanc, both
+ratios.
 """
 
 from __future__ import annotations
@@ -100,11 +112,81 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], what: str, auth: tuple[str
     raise SystemExit(f"{what} did not start")
 
 
-def start_server(data_dir: Path, key: str) -> tuple[subprocess.Popen[bytes], str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and all its live descendants (/proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        stats[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
+
+
+def settle(pid: int, timeout: float = 60.0) -> None:
+    """Wait until process ``pid`` (and its workers) is idle: a started server still warms up in the
+    background (MLflow's stores), which must not count as upload CPU."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - before < 0.05:
+            return
+        before = now
+
+
+def fresh_database(pg_url: str | None) -> tuple[str | None, str | None]:
+    """A new empty PostgreSQL database next to ``pg_url``'s (its URL and name), or (None, None)."""
+    if not pg_url:
+        return None, None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    url = make_url(pg_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(pg_url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def start_server(data_dir: Path, key: str, workers: int = 1,
+                 database_url: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "DATAMINT_SERVER_ADMIN_API_KEY": key, "DATAMINT_SERVER_LOG_LEVEL": "WARNING"}
     cmd = [sys.executable, "-m", "datamint.cli", "server", "run", "--port", str(port), "--data-dir", str(data_dir),
-           "--no-write-sdk-config"]
+           "--no-write-sdk-config", "--workers", str(workers)]
+    if database_url:
+        cmd += ["--database-url", database_url]
     log = open(data_dir.parent / "server.log", "wb")  # noqa: SIM115 - kept open for the server's life
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -112,19 +194,22 @@ def start_server(data_dir: Path, key: str) -> tuple[subprocess.Popen[bytes], str
     return proc, url
 
 
-def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool) -> tuple[float, int]:
+def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool) -> tuple[float, float, int]:
+    """Seconds and client CPU seconds of one ``upload_resources`` call, and the resources it made."""
     from datamint import Api
 
     api = Api(url, key)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     ids = api.resources.upload_resources([str(p) for p in paths], assemble_dicoms=assemble, on_error="raise",
                                          channel=f"bench-{uuid.uuid4().hex[:6]}")
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     api.close()
-    return elapsed, len(set(ids))
+    return elapsed, cpu, len(set(ids))
 
 
-def orthanc_upload(paths: list[Path], folder: Path) -> float | None:
+def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float, float] | None:
+    """Seconds, Orthanc's CPU seconds and the client's CPU seconds of posting every file to a fresh
+    Orthanc (None when it is not installed)."""
     binary = shutil.which("Orthanc")
     if binary is None:
         return None
@@ -159,38 +244,50 @@ def orthanc_upload(paths: list[Path], folder: Path) -> float | None:
                         assert status == "Success", f"Orthanc answered {status} for {path.name}"
                 await asyncio.gather(*(post(p) for p in paths))
 
+        settle(proc.pid)
+        cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
         started = time.perf_counter()
         asyncio.run(post_all())
         elapsed = time.perf_counter() - started
+        cpu, client_cpu = cpu_seconds(proc.pid) - cpu, time.process_time() - client_cpu
         stored = httpx.get(f"{base}/statistics", timeout=60).json()["CountInstances"]
         assert stored == len(paths), f"Orthanc stored {stored} of {len(paths)} instances"
-        return elapsed
+        return elapsed, cpu, client_cpu
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
 
 
-def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[str, int]) -> dict[str, float]:
-    """Seconds of each upload of ``order`` (labels ``sdk``, ``sdk+assemble``, ``orthanc``), each
-    into a fresh server, in that order; every result checked."""
-    times: dict[str, float] = {}
+def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[str, int], workers: int,
+              pg_url: str | None) -> dict[str, tuple[float, float, float]]:
+    """Seconds, server CPU seconds and client CPU seconds of each upload of ``order`` (labels
+    ``sdk``, ``sdk+assemble``, ``orthanc``), each into a fresh server, in that order; every result
+    checked."""
+    times: dict[str, tuple[float, float, float]] = {}
     for label in order:
         folder = root / f"{label}-{uuid.uuid4().hex[:6]}"
         folder.mkdir(parents=True)
         if label == "orthanc":
-            elapsed = orthanc_upload(paths, folder)
-            assert elapsed is not None
+            measured = orthanc_upload(paths, folder)
+            assert measured is not None
+            elapsed, cpu, client_cpu = measured
         else:
             key = f"dmk_bench_{uuid.uuid4().hex}"
-            proc, url = start_server(folder / "server", key)
+            database_url, database = fresh_database(pg_url)
+            proc, url = start_server(folder / "server", key, workers, database_url)
             try:
-                elapsed, resources = sdk_upload(url, key, paths, assemble=label == "sdk+assemble")
+                settle(proc.pid)
+                cpu = cpu_seconds(proc.pid)
+                elapsed, client_cpu, resources = sdk_upload(url, key, paths, assemble=label == "sdk+assemble")
+                cpu = cpu_seconds(proc.pid) - cpu
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(60)
+                if pg_url and database:
+                    drop_database(pg_url, database)
             assert resources == expected[label], f"{label}: {resources} resources, expected {expected[label]}"
         shutil.rmtree(folder)  # the next upload starts from an empty disk again
-        times[label] = elapsed
+        times[label] = (elapsed, cpu, client_cpu)
     return times
 
 
@@ -200,6 +297,9 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=250)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds (rotated order)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (use --pg-url above 1)")
+    parser.add_argument("--pg-url", default=None,
+                        help="PostgreSQL URL to create each server's fresh database through (default: SQLite)")
     args = parser.parse_args()
     labels = ["sdk", "sdk+assemble"] + (["orthanc"] if shutil.which("Orthanc") else [])
     if "orthanc" not in labels:
@@ -212,18 +312,28 @@ def main() -> None:
         paths = synthesize(root / "files", args.series, args.slices, args.size)
         total_mb = sum(p.stat().st_size for p in paths) / 1e6
         best = dict.fromkeys(labels, float("inf"))
+        cpu = dict.fromkeys(labels, float("inf"))
+        client = dict.fromkeys(labels, float("inf"))
         for r in range(args.rounds):
             order = labels[r % len(labels):] + labels[:r % len(labels)]
             print(f"round {r + 1}/{args.rounds}: {', '.join(order)} ...", file=sys.stderr)
-            for label, elapsed in one_round(root / "runs", paths, order, expected).items():
+            for label, (elapsed, seconds, client_seconds) in one_round(root / "runs", paths, order, expected,
+                                                                       args.workers, args.pg_url).items():
                 best[label] = min(best[label], elapsed)
+                cpu[label] = min(cpu[label], seconds)
+                client[label] = min(client[label], client_seconds)
     n = len(paths)
-    parts = [f"ingest: {n} files {total_mb:.0f} MB, best of {args.rounds}"]
+    shape = f"{args.workers} worker{'s' if args.workers > 1 else ''} + {'PostgreSQL' if args.pg_url else 'SQLite'}"
+    parts = [f"ingest: {n} files {total_mb:.0f} MB, best of {args.rounds}, {shape}, load {os.getloadavg()[0]:.1f}"]
+    names = {"sdk": "per-file", "sdk+assemble": "assembled", "orthanc": "orthanc"}
     for label in labels:
         resources = f" ({expected[label]} resources)" if label in expected else ""
-        parts.append(f"{label} {n / best[label]:.1f} files/s {total_mb / best[label]:.1f} MB/s{resources}")
+        parts.append(f"{names[label]} {n / best[label]:.1f} files/s {total_mb / best[label]:.1f} MB/s "
+                     f"CPU ms/file server {1000 * cpu[label] / n:.2f} client {1000 * client[label] / n:.2f}"
+                     f"{resources}")
     if "orthanc" in best:
-        parts.append(f"sdk/orthanc {best['orthanc'] / best['sdk']:.2f}")
+        parts.append(f"per-file/orthanc {best['orthanc'] / best['sdk']:.2f}")
+        parts.append(f"assembled/orthanc {best['orthanc'] / best['sdk+assemble']:.2f}")
     print(" | ".join(parts))
 
 

@@ -192,7 +192,9 @@ def start_server(
     sock = free_socket()  # the settings say where the server listens (links it builds point there)
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
                "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False,
-               "host": "127.0.0.1", "port": sock.getsockname()[1], **settings}
+               "host": "127.0.0.1", "port": sock.getsockname()[1],
+               # the session's servers share one folder of model environments: each is built once per session
+               "model_envs_dir": folder.parent / "model-envs", **settings}
     app = create_app(Settings(**options))
     url, server, thread = serve_in_thread(app, sock)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import tempfile
 import zlib
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -33,8 +34,8 @@ from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
 from .sniff import detect_dicom
 
-__all__ = ["check_dicom_size", "check_pixel_data", "first_number", "frame_item", "frame_value", "modality_values",
-           "number_of_frames", "read_dicom"]
+__all__ = ["CheckedHeader", "check_dicom_size", "check_pixel_data", "first_number", "frame_item", "frame_value",
+           "modality_values", "number_of_frames", "read_checked_header", "read_dicom"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -117,6 +118,115 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
     if check:
         _check_complete(ds, name, stop_before_pixels)
     return ds
+
+
+@dataclass(frozen=True)
+class CheckedHeader:
+    """A DICOM file checked as :func:`read_dicom` with ``check=True`` checks it, read once.
+
+    Attributes:
+        dataset: The data set: without its pixel data when the file was parsed once, with it when
+            it was read whole (see :func:`read_checked_header`).
+        pixel_offset: Where the Pixel Data element starts in the file (its tag's first byte) when
+            the data set lacks it; ``None`` otherwise.
+    """
+
+    dataset: Dataset
+    pixel_offset: int | None
+
+
+def read_checked_header(src: Source) -> CheckedHeader:
+    """Check a DICOM file fully and return its header, parsing it once.
+
+    The checks are :func:`read_dicom`'s with ``check=True`` (decoded-size limits, truncated
+    elements, required attributes, the pixel data's length against the image attributes), but
+    the data set is parsed once, without its pixel data: the Pixel Data element's header is read
+    from the file where the parse stopped, and its announced length is compared with the file's
+    size and with ``Rows × Columns × frames × samples × bits``. Files this cannot judge from the
+    element's header (compressed pixel data, big-endian or deflated files, elements after the
+    pixel data) are read whole by :func:`read_dicom`.
+
+    Args:
+        src: A path, bytes or a seekable binary reader (left where it was not read from).
+
+    Raises:
+        CorruptFileError, UnsupportedFormatError, DecodedSizeError: As :func:`read_dicom`.
+    """
+    name = source_name(src)
+    head = read_head(src, 1024)
+    kind = detect_dicom(head) if head else None
+    if kind is None:
+        return CheckedHeader(read_dicom(src, check=True), None)  # its errors say why
+    try:
+        with open_source(src) as fh:
+            if kind == "part10" and _deflated_meta(fh) is not None:  # inflated in chunks by read_dicom only
+                raise _ReadWhole()
+            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
+            offset = fh.tell()
+            size = fh.seek(0, io.SEEK_END)
+            element = _pixel_element(fh, ds, offset, size)
+    except _ReadWhole:
+        element = None
+    except DecodedSizeError:
+        raise
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
+        raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
+    if element is None:  # not judged from the element's header: the full read decides
+        return CheckedHeader(read_dicom(src, check=True), None)
+    tag, length = element
+    check_dicom_size(ds, name)
+    _check_elements(ds, name, offset)
+    ensure_file_meta(ds)
+    _check_complete(ds, name, stop_before_pixels=True)
+    if tag == 0:  # no pixel data
+        _check_image_has_pixels(ds, False, name)
+        return CheckedHeader(ds, None)
+    value_start = offset + (8 if ds.original_encoding[0] else 12)
+    if value_start + length > size:
+        keyword = pydicom.datadict.keyword_for_tag(tag) or str(pydicom.tag.Tag(tag))
+        raise CorruptFileError(
+            f"element {keyword} {pydicom.tag.Tag(tag)} announces {length} bytes but the file ends after "
+            f"{max(size - value_start, 0)}{_TRY}",
+            filename=name,
+        )
+    if tag == 0x7FE00010:
+        _check_native_length(ds, length, name)
+    return CheckedHeader(ds, offset)
+
+
+class _ReadWhole(Exception):
+    """The file is one :func:`read_checked_header` leaves to :func:`read_dicom` (deflated)."""
+
+
+def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[int, int] | None:
+    """The (tag, length) of the pixel data element at ``offset`` — ``(0, 0)`` when the data set
+    ends there — or ``None`` when the element's header cannot decide the checks (big-endian,
+    deflated or compressed pixel data, undefined length, elements after the pixel data)."""
+    implicit, little = ds.original_encoding
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not little or (syntax is not None and (UID(syntax).is_deflated or UID(syntax).is_encapsulated)):
+        return None
+    if offset >= size:
+        return (0, 0) if offset == size else None
+    fh.seek(offset)
+    header = fh.read(12)
+    if len(header) < 8:
+        return None
+    tag = int.from_bytes(header[0:2], "little") << 16 | int.from_bytes(header[2:4], "little")
+    if tag not in _PIXEL_TAGS:
+        return None
+    if implicit:
+        length, start = int.from_bytes(header[4:8], "little"), offset + 8
+    else:
+        if len(header) < 12 or header[4:6] not in (b"OB", b"OW", b"OF", b"OD", b"UN"):
+            return None
+        length, start = int.from_bytes(header[8:12], "little"), offset + 12
+    if length == 0xFFFFFFFF:
+        return None
+    if start + length < size:  # more elements after the pixel data: the full read checks them
+        return None
+    return tag, length
 
 
 def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
@@ -273,14 +383,17 @@ def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool) -> 
         )
     if stop_before_pixels:
         return
-    has_pixels = any(tag in ds for tag in _PIXEL_TAGS)
+    _check_image_has_pixels(ds, any(tag in ds for tag in _PIXEL_TAGS), name)
+    check_pixel_data(ds, filename=name)
+
+
+def _check_image_has_pixels(ds: Dataset, has_pixels: bool, name: str | None) -> None:
     sop_class = UID(str(ds.get("SOPClassUID", "")))
     if not has_pixels and ("Rows" in ds or "Image Storage" in sop_class.name):
         raise CorruptFileError(
             f"the file describes an image ({sop_class.name or 'Rows/Columns present'}) but has no Pixel Data{_TRY}",
             filename=name,
         )
-    check_pixel_data(ds, filename=name)
 
 
 def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
@@ -320,15 +433,28 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
                 f"the compressed Pixel Data holds {found} of {frames} frames{_TRY}", filename=filename
             )
         return
+    _check_native_length(ds, len(pixels), filename)
+
+
+def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None:
+    """Native pixel data of ``length`` bytes must hold Rows × Columns × frames × samples × bits."""
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if ds.get(k) in (None, "")]
+    if missing:
+        raise CorruptFileError(
+            f"the file has Pixel Data but no {', '.join(missing)}; it cannot be displayed. Re-export "
+            "it from the source system",
+            filename=filename,
+        )
+    frames = number_of_frames(ds)
     samples = int(ds.get("SamplesPerPixel") or 1)
     count = int(ds.Rows) * int(ds.Columns) * frames * samples
     bits = int(ds.BitsAllocated)
     expected = (count + 7) // 8 if bits == 1 else count * (bits // 8)
     if ds.get("PhotometricInterpretation") == "YBR_FULL_422":
         expected = expected // 3 * 2
-    if len(pixels) < expected:
+    if length < expected:
         raise CorruptFileError(
-            f"the Pixel Data is {len(pixels)} bytes but Rows×Columns×frames×samples×bits "
+            f"the Pixel Data is {length} bytes but Rows×Columns×frames×samples×bits "
             f"({ds.Rows}×{ds.Columns}×{frames}×{samples}×{bits} bits) "
             f"needs {expected}{_TRY}",
             filename=filename,

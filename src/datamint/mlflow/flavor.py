@@ -39,8 +39,9 @@ def log_model(model: DatamintModel, name: str = "model", *, registered_model_nam
         name: The model's name within the run.
         registered_model_name: Also register it under this name (a new version each time).
         annotation_specs: Its label schema; default: the class's ``annotation_specs``.
-        pip_requirements: Its requirements (default: inferred by MLflow); the server's deploy job
-            checks them against its own environment.
+        pip_requirements: Its requirements (default: inferred by MLflow). The server's deploy job
+            compares them with its workers' packages: a model whose requirements they lack runs in
+            an environment of its own, built from them (``docs/models.md``, "Serving environment").
         extra_pip_requirements: Requirements added to the inferred ones.
         artifacts: Files the model needs at load time (``context.artifacts``).
         code_paths: Local code to ship with the model.

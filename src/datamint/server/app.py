@@ -42,6 +42,8 @@ from datamint.server.jobs.dataset_versions_router import router as dataset_versi
 from datamint.server.jobs.router import router as jobs_router
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.models import deploy as models_deploy
+from datamint.server.models import environments as model_environments
+from datamint.server.models import hosting as model_hosting
 from datamint.server.models import inference as models_inference
 from datamint.server.models import mlflow_ui_router, model_info, pod_logs
 from datamint.server.models.mlflow_backend import backend_for
@@ -125,6 +127,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
             yield
         finally:
             app.state.jobs.stop()
+            model_hosting.stop_all()
 
     app = FastAPI(
         # Forms parsed by FastAPI (annotation and worklist uploads): at most max_form_fields text
@@ -160,6 +163,7 @@ def create_app(settings: Settings, *, initialized: Initialized | None = None) ->
     app.state.upload_janitor.sweep()
     app.state.mlflow = backend_for(settings.resolved_database_url, app.state.blob_store, settings.data_dir,
                                    settings.mlflow_database_url)
+    model_environments.configure(init.database.url, settings.resolved_model_envs_dir)
     app.state.jobs = JobRuntime(init.database, app.state.blob_store, settings)
     app.state.dicom_listener = None
     if settings.dicom_enabled:

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         mlflow_database_url: Database of MLflow's tracking and registry stores. Defaults to the
             file ``mlflow.db`` beside the SQLite database, or the schema ``mlflow`` of the
             PostgreSQL database (see ``docs/models.md``).
+        model_envs_dir: Where the isolated environments of deployed models are built and kept
+            (default ``<data_dir>/model-envs``; see ``docs/models.md``, "Serving environment").
+            Servers and workers on one machine may share it.
         mlflow_warmup: Prepare MLflow's stores (import, migrations) in the background when the
             server starts, so the first MLflow call does not wait for them (tests turn it off).
     """
@@ -143,6 +146,7 @@ class Settings(BaseSettings):
     dicom_port: int = Field(default=11112, ge=0, le=65535)
     mlflow_database_url: str | None = None
     mlflow_warmup: bool = True
+    model_envs_dir: Path | None = None
 
     @field_validator("data_dir", mode="before")
     @classmethod
@@ -174,6 +178,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'datamint.sqlite3').resolve()}"
+
+    @property
+    def resolved_model_envs_dir(self) -> Path:
+        """The folder of the deployed models' environments, defaulting to ``model-envs`` inside ``data_dir``."""
+        return (self.model_envs_dir or self.data_dir / "model-envs").expanduser().resolve()
 
     @property
     def resolved_storage_url(self) -> str:

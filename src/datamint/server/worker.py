@@ -22,6 +22,7 @@ from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from datamint.server.jobs import registry
 from datamint.server.jobs.runtime import JobRuntime
+from datamint.server.models import environments, hosting
 from datamint.server.models.mlflow_backend import backend_for
 from datamint.server.storage import make_blob_store
 
@@ -58,6 +59,7 @@ def build(settings: Settings, imports: Sequence[str] = ()) -> JobRuntime:
     store = make_blob_store(settings.resolved_storage_url, s3_endpoint_url=settings.s3_endpoint_url)
 
     backend_for(settings.resolved_database_url, store, settings.data_dir, settings.mlflow_database_url)
+    environments.configure(database.url, settings.resolved_model_envs_dir)
     return JobRuntime(database, store, settings)
 
 
@@ -74,4 +76,5 @@ def run(settings: Settings, threads: int, imports: Sequence[str] = ()) -> None:
         stop.wait()
     finally:
         runtime.stop()
+        hosting.stop_all()
         runtime.database.dispose()

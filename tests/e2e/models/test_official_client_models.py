@@ -5,15 +5,17 @@ Its deploy/inference client talks to the "MLflow host" ``http://<host>:5000`` (w
 answers both hosts on one port, which is 5000 by default. The test server listens on a random port,
 so the script points that derivation at the server's own URL.
 
-The model deployed here is logged with our SDK (the official client's flavor pickles classes of
-its own package, which our workers cannot load: ``docs/models.md``); the official client tracks,
-registers, deploys and runs it.
+The first test's deployed model is logged with our SDK, and the official client tracks, registers,
+deploys and runs it. The second logs a model with the official client's own flavor
+(``datamint.mlflow.flavors.log_model``), which our server deploys into an environment with the
+official package (``docs/models.md``, "Serving environment") and runs, saving its annotations.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from mlflow_helpers import run_python
 
@@ -127,3 +129,86 @@ def test_official_client_tracks_registers_deploys_and_predicts(server, prepared)
     assert out["inference"] == "completed"
     assert out["predicted"] == [["bright"]]
     assert out["not_deployed"] == "ModelNotDeployedError"
+
+
+OFFICIAL_FLAVOR = r"""
+import json, os
+env = json.loads({env!r})
+os.environ["MLFLOW_TRACKING_URI"] = env["url"]
+import datamint.api.client as client_module
+import datamint.utils.urls as urls_module
+import datamint.mlflow.env_utils as env_module
+for module in (client_module, urls_module, env_module):  # our server is its own "MLflow host"
+    module.derive_mlflow_url = lambda url: url
+import numpy as np
+import mlflow
+import datamint.mlflow
+from datamint import Api
+from datamint.entities.annotations import CategoryAnnotation, ImageSegmentation
+from datamint.mlflow.flavors import log_model
+from datamint.mlflow.flavors.model import DatamintModel
+
+api = Api()
+datamint.mlflow.set_project(env["project"])
+
+class Bright(DatamintModel):
+    def predict_image(self, model_input, level=100, **kwargs):
+        out = []
+        for resource in model_input:
+            pixels = np.asarray(resource.fetch_file_data(auto_convert=True))
+            out.append([ImageSegmentation(mask=(pixels > level).astype(np.uint8), name="bright"),
+                        CategoryAnnotation(name="size", value=f"{{pixels.shape[1]}}x{{pixels.shape[0]}}")])
+        return out
+
+with mlflow.start_run():
+    # (with pip_requirements, the flavor adds datamint and medimgkit only when missing, as
+    # extra_pip_requirements, which MLflow refuses beside pip_requirements: name them)
+    info = log_model(Bright(), name="model", model_name=env["flavored"],
+                     pip_requirements=["numpy", "datamint==2.45.0", "medimgkit==0.18.1"])
+print(json.dumps({{"version": info.registered_model_version}}))
+"""
+
+
+def test_a_model_logged_with_the_official_flavor_deploys_and_predicts(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    api = Api(server.url, server.admin_key)
+    project = api.projects.create(unique("official-flavor"), "official flavor")
+    pixels = np.zeros((16, 24), np.uint8)
+    pixels[3:7, 5:20] = 180
+    pixels[12, 2] = 101
+    Image.fromarray(pixels).save(tmp_path / "image.png", format="PNG")
+    rid = api.resources.upload_resource(str(tmp_path / "image.png"))
+    api.projects.add_resources([rid], project)
+    wid = api.annotationsets.create("official predictions", [rid], project=project.id, annotations=[
+        {"type": "segmentation", "identifier": "bright", "scope": "image"},
+        {"type": "category", "identifier": "size", "scope": "image", "values": ["24x16"]}])
+    server.app.state.mlflow.ensure_ready()
+    env = {"url": server.url, "project": project.id, "flavored": unique("flavored")}
+    out = json.loads(run_official(OFFICIAL_FLAVOR.format(env=json.dumps(env)), server.url, server.admin_key,
+                                  timeout=900).strip().splitlines()[-1])
+    assert out["version"] == "1"
+
+    job = api.deploy.start(env["flavored"], model_version=1)
+    job.wait(timeout=900)
+    assert job.status == "completed", job.error_message
+    logs = job.logs()
+    assert any("the official client's flavor (datamint 2.45.0)" in line for line in logs)
+    assert any(line.endswith("loaded Bright in its environment; modes: image, frame, slice") for line in logs)
+
+    inference = api.inference.predict_image(env["flavored"], model_version=1, resource_id=rid, save_results=True,
+                                            save_results_options={"worklist_id": wid})
+    api.inference.wait(inference, timeout=600)
+    assert inference.status == "completed", inference.error_message
+    (group,) = inference.predictions
+    assert [(p["type"], p["identifier"], p["scope"], p.get("value"), p["source"], p["model_id"]) for p in group] == [
+        ("segmentation", "bright", "image", None, "model_deploy", env["flavored"]),
+        ("category", "size", "image", "24x16", "model_deploy", env["flavored"])]
+    seg_id, cat_id = inference.annotation_ids
+    segmentation = api.annotations.get_by_id(seg_id)
+    assert (segmentation.resource_id, segmentation.annotation_worklist_id) == (rid, wid)
+    assert np.array_equal(segmentation.fetch_mask() > 0, pixels > 100)
+    category = api.annotations.get_by_id(cat_id)
+    assert (category.identifier, category.text_value, category.imported_from) == ("size", "24x16",
+                                                                                  f"{env['flavored']} v1")
+    api.close()

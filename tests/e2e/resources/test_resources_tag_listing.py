@@ -120,3 +120,25 @@ def test_pages_by_offset_and_by_cursor_walk_the_same_rows(orgs):
     assert published["totalCount"] == 4 and [row["id"] for row in published["data"]] == expected
     future = org.http.get("/resources", params={"tags": tags, "from": "2999-01-01"}).json()
     assert future["totalCount"] == 0 and future["data"] == []
+
+
+def test_capped_counts_say_at_least_what_the_page_proves(orgs, monkeypatch):
+    """Above the cap the count says "at least"; a deep offset page proves it by itself (no count)."""
+    from datamint.server.resources import repository
+
+    org, _ = orgs
+    monkeypatch.setattr(repository, "COUNT_CAP", 2)  # the server runs in this process
+
+    def page(**params) -> tuple[int, bool, int]:
+        body = org.http.get("/resources", params=params).json()
+        return body["totalCount"], body.get("totalCountCapped", False), len(body["data"])
+
+    tags = json.dumps({"items": ["a", "b"], "filterType": "union"})  # r0, r1, r2, r4
+    for extra in ({}, {"tags": tags}):
+        matches = 4 if extra else 6
+        assert page(limit=1, **extra) == (2, True, 1)
+        assert page(limit=2, offset=matches - 3, **extra) == (matches - 1, True, 2)
+        assert page(limit=5, offset=matches - 1, **extra) == (matches, True, 1)
+        assert page(limit=5, offset=matches, **extra) == (matches, True, 0)  # "at least" the offset
+        first = org.http.get("/resources", params={"limit": matches - 1, **extra}).json()
+        assert page(limit=5, after=first["nextCursor"], **extra) == (1, False, 1)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,21 @@ def describe(
         ctx.details.update(details)
     if actor is not None:
         set_actor(session, actor.id, actor.email, actor.customer_id)
+
+
+def note_created(session: Session, entity_type: str, ids: Iterable[str]) -> None:
+    """Record rows a service inserted with Core statements (bulk inserts, which the flush watcher
+    does not see) as created by the current request, exactly as an ORM insert would be recorded.
+
+    Args:
+        session: The request's session.
+        entity_type: The rows' audit type (``resource``, ``resource_tag``...).
+        ids: Their ids (``a:b`` for composite keys, as the watcher writes them).
+    """
+    ctx: AuditContext | None = session.info.get("audit")
+    if ctx is None or not (ctx.mutating or ctx.audited_read):
+        return
+    ctx.changes.extend({"op": "create", "type": entity_type, "id": str(i)} for i in ids)
 
 
 def record_read(session: Session) -> None:

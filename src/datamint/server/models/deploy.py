@@ -4,10 +4,12 @@ A deploy job makes a registered model version servable by this server's workers:
 
 1. resolve the version (``model_version``, ``model_alias``, or the latest) in the model's project;
 2. copy its artifacts from the blob store to the worker's model cache;
-3. check its requirements against the worker's environment (a package the worker lacks fails the
-   job and names it; other versions of installed packages are logged as warnings);
-4. load it once (``mlflow.pyfunc``) to prove it works, and check it is a
-   :class:`datamint.mlflow.DatamintModel` with at least one ``predict_*`` method;
+3. compare its requirements with the worker's packages: when they all are satisfied, the model runs
+   in the worker's process; otherwise (or for a model logged with the official client's flavor) in
+   an environment of its own, built or reused now (:mod:`~datamint.server.models.environments`);
+4. load it once to prove it works (``mlflow.pyfunc`` in-process, or its model host process,
+   :mod:`~datamint.server.models.hosting`), and check it is a DatamintModel with at least one
+   ``predict_*`` method;
 5. optionally export its torch module to ONNX and check onnxruntime's output against torch's on a
    random input of ``input_shape``;
 6. record the deployment ``<image_name or model>:<tag>`` (tag = the alias, the version, or
@@ -17,6 +19,7 @@ A deploy job makes a registered model version servable by this server's workers:
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -36,7 +39,7 @@ from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
 from datamint.server.jobs.models import Job
 from datamint.server.jobs.router import SSE_HEADERS
-from datamint.server.models import common, serving
+from datamint.server.models import common, environments, hosting, serving
 from datamint.server.models.models import ModelDeployment
 from datamint.server.projects import repository as projects_repo
 
@@ -170,11 +173,23 @@ def remove_image(model_name: str, request: Request, session: UnitOfWork, me: Cur
     stmt = delete(ModelDeployment).where(ModelDeployment.project_id == pid, ModelDeployment.model_name == name)
     if tag:
         stmt = stmt.where(ModelDeployment.tag == tag)
-    removed = session.execute(stmt.returning(ModelDeployment.image_name, ModelDeployment.details)).all()
-    onnx_keys = [(details or {}).get("onnx", {}).get("key") for _, details in removed]
+    removed = session.execute(stmt.returning(ModelDeployment.image_name, ModelDeployment.details,
+                                             ModelDeployment.source)).all()
+    onnx_keys = [(details or {}).get("onnx", {}).get("key") for _, details, _ in removed]
+    sources = {source for _, _, source in removed}
+    still = set(session.scalars(select(ModelDeployment.source).where(ModelDeployment.source.in_(sources))))
+    hosts = [serving.model_dir_of(s) for s in sources - still]  # versions no deployment serves any more
     store = request.app.state.blob_store
-    unit_of_work.after_commit(session, lambda: [store.delete(k) for k in onnx_keys if k and store.exists(k)])
-    return {"success": bool(removed), "removed": sorted(name for name, _ in removed)}
+
+    def after() -> None:
+        for key in onnx_keys:
+            if key and store.exists(key):
+                store.delete(key)
+        for folder in hosts:
+            hosting.stop(folder)
+
+    unit_of_work.after_commit(session, after)
+    return {"success": bool(removed), "removed": sorted(name for name, _, _ in removed)}
 
 
 @router.get("/logs/{job_id}")
@@ -218,20 +233,37 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
     model_dir = serving.materialize(backend, version.source)
     ctx.log(f"artifacts ready in {model_dir}: {', '.join(sorted(os.listdir(model_dir)))}")
     ctx.progress(3, 6, "checking requirements", force=True)
-    missing, other = serving.unmet_requirements(model_dir)
-    for requirement in other:
-        ctx.log(f"requirement in another version here: {requirement}", "warning")
-    if missing:
-        raise ValidationFailedError(
-            f"The model needs packages this server's workers do not have: {', '.join(missing)}. Install them in "
-            "the workers' environment (pip install ...) and deploy again, or log the model with requirements "
-            "the workers have (models run in the workers' environment; see docs/models.md)")
-    ctx.progress(4, 6, "loading the model", force=True)
-    model = _load_checked(model_dir)
-    modes = type(model).supported_modes()
-    ctx.log(f"loaded {type(model).__name__}; modes: {', '.join(modes)}")
-    details: dict[str, Any] = {"run_id": version.run_id, "requirements_other_versions": other,
-                               "with_gpu": bool(p.get("with_gpu"))}
+    flavors = _flavors(model_dir)
+    needs = environments.plan(model_dir, flavors)
+    details: dict[str, Any] = {"run_id": version.run_id, "requirements_other_versions": needs.other,
+                               "with_gpu": bool(p.get("with_gpu")), "flavor": needs.flavor}
+    if needs.isolated:
+        why = ("the official client's flavor (datamint " + str(needs.official_version) + ")"
+               if needs.flavor == "official" else
+               "requirements the workers lack or have in another version: " + ", ".join(needs.missing + needs.other))
+        ctx.log(f"the model runs in an environment of its own ({why})")
+        if p.get("convert_to_onnx"):
+            raise ValidationFailedError("convert_to_onnx needs the model in the workers' own environment, and this "
+                                        "model runs in an isolated one; deploy without convert_to_onnx")
+        env = environments.ensure(needs, environments.root_for(ctx.database.url), ctx.log, ctx.check_cancelled)
+        details["environment"] = {"key": env.key, "path": env.path, "python": env.python,
+                                  "requirements": needs.requirements, "flavor": needs.flavor,
+                                  "official_version": needs.official_version}
+        ctx.progress(4, 6, "loading the model in its environment", force=True)
+        host, _ = hosting.start(model_dir, env.python, needs.flavor, ctx.log, ctx.check_cancelled)
+        modes = list(host.info.get("modes") or [])
+        specs = list(_metadata_specs(model_dir, flavors) or host.info.get("annotation_specs") or [])
+        ctx.log(f"loaded {host.info.get('class')} in its environment; modes: {', '.join(modes)}")
+    else:
+        ctx.log("requirements satisfied by the workers' environment: the model runs in the worker's process")
+        ctx.progress(4, 6, "loading the model", force=True)
+        model = _load_checked(model_dir)
+        modes = type(model).supported_modes()
+        ctx.log(f"loaded {type(model).__name__}; modes: {', '.join(modes)}")
+        specs = _specs(model_dir, model)
+    if needs.python and needs.python.rsplit(".", 1)[0] != ".".join(map(str, sys.version_info[:2])):
+        ctx.log(f"the model was logged with Python {needs.python}; it runs with this server's Python "
+                f"{sys.version.split()[0]}", "warning")
     if p.get("with_gpu"):  # never a failure: the deployment serves on what the workers have
         details["gpu_available"] = _gpu_available()
         ctx.log("with_gpu: a GPU is visible to this worker; the model decides where it runs" if
@@ -241,7 +273,6 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(5, 6, "exporting to ONNX", force=True)
         details["onnx"] = _export_onnx(ctx, model, p.get("input_shape") or [], model_dir)
     image = f"{p.get('image_name') or p['model_name']}:{p['tag']}"
-    specs = _specs(model_dir, model)
     ctx.progress(6, 6, "recording the deployment", force=True)
     with ctx.transaction() as session:
         session.execute(delete(ModelDeployment).where(ModelDeployment.project_id == ctx.project_id,
@@ -287,11 +318,25 @@ def _load_checked(model_dir: str) -> Any:
     return model
 
 
-def _specs(model_dir: str, model: Any) -> list[dict[str, Any]]:
+def _mlmodel(model_dir: str) -> Any:
     from mlflow.models import Model
 
-    meta = (Model.load(model_dir).metadata or {}).get("datamint") or {}
-    return list(meta.get("annotation_specs") or type(model).annotation_specs or [])
+    return Model.load(model_dir)
+
+
+def _flavors(model_dir: str) -> dict[str, Any]:
+    return dict(_mlmodel(model_dir).flavors or {})
+
+
+def _metadata_specs(model_dir: str, flavors: dict[str, Any]) -> list[dict[str, Any]]:
+    """The label schema the model was logged with: our ``metadata.datamint``, or the official flavor's."""
+    meta = (_mlmodel(model_dir).metadata or {}).get("datamint") or {}
+    official = flavors.get("datamint") if isinstance(flavors.get("datamint"), dict) else {}
+    return list(meta.get("annotation_specs") or official.get("annotation_specs") or [])
+
+
+def _specs(model_dir: str, model: Any) -> list[dict[str, Any]]:
+    return _metadata_specs(model_dir, {}) or list(type(model).annotation_specs or [])
 
 
 def _export_onnx(ctx: JobContext, model: Any, input_shape: list[int], model_dir: str) -> dict[str, Any]:

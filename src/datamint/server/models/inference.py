@@ -6,7 +6,8 @@ once that the model is deployed (404 ``No deployed image found ...`` otherwise, 
 official client raises as ``ModelNotDeployedError``), that the caller may run it
 (``project.predict``) and see the resources, and answers ``{"job_id"}``. The job:
 
-1. loads the deployment's model once per worker process and keeps it loaded;
+1. loads the deployment's model once per worker process and keeps it loaded (in-process, or in its
+   model host process when it has an environment of its own, started again if it died);
 2. reads each resource into a :class:`datamint.mlflow.ModelInput` in its own geometry;
 3. calls the model in batches (its ``batch_size``, else all inputs at once) with ``params`` and
    ``prompts``;
@@ -21,6 +22,7 @@ uploads, held for the job only and deleted when it ends (:mod:`.inputs`).
 
 from __future__ import annotations
 
+import tempfile
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -43,7 +45,7 @@ from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
 from datamint.server.jobs.models import Job
 from datamint.server.jobs.router import SSE_HEADERS
-from datamint.server.models import common, inputs, serving
+from datamint.server.models import common, environments, hosting, inputs, serving
 from datamint.server.models.models import ModelDeployment
 
 KIND = "models.inference"
@@ -261,28 +263,34 @@ def run_inference(ctx: JobContext) -> dict[str, Any]:
             raise NotFoundError("Deployed image", f"No deployed image found for model '{p['model_name']}:"
                                                   f"{p['tag']}': it was removed after this job was queued")
         source = deployment.source
+        environment = (deployment.details or {}).get("environment")
+        served = set(session.scalars(select(ModelDeployment.source).distinct()))
         resources: list[Any] = [annotations_service.live_resource(session, me, rid) for rid in p["resource_ids"]]
         session.expunge_all()
+    hosting.retain({serving.model_dir_of(s) for s in served})  # hosts of deployments removed elsewhere
     resources += [inputs.UploadedInput.from_param(u) for u in p.get("uploads") or []]
     model_dir = serving.materialize(backend, source)
-    warm = serving.is_loaded(model_dir)
-    model = serving.load(model_dir)
-    ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
-            f"{'already loaded' if warm else 'loaded'} in this worker")
     total = len(resources)
     model_inputs = []
     for i, resource in enumerate(resources, 1):
         model_inputs.append(serving.read_input(ctx.store, resource, p["mode"], frame_index=p.get("frame_index"),
                                          slice_index=p.get("slice_index"), axis=p.get("axis")))
         ctx.progress(i, total * 2, "reading resources")
-    call_params = {**(p.get("params") or {}), "mode": p["mode"]}
+    call_params = {**(p.get("params") or {})}
     if p.get("prompts"):
         call_params["prompts"] = p["prompts"]
-    batch = type(model).batch_size or total
-    outputs: list[list[Any]] = []
-    for start in range(0, total, batch):
-        outputs.extend(model.predict(None, model_inputs[start:start + batch], dict(call_params)))
-        ctx.progress(total + min(start + batch, total), total * 2, "predicting")
+    if environment:
+        outputs = _predict_in_host(ctx, environment, model_dir, resources, model_inputs, call_params)
+    else:
+        warm = serving.is_loaded(model_dir)
+        model = serving.load(model_dir)
+        ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
+                f"{'already loaded' if warm else 'loaded'} in this worker")
+        batch = type(model).batch_size or total
+        outputs = []
+        for start in range(0, total, batch):
+            outputs.extend(model.predict(None, model_inputs[start:start + batch], {**call_params, "mode": p["mode"]}))
+            ctx.progress(total + min(start + batch, total), total * 2, "predicting")
     options = p.get("save_results_options") or {}
     base = {"source": options.get("annotation_source") or "model_deploy",
             "model_id": p["model_name"], "is_model": True,
@@ -310,6 +318,38 @@ def _has_geometry(predictions: list[Any]) -> bool:
     from datamint.mlflow.model import Box, Point
 
     return any(isinstance(pred, (Box, Point)) for pred in predictions)
+
+
+def _predict_in_host(ctx: JobContext, environment: dict[str, Any], model_dir: str, resources: list[Any],
+                     model_inputs: list[Any], call_params: dict[str, Any]) -> list[list[Any]]:
+    """Run the batches through the model's host process (in its own environment), started if needed."""
+    p = ctx.params
+    flavor = environment.get("flavor") or "datamint"
+    python = environment.get("python") or ""
+    if not environments.ready(environment.get("path") or ""):  # another machine, or the cache was cleaned
+        needs = environments.Plan(flavor, list(environment.get("requirements") or []),
+                                  official_version=environment.get("official_version"))
+        python = environments.ensure(needs, environments.root_for(ctx.database.url), ctx.log,
+                                     ctx.check_cancelled).python
+    host, warm = hosting.start(model_dir, python, flavor, ctx.log, ctx.check_cancelled)
+    ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
+            f"{'already loaded' if warm else 'loaded'} in its model host (pid {host.pid})")
+    total = len(model_inputs)
+    batch = host.info.get("batch_size") or total
+    outputs: list[list[Any]] = []
+    with tempfile.TemporaryDirectory(prefix="datamint-inference-") as folder:
+        paths = [serving.local_file(ctx.store, r, folder, f"input-{i}") if flavor == "official" else None
+                 for i, r in enumerate(resources)]
+        for start in range(0, total, batch):
+            chunk = [hosting.host_input(x, flavor, path)
+                     for x, path in zip(model_inputs[start:start + batch], paths[start:start + batch], strict=True)]
+            answer = hosting.predict(host, p["mode"], chunk, call_params, ctx.log, ctx.check_cancelled)
+            if len(answer) != len(chunk):
+                raise ValidationFailedError(f"The model returned {len(answer)} results for {len(chunk)} inputs: "
+                                            "return one list of predictions per input")
+            outputs.extend(hosting.predictions_of(answer))
+            ctx.progress(total + min(start + batch, total), total * 2, "predicting")
+    return outputs
 
 
 def _save(ctx: JobContext, me: Any, resources: list[Any], planned: list[list[serving.Planned]],

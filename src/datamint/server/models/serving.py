@@ -19,7 +19,6 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
@@ -85,6 +84,11 @@ def cache_dir() -> str:
     return os.path.join(tempfile.gettempdir(), f"datamint-models-{os.getuid() if hasattr(os, 'getuid') else 0}")
 
 
+def model_dir_of(source: str) -> str:
+    """The local folder of the artifacts at ``source`` (whether copied yet or not)."""
+    return os.path.join(cache_dir(), hashlib.sha256(source.encode()).hexdigest()[:32])
+
+
 def materialize(backend: MlflowBackend, source: str) -> str:
     """A local folder holding the artifacts at ``source`` (``mlflow-artifacts:/...``), copied once."""
     prefix = "mlflow-artifacts:/"
@@ -92,7 +96,7 @@ def materialize(backend: MlflowBackend, source: str) -> str:
         raise ValidationFailedError(f"The model's artifacts are at {source!r}, outside this server's artifact "
                                     "store; log the model through this server")
     path = source[len(prefix):].strip("/")
-    target = os.path.join(cache_dir(), hashlib.sha256(source.encode()).hexdigest()[:32])
+    target = model_dir_of(source)
     if os.path.isdir(target):
         return target
     backend.ensure_ready()
@@ -118,42 +122,6 @@ def _ensure(folder: str) -> str:
     return folder
 
 
-def unmet_requirements(model_dir: str) -> tuple[list[str], list[str]]:
-    """The model's requirements that this environment lacks, and those installed in another version.
-
-    Returns:
-        ``(missing, other_versions)``: lines of ``requirements.txt`` whose package is not installed,
-        and ``"name: wants <spec>, has <version>"`` for installed packages of another version.
-    """
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    path = os.path.join(model_dir, "requirements.txt")
-    missing: list[str] = []
-    other: list[str] = []
-    if not os.path.exists(path):
-        return missing, other
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.strip()
-            if not line or line.startswith(("#", "-")):
-                continue
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                missing.append(line)
-                continue
-            if req.marker is not None and not req.marker.evaluate():
-                continue
-            try:
-                installed = importlib_metadata.version(req.name)
-            except importlib_metadata.PackageNotFoundError:
-                missing.append(line)
-                continue
-            if req.specifier and not req.specifier.contains(installed, prereleases=True):
-                other.append(f"{req.name}: wants {req.specifier}, has {installed}")
-    return missing, other
-
-
 def load(model_dir: str) -> Any:
     """The model's Python object (a DatamintModel), loaded once per process and kept."""
     with _LOAD_LOCK:
@@ -176,6 +144,18 @@ def is_loaded(model_dir: str) -> bool:
 def _source(store: BlobStore, key: str) -> Any:
     local = store.local_path(key)
     return local if local is not None else store.get(key)
+
+
+def local_file(store: BlobStore, resource: Any, folder: str, name: str) -> str:
+    """A path to the resource's (or sent file's) file: the store's own file, or a copy ``name`` in ``folder``."""
+    local = store.local_path(resource.location)
+    if local is not None:
+        return str(local)
+    suffix = os.path.splitext(resource.filename or "")[1]
+    path = os.path.join(folder, f"{name}{suffix}")
+    with open(path, "wb") as handle:
+        handle.write(store.get(resource.location))
+    return path
 
 
 def _volume(src: Any, mimetype: str) -> tuple[np.ndarray, np.ndarray | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, exists, select, update
+from sqlalchemy import Row, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,14 +31,19 @@ def _insert(session: Session, table: Any) -> Any:
     return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
 
 
+def insert_ignoring_existing(session: Session, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into ``table`` for the session's database (study and
+    series rows: the first instance's values stay); execute it with one or many rows."""
+    return _insert(session, table).on_conflict_do_nothing()
+
+
 def add(session: Session, customer_id: str, resource_id: str, entry: DicomIndexEntry) -> None:
-    """Index one uploaded instance (in the caller's transaction)."""
-    session.execute(_insert(session, DicomStudy).values(customer_id=customer_id, **entry.study)
-                    .on_conflict_do_nothing())
-    session.execute(_insert(session, DicomSeries).values(customer_id=customer_id, **entry.series)
-                    .on_conflict_do_nothing())
-    session.execute(_insert(session, DicomInstance).values(resource_id=resource_id, customer_id=customer_id,
-                                                           header=entry.header, **entry.instance))
+    """Index one uploaded instance (in the caller's transaction). The statements take their
+    values as parameters, so each is compiled once per process and reused."""
+    session.execute(insert_ignoring_existing(session, DicomStudy), {"customer_id": customer_id, **entry.study})
+    session.execute(insert_ignoring_existing(session, DicomSeries), {"customer_id": customer_id, **entry.series})
+    session.execute(insert(DicomInstance), {"resource_id": resource_id, "customer_id": customer_id,
+                                            "header": entry.header, **entry.instance})
 
 
 def instance_path(study_uid: str, series_uid: str, instance_uid: str) -> str:
@@ -72,9 +77,9 @@ def headers_json(session: Session, rows: Sequence[Row[Any]],
             raise RuntimeError(f"cannot read the DICOM header of resource {row.resource_id}: {exc}") from exc
         made[row.resource_id] = text
         texts.append(text)
-    for resource_id, text in made.items():
-        session.execute(update(DicomInstance).where(DicomInstance.resource_id == resource_id)
-                        .values(header_json=text, header=None))
+    if made:  # one executemany by primary key, not one statement per instance
+        session.execute(update(DicomInstance), [{"resource_id": resource_id, "header_json": text, "header": None}
+                                                for resource_id, text in made.items()])
     return texts
 
 

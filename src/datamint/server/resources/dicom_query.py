@@ -206,10 +206,13 @@ def _studies(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str
 def _counts(session: Session, customer_id: str, column: Any, uids: list[str]) -> dict[str, tuple[int, int]]:
     if not uids:
         return {}
+    # "no deleted resource" rather than a join on live ones: every instance has its resource row,
+    # and for the join PostgreSQL hashed the whole resources table (100 ms at 100k resources)
+    # where the anti-join probes the primary key once per instance of the page's studies
+    deleted = exists(select(1).where(Resource.id == DicomInstance.resource_id, Resource.deleted.is_(True)))
     stmt = (select(column, func.count(func.distinct(DicomInstance.series_uid)),
                    func.count(func.distinct(DicomInstance.instance_uid)))
-            .join(Resource, Resource.id == DicomInstance.resource_id)
-            .where(DicomInstance.customer_id == customer_id, column.in_(uids), Resource.deleted.is_(False))
+            .where(DicomInstance.customer_id == customer_id, column.in_(uids), ~deleted)
             .group_by(column))
     return {uid: (int(series), int(instances)) for uid, series, instances in session.execute(stmt)}
 

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
-from datamint.imaging.dicom_io import read_dicom
+from datamint.imaging.dicom_io import read_checked_header
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.limits import DecodedSizeError
 from datamint.imaging.metadata import dicom_metadata, extract_metadata
@@ -124,8 +124,8 @@ def check_filename(filename: str | None) -> str:
     return name
 
 
-def _text(value: str | None, name: str, limit: int) -> str | None:
-    """One line of text of at most ``limit`` characters (stripped; empty means none)."""
+def one_line(value: str | None, name: str, limit: int) -> str | None:
+    """A form field's one line of text of at most ``limit`` characters (stripped; empty means none)."""
     if value is None:
         return None
     return check_text(value.strip(), name, max_length=limit) or None
@@ -176,10 +176,10 @@ def analyse(source: str | BinaryIO, filename: str,
     entry = None
     try:
         mimetype = resolve_mimetype(head, filename, declared)
-        if mimetype == DICOM:  # one full parse serves the check, the metadata and the DICOM index
-            ds = read_dicom(source, check=True)
-            metadata = dicom_metadata(ds)
-            entry = index_entry(ds, source)
+        if mimetype == DICOM:  # one parse (header only) serves the check, the metadata and the DICOM index
+            checked = read_checked_header(source)
+            metadata = dicom_metadata(checked.dataset)
+            entry = index_entry(checked.dataset, source, checked.pixel_offset)
         else:
             validate_content(source, mimetype)
             try:
@@ -249,10 +249,10 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     """
     policy.require(me, policy.Action.RESOURCES_UPLOAD)
     filename = check_filename(form.filename)
-    channel = _text(form.channel, "channel", 300) or ""
-    modality = _text(form.modality, "modality", 64)
-    source_filepath = _text(form.source_filepath, "source_filepath", 1024)
-    mechanism = _text(form.source, "source", 20) or "api"
+    channel = one_line(form.channel, "channel", 300) or ""
+    modality = one_line(form.modality, "modality", 64)
+    source_filepath = one_line(form.source_filepath, "source_filepath", 1024)
+    mechanism = one_line(form.source, "source", 20) or "api"
     tags = clean_tags(form.tags)
     user_metadata = parse_user_metadata(form.metadata)
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
@@ -294,13 +294,14 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
         values = dict(
             id=resource_id, customer_id=me.customer_id, storage=storage_for(mimetype), location=key,
             filename=filename, mimetype=mimetype, size=size, status="published" if form.publish else "inbox",
-            modality=modality or _str(metadata.get("Modality")), file_metadata={**user_metadata, **metadata},
+            modality=modality or short_text(metadata.get("Modality")), file_metadata={**user_metadata, **metadata},
             source_filepath=source_filepath, upload_channel=channel, upload_mechanism=mechanism,
             created_at=now, created_by=me.email, created_by_id=me.user_id, published=form.publish,
             published_on=now if form.publish else None, published_by=me.email if form.publish else None,
-            deleted=False, deleted_at=None, deleted_by=None, instance_uid=_str(metadata.get("SOPInstanceUID")),
-            series_uid=_str(metadata.get("SeriesInstanceUID")), study_uid=_str(metadata.get("StudyInstanceUID")),
-            patient_id=_str(metadata.get("PatientID")), content_sha256=content_sha256, source_sha256=declared,
+            deleted=False, deleted_at=None, deleted_by=None, instance_uid=short_text(metadata.get("SOPInstanceUID")),
+            series_uid=short_text(metadata.get("SeriesInstanceUID")),
+            study_uid=short_text(metadata.get("StudyInstanceUID")),
+            patient_id=short_text(metadata.get("PatientID")), content_sha256=content_sha256, source_sha256=declared,
         )
         with serialized_writes(session):
             if on_duplicate == "skip":
@@ -357,7 +358,8 @@ def _reuse(session: Session, me: Principal, resource: Resource | None, project: 
     return {**wire.to_wire(session, resource), "duplicate_of": resource.id}
 
 
-def _str(value: Any) -> str | None:
+def short_text(value: Any) -> str | None:
+    """A metadata value as an indexed column's text (stripped, at most 128 characters; empty: None)."""
     if value is None:
         return None
     text = str(value).strip()

@@ -113,8 +113,10 @@ def spool_dir(store: BlobStore, fallback: Path) -> str:
 class _Receiver:
     """python-multipart callbacks that fill a :class:`ReceivedForm`."""
 
-    def __init__(self, folder: str, max_fields: int, max_text: int, many: bool = False) -> None:
+    def __init__(self, folder: str, max_fields: int, max_text: int, many: bool = False,
+                 max_files: int = MAX_FILES) -> None:
         self.folder = folder
+        self.max_files = max_files
         self.max_fields = max_fields
         self.max_text = max_text
         self._text_total = 0
@@ -167,8 +169,8 @@ class _Receiver:
                                       self._content_type.decode("latin-1") if self._content_type else None,
                                       buffer=io.BytesIO())
             if self.many:
-                if len(self.form.files) >= MAX_FILES:
-                    raise PayloadTooLargeError(f"More than {MAX_FILES} files in one request; send them in parts")
+                if len(self.form.files) >= self.max_files:
+                    raise PayloadTooLargeError(f"More than {self.max_files} files in one request; send them in parts")
                 self.form.files.append(self._file)
             else:
                 self.form.file = self._file
@@ -220,7 +222,7 @@ class _Receiver:
 
 
 async def receive_form(request: Request, folder: str, max_fields: int, max_text: int,
-                       many: bool = False) -> ReceivedForm:
+                       many: bool = False, max_files: int = MAX_FILES) -> ReceivedForm:
     """Parse the multipart body of ``request`` as it streams in.
 
     Args:
@@ -228,7 +230,8 @@ async def receive_form(request: Request, folder: str, max_fields: int, max_text:
         folder: Where a large file part is spooled.
         max_fields: Most text fields the form may have.
         max_text: Most bytes of all text fields together.
-        many: Collect every ``resources`` file part (a series upload) instead of one ``resource``.
+        many: Collect every ``resources`` file part (a series or batch upload) instead of one ``resource``.
+        max_files: Most file parts with ``many`` (413 above it, before the next one is read).
 
     Raises:
         BadRequestError: The body is not well-formed multipart/form-data, or a part header is too long.
@@ -237,7 +240,7 @@ async def receive_form(request: Request, folder: str, max_fields: int, max_text:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise BadRequestError("Send the file as multipart/form-data with a 'resource' part (wire §6.2)")
-    receiver = _Receiver(folder, max_fields, max_text, many)
+    receiver = _Receiver(folder, max_fields, max_text, many, max_files)
     callbacks = {name: getattr(receiver, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")}
@@ -289,6 +292,28 @@ async def _received_files(request: Request) -> AsyncIterator[ReceivedForm]:
 
 #: The received body of a series upload: its fields and every ``resources`` file part.
 ReceivedFiles = Annotated[ReceivedForm, Depends(_received_files)]
+
+
+#: Most files of one batch upload (``POST /resources/batch``).
+MAX_BATCH_FILES = 200
+
+
+async def _received_batch(request: Request) -> AsyncIterator[ReceivedForm]:
+    settings, store = request.app.state.settings, request.app.state.blob_store
+    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
+                              settings.max_form_fields, settings.max_form_text_bytes, many=True,
+                              max_files=MAX_BATCH_FILES)
+    try:
+        if not form.files:
+            raise ValidationFailedError(f"The request has no '{FILES_FIELD}' file part; send the files as "
+                                        f"multipart/form-data fields '{FILES_FIELD}', each with a filename")
+        yield form
+    finally:
+        form.discard()
+
+
+#: The received body of a batch upload: its fields and up to :data:`MAX_BATCH_FILES` file parts.
+ReceivedBatch = Annotated[ReceivedForm, Depends(_received_batch)]
 
 
 def store_received(store: BlobStore, key: str, received: ReceivedFile) -> None:

@@ -207,8 +207,7 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
     start = 0 if after else offset
     if _tags_alone(f, extra):
         keys = _tagged_keys(customer_id, f, after)
-        counted = session.scalar(select(func.count()).select_from(
-            select(literal(1)).select_from(keys.subquery()).limit(COUNT_CAP + 1).subquery())) or 0
+        count = select(literal(1)).select_from(keys.subquery())
         direction = (lambda c: c.asc()) if f.ascending else (lambda c: c.desc())
         ids = _tagged_keys(customer_id, f, after, start + limit).order_by(
             direction(literal_column("created_at")), direction(literal_column("id")))
@@ -222,11 +221,13 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
             seek = position > tuple_(*after) if f.ascending else position < tuple_(*after)
             conds.append(seek)
             count_conds.append(seek)
-        counted = session.scalar(select(func.count()).select_from(
-            select(literal(1)).select_from(Resource).where(*count_conds).limit(COUNT_CAP + 1).subquery())) or 0
+        count = select(literal(1)).select_from(Resource).where(*count_conds)
         order = [column.asc() if f.ascending else column.desc(),
                  Resource.id.asc() if f.ascending else Resource.id.desc()]
         page_ids = list(session.scalars(select(Resource.id).where(*conds).order_by(*order).offset(start).limit(limit)))
+    # A page that ends beyond the cap proves the count is capped: a deep offset page counts nothing.
+    counted = start + len(page_ids) if start + len(page_ids) > COUNT_CAP else (
+        session.scalar(select(func.count()).select_from(count.limit(COUNT_CAP + 1).subquery())) or 0)
     found = ({r.id: r for r in session.execute(select(*PAGE_COLUMNS).where(Resource.id.in_(page_ids)))}
              if page_ids else {})
     rows = [found[rid] for rid in page_ids if rid in found]

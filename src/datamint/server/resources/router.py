@@ -8,13 +8,24 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from datamint.server import policy
 from datamint.server.common.http import FastJSONResponse, content_disposition
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork, VolumeCacheDep
 from datamint.server.errors import NotFoundError, ValidationFailedError
-from datamint.server.resources import frames, idempotency, ingest, membership, series_upload, service, slices, wire
-from datamint.server.resources.receive import ReceivedFiles, ReceivedUpload
+from datamint.server.resources import (
+    batch_ingest,
+    frames,
+    idempotency,
+    ingest,
+    membership,
+    series_upload,
+    service,
+    slices,
+    wire,
+)
+from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedBatch, ReceivedFiles, ReceivedUpload
 from datamint.server.resources.schemas import (
     ProjectResourcesBody,
     ResourceIdsBody,
@@ -112,6 +123,55 @@ async def upload_series(received: ReceivedFiles, session: SessionDep, me: Curren
         anonymize_key=fields.get("anonymize_key") or None, tags=(fields.get("tags") or "").split(","),
         source=fields.get("source"))
     return await run_in_threadpool(series_upload.store_series_upload, session, store, me, received.files, form)
+
+
+#: The multipart body of ``POST /resources/batch`` for the OpenAPI document (the route reads it itself).
+_BATCH_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["resources"], "properties": {
+        "resources": {"type": "array", "items": {"type": "string", "format": "binary"},
+                      "description": f"The files (at most {MAX_BATCH_FILES}), one part each, with filenames"},
+        "files": {"type": "string", "description": "JSON array, one object per file part in order, with the "
+                  "per-file fields of POST /resources: mimetype, source_filepath, modality, tags (list), "
+                  "metadata (object), source_sha256, idempotency_key"},
+        "source": {"type": "string"}, "channel": {"type": "string"}, "modality": {"type": "string"},
+        "bypass_inbox": {"type": "string", "enum": ["true", "false"]},
+        "tags": {"type": "string", "description": "Comma-separated tags for every file"},
+        "project_id": {"type": "string", "description": "Also add the resources to this project"},
+        "anonymize": {"type": "string", "enum": ["true", "false"]},
+        "anonymize_key": {"type": "string"},
+        "on_duplicate": {"type": "string", "enum": ["keep", "skip"]},
+    }}}}}}
+
+
+@router.get("/batch")
+def batch_upload_limits(request: Request, me: CurrentUser) -> dict[str, Any]:
+    """What ``POST /resources/batch`` accepts: its most files and bytes per request (the SDK
+    reads this to learn that the server takes batches, and how large)."""
+    policy.require(me, policy.Action.RESOURCES_UPLOAD)
+    return {"max_files": MAX_BATCH_FILES, "max_bytes": request.app.state.settings.max_upload_bytes}
+
+
+@router.post("/batch", openapi_extra=_BATCH_BODY)
+@body_kind("upload")
+async def upload_batch(received: ReceivedBatch, request: Request, session: SessionDep, me: CurrentUser,
+                       store: StorageDep) -> JSONResponse:
+    """Upload many files at once, one resource each (multipart: each file a ``resources`` part; a
+    ``files`` JSON array with each file's own fields; the shared fields of ``POST /resources``).
+    Each file is stored or refused on its own: the answer lists, in order, ``status`` 201 (new
+    resource), 200 (an earlier upload: same ``idempotency_key``, or ``on_duplicate=skip``) or the
+    4xx of a refused file with its ``error``; a refused file leaves nothing behind."""
+    janitor = request.app.state.upload_janitor
+    if janitor.due():
+        await run_in_threadpool(janitor.maybe_sweep)
+    fields = received.fields
+    form = batch_ingest.BatchForm(
+        channel=fields.get("channel"), modality=fields.get("modality"), publish=_true(fields.get("bypass_inbox")),
+        tags=(fields.get("tags") or "").split(","), project_id=fields.get("project_id") or None,
+        source=fields.get("source"), anonymize=_true(fields.get("anonymize"), "anonymize"),
+        anonymize_key=fields.get("anonymize_key") or None, on_duplicate=fields.get("on_duplicate"),
+        manifest=fields.get("files"))
+    items = await run_in_threadpool(batch_ingest.ingest_batch, session, store, me, received.files, form)
+    return FastJSONResponse({"items": items})  # already JSON values: no response model to validate them against
 
 
 def _true(value: str | None, name: str = "bypass_inbox") -> bool:

@@ -1,0 +1,70 @@
+"""``read_checked_header`` (the upload check, one header parse) decides like ``read_dicom(check=True)``.
+
+Every DICOM file pydicom ships, and cut or damaged copies of a few, is given to both: either both
+accept it with the same metadata and DICOM index entry, or both refuse it with the same kind of
+error. Native little-endian files are judged from the Pixel Data element's header; the others
+(compressed, big-endian, deflated, with elements after the pixel data) are read whole.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pydicom.uid import generate_uid
+
+from datamint.imaging.dicom_header import index_entry
+from datamint.imaging.dicom_io import read_checked_header, read_dicom
+from datamint.imaging.errors import ImagingError
+from datamint.imaging.metadata import dicom_metadata
+from fixtures.files import PYDICOM_FILES, make_ct_slice, to_bytes
+
+SAMPLES = sorted(p.name for p in PYDICOM_FILES.glob("*.dcm"))
+
+
+def _outcome(read, data: bytes):  # type: ignore[no-untyped-def]
+    try:
+        return read(data)
+    except ImagingError as exc:
+        return type(exc).__name__
+
+
+def _full(data: bytes):  # type: ignore[no-untyped-def]
+    ds = read_dicom(io.BytesIO(data), check=True)
+    return dicom_metadata(ds), index_entry(ds, io.BytesIO(data))
+
+
+def _once(data: bytes):  # type: ignore[no-untyped-def]
+    checked = read_checked_header(io.BytesIO(data))
+    return dicom_metadata(checked.dataset), index_entry(checked.dataset, io.BytesIO(data), checked.pixel_offset)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_pydicom_sample_is_judged_alike(name: str) -> None:
+    data = (PYDICOM_FILES / name).read_bytes()
+    assert _outcome(_once, data) == _outcome(_full, data)
+
+
+@pytest.mark.parametrize("cut", [1, 7, 100, 2000, 2100])
+def test_cut_copies_are_refused_alike(cut: int) -> None:
+    data = to_bytes(make_ct_slice(0, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid()))
+    short = data[:-cut]
+    assert _outcome(_once, short) == _outcome(_full, short) == "CorruptFileError"
+
+
+def test_a_native_slice_is_read_once_with_its_header_bytes() -> None:
+    data = to_bytes(make_ct_slice(3, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid()))
+    checked = read_checked_header(io.BytesIO(data))
+    assert "PixelData" not in checked.dataset and checked.pixel_offset is not None
+    assert data[checked.pixel_offset:checked.pixel_offset + 4] == b"\xe0\x7f\x10\x00"
+    assert _once(data) == _full(data)
+    assert _once(data)[1].header == data[:checked.pixel_offset]
+
+
+def test_short_pixel_data_is_refused_from_the_element_header() -> None:
+    ds = make_ct_slice(0, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid())
+    ds.PixelData = ds.PixelData[:100]
+    data = to_bytes(ds)
+    with pytest.raises(ImagingError, match="Pixel Data is 100 bytes"):
+        read_checked_header(io.BytesIO(data))
+    assert _outcome(_full, data) == "CorruptFileError"
