@@ -15,6 +15,9 @@ official client raises as ``ModelNotDeployedError``), that the caller may run it
    them as annotations of source ``model_deploy`` (or ``model_pipeline``) naming the model and its
    version, into the worklist given (its label schema and the creator's rights apply), in the
    transaction that completes the job. The job's ``result_data.predictions`` lists them.
+
+Files that are not resources come with ``POST .../model-inference/files`` (multipart): checked as
+uploads, held for the job only and deleted when it ends (:mod:`.inputs`).
 """
 
 from __future__ import annotations
@@ -148,8 +151,6 @@ def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWor
         pending.settle()
         return job
 
-    for f in files or []:
-        f.file.seek(0)
     job = masks.with_blobs(session, request.app.state.blob_store, me.customer_id, work)
     return {"job_id": job.id}
 
