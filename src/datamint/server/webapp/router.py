@@ -45,8 +45,9 @@ PAGE_HEADERS = {
 }
 
 
-#: OHIF's page: its scripts evaluate code (``new Function`` in its bundles) and compile WebAssembly
-#: codecs; its one inline script is allowed by hash (:func:`_ohif_page`).
+#: OHIF's page: its WebAssembly image codecs are compiled, and their Emscripten bindings build
+#: functions with ``new Function`` ('unsafe-eval'); its one inline script is allowed by hash
+#: (:func:`_ohif_page`); everything else from this origin only.
 OHIF_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'{hashes}; worker-src 'self' blob:; "
             "connect-src 'self' data: blob:; font-src 'self' data:; frame-ancestors 'self'; base-uri 'self'; "
