@@ -343,8 +343,8 @@ def _predict_in_host(ctx: JobContext, environment: dict[str, Any], model_dir: st
         paths = [serving.local_file(ctx.store, r, folder, f"input-{i}") if flavor == "official" else None
                  for i, r in enumerate(resources)]
         for start in range(0, total, batch):
-            chunk = [hosting.host_input(x, flavor, path)
-                     for x, path in zip(model_inputs[start:start + batch], paths[start:start + batch], strict=True)]
+            chunk = [hosting.host_input(x, flavor, file)
+                     for x, file in zip(model_inputs[start:start + batch], paths[start:start + batch], strict=True)]
             answer = hosting.predict(host, p["mode"], chunk, call_params, ctx.log, ctx.check_cancelled)
             if len(answer) != len(chunk):
                 raise ValidationFailedError(f"The model returned {len(answer)} results for {len(chunk)} inputs: "
