@@ -27,8 +27,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from bombs import YAML_ALIAS_BOMB, deflated_dicom, native_dicom, nifti, png_bomb, rle_dicom  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
+
+from bombs import YAML_ALIAS_BOMB, deflated_dicom, native_dicom, nifti, png_bomb, rle_dicom  # noqa: E402
 
 Step = Callable[[httpx.Client, dict], list[int]]
 

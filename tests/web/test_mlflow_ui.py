@@ -53,7 +53,7 @@ def test_the_mlflow_ui_shows_my_projects_experiments_and_models_only(web_server,
     assert page.get_by_text(other_model).count() == 0
 
     # The other organization's project, named outright, is not there for this session.
-    seen = context.request.get(f"/mlflow/ajax-api/2.0/mlflow/registered-models/search",
+    seen = context.request.get("/mlflow/ajax-api/2.0/mlflow/registered-models/search",
                                headers={"X-MLFLOW-WORKSPACE": other_project})
     assert seen.status == 404 and seen.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     workspaces = context.request.get("/mlflow/ajax-api/3.0/mlflow/workspaces").json()["workspaces"]

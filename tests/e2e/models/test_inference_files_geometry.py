@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from bombs import png_bomb
 from mlflow_helpers import run_python
 
+from bombs import png_bomb
 from datamint import Api
 from datamint.exceptions import DatamintException
 from fixtures.files import make_ct_slice, to_bytes
@@ -328,8 +328,8 @@ def test_official_client_follows_the_pod_log_stream(server, deployed) -> None:  
     from fixtures.official_client import run_official
 
     env = {"model": deployed["model"], "resource": deployed["resource"]}
-    out = json.loads(run_official(OFFICIAL_FOLLOW.replace("ENV_JSON", repr(json.dumps(env))), server.url, deployed["key"],
-                                  timeout=600).strip().splitlines()[-1])
+    script = OFFICIAL_FOLLOW.replace("ENV_JSON", repr(json.dumps(env)))
+    out = json.loads(run_official(script, server.url, deployed["key"], timeout=600).strip().splitlines()[-1])
     assert out["replayed"] > 0 and out["ended"] is False
     assert out["new"] and out["new"][-1].endswith(" completed")
     assert any("loaded in this worker" in line for line in out["new"])

@@ -20,7 +20,6 @@ from datamint.api.endpoints.model_jobs_base import ModelJobsApi
 from datamint.entities.model_jobs import InferenceJob
 from datamint.exceptions import DatamintException, ModelNotDeployedError
 
-
 _MODES = {"": "default", "/predict-image": "image", "/predict-frame": "frame", "/predict-slice": "slice",
           "/predict-volume": "volume"}
 

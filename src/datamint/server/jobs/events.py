@@ -26,7 +26,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from starlette.concurrency import run_in_threadpool
 
 from datamint.server.jobs import repository as repo
