@@ -411,13 +411,7 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
     """
     if "PixelData" not in ds:
         return
-    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if ds.get(k) in (None, "")]
-    if missing:
-        raise CorruptFileError(
-            f"the file has Pixel Data but no {', '.join(missing)}; it cannot be displayed. Re-export "
-            "it from the source system",
-            filename=filename,
-        )
+    _require_pixel_geometry(ds, filename)
     frames = number_of_frames(ds)
     tsyntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)))
     pixels = ds.PixelData or b""
@@ -436,8 +430,8 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
     _check_native_length(ds, len(pixels), filename)
 
 
-def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None:
-    """Native pixel data of ``length`` bytes must hold Rows × Columns × frames × samples × bits."""
+def _require_pixel_geometry(ds: Dataset, filename: str | None) -> None:
+    """A data set with Pixel Data must say its Rows, Columns and BitsAllocated."""
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if ds.get(k) in (None, "")]
     if missing:
         raise CorruptFileError(
@@ -445,6 +439,11 @@ def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None
             "it from the source system",
             filename=filename,
         )
+
+
+def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None:
+    """Native pixel data of ``length`` bytes must hold Rows × Columns × frames × samples × bits."""
+    _require_pixel_geometry(ds, filename)
     frames = number_of_frames(ds)
     samples = int(ds.get("SamplesPerPixel") or 1)
     count = int(ds.Rows) * int(ds.Columns) * frames * samples

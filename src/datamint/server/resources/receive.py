@@ -277,10 +277,11 @@ async def _received_upload(request: Request) -> AsyncIterator[ReceivedForm]:
 ReceivedUpload = Annotated[ReceivedForm, Depends(_received_upload)]
 
 
-async def _received_files(request: Request) -> AsyncIterator[ReceivedForm]:
+async def _receive_many(request: Request, max_files: int = MAX_FILES) -> AsyncIterator[ReceivedForm]:
+    """The form of a many-file upload (at least one ``resources`` file part), discarded after the route."""
     settings, store = request.app.state.settings, request.app.state.blob_store
     form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
-                              settings.max_form_fields, settings.max_form_text_bytes, many=True)
+                              settings.max_form_fields, settings.max_form_text_bytes, many=True, max_files=max_files)
     try:
         if not form.files:
             raise ValidationFailedError(f"The request has no '{FILES_FIELD}' file part; send the files as "
@@ -288,6 +289,11 @@ async def _received_files(request: Request) -> AsyncIterator[ReceivedForm]:
         yield form
     finally:
         form.discard()
+
+
+async def _received_files(request: Request) -> AsyncIterator[ReceivedForm]:
+    async for form in _receive_many(request):
+        yield form
 
 
 #: The received body of a series upload: its fields and every ``resources`` file part.
@@ -299,17 +305,8 @@ MAX_BATCH_FILES = 200
 
 
 async def _received_batch(request: Request) -> AsyncIterator[ReceivedForm]:
-    settings, store = request.app.state.settings, request.app.state.blob_store
-    form = await receive_form(request, spool_dir(store, settings.data_dir / "upload-spool"),
-                              settings.max_form_fields, settings.max_form_text_bytes, many=True,
-                              max_files=MAX_BATCH_FILES)
-    try:
-        if not form.files:
-            raise ValidationFailedError(f"The request has no '{FILES_FIELD}' file part; send the files as "
-                                        f"multipart/form-data fields '{FILES_FIELD}', each with a filename")
+    async for form in _receive_many(request, MAX_BATCH_FILES):
         yield form
-    finally:
-        form.discard()
 
 
 #: The received body of a batch upload: its fields and up to :data:`MAX_BATCH_FILES` file parts.
