@@ -9,12 +9,8 @@ from __future__ import annotations
 import io
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,56 +32,23 @@ from datamint.server.storage import (
 )
 from datamint.server.storage.local import TMP_DIR_NAME
 from datamint.server.storage.s3 import MISSING_EXTRA_MESSAGE
+from fixtures.s3 import CREDENTIALS, moto_server
 
 MiB = 1 << 20
 BUCKET = "datamint-test"
-CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
 BAD_KEYS = ["", "../x", "/abs", "a//b", "a\\b", "a/../b", "a/./b", "a/", "..", "a\x00b", "a\nb"]
 
 
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """Start moto's S3 server for the session and return its endpoint URL."""
-    binary = Path(sys.executable).with_name("moto_server")
-    if not binary.exists():
-        pytest.fail(f"moto_server not found next to {sys.executable}: install the 'dev' extra")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited early with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail("moto_server did not answer within 30 s")
-                time.sleep(0.05)
+    """Start moto's S3 server for the session (its bucket created) and return its endpoint URL."""
+    with moto_server() as endpoint:
         S3BlobStore(BUCKET, endpoint_url=endpoint, create_bucket=True, **CREDENTIALS)
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _s3_store(endpoint: str, prefix: str | None = None) -> S3BlobStore:
