@@ -135,16 +135,17 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def settle(pid: int, timeout: float = 60.0) -> None:
-    """Wait until process ``pid`` (and its workers) is idle: a started server still warms up in the
-    background (MLflow's stores), which must not count as upload CPU."""
+def settle(pid: int, timeout: float = 180.0) -> None:
+    """Wait until process ``pid`` (and its workers) is idle for three seconds in a row: a started
+    server still warms up in the background (MLflow's stores, which wait on the database now and
+    then), which must not count as upload CPU."""
     deadline = time.monotonic() + timeout
+    quiet = 0
     before = cpu_seconds(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
+    while time.monotonic() < deadline and quiet < 3:
+        time.sleep(1.0)
         now = cpu_seconds(pid)
-        if now - before < 0.05:
-            return
+        quiet = quiet + 1 if now - before < 0.03 else 0
         before = now
 
 
@@ -194,17 +195,19 @@ def start_server(data_dir: Path, key: str, workers: int = 1,
     return proc, url
 
 
-def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool) -> tuple[float, float, int]:
-    """Seconds and client CPU seconds of one ``upload_resources`` call, and the resources it made."""
+def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool, pid: int) -> tuple[float, float, float, int]:
+    """Seconds, server CPU seconds (process ``pid`` and its workers) and client CPU seconds of one
+    ``upload_resources`` call, and the resources it made."""
     from datamint import Api
 
     api = Api(url, key)
-    started, cpu = time.perf_counter(), time.process_time()
+    started, server, cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
     ids = api.resources.upload_resources([str(p) for p in paths], assemble_dicoms=assemble, on_error="raise",
                                          channel=f"bench-{uuid.uuid4().hex[:6]}")
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server = cpu_seconds(pid) - server
     api.close()
-    return elapsed, cpu, len(set(ids))
+    return elapsed, server, cpu, len(set(ids))
 
 
 def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float, float] | None:
@@ -277,9 +280,7 @@ def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[st
             proc, url = start_server(folder / "server", key, workers, database_url)
             try:
                 settle(proc.pid)
-                cpu = cpu_seconds(proc.pid)
-                elapsed, client_cpu, resources = sdk_upload(url, key, paths, assemble=label == "sdk+assemble")
-                cpu = cpu_seconds(proc.pid) - cpu
+                elapsed, cpu, client_cpu, resources = sdk_upload(url, key, paths, label == "sdk+assemble", proc.pid)
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(60)

@@ -66,5 +66,18 @@ def test_the_mlflow_ui_shows_my_projects_experiments_and_models_only(web_server,
     created = context.request.post("/mlflow/ajax-api/2.0/mlflow/experiments/create", data=body,
                                    headers={"X-MLFLOW-WORKSPACE": project_id, "X-CSRF-Token": csrf["value"]})
     assert created.status == 200, created.text()
+    # The UI's artifact preview of a run's file (logged through the REST API with the key).
+    run = _mlflow(web_server.url, key, "runs/create", {"experiment_id": created.json()["experiment_id"]})["run"]
+    root = run["info"]["artifact_uri"].removeprefix("mlflow-artifacts:")
+    put = httpx.put(f"{web_server.url}/api/2.0/mlflow-artifacts/artifacts{root}/notes.txt", content=b"hello",
+                    headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert put.status_code == 200, put.text
+    preview = context.request.get(f"/mlflow/get-artifact?path=notes.txt&run_uuid={run['info']['run_id']}",
+                                  headers={"X-MLFLOW-WORKSPACE": project_id})
+    assert preview.status == 200 and preview.body() == b"hello"
+    stranger = httpx.get(f"{web_server.url}/mlflow/get-artifact", params={"path": "notes.txt",
+                                                                       "run_uuid": run["info"]["run_id"]},
+                         headers={"apikey": other_key}, timeout=30)
+    assert stranger.status_code == 404
     # Without a session: nothing.
     assert httpx.get(f"{web_server.url}/mlflow/ajax-api/3.0/mlflow/workspaces", timeout=30).status_code == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,33 +61,37 @@ def deploy(name: Name, alias: Alias = None, version: Version = None,
 
 
 @app.command("predict")
-def predict(name: Name, resources: Annotated[list[str], typer.Argument(help="Resource ids")],
+def predict(name: Name, resources: Annotated[list[str], typer.Argument(
+                help="Resource ids, or paths of local files (sent with the request, not made resources)")],
             mode: Annotated[str, typer.Option(help="default, image, volume, frame or slice")] = "default",
             alias: Alias = None, version: Version = None,
             index: Annotated[int | None, typer.Option(help="Frame index (frame) or slice index (slice)")] = None,
             axis: Annotated[str, typer.Option(help="Slice axis: axial, sagittal or coronal")] = "axial",
             save: Annotated[bool, typer.Option(help="Save the predictions as annotations")] = False,
             worklist: Annotated[str | None, typer.Option(help="Worklist (id) to save them into")] = None) -> None:
-    """Run a deployed model on resources and print its predictions; exit 1 unless it completes.
+    """Run a deployed model on resources (or local files) and print its predictions; exit 1 unless it completes.
 
     Example: datamint models predict lesion-seg 9a1b... --mode volume --alias champion --save --worklist 77c0...
     """
     options = {"worklist_id": worklist} if worklist else None
     common = {"model_version": version, "model_alias": alias, "save_results": save,
               "save_results_options": options}
+    files = [r for r in resources if Path(r).is_file()]
+    ids = [r for r in resources if r not in files]
+    one = {"file_path": files[0]} if files else {"resource_id": ids[0]}
     with Api() as api:
         inference = api.inference
         if mode == "default":
-            job = inference.predict(name, resource_ids=resources, **common)
+            job = inference.predict(name, resource_ids=ids or None, file_paths=files or None, **common)
         elif mode in ("image", "volume"):
             if len(resources) != 1:
                 raise typer.BadParameter(f"--mode {mode} takes one resource")
             method = inference.predict_image if mode == "image" else inference.predict_volume
-            job = method(name, resource_id=resources[0], **common)
+            job = method(name, **one, **common)
         elif mode == "frame":
-            job = inference.predict_frame(name, index or 0, resource_id=resources[0], **common)
+            job = inference.predict_frame(name, index or 0, **one, **common)
         elif mode == "slice":
-            job = inference.predict_slice(name, index or 0, axis, resource_id=resources[0], **common)  # type: ignore[arg-type]
+            job = inference.predict_slice(name, index or 0, axis, **one, **common)  # type: ignore[arg-type]
         else:
             raise typer.BadParameter(f"unknown mode {mode!r}: use default, image, volume, frame or slice")
         inference.wait(job, progress_bar=True)

@@ -15,7 +15,19 @@ from fixtures.authz.world import World
 @pytest.fixture(scope="module")
 def world(server) -> World:
     server.app.state.mlflow.ensure_ready()
-    return World(server)
+    built = World(server)
+    # A run of P with one artifact file, for the artifact preview route.
+    headers = {"Authorization": f"Bearer {built.actors['admin'].key}"}
+    experiment = httpx.post(f"{server.url}/api/2.0/mlflow/experiments/create", headers=headers, timeout=60,
+                            json={"name": f"ui-{uuid.uuid4().hex[:8]}", "project_id": built.project_id}).json()
+    run = httpx.post(f"{server.url}/api/2.0/mlflow/runs/create", headers=headers, timeout=60,
+                     json={"experiment_id": experiment["experiment_id"]}).json()["run"]["info"]
+    root = run["artifact_uri"].removeprefix("mlflow-artifacts:")
+    put = httpx.put(f"{server.url}/api/2.0/mlflow-artifacts/artifacts{root}/notes.txt", content=b"notes",
+                    headers=headers, timeout=60)
+    assert put.status_code == 200, put.text
+    built.mlflow_run_id = run["run_id"]  # type: ignore[attr-defined]
+    return built
 
 
 def _body(path: str) -> dict[str, str] | None:
@@ -38,7 +50,9 @@ def test_every_mlflow_call_answers_every_caller_as_documented(server, world):
                 headers = {"X-MLFLOW-WORKSPACE": world.project_id}
                 if actor.key:
                     headers["Authorization"] = f"Bearer {actor.key}"
-                response = client.request(method, path, headers=headers, json=_body(path))
+                query = {"path": "notes.txt", "run_uuid": world.mlflow_run_id} if path.endswith("get-artifact") \
+                    else None  # type: ignore[attr-defined]
+                response = client.request(method, path, headers=headers, json=_body(path), params=query)
                 if response.status_code != int(expected):
                     mismatches.append(f"{row[0]:<60} {actor_name:<16} expected {expected}, got "
                                       f"{response.status_code}: {response.text[:160]}")

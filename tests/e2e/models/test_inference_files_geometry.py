@@ -24,7 +24,7 @@ from mlflow_helpers import run_python
 from datamint import Api
 from datamint.exceptions import DatamintException
 from fixtures.files import make_ct_slice, to_bytes
-from fixtures.projects import png_path
+from fixtures.projects import NIFTI_SHAPE, png_path, write_nifti
 
 from conftest import unique
 
@@ -74,7 +74,8 @@ def deployed(server, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-unt
     dicom.write_bytes(to_bytes(ds))
     png = png_path(folder, 24, 16)
     rid = api.resources.upload_resource(str(dicom))
-    api.projects.add_resources([rid], project)
+    nid = api.resources.upload_resource(str(write_nifti(folder / "vol.nii.gz")))
+    api.projects.add_resources([rid, nid], project)
     wid = api.annotationsets.create("boxes", [rid], project=project.id, annotations=[
         {"type": "square", "identifier": "lesion", "scope": "image"},
         {"type": "point", "identifier": "center", "scope": "image"},
@@ -85,7 +86,7 @@ def deployed(server, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-unt
     job = api.deploy.start(env["model"], model_alias="champion")
     job.wait(timeout=300)
     assert job.status == "completed", job.error_message
-    yield {**env, "api": api, "resource": rid, "worklist": wid, "dicom": dicom, "png": png}
+    yield {**env, "api": api, "resource": rid, "nifti": nid, "worklist": wid, "dicom": dicom, "png": png}
     api.close()
 
 
@@ -118,6 +119,22 @@ def test_boxes_and_points_on_dicom_are_in_patient_mm_like_a_users_box(deployed) 
     assert saved.geometry["viewPlaneNormal"] == mine.geometry["viewPlaneNormal"]
     assert api.annotations.to_pixel_points(rid, saved.geometry["points"]) == [(2.0, 4.0, 0.0), (10.0, 4.0, 0.0),
                                                                              (2.0, 12.0, 0.0), (10.0, 12.0, 0.0)]
+
+
+def test_boxes_on_a_nifti_slice_are_stored_like_a_users_box_on_that_slice(deployed) -> None:  # type: ignore[no-untyped-def]
+    api, nid = deployed["api"], deployed["nifti"]
+    job = api.inference.predict_slice(deployed["model"], 2, "axial", resource_id=nid)
+    api.inference.wait(job, timeout=300)
+    assert job.status == "completed", job.error_message
+    box, point, category = job.predictions[0]
+    assert category["value"] == f"{NIFTI_SHAPE[1]}x{NIFTI_SHAPE[0]}"  # (rows, columns) = (2nd, 1st voxel axis)
+    assert (box["scope"], box["frame_index"]) == ("frame", 2)
+    mine = api.annotations.get_by_id(api.annotations.add_box_annotation((2, 4), (10, 12), nid, "lesion",
+                                                                        frame_index=2))
+    assert box["geometry"]["points"] == mine.geometry["points"]
+    assert box["geometry"]["viewPlaneNormal"] == mine.geometry["viewPlaneNormal"]
+    assert np.allclose(api.annotations.to_pixel_points(nid, box["geometry"]["points"]),
+                       [(2.0, 4.0, 2.0), (10.0, 4.0, 2.0), (2.0, 12.0, 2.0), (10.0, 12.0, 2.0)])
 
 
 def test_predict_on_a_local_file_without_making_a_resource(server, deployed) -> None:  # type: ignore[no-untyped-def]
@@ -316,3 +333,18 @@ def test_official_client_follows_the_pod_log_stream(server, deployed) -> None:  
     assert out["replayed"] > 0 and out["ended"] is False
     assert out["new"] and out["new"][-1].endswith(" completed")
     assert any("loaded in this worker" in line for line in out["new"])
+
+
+def test_cli_predicts_on_a_local_file(server, deployed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from datamint.cli.models import app as models_app
+
+    monkeypatch.setenv("DATAMINT_API_URL", server.url)
+    monkeypatch.setenv("DATAMINT_API_KEY", deployed["key"])
+    result = CliRunner().invoke(models_app, ["predict", deployed["model"], str(deployed["dicom"]), "--mode", "image"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{"):])
+    box, point, category = out["predictions"][0]
+    assert box["geometry"]["points"][3] == patient(10, 12) and category["value"] == "32x32"
+    assert out["annotation_ids"] is None

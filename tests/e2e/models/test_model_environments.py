@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -174,6 +175,17 @@ def test_a_model_with_a_package_the_workers_lack_runs_in_its_own_environment(pre
                for line in again_logs)
     restarted = _host_pid(again_logs)
     assert restarted != host and _alive(restarted)
+
+    # Its environment's folder is deleted (cleanup) and the host dies: the next prediction builds it again.
+    key = next(re.search(r"model environment (\w+)", line).group(1) for line in second_logs
+               if "reusing the model environment" in line)
+    shutil.rmtree(prepared["server"].data_dir.parent / "model-envs" / key)
+    os.kill(restarted, signal.SIGKILL)
+    rebuilt = _predict(api, prepared["first"], rid)
+    assert [p.get("value") for p in rebuilt.predictions[0]] == [None, "CCXIV"]
+    rebuilt_logs = [x["line"] for x in api.jobs.logs(rebuilt.id)]
+    assert any(f"building the model environment {key}" in line for line in rebuilt_logs)
+    restarted = _host_pid(rebuilt_logs)
 
     # Removing the deployment stops its host.
     assert api.deploy.remove_image(prepared["first"], "1")["success"] is True

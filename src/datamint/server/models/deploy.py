@@ -246,9 +246,8 @@ def run_deploy(ctx: JobContext) -> dict[str, Any]:
             raise ValidationFailedError("convert_to_onnx needs the model in the workers' own environment, and this "
                                         "model runs in an isolated one; deploy without convert_to_onnx")
         env = environments.ensure(needs, environments.root_for(ctx.database.url), ctx.log, ctx.check_cancelled)
-        details["environment"] = {"key": env.key, "path": env.path, "python": env.python,
-                                  "requirements": needs.requirements, "flavor": needs.flavor,
-                                  "official_version": needs.official_version}
+        details["environment"] = {"key": env.key, "requirements": needs.requirements, "flavor": needs.flavor,
+                                  "official_version": needs.official_version}  # no server paths: readers see it
         ctx.progress(4, 6, "loading the model in its environment", force=True)
         host, _ = hosting.start(model_dir, env.python, needs.flavor, ctx.log, ctx.check_cancelled)
         modes = list(host.info.get("modes") or [])

@@ -22,8 +22,8 @@ succeeded, with a ``datamint-env.json`` manifest written last: a half-built envi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import queue
@@ -48,6 +48,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from datamint.server.errors import ValidationFailedError
+
+try:
+    import fcntl
+except ImportError:  # Windows: the server runs, models that need an environment of their own do not
+    fcntl = None  # type: ignore[assignment]
 
 MANIFEST = "datamint-env.json"
 #: What the official client's flavor imports beyond its package (installed without its dependencies,
@@ -209,6 +214,9 @@ def _name(line: str) -> str:
 
 @contextlib.contextmanager
 def _file_lock(path: str, log: Callable[[str], None], check: Callable[[], None]) -> Iterator[None]:
+    if fcntl is None:
+        raise ValidationFailedError("Isolated model environments need a POSIX system (Linux, macOS); install the "
+                                    "model's requirements in the workers' environment instead")
     with open(path, "a+") as handle:
         waited = False
         while True:
@@ -291,6 +299,9 @@ def _worker_sites() -> list[str]:
 
 
 def _build(model_plan: Plan, path: str, log: Callable[[str], None], check: Callable[[], None]) -> None:
+    if importlib.util.find_spec("pip") is None:
+        raise ValidationFailedError("Building the model's environment needs pip in the workers' environment "
+                                    "(python -m ensurepip, or pip install pip), which it lacks")
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(path)
     site_dir = _site_packages(path)
     with open(os.path.join(site_dir, "_datamint_worker_site.pth"), "w", encoding="utf-8") as handle:

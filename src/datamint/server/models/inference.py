@@ -15,10 +15,14 @@ official client raises as ``ModelNotDeployedError``), that the caller may run it
    them as annotations of source ``model_deploy`` (or ``model_pipeline``) naming the model and its
    version, into the worklist given (its label schema and the creator's rights apply), in the
    transaction that completes the job. The job's ``result_data.predictions`` lists them.
+
+Files that are not resources come with ``POST .../model-inference/files`` (multipart): checked as
+uploads, held for the job only and deleted when it ends (:mod:`.inputs`).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from typing import Annotated, Any, Literal
 
@@ -147,8 +151,6 @@ def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWor
         pending.settle()
         return job
 
-    for f in files or []:
-        f.file.seek(0)
     job = masks.with_blobs(session, request.app.state.blob_store, me.customer_id, work)
     return {"job_id": job.id}
 
@@ -324,12 +326,13 @@ def _predict_in_host(ctx: JobContext, environment: dict[str, Any], model_dir: st
     """Run the batches through the model's host process (in its own environment), started if needed."""
     p = ctx.params
     flavor = environment.get("flavor") or "datamint"
-    python = environment.get("python") or ""
-    if not environments.ready(environment.get("path") or ""):  # another machine, or the cache was cleaned
+    root = environments.root_for(ctx.database.url)
+    path = os.path.join(root, str(environment.get("key") or "-"))
+    python = environments.python_of(path)
+    if not environments.ready(path):  # another machine, or the folder was cleaned: build it again
         needs = environments.Plan(flavor, list(environment.get("requirements") or []),
                                   official_version=environment.get("official_version"))
-        python = environments.ensure(needs, environments.root_for(ctx.database.url), ctx.log,
-                                     ctx.check_cancelled).python
+        python = environments.ensure(needs, root, ctx.log, ctx.check_cancelled).python
     host, warm = hosting.start(model_dir, python, flavor, ctx.log, ctx.check_cancelled)
     ctx.log(f"model {p['model_name']}:{p['tag']} (version {p['model_version']}) "
             f"{'already loaded' if warm else 'loaded'} in its model host (pid {host.pid})")

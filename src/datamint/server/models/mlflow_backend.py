@@ -262,6 +262,8 @@ ALLOWED_PREFIXES = (
     "/api/2.0/mlflow/model-versions/",
     "/api/2.0/mlflow-artifacts/artifacts",
     "/api/3.0/mlflow/server-info",
+    "/get-artifact",  # the web UI's artifact previews (a run's file; a model version's file)
+    "/model-versions/get-artifact",
 )
 
 
@@ -273,4 +275,7 @@ def _build_flask_app() -> Any:
     for path, handler, methods in handlers.get_endpoints():
         if path.startswith(ALLOWED_PREFIXES) and "search-datasets" not in path:
             app.add_url_rule(path, handler.__name__, handler, methods=methods)
+    app.add_url_rule("/get-artifact", "get_artifact_handler", handlers.get_artifact_handler, methods=["GET"])
+    app.add_url_rule("/model-versions/get-artifact", "get_model_version_artifact_handler",
+                     handlers.get_model_version_artifact_handler, methods=["GET"])
     return app

@@ -129,7 +129,8 @@ class ProjectResolver:
             if model_id and model_id != "search":
                 return b.workspace_of_logged_model(model_id) or self._missing("Logged model")
         name = params.get("name")
-        if name and path.startswith(("/api/2.0/mlflow/registered-models/", "/api/2.0/mlflow/model-versions/")) \
+        if name and path.startswith(("/api/2.0/mlflow/registered-models/", "/api/2.0/mlflow/model-versions/",
+                                     "/model-versions/get-artifact")) \
                 and not path.endswith("/create"):
             mine = [w for w in b.workspaces_of_registered_model(str(name)) if self._sees(w)]
             if len(mine) == 1:

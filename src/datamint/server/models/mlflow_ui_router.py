@@ -4,7 +4,8 @@ The UI is a single page that calls relative ``ajax-api/...`` URLs, so under ``/m
 ``/mlflow/ajax-api/2.0/mlflow/...``: those routes are served by the same handler as MLflow's REST
 API (:mod:`.mlflow_router`): the same project resolution and permission checks, MLflow's handlers
 with the project as its workspace. Only the tracking, registry and artifact-proxy calls are
-answered; the UI's other calls (traces, gateway, prompts, telemetry...) get MLflow's 404.
+answered, and the artifact previews (``/mlflow/get-artifact``, ``/mlflow/model-versions/get-artifact``);
+the UI's other calls (traces, gateway, prompts, telemetry...) get a 404.
 
 **Who.** The web app's session cookie (or an API key) authenticates, checked by the request gate
 before the body like every route. Cookie-authenticated writes need the session's CSRF token in
@@ -100,6 +101,20 @@ async def ui_mlflow_rest(request: Request, rest: str, me: CurrentUser) -> Respon
 async def ui_mlflow_artifacts(request: Request, rest: str, me: CurrentUser) -> Response:
     """The UI's calls to MLflow's artifact proxy (as ``/api/2.0/mlflow-artifacts/...``)."""
     return await serve(request, f"/api/2.0/mlflow-artifacts/{rest}", me)
+
+
+@router.get(f"{PREFIX}/get-artifact")
+@body_kind("small", caller=True, errors=mlflow_error_body)
+async def ui_get_artifact(request: Request, me: CurrentUser) -> Response:
+    """A run's artifact file for the UI's previews (``path``, ``run_uuid``), checked like the REST API."""
+    return await serve(request, "/get-artifact", me)
+
+
+@router.get(f"{PREFIX}/model-versions/get-artifact")
+@body_kind("small", caller=True, errors=mlflow_error_body)
+async def ui_get_model_version_artifact(request: Request, me: CurrentUser) -> Response:
+    """A model version's artifact file for the UI's previews (``name``, ``version``, ``path``)."""
+    return await serve(request, "/model-versions/get-artifact", me)
 
 
 def install(app: FastAPI) -> None:
