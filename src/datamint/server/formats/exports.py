@@ -27,7 +27,6 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.common.http import content_disposition
 from datamint.server.common.ids import check_uuids
@@ -158,21 +157,13 @@ def start_export(project_id: str, body: ExportBody, request: Request, session: U
     return jobs_service.to_wire(job)
 
 
-def _creator(ctx: JobContext) -> Principal:
-    with ctx.database.transaction() as session:
-        user = auth_repo.get_user(session, ctx.created_by) if ctx.created_by else None
-        if user is None or user.customer_id != ctx.customer_id:
-            raise NotFoundError("User", "User not found: the job's creator was deleted; start the export again")
-        return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()))
-
-
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def run_export(ctx: JobContext) -> dict[str, Any]:
     """The ``formats.export`` handler (see the module docstring)."""
-    me = _creator(ctx)
+    me = ctx.creator("start the export again")
     params = ctx.params
     filters = source.Filters.of(params)
     session = ctx.database.session()

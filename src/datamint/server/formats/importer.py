@@ -38,7 +38,6 @@ from datamint.server.annotations.models import Annotation
 from datamint.server.annotations.repository import mark_deleted
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.annotations.wire import value_of
-from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, NotFoundError
@@ -448,14 +447,6 @@ def _mask_digest(data: bytes, mimetype: str) -> str:
 
 # -- the job --------------------------------------------------------------------------------------
 
-def _creator(ctx: JobContext) -> Principal:
-    with ctx.database.transaction() as session:
-        user = auth_repo.get_user(session, ctx.created_by) if ctx.created_by else None
-        if user is None or user.customer_id != ctx.customer_id:
-            raise NotFoundError("User", "User not found: the import's creator was deleted; import again")
-        return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()))
-
-
 def _fileset(ctx: JobContext, rows: Sequence[ImportFile]) -> tuple[FileSet, dict[str, list[str]]]:
     """Every readable name (zips contribute their members, as ``<zip stem>/<member>``) and the
     names each session file holds."""
@@ -510,7 +501,7 @@ def _log_problem(ctx: JobContext, problem: Problem | str) -> str:
 
 def run_import(ctx: JobContext) -> dict[str, Any]:
     """The ``formats.import`` handler (see the module docstring)."""
-    me = _creator(ctx)
+    me = ctx.creator("import again")
     options = dict(ctx.params)
     dry_run = bool(options.get("dry_run"))
     with ctx.database.transaction() as session:

@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from datamint.server.auth import repository as auth_repo
+from datamint.server.auth.service import Principal
 from datamint.server.db.base import utcnow
+from datamint.server.errors import NotFoundError
 from datamint.server.jobs import repository as repo
 from datamint.server.jobs import wakeups
 
@@ -155,6 +158,19 @@ class JobContext:
         self.checkpoint = dict(checkpoint)
 
     # -- writing results ---------------------------------------------------------------------------
+
+    def creator(self, again: str = "start it again") -> Principal:
+        """The job's creator, as the principal the job acts for (their permissions as they are now).
+
+        Raises:
+            NotFoundError: The creator was deleted (or is no longer of the job's organization); the message
+                ends with ``again``, what the user should do.
+        """
+        with self.database.transaction() as session:
+            user = auth_repo.get_user(session, self.created_by) if self.created_by else None
+            if user is None or user.customer_id != self.customer_id:
+                raise NotFoundError("User", f"User not found: the job's creator was deleted; {again}")
+            return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -21,14 +21,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from datamint.server import policy
-from datamint.server.auth import repository as auth_repo
-from datamint.server.auth.service import Principal
 from datamint.server.datasets import service as datasets_service
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets import versioning
 from datamint.server.datasets.schemas import VersionCreate
 from datamint.server.deps import CurrentUser, JobsDep, UnitOfWork
-from datamint.server.errors import NotFoundError
 from datamint.server.jobs import registry
 from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
@@ -51,17 +48,9 @@ def create_version(dataset_id: str, body: VersionCreate, session: UnitOfWork, me
     return jobs_service.to_wire(job)
 
 
-def _creator(ctx: JobContext) -> Principal:
-    with ctx.database.transaction() as session:
-        user = auth_repo.get_user(session, ctx.created_by) if ctx.created_by else None
-        if user is None or user.customer_id != ctx.customer_id:
-            raise NotFoundError("User", "User not found: the job's creator was deleted; start the version again")
-        return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()))
-
-
 def build_version(ctx: JobContext) -> dict[str, Any]:
     """The ``datasets.version`` handler (see the module docstring)."""
-    me = _creator(ctx)
+    me = ctx.creator("start the version again")
     dataset_id, name = ctx.params["dataset_id"], ctx.params.get("name")
     with ctx.database.transaction() as session:  # the creator must still manage the dataset
         _, project = datasets_service.visible_dataset(session, me, dataset_id, policy.ProjectAction.MANAGE)

@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
-from datamint.server.auth import repository as auth_repo
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import iso
 from datamint.server.errors import AppError, NotFoundError, ValidationFailedError
@@ -80,15 +79,6 @@ def deployment_to_wire(d: ModelDeployment) -> dict[str, Any]:
     return {"id": d.id, "model_name": d.model_name, "tag": d.tag, "image_name": d.image_name,
             "model_version": d.model_version, "project_id": d.project_id, "supported_modes": d.supported_modes,
             "annotation_specs": d.annotation_specs, "created_at": iso(d.created_at), "details": d.details}
-
-
-def creator(ctx: JobContext) -> Principal:
-    """The job's creator, as the principal the job acts for (their permissions apply)."""
-    with ctx.database.transaction() as session:
-        user = auth_repo.get_user(session, ctx.created_by) if ctx.created_by else None
-        if user is None or user.customer_id != ctx.customer_id:
-            raise NotFoundError("User", "User not found: the job's creator was deleted; start it again")
-        return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()))
 
 
 def backend_of(ctx: JobContext) -> MlflowBackend:

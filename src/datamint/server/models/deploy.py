@@ -221,7 +221,7 @@ def stream_logs(job_id: str, request: Request, session: SessionDep, me: CurrentU
 def run_deploy(ctx: JobContext) -> dict[str, Any]:
     """The ``models.deploy`` handler (see the module docstring)."""
     p = ctx.params
-    me = common.creator(ctx)
+    me = ctx.creator()
     backend = common.backend_of(ctx)
     with ctx.database.transaction() as session:  # the creator must still be allowed to deploy
         common.model_project(session, backend, me, p["model_name"], ctx.project_id, policy.ProjectAction.MODELS)

@@ -255,7 +255,7 @@ def list_inference(session: SessionDep, me: CurrentUser, offset: Annotated[int, 
 def run_inference(ctx: JobContext) -> dict[str, Any]:
     """The ``models.inference`` handler (see the module docstring)."""
     p = ctx.params
-    me = common.creator(ctx)
+    me = ctx.creator()
     backend = common.backend_of(ctx)
     with ctx.database.transaction() as session:
         common.model_project(session, backend, me, p["model_name"], ctx.project_id, policy.ProjectAction.PREDICT)

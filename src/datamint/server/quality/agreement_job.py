@@ -10,10 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from datamint.server.auth import repository as auth_repo
-from datamint.server.auth.service import Principal
 from datamint.server.deps import CurrentUser, JobsDep, UnitOfWork
-from datamint.server.errors import NotFoundError
 from datamint.server.jobs import registry
 from datamint.server.jobs import service as jobs_service
 from datamint.server.jobs.context import JobContext
@@ -35,17 +32,9 @@ def start_agreement(worklist_id: str, session: UnitOfWork, me: CurrentUser, jobs
     return jobs_service.to_wire(job)
 
 
-def _creator(ctx: JobContext) -> Principal:
-    with ctx.database.transaction() as session:
-        user = auth_repo.get_user(session, ctx.created_by) if ctx.created_by else None
-        if user is None or user.customer_id != ctx.customer_id:
-            raise NotFoundError("User", "User not found: the job's creator was deleted; start the report again")
-        return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()))
-
-
 def run_agreement(ctx: JobContext) -> dict[str, Any]:
     """The ``quality.agreement`` handler: the report, with progress per item."""
-    me = _creator(ctx)
+    me = ctx.creator("start the report again")
 
     def step(done: int, total: int) -> None:
         ctx.check_cancelled()
