@@ -163,6 +163,19 @@ def test_the_batch_checks_its_shared_fields_first(server):
     assert httpx.get(f"{server.url}/resources/batch", headers={"apikey": server.admin_key}).json()["max_files"] == 200
 
 
+def test_a_hostile_manifest_is_refused_and_stores_nothing(server):
+    before = _count(server, Resource), _blobs(server)
+    one = [("a.dcm", _slices(1)[0])]
+    for raw, said in [('[{"metadata": {"x": NaN}}]', "NaN"), ("[" * 5000 + "]" * 5000, "nested deeper"),
+                      ('[{"tags": ["a\\u0000b"]}]', "NUL"), ('[{"modality": "\\ud800"}]', "surrogate")]:
+        parts = [("resources", (name, data, "application/dicom")) for name, data in one]
+        answer = httpx.post(f"{server.url}/resources/batch", headers={"apikey": server.admin_key}, files=parts,
+                            data={"files": raw}, timeout=60)
+        assert answer.status_code == 422, (raw[:40], answer.text)
+        assert said.lower() in answer.json()["message"].lower(), answer.json()["message"]
+    assert (_count(server, Resource), _blobs(server)) == before
+
+
 def test_anonymize_and_project_apply_to_every_file(server, api):
     project = api.projects.create(f"batch-{uuid.uuid4().hex[:8]}", description="batch")
     answer = _post(server, [("a.dcm", _slices(2)[0]), ("b.dcm", _slices(2)[1])], anonymize="true",

@@ -43,6 +43,7 @@ from datamint.server import policy
 from datamint.server.audit import recorder
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
+from datamint.server.common.values import parse_json
 from datamint.server.db import unit_of_work
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, ValidationFailedError
@@ -150,10 +151,7 @@ def parse_manifest(raw: str | None, count: int) -> list[BatchFileSpec]:
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
         raise ValidationFailedError(f"The files manifest is larger than {MAX_MANIFEST_BYTES >> 20} MiB; "
                                     "send fewer files per batch")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationFailedError(f"The files manifest is not valid JSON: {exc}") from None
+    value = parse_json(raw, "files")  # the edge rules: no NaN/Infinity, NUL, lone surrogates, deep nesting
     if not isinstance(value, list) or len(value) != count:
         raise ValidationFailedError(f"The files manifest must be a JSON array with one object per file part "
                                     f"({count} files were sent)")
