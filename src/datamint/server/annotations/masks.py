@@ -36,7 +36,7 @@ from datamint.server.db.base import new_id
 from datamint.server.errors import UnsupportedMediaError, ValidationFailedError
 from datamint.server.resources.ingest import discard
 from datamint.server.resources.models import UploadIntent
-from datamint.server.storage.base import BlobStore
+from datamint.server.storage.base import BlobData, BlobStore
 
 _LOG = logging.getLogger("datamint.server.annotations")
 PNG = "image/png"
@@ -255,8 +255,8 @@ class PendingBlobs:
     new: list[tuple[str, str]] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
 
-    def put_all(self, blobs: list[tuple[str, bytes]]) -> None:
-        """Commit an intent for every key, then write the blobs."""
+    def put_all(self, blobs: list[tuple[str, BlobData]]) -> None:
+        """Commit an intent for every key, then write the blobs (bytes, or streams copied in chunks)."""
         intents = [(new_id(), key) for key, _ in blobs]
         # Bulk statements: housekeeping rows, not changes the audit trail should list.
         self.session.execute(insert(UploadIntent), [{"id": iid, "customer_id": self.customer_id, "blob_key": key}

@@ -145,7 +145,8 @@ def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWor
 
     def work(pending: masks.PendingBlobs) -> Job:
         # The files are written under intents committed first; the job that owns them commits with the unit.
-        pending.put_all([(u.location, f.file.read()) for u, f in zip(uploads, files or [], strict=True)])
+        # streamed from the spooled parts (check_file left each at its start), never read whole
+        pending.put_all([(u.location, f.file) for u, f in zip(uploads, files or [], strict=True)])
         job = jobs_service.submit(session, jobs, me, KIND, {**params, "uploads": [u.to_param() for u in uploads]},
                                   project_id=project_id)
         pending.settle()
