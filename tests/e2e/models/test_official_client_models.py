@@ -45,7 +45,8 @@ mlflow.MlflowClient().set_registered_model_alias(env["deployable"], "champion", 
 print(json.dumps({"ok": True}))
 """
 
-OFFICIAL = r"""
+#: The start of every official-client script: the env, and our server as its own MLflow host.
+PRELUDE = r"""
 import json, os
 env = json.loads({env!r})
 os.environ["MLFLOW_TRACKING_URI"] = env["url"]
@@ -54,6 +55,9 @@ import datamint.utils.urls as urls_module
 import datamint.mlflow.env_utils as env_module
 for module in (client_module, urls_module, env_module):  # our server is its own "MLflow host"
     module.derive_mlflow_url = lambda url: url
+"""
+
+OFFICIAL = PRELUDE + r"""
 from datamint import Api
 from datamint.exceptions import ModelNotDeployedError
 import datamint.mlflow
@@ -131,15 +135,7 @@ def test_official_client_tracks_registers_deploys_and_predicts(server, prepared)
     assert out["not_deployed"] == "ModelNotDeployedError"
 
 
-OFFICIAL_FLAVOR = r"""
-import json, os
-env = json.loads({env!r})
-os.environ["MLFLOW_TRACKING_URI"] = env["url"]
-import datamint.api.client as client_module
-import datamint.utils.urls as urls_module
-import datamint.mlflow.env_utils as env_module
-for module in (client_module, urls_module, env_module):  # our server is its own "MLflow host"
-    module.derive_mlflow_url = lambda url: url
+OFFICIAL_FLAVOR = PRELUDE + r"""
 import numpy as np
 import mlflow
 import datamint.mlflow
