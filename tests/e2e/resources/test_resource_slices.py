@@ -8,13 +8,18 @@ import numpy as np
 from fixtures.files import to_bytes
 
 
-def test_a_ct_series_is_served_slice_by_slice_in_hounsfield_units(server, api, ct_series, tmp_path):
+def _upload_series(api, slices, folder) -> str:  # type: ignore[no-untyped-def]
+    """Upload the data sets as files; the id of the one (assembled) resource they become."""
     paths = []
-    for i, ds in enumerate(ct_series(6, size=16)):
-        path = tmp_path / f"s{i}.dcm"
+    for i, ds in enumerate(slices):
+        path = folder / f"s{i}.dcm"
         path.write_bytes(to_bytes(ds))
         paths.append(str(path))
-    rid = api.resources.upload_resources(paths, anonymize=False)[0]
+    return api.resources.upload_resources(paths, anonymize=False)[0]
+
+
+def test_a_ct_series_is_served_slice_by_slice_in_hounsfield_units(server, api, ct_series, tmp_path):
+    rid = _upload_series(api, ct_series(6, size=16), tmp_path)
     headers = {"apikey": server.admin_key}
     info = httpx.get(f"{server.url}/resources/{rid}/slices", headers=headers).json()
     axial = info["planes"]["axial"]
@@ -64,12 +69,7 @@ def _slice(url: str, headers: dict[str, str], rid: str, plane: str, index: int) 
 
 
 def test_a_ct_series_is_resliced_into_sagittal_and_coronal_planes(server, api, ct_series, tmp_path):
-    paths = []
-    for i, ds in enumerate(ct_series(6, size=16)):
-        path = tmp_path / f"s{i}.dcm"
-        path.write_bytes(to_bytes(ds))
-        paths.append(str(path))
-    rid = api.resources.upload_resources(paths, anonymize=False)[0]
+    rid = _upload_series(api, ct_series(6, size=16), tmp_path)
     headers = {"apikey": server.admin_key}
     planes = httpx.get(f"{server.url}/resources/{rid}/slices", headers=headers).json()["planes"]
     sagittal, coronal = planes["sagittal"], planes["coronal"]
