@@ -25,6 +25,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from datamint.server.db import migrate
+from datamint.server.db.session import Database
 from fixtures.files import make_ct_slice, write_video
 
 # Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
@@ -117,6 +119,22 @@ def own_database(backend: str, folder: Path) -> Iterator[str]:
     else:
         with fresh_pg_database() as url:
             yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database of each backend with no tables yet (migration tests), for one test only."""
+    with own_database(request.param, tmp_path) as url:
+        db = Database(url)
+        yield db
+        db.dispose()
+
+
+@pytest.fixture
+def migrated_database(empty_database: Database) -> Database:
+    """A database of each backend migrated to the head revision, for one test only."""
+    migrate.upgrade(empty_database.engine)
+    return empty_database
 
 
 @dataclass

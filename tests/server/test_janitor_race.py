@@ -6,43 +6,23 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
-
-from datamint.server.db import migrate
 from datamint.server.db.base import utcnow
 from datamint.server.db.session import Database
 from datamint.server.resources.janitor import UploadJanitor
 from datamint.server.resources.models import UploadIntent
 from datamint.server.storage import make_blob_store
 
-from conftest import BACKENDS, database_url_for, fresh_pg_database
 
-
-@pytest.fixture(params=BACKENDS)
-def database(request, tmp_path):
-    if request.param == "postgresql":
-        with fresh_pg_database() as url:
-            db = Database(url)
-            migrate.upgrade(db.engine)
-            yield db
-            db.dispose()
-    else:
-        db = Database(database_url_for("sqlite", request, tmp_path))
-        migrate.upgrade(db.engine)
-        yield db
-        db.dispose()
-
-
-def test_concurrent_sweeps_remove_each_orphan_once(database, tmp_path):
+def test_concurrent_sweeps_remove_each_orphan_once(migrated_database, tmp_path):
     store = make_blob_store(str(tmp_path / "blobs"))
     old = utcnow() - timedelta(hours=2)
     keys = [f"c/resources/{i:08d}-0000-4000-8000-000000000000/original" for i in range(20)]
-    with database.transaction() as s:
+    with migrated_database.transaction() as s:
         for i, key in enumerate(keys):
             store.put(key, b"orphan")
             s.add(UploadIntent(id=f"{i:08d}-0000-4000-8000-000000000000", customer_id="c", blob_key=key,
                                started_at=old))
-    janitors = [UploadJanitor(Database(database.url), store, timedelta(hours=1), 0) for _ in range(4)]
+    janitors = [UploadJanitor(Database(migrated_database.url), store, timedelta(hours=1), 0) for _ in range(4)]
     barrier = threading.Barrier(len(janitors))
     results: list[int | BaseException] = []
 
@@ -63,5 +43,5 @@ def test_concurrent_sweeps_remove_each_orphan_once(database, tmp_path):
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert sum(results) == 20  # type: ignore[arg-type]
     assert not any(store.exists(k) for k in keys)
-    with database.transaction() as s:
+    with migrated_database.transaction() as s:
         assert s.query(UploadIntent).count() == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -16,24 +15,9 @@ from datamint.server.db.session import Database
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import Resource, ResourceTag
 
-from conftest import BACKENDS, database_url_for, fresh_pg_database
-
 #: The revision before 0019_listing_tags.
 BEFORE = "0017_listing"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=BACKENDS)
-def database(request, tmp_path):
-    if request.param == "postgresql":
-        with fresh_pg_database() as url:
-            db = Database(url)
-            yield db
-            db.dispose()
-    else:
-        db = Database(database_url_for("sqlite", request, tmp_path))
-        yield db
-        db.dispose()
 
 
 def _rid(i: int) -> str:
@@ -77,53 +61,53 @@ def _listed(db: Database, org: str, tags: list[str], deleted: str = "exclude") -
         return page.total, [r.id for r in page.rows]
 
 
-def test_upgrade_fills_the_copies_and_the_database_keeps_them(database):
-    migrate.upgrade(database.engine, BEFORE)
-    orgs = _seed(database)
-    migrate.upgrade(database.engine)
-    assert migrate.current_revisions(database.engine) == migrate.head_revisions(database.engine)
+def test_upgrade_fills_the_copies_and_the_database_keeps_them(empty_database):
+    migrate.upgrade(empty_database.engine, BEFORE)
+    orgs = _seed(empty_database)
+    migrate.upgrade(empty_database.engine)
+    assert migrate.current_revisions(empty_database.engine) == migrate.head_revisions(empty_database.engine)
     at = [T0 + timedelta(minutes=i) for i in range(4)]
-    assert _copies(database) == {
+    assert _copies(empty_database) == {
         (_rid(0), "a"): (orgs[0], False, at[0]), (_rid(0), "b"): (orgs[0], False, at[0]),
         (_rid(1), "a"): (orgs[0], True, at[1]), (_rid(2), "b"): (orgs[0], False, at[2]),
         (_rid(3), "a"): (orgs[1], False, at[3])}
-    assert _listed(database, orgs[0], ["a", "b"]) == (2, [_rid(2), _rid(0)])
-    assert _listed(database, orgs[0], ["a", "b"], "only") == (1, [_rid(1)])
-    assert _listed(database, orgs[1], ["a", "b"]) == (1, [_rid(3)])
+    assert _listed(empty_database, orgs[0], ["a", "b"]) == (2, [_rid(2), _rid(0)])
+    assert _listed(empty_database, orgs[0], ["a", "b"], "only") == (1, [_rid(1)])
+    assert _listed(empty_database, orgs[1], ["a", "b"]) == (1, [_rid(3)])
 
     # soft delete and restore reach the tag rows in the same statement
-    with database.transaction() as s:
+    with empty_database.transaction() as s:
         repo.mark_deleted([s.get(Resource, _rid(0))], True, "a", T0)
         repo.mark_deleted([s.get(Resource, _rid(1))], False, None, None)
-    copies = _copies(database)
+    copies = _copies(empty_database)
     assert copies[(_rid(0), "a")][1] is True and copies[(_rid(0), "b")][1] is True
     assert copies[(_rid(1), "a")][1] is False
-    assert _listed(database, orgs[0], ["a", "b"]) == (2, [_rid(2), _rid(1)])
+    assert _listed(empty_database, orgs[0], ["a", "b"]) == (2, [_rid(2), _rid(1)])
 
     # a new tag row (ORM, as the service writes it) and a raw insert both get their resource's values
-    with database.transaction() as s:
+    with empty_database.transaction() as s:
         repo.insert_tags(s, _rid(3), ["c"])
-    with database.engine.begin() as conn:
+    with empty_database.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO resource_tags (resource_id, tag, position) VALUES (:r, 'c', 0)"),
                      {"r": _rid(0)})
         conn.execute(sa.text("UPDATE resource_tags SET resource_id = :to WHERE resource_id = :r AND tag = 'b'"),
                      {"to": _rid(1), "r": _rid(2)})
-    copies = _copies(database)
+    copies = _copies(empty_database)
     assert copies[(_rid(3), "c")] == (orgs[1], False, at[3])
     assert copies[(_rid(0), "c")] == (orgs[0], True, at[0])
     assert copies[(_rid(1), "b")] == (orgs[0], False, at[1])
-    with database.engine.connect() as conn:
+    with empty_database.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM resource_tags WHERE customer_id IS NULL OR deleted IS NULL "
                                     "OR created_at IS NULL")).scalar() == 0
 
 
-def test_downgrade_drops_the_copies_and_the_triggers(database):
-    migrate.upgrade(database.engine)
+def test_downgrade_drops_the_copies_and_the_triggers(empty_database):
+    migrate.upgrade(empty_database.engine)
     from alembic import command
 
-    command.downgrade(migrate.alembic_config(database.engine), BEFORE)
-    with database.engine.connect() as conn:
+    command.downgrade(migrate.alembic_config(empty_database.engine), BEFORE)
+    with empty_database.engine.connect() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("resource_tags")}
     assert columns == {"resource_id", "tag", "position"}
-    migrate.upgrade(database.engine)  # and up again
-    assert migrate.current_revisions(database.engine) == migrate.head_revisions(database.engine)
+    migrate.upgrade(empty_database.engine)  # and up again
+    assert migrate.current_revisions(empty_database.engine) == migrate.head_revisions(empty_database.engine)

@@ -18,8 +18,6 @@ from datamint.server.projects.models import Dataset, Project, ProjectMember
 from datamint.server.resources.models import ProjectResource, Resource
 from datamint.server.worklists.models import Worklist
 
-from conftest import BACKENDS, database_url_for, fresh_pg_database
-
 #: The revision before 0008_race_invariants.
 BEFORE = "0007_upload_duplicates"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
@@ -27,19 +25,6 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 
 def _at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-@pytest.fixture(params=BACKENDS)
-def database(request, tmp_path):
-    if request.param == "postgresql":
-        with fresh_pg_database() as url:
-            db = Database(url)
-            yield db
-            db.dispose()
-    else:
-        db = Database(database_url_for("sqlite", request, tmp_path))
-        yield db
-        db.dispose()
 
 
 def _seed(db: Database) -> dict[str, str]:
@@ -82,12 +67,12 @@ def _seed(db: Database) -> dict[str, str]:
     return {"org": org.id, "user": user.id, "project": project.id}
 
 
-def test_race_invariants_repairs_duplicates_and_loses_nothing(database):
-    migrate.upgrade(database.engine, BEFORE)
-    ids = _seed(database)
-    migrate.upgrade(database.engine)
-    assert migrate.current_revisions(database.engine) == migrate.head_revisions(database.engine)
-    with database.transaction() as s:
+def test_race_invariants_repairs_duplicates_and_loses_nothing(empty_database):
+    migrate.upgrade(empty_database.engine, BEFORE)
+    ids = _seed(empty_database)
+    migrate.upgrade(empty_database.engine)
+    assert migrate.current_revisions(empty_database.engine) == migrate.head_revisions(empty_database.engine)
+    with empty_database.transaction() as s:
         names = s.execute(select(ApiKey.name, ApiKey.revoked_at.is_not(None)).order_by(ApiKey.created_at)).all()
         assert [tuple(n) for n in names] == [("laptop", False), ("laptop (3)", False), ("laptop (2)", False),
                                              ("laptop", True), (None, False), (None, False)]
@@ -115,22 +100,22 @@ def test_race_invariants_repairs_duplicates_and_loses_nothing(database):
                 ProjectResourceSplit(project_id=ids["project"], resource_id="00000000-0000-4000-8000-000000000030",
                                      split_name="x", created_by="a"),
                 ApiKey(user_id=ids["user"], customer_id=ids["org"], name="laptop", prefix="p", key_hash="z" * 64)):
-        with pytest.raises(sa.exc.IntegrityError), database.transaction() as s:
+        with pytest.raises(sa.exc.IntegrityError), empty_database.transaction() as s:
             s.add(row)
             s.flush()
 
 
-def test_race_invariants_downgrades_to_platform_wide_emails(database):
-    migrate.upgrade(database.engine)
+def test_race_invariants_downgrades_to_platform_wide_emails(empty_database):
+    migrate.upgrade(empty_database.engine)
     _seed_single = Organization(name="Solo")
-    with database.transaction() as s:
+    with empty_database.transaction() as s:
         s.add(_seed_single)
         s.flush()
         s.add(User(customer_id=_seed_single.id, email="x@solo.test", roles=["admin"]))
     from alembic import command
 
-    command.downgrade(migrate.alembic_config(database.engine), BEFORE)
-    with database.engine.connect() as conn:
+    command.downgrade(migrate.alembic_config(empty_database.engine), BEFORE)
+    with empty_database.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 1
         uniques = {u["name"] for u in sa.inspect(conn).get_unique_constraints("users")}
     assert "uq_users_email" in uniques and "uq_users_customer_id_email" not in uniques

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -11,20 +10,7 @@ from datamint.server.db import migrate
 from datamint.server.db.models import metadata
 from datamint.server.db.session import Database
 
-from conftest import BACKENDS, database_url_for, fresh_pg_database
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database(request, tmp_path):
-    if request.param == "postgresql":
-        with fresh_pg_database() as url:
-            db = Database(url)
-            yield db
-            db.dispose()
-    else:
-        db = Database(database_url_for("sqlite", request, tmp_path))
-        yield db
-        db.dispose()
+from conftest import database_url_for
 
 
 def test_history_is_linear_with_one_head(empty_database):

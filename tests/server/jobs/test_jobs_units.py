@@ -15,9 +15,8 @@ from sqlalchemy import select, update
 
 from datamint.server.auth.service import create_organization
 from datamint.server.config import Settings
-from datamint.server.db import migrate, unit_of_work
+from datamint.server.db import unit_of_work
 from datamint.server.db.base import utcnow
-from datamint.server.db.session import Database
 from datamint.server.errors import ConflictError
 from datamint.server.jobs import registry
 from datamint.server.jobs import repository as repo
@@ -26,22 +25,10 @@ from datamint.server.jobs.models import Job, JobLog
 from datamint.server.jobs.runtime import JobRuntime
 from datamint.server.storage.local import LocalBlobStore
 
-from conftest import BACKENDS
-
-
-@pytest.fixture(params=BACKENDS)
-def database(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}" if request.param == "sqlite" else \
-        request.getfixturevalue("own_pg_database")
-    db = Database(url)
-    migrate.upgrade(db.engine)
-    yield db
-    db.dispose()
-
 
 @pytest.fixture
-def job_id(database):
-    with database.transaction() as s:
+def job_id(migrated_database):
+    with migrated_database.transaction() as s:
         org, admin, _ = create_organization(s, "units", "a@units.test")
         job = Job(customer_id=org.id, kind="units.job", created_by=admin.id, created_by_email=admin.email, params={})
         s.add(job)
@@ -54,23 +41,23 @@ def _job(database, job_id):
         return s.get(Job, job_id)
 
 
-def test_after_commit_callbacks_run_after_the_commit_and_never_after_a_rollback(database, job_id):
+def test_after_commit_callbacks_run_after_the_commit_and_never_after_a_rollback(migrated_database, job_id):
     calls = []
-    with database.transaction() as s:
+    with migrated_database.transaction() as s:
         s.execute(update(Job).where(Job.id == job_id).values(progress_message="changed"))
-        unit_of_work.after_commit(s, lambda: calls.append(_job(database, job_id).progress_message))
+        unit_of_work.after_commit(s, lambda: calls.append(_job(migrated_database, job_id).progress_message))
         assert calls == []
     assert calls == ["changed"]  # the callback saw the committed row
-    with pytest.raises(RuntimeError), database.transaction() as s:
+    with pytest.raises(RuntimeError), migrated_database.transaction() as s:
         unit_of_work.after_commit(s, lambda: calls.append("rolled back"))
         raise RuntimeError("boom")
-    with database.transaction() as s:
+    with migrated_database.transaction() as s:
         pass
     assert calls == ["changed"]
 
 
-def test_commit_turns_a_constraint_violation_into_409(database, job_id):
-    session = database.session()
+def test_commit_turns_a_constraint_violation_into_409(migrated_database, job_id):
+    session = migrated_database.session()
     try:
         session.add_all([JobLog(job_id=job_id, seq=1, line="a"), JobLog(job_id=job_id, seq=1, line="b")])
         with pytest.raises(ConflictError, match="conflicts with another one"):
@@ -80,12 +67,12 @@ def test_commit_turns_a_constraint_violation_into_409(database, job_id):
         session.close()
 
 
-def test_exactly_one_of_many_simultaneous_claims_wins(database, job_id):
+def test_exactly_one_of_many_simultaneous_claims_wins(migrated_database, job_id):
     barrier, wins = threading.Barrier(8), []
 
     def claim(n):
         barrier.wait()
-        with database.transaction() as s:
+        with migrated_database.transaction() as s:
             if repo.claim(s, job_id, f"w{n}", utcnow() + timedelta(minutes=1)):
                 wins.append(n)
 
@@ -94,7 +81,7 @@ def test_exactly_one_of_many_simultaneous_claims_wins(database, job_id):
         t.start()
     for t in threads:
         t.join()
-    job = _job(database, job_id)
+    job = _job(migrated_database, job_id)
     assert len(wins) == 1 and (job.status, job.attempt, job.lease_owner) == ("running", 1, f"w{wins[0]}")
 
 
@@ -104,54 +91,54 @@ def _claimed_context(database, job_id, worker="w1"):
     return JobContext(_job(database, job_id), database, None, worker, 60)  # type: ignore[arg-type]
 
 
-def test_a_cancelled_or_taken_over_job_commits_nothing(database, job_id):
-    ctx = _claimed_context(database, job_id)
-    with database.transaction() as s:
+def test_a_cancelled_or_taken_over_job_commits_nothing(migrated_database, job_id):
+    ctx = _claimed_context(migrated_database, job_id)
+    with migrated_database.transaction() as s:
         assert repo.request_cancel(s, job_id)
     with pytest.raises(JobCancelled), ctx.transaction() as s:
         s.add(JobLog(job_id=job_id, seq=99, line="half a result"))
-    with database.transaction() as s:
+    with migrated_database.transaction() as s:
         s.execute(update(Job).where(Job.id == job_id).values(lease_owner="w2", cancel_requested=False))
     with pytest.raises(JobLost), ctx.transaction() as s:
         s.add(JobLog(job_id=job_id, seq=98, line="a stale worker's write"))
-    with database.transaction() as s:
+    with migrated_database.transaction() as s:
         assert s.scalars(select(JobLog.seq).where(JobLog.job_id == job_id)).all() == []
     with pytest.raises(JobLost):
         ctx.progress(1, 2, "stale")
-    assert _job(database, job_id).progress_message == ""
+    assert _job(migrated_database, job_id).progress_message == ""
 
 
-def test_complete_commits_the_result_with_the_handler_writes(database, job_id):
-    ctx = _claimed_context(database, job_id)
+def test_complete_commits_the_result_with_the_handler_writes(migrated_database, job_id):
+    ctx = _claimed_context(migrated_database, job_id)
     with ctx.transaction() as s:
         repo.append_log(s, job_id, [("info", "wrote it")])
         ctx.complete(s, {"rows": 1})
-    job = _job(database, job_id)
+    job = _job(migrated_database, job_id)
     assert (job.status, job.result, job.lease_owner, ctx.completed) == ("completed", {"rows": 1}, None, True)
 
 
-def test_the_sweeper_requeues_fails_or_cancels_expired_jobs(database, job_id, tmp_path):
+def test_the_sweeper_requeues_fails_or_cancels_expired_jobs(migrated_database, job_id, tmp_path):
     cleaned = []
     registry.register("units.job", lambda ctx: None, cleanup=lambda ctx: cleaned.append(ctx.job_id), max_attempts=2)
-    runtime = JobRuntime(database, LocalBlobStore(tmp_path / "blobs"), Settings(data_dir=tmp_path))
+    runtime = JobRuntime(migrated_database, LocalBlobStore(tmp_path / "blobs"), Settings(data_dir=tmp_path))
     past = utcnow() - timedelta(seconds=1)
 
     def expire(attempt, cancel=False):
-        with database.transaction() as s:
+        with migrated_database.transaction() as s:
             s.execute(update(Job).where(Job.id == job_id).values(
                 status="running", attempt=attempt, max_attempts=2, lease_owner="dead", lease_expires_at=past,
                 cancel_requested=cancel))
 
     expire(1)
     outcome = runtime.sweep()
-    assert outcome["requeued"] == [job_id] and _job(database, job_id).status == "queued" and cleaned == []
+    assert outcome["requeued"] == [job_id] and _job(migrated_database, job_id).status == "queued" and cleaned == []
     expire(2)
     assert runtime.sweep()["failed"] == [job_id] and cleaned == [job_id]
-    job = _job(database, job_id)
+    job = _job(migrated_database, job_id)
     assert (job.status, job.error_where) == ("failed", "worker lost")
     assert job.error_message.startswith("The job's worker was lost (killed or crashed) during attempt 2 of 2")
     expire(1, cancel=True)
-    assert runtime.sweep()["cancelled"] == [job_id] and _job(database, job_id).status == "cancelled"
+    assert runtime.sweep()["cancelled"] == [job_id] and _job(migrated_database, job_id).status == "cancelled"
     runtime.queue.close()
 
 
