@@ -22,6 +22,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.resource_geometry import ResourceGeometry
 from datamint.server.annotations.validation import ResourceShape
 from datamint.server.db.base import new_id
@@ -88,8 +89,6 @@ def delete_uploads(store: BlobStore, params: dict[str, Any]) -> int:
 def geometry_of(store: BlobStore, source: Any) -> ResourceGeometry:
     """How pixel points of ``source`` (a resource or an uploaded input) become stored points."""
     if source.mimetype == DICOM:
-        from datamint.imaging.dicom_io import read_dicom
-
         with store.open(source.location) as fh:
             reader = fh if getattr(fh, "seekable", lambda: False)() else io.BytesIO(fh.read())
             header = read_dicom(reader, stop_before_pixels=True, check=False)
