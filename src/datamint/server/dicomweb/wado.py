@@ -25,6 +25,7 @@ from datamint.imaging.render import dicom_frame_to_uint8
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.limits import too_large
+from datamint.server.db import unit_of_work
 from datamint.server.dicomweb import multipart, rendering
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import dicom_index
@@ -63,8 +64,9 @@ def check_blobs(store: BlobStore, rows: Sequence[Any]) -> None:
 def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: str) -> str:
     """The DICOM JSON metadata of ``rows`` as one JSON array (text), from the database.
 
-    Headers that were never asked for are converted now and saved (committed here, on the
-    request's own session).
+    Headers that were never asked for are converted now and saved in a short transaction of
+    their own (``unit_of_work.write_apart``; the request's session never commits). Two requests
+    converting the same header at once write the same text to the same row.
     """
 
     def load(resource_id: str) -> Any:
@@ -72,13 +74,14 @@ def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: 
         with local_copy(store, row.location) as path:
             return read_dicom(path, stop_before_pixels=True, check=False)
 
-    pending = any(row.header_json is None for row in rows)
-    if pending:
+    texts: list[str] = [row.header_json for row in rows]
+
+    def convert_and_save(apart: Session) -> None:
+        texts[:] = dicom_index.headers_json(apart, rows, load)
+
+    if any(text is None for text in texts):
         with serialized_writes(session):
-            texts = dicom_index.headers_json(session, rows, load)
-            session.commit()
-    else:
-        texts = [row.header_json for row in rows]
+            unit_of_work.write_apart(unit_of_work.sessions_beside(session), convert_and_save)
     return ("[" + ",".join(texts) + "]").replace(URI_BASE, base_url + "/")
 
 
