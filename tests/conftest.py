@@ -28,6 +28,8 @@ from pydicom.uid import generate_uid
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from fixtures.files import make_ct_slice, write_video
+from fixtures.names import unique  # noqa: F401 - tests import it from here
+from fixtures.projects import upload_pngs
 
 # Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
 # uses them (tests/e2e/models), not in the background at every start.
@@ -240,9 +242,10 @@ def api(server: LiveServer):  # type: ignore[no-untyped-def]
     client.close()
 
 
-def unique(prefix: str = "t") -> str:
-    """A unique name for a test's own entities."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+@pytest.fixture
+def images(api, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """Ids of three PNG resources the admin uploaded."""
+    return upload_pngs(api, tmp_path, 3)
 
 
 @pytest.fixture
