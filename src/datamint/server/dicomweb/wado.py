@@ -74,14 +74,13 @@ def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: 
         with local_copy(store, row.location) as path:
             return read_dicom(path, stop_before_pixels=True, check=False)
 
-    texts: list[str] = [row.header_json for row in rows]
-
-    def convert_and_save(apart: Session) -> None:
-        texts[:] = dicom_index.headers_json(apart, rows, load)
-
-    if any(text is None for text in texts):
+    texts: list[str] = []
+    if all(row.header_json is not None for row in rows):
+        texts = [row.header_json for row in rows]
+    else:
         with serialized_writes(session):
-            unit_of_work.write_apart(unit_of_work.sessions_beside(session), convert_and_save)
+            unit_of_work.write_apart(unit_of_work.sessions_beside(session),
+                                     lambda apart: texts.extend(dicom_index.headers_json(apart, rows, load)))
     return ("[" + ",".join(texts) + "]").replace(URI_BASE, base_url + "/")
 
 
