@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,11 +223,35 @@ def start_server(
         app.state.database.dispose()  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="session")
+def session_servers(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], LiveServer]]:
+    """``session_servers(backend)``: the session's live server on ``backend``, started when a test
+    first needs it and stopped when the session ends.
+
+    A session fixture parametrized by backend would be stopped and started again whenever the
+    backend changes: pytest-xdist runs one test file after another (``--dist loadfile``), each on
+    both backends, so that would be twice per file instead of once per session.
+    """
+    with ExitStack() as stack:
+        started: dict[str, LiveServer] = {}
+
+        def get(backend: str) -> LiveServer:
+            if backend not in started:
+                running = start_server(backend, request, tmp_path_factory.mktemp(f"server-{backend}"))
+                started[backend] = next(running)
+                stack.callback(running.close)
+            return started[backend]
+
+        yield get
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: pytest.FixtureRequest, session_servers: Callable[[str], LiveServer]) -> LiveServer:
     """One live server per backend for the whole session (tests isolate themselves by creating
-    their own projects, users or organizations)."""
-    yield from start_server(request.param, request, tmp_path_factory.mktemp(f"server-{request.param}"))
+    their own projects, users or organizations). Module-scoped so that a module's fixtures can build
+    on it; the server itself lives as long as the session (:func:`session_servers`)."""
+    return session_servers(request.param)
 
 
 @pytest.fixture
