@@ -50,6 +50,9 @@ def _backends(value: str) -> list[str]:
 
 
 BACKENDS = _backends(os.environ.get("DATAMINT_TEST_BACKENDS", ",".join(KNOWN_BACKENDS)))
+#: A server-facing test runs on every backend unless it says why one is enough (what it proves does
+#: not involve the database) and marks itself with ``one_backend``: it runs on the first one selected.
+one_backend = pytest.mark.parametrize("server", BACKENDS[:1], indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -211,8 +214,11 @@ def start_server(
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
                "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False,
                "host": "127.0.0.1", "port": sock.getsockname()[1],
-               # the session's servers share one folder of model environments: each is built once per session
-               "model_envs_dir": folder.parent / "model-envs", **settings}
+               # every server of the session shares one folder of model environments: each is built once per
+               # session, and servers on one database (the environments' folder is known per database URL in
+               # the process) agree on it
+               "model_envs_dir": request.getfixturevalue("tmp_path_factory").getbasetemp() / "model-envs",
+               **settings}
     app = create_app(Settings(**options))
     url, server, thread = serve_in_thread(app, sock)
     try:

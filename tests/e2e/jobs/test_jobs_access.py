@@ -3,7 +3,6 @@ paging and bad input, on both databases."""
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
 from jobs_helpers import submit, terminal, wait_for
