@@ -14,7 +14,8 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -323,3 +324,23 @@ def store_received(store: BlobStore, key: str, received: ReceivedFile) -> None:
         return
     with received.open() as fh:
         store.put(key, fh)
+
+
+#: Threads that store the files of batch uploads (each mostly waits for its file's fsync).
+STORE_THREADS = 8
+_STORE_POOL = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="datamint-store")
+
+
+def store_many(store: BlobStore, files: Sequence[tuple[str, ReceivedFile]]) -> list[BaseException | None]:
+    """:func:`store_received` for several files at once (``(key, file)`` pairs), a few at a time.
+
+    Each store waits for its file's and its folder's fsync; several waiting together let the file
+    system write them in one journal commit instead of one after the other (a batch of 50 files
+    was 100 fsyncs in a row).
+
+    Returns:
+        Per pair, in order: ``None`` (stored) or the exception that stopped it (nothing of that
+        file is in the store then).
+    """
+    futures = [_STORE_POOL.submit(store_received, store, key, received) for key, received in files]
+    return [future.exception() for future in futures]
