@@ -82,27 +82,41 @@ def raw_json(raw: RawDataElement, encoding: str, bulk: Callable[[int], str]) -> 
         if len(value) > (BULK_THRESHOLD // 4) * 3:
             return {"vr": vr, "BulkDataURI": bulk(raw.tag)}
         return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
+    values = _values(vr, value, encoding)
+    if not values:
+        return {"vr": vr}
+    return {"vr": vr, "Value": [{"Alphabetic": v} for v in values] if vr == "PN" else values}
+
+
+def _values(vr: str, value: bytes, encoding: str) -> list[Any]:
+    """The values of a text or number element's (non-empty, little-endian) bytes, as the DICOM
+    JSON model has them (person names: their one alphabetic group); empty for padding only.
+
+    Raises:
+        NotPlainError: pydicom must read them (not a text or number VR, a length that is not a
+            multiple of the number size, bytes the encoding cannot decode, empty values among
+            several, person names with ideographic or phonetic groups, numbers that are not clean).
+    """
     if vr in _NUMBERS:
         code = _NUMBERS[vr]
         size = struct.calcsize("<" + code)
         if len(value) % size:
             raise NotPlainError
-        return {"vr": vr, "Value": list(struct.unpack(f"<{len(value) // size}{code}", value))}
+        return list(struct.unpack(f"<{len(value) // size}{code}", value))
     try:
         text = value.decode(encoding if vr in _CHARSET_TEXT else "ascii")
     except UnicodeDecodeError:
         raise NotPlainError from None
-    if vr in _TEXT_SINGLE:
-        text = text.rstrip("\0 ")
-        return {"vr": vr, "Value": [text]} if text else {"vr": vr}
     text = text.rstrip("\0 ")
+    if vr in _TEXT_SINGLE:
+        return [text] if text else []
     if not text:
-        return {"vr": vr}
+        return []
     items = [v.strip("\0 ") for v in text.split("\\")]
     if vr == "PN":
         if any("=" in v for v in items) or "" in items:
             raise NotPlainError
-        return {"vr": vr, "Value": [{"Alphabetic": v} for v in items]}
+        return items
     if vr in ("IS", "DS"):
         try:
             numbers = [int(v) if vr == "IS" else float(v) for v in items]
@@ -110,14 +124,10 @@ def raw_json(raw: RawDataElement, encoding: str, bulk: Callable[[int], str]) -> 
             raise NotPlainError from None
         if vr == "DS" and any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
             raise NotPlainError
-        return {"vr": vr, "Value": numbers}
+        return numbers
     if vr not in _TEXT_MULTI or "" in items:
         raise NotPlainError
-    return {"vr": vr, "Value": items}
-
-
-def _no_bulk(tag: int) -> str:
-    raise NotPlainError
+    return items
 
 
 def _plain(raw: RawDataElement, ds: Dataset) -> Any:
@@ -130,29 +140,20 @@ def _plain(raw: RawDataElement, ds: Dataset) -> Any:
             vr = dictionary_VR(raw.tag)
         except KeyError:
             raise NotPlainError from None
-        raw = raw._replace(VR=vr)
-    if vr not in _PLAIN:
-        raise NotPlainError
-    if raw.value is None:
+    if vr not in _PLAIN or raw.value is None:
         raise NotPlainError
     if raw.length == 0:  # what pydicom gives an empty element
         empty = empty_value_for_VR(vr)
         return str(empty) if vr == "PN" else empty
-    data = raw.value.rstrip(b"\0 ")
-    if not data:
-        raise NotPlainError
-    if vr not in _TEXT_SINGLE and vr not in _NUMBERS and _PADDED.search(data):
+    if vr not in _TEXT_SINGLE and vr not in _NUMBERS and _PADDED.search(raw.value.rstrip(b"\0 ")):
         raise NotPlainError  # padding around one of several values: pydicom keeps or strips it by VR
     encoding = text_encoding(ds) if vr in _CHARSET_TEXT else "ascii"
-    if encoding is None:
+    if encoding is None:  # a character set pydicom decodes its own way
         raise NotPlainError
-    body = raw_json(raw, encoding, _no_bulk)
-    values = body.get("Value")
-    if values is None:
+    values = _values(vr, raw.value, encoding)
+    if not values:  # padding only
         raise NotPlainError
-    if vr == "PN":
-        values = [v["Alphabetic"] for v in values]
-    elif vr in ("FL", "FD") and any(v != v or v in (float("inf"), float("-inf")) for v in values):
+    if vr in ("FL", "FD") and any(v != v or v in (float("inf"), float("-inf")) for v in values):
         raise NotPlainError
     return values[0] if len(values) == 1 else values
 

@@ -520,7 +520,7 @@ def _after_insert(session: Session, store: BlobStore, me: Principal, items: list
     projects = [{"id": project.id, "name": project.name}] if project else []
     for item in items:
         if item.status == 201 and item.answer is None:
-            item.answer = {**wire.new_resource_to_wire(Resource(**item.values), item.tags, projects, names),
+            item.answer = {**wire.new_resource_to_wire(item.values, item.tags, projects, names),
                            "duplicate_of": item.earlier_id}
     reused: list[str] = []
     for item in items:
