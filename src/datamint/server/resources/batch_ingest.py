@@ -69,7 +69,7 @@ from datamint.server.resources.models import (
     UploadIdempotency,
     UploadIntent,
 )
-from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedFile, store_received
+from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedFile, store_many
 from datamint.server.resources.service import clean_tags
 from datamint.server.resources.wire import storage_for
 from datamint.server.storage.base import BlobStore
@@ -381,11 +381,9 @@ def _store(session: Session, store: BlobStore, me: Principal, items: list[_Item]
         session.execute(insert(UploadIntent), [{"id": item.resource_id, "customer_id": me.customer_id,
                                                 "blob_key": item.key, "started_at": now} for item in items])
         unit_of_work.commit_early(session)
-    for item in items:
-        try:
-            store_received(store, item.key, item.received)
-        except Exception as exc:  # noqa: BLE001 - reported per file; the others go on
-            _LOG.exception("could not store the blob of %s", item.filename)
+    for item, exc in zip(items, store_many(store, [(item.key, item.received) for item in items]), strict=True):
+        if exc is not None:  # reported per file; the others go on
+            _LOG.error("could not store the blob of %s", item.filename, exc_info=exc)
             discard(session, store, item.resource_id, item.key)
             _failed(item, AppError(f"{item.filename}: the file could not be stored ({type(exc).__name__}); "
                                    "upload it again", status_code=503))
@@ -522,7 +520,7 @@ def _after_insert(session: Session, store: BlobStore, me: Principal, items: list
     projects = [{"id": project.id, "name": project.name}] if project else []
     for item in items:
         if item.status == 201 and item.answer is None:
-            item.answer = {**wire.new_resource_to_wire(Resource(**item.values), item.tags, projects, names),
+            item.answer = {**wire.new_resource_to_wire(item.values, item.tags, projects, names),
                            "duplicate_of": item.earlier_id}
     reused: list[str] = []
     for item in items:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -34,8 +34,9 @@ def resource_uri(resource_id: str) -> str:
     return f"/resources/{resource_id}/file"
 
 
-#: A resource as the wire functions read it: the ORM object, or a row of ``repository.PAGE_COLUMNS``.
-ResourceLike = Resource | Row[Any]
+#: A resource as the wire functions read it: the ORM object, a row of ``repository.PAGE_COLUMNS``,
+#: or the column values a new resource is inserted with.
+ResourceLike = Resource | Row[Any] | Mapping[str, Any]
 
 #: The resource attributes a wire dict shows, in the order :func:`_wire` unpacks them.
 _FIELDS = ("id", "storage", "location", "filename", "mimetype", "size", "status", "modality", "file_metadata",
@@ -50,6 +51,8 @@ _FROM_ROW = itemgetter(*(repo.PAGE_KEYS.index(name) for name in _FIELDS))
 def _values(r: ResourceLike) -> tuple[Any, ...]:
     if isinstance(r, Row):
         return _FROM_ROW(r)  # type: ignore[no-any-return]
+    if isinstance(r, Mapping):
+        return tuple(r[name] for name in _FIELDS)
     return tuple(getattr(r, name) for name in _FIELDS)
 
 
@@ -63,9 +66,10 @@ def to_wire_many(session: Session, resources: Sequence[ResourceLike]) -> list[di
     return [_wire(v, tags.get(v[0], []), projects.get(v[0], []), names.get(v[-1], {})) for v in values]
 
 
-def new_resource_to_wire(resource: Resource, tags: list[str], projects: list[dict[str, str]],
+def new_resource_to_wire(resource: Resource | Mapping[str, Any], tags: list[str], projects: list[dict[str, str]],
                          user: dict[str, Any]) -> dict[str, Any]:
-    """The wire dict of a resource just created, from what the caller already knows (no query)."""
+    """The wire dict of a resource just created, from what the caller already knows (no query):
+    the ORM object, or the column values it was inserted with."""
     return _wire(_values(resource), tags, projects, user)
 
 
