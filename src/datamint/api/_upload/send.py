@@ -66,10 +66,11 @@ class UploadedId(str):
 UPLOAD_CONCURRENCY = 20
 HEAVY_CONCURRENCY = 4
 #: Most files and bytes per ``POST /resources/batch`` (the server's limits win when smaller), and
-#: batches in flight at once.
-BATCH_FILES = 50
+#: batches in flight at once: enough for the server to receive some while it checks and stores
+#: others, on each of its workers (at most 200 files open at once).
+BATCH_FILES = 25
 BATCH_BYTES = 64 << 20
-BATCH_CONCURRENCY = 4
+BATCH_CONCURRENCY = 8
 #: Files whose metadata JSON is larger go one by one (the batch's manifest stays small).
 BATCH_METADATA_BYTES = 64 << 10
 _NO_BATCHES: dict[str, int] = {}
@@ -251,9 +252,11 @@ async def post_batch(api: Any, client: Any, prepared: Sequence[PreparedFile],
     seconds = max(1800.0, size / (512 * 1024))
     try:
         # Each file's key is in the manifest and repeated by every retry; the header marks the
-        # request as safe to retry.
+        # request as safe to retry. A new connection per batch: a server with several worker
+        # processes hands each new connection to a worker that is free to accept it, where kept
+        # connections stay with the worker that took them (often one worker takes them all).
         response = await api._arequest(client, "POST", "/resources/batch", data=data, files=files,
-                                       headers={"Idempotency-Key": str(uuid.uuid4())},
+                                       headers={"Idempotency-Key": str(uuid.uuid4()), "Connection": "close"},
                                        timeout=httpx.Timeout(seconds, connect=60.0))
     except DatamintException as exc:
         if getattr(exc, "status_code", None) == 405:
