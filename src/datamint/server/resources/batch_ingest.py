@@ -212,6 +212,7 @@ def ingest_batch(session: Session, store: BlobStore, me: Principal, files: list[
         if item.pending:
             _analyse(item, form)
     _find_duplicates(session, me, items, on_duplicate, project)
+    names = _user_names(session, me)  # read with the duplicates, not in a transaction of its own
     session.commit()
     stored = [item for item in items if item.pending]
     if stored:
@@ -235,7 +236,7 @@ def ingest_batch(session: Session, store: BlobStore, me: Principal, files: list[
         for item in stored:
             discard(session, store, item.resource_id, item.key)
         raise
-    _after_insert(session, store, me, stored, project)
+    _after_insert(session, store, me, stored, project, names)
     return [_entry(item) for item in items]
 
 
@@ -371,8 +372,8 @@ def _add_existing_to_project(session: Session, me: Principal, project: Any, reso
 
 
 def _store(session: Session, store: BlobStore, me: Principal, items: list[_Item]) -> None:
-    """Commit the batch's intents (one statement), then write every blob; a blob that cannot be
-    written fails its file and leaves nothing."""
+    """Commit the batch's intents (one statement), then write every blob, several at once
+    (:func:`receive.store_many`); a blob that cannot be written fails its file and leaves nothing."""
     now = utcnow()
     for item in items:
         item.resource_id = new_id()
@@ -512,11 +513,16 @@ def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item
         _failed(item, error)
 
 
-def _after_insert(session: Session, store: BlobStore, me: Principal, items: list[_Item], project: Any) -> None:
-    """After the commit: the wire dicts of the new resources (from their values, no query); the
-    answers of the files a ``skip`` found a copy for, whose blobs go."""
+def _user_names(session: Session, me: Principal) -> dict[str, str]:
+    """The uploader's names, as the wire dicts of the new resources show them."""
     user = session.get(User, me.user_id)
-    names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
+    return {"firstname": user.firstname, "lastname": user.lastname} if user else {}
+
+
+def _after_insert(session: Session, store: BlobStore, me: Principal, items: list[_Item], project: Any,
+                  names: dict[str, str]) -> None:
+    """After the commit: the wire dicts of the new resources (from their values and the uploader's
+    ``names``, no query); the answers of the files a ``skip`` found a copy for, whose blobs go."""
     projects = [{"id": project.id, "name": project.name}] if project else []
     for item in items:
         if item.status == 201 and item.answer is None:
