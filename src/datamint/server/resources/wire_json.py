@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, Text, any_, bindparam, case, cast, exists, func, literal_column, select, text
+from sqlalchemy import Select, String, Text, any_, bindparam, case, cast, exists, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -127,8 +127,5 @@ def resources_json(session: Session, ids: Sequence[str]) -> dict[str, str]:
     if not ids:
         return {}
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":  # the planner's estimate for 5,000 rows passes jit_above_cost, and
-        # compiling the statement (20 ms and more) costs more than running it
-        session.execute(text("SET LOCAL jit = off"))
     rows = session.connection().execute(_STATEMENTS[dialect], {"ids": _IDS[dialect](list(ids))})
     return dict(rows.all())
