@@ -15,36 +15,18 @@ Prints one line: open ms (native, RLE), per-frame ms of values() and of read_fra
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.uid import RLELossless, generate_uid
 
-from datamint.imaging import assemble_series
 from datamint.imaging.dicom_frames import read_frame
 from datamint.imaging.volume import DicomFrames
 
-
-def _series(folder: Path, frames: int, size: int) -> tuple[Path, Path]:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from fixtures.files import make_ct_slice, to_bytes
-
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    pixels = np.arange(size * size, dtype=np.int16).reshape(size, size) % 97
-    slices = [make_ct_slice(i, study=study, series=series, frame_of_reference=frame, size=size, pixels=pixels + i % 300)
-              for i in range(frames)]
-    native = folder / "native.dcm"
-    native.write_bytes(to_bytes(assemble_series(slices)))
-    rle = folder / "rle.dcm"
-    ds = pydicom.dcmread(native)
-    ds.compress(RLELossless)
-    ds.save_as(rle)
-    return native, rle
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures.files import write_multiframe_ct  # noqa: E402 - the tests' synthetic series
 
 
 def _cpu_ms(work) -> float:  # type: ignore[no-untyped-def]
@@ -60,7 +42,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = _series(Path(tmp), args.frames, args.size)
+        paths = write_multiframe_ct(Path(tmp), args.frames, args.size)
         picks = np.linspace(0, args.frames - 1, args.reads).astype(int)
         opened, per_value, per_frame = [], [], []
         for path in paths:

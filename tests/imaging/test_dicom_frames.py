@@ -7,28 +7,19 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import generate_frames
-from pydicom.uid import RLELossless, generate_uid
+from pydicom.uid import RLELossless
 
-from datamint.imaging import assemble_series
 from datamint.imaging import volume as volume_module
 from datamint.imaging.dicom_frames import StoredFrames, decoded_frame, read_frame
 from datamint.imaging.errors import CorruptFileError
 from datamint.imaging.volume import DicomFrames
-from fixtures.files import make_ct_slice, to_bytes
+from fixtures.files import write_multiframe_ct
 
 
 @pytest.fixture
 def series(tmp_path):  # type: ignore[no-untyped-def]
     """A native 5-frame CT and the same, RLE-compressed."""
-    study, series_uid, frame = generate_uid(), generate_uid(), generate_uid()
-    slices = [make_ct_slice(i, study=study, series=series_uid, frame_of_reference=frame, size=12) for i in range(5)]
-    native = tmp_path / "ct.dcm"
-    native.write_bytes(to_bytes(assemble_series(slices)))
-    compressed = tmp_path / "rle.dcm"
-    copy = pydicom.dcmread(native)
-    copy.compress(RLELossless)
-    copy.save_as(compressed)
-    return native, compressed
+    return write_multiframe_ct(tmp_path)
 
 
 def test_native_frames_are_the_stored_bytes_for_both_readers(series, monkeypatch):
