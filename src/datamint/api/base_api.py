@@ -8,6 +8,7 @@ here. Retries and the status-code → exception mapping live in this module only
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -217,6 +219,25 @@ def items_from(payload: Any, return_field: str | None = None) -> list[Any]:
         if isinstance(data, list):
             return data
     raise ValidationError(f"Unexpected list response: {str(payload)[:200]}")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a listing's entities are built; restore it after.
+
+    Every entity is a handful of containers (the pydantic model, its dicts and lists) that all stay
+    alive. The collector's full passes, triggered each time the heap grew by a quarter, walk every
+    object built so far: listing 99,000 resources they took 2.5 of the SDK's 4.8 CPU seconds (a
+    million: half of 47 s). Entities hold no reference cycles, so the pause leaves nothing
+    behind; a collector another thread paused stays paused.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
