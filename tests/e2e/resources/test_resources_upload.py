@@ -217,10 +217,19 @@ def test_series_assembly_maps_every_slice_to_one_multiframe_resource(org_api, tm
     assert positions == [0.0, 2.5, 5.0, 7.5]
 
 
-def test_dicom_reports_are_discarded_unless_asked(org_api):
+def test_dicom_reports_are_discarded_unless_asked(org_api, tmp_path, caplog):
     sr, ct = pydicom_file("test-SR.dcm"), pydicom_file("CT_small.dcm")
     ids = org_api.resources.upload_resources([sr, ct], assemble_dicoms=False)
     assert len(ids) == 1 and org_api.resources.get_by_id(ids[0]).filename == "CT_small.dcm"
+    # headers read a batch at a time as it is sent: reports among other files keep the ids in order
+    other = tmp_path / "other.dcm"
+    other.write_bytes(ct.read_bytes())
+    with caplog.at_level("WARNING", logger="datamint"):
+        ids = org_api.resources.upload_resources([sr, ct, sr, str(other)], assemble_dicoms=False)
+    assert [org_api.resources.get_by_id(i).filename for i in ids] == ["CT_small.dcm", "other.dcm"]
+    assert "Skipped 2 DICOM report(s)" in caplog.text
+    kept = org_api.resources.upload_resources([ct, sr], assemble_dicoms=False, discard_dicom_reports=False)
+    assert [org_api.resources.get_by_id(i).modality for i in kept] == ["CT", "SR"]
     with pytest.raises(ValueError, match="report"):
         org_api.resources.upload_resource(sr)
     rid = org_api.resources.upload_resource(sr, discard_dicom_reports=False)

@@ -23,6 +23,7 @@ from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
 from datamint import Api
+from datamint.api._upload import send
 from datamint.server.app import create_app
 from datamint.server.audit.models import AuditEvent
 from datamint.server.config import Settings
@@ -216,33 +217,35 @@ def server_without_batches(server: LiveServer, tmp_path: Path) -> Iterator[LiveS
     """A real server of the same backend that answers ``/resources/batch`` as a server without
     the batch routes does: ``GET`` falls to ``GET /resources/{resource_id}`` (404), ``POST`` to no
     route (405). Everything else is the real application."""
+    def older(app):  # type: ignore[no-untyped-def]
+        async def serve(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http" and scope["path"] == "/resources/batch":
+                get = scope["method"] == "GET"
+                answer = JSONResponse({"message": "Resource not found" if get else "Method Not Allowed",
+                                       "code": "not_found" if get else "method_not_allowed"},
+                                      status_code=404 if get else 405)
+                await answer(scope, receive, send)
+                return
+            await app(scope, receive, send)
+        return serve
+
+    yield from _serve_wrapped(server.backend, tmp_path, older)
+
+
+def _serve_wrapped(backend: str, folder: Path, wrap) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """A fresh server of ``backend`` (its own database) whose application is seen through ``wrap``."""
     admin_key = f"dmk_test_{uuid.uuid4().hex}"
     sock = free_socket()
-    with own_database(server.backend, tmp_path) as database_url:
-        app = create_app(Settings(data_dir=tmp_path, database_url=database_url, admin_api_key=admin_key,
+    with own_database(backend, folder) as database_url:
+        app = create_app(Settings(data_dir=folder, database_url=database_url, admin_api_key=admin_key,
                                   mlflow_warmup=False, host="127.0.0.1", port=sock.getsockname()[1]))
-        yield from _serve_older(app, server.backend, admin_key, sock, tmp_path)
-
-
-def _serve_older(app, backend: str, admin_key: str, sock, folder: Path  # type: ignore[no-untyped-def]
-                 ) -> Iterator[LiveServer]:
-    async def older(scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "http" and scope["path"] == "/resources/batch":
-            get = scope["method"] == "GET"
-            answer = JSONResponse({"message": "Resource not found" if get else "Method Not Allowed",
-                                   "code": "not_found" if get else "method_not_allowed"},
-                                  status_code=404 if get else 405)
-            await answer(scope, receive, send)
-            return
-        await app(scope, receive, send)
-
-    url, uvicorn_server, thread = serve_in_thread(older, sock)
-    try:
-        yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
-    finally:
-        uvicorn_server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(timeout=10)
-        app.state.database.dispose()  # type: ignore[attr-defined]
+        url, uvicorn_server, thread = serve_in_thread(wrap(app), sock)
+        try:
+            yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
+        finally:
+            uvicorn_server.should_exit = True  # type: ignore[attr-defined]
+            thread.join(timeout=10)
+            app.state.database.dispose()  # type: ignore[attr-defined]
 
 
 def test_the_sdk_falls_back_to_one_file_per_request(server_without_batches, tmp_path: Path):
@@ -259,3 +262,35 @@ def test_the_sdk_falls_back_to_one_file_per_request(server_without_batches, tmp_
         actions = set(session.scalars(select(AuditEvent.action).where(AuditEvent.entity_id.in_(list(ids)))))
         assert session.scalar(select(func.count()).select_from(Resource)) == 4
     assert actions == {"upload_resource"}
+
+
+@pytest.fixture
+def server_noting_connections(server: LiveServer, tmp_path: Path) -> Iterator[tuple[LiveServer, list[int]]]:
+    """A real server of the same backend that notes the client port of every batch upload."""
+    ports: list[int] = []
+
+    def noting(app):  # type: ignore[no-untyped-def]
+        async def serve(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http" and scope["path"] == "/resources/batch" and scope["method"] == "POST":
+                ports.append(scope["client"][1])
+            await app(scope, receive, send)
+        return serve
+
+    for live in _serve_wrapped(server.backend, tmp_path, noting):
+        yield live, ports
+
+
+def test_the_sdk_sends_each_batch_on_a_new_connection(server_noting_connections, tmp_path: Path):
+    """A server with several workers hands each new connection to a free worker; kept connections
+    would stay with the worker that accepted them."""
+    live, ports = server_noting_connections
+    batches = send.BATCH_CONCURRENCY + 2  # more than are in flight at once: kept connections would be reused
+    count = batches * send.BATCH_FILES
+    paths = []
+    for i, data in enumerate(_slices(count, size=8)):
+        paths.append(tmp_path / f"c{i}.dcm")
+        paths[-1].write_bytes(data)
+    with Api(live.url, live.admin_key) as api:
+        ids = api.resources.upload_resources([str(p) for p in paths], assemble_dicoms=False)
+    assert len(set(ids)) == count
+    assert len(ports) == batches and len(set(ports)) == batches

@@ -69,7 +69,7 @@ from datamint.server.resources.models import (
     UploadIdempotency,
     UploadIntent,
 )
-from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedFile, store_received
+from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedFile, store_many
 from datamint.server.resources.service import clean_tags
 from datamint.server.resources.wire import storage_for
 from datamint.server.storage.base import BlobStore
@@ -212,6 +212,7 @@ def ingest_batch(session: Session, store: BlobStore, me: Principal, files: list[
         if item.pending:
             _analyse(item, form)
     _find_duplicates(session, me, items, on_duplicate, project)
+    names = _user_names(session, me)  # read with the duplicates, not in a transaction of its own
     session.commit()
     stored = [item for item in items if item.pending]
     if stored:
@@ -235,7 +236,7 @@ def ingest_batch(session: Session, store: BlobStore, me: Principal, files: list[
         for item in stored:
             discard(session, store, item.resource_id, item.key)
         raise
-    _after_insert(session, store, me, stored, project)
+    _after_insert(session, store, me, stored, project, names)
     return [_entry(item) for item in items]
 
 
@@ -371,8 +372,8 @@ def _add_existing_to_project(session: Session, me: Principal, project: Any, reso
 
 
 def _store(session: Session, store: BlobStore, me: Principal, items: list[_Item]) -> None:
-    """Commit the batch's intents (one statement), then write every blob; a blob that cannot be
-    written fails its file and leaves nothing."""
+    """Commit the batch's intents (one statement), then write every blob, several at once
+    (:func:`receive.store_many`); a blob that cannot be written fails its file and leaves nothing."""
     now = utcnow()
     for item in items:
         item.resource_id = new_id()
@@ -381,11 +382,9 @@ def _store(session: Session, store: BlobStore, me: Principal, items: list[_Item]
         session.execute(insert(UploadIntent), [{"id": item.resource_id, "customer_id": me.customer_id,
                                                 "blob_key": item.key, "started_at": now} for item in items])
         unit_of_work.commit_early(session)
-    for item in items:
-        try:
-            store_received(store, item.key, item.received)
-        except Exception as exc:  # noqa: BLE001 - reported per file; the others go on
-            _LOG.exception("could not store the blob of %s", item.filename)
+    for item, exc in zip(items, store_many(store, [(item.key, item.received) for item in items]), strict=True):
+        if exc is not None:  # reported per file; the others go on
+            _LOG.error("could not store the blob of %s", item.filename, exc_info=exc)
             discard(session, store, item.resource_id, item.key)
             _failed(item, AppError(f"{item.filename}: the file could not be stored ({type(exc).__name__}); "
                                    "upload it again", status_code=503))
@@ -514,15 +513,20 @@ def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item
         _failed(item, error)
 
 
-def _after_insert(session: Session, store: BlobStore, me: Principal, items: list[_Item], project: Any) -> None:
-    """After the commit: the wire dicts of the new resources (from their values, no query); the
-    answers of the files a ``skip`` found a copy for, whose blobs go."""
+def _user_names(session: Session, me: Principal) -> dict[str, str]:
+    """The uploader's names, as the wire dicts of the new resources show them."""
     user = session.get(User, me.user_id)
-    names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
+    return {"firstname": user.firstname, "lastname": user.lastname} if user else {}
+
+
+def _after_insert(session: Session, store: BlobStore, me: Principal, items: list[_Item], project: Any,
+                  names: dict[str, str]) -> None:
+    """After the commit: the wire dicts of the new resources (from their values and the uploader's
+    ``names``, no query); the answers of the files a ``skip`` found a copy for, whose blobs go."""
     projects = [{"id": project.id, "name": project.name}] if project else []
     for item in items:
         if item.status == 201 and item.answer is None:
-            item.answer = {**wire.new_resource_to_wire(Resource(**item.values), item.tags, projects, names),
+            item.answer = {**wire.new_resource_to_wire(item.values, item.tags, projects, names),
                            "duplicate_of": item.earlier_id}
     reused: list[str] = []
     for item in items:

@@ -26,7 +26,6 @@ from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.resources import repository as repo
-from datamint.server.resources import wire
 from datamint.server.resources.models import Resource
 from datamint.server.resources.repository import ORDER_COLUMNS, ResourceFilters
 from datamint.server.storage.base import BlobStore

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,10 @@ def resource_uri(resource_id: str) -> str:
     return f"/resources/{resource_id}/file"
 
 
+#: A resource as the wire functions read it: the ORM object or the column values a new resource
+#: is inserted with.
+ResourceLike = Resource | Mapping[str, Any]
+
 #: The resource attributes a wire dict shows, in the order :func:`_wire` unpacks them.
 _FIELDS = ("id", "storage", "location", "filename", "mimetype", "size", "status", "modality", "file_metadata",
            "source_filepath", "upload_channel", "upload_mechanism", "customer_id", "created_at", "created_by",
@@ -39,7 +43,9 @@ _FIELDS = ("id", "storage", "location", "filename", "mimetype", "size", "status"
            "series_uid", "study_uid", "patient_id", "content_sha256", "created_by_id")
 
 
-def _values(r: Resource) -> tuple[Any, ...]:
+def _values(r: ResourceLike) -> tuple[Any, ...]:
+    if isinstance(r, Mapping):
+        return tuple(r[name] for name in _FIELDS)
     return tuple(getattr(r, name) for name in _FIELDS)
 
 
@@ -54,9 +60,10 @@ def to_wire_many(session: Session, resources: Sequence[Resource]) -> list[dict[s
     return [_wire(v, tags.get(v[0], []), projects.get(v[0], []), names.get(v[-1], {})) for v in values]
 
 
-def new_resource_to_wire(resource: Resource, tags: list[str], projects: list[dict[str, str]],
+def new_resource_to_wire(resource: ResourceLike, tags: list[str], projects: list[dict[str, str]],
                          user: dict[str, Any]) -> dict[str, Any]:
-    """The wire dict of a resource just created, from what the caller already knows (no query)."""
+    """The wire dict of a resource just created, from what the caller already knows (no query):
+    the ORM object, or the column values it was inserted with."""
     return _wire(_values(resource), tags, projects, user)
 
 
