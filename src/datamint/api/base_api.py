@@ -227,9 +227,9 @@ def gc_paused() -> Iterator[None]:
 
     Every entity is a handful of containers (the pydantic model, its dicts and lists) that all stay
     alive. The collector's full passes, triggered each time the heap grew by a quarter, walk every
-    object built so far: listing 99,000 resources they took 2.5 of the SDK's 4.8 CPU seconds (a
-    million: half of 47 s). Entities hold no reference cycles, so the pause leaves nothing
-    behind; a collector another thread paused stays paused.
+    object built so far: listing 99,000 resources they took 2.5 of the SDK's 4.8 CPU seconds.
+    Entities hold no reference cycles, so the pause leaves nothing behind; a collector another
+    thread paused stays paused.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -437,10 +437,9 @@ class BaseApi:
         of an offset, which costs the server the same for every page. While the caller works on a
         full page, the next one is already being fetched (one request ahead, in a worker thread):
         the server's work on the next page overlaps the caller's on this one. The worker only
-        sends and receives; each page is decoded here, in the thread that then works on its items
-        (decoding in the worker measured slower: the caller's thread then reads a million objects
-        another core wrote). A caller that holds the interpreter lock for long (validating
-        thousands of entities in one call) should work in slices, so the worker gets to send.
+        sends and receives; each page is decoded here, in the thread that then works on its items.
+        A caller that holds the interpreter lock for long (validating thousands of entities in one
+        call) should work in slices, so the worker gets to send its request.
         """
 
         def fetch(offset: int, cursor: str | None, page_size: int) -> bytes:
