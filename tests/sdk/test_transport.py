@@ -220,3 +220,42 @@ def test_requests_with_an_idempotency_key_are_retried_like_idempotent_ones():
     assert should_retry("POST", 0, 3, error=httpx.ReadTimeout("slow"), keyed=True)
     assert not should_retry("POST", 0, 3, error=httpx.ReadTimeout("slow"))
     assert not should_retry("POST", 3, 3, status=503, keyed=True)
+
+
+def test_the_collector_is_paused_while_entities_are_built_and_restored_after():
+    import gc
+
+    assert gc.isenabled()
+    with base_api.gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), base_api.gc_paused():
+        raise RuntimeError("a page failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with base_api.gc_paused():
+            pass
+        assert not gc.isenabled()  # paused by someone else: left as it was
+    finally:
+        gc.enable()
+
+
+def test_a_page_of_payloads_becomes_the_specialised_entities_in_order():
+    import pydantic
+
+    from datamint.entities.resource import Resource, resources_from_dicts
+    from datamint.entities.resources import DICOMResource, ImageResource, NiftiResource
+
+    base = {"location": "k", "status": "inbox", "created_at": "2026-11-01T09:00:00Z", "created_by": "u",
+            "resource_uri": "/r", "upload_channel": "", "customer_id": "c", "published": False, "deleted": False,
+            "projects": [{"id": "p", "name": "n"}]}
+    payloads = [{**base, "id": "1", "storage": "DicomResource", "mimetype": "application/dicom", "filename": "a"},
+                {**base, "id": "2", "storage": "ImageResource", "mimetype": "image/png", "filename": "b.png"},
+                {**base, "id": "3", "storage": "", "mimetype": "application/octet-stream", "filename": "c.nii.gz"},
+                {**base, "id": "4", "storage": "FileResource", "mimetype": "text/plain", "filename": "d.txt"}]
+    built = resources_from_dicts(payloads)
+    assert [type(r) for r in built] == [DICOMResource, ImageResource, NiftiResource, Resource]
+    assert [r.id for r in built] == ["1", "2", "3", "4"] and built[0].projects == [{"id": "p", "name": "n"}]
+    with pytest.raises(pydantic.ValidationError, match="filename"):
+        resources_from_dicts([{k: v for k, v in payloads[0].items() if k != "filename"}])

@@ -8,6 +8,7 @@ here. Retries and the status-code → exception mapping live in this module only
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -219,6 +221,25 @@ def items_from(payload: Any, return_field: str | None = None) -> list[Any]:
     raise ValidationError(f"Unexpected list response: {str(payload)[:200]}")
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a listing's entities are built; restore it after.
+
+    Every entity is a handful of containers (the pydantic model, its dicts and lists) that all stay
+    alive. The collector's full passes, triggered each time the heap grew by a quarter, walk every
+    object built so far: listing 99,000 resources they took 2.5 of the SDK's 4.8 CPU seconds.
+    Entities hold no reference cycles, so the pause leaves nothing behind; a collector another
+    thread paused stays paused.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine to completion from synchronous code, also inside a running event loop
     (e.g. Jupyter), where it runs on a private loop in a helper thread."""
@@ -416,10 +437,9 @@ class BaseApi:
         of an offset, which costs the server the same for every page. While the caller works on a
         full page, the next one is already being fetched (one request ahead, in a worker thread):
         the server's work on the next page overlaps the caller's on this one. The worker only
-        sends and receives; each page is decoded here, in the thread that then works on its items
-        (decoding in the worker measured slower: the caller's thread then reads a million objects
-        another core wrote). A caller that holds the interpreter lock for long (validating
-        thousands of entities in one call) should work in slices, so the worker gets to send.
+        sends and receives; each page is decoded here, in the thread that then works on its items.
+        A caller that holds the interpreter lock for long (validating thousands of entities in one
+        call) should work in slices, so the worker gets to send its request.
         """
 
         def fetch(offset: int, cursor: str | None, page_size: int) -> bytes:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from datamint.api.base_api import ApiConfig
+from datamint.api.base_api import ApiConfig, gc_paused
 from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi
 from datamint.entities.resource import Resource, resources_from_dicts
 
@@ -66,6 +66,16 @@ class ResourcesCore(CreatableEntityApi[Resource], DeletableEntityApi[Resource]):
         for resource in resources:
             resource._api = self
         return resources
+
+    def _listed(self, path: str, params: dict[str, Any], limit: int | None) -> list[Resource]:
+        """Every resource of a listing (at most ``limit``), page after page, as linked entities.
+
+        The cyclic garbage collector is paused meanwhile (:func:`gc_paused`): its full passes walked
+        every entity built so far and took half the SDK's CPU time of a large listing.
+        """
+        with gc_paused():
+            pages = self._iter_pages(path, params, limit=limit, return_field=self.return_field)
+            return [resource for page in pages for resource in self._entities(page)]
 
     def _ids(self, resources: str | Resource | Sequence[str | Resource]) -> list[str]:
         if isinstance(resources, (str, Resource)):
