@@ -181,7 +181,7 @@ async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[st
     # One key per file, repeated by every retry: the server answers a repeat with the resource the
     # first attempt created, so a retry after a lost answer never makes a duplicate.
     response = await api._arequest(client, "POST", "/resources", data=data, files=files,
-                                   headers={"Idempotency-Key": str(uuid.uuid4()), "Connection": "close"},
+                                   headers={"Idempotency-Key": str(uuid.uuid4())},
                                    timeout=httpx.Timeout(seconds, connect=60.0))
     body = response.json()
     if isinstance(body, dict) and "error" in body:
