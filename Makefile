@@ -5,6 +5,10 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 PORT   ?= 5000
 DATA   ?=
+# The suite runs in this many pytest-xdist processes, one test file per process at a time
+# (docs/architecture.md, "Tests"); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST  = $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run test test-sqlite bench lint install-server install-dev official-client web ohif clean
 
@@ -60,10 +64,10 @@ run: install-server web ohif
 
 ## Run the whole test suite against SQLite and the local PostgreSQL.
 test: install-dev official-client web ohif
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-sqlite: install-dev official-client web ohif
-	DATAMINT_TEST_BACKENDS=sqlite $(PY) -m pytest -q
+	DATAMINT_TEST_BACKENDS=sqlite $(PYTEST)
 
 bench: install-dev web
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from pydicom.uid import generate_uid
 from datamint.server.db import migrate
 from datamint.server.db.session import Database
 from fixtures.files import make_ct_slice, write_video
+from fixtures.names import unique  # noqa: F401 - tests import it from here
+from fixtures.projects import upload_pngs
 
 # Servers the tests start (in-process or as subprocesses) prepare MLflow's stores only when a test
 # uses them (tests/e2e/models), not in the background at every start.
@@ -50,6 +52,9 @@ def _backends(value: str) -> list[str]:
 
 
 BACKENDS = _backends(os.environ.get("DATAMINT_TEST_BACKENDS", ",".join(KNOWN_BACKENDS)))
+#: A server-facing test runs on every backend unless it says why one is enough (what it proves does
+#: not involve the database) and marks itself with ``one_backend``: it runs on the first one selected.
+one_backend = pytest.mark.parametrize("server", BACKENDS[:1], indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -211,8 +216,11 @@ def start_server(
     options = {"data_dir": folder, "database_url": database_url_for(backend, request, folder),
                "admin_api_key": admin_key, "auth_failures_per_minute": 100000, "mlflow_warmup": False,
                "host": "127.0.0.1", "port": sock.getsockname()[1],
-               # the session's servers share one folder of model environments: each is built once per session
-               "model_envs_dir": folder.parent / "model-envs", **settings}
+               # every server of the session shares one folder of model environments: each is built once per
+               # session, and servers on one database (the environments' folder is known per database URL in
+               # the process) agree on it
+               "model_envs_dir": request.getfixturevalue("tmp_path_factory").getbasetemp() / "model-envs",
+               **settings}
     app = create_app(Settings(**options))
     url, server, thread = serve_in_thread(app, sock)
     try:
@@ -223,11 +231,35 @@ def start_server(
         app.state.database.dispose()  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="session")
+def session_servers(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], LiveServer]]:
+    """``session_servers(backend)``: the session's live server on ``backend``, started when a test
+    first needs it and stopped when the session ends.
+
+    A session fixture parametrized by backend would be stopped and started again whenever the
+    backend changes: pytest-xdist runs one test file after another (``--dist loadfile``), each on
+    both backends, so that would be twice per file instead of once per session.
+    """
+    with ExitStack() as stack:
+        started: dict[str, LiveServer] = {}
+
+        def get(backend: str) -> LiveServer:
+            if backend not in started:
+                running = start_server(backend, request, tmp_path_factory.mktemp(f"server-{backend}"))
+                started[backend] = next(running)
+                stack.callback(running.close)
+            return started[backend]
+
+        yield get
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: pytest.FixtureRequest, session_servers: Callable[[str], LiveServer]) -> LiveServer:
     """One live server per backend for the whole session (tests isolate themselves by creating
-    their own projects, users or organizations)."""
-    yield from start_server(request.param, request, tmp_path_factory.mktemp(f"server-{request.param}"))
+    their own projects, users or organizations). Module-scoped so that a module's fixtures can build
+    on it; the server itself lives as long as the session (:func:`session_servers`)."""
+    return session_servers(request.param)
 
 
 @pytest.fixture
@@ -240,9 +272,10 @@ def api(server: LiveServer):  # type: ignore[no-untyped-def]
     client.close()
 
 
-def unique(prefix: str = "t") -> str:
-    """A unique name for a test's own entities."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+@pytest.fixture
+def images(api, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """Ids of three PNG resources the admin uploaded."""
+    return upload_pngs(api, tmp_path, 3)
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from pydicom.data import get_testdata_files
 from pydicom.dataelem import RawDataElement
 from pydicom.uid import generate_uid
 
-from datamint.imaging.dicom_header import URI_BASE, _encoding, _json_dict, _raw_json, header_to_json, index_entry
+from datamint.imaging.dicom_header import URI_BASE, _json_dict, header_to_json, index_entry
+from datamint.imaging.dicom_raw import raw_json, text_encoding
 from fixtures.files import make_ct_slice, to_bytes
 
 THRESHOLD = 64 << 10
@@ -90,12 +91,12 @@ def test_a_ct_header_is_written_without_pydicom() -> None:
     """Every element of a plain CT header takes the raw path (none is left to pydicom)."""
     raw = _ct()
     ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
-    encoding = _encoding(ds)
+    encoding = text_encoding(ds)
     assert encoding == "latin_1"
     elements = [ds.get_item(tag) for tag in ds.keys()]
     assert len(elements) > 20 and all(isinstance(e, RawDataElement) for e in elements)
     for element in elements:
-        _raw_json(element, encoding, lambda tag: "bulk")  # raises _Fallback when left to pydicom
+        raw_json(element, encoding, lambda tag: "bulk")  # raises NotPlainError when left to pydicom
     text = header_to_json(ds, "studies/1/series/2/instances/3", transfer_syntax=ds.file_meta.TransferSyntaxUID)
     body = json.loads(text.replace(URI_BASE, "http://server/dicomweb/"))
     assert body["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane"}]}

@@ -58,7 +58,7 @@ def _copies(db: Database) -> dict[tuple[str, str], tuple]:
 def _listed(db: Database, org: str, tags: list[str], deleted: str = "exclude") -> tuple[int, list[str]]:
     with db.transaction() as s:
         page = repo.list_resources(s, org, repo.ResourceFilters(tags=tags, deleted=deleted), 0, 10)
-        return page.total, [r.id for r in page.rows]
+        return page.total, page.ids
 
 
 def test_upgrade_fills_the_copies_and_the_database_keeps_them(empty_database):

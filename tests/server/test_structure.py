@@ -80,6 +80,22 @@ def test_no_router_commits():
         "routers never commit: take the session as deps.UnitOfWork, which commits once when the route returns"
 
 
+#: The modules that may call ``commit()``: the unit of work and the database's own machinery, and
+#: the uploads' documented early commits (``docs/architecture.md``, "One commit per request").
+#: Anything else a request or a job writes commits through them (``unit_of_work.after_read`` and
+#: ``write_apart`` for the writes a read causes).
+COMMITTING_MODULES = {
+    "db/unit_of_work.py", "db/session.py", "db/migrate.py",
+    "resources/ingest.py", "resources/batch_ingest.py", "resources/dicom_index.py", "resources/janitor.py",
+}
+
+
+def test_only_the_unit_of_work_commits():
+    found = {str(p.relative_to(SERVER)): _commits(ast.parse(p.read_text())) for p in _modules()}
+    assert {name: lines for name, lines in found.items() if lines and name not in COMMITTING_MODULES} == {}, \
+        "commit through the unit of work (deps.UnitOfWork, Database.transaction, unit_of_work.after_read/write_apart)"
+
+
 def test_the_commit_check_sees_a_commit():
     tree = ast.parse("def route(session):\n    session.add(x)\n    session.commit()\n")
     assert _commits(tree) == [3]

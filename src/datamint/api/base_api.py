@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 import httpx
+import pydantic_core
 
 from datamint.exceptions import (
     AuthenticationError,
@@ -400,25 +401,38 @@ class BaseApi:
     def _iter_items(self, path: str, params: dict[str, Any] | None = None, *, limit: int | None = None,
                     return_field: str | None = None, method: str = "GET",
                     body: dict[str, Any] | None = None) -> Iterator[Any]:
-        """Walk every page of a listing and yield its items (at most ``limit``).
+        """Walk every page of a listing and yield its items (at most ``limit``); see :meth:`_iter_pages`."""
+        for items in self._iter_pages(path, params, limit=limit, return_field=return_field, method=method, body=body):
+            yield from items
+
+    def _iter_pages(self, path: str, params: dict[str, Any] | None = None, *, limit: int | None = None,
+                    return_field: str | None = None, method: str = "GET",
+                    body: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """Walk every page of a listing and yield each page's items (at most ``limit`` in all).
 
         GET listings page with ``offset``/``limit`` query parameters; POST search listings put
         them in the JSON body as strings (wire protocol §2). When a page carries ``nextCursor``
         (our server's keyset paging), the next page is asked for with ``after=<cursor>`` instead
-        of an offset, which costs the server the same for every page. While the caller consumes
-        a full page, the next one is already being fetched and decoded (one request ahead, in a
-        worker thread): the server's work on the next page overlaps the caller's on this one.
+        of an offset, which costs the server the same for every page. While the caller works on a
+        full page, the next one is already being fetched (one request ahead, in a worker thread):
+        the server's work on the next page overlaps the caller's on this one. The worker only
+        sends and receives; each page is decoded here, in the thread that then works on its items
+        (decoding in the worker measured slower: the caller's thread then reads a million objects
+        another core wrote). A caller that holds the interpreter lock for long (validating
+        thousands of entities in one call) should work in slices, so the worker gets to send.
         """
 
-        def fetch(offset: int, cursor: str | None, page_size: int) -> Any:
+        def fetch(offset: int, cursor: str | None, page_size: int) -> bytes:
             if method == "GET":
                 query = {k: v for k, v in (params or {}).items() if v is not None}
                 query.update({"after": cursor} if cursor else {"offset": offset})
                 query["limit"] = page_size
-                return self._request("GET", path, params=query).json()
-            payload = dict(body or {})
-            payload.update(offset=str(offset), limit=str(page_size))
-            return self._request(method, path, params=params, json=payload).json()
+                response = self._request("GET", path, params=query)
+            else:
+                payload = dict(body or {})
+                payload.update(offset=str(offset), limit=str(page_size))
+                response = self._request(method, path, params=params, json=payload)
+            return response.content
 
         def next_size(returned: int) -> int:
             return PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - returned)
@@ -427,10 +441,11 @@ class BaseApi:
         if page_size <= 0:
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamint-pages") as pool:
-            pending: Future[Any] | None = pool.submit(fetch, 0, None, page_size)
+            pending: Future[bytes] | None = pool.submit(fetch, 0, None, page_size)
             returned = 0
             while pending is not None:
-                data = pending.result()
+                # pydantic's JSON reader: a page of 5,000 resources in about two thirds of json.loads' time
+                data = pydantic_core.from_json(pending.result(), cache_strings="keys")
                 cursor = data.get("nextCursor") if method == "GET" and isinstance(data, dict) else None
                 items = items_from(data, return_field)
                 returned += len(items)
@@ -439,7 +454,7 @@ class BaseApi:
                     page_size = next_size(returned)
                     if page_size > 0:
                         pending = pool.submit(fetch, returned, cursor, page_size)
-                yield from items
+                yield items
 
     # -- conversions -------------------------------------------------------------------------
 

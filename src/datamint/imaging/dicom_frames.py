@@ -21,7 +21,7 @@ from ._sources import source_name
 from .dicom_io import check_dicom_size, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 
-__all__ = ["decoded_frame", "read_frame"]
+__all__ = ["StoredFrames", "decoded_frame", "read_frame"]
 
 _PIXEL_DATA = b"\xe0\x7f\x10\x00"
 
@@ -29,6 +29,63 @@ _PIXEL_DATA = b"\xe0\x7f\x10\x00"
 def _check_index(index: int, frames: int) -> None:
     if not 0 <= index < frames:
         raise IndexError(f"frame {index + 1} is out of range: this instance has frames 1..{frames}")
+
+
+class StoredFrames:
+    """The frames of a DICOM file as stored, its header parsed once (the pixel data never read whole).
+
+    The one place that finds a file's frames: :func:`read_frame` (DICOMweb) and
+    :class:`datamint.imaging.volume.DicomFrames` (viewers) read theirs through it. The header is
+    read up to the Pixel Data element, whose own header gives where the frames start.
+
+    Args:
+        path: A DICOM file (read again by path for each frame; it must not change).
+        force: Read files without a Part-10 header too (their frames can then only be decoded).
+
+    Attributes:
+        dataset: The header (every element before the pixel data).
+        count: The number of frames.
+        pixel_length: The Pixel Data element's declared length (``None`` when undefined, i.e.
+            encapsulated, or when the object has no pixel data).
+
+    Raises:
+        InvalidDicomError, EOFError, OSError, ValueError: The header cannot be read (as pydicom raises them).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
+        self.path = os.fspath(path)
+        with open(self.path, "rb") as fh:
+            self.dataset = pydicom.dcmread(fh, stop_before_pixels=True, force=force)
+            start = fh.tell()
+            self.syntax = getattr(getattr(self.dataset, "file_meta", None), "TransferSyntaxUID", None)
+            header = fh.read(8 if self.dataset.original_encoding[0] else 12)  # implicit VR: no VR field
+        self.count = number_of_frames(self.dataset)
+        self._value_at = start + len(header) if header[:4] == _PIXEL_DATA else None
+        length = int.from_bytes(header[-4:], "little") if self._value_at is not None else None
+        self.pixel_length = None if length == 0xFFFFFFFF else length
+
+    def stored(self, index: int) -> bytes:
+        """The bytes of frame ``index`` (0-based) as stored (see :func:`read_frame`)."""
+        syntax, frames = self.syntax, self.count
+        _check_index(index, frames)
+        if syntax is None or syntax.is_deflated or not syntax.is_little_endian:
+            raise UnsupportedFormatError(f"frames of transfer syntax {syntax} cannot be read as stored")
+        if self._value_at is None:
+            raise UnsupportedFormatError("this DICOM object has no Pixel Data (it is not an image)")
+        with open(self.path, "rb") as fh:
+            fh.seek(self._value_at)
+            if syntax.is_encapsulated:
+                return get_frame(fh, index, number_of_frames=frames)  # reads only that frame
+            ds = self.dataset
+            bits = int(ds.get("BitsAllocated") or 0)
+            if bits % 8:
+                raise UnsupportedFormatError(f"{bits}-bit pixel data cannot be cut into frames as stored")
+            size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel") or 1) * bits // 8
+            fh.seek(self._value_at + index * size)
+            data = fh.read(size)
+        if len(data) != size:
+            raise CorruptFileError(f"the pixel data ends before frame {index + 1}")
+        return data
 
 
 def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
@@ -55,29 +112,9 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
         raise UnsupportedFormatError(f"frames of this object cannot be read as stored ({exc})") from exc
     if stored is None or stored.is_deflated or not stored.is_little_endian:  # never inflate a whole data set here
         raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
-    with open(path, "rb") as fh:
-        ds = pydicom.dcmread(fh, stop_before_pixels=True)
-        check_dicom_size(ds, source_name(path))
-        start = fh.tell()
-        syntax = ds.file_meta.get("TransferSyntaxUID")
-        frames = number_of_frames(ds)
-        _check_index(index, frames)
-        if syntax is None or syntax.is_deflated or not syntax.is_little_endian:
-            raise UnsupportedFormatError(f"frames of transfer syntax {syntax} cannot be read as stored")
-        header = fh.read(12 if not syntax.is_implicit_VR else 8)
-        if header[:4] != _PIXEL_DATA:
-            raise UnsupportedFormatError("this DICOM object has no Pixel Data (it is not an image)")
-        if syntax.is_encapsulated:
-            return get_frame(fh, index, number_of_frames=frames), str(syntax)  # reads only that frame
-        bits = int(ds.get("BitsAllocated") or 0)
-        if bits % 8:
-            raise UnsupportedFormatError(f"{bits}-bit pixel data cannot be cut into frames as stored")
-        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel") or 1) * bits // 8
-        fh.seek(start + len(header) + index * size)
-        data = fh.read(size)
-    if len(data) != size:
-        raise CorruptFileError(f"the pixel data ends before frame {index + 1}")
-    return data, str(syntax)
+    frames = StoredFrames(path)
+    check_dicom_size(frames.dataset, source_name(path))
+    return frames.stored(index), str(frames.syntax)
 
 
 def decoded_frame(path: str | os.PathLike[str], index: int) -> bytes:

@@ -16,11 +16,9 @@ swapped for the request's own URL later with one ``str.replace``.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import secrets
-import struct
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from pydicom.uid import UID
 
 from ._sources import Source, read_head
 from .dicom_io import number_of_frames
+from .dicom_raw import BULK_THRESHOLD, NotPlainError, plain_value, raw_json, text_encoding
 
 __all__ = ["URI_BASE", "DicomIndexEntry", "fuzzy_key", "header_to_json", "index_entry"]
 
@@ -55,15 +54,17 @@ class DicomIndexEntry:
 
 
 def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
-    value = ds.get(keyword)
+    value = plain_value(ds, keyword)
     if value is None:
         return None
+    if not isinstance(value, str):  # several values: written as pydicom's MultiValue writes them
+        value = ds.get(keyword)
     text = str(value).strip().rstrip("\0")
     return text[:limit] or None
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
+    value = plain_value(ds, keyword)
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
@@ -187,19 +188,9 @@ def header_to_json(source: bytes | Dataset, instance_path: str, *, transfer_synt
 # -- DICOM JSON of the raw elements, without pydicom's per-element conversion ------------------
 # pydicom's Dataset.to_json_dict converts every raw element to a DataElement (decoding, value
 # validation, MultiValue) before writing it: about 4 ms for a 40-element CT header, 8 s for the
-# first metadata request of a 2,000-instance series. The common elements (text, numbers, binary)
-# of a little-endian header in a single-byte or UTF-8 character set are written here straight
-# from their bytes; anything else (sequences, AT, UN, other character sets, big endian, values
-# that are not clean numbers) goes through pydicom. tests/imaging/test_dicom_json.py checks the
-# two give the same JSON on pydicom's test files and ours.
-
-_BULK_THRESHOLD = 64 << 10
-_TEXT_MULTI = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "SH", "TM", "UI", "UC"})
-_TEXT_SINGLE = frozenset({"LT", "ST", "UT", "UR"})
-_CHARSET_TEXT = frozenset({"LO", "SH", "UC", "LT", "ST", "UT", "PN"})  # decoded with the character set
-_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
-_BINARY = frozenset({"OB", "OW", "OF", "OD", "OL", "OV"})
-_ENCODINGS = {b"": "latin_1", b"ISO_IR 6": "latin_1", b"ISO_IR 100": "latin_1", b"ISO_IR 192": "utf_8"}
+# first metadata request of a 2,000-instance series. The common elements are written straight
+# from their bytes (:func:`~datamint.imaging.dicom_raw.raw_json`); the others go through pydicom.
+# tests/imaging/test_dicom_json.py checks the two give the same JSON on pydicom's test files and ours.
 
 
 def _value(ds: Dataset, tag: int) -> Any:
@@ -225,76 +216,18 @@ def _parse_header(source: bytes, transfer_syntax: str | None) -> Dataset:
     return pydicom.dcmread(io.BytesIO(source), force=True)
 
 
-class _Fallback(Exception):
-    """The element is left to pydicom."""
-
-
-def _encoding(ds: Dataset) -> str | None:
-    """The text encoding of the data set when it is one pydicom decodes the same way, else ``None``."""
-    if 0x00080005 not in ds:
-        return "latin_1"
-    raw = ds.get_item(0x00080005)
-    if not isinstance(raw, RawDataElement) or raw.value is None:
-        return None
-    return _ENCODINGS.get(bytes(raw.value).strip(b" \0"))
-
-
-def _raw_json(raw: RawDataElement, encoding: str, bulk: Callable[[int], str]) -> dict[str, Any]:
-    vr, value = raw.VR, raw.value
-    if vr is None or not raw.is_little_endian or vr == "SQ":
-        raise _Fallback
-    if not value:
-        return {"vr": vr}
-    if vr in _BINARY:
-        if len(value) > (_BULK_THRESHOLD // 4) * 3:
-            return {"vr": vr, "BulkDataURI": bulk(raw.tag)}
-        return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
-    if vr in _NUMBERS:
-        code = _NUMBERS[vr]
-        size = struct.calcsize("<" + code)
-        if len(value) % size:
-            raise _Fallback
-        return {"vr": vr, "Value": list(struct.unpack(f"<{len(value) // size}{code}", value))}
-    try:
-        text = value.decode(encoding if vr in _CHARSET_TEXT else "ascii")
-    except UnicodeDecodeError:
-        raise _Fallback from None
-    if vr in _TEXT_SINGLE:
-        text = text.rstrip("\0 ")
-        return {"vr": vr, "Value": [text]} if text else {"vr": vr}
-    text = text.rstrip("\0 ")
-    if not text:
-        return {"vr": vr}
-    items = [v.strip("\0 ") for v in text.split("\\")]
-    if vr == "PN":
-        if any("=" in v for v in items) or "" in items:
-            raise _Fallback
-        return {"vr": vr, "Value": [{"Alphabetic": v} for v in items]}
-    if vr in ("IS", "DS"):
-        try:
-            numbers = [int(v) if vr == "IS" else float(v) for v in items]
-        except ValueError:
-            raise _Fallback from None
-        if vr == "DS" and any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
-            raise _Fallback
-        return {"vr": vr, "Value": numbers}
-    if vr not in _TEXT_MULTI or "" in items:
-        raise _Fallback
-    return {"vr": vr, "Value": items}
-
-
 def _json_dict(ds: Dataset, bulk: Callable[[Any], str]) -> dict[str, Any]:
     """``ds.to_json_dict(64 KiB, bulk)``, with the common raw elements written straight from their bytes."""
-    encoding = _encoding(ds)
+    encoding = text_encoding(ds)
     body: dict[str, Any] = {}
     for tag in ds.keys():
         raw = ds.get_item(tag)
         if encoding is not None and isinstance(raw, RawDataElement):
             try:
-                body[f"{tag:08X}"] = _raw_json(raw, encoding, lambda t: bulk(pydicom.DataElement(t, "OB", b"")))
+                body[f"{tag:08X}"] = raw_json(raw, encoding, lambda t: bulk(pydicom.DataElement(t, "OB", b"")))
                 continue
-            except _Fallback:
+            except NotPlainError:
                 pass
         body[f"{tag:08X}"] = ds[tag].to_json_dict(bulk_data_element_handler=bulk,
-                                                  bulk_data_threshold=_BULK_THRESHOLD)
+                                                  bulk_data_threshold=BULK_THRESHOLD)
     return body

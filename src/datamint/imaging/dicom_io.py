@@ -30,6 +30,7 @@ from pydicom.uid import (
 )
 
 from ._sources import Source, open_source, read_head, source_name
+from .dicom_raw import plain_value
 from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
 from .sniff import detect_dicom
@@ -55,7 +56,7 @@ def number_of_frames(ds: Dataset) -> int:
         The number of frames; 1 when the attribute is absent, empty or invalid.
     """
     try:
-        return max(int(ds.get("NumberOfFrames") or 1), 1)
+        return max(int(plain_value(ds, "NumberOfFrames") or 1), 1)
     except (TypeError, ValueError):
         return 1
 
@@ -159,7 +160,8 @@ def read_checked_header(src: Source) -> CheckedHeader:
         return CheckedHeader(read_dicom(src, check=True), None)  # its errors say why
     try:
         with open_source(src) as fh:
-            if kind == "part10" and _deflated_meta(fh) is not None:  # inflated in chunks by read_dicom only
+            if kind == "part10" and _may_be_deflated(head) and _deflated_meta(fh) is not None:
+                # inflated in chunks by read_dicom only
                 raise _ReadWhole()
             ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
             offset = fh.tell()
@@ -246,12 +248,22 @@ def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
     if "Rows" not in ds and "Columns" not in ds:
         return 0
     try:
-        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-        samples, bits = int(ds.get("SamplesPerPixel") or 1), int(ds.get("BitsAllocated") or 8)
+        rows, columns = int(plain_value(ds, "Rows") or 0), int(plain_value(ds, "Columns") or 0)
+        samples, bits = int(plain_value(ds, "SamplesPerPixel") or 1), int(plain_value(ds, "BitsAllocated") or 8)
     except (TypeError, ValueError):
         return 0
     return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds), samples=samples, bits=bits,
                         what="the DICOM image", filename=filename)
+
+
+def _may_be_deflated(head: bytes) -> bool:
+    """Whether a Part-10 file starting with ``head`` may be deflated: ``False`` only when its whole
+    file meta group is in ``head`` (after the preamble, with its group length) and does not name
+    the Deflated transfer syntax (then :func:`_deflated_meta` need not parse the group)."""
+    if head[128:140] != b"DICM\x02\x00\x00\x00UL\x04\x00":
+        return True
+    end = 144 + int.from_bytes(head[140:144], "little")
+    return end > len(head) or DeflatedExplicitVRLittleEndian.encode() in head[132:end]
 
 
 def _deflated_meta(fh: BinaryIO) -> FileMetaDataset | None:
@@ -374,7 +386,7 @@ def _check_elements(ds: Dataset, name: str | None, size: int) -> None:
 
 
 def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool) -> None:
-    missing = [kw for kw in _REQUIRED if not str(ds.get(kw, "")).strip()]
+    missing = [kw for kw in _REQUIRED if not str(plain_value(ds, kw) or "").strip()]
     if missing:
         raise CorruptFileError(
             f"required attribute(s) {', '.join(missing)} are missing or empty; the file is probably "
@@ -432,7 +444,7 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
 
 def _require_pixel_geometry(ds: Dataset, filename: str | None) -> None:
     """A data set with Pixel Data must say its Rows, Columns and BitsAllocated."""
-    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if ds.get(k) in (None, "")]
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if plain_value(ds, k) in (None, "")]
     if missing:
         raise CorruptFileError(
             f"the file has Pixel Data but no {', '.join(missing)}; it cannot be displayed. Re-export "
@@ -445,16 +457,17 @@ def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None
     """Native pixel data of ``length`` bytes must hold Rows × Columns × frames × samples × bits."""
     _require_pixel_geometry(ds, filename)
     frames = number_of_frames(ds)
-    samples = int(ds.get("SamplesPerPixel") or 1)
-    count = int(ds.Rows) * int(ds.Columns) * frames * samples
-    bits = int(ds.BitsAllocated)
+    samples = int(plain_value(ds, "SamplesPerPixel") or 1)
+    rows, columns = int(plain_value(ds, "Rows")), int(plain_value(ds, "Columns"))
+    count = rows * columns * frames * samples
+    bits = int(plain_value(ds, "BitsAllocated"))
     expected = (count + 7) // 8 if bits == 1 else count * (bits // 8)
-    if ds.get("PhotometricInterpretation") == "YBR_FULL_422":
+    if plain_value(ds, "PhotometricInterpretation") == "YBR_FULL_422":
         expected = expected // 3 * 2
     if length < expected:
         raise CorruptFileError(
             f"the Pixel Data is {length} bytes but Rows×Columns×frames×samples×bits "
-            f"({ds.Rows}×{ds.Columns}×{frames}×{samples}×{bits} bits) "
+            f"({rows}×{columns}×{frames}×{samples}×{bits} bits) "
             f"needs {expected}{_TRY}",
             filename=filename,
         )

@@ -30,7 +30,8 @@ from pydicom.valuerep import PersonName
 
 from ._sources import Source, as_local_path, read_bytes, read_head
 from .convert import extension_for_mimetype
-from .dicom_io import frame_value, number_of_frames, read_dicom
+from .dicom_io import PER_FRAME, SHARED, frame_value, number_of_frames, read_dicom
+from .dicom_raw import plain_value
 from .errors import CorruptFileError, UnsupportedFormatError
 from .nifti_io import read_nifti_header
 from .sniff import DICOM, HEAD_SIZE, NIFTI, normalize_mimetype, sniff_mimetype
@@ -125,23 +126,25 @@ def dicom_metadata(ds: Dataset) -> dict[str, Any]:
         ds: A DICOM data set (header only is enough).
 
     Returns:
-        A JSON-serialisable dict.
+        A JSON-serialisable dict (the values read from the raw bytes where pydicom reads them
+        plainly: :func:`~datamint.imaging.dicom_raw.plain_value`).
     """
     meta: dict[str, Any] = {
-        "width": jsonable(ds.get("Columns")),
-        "height": jsonable(ds.get("Rows")),
+        "width": jsonable(plain_value(ds, "Columns")),
+        "height": jsonable(plain_value(ds, "Rows")),
         "frame_count": number_of_frames(ds),
     }
     tsyntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
     if tsyntax:
         meta["TransferSyntaxUID"] = str(tsyntax)
     for keyword in DICOM_KEYWORDS:
-        value = ds.get(keyword)
+        value = plain_value(ds, keyword)
         if value is not None and value != "":
             meta[keyword] = jsonable(value)
+    enhanced = PER_FRAME in ds or SHARED in ds  # else the values are the top-level ones
     for sequence, keyword in _FRAME_KEYWORDS:
-        value = frame_value(ds, 0, sequence, keyword)
-        if value is not None:
+        value = frame_value(ds, 0, sequence, keyword) if enhanced else plain_value(ds, keyword)
+        if value is not None and value != "":
             meta[keyword] = jsonable(value)
     return meta
 

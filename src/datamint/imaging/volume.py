@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom.pixels import iter_pixels
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import iter_pixels, pixel_array
 
 from .dicom_assemble import FrameGeometry
+from .dicom_frames import StoredFrames
 from .dicom_io import check_dicom_size, first_number, frame_value, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
 
@@ -186,8 +188,9 @@ class DicomFrames:
     :func:`datamint.imaging.pixels.slice_values` reads the header for every frame it serves;
     the header of a 2,000-frame series (a PerFrameFunctionalGroupsSequence of 2,000 items) takes
     about a second to parse, which a viewer asking for one frame at a time pays 2,000 times. This
-    reader parses it once (pixel data deferred), then reads natively encoded frames straight
-    from their offset in the file; frames of compressed transfer syntaxes are decoded by pydicom.
+    reader parses it once (up to the pixel data), then reads natively encoded frames straight
+    from their offset in the file (:class:`~datamint.imaging.dicom_frames.StoredFrames`, the one
+    frame reader); frames of compressed transfer syntaxes are decoded by pydicom.
 
     Args:
         path: The DICOM file (kept open by path; the file must not change).
@@ -198,34 +201,26 @@ class DicomFrames:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from pydicom import dcmread
-        from pydicom.errors import InvalidDicomError
-
         self.path = os.fspath(path)
         try:
-            ds = dcmread(self.path, defer_size=4096, force=True)
+            self._stored = StoredFrames(self.path, force=True)
         except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
             raise CorruptFileError(f"cannot read the DICOM header: {exc}") from exc
+        ds = self._stored.dataset
         if int(ds.get("SamplesPerPixel") or 1) != 1 or ds.get("ModalityLUTSequence") is not None:
             raise UnsupportedFormatError("only greyscale DICOM with a linear rescale is read frame by frame here")
         check_dicom_size(ds)  # the decoded-size limits, from the header
-        self.count = number_of_frames(ds)
+        self.count = self._stored.count
         self.rows, self.columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
         self.rescales = [_rescale(ds, k) for k in range(self.count)]
-        self._ds = ds
-        self._offset: int | None = None
         self._dtype: np.dtype | None = None
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        syntax = self._stored.syntax
         bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
         signed = int(ds.get("PixelRepresentation") or 0) == 1
-        element = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
-        native = (syntax is not None and not syntax.is_compressed and syntax.is_little_endian
-                  and bits in (8, 16, 32) and (not signed or stored == bits))
-        frame_bytes = self.rows * self.columns * bits // 8
-        tell = getattr(element, "value_tell", None)
-        length = getattr(element, "length", None)
-        if native and tell is not None and length is not None and length >= frame_bytes * self.count:
-            self._offset, self._frame_bytes = int(tell), frame_bytes
+        native = (syntax is not None and not syntax.is_compressed and not syntax.is_deflated
+                  and syntax.is_little_endian and bits in (8, 16, 32) and (not signed or stored == bits))
+        length = self._stored.pixel_length
+        if native and length is not None and length >= self.rows * self.columns * bits // 8 * self.count:
             self._dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
 
     def values(self, index: int) -> np.ndarray:
@@ -234,19 +229,13 @@ class DicomFrames:
         Raises:
             IndexError: ``index`` is out of range (the message gives the range).
             UnsupportedFormatError: The frame cannot be decoded.
+            CorruptFileError: The file ends before the frame.
         """
         if not 0 <= index < self.count:
             raise IndexError(f"index {index} is out of range for the DICOM: valid indexes are 0..{self.count - 1}")
-        if self._offset is not None and self._dtype is not None:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset + index * self._frame_bytes)
-                data = f.read(self._frame_bytes)
-            if len(data) != self._frame_bytes:
-                raise CorruptFileError(f"frame {index} is cut short: the file may be truncated")
-            raw = np.frombuffer(data, dtype=self._dtype).reshape(self.rows, self.columns)
+        if self._dtype is not None:  # read straight from its offset in the file
+            raw = np.frombuffer(self._stored.stored(index), dtype=self._dtype).reshape(self.rows, self.columns)
         else:
-            from pydicom.pixels import pixel_array
-
             try:
                 raw = pixel_array(self.path, index=index if self.count > 1 else None)
             except (RuntimeError, NotImplementedError, ValueError, AttributeError) as exc:

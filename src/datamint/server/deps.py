@@ -25,16 +25,16 @@ if TYPE_CHECKING:
 
 # The three dependencies below are ``async``: FastAPI runs sync dependencies through the thread
 # pool, and those hops were a large share of the event loop's time per request under concurrent
-# uploads. A session connects lazily and closing an idle one is instant; the one write here (the
-# event of an audited download) still goes to the thread pool.
+# uploads. A session connects lazily and closing an idle one is instant; the writes a read causes
+# (``unit_of_work.after_read``: the event of an audited download...) still go to the thread pool.
 async def _session(request: Request) -> AsyncIterator[Session]:
     session = request.app.state.database.session()
     recorder.begin(session, request.scope)
     try:
         yield session
-        context = session.info.get("audit")
-        if context is not None and context.audited_read:
-            await run_in_threadpool(recorder.record_read, session)
+        recorder.record_read(session)
+        if unit_of_work.has_after_read(session):
+            await run_in_threadpool(unit_of_work.run_after_read, session)
     finally:
         session.rollback()
         session.close()
@@ -74,8 +74,10 @@ def client_address(request: Request) -> str:
     return scope_client_address(request.scope, request.app.state.trusted_proxies)
 
 
-#: The request's session. It ends (audited reads recorded, then closed) when the route function
-#: returns, before the response is sent, so a client never sees its answer before the audit event.
+#: The request's session. It ends when the route function returns, before the response is sent:
+#: the writes the read caused (``unit_of_work.after_read``, among them the event of an audited
+#: read) run then, each in its own short transaction, so a client never sees its answer before the
+#: audit event. A route that raised drops them.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
@@ -90,10 +92,11 @@ async def _unit_of_work(session: SessionDep) -> AsyncIterator[Session]:
 
 #: The request's session as a unit of work: it commits once, after the route function returned
 #: without error (and before the response is sent), then runs the ``unit_of_work.after_commit``
-#: callbacks. A route that raises commits nothing (its ``unit_of_work.on_abandon`` callbacks undo
-#: what it did outside the database). Routes that change data take this instead of
-#: :data:`SessionDep` and never call ``session.commit()``; it is the same session the caller was
-#: authenticated with, so the audit event is written in the same transaction.
+#: callbacks, then its ``unit_of_work.after_read`` writes (as :data:`SessionDep` does). A route that
+#: raises commits nothing (its ``unit_of_work.on_abandon`` callbacks undo what it did outside the
+#: database). Routes that change data take this instead of :data:`SessionDep` and never call
+#: ``session.commit()``; it is the same session the caller was authenticated with, so the audit
+#: event is written in the same transaction.
 UnitOfWork = Annotated[Session, Depends(_unit_of_work, scope="function")]
 
 

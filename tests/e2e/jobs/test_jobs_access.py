@@ -3,8 +3,6 @@ paging and bad input, on both databases."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 from jobs_helpers import submit, terminal, wait_for
@@ -95,8 +93,9 @@ def test_list_shows_only_visible_jobs_with_filters_and_paging(server, team):
     ("/jobs", {"project_id": "nope"}, 422, "Invalid project id 'nope'"),
     ("/jobs", {"limit": 0}, 422, None),
     ("/jobs/not-a-uuid", {}, 422, "Invalid job id 'not-a-uuid'"),
-    (f"/jobs/{uuid.uuid4()}", {}, 404, "Job not found"),
-    (f"/jobs/{uuid.uuid4()}/logs", {"tail": 0}, 422, None),
+    # fixed ids: pytest-xdist processes must collect the same test names
+    ("/jobs/5d0c3f9e-2f4b-4c8e-9a61-0b7d2e4f8a13", {}, 404, "Job not found"),
+    ("/jobs/5d0c3f9e-2f4b-4c8e-9a61-0b7d2e4f8a13/logs", {"tail": 0}, 422, None),
 ])
 def test_bad_input_gets_a_clear_4xx(server, path, params, status, message):
     response = httpx.get(f"{server.url}{path}", params=params, headers={"apikey": server.admin_key})

@@ -27,7 +27,13 @@ from PIL import Image
 
 from datamint import Api
 
-from conftest import unique
+from conftest import one_backend, unique
+
+# One backend: virtualenvs, pip and model host processes are the same whatever database the server
+# has (each deploy here builds or reuses an environment: the slowest tests of the suite). What the
+# database holds for deploys and predictions (jobs, logs, saved masks) runs on both in
+# test_deploy_inference.py and test_inference_files_geometry.py, through the same code.
+pytestmark = one_backend
 
 LOG_MODELS = r"""
 import json, os
@@ -179,12 +185,12 @@ def test_a_model_with_a_package_the_workers_lack_runs_in_its_own_environment(pre
     # Its environment's folder is deleted (cleanup) and the host dies: the next prediction builds it again.
     key = next(re.search(r"model environment (\w+)", line).group(1) for line in second_logs
                if "reusing the model environment" in line)
-    shutil.rmtree(prepared["server"].data_dir.parent / "model-envs" / key)
+    shutil.rmtree(prepared["server"].app.state.settings.resolved_model_envs_dir / key)
     os.kill(restarted, signal.SIGKILL)
     rebuilt = _predict(api, prepared["first"], rid)
     assert [p.get("value") for p in rebuilt.predictions[0]] == [None, "CCXIV"]
     rebuilt_logs = [x["line"] for x in api.jobs.logs(rebuilt.id)]
-    assert any(f"building the model environment {key}" in line for line in rebuilt_logs)
+    assert any(f"building the model environment {key}" in line for line in rebuilt_logs), rebuilt_logs
     restarted = _host_pid(rebuilt_logs)
 
     # Removing the deployment stops its host.
@@ -248,7 +254,7 @@ def test_cancelling_a_deploy_stops_pip_and_leaves_no_half_built_environment(prep
     builders = [p for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "cmdline").exists()
                 and prepared["slow_dir"].encode() in (p / "cmdline").read_bytes()]
     assert builders == []
-    envs = prepared["server"].data_dir.parent / "model-envs"
+    envs = prepared["server"].app.state.settings.resolved_model_envs_dir
     key = next(re.search(r"building the model environment (\w+)", line).group(1) for line in logs
                if "building the model environment" in line)
     assert [p.name for p in envs.iterdir() if key in p.name and not p.name.endswith(".lock")] == []

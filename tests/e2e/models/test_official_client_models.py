@@ -23,7 +23,7 @@ from datamint import Api
 from fixtures.official_client import run_official
 from fixtures.projects import write_nifti
 
-from conftest import unique
+from conftest import one_backend, unique
 
 OUR_SDK = r"""
 import json, os
@@ -165,6 +165,11 @@ print(json.dumps({{"version": info.registered_model_version}}))
 """
 
 
+# One backend: what this adds to the test above is the official flavor's own environment (a virtualenv
+# with the official client, built by pip) and its model host, which do not involve the database. The
+# official client's deploy and inference run on both backends in the test above; saving predictions
+# (the same code for a model host as in process) in test_deploy_inference.py.
+@one_backend
 def test_a_model_logged_with_the_official_flavor_deploys_and_predicts(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 

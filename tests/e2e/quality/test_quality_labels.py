@@ -11,18 +11,8 @@ import pytest
 
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, ValidationError
-from fixtures.projects import png_path
 
 from conftest import unique
-
-
-@pytest.fixture
-def images(api, tmp_path):
-    ids = []
-    for n in range(3):
-        (tmp_path / str(n)).mkdir()
-        ids.append(api.resources.upload_resource(str(png_path(tmp_path / str(n)))))
-    return ids
 
 
 @pytest.fixture

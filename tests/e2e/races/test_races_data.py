@@ -10,7 +10,8 @@ from datamint.server.annotations.models import Annotation
 from datamint.server.datasets.models import ProjectResourceSplit
 from datamint.server.resources.models import ProjectResource, ResourceTag
 from datamint.server.worklists.models import WorklistResource, WorkStatus
-from fixtures.races import Call, N, assert_clean, at_once, finished_job, png_bytes, same, statuses, unique, upload_png
+from fixtures.names import unique
+from fixtures.races import Call, N, assert_clean, at_once, finished_job, png_bytes, same, statuses, upload_png
 
 
 def _client(server, key: str) -> httpx.Client:

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from datamint.server.auth.models import ApiKey, Invitation, User
 from datamint.server.projects.models import Project, ProjectMember
-from fixtures.races import Call, N, assert_clean, at_once, same, statuses, unique
+from fixtures.names import unique
+from fixtures.races import Call, N, assert_clean, at_once, same, statuses
 
 
 def _client(server, key: str) -> httpx.Client:

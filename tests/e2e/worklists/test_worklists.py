@@ -10,18 +10,8 @@ import pytest
 from datamint.entities.annotation_worklist import AnnotationWorklist
 from datamint.entities.annotations import CategoryAnnotationSpec
 from datamint.exceptions import ItemNotFoundError, ValidationError
-from fixtures.projects import png_path
 
 from conftest import unique
-
-
-@pytest.fixture
-def images(api, tmp_path):
-    ids = []
-    for n in range(3):
-        (tmp_path / str(n)).mkdir()
-        ids.append(api.resources.upload_resource(str(png_path(tmp_path / str(n)))))
-    return ids
 
 
 def test_project_creation_makes_its_worklist(api, images):

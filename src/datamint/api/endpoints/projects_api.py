@@ -130,8 +130,7 @@ class ProjectsApi(ProjectQuality, ProjectWork, ProjectSplits):
             Every live resource of the project, oldest first.
         """
         response = self._project_request("GET", project, "resources")
-        resources_api = self.resources_api
-        return [resources_api._init_entity_obj(**item) for item in response.json()]
+        return self.resources_api._entities(response.json())
 
     # -- members -------------------------------------------------------------------------------
 

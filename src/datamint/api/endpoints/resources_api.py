@@ -105,8 +105,8 @@ class ResourcesApi(ResourceIssues, ResourceUploads, ResourceFiles):
         if source_filepath is not None:
             wanted = os.path.abspath(os.path.expanduser(str(source_filepath)))
             params["source_filepath"] = wanted
-        items = self._iter_items("/resources", params, limit=limit, return_field=self.return_field)
-        resources = [self._init_entity_obj(**item) for item in items]
+        pages = self._iter_pages("/resources", params, limit=limit, return_field=self.return_field)
+        resources = [resource for page in pages for resource in self._entities(page)]
         if wanted is not None:
             resources = [r for r in resources if r.source_filepath == wanted]
         return resources
@@ -127,8 +127,8 @@ class ResourcesApi(ResourceIssues, ResourceUploads, ResourceFiles):
             List of Resource instances with no annotations.
         """
         params = {k: v for k, v in kwargs.items() if v is not None}
-        items = self._iter_items("/resources/not-annotated", params, limit=limit, return_field=self.return_field)
-        return [self._init_entity_obj(**item) for item in items]
+        pages = self._iter_pages("/resources/not-annotated", params, limit=limit, return_field=self.return_field)
+        return [resource for page in pages for resource in self._entities(page)]
 
     def get_annotations(self, resource: str | Resource, annotation_type: AnnotationType | str | None = None
                         ) -> Sequence[Annotation]:

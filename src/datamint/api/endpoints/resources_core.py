@@ -10,11 +10,14 @@ import httpx
 
 from datamint.api.base_api import ApiConfig
 from datamint.api.entity_base_api import CreatableEntityApi, DeletableEntityApi
-from datamint.entities.resource import Resource, resource_from_dict
+from datamint.entities.resource import Resource, resources_from_dicts
 
 if TYPE_CHECKING:
     from datamint.api.endpoints.annotations_api import AnnotationsApi
     from datamint.api.endpoints.projects_api import ProjectsApi
+
+#: Payloads validated per pydantic call (about 10 ms of work, the interpreter lock held throughout).
+_SLICE = 1000
 
 
 class ResourcesCore(CreatableEntityApi[Resource], DeletableEntityApi[Resource]):
@@ -51,9 +54,18 @@ class ResourcesCore(CreatableEntityApi[Resource], DeletableEntityApi[Resource]):
         return self._sibling("annotations", lambda: AnnotationsApi(self.config, self.client, resources_api=self))
 
     def _init_entity_obj(self, **data: Any) -> Resource:
-        resource = resource_from_dict(data)
-        resource._api = self
-        return resource
+        return self._entities([data])[0]
+
+    def _entities(self, payloads: Sequence[dict[str, Any]]) -> list[Resource]:
+        """Resource entities of server payloads (:func:`resources_from_dicts`), linked to this
+        handler. Validated 1,000 at a time: between slices, the worker that fetches the next
+        listing page gets the interpreter lock to send its request (``BaseApi._iter_pages``)."""
+        resources: list[Resource] = []
+        for start in range(0, len(payloads), _SLICE):
+            resources += resources_from_dicts(payloads[start:start + _SLICE])
+        for resource in resources:
+            resource._api = self
+        return resources
 
     def _ids(self, resources: str | Resource | Sequence[str | Resource]) -> list[str]:
         if isinstance(resources, (str, Resource)):

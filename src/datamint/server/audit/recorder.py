@@ -14,7 +14,7 @@ How it works:
    Requests that change nothing (searches, failed attempts) leave no event.
 4. Routes that only read but must be audited (file downloads, exports) are listed in
    :data:`AUDITED_READS`; ``deps._session`` calls :func:`record_read` when such a request
-   succeeds.
+   succeeds, which writes the event in a transaction of its own (``unit_of_work.after_read``).
 
 The event's ``action`` is the route's name (the endpoint function's name, e.g.
 ``create_project``, ``set_project_member``, ``revoke_api_key``). Its entity is, in order:
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from datamint.server.audit.models import AuditEvent
 from datamint.server.auth.models import ApiKey, User
 from datamint.server.common.redact import SECRET_PATH_PARAMS, loggable_path
+from datamint.server.db import unit_of_work
 
 _LOG = logging.getLogger("datamint.server.audit")
 
@@ -181,12 +182,13 @@ def note_created(session: Session, entity_type: str, ids: Iterable[str]) -> None
 
 
 def record_read(session: Session) -> None:
-    """Write the event of a successful audited read (no-op for other requests)."""
+    """Have the event of a successful audited read written once the read's answer is built (no-op
+    for other requests): a required ``unit_of_work.after_read`` write, so a read whose event
+    cannot be written fails instead of answering unaudited."""
     ctx = session.info.get("audit")
     if ctx is None or not ctx.audited_read or ctx.customer_id is None:
         return
-    session.add(_event(session, ctx))
-    session.commit()
+    unit_of_work.after_read(session, lambda apart: apart.add(_event(apart, ctx)), required=True)
 
 
 def entity_type_of(obj: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import ApiKey, Invitation, Organization, User, WebSession
@@ -46,10 +46,13 @@ def get_key_with_user(session: Session, key_hash: str) -> tuple[ApiKey, User] | 
     return (row[0], row[1]) if row else None
 
 
-def touch_key(session: Session, key_id: str, now: datetime) -> bool:
-    """Record that a key was used; False when it was revoked or deleted in the meantime."""
-    result = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-                             .values(last_used_at=now).execution_options(synchronize_session="fetch"))
+def touch_key(session: Session, key_id: str, now: datetime, *, older_than: datetime) -> bool:
+    """Record that a key was used at ``now`` unless it was recorded since ``older_than`` (by a
+    concurrent request: the database keeps one write per interval) or the key was revoked or
+    deleted meanwhile; returns whether the key was touched."""
+    recorded_before = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < older_than)
+    result = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None), recorded_before)
+                             .values(last_used_at=now).execution_options(synchronize_session=False))
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 

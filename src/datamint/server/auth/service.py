@@ -19,7 +19,7 @@ from datamint.server.auth.security import (
     key_prefix,
     random_password,
 )
-from datamint.server.db import locks
+from datamint.server.db import locks, unit_of_work
 from datamint.server.db.base import iso, utcnow
 from datamint.server.errors import (
     AuthenticationFailedError,
@@ -43,6 +43,9 @@ USER_REMOVAL_CHECKS: list[Callable[[Session, User], None]] = []
 def authenticate(session: Session, api_key: str | None) -> Principal:
     """Resolve an API key to a :class:`Principal`.
 
+    The key's "last used" time (kept to the minute) is written after the request's answer is
+    built, best effort (``unit_of_work.after_read``): the caller's session is not committed.
+
     Raises:
         AuthenticationFailedError: The key is missing, unknown or revoked.
     """
@@ -56,10 +59,9 @@ def authenticate(session: Session, api_key: str | None) -> Principal:
     key, user = found
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        touched = repo.touch_key(session, key.id, now)  # 0 rows: revoked or deleted meanwhile
-        session.commit()
-        if not touched:
-            raise AuthenticationFailedError("Invalid API key: it is unknown or has been revoked")
+        key_id = key.id
+        unit_of_work.after_read(session, lambda apart: repo.touch_key(apart, key_id, now,
+                                                                      older_than=now - _LAST_USED_RESOLUTION))
     return Principal(user.id, user.email, user.customer_id, tuple(user.roles or ()), key.id)
 
 
@@ -108,7 +110,8 @@ def create_organization(
 
 
 def bootstrap(session: Session, org_name: str, admin_email: str, admin_api_key: str | None) -> str | None:
-    """On a fresh installation create the first organization and admin.
+    """On a fresh installation create the first organization and admin (in the caller's unit of
+    work, which commits them).
 
     Returns:
         The admin's plaintext API key when this call created it, else ``None``.
@@ -117,8 +120,8 @@ def bootstrap(session: Session, org_name: str, admin_email: str, admin_api_key: 
     if repo.count_organizations(session) > 0:
         return None
     _, _, plaintext = create_organization(session, org_name, admin_email, admin_api_key)
-    session.commit()
-    _LOG.info("bootstrapped organization %r with admin %s", org_name, admin_email)
+    unit_of_work.after_commit(session, lambda: _LOG.info("bootstrapped organization %r with admin %s",
+                                                         org_name, admin_email))
     return plaintext
 
 

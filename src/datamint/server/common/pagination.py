@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Query
 
 #: Largest page a client may ask for; the official client asks for exactly this many.
@@ -34,3 +36,10 @@ PageDep = Annotated[Page, Depends(_page)]
 def envelope(items: list[Any], total: int) -> dict[str, Any]:
     """The list envelope every paginated endpoint returns."""
     return {"data": items, "totalCount": total}
+
+
+def envelope_json(items: Sequence[str], total: int, **fields: Any) -> bytes:
+    """The list envelope as JSON bytes, around items that already are JSON texts (a listing
+    whose database writes each item), with further top-level ``fields``."""
+    tail = orjson.dumps({"totalCount": total, **fields})
+    return b'{"data":[' + ",".join(items).encode() + b"]," + tail[1:]

@@ -15,13 +15,14 @@ The steps are idempotent: a build that crashed and runs again skips what is done
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.models import ResourceDigest
+from datamint.server.db import unit_of_work
 from datamint.server.errors import NotFoundError
 from datamint.server.projects.models import Project
 from datamint.server.resources import repository as resources_repo
@@ -63,15 +64,14 @@ def hash_pending_resources(open_session: Callable[[], Session], store: BlobStore
                                     f"({resource_id}) are missing from storage")
             rows.append(ResourceDigest(resource_id=resource_id, sha256=sha, size=size))
             on_progress(i, total)
-        session = open_session()
-        try:
-            known = repo.digests(session, [r.resource_id for r in rows])
-            session.add_all(r for r in rows if r.resource_id not in known)
-            session.commit()
-        except IntegrityError:
-            session.rollback()  # hashed at the same time by another build: the same facts, already there
-        finally:
-            session.close()
+        # A batch hashed at the same time by another build is refused by the digests' primary key:
+        # the same facts, already there.
+        unit_of_work.write_apart(open_session, partial(_record_new, digests=rows))
+
+
+def _record_new(session: Session, digests: list[ResourceDigest]) -> None:
+    known = repo.digests(session, [d.resource_id for d in digests])
+    session.add_all(d for d in digests if d.resource_id not in known)
 
 
 def masks_to_copy(session: Session, store: BlobStore, customer_id: str, project: Project) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """A request (or any block of work) is one unit of work: it commits once, when it ends without error.
 
-Two reusable pieces:
+The reusable pieces:
 
 * :func:`commit` ends a unit of work: it flushes and commits the session, turning an integrity
   error (a constraint the database holds, such as a unique name) into a 409 instead of a 500.
@@ -13,14 +13,21 @@ Two reusable pieces:
 * :func:`on_abandon` registers the undo of work done outside the database (blobs a failed request
   wrote); :func:`abandon` ends a unit of work that failed: it rolls back and runs those callbacks.
   ``deps.UnitOfWork`` calls it when the route raises or the commit fails.
+* :func:`after_read` registers a write that a read causes (an API key's "last used" time, the
+  audit event of a download) to run once the request's answer is built, each in a short
+  transaction of its own (:func:`write_apart`), never on the request's session: a read never
+  commits in the middle of its request. ``deps`` runs them (:func:`run_after_read`) when the
+  route returned without error; the request gate runs those of its own authentication session.
 
-:func:`install` attaches the callbacks to every session of a :class:`~datamint.server.db.session.Database`.
+:func:`install` attaches the callbacks to every session of a :class:`~datamint.server.db.session.Database`
+and lets each of its sessions open a sibling for :func:`after_read` writes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +38,11 @@ from datamint.server.errors import ConflictError, describe_database_error
 _LOG = logging.getLogger("datamint.server.db")
 _KEY = "after_commit"
 _ABANDON_KEY = "on_abandon"
+_AFTER_READ_KEY = "after_read"
+_FACTORY_KEY = "session_factory"
+
+#: A write done apart from the request: it gets its own session and returns nothing useful.
+Write = Callable[[Session], object]
 
 
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
@@ -110,8 +122,107 @@ def _drop_callbacks(session: Session) -> None:
     session.info.pop(_KEY, None)
 
 
+class _AfterRead(NamedTuple):
+    write: Write
+    required: bool
+
+
+def after_read(session: Session, write: Write, *, required: bool = False) -> None:
+    """Do ``write`` after the request's answer is built, in a short transaction of its own.
+
+    For the writes a read causes, which are no part of its answer: without this the read would
+    commit its request's session in the middle of the request (and a unit of work would commit
+    before its end).
+
+    When: :func:`run_after_read` runs them in the order registered, after the request's own
+    transaction ended (committed, or rolled back for a read) and before the response is sent. If
+    the route raised they are dropped, like :func:`after_commit` callbacks.
+
+    Where: each gets a new session (:func:`write_apart`), never the request's, so that it neither
+    sees nor commits the request's changes. Give it plain values (ids, texts, times), not rows
+    loaded by the request's session.
+
+    Failure: a failing write is rolled back as a whole; nothing of it is kept. A best-effort write
+    (the default) is logged and the request answers as if it had never been asked for. A
+    ``required`` one (the audit event of an audited read) fails the request instead: it answers
+    500 and the client gets none of the data.
+
+    Concurrency: two requests may run the same write at once, in any order. Make the database
+    hold what must stay true: an ``UPDATE`` whose ``WHERE`` only matches rows still to change, or
+    an ``INSERT`` that a unique constraint refuses for the second writer (:func:`write_apart`
+    takes that refusal as "already done"). Never a read-then-insert in Python.
+
+    Args:
+        session: The request's session.
+        write: ``(session) -> anything``: the statements to run; it must not commit.
+        required: Whether the request fails when the write does.
+    """
+    session.info.setdefault(_AFTER_READ_KEY, []).append(_AfterRead(write, required))
+
+
+def has_after_read(session: Session) -> bool:
+    """Whether ``session`` holds :func:`after_read` writes still to run."""
+    return bool(session.info.get(_AFTER_READ_KEY))
+
+
+def run_after_read(session: Session) -> None:
+    """Run the :func:`after_read` writes of ``session``, whose own work is over.
+
+    Whatever ``session`` still holds is rolled back first (nothing after a unit of work's commit;
+    the snapshot of a read), so the writes run while the request holds no connection.
+
+    Raises:
+        Exception: What a ``required`` write raised (the writes after it do not run).
+    """
+    writes: list[_AfterRead] = session.info.pop(_AFTER_READ_KEY, [])
+    session.rollback()
+    if not writes:
+        return
+    open_session = sessions_beside(session)
+    for item in writes:
+        if item.required:
+            write_apart(open_session, item.write)
+            continue
+        try:
+            write_apart(open_session, item.write)
+        except Exception:  # noqa: BLE001 - best effort: the read's answer stands without it
+            _LOG.exception("after-read write %r failed; the read answers without it", item.write)
+
+
+def sessions_beside(session: Session) -> Callable[[], Session]:
+    """Opens new sessions like ``session`` (from its factory), for :func:`write_apart`."""
+    return session.info.get(_FACTORY_KEY) or sessionmaker(session.get_bind())
+
+
+def write_apart(open_session: Callable[[], Session], write: Write) -> bool:
+    """Run ``write`` in a short transaction of its own, on a new session from ``open_session``.
+
+    Returns:
+        ``True`` when it committed; ``False`` when a database constraint refused it (an integrity
+        error: another writer did the same first), after a rollback that leaves nothing of it.
+
+    Raises:
+        Exception: What ``write`` or the commit raised (the transaction is rolled back).
+    """
+    with open_session() as session:
+        try:
+            write(session)
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            _LOG.debug("write %r refused by a constraint (done by another writer): %s", write,
+                       describe_database_error(exc))
+            return False
+        except BaseException:
+            session.rollback()
+            raise
+    return True
+
+
 def install(factory: sessionmaker[Session]) -> None:
-    """Run :func:`after_commit` callbacks for every session ``factory`` makes (idempotent)."""
+    """Run :func:`after_commit` callbacks for every session ``factory`` makes, and let its sessions
+    open siblings for :func:`after_read` writes (idempotent)."""
+    factory.kw.setdefault("info", {})[_FACTORY_KEY] = factory
     if not event.contains(factory, "after_commit", _run_callbacks):
         event.listen(factory, "after_commit", _run_callbacks)
         event.listen(factory, "after_rollback", _drop_callbacks)

@@ -25,6 +25,7 @@ from datamint.imaging.render import dicom_frame_to_uint8
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.limits import too_large
+from datamint.server.db import unit_of_work
 from datamint.server.dicomweb import multipart, rendering
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import dicom_index
@@ -63,8 +64,9 @@ def check_blobs(store: BlobStore, rows: Sequence[Any]) -> None:
 def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: str) -> str:
     """The DICOM JSON metadata of ``rows`` as one JSON array (text), from the database.
 
-    Headers that were never asked for are converted now and saved (committed here, on the
-    request's own session).
+    Headers that were never asked for are converted now and saved in a short transaction of
+    their own (``unit_of_work.write_apart``; the request's session never commits). Two requests
+    converting the same header at once write the same text to the same row.
     """
 
     def load(resource_id: str) -> Any:
@@ -72,13 +74,13 @@ def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: 
         with local_copy(store, row.location) as path:
             return read_dicom(path, stop_before_pixels=True, check=False)
 
-    pending = any(row.header_json is None for row in rows)
-    if pending:
-        with serialized_writes(session):
-            texts = dicom_index.headers_json(session, rows, load)
-            session.commit()
-    else:
+    texts: list[str] = []
+    if all(row.header_json is not None for row in rows):
         texts = [row.header_json for row in rows]
+    else:
+        with serialized_writes(session):
+            unit_of_work.write_apart(unit_of_work.sessions_beside(session),
+                                     lambda apart: texts.extend(dicom_index.headers_json(apart, rows, load)))
     return ("[" + ",".join(texts) + "]").replace(URI_BASE, base_url + "/")
 
 

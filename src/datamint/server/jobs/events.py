@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.concurrency import run_in_threadpool
 
@@ -59,29 +59,61 @@ def _load_logs(database: Database, job_id: str, after: int) -> tuple[str | None,
         return (job.status if job else None), [service.log_to_wire(r) for r in rows]
 
 
-async def status_events(database: Database, job_id: str, disconnected: Callable[[], Any]) -> AsyncIterator[bytes]:
-    """The status stream of ``job_id`` (already checked visible)."""
-    last: tuple[Any, ...] | None = None
+class _Poll(NamedTuple):
+    """What one read of the job gave a stream."""
+
+    events: list[bytes]
+    """Events to send (none: nothing changed)."""
+    finished: bool = False
+    """The stream ends after these events."""
+    again: bool = False
+    """Read again at once (more may be waiting) instead of waiting for a wake-up or the next poll."""
+
+
+async def _stream(job_id: str, disconnected: Callable[[], Any],
+                  poll: Callable[[], Awaitable[_Poll]]) -> AsyncIterator[bytes]:
+    """The poll/wake loop of both streams: ``poll`` reads the job, this sends what it found, a
+    keep-alive after :data:`KEEP_ALIVE_S` of silence, and waits (woken early by
+    :func:`.wakeups.notify`) at doubling intervals from :data:`FIRST_POLL_S` to :data:`POLL_S`
+    while nothing changes, until ``poll`` finishes or the client goes away."""
     quiet_since = time.monotonic()
     delay = FIRST_POLL_S
     with wakeups.watching(job_id) as woken:
         while True:
-            wire = await run_in_threadpool(_load, database, job_id)
-            if wire is None:
+            found = await poll()
+            for event in found.events:
+                yield event
+            if found.finished:
                 return
-            key = tuple(json.dumps(wire[k], sort_keys=True) for k in _WATCHED)
-            if key != last:
-                last, quiet_since, delay = key, time.monotonic(), FIRST_POLL_S
-                yield _event(wire)
-                if wire["status"] in TERMINAL:
-                    return
+            if found.events:
+                quiet_since, delay = time.monotonic(), FIRST_POLL_S
             elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
                 quiet_since = time.monotonic()
                 yield b": keep-alive\n\n"
             if await disconnected():
                 return
-            await wakeups.wait(woken, delay)
-            delay = min(POLL_S, delay * 2)
+            if not found.again:
+                await wakeups.wait(woken, delay)
+                delay = min(POLL_S, delay * 2)
+
+
+async def status_events(database: Database, job_id: str, disconnected: Callable[[], Any]) -> AsyncIterator[bytes]:
+    """The status stream of ``job_id`` (already checked visible)."""
+    last: tuple[Any, ...] | None = None
+
+    async def poll() -> _Poll:
+        nonlocal last
+        wire = await run_in_threadpool(_load, database, job_id)
+        if wire is None:
+            return _Poll([], finished=True)
+        key = tuple(json.dumps(wire[k], sort_keys=True) for k in _WATCHED)
+        if key == last:
+            return _Poll([])
+        last = key
+        return _Poll([_event(wire)], finished=wire["status"] in TERMINAL)
+
+    async for event in _stream(job_id, disconnected, poll):
+        yield event
 
 
 async def log_events(database: Database, job_id: str, after: int,
@@ -91,24 +123,16 @@ async def log_events(database: Database, job_id: str, after: int,
     if wire is None:
         return
     yield _event({"event": "start", "job": wire}, "start")
-    quiet_since = time.monotonic()
-    delay = FIRST_POLL_S
-    with wakeups.watching(job_id) as woken:
-        while True:
-            status, lines = await run_in_threadpool(_load_logs, database, job_id, after)
-            for line in lines:
-                after = line["seq"]
-                yield _event({"event": "log", **line}, "log")
-            if lines:
-                quiet_since, delay = time.monotonic(), FIRST_POLL_S
-            elif status is None or status in TERMINAL:
-                yield _event({"event": "end", "status": status}, "end")
-                return
-            elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
-                quiet_since = time.monotonic()
-                yield b": keep-alive\n\n"
-            if await disconnected():
-                return
-            if not lines:
-                await wakeups.wait(woken, delay)
-                delay = min(POLL_S, delay * 2)
+
+    async def poll() -> _Poll:
+        nonlocal after
+        status, lines = await run_in_threadpool(_load_logs, database, job_id, after)
+        if lines:
+            after = lines[-1]["seq"]
+            return _Poll([_event({"event": "log", **line}, "log") for line in lines], again=True)
+        if status is None or status in TERMINAL:
+            return _Poll([_event({"event": "end", "status": status}, "end")], finished=True)
+        return _Poll([])
+
+    async for event in _stream(job_id, disconnected, poll):
+        yield event

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +69,7 @@ from datamint.server.resources.models import (
     UploadIdempotency,
     UploadIntent,
 )
-from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedFile, store_received
+from datamint.server.resources.receive import MAX_BATCH_FILES, ReceivedFile, store_many
 from datamint.server.resources.service import clean_tags
 from datamint.server.resources.wire import storage_for
 from datamint.server.storage.base import BlobStore
@@ -79,9 +78,6 @@ _LOG = logging.getLogger("datamint.server.resources")
 
 #: Largest manifest (the ``files`` field), in bytes.
 MAX_MANIFEST_BYTES = 2 << 20
-#: Writes the blobs of a batch several at once: each blob's fsync waits on the disk, not the CPU,
-#: and the file system commits concurrent fsyncs together (shared by the batches of this process).
-_BLOB_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="datamint-blob-write")
 #: The per-file keys of a manifest entry.
 _SPEC_KEYS = frozenset({"mimetype", "source_filepath", "modality", "tags", "metadata", "source_sha256",
                         "idempotency_key"})
@@ -377,7 +373,7 @@ def _add_existing_to_project(session: Session, me: Principal, project: Any, reso
 
 def _store(session: Session, store: BlobStore, me: Principal, items: list[_Item]) -> None:
     """Commit the batch's intents (one statement), then write every blob, several at once
-    (:data:`_BLOB_WRITERS`); a blob that cannot be written fails its file and leaves nothing."""
+    (:func:`receive.store_many`); a blob that cannot be written fails its file and leaves nothing."""
     now = utcnow()
     for item in items:
         item.resource_id = new_id()
@@ -386,21 +382,12 @@ def _store(session: Session, store: BlobStore, me: Principal, items: list[_Item]
         session.execute(insert(UploadIntent), [{"id": item.resource_id, "customer_id": me.customer_id,
                                                 "blob_key": item.key, "started_at": now} for item in items])
         unit_of_work.commit_early(session)
-    for item, error in zip(items, _BLOB_WRITERS.map(_put_blob, [store] * len(items), items), strict=True):
-        if error is not None:
-            _LOG.error("could not store the blob of %s", item.filename, exc_info=error)
+    for item, exc in zip(items, store_many(store, [(item.key, item.received) for item in items]), strict=True):
+        if exc is not None:  # reported per file; the others go on
+            _LOG.error("could not store the blob of %s", item.filename, exc_info=exc)
             discard(session, store, item.resource_id, item.key)
-            _failed(item, AppError(f"{item.filename}: the file could not be stored ({type(error).__name__}); "
+            _failed(item, AppError(f"{item.filename}: the file could not be stored ({type(exc).__name__}); "
                                    "upload it again", status_code=503))
-
-
-def _put_blob(store: BlobStore, item: _Item) -> Exception | None:
-    """Store one file's blob (in a :data:`_BLOB_WRITERS` thread); the error, if it failed."""
-    try:
-        store_received(store, item.key, item.received)
-    except Exception as exc:  # noqa: BLE001 - reported per file; the others go on
-        return exc
-    return None
 
 
 def _resource_values(me: Principal, item: _Item, channel: str, modality: str | None, mechanism: str,
@@ -539,7 +526,7 @@ def _after_insert(session: Session, store: BlobStore, me: Principal, items: list
     projects = [{"id": project.id, "name": project.name}] if project else []
     for item in items:
         if item.status == 201 and item.answer is None:
-            item.answer = {**wire.new_resource_to_wire(Resource(**item.values), item.tags, projects, names),
+            item.answer = {**wire.new_resource_to_wire(item.values, item.tags, projects, names),
                            "duplicate_of": item.earlier_id}
     reused: list[str] = []
     for item in items:

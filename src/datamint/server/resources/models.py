@@ -90,6 +90,8 @@ class ResourceTag(Base):
         Index("ix_resource_tags_tag_resource_id", "tag", "resource_id"),
         Index("ix_resource_tags_customer_id_deleted_tag_created_at_resource_id", "customer_id", "deleted", "tag",
               "created_at", "resource_id"),
+        # A listing page writes each resource's tags in order from this index (0020_listing_tag_order).
+        Index("ix_resource_tags_resource_id_position_tag", "resource_id", "position", "tag"),
     )
 
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)

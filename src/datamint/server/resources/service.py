@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid, check_uuids
+from datamint.server.common.pagination import envelope_json
 from datamint.server.common.times import parse_time
 from datamint.server.common.values import check_text, parse_json
 from datamint.server.db import locks
 from datamint.server.db.base import utcnow
 from datamint.server.errors import BadRequestError, NotFoundError, ValidationFailedError
 from datamint.server.resources import repository as repo
-from datamint.server.resources import wire
 from datamint.server.resources.models import Resource
 from datamint.server.resources.repository import ORDER_COLUMNS, ResourceFilters
 from datamint.server.storage.base import BlobStore
@@ -157,25 +157,26 @@ def encode_after(position: tuple[datetime, str] | None) -> str | None:
 
 
 def list_resources(session: Session, me: Principal, f: ResourceFilters, offset: int, limit: int,
-                   not_annotated: bool = False, after: str | None = None) -> dict[str, Any]:
-    """A page of resources matching ``f`` as the list envelope.
+                   not_annotated: bool = False, after: str | None = None) -> bytes:
+    """A page of resources matching ``f`` as the list envelope's JSON.
 
     ``totalCount`` is exact up to ``repository.COUNT_CAP`` matches; above, it is a lower bound
     and ``totalCountCapped`` is true. ``nextCursor`` (listings ordered by ``created_at``) pages
-    on with ``after=`` at the same cost for every page.
+    on with ``after=`` at the same cost for every page. The resources' JSON is written by the
+    database (:mod:`.wire_json`).
     """
     policy.require(me, policy.Action.RESOURCES_READ)
     extra: list[ColumnElement[bool]] = []
     if not_annotated:
         extra = [~Resource.id.in_(query()) for query in ANNOTATED_RESOURCE_QUERIES]
     page = repo.list_resources(session, me.customer_id, f, offset, limit, extra, parse_after(after, f))
-    body: dict[str, Any] = {"data": wire.to_wire_many(session, page.rows), "totalCount": page.total}
+    fields: dict[str, Any] = {}
     if page.total_capped:
-        body["totalCountCapped"] = True
+        fields["totalCountCapped"] = True
     cursor = encode_after(page.next_after)
     if cursor:
-        body["nextCursor"] = cursor
-    return body
+        fields["nextCursor"] = cursor
+    return envelope_json(page.items, page.total, **fields)
 
 
 # -- publish ------------------------------------------------------------------------------------

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from datamint.imaging.sniff import DICOM, NIFTI
@@ -34,27 +32,26 @@ def resource_uri(resource_id: str) -> str:
     return f"/resources/{resource_id}/file"
 
 
-#: A resource as the wire functions read it: the ORM object, or a row of ``repository.PAGE_COLUMNS``.
-ResourceLike = Resource | Row[Any]
+#: A resource as the wire functions read it: the ORM object or the column values a new resource
+#: is inserted with.
+ResourceLike = Resource | Mapping[str, Any]
 
 #: The resource attributes a wire dict shows, in the order :func:`_wire` unpacks them.
 _FIELDS = ("id", "storage", "location", "filename", "mimetype", "size", "status", "modality", "file_metadata",
            "source_filepath", "upload_channel", "upload_mechanism", "customer_id", "created_at", "created_by",
            "published", "published_on", "published_by", "deleted", "deleted_at", "deleted_by", "instance_uid",
            "series_uid", "study_uid", "patient_id", "content_sha256", "created_by_id")
-#: Those attributes out of a listing row by position (a page has thousands of rows; reading a
-#: ``Row`` by name costs about a microsecond per field).
-_FROM_ROW = itemgetter(*(repo.PAGE_KEYS.index(name) for name in _FIELDS))
 
 
 def _values(r: ResourceLike) -> tuple[Any, ...]:
-    if isinstance(r, Row):
-        return _FROM_ROW(r)  # type: ignore[no-any-return]
+    if isinstance(r, Mapping):
+        return tuple(r[name] for name in _FIELDS)
     return tuple(getattr(r, name) for name in _FIELDS)
 
 
-def to_wire_many(session: Session, resources: Sequence[ResourceLike]) -> list[dict[str, Any]]:
-    """Wire dicts of several resources; tags, projects and uploader names come in three queries."""
+def to_wire_many(session: Session, resources: Sequence[Resource]) -> list[dict[str, Any]]:
+    """Wire dicts of several resources; tags, projects and uploader names come in three queries.
+    (Listing pages have the database write the same objects: :mod:`.wire_json`.)"""
     values = [_values(r) for r in resources]
     ids = [v[0] for v in values]
     tags = repo.tags_of(session, ids)
@@ -63,9 +60,10 @@ def to_wire_many(session: Session, resources: Sequence[ResourceLike]) -> list[di
     return [_wire(v, tags.get(v[0], []), projects.get(v[0], []), names.get(v[-1], {})) for v in values]
 
 
-def new_resource_to_wire(resource: Resource, tags: list[str], projects: list[dict[str, str]],
+def new_resource_to_wire(resource: ResourceLike, tags: list[str], projects: list[dict[str, str]],
                          user: dict[str, Any]) -> dict[str, Any]:
-    """The wire dict of a resource just created, from what the caller already knows (no query)."""
+    """The wire dict of a resource just created, from what the caller already knows (no query):
+    the ORM object, or the column values it was inserted with."""
     return _wire(_values(resource), tags, projects, user)
 
 

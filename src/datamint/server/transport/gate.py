@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datamint.server.auth import web_sessions
 from datamint.server.auth.service import authenticate
+from datamint.server.db import unit_of_work
 from datamint.server.errors import AppError, AuthenticationFailedError, PayloadTooLargeError, TooManyRequestsError
 from datamint.server.transport.clients import apply_trusted_proxy, scope_client_address
 from datamint.server.transport.routes import ErrorShape, RouteRule, RouteTable
@@ -150,6 +151,7 @@ def _authenticate_sync(state: Any, client: str, key: str | None, cookie: str | N
             raise
         finally:
             session.rollback()
+        unit_of_work.run_after_read(session)  # the key's "last used" time
     return principal
 
 
