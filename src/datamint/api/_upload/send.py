@@ -76,11 +76,11 @@ class UploadedId(str):
 UPLOAD_CONCURRENCY = 20
 HEAVY_CONCURRENCY = 4
 #: Most files and bytes per ``POST /resources/batch`` (the server's limits win when smaller), and
-#: batches in flight at once: enough for the server to receive some while it checks and stores
-#: others, on each of its workers (at most 200 files open at once).
-BATCH_FILES = 25
+#: batches in flight at once (smaller batches, more of them at once, cost the server more CPU per
+#: file and were not faster: docs/resources.md, "Ingest speed").
+BATCH_FILES = 50
 BATCH_BYTES = 64 << 20
-BATCH_CONCURRENCY = 8
+BATCH_CONCURRENCY = 4
 #: Files whose metadata JSON is larger go one by one (the batch's manifest stays small).
 BATCH_METADATA_BYTES = 64 << 10
 _NO_BATCHES: dict[str, int] = {}
