@@ -221,7 +221,7 @@ def test_dicom_reports_are_discarded_unless_asked(org_api, tmp_path, caplog):
     sr, ct = pydicom_file("test-SR.dcm"), pydicom_file("CT_small.dcm")
     ids = org_api.resources.upload_resources([sr, ct], assemble_dicoms=False)
     assert len(ids) == 1 and org_api.resources.get_by_id(ids[0]).filename == "CT_small.dcm"
-    # headers read a batch at a time as it is sent: reports among other files keep the ids in order
+    # reports among other files of a batch: the ids of the others stay in order
     other = tmp_path / "other.dcm"
     other.write_bytes(ct.read_bytes())
     with caplog.at_level("WARNING", logger="datamint"):

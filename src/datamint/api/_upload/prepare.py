@@ -3,9 +3,7 @@
 What happens to the inputs, in order:
 
 1. Inputs (paths, binary file objects, ``pydicom.Dataset`` objects, or one directory, read
-   non-recursively) become :class:`UploadInput` items; DICOM inputs get their header read
-   (:func:`read_headers`): all of them first with ``assemble_dicoms``, else a batch at a time
-   just before it is sent (``send.send_units``), so the first files go out at once.
+   non-recursively) become :class:`UploadInput` items; DICOM inputs get their header read.
 2. DICOM reports (SR, KO, PR, ... — :func:`datamint.imaging.is_dicom_report`) are dropped when
    ``discard_dicom_reports`` is set, with a warning naming them.
 3. With ``assemble_dicoms``, single-frame instances of one series
@@ -188,22 +186,18 @@ def read_headers(inputs: Sequence[UploadInput]) -> None:
                              item.name, exc)
 
 
-def is_report(item: UploadInput) -> bool:
-    """Whether the input (its header read) is a DICOM report (SR, KO, PR, ...)."""
-    return item.is_dicom and is_dicom_report(item.header)
-
-
 def drop_reports(inputs: list[UploadInput]) -> list[UploadInput]:
     """Remove DICOM reports (SR, KO, PR, ...) and log which ones were skipped."""
-    warn_skipped_reports([item.name for item in inputs if is_report(item)])
-    return [item for item in inputs if not is_report(item)]
-
-
-def warn_skipped_reports(skipped: Sequence[str]) -> None:
-    """Log, in one warning, the names of the DICOM reports that were not uploaded."""
+    kept, skipped = [], []
+    for item in inputs:
+        if item.is_dicom and is_dicom_report(item.header):
+            skipped.append(item.name)
+        else:
+            kept.append(item)
     if skipped:
         _LOG.warning("Skipped %d DICOM report(s) (SR/KO/PR/...; pass discard_dicom_reports=False to upload "
                      "them): %s", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    return kept
 
 
 def plan_units(inputs: Sequence[UploadInput], assemble: bool) -> list[UploadUnit]:

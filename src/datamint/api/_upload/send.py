@@ -24,9 +24,7 @@ from datamint.api._upload.prepare import (
     UploadInput,
     UploadOptions,
     UploadUnit,
-    is_report,
     prepare_unit,
-    read_headers,
 )
 
 _LOG = logging.getLogger("datamint.upload.duplicates")
@@ -34,14 +32,6 @@ _LOG = logging.getLogger("datamint.upload.duplicates")
 
 class UploadAbortedError(RuntimeError):
     """Put in place of uploads that were not started because another one failed (``on_error='raise'``)."""
-
-
-class SkippedReport:
-    """The outcome of a DICOM report that was not uploaded (``discard_dicom_reports``)."""
-
-
-#: Put in place of the id of every skipped report.
-SKIPPED_REPORT = SkippedReport()
 
 
 class UploadedId(str):
@@ -76,11 +66,11 @@ class UploadedId(str):
 UPLOAD_CONCURRENCY = 20
 HEAVY_CONCURRENCY = 4
 #: Most files and bytes per ``POST /resources/batch`` (the server's limits win when smaller), and
-#: batches in flight at once: enough for the server to receive some while it checks and stores
-#: others, on each of its workers (at most 200 files open at once).
-BATCH_FILES = 25
+#: batches in flight at once (smaller batches, more of them at once, cost the server more CPU per
+#: file and were not faster: docs/resources.md, "Ingest speed").
+BATCH_FILES = 50
 BATCH_BYTES = 64 << 20
-BATCH_CONCURRENCY = 8
+BATCH_CONCURRENCY = 4
 #: Files whose metadata JSON is larger go one by one (the batch's manifest stays small).
 BATCH_METADATA_BYTES = 64 << 10
 _NO_BATCHES: dict[str, int] = {}
@@ -181,7 +171,7 @@ async def post_file(api: Any, client: Any, prepared: PreparedFile, form: dict[st
     # One key per file, repeated by every retry: the server answers a repeat with the resource the
     # first attempt created, so a retry after a lost answer never makes a duplicate.
     response = await api._arequest(client, "POST", "/resources", data=data, files=files,
-                                   headers={"Idempotency-Key": str(uuid.uuid4()), "Connection": "close"},
+                                   headers={"Idempotency-Key": str(uuid.uuid4())},
                                    timeout=httpx.Timeout(seconds, connect=60.0))
     body = response.json()
     if isinstance(body, dict) and "error" in body:
@@ -304,34 +294,17 @@ def report_duplicates(names: Sequence[str], results: Sequence[Any], on_duplicate
                      len(found), shown, more)
 
 
-def _read_unit_headers(units: Sequence[UploadUnit]) -> list[Exception | None]:
-    """Read the headers of the units' inputs not read yet; per unit, the error that stopped it."""
-    errors: list[Exception | None] = []
-    for unit in units:
-        try:
-            read_headers([item for item in unit.inputs if item.sniffed is None])
-            errors.append(None)
-        except Exception as exc:  # noqa: BLE001 - this file fails alone, like a failed upload
-            errors.append(exc)
-    return errors
-
-
 def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, form: dict[str, str],
-               on_error: Literal["raise", "skip"], progress_bar: bool,
-               discard_reports: bool = False) -> dict[int, str | BaseException | SkippedReport]:
+               on_error: Literal["raise", "skip"], progress_bar: bool) -> dict[int, str | BaseException]:
     """Prepare and upload every unit: in batches (``POST /resources/batch``, at most
     :data:`BATCH_CONCURRENCY` at once) when the server takes them, else one request per unit;
     at most :data:`UPLOAD_CONCURRENCY` requests at once.
 
-    Inputs whose header was not read yet (``sniffed`` unset) get it read in a worker thread just
-    before their batch is sent, while the batches before it are on their way; with
-    ``discard_reports``, the DICOM reports among them are not sent (:data:`SKIPPED_REPORT`).
-
     Returns:
-        The id or exception of every input (by :attr:`UploadInput.index`), or
-        :data:`SKIPPED_REPORT`; the inputs of an assembled series share its id, except slices
-        that could not be read. With ``on_error='raise'``, units not yet started when a failure
-        happens get :class:`UploadAbortedError`.
+        The id or exception of every input (by :attr:`UploadInput.index`); the inputs of an
+        assembled series share its id, except slices that could not be read. With
+        ``on_error='raise'``, units not yet started when a failure happens get
+        :class:`UploadAbortedError`.
     """
     import asyncio
     import contextlib
@@ -346,7 +319,7 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
     batchable = sum(1 for unit in units if not unit.assemble)
     batches = plan_batches(units, batch_limits(api) if batchable > 1 else _NO_BATCHES)
 
-    results: dict[int, str | BaseException | SkippedReport] = {}
+    results: dict[int, str | BaseException] = {}
 
     def settle(unit: UploadUnit, outcome: Any, failures: dict[int, Exception] | None = None) -> None:
         for item in unit.inputs:
@@ -359,25 +332,7 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
         return (await asyncio.to_thread(prepare_unit, unit, options) if unit.is_rewritten(options)
                 else prepare_unit(unit, options))  # only opens the file: no thread needed
 
-    async def read_late_headers(batch: list[UploadUnit]) -> list[UploadUnit]:
-        """Read the headers not read yet; the units left to send (a unit whose file cannot be
-        read fails alone, reports are settled as skipped)."""
-        if all(item.sniffed is not None for unit in batch for item in unit.inputs):
-            return batch
-        errors = await asyncio.to_thread(_read_unit_headers, batch)
-        kept = []
-        for unit, error in zip(batch, errors, strict=True):
-            if error is not None:
-                settle(unit, error)
-            elif discard_reports and not unit.assemble and is_report(unit.inputs[0]):
-                settle(unit, SKIPPED_REPORT)
-            else:
-                kept.append(unit)
-        return kept
-
     async def send_one(client: Any, unit: UploadUnit) -> None:
-        if not await read_late_headers([unit]):
-            return
         try:
             async with heavy if unit.assemble else contextlib.nullcontext():
                 prepared = await prepare(unit)
@@ -392,7 +347,6 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
 
     async def send_batch(client: Any, batch: list[UploadUnit]) -> None:
         async with batching:
-            batch = await read_late_headers(batch)
             ready: list[tuple[UploadUnit, PreparedFile]] = []
             for unit in batch:
                 try:

@@ -93,10 +93,9 @@ class ResourceUploads(ResourcesCore):
         if publish_to is not None:
             project_id = self.projects_api._resolve(publish_to).id
             publish = True
-        if assemble_dicoms:  # series are grouped by their headers; else each is read just before it is sent
-            up.read_headers(inputs)
-            if discard_dicom_reports:
-                inputs = up.drop_reports(inputs)
+        up.read_headers(inputs)
+        if discard_dicom_reports:
+            inputs = up.drop_reports(inputs)
         units = up.plan_units(inputs, assemble_dicoms)
         options = up.UploadOptions(mimetype=mimetype, anonymize=anonymize, retain_codes=list(anonymize_retain_codes),
                                    tags=[t.strip() for t in (tags or []) if t and t.strip()],
@@ -106,11 +105,7 @@ class ResourceUploads(ResourcesCore):
             form["channel"] = channel
         if project_id is not None:
             form["project_id"] = project_id
-        by_index = send.send_units(self, units, options, form, on_error, progress_bar, discard_dicom_reports)
-        reports = {item.index for item in inputs if by_index[item.index] is send.SKIPPED_REPORT}
-        if reports:
-            up.warn_skipped_reports([item.name for item in inputs if item.index in reports])
-            inputs = [item for item in inputs if item.index not in reports]
+        by_index = send.send_units(self, units, options, form, on_error, progress_bar)
         results: list[Any] = [by_index[item.index] for item in inputs]
         send.report_duplicates([item.name for item in inputs], results, on_duplicate)
         if segmentation_files is not None:
