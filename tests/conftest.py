@@ -205,9 +205,14 @@ def serve_in_thread(app: object, sock: socket.socket | None = None) -> tuple[str
 
 
 def start_server(
-    backend: str, request: pytest.FixtureRequest, folder: Path, **settings: object
+    backend: str, request: pytest.FixtureRequest, folder: Path, wrap: Callable[[object], object] | None = None,
+    **settings: object
 ) -> Iterator[LiveServer]:
-    """Start a live server on ``backend`` in ``folder``; stops it when the generator is closed."""
+    """Start a live server on ``backend`` in ``folder``; stops it when the generator is closed.
+
+    ``wrap(app)`` gives the ASGI application clients see (a test's middleware); ``settings``
+    override the server's (``database_url=`` for a database of its own).
+    """
     from datamint.server.app import create_app
     from datamint.server.config import Settings
 
@@ -222,7 +227,7 @@ def start_server(
                "model_envs_dir": request.getfixturevalue("tmp_path_factory").getbasetemp() / "model-envs",
                **settings}
     app = create_app(Settings(**options))
-    url, server, thread = serve_in_thread(app, sock)
+    url, server, thread = serve_in_thread(wrap(app) if wrap else app, sock)
     try:
         yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
 from web_helpers import make_user, shot
 
 from datamint import Api
@@ -83,4 +84,4 @@ def test_a_page_link_survives_sign_in(web_server, page):
     page.get_by_label("Password").fill("correct horse battery staple")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/app/nowhere$"))
-    assert page.get_by_text("This page does not exist.").is_visible()
+    expect(page.get_by_text("This page does not exist.")).to_be_visible()  # waits for the page to render

@@ -107,7 +107,9 @@ def test_metadata_comes_from_the_database_and_equals_the_files(org):
         assert item["7FE00010"]["BulkDataURI"] == (f"{org.root}/studies/{study}/series/{series}/instances/"
                                                    f"{original.SOPInstanceUID}/bulk/7FE00010")
         assert item["00083002"]["Value"] == ["1.2.840.10008.1.2.1"]
-    # The first request stored the JSON; later ones read it back unchanged, and the files are never opened.
+    # The first request stored the JSON (after its read, in a transaction of its own) in place of
+    # the header bytes; later ones read it back unchanged, and the files are never opened.
+    assert _stored_headers(org, series) == [(True, False)] * 4
     for item in metadata:
         blob = org.server.app.state.blob_store
         key = _location(org, item["00080018"]["Value"][0])
@@ -117,6 +119,18 @@ def test_metadata_comes_from_the_database_and_equals_the_files(org):
     one = org.client.retrieve_instance_metadata(study, series, slices[1].SOPInstanceUID)
     assert one == next(m for m in metadata if m["00080018"]["Value"] == [slices[1].SOPInstanceUID])
     assert len(org.client.retrieve_study_metadata(study)) == 4
+
+
+def _stored_headers(org: Org, series_uid: str) -> list[tuple[bool, bool]]:
+    """Per instance of the series: (has its DICOM JSON, still has its header bytes)."""
+    from sqlalchemy import select
+
+    from datamint.server.resources.models import DicomInstance
+
+    with org.server.database.transaction() as session:
+        rows = session.execute(select(DicomInstance.header_json, DicomInstance.header)
+                               .where(DicomInstance.series_uid == series_uid)).all()
+    return [(text is not None, header is not None) for text, header in rows]
 
 
 def _location(org: Org, sop_instance_uid: str) -> str:

@@ -24,13 +24,11 @@ from sqlalchemy import func, select
 
 from datamint import Api
 from datamint.api._upload import send
-from datamint.server.app import create_app
 from datamint.server.audit.models import AuditEvent
-from datamint.server.config import Settings
 from datamint.server.resources.models import Resource, UploadIdempotency, UploadIntent
 from fixtures.files import make_ct_slice, to_bytes
 
-from conftest import LiveServer, free_socket, own_database, serve_in_thread
+from conftest import LiveServer, own_database, start_server
 from rawhttp import send_head_only
 
 HUGE = 400 * 1024 * 1024
@@ -213,7 +211,7 @@ def test_the_sdk_sends_files_in_batches(server, api, tmp_path: Path):
 
 
 @pytest.fixture
-def server_without_batches(server: LiveServer, tmp_path: Path) -> Iterator[LiveServer]:
+def server_without_batches(server: LiveServer, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """A real server of the same backend that answers ``/resources/batch`` as a server without
     the batch routes does: ``GET`` falls to ``GET /resources/{resource_id}`` (404), ``POST`` to no
     route (405). Everything else is the real application."""
@@ -229,23 +227,14 @@ def server_without_batches(server: LiveServer, tmp_path: Path) -> Iterator[LiveS
             await app(scope, receive, send)
         return serve
 
-    yield from _serve_wrapped(server.backend, tmp_path, older)
+    yield from _serve_wrapped(request, server.backend, tmp_path, older)
 
 
-def _serve_wrapped(backend: str, folder: Path, wrap) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+def _serve_wrapped(request: pytest.FixtureRequest, backend: str, folder: Path,
+                   wrap) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     """A fresh server of ``backend`` (its own database) whose application is seen through ``wrap``."""
-    admin_key = f"dmk_test_{uuid.uuid4().hex}"
-    sock = free_socket()
     with own_database(backend, folder) as database_url:
-        app = create_app(Settings(data_dir=folder, database_url=database_url, admin_api_key=admin_key,
-                                  mlflow_warmup=False, host="127.0.0.1", port=sock.getsockname()[1]))
-        url, uvicorn_server, thread = serve_in_thread(wrap(app), sock)
-        try:
-            yield LiveServer(url=url, admin_key=admin_key, app=app, backend=backend, data_dir=folder)
-        finally:
-            uvicorn_server.should_exit = True  # type: ignore[attr-defined]
-            thread.join(timeout=10)
-            app.state.database.dispose()  # type: ignore[attr-defined]
+        yield from start_server(backend, request, folder, wrap=wrap, database_url=database_url)
 
 
 def test_the_sdk_falls_back_to_one_file_per_request(server_without_batches, tmp_path: Path):
@@ -265,7 +254,8 @@ def test_the_sdk_falls_back_to_one_file_per_request(server_without_batches, tmp_
 
 
 @pytest.fixture
-def server_noting_connections(server: LiveServer, tmp_path: Path) -> Iterator[tuple[LiveServer, list[int]]]:
+def server_noting_connections(server: LiveServer, tmp_path: Path,
+                              request: pytest.FixtureRequest) -> Iterator[tuple[LiveServer, list[int]]]:
     """A real server of the same backend that notes the client port of every batch upload."""
     ports: list[int] = []
 
@@ -276,7 +266,7 @@ def server_noting_connections(server: LiveServer, tmp_path: Path) -> Iterator[tu
             await app(scope, receive, send)
         return serve
 
-    for live in _serve_wrapped(server.backend, tmp_path, noting):
+    for live in _serve_wrapped(request, server.backend, tmp_path, noting):
         yield live, ports
 
 

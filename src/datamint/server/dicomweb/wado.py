@@ -30,7 +30,6 @@ from datamint.server.dicomweb import multipart, rendering
 from datamint.server.errors import NotFoundError, ValidationFailedError
 from datamint.server.resources import dicom_index
 from datamint.server.resources.frames import local_copy
-from datamint.server.resources.ingest import serialized_writes
 from datamint.server.storage.base import BlobNotFoundError, BlobStore
 
 NATIVE = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
@@ -64,9 +63,9 @@ def check_blobs(store: BlobStore, rows: Sequence[Any]) -> None:
 def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: str) -> str:
     """The DICOM JSON metadata of ``rows`` as one JSON array (text), from the database.
 
-    Headers that were never asked for are converted now and saved in a short transaction of
-    their own (``unit_of_work.write_apart``; the request's session never commits). Two requests
-    converting the same header at once write the same text to the same row.
+    Headers that were never asked for are converted now and saved after the read
+    (``unit_of_work.after_read``, a short transaction of its own; best effort: the answer stands
+    if the save fails, and the next request converts them again).
     """
 
     def load(resource_id: str) -> Any:
@@ -74,13 +73,9 @@ def metadata(session: Session, store: BlobStore, rows: Sequence[Any], base_url: 
         with local_copy(store, row.location) as path:
             return read_dicom(path, stop_before_pixels=True, check=False)
 
-    texts: list[str] = []
-    if all(row.header_json is not None for row in rows):
-        texts = [row.header_json for row in rows]
-    else:
-        with serialized_writes(session):
-            unit_of_work.write_apart(unit_of_work.sessions_beside(session),
-                                     lambda apart: texts.extend(dicom_index.headers_json(apart, rows, load)))
+    texts, made = dicom_index.headers_json(rows, load)
+    if made:
+        unit_of_work.after_read(session, lambda apart: dicom_index.save_headers_json(apart, made))
     return ("[" + ",".join(texts) + "]").replace(URI_BASE, base_url + "/")
 
 

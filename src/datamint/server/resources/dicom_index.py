@@ -51,17 +51,19 @@ def instance_path(study_uid: str, series_uid: str, instance_uid: str) -> str:
     return f"studies/{study_uid}/series/{series_uid}/instances/{instance_uid}"
 
 
-def headers_json(session: Session, rows: Sequence[Row[Any]],
-                 load_dataset: Any) -> list[str]:
+def headers_json(rows: Sequence[Row[Any]], load_dataset: Any) -> tuple[list[str], dict[str, str]]:
     """The stored DICOM JSON of each instance row (``resource_id``, uids, ``header_json``...).
 
     Rows whose JSON was not made yet get it now, from their stored header bytes (or, when the
-    upload could not cut them out, from the file, via ``load_dataset(resource_id)``); the texts
-    are saved back so the next request only reads them.
+    upload could not cut them out, from the file, via ``load_dataset(resource_id)``); give the
+    texts made to :func:`save_headers_json` so the next request only reads them.
 
     Args:
         rows: Rows selected with :data:`INSTANCE_COLUMNS`.
         load_dataset: ``(resource_id) -> pydicom Dataset`` for instances without header bytes.
+
+    Returns:
+        The texts in the order of ``rows``, and those made now by resource id.
     """
     texts: list[str] = []
     made: dict[str, str] = {}
@@ -77,10 +79,15 @@ def headers_json(session: Session, rows: Sequence[Row[Any]],
             raise RuntimeError(f"cannot read the DICOM header of resource {row.resource_id}: {exc}") from exc
         made[row.resource_id] = text
         texts.append(text)
-    if made:  # one executemany by primary key, not one statement per instance
+    return texts, made
+
+
+def save_headers_json(session: Session, made: dict[str, str]) -> None:
+    """Save the texts :func:`headers_json` made (one executemany by primary key). Two requests
+    saving the same header at once write the same text to the same row."""
+    if made:
         session.execute(update(DicomInstance), [{"resource_id": resource_id, "header_json": text, "header": None}
                                                 for resource_id, text in made.items()])
-    return texts
 
 
 #: The columns :func:`headers_json` needs, plus what WADO-RS needs to find the file.
