@@ -51,14 +51,11 @@ _FILE_POOL = ThreadPoolExecutor(max_workers=FILE_THREADS, thread_name_prefix="da
 
 
 def _sha256_of(path: str | None, buffer: io.BytesIO | None) -> str:
-    """SHA-256 (hex) of a spool file (``path``) or of an in-memory content, read 1 MiB at a time."""
-    digest = hashlib.sha256()
-    assert path is not None or buffer is not None
-    reader = open(path, "rb") if path is not None else io.BytesIO(buffer.getbuffer())  # type: ignore[union-attr]  # noqa: SIM115
-    with reader:
-        for chunk in iter(lambda: reader.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 (hex) of a spool file (``path``) or else of an in-memory content (``buffer``)."""
+    if path is None:
+        return hashlib.sha256(buffer.getbuffer() if buffer is not None else b"").hexdigest()
+    with open(path, "rb") as reader:
+        return hashlib.file_digest(reader, "sha256").hexdigest()
 
 
 @dataclass
