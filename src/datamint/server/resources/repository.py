@@ -214,7 +214,7 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
         direction = (lambda c: c.asc()) if f.ascending else (lambda c: c.desc())
         ids = _tagged_keys(customer_id, f, after, start + limit).order_by(
             direction(literal_column("created_at")), direction(literal_column("id")))
-        page_ids = [rid for _, rid in session.execute(ids.offset(start).limit(limit))]
+        page_keys = [(created_at, rid) for created_at, rid in session.execute(ids.offset(start).limit(limit))]
     else:
         conds = [*_conditions(customer_id, f), *extra]
         count_conds = [*_conditions(customer_id, f, tags_first=True), *extra]
@@ -227,7 +227,12 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
         count = select(literal(1)).select_from(Resource).where(*count_conds)
         order = [column.asc() if f.ascending else column.desc(),
                  Resource.id.asc() if f.ascending else Resource.id.desc()]
-        page_ids = list(session.scalars(select(Resource.id).where(*conds).order_by(*order).offset(start).limit(limit)))
+        # (created_at, id) when the listing is ordered by created_at (its index holds both: the cursor
+        # of the next page comes with the ids); other orders read their ids alone from their index.
+        keyed = (Resource.created_at if f.order_field == "created_at" else literal(None), Resource.id)
+        page_keys = [(created_at, rid) for created_at, rid in
+                     session.execute(select(*keyed).where(*conds).order_by(*order).offset(start).limit(limit))]
+    page_ids = [rid for _, rid in page_keys]
     # A page that ends beyond the cap proves the count is capped: a deep offset page counts nothing.
     counted = start + len(page_ids) if start + len(page_ids) > COUNT_CAP else (
         session.scalar(select(func.count()).select_from(count.limit(COUNT_CAP + 1).subquery())) or 0)
@@ -237,7 +242,7 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
     total = max(COUNT_CAP, offset + len(shown)) if capped else counted
     following = None
     if len(shown) == limit and f.order_field == "created_at":
-        following = (session.scalar(select(Resource.created_at).where(Resource.id == shown[-1])), shown[-1])
+        following = (dict((rid, created_at) for created_at, rid in page_keys)[shown[-1]], shown[-1])
     return ListingPage(shown, [found[rid] for rid in shown], total, capped, following)
 
 
