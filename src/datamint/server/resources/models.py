@@ -13,7 +13,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, FetchedValue, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datamint.server.db.base import Base, JsonType, UtcDateTime, created_at_column, id_column
@@ -101,6 +112,27 @@ class ResourceTag(Base):
     customer_id: Mapped[str | None] = mapped_column(String(36), server_default=FetchedValue())
     deleted: Mapped[bool | None] = mapped_column(server_default=FetchedValue())
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), server_default=FetchedValue())
+
+
+class ResourceTimeCount(Base):
+    """How many resources of an organization (deleted or not) were created in one UTC day, minute
+    or second (``level`` 0, 1, 2; ``bucket``: ``created_at`` truncated to it).
+
+    Kept by the database (triggers of migration 0021_listing_positions on every insert, delete and
+    change of a resource's ``customer_id``, ``deleted`` or ``created_at``), never by this code; a
+    row whose count falls to 0 is removed. A deep ``offset`` of the listing ordered by creation
+    time sums these counts to find the second its page starts in (``resources.positions``)
+    instead of walking the listing index over every row before it.
+    """
+
+    __tablename__ = "resource_time_counts"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads this class attribute
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    deleted: Mapped[bool] = mapped_column(primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class ProjectResource(Base):

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from datamint.server.auth.models import User
 from datamint.server.projects.models import Project, ProjectMember
-from datamint.server.resources import wire_json
+from datamint.server.resources import positions, wire_json
 from datamint.server.resources.models import ProjectResource, Resource, ResourceTag, UploadIntent
 
 #: Columns the listing may be ordered by (wire ``order_field``).
@@ -111,6 +111,10 @@ def _conditions(customer_id: str, f: ResourceFilters, tags_first: bool = False) 
 
 #: A listing counts its matches exactly up to this many; beyond, ``totalCount`` says "at least".
 COUNT_CAP = 10_000
+#: A plain listing (:func:`_seekable`) reaches an offset at least this deep through the time
+#: counts (:mod:`.positions`) rather than by walking the index (about 10 µs a thousand rows on
+#: SQLite, 25 on PostgreSQL, against a millisecond or two for the counts' queries).
+SEEK_FROM_OFFSET = 5_000
 
 
 @dataclass
@@ -132,6 +136,26 @@ def _tags_alone(f: ResourceFilters, extra: Sequence[ColumnElement[bool]]) -> boo
     others = (f.status, f.modality, f.mimetype, f.channel, f.filename, f.source_filepath, f.series_uid,
               f.project_ids, f.not_in_project)
     return bool(f.tags) and not extra and f.order_field == "created_at" and all(v is None for v in others)
+
+
+def _seekable(f: ResourceFilters, extra: Sequence[ColumnElement[bool]]) -> bool:
+    """Whether the listing is the official client's plain paging: ordered by creation time and
+    filtered by nothing but the organization and the ``deleted`` setting (:mod:`.positions`)."""
+    return f.order_field == "created_at" and f == ResourceFilters(deleted=f.deleted, ascending=f.ascending) \
+        and not extra
+
+
+def _sought_page(session: Session, customer_id: str, f: ResourceFilters, offset: int,
+                 limit: int) -> list[tuple[datetime, str]] | None:
+    """``(created_at, id)`` of a plain listing's page at a deep offset, located by the time counts
+    (:mod:`.positions`); ``None`` when the counts changed while read (then the index is walked)."""
+    try:
+        located = positions.seek(session, customer_id, f.deleted, f.ascending, offset)
+    except LookupError:
+        return None
+    if located is None:
+        return []  # the listing ends before the offset
+    return positions.page_keys(session, customer_id, f.deleted, f.ascending, *located, limit)
 
 
 def _tagged_keys(customer_id: str, f: ResourceFilters, after: tuple[datetime, str] | None,
@@ -194,7 +218,10 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
     The count stops at :data:`COUNT_CAP` (counting a million matches costs more than the page).
     Deep pages: ``after`` (the ``(created_at, id)`` of the last row seen, keyset paging, newest
     first or oldest first) seeks straight to the page through the listing index; ``offset``
-    walks the index for ids only. The database then writes the page's resources as JSON, by
+    walks the index for ids only, except in a plain listing ordered by creation time (the
+    official client's paging), where an offset from :data:`SEEK_FROM_OFFSET` on is located from
+    the time counts the database keeps (:mod:`.positions`). The database then writes the page's
+    resources as JSON, by
     primary key (:mod:`.wire_json`). A listing filtered by tags alone reads its count and page
     ids from the tag index (:func:`_tagged_keys`).
 
@@ -208,7 +235,12 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
         # offset or a page of 5,000 passes jit_above_cost, and compiling them (10 to 100 ms) would
         # cost more than running them.
         session.execute(text("SET LOCAL jit = off"))
-    if _tags_alone(f, extra):
+    sought = _sought_page(session, customer_id, f, start, limit) if (
+        after is None and start >= max(SEEK_FROM_OFFSET, 1) and _seekable(f, extra)) else None
+    if sought is not None:
+        page_keys = sought
+        count = select(literal(1)).select_from(Resource).where(*_conditions(customer_id, f))
+    elif _tags_alone(f, extra):
         keys = _tagged_keys(customer_id, f, after)
         count = select(literal(1)).select_from(keys.subquery())
         direction = (lambda c: c.asc()) if f.ascending else (lambda c: c.desc())
