@@ -8,7 +8,8 @@ arrive) straight into the database and checks the row counts, runs the start-up 
 times each listing through the ASGI app (no network), best of ``--repeat``, checking every
 answer's status, page size and exact ``totalCount`` (known from the rows written).
 ``keyset90%`` is the page at 90% reached with the ``after`` cursor the SDK uses; ``offset90%``
-the same page by offset (the official client's way). Last, the SDK lists every id
+the same page by offset (the official client's way), ``offset90%asc`` by offset oldest first.
+The first figure is the time the inserts' transactions took (triggers included). Last, the SDK lists every id
 (``api.resources.get_list()``, 5,000 a page, following ``nextCursor``) over real HTTP from a
 server in its own process (``datamint server run`` on loopback, as deployed), best of
 ``--sdk-repeat``.
@@ -41,6 +42,7 @@ from annotations import running_server  # noqa: E402 - the benchmarks' shared se
 QUERIES = {
     "default": {"status": ""},
     "offset90%": {"status": ""},
+    "offset90%asc": {"status": "", "order_field": "created_at", "order_by_asc": "true"},
     "keyset90%": {"status": ""},
     "status+modality": {"status": "published", "modality": "CT"},
     "tags": {"tags": json.dumps({"items": ["t3", "t7"], "filterType": "union"})},
@@ -70,6 +72,7 @@ def database(url: str | None, folder: str):  # type: ignore[no-untyped-def]
 MATCHES = {  # which (live) rows each query's filter matches, from what fill() wrote
     "default": lambda row: True,
     "offset90%": lambda row: True,
+    "offset90%asc": lambda row: True,
     "keyset90%": lambda row: True,
     "status+modality": lambda row: row["published"] and row["modality"] == "CT",
     "tags": lambda row: row["tag"] in ("t3", "t7"),
@@ -78,14 +81,14 @@ MATCHES = {  # which (live) rows each query's filter matches, from what fill() w
 }
 
 
-def fill(app, me, rows: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def fill(app, me, rows: int) -> tuple[dict[str, int], float]:  # type: ignore[no-untyped-def]
     """Insert the rows in batches, oldest first (row ``i`` was created ``i`` seconds ago); how many
-    live rows each query of :data:`QUERIES` matches."""
+    live rows each query of :data:`QUERIES` matches, and the seconds the inserts' transactions took."""
     from datamint.server.db.base import utcnow
     from datamint.server.resources.models import Resource, ResourceTag
 
     db, now, rng = app.state.database, utcnow(), random.Random(0)
-    expected = dict.fromkeys(QUERIES, 0)
+    expected, inserting = dict.fromkeys(QUERIES, 0), 0.0
     for start in range(rows - 1, -1, -50_000):  # oldest first, as uploads arrive: inserting the newest
         # first would split every listing index's pages at their left end and leave them half empty
         batch, tags = [], []
@@ -103,9 +106,11 @@ def fill(app, me, rows: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
                 row = {**batch[-1], "tag": tags[-1]["tag"]}
                 for label, matches in MATCHES.items():
                     expected[label] += bool(matches(row))
+        started = time.perf_counter()
         with db.transaction() as session:
             session.execute(insert(Resource), batch)
             session.execute(insert(ResourceTag), tags)
+        inserting += time.perf_counter() - started
     with db.transaction() as session:
         count = session.scalar(select(func.count()).select_from(Resource))
     assert count == rows, f"inserted {count} rows, expected {rows}"
@@ -114,7 +119,7 @@ def fill(app, me, rows: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM (ANALYZE) resources"))
             conn.execute(sa.text("VACUUM (ANALYZE) resource_tags"))
-    return expected
+    return expected, inserting
 
 
 def cursor_at(app, me, position: int) -> str:  # type: ignore[no-untyped-def]
@@ -165,14 +170,14 @@ def main() -> None:
         app = create_app(Settings(data_dir=data_dir, database_url=url, admin_api_key="dmk_bench_list"))
         with app.state.database.transaction() as session:
             me = authenticate(session, "dmk_bench_list")
-        expected_totals = fill(app, me, args.rows)
+        expected_totals, inserting = fill(app, me, args.rows)
         app.state.upload_janitor.sweep()
         client = TestClient(app, headers={"apikey": "dmk_bench_list"})
         deep = int(live * 0.9)
-        parts = [f"list ({app.state.database.dialect}): {args.rows} resources"]
+        parts = [f"list ({app.state.database.dialect}): {args.rows} resources (inserted in {inserting:.1f} s)"]
         for label, params in QUERIES.items():
             params = {**params, "limit": 100}
-            if label == "offset90%":
+            if label.startswith("offset90%"):
                 params["offset"] = deep
             if label == "keyset90%":
                 params["after"] = cursor_at(app, me, deep)

@@ -38,7 +38,8 @@ def _bucket_of(session: Session, customer_id: str, deleted: tuple[bool, ...], le
     conds = [t.customer_id == customer_id, _deleted(t.deleted, deleted), t.level == level]
     if within is not None:
         conds += [t.bucket >= within[0], t.bucket < within[1]]
-    per_bucket = select(t.bucket, func.sum(t.n).label("n")).where(*conds).group_by(t.bucket).subquery()
+    per_bucket = (select(t.bucket, t.n).where(*conds) if len(deleted) == 1
+                  else select(t.bucket, func.sum(t.n).label("n")).where(*conds).group_by(t.bucket)).subquery()
     order = per_bucket.c.bucket.asc() if ascending else per_bucket.c.bucket.desc()
     running = select(per_bucket.c.bucket, per_bucket.c.n,
                      func.sum(per_bucket.c.n).over(order_by=order, rows=(None, 0)).label("running")).subquery()
