@@ -192,4 +192,19 @@ def test_counts_hold_under_concurrent_uploads(server, tmp_path, monkeypatch):
     assert_counts_match(server, [org.customer_id])
     assert len(org.rows()) == 2 + 2 * N
     org.check(monkeypatch, limit=5)
+
+    # concurrent soft deletes and restores, each of two resources created on different days (the
+    # ORM updates them one statement each, in id order: the count rows in either day order)
+    org.ids = [rid for _, rid, _ in sorted(org.rows())]
+    org.set_times([DAY + timedelta(days=i % 3, seconds=i) for i in range(len(org.ids))])
+    pairs = [org.ids[2 * k:2 * k + 2] for k in range(N)]
+    responses = at_once(server.url, [Call(org.key, "DELETE", f"/resources?resource_ids={','.join(pair)}")
+                                     for pair in pairs])
+    assert [r.status_code for r in responses] == [204] * N, [r.text for r in responses if r.status_code != 204]
+    assert_counts_match(server, [org.customer_id])
+    responses = at_once(server.url, [Call(org.key, "POST", "/resources/restore", json={"ids": pair})
+                                     for pair in pairs[::2]])
+    assert [r.status_code for r in responses] == [200] * (N // 2), [r.text for r in responses]
+    assert_counts_match(server, [org.customer_id])
+    org.check(monkeypatch, limit=5)
     org.close()

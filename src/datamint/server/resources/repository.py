@@ -138,11 +138,11 @@ def _tags_alone(f: ResourceFilters, extra: Sequence[ColumnElement[bool]]) -> boo
     return bool(f.tags) and not extra and f.order_field == "created_at" and all(v is None for v in others)
 
 
-def _seekable(f: ResourceFilters, extra: Sequence[ColumnElement[bool]]) -> bool:
-    """Whether the listing is the official client's plain paging: ordered by creation time and
+def _seekable(f: ResourceFilters, extra: Sequence[ColumnElement[bool]], offset: int) -> bool:
+    """Whether the page is deep in the official client's plain paging: ordered by creation time,
     filtered by nothing but the organization and the ``deleted`` setting (:mod:`.positions`)."""
-    return f.order_field == "created_at" and f == ResourceFilters(deleted=f.deleted, ascending=f.ascending) \
-        and not extra
+    plain = ResourceFilters(deleted=f.deleted, ascending=f.ascending)  # order_field created_at
+    return offset >= max(SEEK_FROM_OFFSET, 1) and f == plain and not extra
 
 
 def _sought_page(session: Session, customer_id: str, f: ResourceFilters, offset: int,
@@ -221,9 +221,8 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
     walks the index for ids only, except in a plain listing ordered by creation time (the
     official client's paging), where an offset from :data:`SEEK_FROM_OFFSET` on is located from
     the time counts the database keeps (:mod:`.positions`). The database then writes the page's
-    resources as JSON, by
-    primary key (:mod:`.wire_json`). A listing filtered by tags alone reads its count and page
-    ids from the tag index (:func:`_tagged_keys`).
+    resources as JSON, by primary key (:mod:`.wire_json`). A listing filtered by tags alone reads
+    its count and page ids from the tag index (:func:`_tagged_keys`).
 
     Args:
         extra: Further conditions (e.g. "has no annotation") added by callers.
@@ -236,7 +235,7 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
         # cost more than running them.
         session.execute(text("SET LOCAL jit = off"))
     sought = _sought_page(session, customer_id, f, start, limit) if (
-        after is None and start >= max(SEEK_FROM_OFFSET, 1) and _seekable(f, extra)) else None
+        after is None and _seekable(f, extra, start)) else None
     if sought is not None:
         page_keys = sought
         count = select(literal(1)).select_from(Resource).where(*_conditions(customer_id, f))

@@ -7,10 +7,13 @@ The database keeps the counts, in the writing transaction, whatever code writes:
 
 * PostgreSQL: statement-level ``AFTER`` triggers on ``resources`` (``INSERT``, ``DELETE``,
   ``UPDATE``) read the statement's transition tables and apply one grouped upsert
-  (``ON CONFLICT DO UPDATE SET n = n + excluded.n``) in key order, so concurrent writers lock
-  the count rows in one order; counts that fall to 0 are deleted. An ``UPDATE`` counts its old
-  rows out and its new rows in (rows whose ``customer_id``, ``deleted`` and ``created_at`` did
-  not change cancel out and write nothing). Buckets are truncated in UTC
+  (``ON CONFLICT DO UPDATE SET n = n + excluded.n``) in key order, so the writers of one
+  statement each lock the count rows in one order; counts that fall to 0 are deleted. An
+  ``UPDATE`` counts its old rows out and its new rows in (rows whose ``customer_id``, ``deleted``
+  and ``created_at`` did not change cancel out: nothing is written or locked). A statement that
+  takes counts out of buckets (delete, soft delete, restore) first takes its organizations'
+  advisory transaction locks, in order, so two such transactions, which may lock count rows
+  statement by statement in different orders, cannot deadlock. Buckets are truncated in UTC
   (``date_trunc(unit, created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'``), whatever the
   session's ``TimeZone``.
 * SQLite (one writer at a time): row-level triggers with the same upserts. ``created_at`` is
@@ -63,24 +66,42 @@ _PG_EMPTIED = f"""DELETE FROM {TABLE} c USING (SELECT DISTINCT customer_id, dele
     WHERE c.n = 0 AND c.customer_id = d.customer_id AND c.deleted = d.deleted AND c.level = l.level
       AND c.bucket = date_trunc(l.unit, d.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"""
 
+_PG_REMOVED = "SELECT customer_id, deleted, created_at, -1 AS n FROM old_rows"
+_PG_MOVED = f"{_PG_REMOVED} UNION ALL SELECT customer_id, deleted, created_at, 1 FROM new_rows"
+
+
+def _pg_lock_moved(deltas: str) -> str:
+    """Take the advisory lock of each organization whose counts ``deltas`` change, in order
+    (``FOUND`` is false when they change none)."""
+    return f"""PERFORM pg_advisory_xact_lock(hashtextextended('{TABLE} ' || moved.customer_id, 0))
+        FROM (SELECT DISTINCT d.customer_id FROM ({deltas}) AS d GROUP BY d.customer_id, d.deleted, d.created_at
+              HAVING sum(d.n) <> 0 ORDER BY 1) AS moved"""
+
+
 _PG = [
+    # Counts moved out of their buckets (a delete, a soft delete, a restore) first take their
+    # organization's advisory lock: two transactions moving counts statement by statement (the ORM
+    # updates row by row) would otherwise lock the same count rows in different orders and
+    # deadlock. Inserts take none: they add to the buckets of the present, in key order.
     f"""CREATE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    changed bigint;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         {_pg_upsert("SELECT customer_id, deleted, created_at, 1 AS n FROM new_rows")};
         RETURN NULL;
     ELSIF TG_OP = 'DELETE' THEN
-        {_pg_upsert("SELECT customer_id, deleted, created_at, -1 AS n FROM old_rows")};
+        {_pg_lock_moved(_PG_REMOVED)};
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        {_pg_upsert(_PG_REMOVED)};
     ELSE
-        {_pg_upsert("SELECT customer_id, deleted, created_at, -1 AS n FROM old_rows UNION ALL "
-                    "SELECT customer_id, deleted, created_at, 1 FROM new_rows")};
+        {_pg_lock_moved(_PG_MOVED)};
+        IF NOT FOUND THEN  -- an UPDATE of other columns: no count changes
+            RETURN NULL;
+        END IF;
+        {_pg_upsert(_PG_MOVED)};
     END IF;
-    GET DIAGNOSTICS changed = ROW_COUNT;
-    IF changed > 0 THEN  -- an UPDATE of other columns changed no count
-        {_PG_EMPTIED};
-    END IF;
+    {_PG_EMPTIED};
     RETURN NULL;
 END $$""",
     f"""CREATE TRIGGER {TRIGGER}_insert AFTER INSERT ON resources REFERENCING NEW TABLE AS new_rows
