@@ -15,7 +15,7 @@ import io
 import os
 import tempfile
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -44,8 +44,7 @@ FILES_FIELD = "resources"
 MAX_FILES = 10_000
 
 
-#: Threads that hash and store received files (hashing runs without the GIL, storing mostly waits
-#: for fsync): the event loop that receives the bodies only counts and writes their bytes.
+#: Threads that store received files (storing mostly waits for fsync).
 FILE_THREADS = 8
 _FILE_POOL = ThreadPoolExecutor(max_workers=FILE_THREADS, thread_name_prefix="datamint-files")
 
@@ -69,26 +68,22 @@ class ReceivedFile:
     size: int = 0
     digest: Any = field(default_factory=hashlib.sha256, repr=False)
     hashed: int = 0  # bytes fed to ``digest`` while receiving
-    hashing: Future[str] | None = field(default=None, repr=False)  # its hash, computed in a worker thread
 
     def feed(self, chunk: bytes | memoryview) -> None:
-        """Count and hash a received chunk (the DICOMweb receiver calls it as the body streams in)."""
+        """Count and hash a received chunk, as the body streams in.
+
+        Hashing a chunk releases the GIL (hashlib does for more than 2 KiB), so the threads that
+        check and record earlier files go on meanwhile; a hash computed later, in a thread of its
+        own, cost one more hand-over between threads per file and a second read of the file.
+        """
         self.size += len(chunk)
         self.digest.update(chunk)
         self.hashed += len(chunk)
 
-    def hash_in_background(self) -> None:
-        """Start hashing the complete content in a worker thread; :attr:`sha256` waits for it (the
-        upload receivers only count the bytes on the event loop, which goes on receiving meanwhile)."""
-        self.hashing = _FILE_POOL.submit(_sha256_of, self.path, self.buffer)
-
     @property
     def sha256(self) -> str:
-        """SHA-256 (hex) of the content: hashed while it was received or in the background since,
-        or now by reading it when the file was built another way (DICOM network receivers,
-        anonymized copies)."""
-        if self.hashing is not None:
-            return self.hashing.result()
+        """SHA-256 (hex) of the content: hashed while it was received, or now by reading it when
+        the file was built another way (DICOM network receivers, anonymized copies)."""
         if self.hashed == self.size:
             return str(self.digest.hexdigest())
         return _sha256_of(self.path, self.buffer)
@@ -212,7 +207,7 @@ class _Receiver:
                                            "together (setting max_form_text_kb)")
             self._text += chunk
             return
-        self._file.size += len(chunk)  # hashed in a worker thread once complete (on_part_end)
+        self._file.feed(chunk)
         if self._sink is None and self._file.size > self.memory_limit:
             fd, path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
             self._sink = os.fdopen(fd, "wb")
@@ -230,8 +225,6 @@ class _Receiver:
         if self._sink is not None:
             self._sink.close()
             self._sink = None
-        if self._file is not None:
-            self._file.hash_in_background()
         if self._file is None and self._name is not None:
             value = self._text.decode("utf-8", "replace")
             check_text(value, self._name, max_length=FIELD_LIMIT, single_line=False)
@@ -352,11 +345,26 @@ def store_many(store: BlobStore, files: Sequence[tuple[str, ReceivedFile]]) -> l
 
     Each store waits for its file's and its folder's fsync; several waiting together let the file
     system write them in one journal commit instead of one after the other (a batch of 50 files
-    was 100 fsyncs in a row).
+    was 100 fsyncs in a row). The files are dealt to at most :data:`FILE_THREADS` tasks, each
+    storing its share in turn: one hand-over between threads per task, not per file.
 
     Returns:
         Per pair, in order: ``None`` (stored) or the exception that stopped it (nothing of that
         file is in the store then).
     """
-    futures = [_FILE_POOL.submit(store_received, store, key, received) for key, received in files]
-    return [future.exception() for future in futures]
+    def store_share(share: Sequence[tuple[str, ReceivedFile]]) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        for key, received in share:
+            try:
+                store_received(store, key, received)
+                outcomes.append(None)
+            except Exception as exc:  # noqa: BLE001 - reported per file, the others go on
+                outcomes.append(exc)
+        return outcomes
+
+    tasks = min(FILE_THREADS, len(files))
+    futures = [_FILE_POOL.submit(store_share, files[i::tasks]) for i in range(tasks)]
+    outcomes: list[BaseException | None] = [None] * len(files)
+    for i, future in enumerate(futures):
+        outcomes[i::tasks] = future.result()
+    return outcomes
