@@ -109,7 +109,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
     f"""CREATE TRIGGER {TRIGGER}_delete AFTER DELETE ON resources REFERENCING OLD TABLE AS old_rows
 FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
     # PostgreSQL takes no column list on a trigger with transition tables: every UPDATE statement
-    # fires it, and rows whose counted columns did not change cancel out in the upsert.
+    # fires it; rows whose counted columns did not change cancel out (nothing locked or written).
     f"""CREATE TRIGGER {TRIGGER}_update AFTER UPDATE ON resources REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
 ]
