@@ -8,7 +8,6 @@ backend, over real HTTP."""
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +19,7 @@ from datamint import Api
 from datamint.server.resources import repository
 from datamint.server.resources.models import Resource, ResourceTimeCount
 from fixtures.files import image_bytes
-from fixtures.races import N, Call, at_once
+from fixtures.races import Call, N, at_once
 
 UTC = timezone.utc
 DAY = datetime(2026, 3, 1, tzinfo=UTC)
@@ -64,7 +63,8 @@ class Org:
         """One UPDATE statement gives the resources these creation times (PostgreSQL: in a session
         whose TimeZone is not UTC, which must not move any bucket)."""
         db = self.server.database
-        when = case(*((Resource.id == rid, literal(at, Resource.created_at.type)) for rid, at in zip(self.ids, times)))
+        when = case(*((Resource.id == rid, literal(at, Resource.created_at.type))
+                      for rid, at in zip(self.ids, times, strict=True)))
         with db.engine.begin() as conn:
             if db.dialect == "postgresql":
                 conn.execute(text("SET LOCAL TIME ZONE 'Asia/Kolkata'"))
@@ -97,7 +97,8 @@ class Org:
                 monkeypatch.setattr(repository, "SEEK_FROM_OFFSET", 1)  # the server runs in this process
                 for offset in range(len(expected) + 2):
                     body = self.page(offset, limit, deleted, ascending)
-                    assert [r["id"] for r in body["data"]] == expected[offset:offset + limit], (deleted, ascending, offset)
+                    ids = [r["id"] for r in body["data"]]
+                    assert ids == expected[offset:offset + limit], (deleted, ascending, offset)
                     assert body["totalCount"] == max(len(expected), 0) and "totalCountCapped" not in body
                 sought = [self.page(offset, limit, deleted, ascending) for offset in (1, len(expected) // 2)]
                 monkeypatch.setattr(repository, "SEEK_FROM_OFFSET", 10**9)

@@ -110,8 +110,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
 FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
     # PostgreSQL takes no column list on a trigger with transition tables: every UPDATE statement
     # fires it; rows whose counted columns did not change cancel out (nothing locked or written).
-    f"""CREATE TRIGGER {TRIGGER}_update AFTER UPDATE ON resources REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
+    f"""CREATE TRIGGER {TRIGGER}_update AFTER UPDATE ON resources
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()""",
 ]
 
 
