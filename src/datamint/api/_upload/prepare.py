@@ -3,9 +3,12 @@
 What happens to the inputs, in order:
 
 1. Inputs (paths, binary file objects, ``pydicom.Dataset`` objects, or one directory, read
-   non-recursively) become :class:`UploadInput` items; DICOM inputs get their header read.
+   non-recursively) become :class:`UploadInput` items, their content type sniffed; DICOM inputs
+   get their header read: all of them first when series are assembled (grouping needs them),
+   else each batch's just before it is sent, so reading headers overlaps the upload.
 2. DICOM reports (SR, KO, PR, ... — :func:`datamint.imaging.is_dicom_report`) are dropped when
-   ``discard_dicom_reports`` is set, with a warning naming them.
+   ``discard_dicom_reports`` is set, with a warning naming them (when their header is read,
+   before planning or before sending: :class:`SkippedReport`).
 3. With ``assemble_dicoms``, single-frame instances of one series
    (:func:`datamint.imaging.group_series`) become one :class:`UploadUnit` that is uploaded as one
    multi-frame DICOM; everything else is one unit per input.
@@ -65,8 +68,9 @@ class UploadInput:
     name: str
     path: str | None
     metadata: dict[str, Any] | str | None = None
-    sniffed: str | None = None  # the content's mimetype, set by read_headers
-    header: Any = None  # pydicom Dataset (without pixels) for DICOM inputs
+    sniffed: str | None = None  # the content's mimetype, set by sniff_inputs
+    header: Any = None  # pydicom Dataset (without pixels) for DICOM inputs, set by read_headers
+    header_read: bool = False  # read_headers has looked at this input
 
     @property
     def is_dicom(self) -> bool:
@@ -97,6 +101,7 @@ class UploadOptions:
     mung_filename: MungRule = None
     modality: str | None = None
     uid_map: UidMapper = field(default_factory=UidMapper)
+    discard_reports: bool = False  # reports found when a unit is sent are skipped (SkippedReport)
 
 
 @dataclass
@@ -171,14 +176,23 @@ def collect_inputs(files_path: Any, metadata: Sequence[dict[str, Any] | str | No
     return inputs
 
 
+def sniff_inputs(inputs: Sequence[UploadInput]) -> None:
+    """Sniff the content type of every input not sniffed yet (its first bytes)."""
+    for item in inputs:
+        if item.sniffed is None:
+            item.sniffed = sniff_mimetype(read_head(item.source, HEAD_SIZE))
+
+
 def read_headers(inputs: Sequence[UploadInput]) -> None:
-    """Sniff the content type of every input and read the DICOM header (no pixels) of DICOM ones.
+    """Sniff the content type of every input and read the DICOM header (no pixels) of DICOM ones
+    (each input once: inputs read already are left as they are).
 
     Non-DICOM inputs keep ``header=None``; :func:`prepare_unit` relies on ``sniffed`` being set.
     """
+    sniff_inputs(inputs)
     for item in inputs:
-        item.sniffed = sniff_mimetype(read_head(item.source, HEAD_SIZE))
-        if item.sniffed == DICOM:
+        if item.sniffed == DICOM and not item.header_read:
+            item.header_read = True
             try:
                 item.header = read_dicom(item.source, stop_before_pixels=True, check=False)
             except ValueError as exc:
@@ -186,18 +200,27 @@ def read_headers(inputs: Sequence[UploadInput]) -> None:
                              item.name, exc)
 
 
+class SkippedReport(Exception):
+    """Put in place of a DICOM report found when its unit was about to be sent, with
+    ``discard_dicom_reports``: nothing was uploaded, and the input has no entry in the result."""
+
+
+def is_report(item: UploadInput) -> bool:
+    """Whether the input is a DICOM report (its header read by :func:`read_headers`)."""
+    return item.is_dicom and is_dicom_report(item.header)
+
+
+def warn_skipped_reports(names: Sequence[str]) -> None:
+    """Log, in one warning, which DICOM reports were left out of the upload."""
+    if names:
+        _LOG.warning("Skipped %d DICOM report(s) (SR/KO/PR/...; pass discard_dicom_reports=False to upload "
+                     "them): %s", len(names), ", ".join(names[:10]) + (" ..." if len(names) > 10 else ""))
+
+
 def drop_reports(inputs: list[UploadInput]) -> list[UploadInput]:
     """Remove DICOM reports (SR, KO, PR, ...) and log which ones were skipped."""
-    kept, skipped = [], []
-    for item in inputs:
-        if item.is_dicom and is_dicom_report(item.header):
-            skipped.append(item.name)
-        else:
-            kept.append(item)
-    if skipped:
-        _LOG.warning("Skipped %d DICOM report(s) (SR/KO/PR/...; pass discard_dicom_reports=False to upload "
-                     "them): %s", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
-    return kept
+    warn_skipped_reports([item.name for item in inputs if is_report(item)])
+    return [item for item in inputs if not is_report(item)]
 
 
 def plan_units(inputs: Sequence[UploadInput], assemble: bool) -> list[UploadUnit]:

@@ -20,11 +20,15 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from datamint.api._upload.prepare import (
+    DICOM,
     PreparedFile,
+    SkippedReport,
     UploadInput,
     UploadOptions,
     UploadUnit,
+    is_report,
     prepare_unit,
+    read_headers,
 )
 
 _LOG = logging.getLogger("datamint.upload.duplicates")
@@ -324,15 +328,34 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
     def settle(unit: UploadUnit, outcome: Any, failures: dict[int, Exception] | None = None) -> None:
         for item in unit.inputs:
             results[item.index] = (failures or {}).get(item.index, outcome)
-        if on_error == "raise" and (isinstance(outcome, BaseException) or failures):
+        if on_error == "raise" and (isinstance(outcome, BaseException) and not isinstance(outcome, SkippedReport)
+                                    or failures):
             abort.set()
         bar.update(1)
+
+    async def read_unread_headers(batch: list[UploadUnit]) -> list[UploadUnit]:
+        """Read the DICOM headers of the batch's inputs not read yet (in a worker thread: the
+        uploads in flight go on meanwhile); the units to send (reports are skipped when asked)."""
+        inputs = [item for unit in batch for item in unit.inputs]
+        if any(item.sniffed == DICOM and not item.header_read for item in inputs):
+            await asyncio.to_thread(read_headers, inputs)
+        if not options.discard_reports:
+            return batch
+        kept = []
+        for unit in batch:
+            if not unit.assemble and is_report(unit.inputs[0]):
+                settle(unit, SkippedReport(unit.inputs[0].name))
+            else:
+                kept.append(unit)
+        return kept
 
     async def prepare(unit: UploadUnit) -> PreparedFile:
         return (await asyncio.to_thread(prepare_unit, unit, options) if unit.is_rewritten(options)
                 else prepare_unit(unit, options))  # only opens the file: no thread needed
 
     async def send_one(client: Any, unit: UploadUnit) -> None:
+        if not await read_unread_headers([unit]):
+            return
         try:
             async with heavy if unit.assemble else contextlib.nullcontext():
                 prepared = await prepare(unit)
@@ -347,12 +370,15 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
 
     async def send_batch(client: Any, batch: list[UploadUnit]) -> None:
         async with batching:
+            batch = await read_unread_headers(batch)
             ready: list[tuple[UploadUnit, PreparedFile]] = []
             for unit in batch:
                 try:
                     ready.append((unit, await prepare(unit)))
                 except Exception as exc:  # noqa: BLE001 - this file fails alone
                     settle(unit, exc)
+            if not ready:
+                return
             try:
                 outcomes = await post_batch(api, client, [prepared for _, prepared in ready], form)
             except BatchRouteMissingError:

@@ -93,19 +93,26 @@ class ResourceUploads(ResourcesCore):
         if publish_to is not None:
             project_id = self.projects_api._resolve(publish_to).id
             publish = True
-        up.read_headers(inputs)
-        if discard_dicom_reports:
-            inputs = up.drop_reports(inputs)
+        up.sniff_inputs(inputs)
+        if assemble_dicoms:  # grouping series needs every header; otherwise each batch reads its own as it goes
+            up.read_headers(inputs)
+            if discard_dicom_reports:
+                inputs = up.drop_reports(inputs)
         units = up.plan_units(inputs, assemble_dicoms)
         options = up.UploadOptions(mimetype=mimetype, anonymize=anonymize, retain_codes=list(anonymize_retain_codes),
                                    tags=[t.strip() for t in (tags or []) if t and t.strip()],
-                                   mung_filename=mung_filename, modality=modality)
+                                   mung_filename=mung_filename, modality=modality,
+                                   discard_reports=discard_dicom_reports)
         form = {"source": "api", "bypass_inbox": "true" if publish else "false", "on_duplicate": on_duplicate}
         if channel is not None:
             form["channel"] = channel
         if project_id is not None:
             form["project_id"] = project_id
         by_index = send.send_units(self, units, options, form, on_error, progress_bar)
+        reports = [item for item in inputs if isinstance(by_index[item.index], up.SkippedReport)]
+        if reports:
+            up.warn_skipped_reports([item.name for item in reports])
+            inputs = [item for item in inputs if not isinstance(by_index[item.index], up.SkippedReport)]
         results: list[Any] = [by_index[item.index] for item in inputs]
         send.report_duplicates([item.name for item in inputs], results, on_duplicate)
         if segmentation_files is not None:
