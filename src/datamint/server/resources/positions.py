@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, true, union_all
+from sqlalchemy import ColumnElement, func, select, union_all
 from sqlalchemy.orm import Session
 
 from datamint.server.resources.models import Resource, ResourceTimeCount
@@ -26,7 +26,8 @@ DELETED = {"exclude": (False,), "only": (True,), "include": (False, True)}
 
 
 def _deleted(column: ColumnElement[bool], values: tuple[bool, ...]) -> ColumnElement[bool]:
-    return column.is_(values[0]) if len(values) == 1 else true()
+    # both values named (not "any"): each is a range of the (customer_id, deleted, level, bucket) key
+    return column.is_(values[0]) if len(values) == 1 else column.in_(values)
 
 
 def _bucket_of(session: Session, customer_id: str, deleted: tuple[bool, ...], level: int, ascending: bool,
