@@ -95,7 +95,9 @@ class Org:
             for ascending in (False, True):
                 expected = self.expected(deleted, ascending)
                 monkeypatch.setattr(repository, "SEEK_FROM_OFFSET", 1)  # the server runs in this process
-                for offset in range(len(expected) + 2):
+                # every other offset (pages of 3 or more overlap, so each position is checked at a
+                # page's start or inside one) and the two past the end: half the requests
+                for offset in [*range(0, len(expected), 2), len(expected), len(expected) + 1]:
                     body = self.page(offset, limit, deleted, ascending)
                     ids = [r["id"] for r in body["data"]]
                     assert ids == expected[offset:offset + limit], (deleted, ascending, offset)
