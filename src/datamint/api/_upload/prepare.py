@@ -219,8 +219,12 @@ def warn_skipped_reports(names: Sequence[str]) -> None:
 
 def drop_reports(inputs: list[UploadInput]) -> list[UploadInput]:
     """Remove DICOM reports (SR, KO, PR, ...) and log which ones were skipped."""
-    warn_skipped_reports([item.name for item in inputs if is_report(item)])
-    return [item for item in inputs if not is_report(item)]
+    kept: list[UploadInput] = []
+    skipped: list[UploadInput] = []
+    for item in inputs:
+        (skipped if is_report(item) else kept).append(item)
+    warn_skipped_reports([item.name for item in skipped])
+    return kept
 
 
 def plan_units(inputs: Sequence[UploadInput], assemble: bool) -> list[UploadUnit]:

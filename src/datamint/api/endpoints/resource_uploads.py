@@ -109,10 +109,8 @@ class ResourceUploads(ResourcesCore):
         if project_id is not None:
             form["project_id"] = project_id
         by_index = send.send_units(self, units, options, form, on_error, progress_bar)
-        reports = [item for item in inputs if isinstance(by_index[item.index], up.SkippedReport)]
-        if reports:
-            up.warn_skipped_reports([item.name for item in reports])
-            inputs = [item for item in inputs if not isinstance(by_index[item.index], up.SkippedReport)]
+        up.warn_skipped_reports([item.name for item in inputs if isinstance(by_index[item.index], up.SkippedReport)])
+        inputs = [item for item in inputs if not isinstance(by_index[item.index], up.SkippedReport)]
         results: list[Any] = [by_index[item.index] for item in inputs]
         send.report_duplicates([item.name for item in inputs], results, on_duplicate)
         if segmentation_files is not None:
