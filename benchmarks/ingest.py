@@ -22,7 +22,9 @@ object per series, which Orthanc does not build).
 
 Server CPU per file (user + system time of the server process and its workers, read from
 ``/proc/<pid>/stat`` before and after each upload) is printed for both servers: it depends much
-less on what else loads the machine than files/s does.
+less on what else loads the machine than files/s does. So is the whole machine's busy CPU per
+file (``/proc/stat``): it adds the client and the kernel's own threads (journal commits, loopback
+networking), and on a machine whose cores are all busy it is what bounds files/s.
 
 The scaled-out shape: ``--workers N`` starts the server with N worker processes, ``--pg-url``
 puts its database in PostgreSQL (a fresh database per server, created through that URL and
@@ -32,8 +34,8 @@ usage: python benchmarks/ingest.py [--series 4] [--slices 250] [--size 512] [--r
                                    [--workers 1] [--pg-url postgresql://user@host:5432/postgres]
 
 Prints one line: the file count and size, the shape and the load average, then files/s, MB/s and
-the server's and the client's CPU ms per file for each way of uploading and, with Orthanc, both
-ratios.
+the server's, the client's and the whole machine's busy CPU ms per file for each way of uploading
+and, with Orthanc, both ratios.
 """
 
 from __future__ import annotations
@@ -135,6 +137,14 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores, from /proc/stat: everything but
+    idle and I/O wait), so the kernel's own threads (journal commits, loopback networking) and the
+    client count too."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def settle(pid: int, timeout: float = 180.0) -> None:
     """Wait until process ``pid`` (and its workers) is idle for three seconds in a row: a started
     server still warms up in the background (MLflow's stores, which wait on the database now and
@@ -195,24 +205,25 @@ def start_server(data_dir: Path, key: str, workers: int = 1,
     return proc, url
 
 
-def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool, pid: int) -> tuple[float, float, float, int]:
-    """Seconds, server CPU seconds (process ``pid`` and its workers) and client CPU seconds of one
-    ``upload_resources`` call, and the resources it made."""
+def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool,
+               pid: int) -> tuple[float, float, float, float, int]:
+    """Seconds, server CPU seconds (process ``pid`` and its workers), client CPU seconds and the
+    machine's busy CPU seconds of one ``upload_resources`` call, and the resources it made."""
     from datamint import Api
 
     api = Api(url, key)
-    started, server, cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
+    started, server, cpu, busy = time.perf_counter(), cpu_seconds(pid), time.process_time(), machine_busy()
     ids = api.resources.upload_resources([str(p) for p in paths], assemble_dicoms=assemble, on_error="raise",
                                          channel=f"bench-{uuid.uuid4().hex[:6]}")
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    server = cpu_seconds(pid) - server
+    server, busy = cpu_seconds(pid) - server, machine_busy() - busy
     api.close()
-    return elapsed, server, cpu, len(set(ids))
+    return elapsed, server, cpu, busy, len(set(ids))
 
 
-def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float, float] | None:
-    """Seconds, Orthanc's CPU seconds and the client's CPU seconds of posting every file to a fresh
-    Orthanc (None when it is not installed)."""
+def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float, float, float] | None:
+    """Seconds, Orthanc's CPU seconds, the client's CPU seconds and the machine's busy CPU seconds
+    of posting every file to a fresh Orthanc (None when it is not installed)."""
     binary = shutil.which("Orthanc")
     if binary is None:
         return None
@@ -248,39 +259,40 @@ def orthanc_upload(paths: list[Path], folder: Path) -> tuple[float, float, float
                 await asyncio.gather(*(post(p) for p in paths))
 
         settle(proc.pid)
-        cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
+        cpu, client_cpu, busy = cpu_seconds(proc.pid), time.process_time(), machine_busy()
         started = time.perf_counter()
         asyncio.run(post_all())
         elapsed = time.perf_counter() - started
-        cpu, client_cpu = cpu_seconds(proc.pid) - cpu, time.process_time() - client_cpu
+        cpu, client_cpu, busy = cpu_seconds(proc.pid) - cpu, time.process_time() - client_cpu, machine_busy() - busy
         stored = httpx.get(f"{base}/statistics", timeout=60).json()["CountInstances"]
         assert stored == len(paths), f"Orthanc stored {stored} of {len(paths)} instances"
-        return elapsed, cpu, client_cpu
+        return elapsed, cpu, client_cpu, busy
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
 
 
 def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[str, int], workers: int,
-              pg_url: str | None) -> dict[str, tuple[float, float, float]]:
-    """Seconds, server CPU seconds and client CPU seconds of each upload of ``order`` (labels
+              pg_url: str | None) -> dict[str, tuple[float, float, float, float]]:
+    """Seconds, server CPU seconds, client CPU seconds and machine busy seconds of each upload of ``order`` (labels
     ``sdk``, ``sdk+assemble``, ``orthanc``), each into a fresh server, in that order; every result
     checked."""
-    times: dict[str, tuple[float, float, float]] = {}
+    times: dict[str, tuple[float, float, float, float]] = {}
     for label in order:
         folder = root / f"{label}-{uuid.uuid4().hex[:6]}"
         folder.mkdir(parents=True)
         if label == "orthanc":
             measured = orthanc_upload(paths, folder)
             assert measured is not None
-            elapsed, cpu, client_cpu = measured
+            elapsed, cpu, client_cpu, busy = measured
         else:
             key = f"dmk_bench_{uuid.uuid4().hex}"
             database_url, database = fresh_database(pg_url)
             proc, url = start_server(folder / "server", key, workers, database_url)
             try:
                 settle(proc.pid)
-                elapsed, cpu, client_cpu, resources = sdk_upload(url, key, paths, label == "sdk+assemble", proc.pid)
+                elapsed, cpu, client_cpu, busy, resources = sdk_upload(url, key, paths, label == "sdk+assemble",
+                                                                       proc.pid)
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(60)
@@ -288,7 +300,7 @@ def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[st
                     drop_database(pg_url, database)
             assert resources == expected[label], f"{label}: {resources} resources, expected {expected[label]}"
         shutil.rmtree(folder)  # the next upload starts from an empty disk again
-        times[label] = (elapsed, cpu, client_cpu)
+        times[label] = (elapsed, cpu, client_cpu, busy)
     return times
 
 
@@ -315,14 +327,16 @@ def main() -> None:
         best = dict.fromkeys(labels, float("inf"))
         cpu = dict.fromkeys(labels, float("inf"))
         client = dict.fromkeys(labels, float("inf"))
+        machine = dict.fromkeys(labels, float("inf"))
         for r in range(args.rounds):
             order = labels[r % len(labels):] + labels[:r % len(labels)]
             print(f"round {r + 1}/{args.rounds}: {', '.join(order)} ...", file=sys.stderr)
-            for label, (elapsed, seconds, client_seconds) in one_round(root / "runs", paths, order, expected,
-                                                                       args.workers, args.pg_url).items():
+            for label, (elapsed, seconds, client_seconds, busy) in one_round(root / "runs", paths, order, expected,
+                                                                             args.workers, args.pg_url).items():
                 best[label] = min(best[label], elapsed)
                 cpu[label] = min(cpu[label], seconds)
                 client[label] = min(client[label], client_seconds)
+                machine[label] = min(machine[label], busy)
     n = len(paths)
     shape = f"{args.workers} worker{'s' if args.workers > 1 else ''} + {'PostgreSQL' if args.pg_url else 'SQLite'}"
     parts = [f"ingest: {n} files {total_mb:.0f} MB, best of {args.rounds}, {shape}, load {os.getloadavg()[0]:.1f}"]
@@ -330,7 +344,8 @@ def main() -> None:
     for label in labels:
         resources = f" ({expected[label]} resources)" if label in expected else ""
         parts.append(f"{names[label]} {n / best[label]:.1f} files/s {total_mb / best[label]:.1f} MB/s "
-                     f"CPU ms/file server {1000 * cpu[label] / n:.2f} client {1000 * client[label] / n:.2f}"
+                     f"CPU ms/file server {1000 * cpu[label] / n:.2f} client {1000 * client[label] / n:.2f} "
+                     f"machine {1000 * machine[label] / n:.2f}"
                      f"{resources}")
     if "orthanc" in best:
         parts.append(f"per-file/orthanc {best['orthanc'] / best['sdk']:.2f}")

@@ -39,7 +39,7 @@ def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tu
     try:
         ingest.settle(proc.pid)
         ingest.sdk_upload(url, key, warm, False, proc.pid)
-        elapsed, cpu, _, resources = ingest.sdk_upload(url, key, measured, False, proc.pid)
+        elapsed, cpu, _, _, resources = ingest.sdk_upload(url, key, measured, False, proc.pid)
         assert resources == len(measured), f"{resources} resources for {len(measured)} files"
     finally:
         proc.send_signal(signal.SIGINT)
