@@ -300,7 +300,7 @@ def _native_pixel_bytes(ordered: list[Dataset]) -> bytes | None:
         data = ds.PixelData
         if len(data) < size:
             return None
-        parts.append(data[:size])
+        parts.append(memoryview(data)[:size])  # no copy of each frame before the join
     return b"".join(parts)
 
 
@@ -312,6 +312,8 @@ def _functional_groups(out: Dataset, ordered: list[Dataset], first: Dataset) -> 
     window = [(ds.get("WindowCenter"), ds.get("WindowWidth")) for ds in ordered]
     has_rescale = any(s is not None for s, _ in rescale)
     has_window = any(c is not None for c, _ in window)
+    rescale_varies = has_rescale and not _uniform(rescale)  # decided once, not once per frame
+    window_varies = has_window and not _uniform(window)
 
     shared = Dataset()
     if iop:
@@ -336,11 +338,11 @@ def _functional_groups(out: Dataset, ordered: list[Dataset], first: Dataset) -> 
         return _item(RescaleSlope=slope if slope is not None else 1, RescaleIntercept=intercept or 0,
                      RescaleType=rescale_type)  # fmt: skip
 
-    if has_rescale and _uniform(rescale):
+    if has_rescale and not rescale_varies:
         transform = rescale_item(*rescale[0])
         shared.PixelValueTransformationSequence = Sequence([transform])
         out.RescaleSlope, out.RescaleIntercept = transform.RescaleSlope, transform.RescaleIntercept
-    if has_window and _uniform(window) and window[0][1] is not None:
+    if has_window and not window_varies and window[0][1] is not None:
         shared.FrameVOILUTSequence = Sequence([_item(WindowCenter=window[0][0], WindowWidth=window[0][1])])
         out.WindowCenter, out.WindowWidth = window[0]
     out.SharedFunctionalGroupsSequence = Sequence([shared])
@@ -356,9 +358,9 @@ def _functional_groups(out: Dataset, ordered: list[Dataset], first: Dataset) -> 
             ReferencedSOPClassUID=ds.get("SOPClassUID", ""), ReferencedSOPInstanceUID=ds.get("SOPInstanceUID", "")
         )
         group.ConversionSourceAttributesSequence = Sequence([source])
-        if has_rescale and not _uniform(rescale):
+        if rescale_varies:
             group.PixelValueTransformationSequence = Sequence([rescale_item(*rescale[k])])
-        if has_window and not _uniform(window) and window[k][1] is not None:
+        if window_varies and window[k][1] is not None:
             group.FrameVOILUTSequence = Sequence([_item(WindowCenter=window[k][0], WindowWidth=window[k][1])])
         per_frame.append(group)
     out.PerFrameFunctionalGroupsSequence = Sequence(per_frame)

@@ -20,6 +20,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset
 from pydicom.pixels import apply_modality_lut
 from pydicom.uid import (
     UID,
@@ -97,15 +98,14 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
         )
     try:
         with open_source(src) as fh:
-            deflated = _deflated_meta(fh) if kind == "part10" else None
+            deflated = _deflated_meta(fh) if kind == "part10" and _may_be_deflated(head) else None
             if deflated is not None:
                 ds, size = _read_deflated(fh, deflated, stop_before_pixels, name)
             else:
+                ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
                 if not stop_before_pixels:  # the header first: no pixel bytes are read for a file over the limits
-                    start = fh.tell()
-                    check_dicom_size(pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True), name)
-                    fh.seek(start)
-                ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=stop_before_pixels)
+                    check_dicom_size(ds, name)
+                    _read_rest(fh, ds)
                 size = fh.seek(0, io.SEEK_END)
     except DecodedSizeError:
         raise
@@ -119,6 +119,14 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
     if check:
         _check_complete(ds, name, stop_before_pixels)
     return ds
+
+
+def _read_rest(fh: BinaryIO, ds: Dataset) -> None:
+    """Parse the rest of a file into ``ds``: the Pixel Data element and anything after it, from where
+    a ``stop_before_pixels`` parse of the same file left ``fh`` (one parse of the header, not two)."""
+    implicit_vr, little_endian = ds.original_encoding
+    for element in read_dataset(fh, bool(implicit_vr), bool(little_endian)).elements():
+        ds[element.tag] = element
 
 
 @dataclass(frozen=True)
