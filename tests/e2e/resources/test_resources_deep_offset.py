@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import case, delete, literal, select, text, update
 
 from datamint import Api
-from datamint.server.resources import repository
+from datamint.server.resources import positions, repository
 from datamint.server.resources.models import Resource, ResourceTimeCount
 from fixtures.files import image_bytes
 from fixtures.races import Call, N, at_once
@@ -172,6 +172,13 @@ def test_deep_pages_equal_the_ordered_listing_through_deletes_restores_and_purge
 
 def test_an_offset_past_the_end_and_the_default_threshold(server, orgs, monkeypatch):
     mine, _ = orgs
+
+    def summary(offset: int, ascending: bool = False) -> tuple[list, int, bool]:
+        body = mine.page(offset, 10, "exclude", ascending)
+        return body["data"], body["totalCount"], body.get("totalCountCapped", False)
+
+    # an empty page beyond the cap proves nothing: the count is read (default cap and threshold)
+    assert summary(20_000) == ([], 48, False)
     monkeypatch.setattr(repository, "SEEK_FROM_OFFSET", 1)
     body = mine.page(1000, 10, "exclude", False)
     assert (body["data"], body["totalCount"], "totalCountCapped" in body) == ([], 48, False)
@@ -180,6 +187,23 @@ def test_an_offset_past_the_end_and_the_default_threshold(server, orgs, monkeypa
     assert (len(body["data"]), body["totalCount"], body["totalCountCapped"]) == (10, 30, True)
     assert [r["id"] for r in body["data"]] == mine.expected("exclude", False)[20:30]
     assert body["nextCursor"]
+
+    # an empty page: the row just before its offset, located by the same seek, proves the count
+    # is exactly the offset (past the cap); without that row the count is read (capped at 10)
+    sought: list[int] = []
+    seek = positions.seek
+    monkeypatch.setattr(positions, "seek", lambda *args: sought.append(args[-1]) or seek(*args))
+    for ascending in (False, True):
+        for offset, answer, seeks in ((48, ([], 48, False), [48, 47]), (49, ([], 10, True), [49, 48]),
+                                      (20_000, ([], 10, True), [20_000, 19_999])):
+            sought.clear()
+            assert (summary(offset, ascending), sought) == (answer, seeks), (ascending, offset)
+    monkeypatch.setattr(repository, "COUNT_CAP", 48)
+    for offset in (48, 49, 20_000):
+        assert summary(offset) == ([], 48, False), offset
+    monkeypatch.setattr(repository, "COUNT_CAP", 47)
+    assert summary(48) == ([], 48, False)  # exact, one past the cap
+    assert summary(49) == ([], 47, True)
 
 
 def test_counts_hold_under_concurrent_uploads(server, tmp_path, monkeypatch):

@@ -123,7 +123,9 @@ def test_pages_by_offset_and_by_cursor_walk_the_same_rows(orgs):
 
 
 def test_capped_counts_say_at_least_what_the_page_proves(orgs, monkeypatch):
-    """Above the cap the count says "at least"; a deep offset page proves it by itself (no count)."""
+    """Above the cap the count says "at least"; a deep offset page proves it by itself (no count).
+    An empty page proves nothing: the row just before its offset makes the count exactly the
+    offset (even past the cap); without that row the count is read (exact, or the cap)."""
     from datamint.server.resources import repository
 
     org, _ = orgs
@@ -139,6 +141,24 @@ def test_capped_counts_say_at_least_what_the_page_proves(orgs, monkeypatch):
         assert page(limit=1, **extra) == (2, True, 1)
         assert page(limit=2, offset=matches - 3, **extra) == (matches - 1, True, 2)
         assert page(limit=5, offset=matches - 1, **extra) == (matches, True, 1)
-        assert page(limit=5, offset=matches, **extra) == (matches, True, 0)  # "at least" the offset
+        assert page(limit=5, offset=matches, **extra) == (matches, False, 0)  # row matches - 1 exists: exact
+        assert page(limit=5, offset=matches + 1, **extra) == (2, True, 0)  # counted: more than the cap
+        assert page(limit=5, offset=20_000, **extra) == (2, True, 0)
         first = org.http.get("/resources", params={"limit": matches - 1, **extra}).json()
         assert page(limit=5, after=first["nextCursor"], **extra) == (1, False, 1)
+        # with a cursor, the page and the count start at the cursor: an offset proves nothing
+        one = org.http.get("/resources", params={"limit": 1, **extra}).json()
+        assert page(limit=5, after=one["nextCursor"], offset=100, **extra) == (matches - 1, True, matches - 1)
+        last = org.http.get("/resources", params={"limit": matches, **extra}).json()
+        assert page(limit=5, after=last["nextCursor"], **extra) == (0, False, 0)
+        assert page(limit=5, after=last["nextCursor"], offset=20_000, **extra) == (0, False, 0)
+    by_name = {"order_field": "filename", "order_by_asc": "true"}  # ids alone from another index
+    assert page(limit=5, offset=6, **by_name) == (6, False, 0)
+    assert page(limit=5, offset=7, **by_name) == (2, True, 0)
+
+    monkeypatch.setattr(repository, "COUNT_CAP", 6)  # every count below or at the cap: always exact
+    for extra in ({}, {"tags": tags}):
+        matches = 4 if extra else 6
+        for offset in (matches, matches + 1, 7, 20_000):
+            assert page(limit=5, offset=offset, **extra) == (matches, False, 0), (extra, offset)
+        assert page(limit=5, offset=matches - 1, **extra) == (matches, False, 1)

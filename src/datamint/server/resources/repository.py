@@ -210,6 +210,51 @@ def _tagged_keys(customer_id: str, f: ResourceFilters, after: tuple[datetime, st
     return union_all(*parts)
 
 
+def _keyset(f: ResourceFilters, after: tuple[datetime, str] | None) -> list[ColumnElement[bool]]:
+    """The rows past the ``after`` cursor in the listing's order (no condition without one)."""
+    if after is None:
+        return []
+    position = tuple_(Resource.created_at, Resource.id)
+    return [position > tuple_(*after) if f.ascending else position < tuple_(*after)]
+
+
+def _page_keys(session: Session, customer_id: str, f: ResourceFilters, extra: Sequence[ColumnElement[bool]],
+               after: tuple[datetime, str] | None, start: int, limit: int) -> list[tuple[datetime | None, str]]:
+    """``(created_at, id)`` of at most ``limit`` rows of the listing from position ``start`` on
+    (counted from the ``after`` cursor when there is one): located by the time counts when
+    :func:`_seekable`, read from the tag index when :func:`_tags_alone`, else the ordering index
+    walked for ids (``created_at`` is ``None`` when the listing is ordered by another column)."""
+    sought = _sought_page(session, customer_id, f, start, limit) if (
+        after is None and _seekable(f, extra, start)) else None
+    if sought is not None:
+        return list(sought)  # (typed as the other branches' rows)
+    if _tags_alone(f, extra):
+        direction = (lambda c: c.asc()) if f.ascending else (lambda c: c.desc())
+        ids = _tagged_keys(customer_id, f, after, start + limit).order_by(
+            direction(literal_column("created_at")), direction(literal_column("id")))
+        return [(created_at, rid) for created_at, rid in session.execute(ids.offset(start).limit(limit))]
+    column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
+    order = [column.asc() if f.ascending else column.desc(),
+             Resource.id.asc() if f.ascending else Resource.id.desc()]
+    # (created_at, id) when the listing is ordered by created_at (its index holds both: the cursor
+    # of the next page comes with the ids); other orders read their ids alone from their index.
+    keyed = (Resource.created_at if f.order_field == "created_at" else literal(None), Resource.id)
+    query = select(*keyed).where(*_conditions(customer_id, f), *extra, *_keyset(f, after)).order_by(*order)
+    return [(created_at, rid) for created_at, rid in session.execute(query.offset(start).limit(limit))]
+
+
+def _capped_count(session: Session, customer_id: str, f: ResourceFilters, extra: Sequence[ColumnElement[bool]],
+                  after: tuple[datetime, str] | None) -> int:
+    """How many rows the listing has (from the ``after`` cursor on), counted up to
+    ``COUNT_CAP + 1``: from the tag index when :func:`_tags_alone`, else from the resources."""
+    if _tags_alone(f, extra):
+        rows = select(literal(1)).select_from(_tagged_keys(customer_id, f, after).subquery())
+    else:
+        rows = select(literal(1)).select_from(Resource).where(
+            *_conditions(customer_id, f, tags_first=True), *extra, *_keyset(f, after))
+    return session.scalar(select(func.count()).select_from(rows.limit(COUNT_CAP + 1).subquery())) or 0
+
+
 def list_resources(session: Session, customer_id: str, f: ResourceFilters, offset: int, limit: int,
                    extra: Sequence[ColumnElement[bool]] = (),
                    after: tuple[datetime, str] | None = None) -> ListingPage:
@@ -224,6 +269,13 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
     resources as JSON, by primary key (:mod:`.wire_json`). A listing filtered by tags alone reads
     its count and page ids from the tag index (:func:`_tagged_keys`).
 
+    What the page proves spares the count: a page that ends beyond the cap proves the count is
+    capped (``totalCount`` is then where the page ends). An empty page at an offset proves nothing
+    by itself, but when the row just before the offset exists (read like the page, the same seek
+    included) the count is exactly the offset, even beyond the cap. Otherwise the count is read,
+    up to the cap; capped, ``totalCount`` is the cap (or where a page beyond it ends). With
+    ``after`` the page, the count and its lower bound start at the cursor (``offset`` is unused).
+
     Args:
         extra: Further conditions (e.g. "has no annotation") added by callers.
         after: Keyset position (only with ``order_field`` ``created_at``).
@@ -234,43 +286,19 @@ def list_resources(session: Session, customer_id: str, f: ResourceFilters, offse
         # offset or a page of 5,000 passes jit_above_cost, and compiling them (10 to 100 ms) would
         # cost more than running them.
         session.execute(text("SET LOCAL jit = off"))
-    sought = _sought_page(session, customer_id, f, start, limit) if (
-        after is None and _seekable(f, extra, start)) else None
-    if sought is not None:
-        page_keys = sought
-        count = select(literal(1)).select_from(Resource).where(*_conditions(customer_id, f))
-    elif _tags_alone(f, extra):
-        keys = _tagged_keys(customer_id, f, after)
-        count = select(literal(1)).select_from(keys.subquery())
-        direction = (lambda c: c.asc()) if f.ascending else (lambda c: c.desc())
-        ids = _tagged_keys(customer_id, f, after, start + limit).order_by(
-            direction(literal_column("created_at")), direction(literal_column("id")))
-        page_keys = [(created_at, rid) for created_at, rid in session.execute(ids.offset(start).limit(limit))]
-    else:
-        conds = [*_conditions(customer_id, f), *extra]
-        count_conds = [*_conditions(customer_id, f, tags_first=True), *extra]
-        column = ORDER_COLUMNS.get(f.order_field, Resource.created_at)
-        if after is not None:
-            position = tuple_(Resource.created_at, Resource.id)
-            seek = position > tuple_(*after) if f.ascending else position < tuple_(*after)
-            conds.append(seek)
-            count_conds.append(seek)
-        count = select(literal(1)).select_from(Resource).where(*count_conds)
-        order = [column.asc() if f.ascending else column.desc(),
-                 Resource.id.asc() if f.ascending else Resource.id.desc()]
-        # (created_at, id) when the listing is ordered by created_at (its index holds both: the cursor
-        # of the next page comes with the ids); other orders read their ids alone from their index.
-        keyed = (Resource.created_at if f.order_field == "created_at" else literal(None), Resource.id)
-        page_keys = [(created_at, rid) for created_at, rid in
-                     session.execute(select(*keyed).where(*conds).order_by(*order).offset(start).limit(limit))]
+    page_keys = _page_keys(session, customer_id, f, extra, after, start, limit)
     page_ids = [rid for _, rid in page_keys]
-    # A page that ends beyond the cap proves the count is capped: a deep offset page counts nothing.
-    counted = start + len(page_ids) if start + len(page_ids) > COUNT_CAP else (
-        session.scalar(select(func.count()).select_from(count.limit(COUNT_CAP + 1).subquery())) or 0)
+    if page_ids and start + len(page_ids) > COUNT_CAP:
+        counted, capped = start + len(page_ids), True  # the rows up to the page's end exist
+    elif not page_ids and start and _page_keys(session, customer_id, f, extra, after, start - 1, 1):
+        counted, capped = start, False  # row start - 1 exists and row start does not: exact, even past the cap
+    else:
+        counted = _capped_count(session, customer_id, f, extra, after)
+        capped = counted > COUNT_CAP
     found = wire_json.resources_json(session, page_ids)
     shown = [rid for rid in page_ids if rid in found]
-    capped = counted > COUNT_CAP
-    total = max(COUNT_CAP, offset + len(shown)) if capped else counted
+    # capped: "at least" the cap, or the rows up to the page's end (an empty page proves none)
+    total = max(COUNT_CAP, start + len(shown) if shown else 0) if capped else counted
     following = None
     if len(shown) == limit and f.order_field == "created_at":
         following = (dict((rid, created_at) for created_at, rid in page_keys)[shown[-1]], shown[-1])

@@ -185,7 +185,8 @@ def _true(value: str | None, name: str = "bypass_inbox") -> bool:
 def list_resources(request: Request, session: SessionDep, me: CurrentUser, page: PageDep) -> Response:
     """Resources of your organization with the filters of wire §4.2, newest first by default.
 
-    ``totalCount`` is exact up to 10,000 matches (then ``totalCountCapped: true``); ``after=<nextCursor>``
+    ``totalCount`` is exact up to 10,000 matches (above, "at least" with ``totalCountCapped: true``,
+    except an empty page just past the end: its offset is the exact count); ``after=<nextCursor>``
     pages on through the index (keyset), ``offset`` stays for clients that page by offset. The
     database writes the resources' JSON; the body is sent as it is."""
     filters = service.parse_filters(session, me, _list_params(request))

@@ -161,7 +161,8 @@ def list_resources(session: Session, me: Principal, f: ResourceFilters, offset: 
     """A page of resources matching ``f`` as the list envelope's JSON.
 
     ``totalCount`` is exact up to ``repository.COUNT_CAP`` matches; above, it is a lower bound
-    and ``totalCountCapped`` is true. ``nextCursor`` (listings ordered by ``created_at``) pages
+    and ``totalCountCapped`` is true (unless an empty page's offset is proved to be the exact
+    count: :func:`.repository.list_resources`). ``nextCursor`` (listings ordered by ``created_at``) pages
     on with ``after=`` at the same cost for every page. The resources' JSON is written by the
     database (:mod:`.wire_json`).
     """
