@@ -107,6 +107,22 @@ def test_a_bad_file_fails_alone_and_leaves_nothing(server):
     assert _blobs(server) == blobs + 2
 
 
+def test_the_manifest_type_decides_when_it_differs_from_the_parts(server):
+    """A file is checked against the type its manifest entry declares, not its part's Content-Type."""
+    names = [f"{uuid.uuid4().hex}.bin" for _ in range(2)]
+    content = b"plain bytes, no signature of any format" * 4
+    parts = [("resources", (name, content, "application/octet-stream")) for name in names]
+    manifest = [{"mimetype": "application/octet-stream"}, {"mimetype": "application/dicom"}]
+    answer = httpx.post(f"{server.url}/resources/batch", headers={"apikey": server.admin_key}, files=parts,
+                        data={"files": json.dumps(manifest)}, timeout=60)
+    items = answer.json()["items"]
+    assert [i["status"] for i in items] == [201, 415], items
+    assert items[0]["resource"]["mimetype"] == "application/octet-stream"
+    assert items[1]["error"]["code"] == "unsupported_media_type" and names[1] in items[1]["error"]["message"]
+    assert "application/dicom" in items[1]["error"]["message"]
+    assert _count(server, Resource, Resource.filename == names[1]) == 0
+
+
 def test_a_batch_without_a_key_is_refused_before_its_body(server):
     answer = send_head_only(server.url, "POST", "/resources/batch",
                             {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(HUGE)})

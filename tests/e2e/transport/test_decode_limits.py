@@ -121,6 +121,24 @@ def test_the_issues_bombs_are_refused_with_the_default_limits(server: LiveServer
     assert blobs(server) == stored
 
 
+def test_batch_files_are_checked_against_the_servers_limits(limited: LiveServer) -> None:
+    """A batch's files are checked (in a worker thread) with this server's small limits, not the
+    defaults: the one just over refused alone, the one at the limit stored."""
+    with http(limited) as client:
+        before, stored = resource_count(client), blobs(limited)
+        parts = [("resources", ("over.dcm", native_dicom(512, 513), "application/dicom")),
+                 ("resources", ("at.dcm", native_dicom(512, 512), "application/dicom"))]
+        answer = client.post("/resources/batch", files=parts)
+        assert answer.status_code == 200, answer.text
+        items = answer.json()["items"]
+        assert [i["status"] for i in items] == [413, 201], items
+        assert items[0]["error"]["code"] == "decoded_size_limit"
+        assert "(setting DATAMINT_SERVER_MAX_FRAME_PIXELS)" in items[0]["error"]["message"]
+        assert items[1]["resource"]["metadata"]["width"] == 512
+        assert resource_count(client) == before + 1
+    assert len(blobs(limited)) == len(stored) + 1
+
+
 def test_each_limit_refuses_just_over_and_serves_just_at_it(limited: LiveServer) -> None:
     with http(limited) as client:
         before, stored = resource_count(client), blobs(limited)
