@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from datamint.server.common.http import content_disposition
+from datamint.server.common.http import FastJSONResponse, content_disposition
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
@@ -62,11 +62,16 @@ def delete_dataset(dataset_id: str, session: UnitOfWork, me: CurrentUser) -> Res
     return Response(status_code=204)
 
 
-@router.get("/{dataset_id}/resources")
+@router.get("/{dataset_id}/resources", responses={200: {
+    "description": "A bare JSON array of resources",
+    "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}})
 def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser,
-                          version: VersionQuery = None) -> list[dict[str, Any]]:
-    """The dataset's resources now, or those of one version (with their ``sha256``); a bare array."""
-    return service.dataset_resources(session, me, dataset_id, version)
+                          version: VersionQuery = None) -> Response:
+    """The dataset's resources now (the body of ``GET /projects/{id}/resources``, written by the
+    database), or those of one version (with their ``sha256``); a bare array."""
+    if version in (None, ""):
+        return Response(service.live_resources_json(session, me, dataset_id), media_type="application/json")
+    return FastJSONResponse(service.version_resources(session, me, dataset_id, str(version)))
 
 
 @router.post("/{dataset_id}/resources")

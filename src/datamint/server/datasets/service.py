@@ -282,13 +282,17 @@ def delete_unused_blobs_after_commit(session: Session, database: Database, store
         unit_of_work.after_commit(session, run)
 
 
-def dataset_resources(session: Session, me: Principal, dataset_id: str, version: str | None) -> list[dict[str, Any]]:
-    """The resources of the dataset now (``version`` omitted) or of one version, with ``sha256``."""
-    dataset, project = visible_dataset(session, me, dataset_id)
-    if version in (None, ""):
+def live_resources_json(session: Session, me: Principal, dataset_id: str) -> bytes:
+    """The resources of the dataset now (its project's live resources), as the JSON text of a bare
+    array: the body of ``GET /projects/{id}/resources``."""
+    _, project = visible_dataset(session, me, dataset_id)
+    return membership.project_resources_json(session, me, project.id)
 
-        return membership.project_resources(session, me, project.id)
-    frozen = resolve_version(session, dataset, str(version))
+
+def version_resources(session: Session, me: Principal, dataset_id: str, version: str) -> list[dict[str, Any]]:
+    """The resources of one version of the dataset, as frozen, with their ``sha256``."""
+    dataset, _ = visible_dataset(session, me, dataset_id)
+    frozen = resolve_version(session, dataset, version)
     return [{**r.data, "sha256": r.sha256} for r in repo.version_resources(session, frozen.id)]
 
 

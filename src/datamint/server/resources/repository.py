@@ -435,6 +435,13 @@ def project_resources(session: Session, project_id: str) -> Sequence[Resource]:
                            .order_by(Resource.created_at, Resource.id)).all()
 
 
+def project_resource_ids(session: Session, project_id: str) -> list[str]:
+    """The ids of the live resources of a project, in the order of :func:`project_resources`."""
+    return list(session.scalars(select(Resource.id).join(ProjectResource, ProjectResource.resource_id == Resource.id)
+                                .where(ProjectResource.project_id == project_id, Resource.deleted.is_(False))
+                                .order_by(Resource.created_at, Resource.id)))
+
+
 # -- users --------------------------------------------------------------------------------------
 
 def user_names(session: Session, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -320,12 +320,21 @@ def download_frame(resource_id: str, frame_index: int, session: SessionDep, me: 
     return Response(frames.render_frame(store, resource, frame_index), media_type="image/png")
 
 
-@project_router.get("/{project_id}/resources")
+#: The body of ``GET /projects/{id}/resources`` for the OpenAPI document: the route sends text the
+#: database wrote, so no response model describes it.
+_RESOURCE_ARRAY = {200: {"description": "A bare JSON array of resources (the objects of GET /resources' data)",
+                        "content": {"application/json": {"schema": {"type": "array",
+                                                                    "items": {"type": "object"}}}}}}
+
+
+@project_router.get("/{project_id}/resources", responses=_RESOURCE_ARRAY)
 def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser, label_status: str | None = None,
-                          label_set: str = "ground-truth") -> list[dict[str, Any]]:
-    """Every live resource of a project, as a bare JSON array (``label_status`` filters on the
-    resources' label status in ``label_set``)."""
-    return membership.project_resources(session, me, check_uuid(project_id, "project"), label_status, label_set)
+                          label_set: str = "ground-truth") -> Response:
+    """Every live resource of a project, oldest first, as a bare JSON array (``label_status``
+    filters on the resources' label status in ``label_set``). The database writes the resources'
+    JSON; the body is sent as it is."""
+    body = membership.project_resources_json(session, me, check_uuid(project_id, "project"), label_status, label_set)
+    return Response(body, media_type="application/json")
 
 
 @project_router.post("/{project_id}/resources")

@@ -1,0 +1,123 @@
+"""Project listing latency: how long does ``GET /projects/{id}/resources`` (every live resource of a
+project as one bare JSON array, an annotation worklist) take for a project of ``--rows`` resources?
+
+Creates a server in a temporary folder (SQLite, or ``--database-url`` for PostgreSQL: a fresh
+database is created there and dropped afterwards), creates two projects through the API, inserts
+``--rows`` resource rows (metadata, two tags each, 1% deleted, one ``created_at`` per second,
+oldest first) straight into the database with their memberships of the first project (every tenth
+resource is in the second project too, so its ``projects`` lists two) and checks the row counts,
+then times the route through the ASGI app (no network): best and median of ``--repeat`` runs
+after one warm-up, checking every answer (status, the live resources oldest first, the fields of
+one). Prints one line: the rows, the time the inserts took, the body's size, best and median.
+
+usage: python benchmarks/project_resources.py [--rows 20000] [--repeat 5]
+                                              [--database-url postgresql+psycopg://root@127.0.0.1/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import func, insert, select
+
+sys.path.insert(0, str(Path(__file__).parent))
+from list_resources import database  # noqa: E402 - the listing benchmark's temporary database
+
+
+def fill(app, me, project: str, second: str, rows: int) -> tuple[list[str], float]:  # type: ignore[no-untyped-def]
+    """Insert the rows, oldest first (row ``i`` was created ``rows - i`` seconds ago), in
+    transactions of 1,000; the live ids in the route's order, and the seconds the inserts took."""
+    from datamint.server.db.base import utcnow
+    from datamint.server.resources.models import ProjectResource, Resource, ResourceTag
+
+    db, now, rng = app.state.database, utcnow(), random.Random(0)
+    live: list[str] = []
+    inserting = 0.0
+    for first in range(0, rows, 1000):
+        batch, tags, members = [], [], []
+        for i in range(first, min(rows, first + 1000)):
+            rid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            deleted = i % 100 == 0
+            batch.append(dict(id=rid, customer_id=me.customer_id, storage="DicomResource", location=f"x/{rid}",
+                              filename=f"f{i}.dcm", mimetype="application/dicom", size=1000 + i,
+                              status="published", published=True, published_by=me.email,
+                              published_on=now - timedelta(seconds=rows - i) / 2,
+                              modality=rng.choice(("CT", "MR", "US")), file_metadata={"width": 512, "rows": i},
+                              upload_channel=f"ch{i % 50}", upload_mechanism="api", series_uid=f"1.2.{i}",
+                              created_at=now - timedelta(seconds=rows - i), created_by=me.email,
+                              created_by_id=me.user_id, deleted=deleted))
+            tags += [dict(resource_id=rid, tag=f"t{i % 20}", position=0), dict(resource_id=rid, tag="all", position=1)]
+            members.append(dict(project_id=project, resource_id=rid, added_by=me.email))
+            if i % 10 == 0:
+                members.append(dict(project_id=second, resource_id=rid, added_by=me.email))
+            if not deleted:
+                live.append(rid)
+        started = time.perf_counter()
+        with db.transaction() as session:
+            session.execute(insert(Resource), batch)
+            session.execute(insert(ResourceTag), tags)
+            session.execute(insert(ProjectResource), members)
+        inserting += time.perf_counter() - started
+    with db.transaction() as session:
+        count = session.scalar(select(func.count()).select_from(ProjectResource)
+                               .where(ProjectResource.project_id == project))
+    assert count == rows, f"inserted {count} memberships, expected {rows}"
+    if db.dialect == "postgresql":  # what autovacuum does after a bulk insert
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM (ANALYZE)"))
+    return live, inserting
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument("--rows", type=int, default=20_000, help="resources in the project (default 20,000)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs (after one warm-up): best and median")
+    parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite in a temp folder)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    from fastapi.testclient import TestClient
+
+    from datamint.server.app import create_app
+    from datamint.server.auth.service import authenticate
+    from datamint.server.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix="datamint-bench-project-") as tmp, database(args.database_url, tmp) as url:
+        app = create_app(Settings(data_dir=Path(tmp) / "data", database_url=url, admin_api_key="dmk_bench_project",
+                                  mlflow_warmup=False))
+        with app.state.database.transaction() as session:
+            me = authenticate(session, "dmk_bench_project")
+        with TestClient(app, headers={"apikey": "dmk_bench_project"}) as client:
+            project, second = (client.post("/projects", json={"name": name, "description": "bench"}).json()["id"]
+                               for name in ("worklist", "other"))
+            live, inserting = fill(app, me, project, second, args.rows)
+            times, size = [], 0
+            for run in range(args.repeat + 1):
+                started = time.perf_counter()
+                response = client.get(f"/projects/{project}/resources")
+                elapsed = time.perf_counter() - started
+                if run:
+                    times.append(elapsed)
+                assert response.status_code == 200, response.text[:300]
+                body = json.loads(response.content)
+                assert [r["id"] for r in body] == live, "not the live resources, oldest first"
+                assert body[0]["tags"] == ["t1", "all"] and len(body[9]["projects"]) == 2, body[0]
+                size = len(response.content)
+        app.state.database.dispose()
+        print(f"project resources ({app.state.database.dialect}): {args.rows} resources, {len(live)} live "
+              f"(inserted in {inserting:.1f} s), body {size / 1e6:.1f} MB | best {min(times) * 1000:.0f} ms | "
+              f"median {statistics.median(times) * 1000:.0f} ms ({args.repeat} runs)")
+
+
+if __name__ == "__main__":
+    main()
