@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Select,
     and_,
     exists,
     func,
@@ -428,18 +429,21 @@ def remove_from_project(session: Session, project_id: str, resource_ids: Sequenc
         session.delete(row)
 
 
+def _project_live(project_id: str, what: Any) -> Select[Any]:
+    """``what`` of the live resources of a project, oldest first (ties by id)."""
+    return (select(what).join(ProjectResource, ProjectResource.resource_id == Resource.id)
+            .where(ProjectResource.project_id == project_id, Resource.deleted.is_(False))
+            .order_by(Resource.created_at, Resource.id))
+
+
 def project_resources(session: Session, project_id: str) -> Sequence[Resource]:
     """The live resources of a project, oldest first."""
-    return session.scalars(select(Resource).join(ProjectResource, ProjectResource.resource_id == Resource.id)
-                           .where(ProjectResource.project_id == project_id, Resource.deleted.is_(False))
-                           .order_by(Resource.created_at, Resource.id)).all()
+    return session.scalars(_project_live(project_id, Resource)).all()
 
 
 def project_resource_ids(session: Session, project_id: str) -> list[str]:
     """The ids of the live resources of a project, in the order of :func:`project_resources`."""
-    return list(session.scalars(select(Resource.id).join(ProjectResource, ProjectResource.resource_id == Resource.id)
-                                .where(ProjectResource.project_id == project_id, Resource.deleted.is_(False))
-                                .order_by(Resource.created_at, Resource.id)))
+    return list(session.scalars(_project_live(project_id, Resource.id)))
 
 
 # -- users --------------------------------------------------------------------------------------
