@@ -9,6 +9,7 @@ data holds as many bytes (or frames) as the image attributes announce.
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -30,14 +31,14 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from ._sources import Source, open_source, read_head, source_name
+from ._sources import Source, is_pathlike, open_source, read_head, source_name
 from .dicom_raw import plain_value
 from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
 from .sniff import detect_dicom
 
 __all__ = ["CheckedHeader", "check_dicom_size", "check_pixel_data", "first_number", "frame_item", "frame_value",
-           "modality_values", "number_of_frames", "read_checked_header", "read_dicom"]
+           "modality_values", "number_of_frames", "read_checked_header", "read_dicom", "read_dicom_header"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -45,6 +46,8 @@ _TRY = "; the file is probably truncated or damaged: re-export or re-copy it fro
 #: Inflated bytes of a deflated data set allowed beyond its pixel data (its other elements).
 HEADER_BUDGET = 16 * 1024 * 1024
 _CHUNK = 1 << 20
+#: Bytes :func:`read_dicom_header` reads at once: most headers end (at the pixel data) within them.
+HEADER_READ = 64 * 1024
 
 
 def number_of_frames(ds: Dataset) -> int:
@@ -119,6 +122,41 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
     if check:
         _check_complete(ds, name, stop_before_pixels)
     return ds
+
+
+def read_dicom_header(src: Source) -> Dataset:
+    """Read a DICOM header (no pixels), as ``read_dicom(src, stop_before_pixels=True, check=False)``
+    does, parsed from one read of the first :data:`HEADER_READ` bytes when the header ends within them.
+
+    pydicom asks a file for its position at every element (a system call each on a real file); in
+    memory that is free, and the header costs about a third less CPU. A header that does not end
+    within those bytes, a deflated file, or one the parse fails on, is read by :func:`read_dicom`
+    (which also raises its errors).
+
+    Args:
+        src: The file's bytes, a path, or a binary file object (left where it was).
+
+    Returns:
+        The data set, without pixel data.
+
+    Raises:
+        UnsupportedFormatError, CorruptFileError: As :func:`read_dicom`.
+    """
+    head = read_head(src, HEADER_READ)
+    kind = detect_dicom(head[:1024]) if head else None
+    if kind is not None and not (kind == "part10" and _may_be_deflated(head)):
+        fh = io.BytesIO(head)
+        try:
+            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - read_dicom below reads the file again and says what is wrong
+            ds = None
+        # Complete when the parse stopped before the end of what was read (at the pixel data), or
+        # when what was read is the whole file.
+        if ds is not None and (fh.tell() < len(head) or len(head) < HEADER_READ):
+            ds.filename = os.fspath(src) if is_pathlike(src) else getattr(src, "name", None)  # as from the file
+            ensure_file_meta(ds)
+            return ds
+    return read_dicom(src, stop_before_pixels=True, check=False)
 
 
 def _read_rest(fh: BinaryIO, ds: Dataset) -> None:

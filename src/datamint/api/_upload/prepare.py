@@ -50,7 +50,7 @@ from datamint.imaging import (
     sniff_mimetype,
 )
 from datamint.imaging._sources import read_head
-from datamint.imaging.dicom_io import write_dicom_bytes
+from datamint.imaging.dicom_io import read_dicom_header, write_dicom_bytes
 from datamint.imaging.metadata import laterality_tag
 
 _LOG = logging.getLogger("datamint.upload")
@@ -194,7 +194,7 @@ def read_headers(inputs: Sequence[UploadInput]) -> None:
         if item.sniffed == DICOM and not item.header_read:
             item.header_read = True
             try:
-                item.header = read_dicom(item.source, stop_before_pixels=True, check=False)
+                item.header = read_dicom_header(item.source)
             except ValueError as exc:
                 _LOG.warning("%s looks like DICOM but its header cannot be read (%s); sending it as is",
                              item.name, exc)
@@ -246,8 +246,10 @@ def plan_units(inputs: Sequence[UploadInput], assemble: bool) -> list[UploadUnit
 
 def mung(path: str, rule: MungRule) -> str:
     """The file name for ``path`` under a ``mung_filename`` rule (see the module docstring)."""
+    if rule is None:
+        return os.path.basename(path)
     parts = [p for p in PurePath(path).parts if p not in (PurePath(path).anchor, "")]
-    if rule is None or not parts:
+    if not parts:
         return os.path.basename(path)
     if rule == "all":
         return "_".join(parts)
