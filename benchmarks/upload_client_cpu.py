@@ -25,6 +25,7 @@ Prints one line: the file count, the load average, then per tree the median clie
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -81,7 +82,7 @@ def main() -> None:
             print(f"synthesizing {args.series}x{args.slices} slices in {folder} ...", file=sys.stderr)
             ingest.synthesize(folder, args.series, args.slices, 512)
         listing = root / "paths.json"
-        listing.write_text(__import__("json").dumps([str(p) for p in wanted]))
+        listing.write_text(json.dumps([str(p) for p in wanted]))
         key = f"dmk_bench_{uuid.uuid4().hex}"
         (root / "run").mkdir()
         proc, url = ingest.start_server(root / "run" / "server", key)
@@ -101,7 +102,8 @@ def main() -> None:
             proc.wait(60)
     parts = [f"upload client CPU: {len(wanted)} files, {args.rounds} rounds, load {os.getloadavg()[0]:.1f}"]
     for tree in args.trees:
-        parts.append(f"{tree} {statistics.median(cpu[tree]):.3f} ms/file (runs {' '.join(f'{v:.3f}' for v in cpu[tree])}) "
+        runs = " ".join(f"{v:.3f}" for v in cpu[tree])
+        parts.append(f"{tree} {statistics.median(cpu[tree]):.3f} ms/file (runs {runs}) "
                      f"{statistics.median(rate[tree]):.0f} files/s")
     print(" | ".join(parts))
 
