@@ -129,7 +129,8 @@ def read_dicom_header(src: Source) -> Dataset:
     does, parsed from one read of the first :data:`HEADER_READ` bytes when the header ends within them.
 
     pydicom asks a file for its position at every element (a system call each on a real file); in
-    memory that is free, and the header costs about a third less CPU. A header that does not end
+    memory that is free: 0.15 instead of 0.19 ms of CPU for a CT slice's header (0.22 instead of
+    0.30 ms in the header thread of a 1,000-file upload). A header that does not end
     within those bytes, a deflated file, or one the parse fails on, is read by :func:`read_dicom`
     (which also raises its errors).
 
