@@ -45,3 +45,11 @@ class FastJSONResponse(JSONResponse):
             return orjson.dumps(content)
         except TypeError:
             return super().render(content)
+
+
+#: The OpenAPI ``responses`` of a route that sends a bare JSON array of resources as text the
+#: database wrote (no response model describes it): ``GET /projects/{id}/resources`` and the
+#: datasets' listing of the same resources.
+RESOURCE_ARRAY_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "A bare JSON array of resources (the objects of GET /resources' data)",
+    "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}

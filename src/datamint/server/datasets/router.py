@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from datamint.server.common.http import FastJSONResponse, content_disposition
+from datamint.server.common.http import RESOURCE_ARRAY_RESPONSE, FastJSONResponse, content_disposition
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.datasets import download, service, splits
 from datamint.server.datasets import snapshot as snap
@@ -62,9 +62,7 @@ def delete_dataset(dataset_id: str, session: UnitOfWork, me: CurrentUser) -> Res
     return Response(status_code=204)
 
 
-@router.get("/{dataset_id}/resources", responses={200: {
-    "description": "A bare JSON array of resources",
-    "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}})
+@router.get("/{dataset_id}/resources", responses=RESOURCE_ARRAY_RESPONSE)
 def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser,
                           version: VersionQuery = None) -> Response:
     """The dataset's resources now (the body of ``GET /projects/{id}/resources``, written by the

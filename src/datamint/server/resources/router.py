@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from datamint.server import policy
-from datamint.server.common.http import FastJSONResponse, content_disposition
+from datamint.server.common.http import RESOURCE_ARRAY_RESPONSE, FastJSONResponse, content_disposition
 from datamint.server.common.ids import check_uuid
 from datamint.server.common.pagination import PageDep, envelope
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork, VolumeCacheDep
@@ -320,14 +320,7 @@ def download_frame(resource_id: str, frame_index: int, session: SessionDep, me: 
     return Response(frames.render_frame(store, resource, frame_index), media_type="image/png")
 
 
-#: The body of ``GET /projects/{id}/resources`` for the OpenAPI document: the route sends text the
-#: database wrote, so no response model describes it.
-_RESOURCE_ARRAY = {200: {"description": "A bare JSON array of resources (the objects of GET /resources' data)",
-                        "content": {"application/json": {"schema": {"type": "array",
-                                                                    "items": {"type": "object"}}}}}}
-
-
-@project_router.get("/{project_id}/resources", responses=_RESOURCE_ARRAY)
+@project_router.get("/{project_id}/resources", responses=RESOURCE_ARRAY_RESPONSE)
 def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser, label_status: str | None = None,
                           label_set: str = "ground-truth") -> Response:
     """Every live resource of a project, oldest first, as a bare JSON array (``label_status``
