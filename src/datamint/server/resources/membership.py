@@ -92,12 +92,14 @@ def project_resources_json(session: Session, me: Principal, project_id: str, lab
         for keep in LABEL_STATUS_FILTERS:
             wanted = keep(session, project.id, label_set, label_status)
             ids = [rid for rid in ids if rid in wanted]
-    parts: list[str] = []
+    parts: list[bytes] = []  # each chunk encoded at once: the body is held twice at most, not three times
     for start in range(0, len(ids), JSON_CHUNK):
         chunk = ids[start:start + JSON_CHUNK]
         written = wire_json.resources_json(session, chunk)
-        parts.append(",".join(written[rid] for rid in chunk if rid in written))
-    return b"[" + ",".join(part for part in parts if part).encode() + b"]"
+        text = ",".join(written[rid] for rid in chunk if rid in written)
+        if text:
+            parts.append(text.encode())
+    return b"[" + b",".join(parts) + b"]"
 
 
 def list_channels(session: Session, me: Principal, channel_name: str | None, project_name: str | None,
