@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -30,6 +31,15 @@ def connect(url: str, timeout: float = 10) -> socket.socket:
     sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def kernel_buffering_bytes() -> int:
+    """How many bytes a client can push into one loopback connection that the server never reads:
+    the sender's largest send buffer plus the receiver's largest receive buffer (``tcp_wmem`` and
+    ``tcp_rmem`` maxima). Bytes a test counts as "sent" include these, whatever the server does."""
+    def largest(name: str) -> int:
+        return int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[-1])
+    return largest("tcp_wmem") + largest("tcp_rmem")
 
 
 def head(method: str, path: str, headers: dict[str, str]) -> bytes:
