@@ -10,6 +10,7 @@ there and drops it at the end.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -58,8 +59,9 @@ one_backend = pytest.mark.parametrize("server", BACKENDS[:1], indirect=True)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the SDK's config file and cache at a temporary folder for every test."""
+def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the SDK's config file and cache at a temporary folder for every test; remove it after
+    (the SDK caches downloaded resources there: kept, they add up over 2,000 tests)."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("DATAMINT_DATA_DIR", str(home / "datamint"))
@@ -70,7 +72,8 @@ def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
                  "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
-    return home
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager
