@@ -5,6 +5,9 @@ character sets where pydicom's rules differ by VR (those are left to pydicom).""
 
 from __future__ import annotations
 
+import itertools
+import random
+import re
 import warnings
 from typing import Any
 
@@ -19,7 +22,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from datamint.imaging.dicom_raw import plain_value
+from datamint.imaging.dicom_raw import PlainValues, _padded, plain_value
 from datamint.imaging.metadata import jsonable
 
 
@@ -108,3 +111,42 @@ def test_an_absent_element_is_none() -> None:
     ds = _dataset("A", None, False)
     assert plain_value(ds, "SeriesDescription") is None
     assert plain_value(ds, "PatientName") == "A" and isinstance(plain_value(ds, "PatientName"), str)
+
+
+def test_plain_values_reads_each_element_as_plain_value_does() -> None:
+    """``PlainValues`` (each element read once, for the upload's checks, metadata and index) gives
+    :func:`plain_value`'s value for every element of pydicom's test files, asked for twice."""
+    compared = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in _sources():
+            try:
+                ours, theirs = (pydicom.dcmread(path, force=True, stop_before_pixels=True) for _ in range(2))
+            except Exception:  # noqa: BLE001, S112 - files pydicom cannot read are not compared
+                continue
+            values = PlainValues(ours)
+            for tag in list(ours.keys()):
+                keyword = keyword_for_tag(tag)
+                if not keyword:
+                    continue
+                expected = _read(theirs, keyword, plain_value)
+                for _ in range(2):
+                    _assert_same(_read(ours, keyword, lambda _ds, kw: values(kw)), expected, f"{path} {keyword}")
+                compared += 1
+            absent = next(kw for kw in ("SeriesDescription", "FrameTime", "LossyImageCompression")
+                          if kw not in ours)
+            assert values(absent) is None
+    assert compared > 5000
+
+
+#: The regular expression ``_padded`` replaced (2 µs a value): white space or NUL at either end of
+#: a value, or of any of the values of a multi-valued text.
+_PADDED = re.compile(rb"(?:^|\\)[ \t\n\r\x0b\x0c\0]|[ \t\n\r\x0b\x0c\0](?:\\|$)")
+
+
+def test_padding_is_found_as_the_regular_expression_found_it() -> None:
+    pieces = [b"", b"A", b"1.5", b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b"\0", b"\\", b"\\\\", b"x y"]
+    values = {a + b + c for a, b, c in itertools.product(pieces, repeat=3)}
+    values |= {b"".join(random.Random(seed).choices(pieces, k=6)) for seed in range(5000)}
+    for value in values:
+        assert _padded(value) == bool(_PADDED.search(value)), value

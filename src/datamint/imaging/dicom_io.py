@@ -32,7 +32,7 @@ from pydicom.uid import (
 )
 
 from ._sources import Source, is_pathlike, open_source, read_head, source_name
-from .dicom_raw import plain_value
+from .dicom_raw import PlainValues
 from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
 from .sniff import detect_dicom
@@ -50,17 +50,19 @@ _CHUNK = 1 << 20
 HEADER_READ = 64 * 1024
 
 
-def number_of_frames(ds: Dataset) -> int:
+def number_of_frames(ds: Dataset, *, values: PlainValues | None = None) -> int:
     """Return NumberOfFrames as an int.
 
     Args:
         ds: A data set.
+        values: Its :class:`~datamint.imaging.dicom_raw.PlainValues`, when the caller reads other
+            elements of it too (each is then read once).
 
     Returns:
         The number of frames; 1 when the attribute is absent, empty or invalid.
     """
     try:
-        return max(int(plain_value(ds, "NumberOfFrames") or 1), 1)
+        return max(int((values or PlainValues(ds))("NumberOfFrames") or 1), 1)
     except (TypeError, ValueError):
         return 1
 
@@ -177,10 +179,12 @@ class CheckedHeader:
             it was read whole (see :func:`read_checked_header`).
         pixel_offset: Where the Pixel Data element starts in the file (its tag's first byte) when
             the data set lacks it; ``None`` otherwise.
+        values: The data set's plain values, each read once (the checks read some already).
     """
 
     dataset: Dataset
     pixel_offset: int | None
+    values: PlainValues
 
 
 def read_checked_header(src: Source) -> CheckedHeader:
@@ -204,7 +208,7 @@ def read_checked_header(src: Source) -> CheckedHeader:
     head = read_head(src, 1024)
     kind = detect_dicom(head) if head else None
     if kind is None:
-        return CheckedHeader(read_dicom(src, check=True), None)  # its errors say why
+        return _checked_whole(src)  # its errors say why
     try:
         with open_source(src) as fh:
             if kind == "part10" and _may_be_deflated(head) and _deflated_meta(fh) is not None:
@@ -221,15 +225,16 @@ def read_checked_header(src: Source) -> CheckedHeader:
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
         raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
     if element is None:  # not judged from the element's header: the full read decides
-        return CheckedHeader(read_dicom(src, check=True), None)
+        return _checked_whole(src)
     tag, length = element
-    check_dicom_size(ds, name)
+    values = PlainValues(ds)
+    check_dicom_size(ds, name, values=values)
     _check_elements(ds, name, offset)
     ensure_file_meta(ds)
-    _check_complete(ds, name, stop_before_pixels=True)
+    _check_complete(ds, name, stop_before_pixels=True, values=values)
     if tag == 0:  # no pixel data
         _check_image_has_pixels(ds, False, name)
-        return CheckedHeader(ds, None)
+        return CheckedHeader(ds, None, values)
     value_start = offset + (8 if ds.original_encoding[0] else 12)
     if value_start + length > size:
         keyword = pydicom.datadict.keyword_for_tag(tag) or str(pydicom.tag.Tag(tag))
@@ -239,8 +244,14 @@ def read_checked_header(src: Source) -> CheckedHeader:
             filename=name,
         )
     if tag == 0x7FE00010:
-        _check_native_length(ds, length, name)
-    return CheckedHeader(ds, offset)
+        _check_native_length(ds, length, name, values)
+    return CheckedHeader(ds, offset, values)
+
+
+def _checked_whole(src: Source) -> CheckedHeader:
+    """:func:`read_checked_header`'s answer for a file it leaves to ``read_dicom(check=True)``."""
+    ds = read_dicom(src, check=True)
+    return CheckedHeader(ds, None, PlainValues(ds))
 
 
 class _ReadWhole(Exception):
@@ -278,13 +289,14 @@ def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[i
     return tag, length
 
 
-def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
+def check_dicom_size(ds: Dataset, filename: str | None = None, *, values: PlainValues | None = None) -> int:
     """Check the decoded size a DICOM header announces against the decoded-size limits.
 
     Args:
         ds: A data set (its header is enough: Rows, Columns, NumberOfFrames, SamplesPerPixel,
             BitsAllocated).
         filename: For the message.
+        values: Its :class:`~datamint.imaging.dicom_raw.PlainValues`, as for :func:`number_of_frames`.
 
     Returns:
         The decoded size of its pixel data in bytes (0 for an object without Rows/Columns).
@@ -294,12 +306,13 @@ def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
     """
     if "Rows" not in ds and "Columns" not in ds:
         return 0
+    read = values or PlainValues(ds)
     try:
-        rows, columns = int(plain_value(ds, "Rows") or 0), int(plain_value(ds, "Columns") or 0)
-        samples, bits = int(plain_value(ds, "SamplesPerPixel") or 1), int(plain_value(ds, "BitsAllocated") or 8)
+        rows, columns = int(read("Rows") or 0), int(read("Columns") or 0)
+        samples, bits = int(read("SamplesPerPixel") or 1), int(read("BitsAllocated") or 8)
     except (TypeError, ValueError):
         return 0
-    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds), samples=samples, bits=bits,
+    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds, values=read), samples=samples, bits=bits,
                         what="the DICOM image", filename=filename)
 
 
@@ -432,8 +445,10 @@ def _check_elements(ds: Dataset, name: str | None, size: int) -> None:
         )
 
 
-def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool) -> None:
-    missing = [kw for kw in _REQUIRED if not str(plain_value(ds, kw) or "").strip()]
+def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool,
+                    values: PlainValues | None = None) -> None:
+    read = values or PlainValues(ds)
+    missing = [kw for kw in _REQUIRED if not str(read(kw) or "").strip()]
     if missing:
         raise CorruptFileError(
             f"required attribute(s) {', '.join(missing)} are missing or empty; the file is probably "
@@ -470,8 +485,9 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
     """
     if "PixelData" not in ds:
         return
-    _require_pixel_geometry(ds, filename)
-    frames = number_of_frames(ds)
+    read = PlainValues(ds)
+    _require_pixel_geometry(read, filename)
+    frames = number_of_frames(ds, values=read)
     tsyntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)))
     pixels = ds.PixelData or b""
     if tsyntax.is_encapsulated or getattr(ds["PixelData"], "is_undefined_length", False):
@@ -486,12 +502,12 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
                 f"the compressed Pixel Data holds {found} of {frames} frames{_TRY}", filename=filename
             )
         return
-    _check_native_length(ds, len(pixels), filename)
+    _check_native_length(ds, len(pixels), filename, read)
 
 
-def _require_pixel_geometry(ds: Dataset, filename: str | None) -> None:
+def _require_pixel_geometry(read: PlainValues, filename: str | None) -> None:
     """A data set with Pixel Data must say its Rows, Columns and BitsAllocated."""
-    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if plain_value(ds, k) in (None, "")]
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if read(k) in (None, "")]
     if missing:
         raise CorruptFileError(
             f"the file has Pixel Data but no {', '.join(missing)}; it cannot be displayed. Re-export "
@@ -500,16 +516,16 @@ def _require_pixel_geometry(ds: Dataset, filename: str | None) -> None:
         )
 
 
-def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None:
+def _check_native_length(ds: Dataset, length: int, filename: str | None, read: PlainValues) -> None:
     """Native pixel data of ``length`` bytes must hold Rows × Columns × frames × samples × bits."""
-    _require_pixel_geometry(ds, filename)
-    frames = number_of_frames(ds)
-    samples = int(plain_value(ds, "SamplesPerPixel") or 1)
-    rows, columns = int(plain_value(ds, "Rows")), int(plain_value(ds, "Columns"))
+    _require_pixel_geometry(read, filename)
+    frames = number_of_frames(ds, values=read)
+    samples = int(read("SamplesPerPixel") or 1)
+    rows, columns = int(read("Rows")), int(read("Columns"))
     count = rows * columns * frames * samples
-    bits = int(plain_value(ds, "BitsAllocated"))
+    bits = int(read("BitsAllocated"))
     expected = (count + 7) // 8 if bits == 1 else count * (bits // 8)
-    if plain_value(ds, "PhotometricInterpretation") == "YBR_FULL_422":
+    if read("PhotometricInterpretation") == "YBR_FULL_422":
         expected = expected // 3 * 2
     if length < expected:
         raise CorruptFileError(
