@@ -148,17 +148,10 @@ def read_dicom_header(src: Source) -> Dataset:
     head = read_head(src, HEADER_READ)
     kind = detect_dicom(head[:1024]) if head else None
     if kind is not None and not (kind == "part10" and _may_be_deflated(head)):
-        fh = io.BytesIO(head)
-        try:
-            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - read_dicom below reads the file again and says what is wrong
-            ds = None
-        # Complete when the parse stopped before the end of what was read (at the pixel data), or
-        # when what was read is the whole file.
-        if ds is not None and (fh.tell() < len(head) or len(head) < HEADER_READ):
-            ds.filename = os.fspath(src) if is_pathlike(src) else getattr(src, "name", None)  # as from the file
-            ensure_file_meta(ds)
-            return ds
+        parsed = _parse_head(head, kind, src)
+        if parsed is not None:  # else read_dicom below reads the file again and says what is wrong
+            ensure_file_meta(parsed[0])
+            return parsed[0]
     return read_dicom(src, stop_before_pixels=True, check=False)
 
 
@@ -180,11 +173,16 @@ class CheckedHeader:
         pixel_offset: Where the Pixel Data element starts in the file (its tag's first byte) when
             the data set lacks it; ``None`` otherwise.
         values: The data set's plain values, each read once (the checks read some already).
+        header_source: The file's first bytes, holding all of them up to the Pixel Data element,
+            when the header was parsed from them (give them to
+            :func:`~datamint.imaging.dicom_header.index_entry` instead of the file: no second
+            read); ``None`` otherwise.
     """
 
     dataset: Dataset
     pixel_offset: int | None
     values: PlainValues
+    header_source: bytes | None = None
 
 
 def read_checked_header(src: Source) -> CheckedHeader:
@@ -205,19 +203,32 @@ def read_checked_header(src: Source) -> CheckedHeader:
         CorruptFileError, UnsupportedFormatError, DecodedSizeError: As :func:`read_dicom`.
     """
     name = source_name(src)
-    head = read_head(src, 1024)
-    kind = detect_dicom(head) if head else None
-    if kind is None:
-        return _checked_whole(src)  # its errors say why
     try:
         with open_source(src) as fh:
-            if kind == "part10" and _may_be_deflated(head) and _deflated_meta(fh) is not None:
-                # inflated in chunks by read_dicom only
-                raise _ReadWhole()
-            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
-            offset = fh.tell()
-            size = fh.seek(0, io.SEEK_END)
-            element = _pixel_element(fh, ds, offset, size)
+            start = fh.tell()
+            head = fh.read(HEADER_READ)
+            kind = detect_dicom(head[:1024]) if head else None
+            if kind is None:
+                raise _ReadWhole()  # read_dicom's errors say why
+            if kind == "part10" and _may_be_deflated(head[:1024]):
+                fh.seek(start)
+                if _deflated_meta(fh) is not None:
+                    raise _ReadWhole()  # inflated in chunks by read_dicom only
+            parsed = _parse_head(head, kind, src)
+            header_source: bytes | None = head  # holds the bytes up to the pixel data when parsed from them
+            if parsed is not None:
+                ds, offset = parsed
+            else:
+                fh.seek(start)
+                ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
+                offset, header_source = fh.tell() - start, None
+            size = fh.seek(0, io.SEEK_END) - start
+            if offset + 12 <= len(head):
+                element_header = head[offset:offset + 12]
+            else:
+                fh.seek(start + offset)
+                element_header = fh.read(12)
+            element = _pixel_element(element_header, ds, offset, size)
     except _ReadWhole:
         element = None
     except DecodedSizeError:
@@ -245,7 +256,7 @@ def read_checked_header(src: Source) -> CheckedHeader:
         )
     if tag == 0x7FE00010:
         _check_native_length(ds, length, name, values)
-    return CheckedHeader(ds, offset, values)
+    return CheckedHeader(ds, offset, values, header_source)
 
 
 def _checked_whole(src: Source) -> CheckedHeader:
@@ -254,14 +265,36 @@ def _checked_whole(src: Source) -> CheckedHeader:
     return CheckedHeader(ds, None, PlainValues(ds))
 
 
+def _parse_head(head: bytes, kind: str, src: Source) -> tuple[Dataset, int] | None:
+    """The header parsed from the first bytes of ``src`` (``dcmread(stop_before_pixels=True)``) and
+    where it stopped, when it ends within them; ``None`` when it does not or the parse fails (the
+    file is then parsed again, which raises its errors).
+
+    pydicom asks a file for its position at every element (a system call each); in memory that is
+    free, and the bytes read hold the header for the DICOM index too.
+    """
+    fh = io.BytesIO(head)
+    try:
+        ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - the file's own parse says what is wrong
+        return None
+    # Complete when the parse stopped before the end of what was read (at the pixel data), or when
+    # what was read is the whole file.
+    if fh.tell() < len(head) or len(head) < HEADER_READ:
+        ds.filename = os.fspath(src) if is_pathlike(src) else getattr(src, "name", None)  # as from the file
+        return ds, fh.tell()
+    return None
+
+
 class _ReadWhole(Exception):
     """The file is one :func:`read_checked_header` leaves to :func:`read_dicom` (deflated)."""
 
 
-def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[int, int] | None:
-    """The (tag, length) of the pixel data element at ``offset`` — ``(0, 0)`` when the data set
-    ends there — or ``None`` when the element's header cannot decide the checks (big-endian,
-    deflated or compressed pixel data, undefined length, elements after the pixel data)."""
+def _pixel_element(header: bytes, ds: Dataset, offset: int, size: int) -> tuple[int, int] | None:
+    """The (tag, length) of the pixel data element at ``offset`` (``header``: the file's 12 bytes
+    from there, fewer at its end) — ``(0, 0)`` when the data set ends there — or ``None`` when the
+    element's header cannot decide the checks (big-endian, deflated or compressed pixel data,
+    undefined length, elements after the pixel data)."""
     implicit, little = ds.original_encoding
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -269,8 +302,6 @@ def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[i
         return None
     if offset >= size:
         return (0, 0) if offset == size else None
-    fh.seek(offset)
-    header = fh.read(12)
     if len(header) < 8:
         return None
     tag = int.from_bytes(header[0:2], "little") << 16 | int.from_bytes(header[2:4], "little")
@@ -427,12 +458,11 @@ def _check_elements(ds: Dataset, name: str | None, size: int) -> None:
     if len(ds) == 0:
         raise CorruptFileError(f"no DICOM data element could be read{_TRY}", filename=name)
     last_end = 0
-    for tag in list(ds.keys()):
-        raw: Any = ds.get_item(tag)
-        if not isinstance(raw, RawDataElement) or raw.length == 0xFFFFFFFF:
+    for raw in ds.values():  # as stored: a deferred element (no value) is not converted, as get_item would
+        if not isinstance(raw, RawDataElement) or raw.length == 0xFFFFFFFF or raw.value is None:
             continue
         if isinstance(raw.value, bytes) and len(raw.value) < raw.length:
-            keyword = pydicom.datadict.keyword_for_tag(tag) or str(raw.tag)
+            keyword = pydicom.datadict.keyword_for_tag(raw.tag) or str(raw.tag)
             raise CorruptFileError(
                 f"element {keyword} {raw.tag} announces {raw.length} bytes but the file ends after "
                 f"{len(raw.value)}{_TRY}",

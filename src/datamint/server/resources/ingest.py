@@ -179,7 +179,8 @@ def analyse(source: str | BinaryIO, filename: str,
         if mimetype == DICOM:  # one parse (header only) serves the check, the metadata and the DICOM index
             checked = read_checked_header(source)
             metadata = dicom_metadata(checked.dataset, values=checked.values)
-            entry = index_entry(checked.dataset, source, checked.pixel_offset, values=checked.values)
+            entry = index_entry(checked.dataset, checked.header_source or source, checked.pixel_offset,
+                                values=checked.values)
         else:
             validate_content(source, mimetype)
             try:
