@@ -42,6 +42,7 @@ __all__ = ["CheckedHeader", "check_dicom_size", "check_pixel_data", "first_numbe
            "modality_values", "number_of_frames", "read_checked_header", "read_dicom", "read_dicom_header"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+_PIXEL_TAG_SET = frozenset(_PIXEL_TAGS)
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _TRY = "; the file is probably truncated or damaged: re-export or re-copy it from the source system"
 #: Inflated bytes of a deflated data set allowed beyond its pixel data (its other elements).
@@ -300,7 +301,7 @@ def _not_group_2(tag: int, vr: str | None, length: int) -> bool:
 
 
 def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
-    return tag in _PIXEL_TAGS
+    return tag in _PIXEL_TAG_SET  # a set: a tuple compares the tag with each (BaseTag.__eq__ is Python)
 
 
 def _parse_plain_part10(fh: io.BytesIO, head: bytes) -> FileDataset | None:
