@@ -9,6 +9,7 @@ import itertools
 import random
 import re
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pydicom
@@ -44,8 +45,9 @@ def _sources() -> list[str]:
     return sorted(p for p in get_testdata_files() if not p.endswith((".py", ".json", ".txt", ".gz", ".zip")))
 
 
-def test_every_element_of_pydicom_test_files_reads_as_pydicom_reads_it() -> None:
-    compared = read_raw = 0
+def _sample_elements() -> Iterator[tuple[str, Dataset, Dataset, int, str]]:
+    """Every element of pydicom's test files: (file, a data set read from it, another read of it,
+    the element's tag and keyword); warnings ignored, files pydicom cannot read left out."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for path in _sources():
@@ -55,12 +57,17 @@ def test_every_element_of_pydicom_test_files_reads_as_pydicom_reads_it() -> None
                 continue
             for tag in list(ours.keys()):
                 keyword = keyword_for_tag(tag)
-                if not keyword:
-                    continue
-                mine = _read(ours, keyword, plain_value)
-                _assert_same(mine, _read(theirs, keyword, Dataset.get), f"{path} {keyword}")
-                compared += 1
-                read_raw += isinstance(ours.get_item(tag), RawDataElement)  # not converted by pydicom
+                if keyword:
+                    yield path, ours, theirs, tag, keyword
+
+
+def test_every_element_of_pydicom_test_files_reads_as_pydicom_reads_it() -> None:
+    compared = read_raw = 0
+    for path, ours, theirs, tag, keyword in _sample_elements():
+        mine = _read(ours, keyword, plain_value)
+        _assert_same(mine, _read(theirs, keyword, Dataset.get), f"{path} {keyword}")
+        compared += 1
+        read_raw += isinstance(ours.get_item(tag), RawDataElement)  # not converted by pydicom
     assert compared > 5000
     assert read_raw > compared // 2  # most elements take the raw path
 
@@ -117,25 +124,15 @@ def test_plain_values_reads_each_element_as_plain_value_does() -> None:
     """``PlainValues`` (each element read once, for the upload's checks, metadata and index) gives
     :func:`plain_value`'s value for every element of pydicom's test files, asked for twice."""
     compared = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for path in _sources():
-            try:
-                ours, theirs = (pydicom.dcmread(path, force=True, stop_before_pixels=True) for _ in range(2))
-            except Exception:  # noqa: BLE001, S112 - files pydicom cannot read are not compared
-                continue
-            values = PlainValues(ours)
-            for tag in list(ours.keys()):
-                keyword = keyword_for_tag(tag)
-                if not keyword:
-                    continue
-                expected = _read(theirs, keyword, plain_value)
-                for _ in range(2):
-                    _assert_same(_read(ours, keyword, lambda _ds, kw: values(kw)), expected, f"{path} {keyword}")
-                compared += 1
-            absent = next(kw for kw in ("SeriesDescription", "FrameTime", "LossyImageCompression")
-                          if kw not in ours)
-            assert values(absent) is None
+    values: dict[int, PlainValues] = {}  # by data set
+    for path, ours, theirs, _tag, keyword in _sample_elements():
+        read = values.setdefault(id(ours), PlainValues(ours))
+        expected = _read(theirs, keyword, plain_value)
+        for _ in range(2):
+            _assert_same(_read(ours, keyword, lambda _ds, kw: read(kw)), expected, f"{path} {keyword}")
+        absent = next(kw for kw in ("SeriesDescription", "FrameTime", "LossyImageCompression") if kw not in ours)
+        assert read(absent) is None
+        compared += 1
     assert compared > 5000
 
 
