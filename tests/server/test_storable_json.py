@@ -10,7 +10,7 @@ from typing import Any
 
 from pydicom.uid import UID
 
-from datamint.server.common.values import INT64_MAX, MAX_JSON_DEPTH, _SURROGATE, storable_json, storable_text_problem
+from datamint.server.common.values import _SURROGATE, INT64_MAX, MAX_JSON_DEPTH, storable_json, storable_text_problem
 
 
 def _reference(value: Any, depth: int = 0) -> Any:

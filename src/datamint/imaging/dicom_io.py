@@ -387,8 +387,8 @@ def check_dicom_size(ds: Dataset, filename: str | None = None, *, values: PlainV
         samples, bits = int(read("SamplesPerPixel") or 1), int(read("BitsAllocated") or 8)
     except (TypeError, ValueError):
         return 0
-    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds, values=read), samples=samples, bits=bits,
-                        what="the DICOM image", filename=filename)
+    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds, values=read), samples=samples,
+                        bits=bits, what="the DICOM image", filename=filename)
 
 
 def _may_be_deflated(head: bytes) -> bool:
