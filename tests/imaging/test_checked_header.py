@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 
 import pytest
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from datamint.imaging.dicom_header import index_entry
-from datamint.imaging.dicom_io import read_checked_header, read_dicom
+from datamint.imaging.dicom_io import HEADER_READ, read_checked_header, read_dicom
 from datamint.imaging.errors import ImagingError
 from datamint.imaging.metadata import dicom_metadata
 from fixtures.files import PYDICOM_FILES, make_ct_slice, to_bytes
@@ -68,3 +68,48 @@ def test_short_pixel_data_is_refused_from_the_element_header() -> None:
     with pytest.raises(ImagingError, match="Pixel Data is 100 bytes"):
         read_checked_header(io.BytesIO(data))
     assert _outcome(_full, data) == "CorruptFileError"
+
+
+def _slice_with_pixels_at(offset: int, syntax: str) -> bytes:
+    """A CT slice (of ``syntax``) whose Pixel Data element starts at byte ``offset`` (an even number
+    past its plain header): ImageComments grown to push it there."""
+    ds = make_ct_slice(1, study=generate_uid(), series=generate_uid(), frame_of_reference=generate_uid())
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.ImageComments = "x" * 2
+    start = to_bytes(ds).find(b"\xe0\x7f\x10\x00")
+    ds.ImageComments = "x" * (2 + offset - start)
+    data = to_bytes(ds)
+    assert data.find(b"\xe0\x7f\x10\x00") == offset
+    return data
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("shift", [-400, -14, -12, -10, -8, -6, -4, -2, 0, 2, 100])
+def test_a_header_ending_near_the_first_read_is_judged_alike(syntax: str, shift: int) -> None:
+    """The header is parsed from the file's first ``HEADER_READ`` bytes when it ends within them
+    (the Pixel Data element's own header included), else from the file: the same answer either way,
+    the header bytes of the DICOM index taken from the bytes read only when they hold them."""
+    offset = HEADER_READ + shift
+    data = _slice_with_pixels_at(offset, syntax)
+    checked = read_checked_header(io.BytesIO(data))
+    assert checked.pixel_offset == offset
+    element_header = 8 if syntax == ImplicitVRLittleEndian else 12
+    assert (checked.header_source is not None) == (offset + element_header <= HEADER_READ)
+    if checked.header_source is not None:
+        assert checked.header_source[:offset] == data[:offset]
+    assert _once(data) == _full(data)
+    assert _once(data)[1].header == data[:offset]
+    short = data[:-1]  # the pixel data one byte short: refused alike, from either read
+    assert _outcome(_once, short) == _outcome(_full, short) == "CorruptFileError"
+
+
+def test_the_header_read_from_memory_is_the_one_read_from_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A path, a reader, and bytes give the same check (the in-memory parse names the file as pydicom would)."""
+    data = _slice_with_pixels_at(3000, ExplicitVRLittleEndian)
+    path = tmp_path / "slice.dcm"
+    path.write_bytes(data)
+    from_path = read_checked_header(str(path))
+    assert from_path.dataset.filename == str(path)
+    assert dicom_metadata(from_path.dataset) == _full(data)[0]
+    with open(path, "rb") as reader:
+        assert index_entry(from_path.dataset, reader, from_path.pixel_offset) == _full(data)[1]

@@ -5,7 +5,11 @@ character sets where pydicom's rules differ by VR (those are left to pydicom).""
 
 from __future__ import annotations
 
+import itertools
+import random
+import re
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pydicom
@@ -19,7 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from datamint.imaging.dicom_raw import plain_value
+from datamint.imaging.dicom_raw import PlainValues, _padded, plain_value
 from datamint.imaging.metadata import jsonable
 
 
@@ -41,8 +45,9 @@ def _sources() -> list[str]:
     return sorted(p for p in get_testdata_files() if not p.endswith((".py", ".json", ".txt", ".gz", ".zip")))
 
 
-def test_every_element_of_pydicom_test_files_reads_as_pydicom_reads_it() -> None:
-    compared = read_raw = 0
+def _sample_elements() -> Iterator[tuple[str, Dataset, Dataset, int, str]]:
+    """Every element of pydicom's test files: (file, a data set read from it, another read of it,
+    the element's tag and keyword); warnings ignored, files pydicom cannot read left out."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for path in _sources():
@@ -52,12 +57,17 @@ def test_every_element_of_pydicom_test_files_reads_as_pydicom_reads_it() -> None
                 continue
             for tag in list(ours.keys()):
                 keyword = keyword_for_tag(tag)
-                if not keyword:
-                    continue
-                mine = _read(ours, keyword, plain_value)
-                _assert_same(mine, _read(theirs, keyword, Dataset.get), f"{path} {keyword}")
-                compared += 1
-                read_raw += isinstance(ours.get_item(tag), RawDataElement)  # not converted by pydicom
+                if keyword:
+                    yield path, ours, theirs, tag, keyword
+
+
+def test_every_element_of_pydicom_test_files_reads_as_pydicom_reads_it() -> None:
+    compared = read_raw = 0
+    for path, ours, theirs, tag, keyword in _sample_elements():
+        mine = _read(ours, keyword, plain_value)
+        _assert_same(mine, _read(theirs, keyword, Dataset.get), f"{path} {keyword}")
+        compared += 1
+        read_raw += isinstance(ours.get_item(tag), RawDataElement)  # not converted by pydicom
     assert compared > 5000
     assert read_raw > compared // 2  # most elements take the raw path
 
@@ -108,3 +118,33 @@ def test_an_absent_element_is_none() -> None:
     ds = _dataset("A", None, False)
     assert plain_value(ds, "SeriesDescription") is None
     assert plain_value(ds, "PatientName") == "A" and isinstance(plain_value(ds, "PatientName"), str)
+
+
+def test_plain_values_reads_each_element_as_plain_value_does() -> None:
+    """``PlainValues`` (each element read once, for the upload's checks, metadata and index) gives
+    :func:`plain_value`'s value for every element of pydicom's test files, asked for twice."""
+    compared = 0
+    read = None
+    for path, ours, theirs, _tag, keyword in _sample_elements():
+        if read is None or read.dataset is not ours:  # one PlainValues per data set, asked for all its elements
+            read = PlainValues(ours)
+        expected = _read(theirs, keyword, plain_value)
+        for _ in range(2):
+            _assert_same(_read(read, keyword, PlainValues.__call__), expected, f"{path} {keyword}")
+        absent = next(kw for kw in ("SeriesDescription", "FrameTime", "LossyImageCompression") if kw not in ours)
+        assert read(absent) is None
+        compared += 1
+    assert compared > 5000
+
+
+#: The regular expression ``_padded`` replaced (2 µs a value): white space or NUL at either end of
+#: a value, or of any of the values of a multi-valued text.
+_PADDED = re.compile(rb"(?:^|\\)[ \t\n\r\x0b\x0c\0]|[ \t\n\r\x0b\x0c\0](?:\\|$)")
+
+
+def test_padding_is_found_as_the_regular_expression_found_it() -> None:
+    pieces = [b"", b"A", b"1.5", b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b"\0", b"\\", b"\\\\", b"x y"]
+    values = {a + b + c for a, b, c in itertools.product(pieces, repeat=3)}
+    values |= {b"".join(random.Random(seed).choices(pieces, k=6)) for seed in range(5000)}
+    for value in values:
+        assert _padded(value) == bool(_PADDED.search(value)), value

@@ -32,7 +32,7 @@ from pydicom.uid import UID
 
 from ._sources import Source, read_head
 from .dicom_io import number_of_frames
-from .dicom_raw import BULK_THRESHOLD, NotPlainError, plain_value, raw_json, text_encoding
+from .dicom_raw import BULK_THRESHOLD, NotPlainError, PlainValues, raw_json, text_encoding
 
 __all__ = ["URI_BASE", "DicomIndexEntry", "fuzzy_key", "header_to_json", "index_entry"]
 
@@ -53,18 +53,18 @@ class DicomIndexEntry:
     header: bytes | None
 
 
-def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
-    value = plain_value(ds, keyword)
+def _text(read: PlainValues, keyword: str, limit: int = 64) -> str | None:
+    value = read(keyword)
     if value is None:
         return None
     if not isinstance(value, str):  # several values: written as pydicom's MultiValue writes them
-        value = ds.get(keyword)
+        value = read.dataset.get(keyword)
     text = str(value).strip().rstrip("\0")
     return text[:limit] or None
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = plain_value(ds, keyword)
+def _int(read: PlainValues, keyword: str) -> int | None:
+    value = read(keyword)
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
@@ -110,7 +110,8 @@ def _header_bytes(ds: Dataset, src: Source, pixel_offset: int | None = None) -> 
     return data[:start] if data[start:start + 4] in markers else None
 
 
-def index_entry(ds: Dataset, src: Source, pixel_offset: int | None = None) -> DicomIndexEntry | None:
+def index_entry(ds: Dataset, src: Source, pixel_offset: int | None = None, *,
+                values: PlainValues | None = None) -> DicomIndexEntry | None:
     """The index entry of an instance, or ``None`` when it lacks Study/Series/SOP Instance UIDs.
 
     Args:
@@ -118,33 +119,36 @@ def index_entry(ds: Dataset, src: Source, pixel_offset: int | None = None) -> Di
         src: The file it was read from (bytes, a path or a seekable binary reader).
         pixel_offset: Where the Pixel Data element starts in `src`, for a data set read without
             it (:func:`~datamint.imaging.dicom_io.read_checked_header`).
+        values: The data set's :class:`~datamint.imaging.dicom_raw.PlainValues`, when the caller
+            reads elements of it elsewhere too (each is then read once).
 
     Returns:
         A :class:`DicomIndexEntry`; its ``header`` is ``None`` when the bytes before the pixel
         data cannot be cut out (deflated or big-endian files, objects without pixel data), and
         :func:`header_to_json` then needs the whole data set instead.
     """
-    study, series, instance = (_text(ds, k, 128) for k in ("StudyInstanceUID", "SeriesInstanceUID",
+    read = values or PlainValues(ds)
+    study, series, instance = (_text(read, k, 128) for k in ("StudyInstanceUID", "SeriesInstanceUID",
                                                             "SOPInstanceUID"))
     if not (study and series and instance):
         return None
-    patient_name = _text(ds, "PatientName", 324)
+    patient_name = _text(read, "PatientName", 324)
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     return DicomIndexEntry(
         study={"study_uid": study, "patient_name": patient_name, "patient_name_key": fuzzy_key(patient_name),
-               "patient_id": _text(ds, "PatientID"), "patient_birth_date": _text(ds, "PatientBirthDate", 8),
-               "patient_sex": _text(ds, "PatientSex", 16), "study_date": _text(ds, "StudyDate", 8),
-               "study_time": _text(ds, "StudyTime", 16), "accession_number": _text(ds, "AccessionNumber", 16),
-               "study_id": _text(ds, "StudyID", 16), "study_description": _text(ds, "StudyDescription"),
-               "referring_physician_name": _text(ds, "ReferringPhysicianName", 324)},
-        series={"series_uid": series, "study_uid": study, "modality": _text(ds, "Modality", 16),
-                "series_number": _int(ds, "SeriesNumber"), "series_description": _text(ds, "SeriesDescription"),
-                "body_part_examined": _text(ds, "BodyPartExamined", 16),
-                "series_date": _text(ds, "SeriesDate", 8)},
+               "patient_id": _text(read, "PatientID"), "patient_birth_date": _text(read, "PatientBirthDate", 8),
+               "patient_sex": _text(read, "PatientSex", 16), "study_date": _text(read, "StudyDate", 8),
+               "study_time": _text(read, "StudyTime", 16), "accession_number": _text(read, "AccessionNumber", 16),
+               "study_id": _text(read, "StudyID", 16), "study_description": _text(read, "StudyDescription"),
+               "referring_physician_name": _text(read, "ReferringPhysicianName", 324)},
+        series={"series_uid": series, "study_uid": study, "modality": _text(read, "Modality", 16),
+                "series_number": _int(read, "SeriesNumber"), "series_description": _text(read, "SeriesDescription"),
+                "body_part_examined": _text(read, "BodyPartExamined", 16),
+                "series_date": _text(read, "SeriesDate", 8)},
         instance={"study_uid": study, "series_uid": series, "instance_uid": instance,
-                  "sop_class_uid": _text(ds, "SOPClassUID", 128), "instance_number": _int(ds, "InstanceNumber"),
-                  "number_of_frames": number_of_frames(ds), "rows": _int(ds, "Rows"),
-                  "columns": _int(ds, "Columns"), "transfer_syntax_uid": str(syntax) if syntax else None},
+                  "sop_class_uid": _text(read, "SOPClassUID", 128), "instance_number": _int(read, "InstanceNumber"),
+                  "number_of_frames": number_of_frames(ds, values=read), "rows": _int(read, "Rows"),
+                  "columns": _int(read, "Columns"), "transfer_syntax_uid": str(syntax) if syntax else None},
         header=_header_bytes(ds, src, pixel_offset),
     )
 

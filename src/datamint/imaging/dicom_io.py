@@ -17,8 +17,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
+from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
@@ -32,7 +33,7 @@ from pydicom.uid import (
 )
 
 from ._sources import Source, is_pathlike, open_source, read_head, source_name
-from .dicom_raw import plain_value
+from .dicom_raw import PlainValues
 from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
 from .sniff import detect_dicom
@@ -41,6 +42,7 @@ __all__ = ["CheckedHeader", "check_dicom_size", "check_pixel_data", "first_numbe
            "modality_values", "number_of_frames", "read_checked_header", "read_dicom", "read_dicom_header"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+_PIXEL_TAG_SET = frozenset(_PIXEL_TAGS)
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _TRY = "; the file is probably truncated or damaged: re-export or re-copy it from the source system"
 #: Inflated bytes of a deflated data set allowed beyond its pixel data (its other elements).
@@ -50,17 +52,19 @@ _CHUNK = 1 << 20
 HEADER_READ = 64 * 1024
 
 
-def number_of_frames(ds: Dataset) -> int:
+def number_of_frames(ds: Dataset, *, values: PlainValues | None = None) -> int:
     """Return NumberOfFrames as an int.
 
     Args:
         ds: A data set.
+        values: Its :class:`~datamint.imaging.dicom_raw.PlainValues`, when the caller reads other
+            elements of it too (each is then read once).
 
     Returns:
         The number of frames; 1 when the attribute is absent, empty or invalid.
     """
     try:
-        return max(int(plain_value(ds, "NumberOfFrames") or 1), 1)
+        return max(int((values or PlainValues(ds))("NumberOfFrames") or 1), 1)
     except (TypeError, ValueError):
         return 1
 
@@ -146,17 +150,10 @@ def read_dicom_header(src: Source) -> Dataset:
     head = read_head(src, HEADER_READ)
     kind = detect_dicom(head[:1024]) if head else None
     if kind is not None and not (kind == "part10" and _may_be_deflated(head)):
-        fh = io.BytesIO(head)
-        try:
-            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - read_dicom below reads the file again and says what is wrong
-            ds = None
-        # Complete when the parse stopped before the end of what was read (at the pixel data), or
-        # when what was read is the whole file.
-        if ds is not None and (fh.tell() < len(head) or len(head) < HEADER_READ):
-            ds.filename = os.fspath(src) if is_pathlike(src) else getattr(src, "name", None)  # as from the file
-            ensure_file_meta(ds)
-            return ds
+        parsed = _parse_head(head, kind, src)
+        if parsed is not None:  # else read_dicom below reads the file again and says what is wrong
+            ensure_file_meta(parsed[0])
+            return parsed[0]
     return read_dicom(src, stop_before_pixels=True, check=False)
 
 
@@ -177,10 +174,17 @@ class CheckedHeader:
             it was read whole (see :func:`read_checked_header`).
         pixel_offset: Where the Pixel Data element starts in the file (its tag's first byte) when
             the data set lacks it; ``None`` otherwise.
+        values: The data set's plain values, each read once (the checks read some already).
+        header_source: The file's first bytes, holding all of them up to the Pixel Data element,
+            when the header was parsed from them (give them to
+            :func:`~datamint.imaging.dicom_header.index_entry` instead of the file: no second
+            read); ``None`` otherwise.
     """
 
     dataset: Dataset
     pixel_offset: int | None
+    values: PlainValues
+    header_source: bytes | None = None
 
 
 def read_checked_header(src: Source) -> CheckedHeader:
@@ -201,19 +205,32 @@ def read_checked_header(src: Source) -> CheckedHeader:
         CorruptFileError, UnsupportedFormatError, DecodedSizeError: As :func:`read_dicom`.
     """
     name = source_name(src)
-    head = read_head(src, 1024)
-    kind = detect_dicom(head) if head else None
-    if kind is None:
-        return CheckedHeader(read_dicom(src, check=True), None)  # its errors say why
     try:
         with open_source(src) as fh:
-            if kind == "part10" and _may_be_deflated(head) and _deflated_meta(fh) is not None:
-                # inflated in chunks by read_dicom only
-                raise _ReadWhole()
-            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
-            offset = fh.tell()
-            size = fh.seek(0, io.SEEK_END)
-            element = _pixel_element(fh, ds, offset, size)
+            start = fh.tell()
+            head = fh.read(HEADER_READ)
+            kind = detect_dicom(head[:1024]) if head else None
+            if kind is None:
+                raise _ReadWhole()  # read_dicom's errors say why
+            if kind == "part10" and _may_be_deflated(head[:1024]):
+                fh.seek(start)
+                if _deflated_meta(fh) is not None:
+                    raise _ReadWhole()  # inflated in chunks by read_dicom only
+            parsed = _parse_head(head, kind, src)
+            header_source: bytes | None = head  # holds the bytes up to the pixel data when parsed from them
+            if parsed is not None:
+                ds, offset = parsed
+            else:
+                fh.seek(start)
+                ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
+                offset, header_source = fh.tell() - start, None
+            size = fh.seek(0, io.SEEK_END) - start
+            if offset + 12 <= len(head):
+                element_header = head[offset:offset + 12]
+            else:
+                fh.seek(start + offset)
+                element_header = fh.read(12)
+            element = _pixel_element(element_header, ds, offset, size)
     except _ReadWhole:
         element = None
     except DecodedSizeError:
@@ -221,15 +238,16 @@ def read_checked_header(src: Source) -> CheckedHeader:
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
         raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
     if element is None:  # not judged from the element's header: the full read decides
-        return CheckedHeader(read_dicom(src, check=True), None)
+        return _checked_whole(src)
     tag, length = element
-    check_dicom_size(ds, name)
+    values = PlainValues(ds)
+    check_dicom_size(ds, name, values=values)
     _check_elements(ds, name, offset)
     ensure_file_meta(ds)
-    _check_complete(ds, name, stop_before_pixels=True)
+    _check_complete(ds, name, stop_before_pixels=True, values=values)
     if tag == 0:  # no pixel data
         _check_image_has_pixels(ds, False, name)
-        return CheckedHeader(ds, None)
+        return CheckedHeader(ds, None, values)
     value_start = offset + (8 if ds.original_encoding[0] else 12)
     if value_start + length > size:
         keyword = pydicom.datadict.keyword_for_tag(tag) or str(pydicom.tag.Tag(tag))
@@ -239,18 +257,88 @@ def read_checked_header(src: Source) -> CheckedHeader:
             filename=name,
         )
     if tag == 0x7FE00010:
-        _check_native_length(ds, length, name)
-    return CheckedHeader(ds, offset)
+        _check_native_length(ds, length, name, values)
+    return CheckedHeader(ds, offset, values, header_source)
+
+
+def _checked_whole(src: Source) -> CheckedHeader:
+    """:func:`read_checked_header`'s answer for a file it leaves to ``read_dicom(check=True)``."""
+    ds = read_dicom(src, check=True)
+    return CheckedHeader(ds, None, PlainValues(ds))
+
+
+def _parse_head(head: bytes, kind: str, src: Source) -> tuple[Dataset, int] | None:
+    """The header parsed from the first bytes of ``src`` (``dcmread(stop_before_pixels=True)``) and
+    where it stopped, when it ends within them; ``None`` when it does not or the parse fails (the
+    file is then parsed again, which raises its errors).
+
+    pydicom asks a file for its position at every element (a system call each); in memory that is
+    free, and the bytes read hold the header for the DICOM index too.
+    """
+    fh = io.BytesIO(head)
+    try:
+        ds = _parse_plain_part10(fh, head) if kind == "part10" else None
+        if ds is None:
+            fh.seek(0)
+            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - the file's own parse says what is wrong
+        return None
+    # Complete when the parse stopped before the end of what was read (at the pixel data), or when
+    # what was read is the whole file.
+    if fh.tell() < len(head) or len(head) < HEADER_READ:
+        ds.filename = os.fspath(src) if is_pathlike(src) else getattr(src, "name", None)  # as from the file
+        return ds, fh.tell()
+    return None
+
+
+#: The value of a plain little-endian transfer syntax UID (padding stripped, as pydicom strips it)
+#: and whether its data set is implicit VR.
+_PLAIN_SYNTAXES = {ImplicitVRLittleEndian.encode(): True, ExplicitVRLittleEndian.encode(): False}
+
+
+def _not_group_2(tag: int, vr: str | None, length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
+    return tag in _PIXEL_TAG_SET  # a set: a tuple compares the tag with each (BaseTag.__eq__ is Python)
+
+
+def _parse_plain_part10(fh: io.BytesIO, head: bytes) -> FileDataset | None:
+    """``dcmread(fh, stop_before_pixels=True)`` of a Part-10 file whose file meta group starts with
+    its group length and names Implicit or Explicit VR Little Endian: the same steps with the same
+    ``read_dataset``, without those the other files need (converting meta elements to find the
+    transfer syntax, the command set, the deflated and big-endian cases): a third of dcmread's
+    instructions for a CT slice. ``None`` for any other file (dcmread reads it); ``fh`` holds ``head``.
+    """
+    if head[128:140] != b"DICM\x02\x00\x00\x00UL\x04\x00":
+        return None
+    fh.seek(132)
+    meta = FileMetaDataset(read_dataset(fh, False, True, stop_when=_not_group_2))
+    meta.set_original_encoding(False, True, default_encoding)
+    syntax = meta.items().mapping.get(0x00020010)
+    implicit = _PLAIN_SYNTAXES.get(bytes(syntax.value).rstrip(b"\0 ")) if isinstance(syntax, RawDataElement) \
+        and syntax.value is not None else None
+    after = head[fh.tell():fh.tell() + 2]
+    if implicit is None or len(after) < 2 or after == b"\0\0":  # another syntax, nothing more, a command set
+        return None
+    dataset = read_dataset(fh, implicit, True, stop_when=_at_pixels)
+    if 0x00080005 in dataset:
+        dataset[0x00080005]  # converted, as dcmread converts it when it records the character set
+    ds = FileDataset(fh, dataset, head[:128], meta, implicit, True)
+    ds.set_original_encoding(implicit, True, dataset.original_character_set)
+    return ds
 
 
 class _ReadWhole(Exception):
     """The file is one :func:`read_checked_header` leaves to :func:`read_dicom` (deflated)."""
 
 
-def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[int, int] | None:
-    """The (tag, length) of the pixel data element at ``offset`` — ``(0, 0)`` when the data set
-    ends there — or ``None`` when the element's header cannot decide the checks (big-endian,
-    deflated or compressed pixel data, undefined length, elements after the pixel data)."""
+def _pixel_element(header: bytes, ds: Dataset, offset: int, size: int) -> tuple[int, int] | None:
+    """The (tag, length) of the pixel data element at ``offset`` (``header``: the file's 12 bytes
+    from there, fewer at its end) — ``(0, 0)`` when the data set ends there — or ``None`` when the
+    element's header cannot decide the checks (big-endian, deflated or compressed pixel data,
+    undefined length, elements after the pixel data)."""
     implicit, little = ds.original_encoding
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -258,8 +346,6 @@ def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[i
         return None
     if offset >= size:
         return (0, 0) if offset == size else None
-    fh.seek(offset)
-    header = fh.read(12)
     if len(header) < 8:
         return None
     tag = int.from_bytes(header[0:2], "little") << 16 | int.from_bytes(header[2:4], "little")
@@ -278,13 +364,14 @@ def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[i
     return tag, length
 
 
-def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
+def check_dicom_size(ds: Dataset, filename: str | None = None, *, values: PlainValues | None = None) -> int:
     """Check the decoded size a DICOM header announces against the decoded-size limits.
 
     Args:
         ds: A data set (its header is enough: Rows, Columns, NumberOfFrames, SamplesPerPixel,
             BitsAllocated).
         filename: For the message.
+        values: Its :class:`~datamint.imaging.dicom_raw.PlainValues`, as for :func:`number_of_frames`.
 
     Returns:
         The decoded size of its pixel data in bytes (0 for an object without Rows/Columns).
@@ -294,13 +381,14 @@ def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
     """
     if "Rows" not in ds and "Columns" not in ds:
         return 0
+    read = values or PlainValues(ds)
     try:
-        rows, columns = int(plain_value(ds, "Rows") or 0), int(plain_value(ds, "Columns") or 0)
-        samples, bits = int(plain_value(ds, "SamplesPerPixel") or 1), int(plain_value(ds, "BitsAllocated") or 8)
+        rows, columns = int(read("Rows") or 0), int(read("Columns") or 0)
+        samples, bits = int(read("SamplesPerPixel") or 1), int(read("BitsAllocated") or 8)
     except (TypeError, ValueError):
         return 0
-    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds), samples=samples, bits=bits,
-                        what="the DICOM image", filename=filename)
+    return check_frames(rows=rows, columns=columns, frames=number_of_frames(ds, values=read), samples=samples,
+                        bits=bits, what="the DICOM image", filename=filename)
 
 
 def _may_be_deflated(head: bytes) -> bool:
@@ -414,12 +502,11 @@ def _check_elements(ds: Dataset, name: str | None, size: int) -> None:
     if len(ds) == 0:
         raise CorruptFileError(f"no DICOM data element could be read{_TRY}", filename=name)
     last_end = 0
-    for tag in list(ds.keys()):
-        raw: Any = ds.get_item(tag)
-        if not isinstance(raw, RawDataElement) or raw.length == 0xFFFFFFFF:
+    for raw in ds.values():  # as stored: a deferred element (no value) is not converted, as get_item would
+        if not isinstance(raw, RawDataElement) or raw.length == 0xFFFFFFFF or raw.value is None:
             continue
         if isinstance(raw.value, bytes) and len(raw.value) < raw.length:
-            keyword = pydicom.datadict.keyword_for_tag(tag) or str(raw.tag)
+            keyword = pydicom.datadict.keyword_for_tag(raw.tag) or str(raw.tag)
             raise CorruptFileError(
                 f"element {keyword} {raw.tag} announces {raw.length} bytes but the file ends after "
                 f"{len(raw.value)}{_TRY}",
@@ -432,8 +519,10 @@ def _check_elements(ds: Dataset, name: str | None, size: int) -> None:
         )
 
 
-def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool) -> None:
-    missing = [kw for kw in _REQUIRED if not str(plain_value(ds, kw) or "").strip()]
+def _check_complete(ds: Dataset, name: str | None, stop_before_pixels: bool,
+                    values: PlainValues | None = None) -> None:
+    read = values or PlainValues(ds)
+    missing = [kw for kw in _REQUIRED if not str(read(kw) or "").strip()]
     if missing:
         raise CorruptFileError(
             f"required attribute(s) {', '.join(missing)} are missing or empty; the file is probably "
@@ -470,8 +559,9 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
     """
     if "PixelData" not in ds:
         return
-    _require_pixel_geometry(ds, filename)
-    frames = number_of_frames(ds)
+    read = PlainValues(ds)
+    _require_pixel_geometry(read, filename)
+    frames = number_of_frames(ds, values=read)
     tsyntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)))
     pixels = ds.PixelData or b""
     if tsyntax.is_encapsulated or getattr(ds["PixelData"], "is_undefined_length", False):
@@ -486,12 +576,12 @@ def check_pixel_data(ds: Dataset, *, filename: str | None = None) -> None:
                 f"the compressed Pixel Data holds {found} of {frames} frames{_TRY}", filename=filename
             )
         return
-    _check_native_length(ds, len(pixels), filename)
+    _check_native_length(ds, len(pixels), filename, read)
 
 
-def _require_pixel_geometry(ds: Dataset, filename: str | None) -> None:
+def _require_pixel_geometry(read: PlainValues, filename: str | None) -> None:
     """A data set with Pixel Data must say its Rows, Columns and BitsAllocated."""
-    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if plain_value(ds, k) in (None, "")]
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if read(k) in (None, "")]
     if missing:
         raise CorruptFileError(
             f"the file has Pixel Data but no {', '.join(missing)}; it cannot be displayed. Re-export "
@@ -500,16 +590,16 @@ def _require_pixel_geometry(ds: Dataset, filename: str | None) -> None:
         )
 
 
-def _check_native_length(ds: Dataset, length: int, filename: str | None) -> None:
+def _check_native_length(ds: Dataset, length: int, filename: str | None, read: PlainValues) -> None:
     """Native pixel data of ``length`` bytes must hold Rows × Columns × frames × samples × bits."""
-    _require_pixel_geometry(ds, filename)
-    frames = number_of_frames(ds)
-    samples = int(plain_value(ds, "SamplesPerPixel") or 1)
-    rows, columns = int(plain_value(ds, "Rows")), int(plain_value(ds, "Columns"))
+    _require_pixel_geometry(read, filename)
+    frames = number_of_frames(ds, values=read)
+    samples = int(read("SamplesPerPixel") or 1)
+    rows, columns = int(read("Rows")), int(read("Columns"))
     count = rows * columns * frames * samples
-    bits = int(plain_value(ds, "BitsAllocated"))
+    bits = int(read("BitsAllocated"))
     expected = (count + 7) // 8 if bits == 1 else count * (bits // 8)
-    if plain_value(ds, "PhotometricInterpretation") == "YBR_FULL_422":
+    if read("PhotometricInterpretation") == "YBR_FULL_422":
         expected = expected // 3 * 2
     if length < expected:
         raise CorruptFileError(

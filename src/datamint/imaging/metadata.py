@@ -31,7 +31,7 @@ from pydicom.valuerep import PersonName
 from ._sources import Source, as_local_path, read_bytes, read_head
 from .convert import extension_for_mimetype
 from .dicom_io import PER_FRAME, SHARED, frame_value, number_of_frames, read_dicom
-from .dicom_raw import plain_value
+from .dicom_raw import PlainValues
 from .errors import CorruptFileError, UnsupportedFormatError
 from .nifti_io import read_nifti_header
 from .sniff import DICOM, HEAD_SIZE, NIFTI, normalize_mimetype, sniff_mimetype
@@ -119,31 +119,34 @@ def laterality_tag(ds: Dataset) -> str | None:
     return None
 
 
-def dicom_metadata(ds: Dataset) -> dict[str, Any]:
+def dicom_metadata(ds: Dataset, *, values: PlainValues | None = None) -> dict[str, Any]:
     """Return the metadata dict of a DICOM data set (see the module docstring).
 
     Args:
         ds: A DICOM data set (header only is enough).
+        values: Its :class:`~datamint.imaging.dicom_raw.PlainValues`, when the caller reads
+            elements of it elsewhere too (each is then read once).
 
     Returns:
         A JSON-serialisable dict (the values read from the raw bytes where pydicom reads them
         plainly: :func:`~datamint.imaging.dicom_raw.plain_value`).
     """
+    read = values or PlainValues(ds)
     meta: dict[str, Any] = {
-        "width": jsonable(plain_value(ds, "Columns")),
-        "height": jsonable(plain_value(ds, "Rows")),
-        "frame_count": number_of_frames(ds),
+        "width": jsonable(read("Columns")),
+        "height": jsonable(read("Rows")),
+        "frame_count": number_of_frames(ds, values=read),
     }
     tsyntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
     if tsyntax:
         meta["TransferSyntaxUID"] = str(tsyntax)
     for keyword in DICOM_KEYWORDS:
-        value = plain_value(ds, keyword)
+        value = read(keyword)
         if value is not None and value != "":
             meta[keyword] = jsonable(value)
     enhanced = PER_FRAME in ds or SHARED in ds  # else the values are the top-level ones
     for sequence, keyword in _FRAME_KEYWORDS:
-        value = frame_value(ds, 0, sequence, keyword) if enhanced else plain_value(ds, keyword)
+        value = frame_value(ds, 0, sequence, keyword) if enhanced else read(keyword)
         if value is not None and value != "":
             meta[keyword] = jsonable(value)
     return meta

@@ -183,10 +183,14 @@ def storable_json(value: Any, _depth: int = 0) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, (dict, list, tuple)) and _depth >= MAX_JSON_DEPTH:
         return None
+    # Plain ASCII text without NUL, most of a DICOM header's values, is kept as it is without a call each.
     if isinstance(value, dict):
-        return {storable_json(str(k)): storable_json(v, _depth + 1) for k, v in value.items()}
+        return {(k if type(k) is str and k.isascii() and "\x00" not in k else storable_json(str(k))):
+                (v if type(v) is str and v.isascii() and "\x00" not in v else storable_json(v, _depth + 1))
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [storable_json(v, _depth + 1) for v in value]
+        return [v if type(v) is str and v.isascii() and "\x00" not in v else storable_json(v, _depth + 1)
+                for v in value]
     return value
 
 

@@ -178,8 +178,9 @@ def analyse(source: str | BinaryIO, filename: str,
         mimetype = resolve_mimetype(head, filename, declared)
         if mimetype == DICOM:  # one parse (header only) serves the check, the metadata and the DICOM index
             checked = read_checked_header(source)
-            metadata = dicom_metadata(checked.dataset)
-            entry = index_entry(checked.dataset, source, checked.pixel_offset)
+            metadata = dicom_metadata(checked.dataset, values=checked.values)
+            entry = index_entry(checked.dataset, checked.header_source or source, checked.pixel_offset,
+                                values=checked.values)
         else:
             validate_content(source, mimetype)
             try:
