@@ -21,7 +21,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_dataset
+from pydicom.filereader import read_dataset, read_partial
 from pydicom.pixels import apply_modality_lut
 from pydicom.uid import (
     UID,
@@ -31,7 +31,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from ._sources import Source, is_pathlike, open_source, read_head, source_name
+from ._sources import Source, is_pathlike, open_with_head, read_head, source_name
 from .dicom_raw import plain_value
 from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
@@ -41,6 +41,9 @@ __all__ = ["CheckedHeader", "check_dicom_size", "check_pixel_data", "first_numbe
            "modality_values", "number_of_frames", "read_checked_header", "read_dicom", "read_dicom_header"]
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+_PIXEL_TAG_SET = frozenset(_PIXEL_TAGS)
+#: The VRs of a pixel data element whose 4-byte length an explicit VR header gives.
+_PIXEL_VRS = frozenset({"OB", "OW", "OF", "OD", "UN"})
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _TRY = "; the file is probably truncated or damaged: re-export or re-copy it from the source system"
 #: Inflated bytes of a deflated data set allowed beyond its pixel data (its other elements).
@@ -89,18 +92,17 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
         >>> ds = read_dicom("CT_small.dcm", stop_before_pixels=True)
     """
     name = source_name(src)
-    head = read_head(src, 1024)
-    if not head:
-        raise CorruptFileError("the file is empty (0 bytes)", filename=name)
-    kind = detect_dicom(head)
-    if kind is None:
-        raise UnsupportedFormatError(
-            "not a DICOM file: there is no 'DICM' marker at byte 128 and it does not start with "
-            f"a DICOM data element (starts with {head[:16]!r}); check that the file is DICOM",
-            filename=name,
-        )
-    try:
-        with open_source(src) as fh:
+    with open_with_head(src, 1024) as (fh, head):  # the file is opened once: its head is read through it
+        if not head:
+            raise CorruptFileError("the file is empty (0 bytes)", filename=name)
+        kind = detect_dicom(head)
+        if kind is None:
+            raise UnsupportedFormatError(
+                "not a DICOM file: there is no 'DICM' marker at byte 128 and it does not start with "
+                f"a DICOM data element (starts with {head[:16]!r}); check that the file is DICOM",
+                filename=name,
+            )
+        try:
             deflated = _deflated_meta(fh) if kind == "part10" and _may_be_deflated(head) else None
             if deflated is not None:
                 ds, size = _read_deflated(fh, deflated, stop_before_pixels, name)
@@ -110,10 +112,11 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
                     check_dicom_size(ds, name)
                     _read_rest(fh, ds)
                 size = fh.seek(0, io.SEEK_END)
-    except DecodedSizeError:
-        raise
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
-        raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
+        except DecodedSizeError:
+            raise
+        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError,
+                zlib.error) as exc:
+            raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
     if not stop_before_pixels:
         check_dicom_size(ds, name)
     if check:
@@ -124,7 +127,7 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
     return ds
 
 
-def read_dicom_header(src: Source) -> Dataset:
+def read_dicom_header(src: Source, head: bytes | None = None) -> Dataset:
     """Read a DICOM header (no pixels), as ``read_dicom(src, stop_before_pixels=True, check=False)``
     does, parsed from one read of the first :data:`HEADER_READ` bytes when the header ends within them.
 
@@ -136,14 +139,23 @@ def read_dicom_header(src: Source) -> Dataset:
 
     Args:
         src: The file's bytes, a path, or a binary file object (left where it was).
+        head: ``read_head(src, HEADER_READ)``, when the caller has read it already (to sniff the
+            file's type, say): it is not read again. Exactly those bytes: fewer would pass for the
+            whole file.
 
     Returns:
         The data set, without pixel data.
 
     Raises:
         UnsupportedFormatError, CorruptFileError: As :func:`read_dicom`.
+
+    Example:
+        >>> head = read_head("ct.dcm", HEADER_READ)
+        >>> if sniff_mimetype(head[:HEAD_SIZE]) == "application/dicom":
+        ...     ds = read_dicom_header("ct.dcm", head)
     """
-    head = read_head(src, HEADER_READ)
+    if head is None:
+        head = read_head(src, HEADER_READ)
     kind = detect_dicom(head[:1024]) if head else None
     if kind is not None and not (kind == "part10" and _may_be_deflated(head)):
         fh = io.BytesIO(head)
@@ -188,11 +200,11 @@ def read_checked_header(src: Source) -> CheckedHeader:
 
     The checks are :func:`read_dicom`'s with ``check=True`` (decoded-size limits, truncated
     elements, required attributes, the pixel data's length against the image attributes), but
-    the data set is parsed once, without its pixel data: the Pixel Data element's header is read
-    from the file where the parse stopped, and its announced length is compared with the file's
-    size and with ``Rows × Columns × frames × samples × bits``. Files this cannot judge from the
-    element's header (compressed pixel data, big-endian or deflated files, elements after the
-    pixel data) are read whole by :func:`read_dicom`.
+    the data set is parsed once, without its pixel data: the parse stops at the Pixel Data element
+    (as ``stop_before_pixels`` does) and keeps the tag, VR and length it read there, and that
+    announced length is compared with the file's size and with ``Rows × Columns × frames ×
+    samples × bits``. Files this cannot judge from the element's header (compressed pixel data,
+    big-endian or deflated files, elements after the pixel data) are read whole by :func:`read_dicom`.
 
     Args:
         src: A path, bytes or a seekable binary reader (left where it was not read from).
@@ -201,25 +213,25 @@ def read_checked_header(src: Source) -> CheckedHeader:
         CorruptFileError, UnsupportedFormatError, DecodedSizeError: As :func:`read_dicom`.
     """
     name = source_name(src)
-    head = read_head(src, 1024)
-    kind = detect_dicom(head) if head else None
-    if kind is None:
-        return CheckedHeader(read_dicom(src, check=True), None)  # its errors say why
-    try:
-        with open_source(src) as fh:
-            if kind == "part10" and _may_be_deflated(head) and _deflated_meta(fh) is not None:
-                # inflated in chunks by read_dicom only
-                raise _ReadWhole()
-            ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
-            offset = fh.tell()
-            size = fh.seek(0, io.SEEK_END)
-            element = _pixel_element(fh, ds, offset, size)
-    except _ReadWhole:
-        element = None
-    except DecodedSizeError:
-        raise
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
-        raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
+    element = None
+    with open_with_head(src, 1024) as (fh, head):  # the file is opened once: its head is read through it
+        kind = detect_dicom(head) if head else None
+        if kind is not None:  # else read_dicom below says why it is not DICOM
+            try:
+                if kind == "part10" and _may_be_deflated(head) and _deflated_meta(fh) is not None:
+                    raise _ReadWhole()  # inflated in chunks by read_dicom only
+                pixels = _PixelElementHeader()
+                ds = read_partial(fh, pixels.stop_at, force=kind == "raw")  # dcmread(stop_before_pixels=True)
+                offset = fh.tell()
+                size = fh.seek(0, io.SEEK_END)
+                element = _pixel_element(ds, pixels, offset, size)
+            except _ReadWhole:
+                element = None
+            except DecodedSizeError:
+                raise
+            except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError,
+                    zlib.error) as exc:
+                raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
     if element is None:  # not judged from the element's header: the full read decides
         return CheckedHeader(read_dicom(src, check=True), None)
     tag, length = element
@@ -247,10 +259,35 @@ class _ReadWhole(Exception):
     """The file is one :func:`read_checked_header` leaves to :func:`read_dicom` (deflated)."""
 
 
-def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[int, int] | None:
-    """The (tag, length) of the pixel data element at ``offset`` — ``(0, 0)`` when the data set
-    ends there — or ``None`` when the element's header cannot decide the checks (big-endian,
-    deflated or compressed pixel data, undefined length, elements after the pixel data)."""
+class _PixelElementHeader:
+    """The stop condition of a header parse that stops at the pixel data (pydicom's
+    ``stop_before_pixels``), keeping what the parse read of the pixel data element to stop there.
+
+    Attributes:
+        tag, vr, length: The element's tag, VR (``None`` in implicit VR) and announced length;
+            ``tag`` is ``None`` until the parse stops at a top-level pixel data element.
+    """
+
+    __slots__ = ("length", "tag", "vr")
+
+    def __init__(self) -> None:
+        self.tag: int | None = None
+        self.vr: str | None = None
+        self.length = 0
+
+    def stop_at(self, tag: int, vr: str | None, length: int) -> bool:
+        """pydicom's ``stop_when``: stop (rewound to the element's start) at a pixel data element."""
+        if tag in _PIXEL_TAG_SET:
+            self.tag, self.vr, self.length = int(tag), vr, length
+            return True
+        return False
+
+
+def _pixel_element(ds: Dataset, pixels: _PixelElementHeader, offset: int, size: int) -> tuple[int, int] | None:
+    """The (tag, length) of the pixel data element the header parse stopped at, at ``offset`` —
+    ``(0, 0)`` when the data set ends there — or ``None`` when the element's header cannot decide
+    the checks (big-endian, deflated or compressed pixel data, undefined length, elements after
+    the pixel data)."""
     implicit, little = ds.original_encoding
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -258,24 +295,11 @@ def _pixel_element(fh: BinaryIO, ds: Dataset, offset: int, size: int) -> tuple[i
         return None
     if offset >= size:
         return (0, 0) if offset == size else None
-    fh.seek(offset)
-    header = fh.read(12)
-    if len(header) < 8:
+    if pixels.tag is None or (not implicit and pixels.vr not in _PIXEL_VRS) or pixels.length == 0xFFFFFFFF:
         return None
-    tag = int.from_bytes(header[0:2], "little") << 16 | int.from_bytes(header[2:4], "little")
-    if tag not in _PIXEL_TAGS:
+    if offset + (8 if implicit else 12) + pixels.length < size:  # more elements after the pixel data
         return None
-    if implicit:
-        length, start = int.from_bytes(header[4:8], "little"), offset + 8
-    else:
-        if len(header) < 12 or header[4:6] not in (b"OB", b"OW", b"OF", b"OD", b"UN"):
-            return None
-        length, start = int.from_bytes(header[8:12], "little"), offset + 12
-    if length == 0xFFFFFFFF:
-        return None
-    if start + length < size:  # more elements after the pixel data: the full read checks them
-        return None
-    return tag, length
+    return pixels.tag, pixels.length
 
 
 def check_dicom_size(ds: Dataset, filename: str | None = None) -> int:
