@@ -16,40 +16,40 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import statistics
+import sys
 import tempfile
-import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
-import uvicorn
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import serve_in_thread  # noqa: E402 - the benchmarks' shared helpers
+
 KEY = f"dmk_bench_{uuid.uuid4().hex}"
-
-
-def serve(app: object) -> str:
-    """Serve ``app`` on a free loopback port in a thread; its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def main() -> None:
     from datamint.server.app import create_app
     from datamint.server.config import Settings
 
-    folder = tempfile.mkdtemp(prefix="bench-inference-")
-    app = create_app(Settings(data_dir=folder, admin_api_key=KEY, mlflow_warmup=False, job_threads=2))
-    url = serve(app)
-    app.state.mlflow.ensure_ready()
+    with tempfile.TemporaryDirectory(prefix="bench-inference-", ignore_cleanup_errors=True) as folder:
+        app = create_app(Settings(data_dir=folder, admin_api_key=KEY, mlflow_warmup=False, job_threads=2))
+        url, server, thread = serve_in_thread(app, lifespan="on")
+        try:
+            app.state.mlflow.ensure_ready()
+            measure(url, folder)
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            app.state.database.dispose()
 
+
+def measure(url: str, folder: str) -> None:
+    """Time the jobs against the server at ``url`` (its files in ``folder``) and print the result line."""
     from datamint import Api
 
     api = Api(url, KEY)

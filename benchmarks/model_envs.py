@@ -55,7 +55,12 @@ def _alive(pid: int) -> bool:
 
 
 def main() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="bench-model-envs-"))
+    with tempfile.TemporaryDirectory(prefix="bench-model-envs-", ignore_cleanup_errors=True) as tmp:
+        _run(Path(tmp))
+
+
+def _run(folder: Path) -> None:
+    """Measure with a server whose files are in ``folder``, and print the result line."""
     with running_server(folder / "data", None) as (url, key):
         from datamint import Api
 
