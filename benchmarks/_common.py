@@ -1,4 +1,5 @@
-"""What the benchmarks share: a fresh PostgreSQL database for one run, and a server in a thread.
+"""What the benchmarks share: a fresh PostgreSQL database for one run, a server in a thread, and
+the model benchmarks' project with one image.
 
 Imported by the scripts next to it (``sys.path.insert(0, str(Path(__file__).parent))``, then
 ``import _common``), as ``ingest_ab.py`` imports ``ingest``.
@@ -6,12 +7,14 @@ Imported by the scripts next to it (``sys.path.insert(0, str(Path(__file__).pare
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -86,3 +89,28 @@ def serve_in_thread(app: Any, **config: Any) -> tuple[str, Any, threading.Thread
     while not server.started:
         time.sleep(0.02)
     return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+
+
+def image_project(url: str, key: str, folder: Path, description: str) -> tuple[Any, Any, str, Path]:
+    """A new project holding one 64×64 PNG (``folder/image.png``) on the server at ``url``, with
+    MLflow pointed at that server and ``datamint.mlflow`` at the project (the model benchmarks' start).
+
+    Returns:
+        The SDK client, the project, the image's resource id and its path.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from datamint import Api
+
+    api = Api(url, key)
+    project = api.projects.create(f"bench-{uuid.uuid4().hex[:6]}", description)
+    path = Path(folder) / "image.png"
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(path)
+    resource = api.resources.upload_resource(str(path))
+    api.projects.add_resources([resource], project)
+    os.environ.update(MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_TOKEN=key, MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
+    import datamint.mlflow as dm
+
+    dm.set_project(project)
+    return api, project, resource, path

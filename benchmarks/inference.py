@@ -14,8 +14,6 @@ usage: python benchmarks/inference.py   (prints one line)
 
 from __future__ import annotations
 
-import io
-import os
 import statistics
 import sys
 import tempfile
@@ -27,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import serve_in_thread  # noqa: E402 - the benchmarks' shared helpers
+from _common import image_project, serve_in_thread  # noqa: E402 - the benchmarks' shared helpers
 
 KEY = f"dmk_bench_{uuid.uuid4().hex}"
 
@@ -50,26 +48,11 @@ def main() -> None:
 
 def measure(url: str, folder: str) -> None:
     """Time the jobs against the server at ``url`` (its files in ``folder``) and print the result line."""
-    from datamint import Api
-
-    api = Api(url, KEY)
-    project = api.projects.create(f"bench-{uuid.uuid4().hex[:6]}", "inference benchmark")
-    buffer = io.BytesIO()
-    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(buffer, format="PNG")
-    path = os.path.join(folder, "image.png")
-    with open(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-    resource = api.resources.upload_resource(path)
-    api.projects.add_resources([resource], project)
-
-    os.environ.update(MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_TOKEN=KEY,
-                      MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
+    api, _project, resource, path = image_project(url, KEY, Path(folder), "inference benchmark")
     import mlflow
     import mlflow.pyfunc
 
     import datamint.mlflow as dm
-
-    dm.set_project(project)
 
     class Instant(dm.DatamintModel):
         def predict_image(self, inputs, **params):
