@@ -30,28 +30,14 @@ import httpx
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fresh_database  # noqa: E402 - the benchmarks' shared helpers
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    import sqlalchemy as sa
-
-    name = f"dm_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -191,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if backend == "postgresql":
-            with pg_database(args.pg_url) as url:
+            with fresh_database(args.pg_url) as url:
                 run(backend, args.resources, args.per_resource, url)
         else:
             run(backend, args.resources, args.per_resource, None)

@@ -33,7 +33,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import ingest  # noqa: E402 - the benchmark next to this one (server launcher, fresh databases)
+import ingest  # noqa: E402 - the benchmark next to this one (server launcher)
+from _common import create_database, drop_database  # noqa: E402 - the benchmarks' shared helpers
 
 
 def png(n: int) -> bytes:
@@ -48,7 +49,7 @@ def one_run(tree: str, run: int, args: argparse.Namespace) -> float:
     """Files/s of one fresh server run from ``tree``."""
     os.environ["PYTHONPATH"] = tree  # the server subprocess imports this tree's datamint
     with tempfile.TemporaryDirectory(prefix="datamint-bench-concurrent-") as tmp:
-        database_url, name = ingest.fresh_database(args.pg_url)
+        database_url, name = create_database(args.pg_url, "bench") if args.pg_url else (None, None)
         key = f"dmk_bench_{uuid.uuid4().hex}"
         proc, url = ingest.start_server(Path(tmp) / "server", key, args.workers, database_url)
         try:
@@ -72,7 +73,7 @@ def one_run(tree: str, run: int, args: argparse.Namespace) -> float:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
             if args.pg_url and name:
-                ingest.drop_database(args.pg_url, name)
+                drop_database(args.pg_url, name)
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ import httpx
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from annotations import pg_database, running_server  # noqa: E402 - the sibling benchmark's server helpers
+from _common import fresh_database  # noqa: E402 - the benchmarks' shared helpers
+from annotations import running_server  # noqa: E402 - the sibling benchmark's server helpers
 
 
 def _png() -> bytes:
@@ -90,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     for backend in args.backends.split(","):
         if backend == "postgresql":
-            with pg_database(args.pg_url) as url:
+            with fresh_database(args.pg_url) as url:
                 print(run(backend, args.clients, args.rounds, args.repeat, url), flush=True)
         else:
             print(run(backend, args.clients, args.rounds, args.repeat, None), flush=True)

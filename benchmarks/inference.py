@@ -14,62 +14,45 @@ usage: python benchmarks/inference.py   (prints one line)
 
 from __future__ import annotations
 
-import io
-import os
-import socket
 import statistics
+import sys
 import tempfile
-import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
-import uvicorn
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import image_project, serve_in_thread  # noqa: E402 - the benchmarks' shared helpers
+
 KEY = f"dmk_bench_{uuid.uuid4().hex}"
-
-
-def serve(app: object) -> str:
-    """Serve ``app`` on a free loopback port in a thread; its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def main() -> None:
     from datamint.server.app import create_app
     from datamint.server.config import Settings
 
-    folder = tempfile.mkdtemp(prefix="bench-inference-")
-    app = create_app(Settings(data_dir=folder, admin_api_key=KEY, mlflow_warmup=False, job_threads=2))
-    url = serve(app)
-    app.state.mlflow.ensure_ready()
+    with tempfile.TemporaryDirectory(prefix="bench-inference-", ignore_cleanup_errors=True) as folder:
+        app = create_app(Settings(data_dir=folder, admin_api_key=KEY, mlflow_warmup=False, job_threads=2))
+        url, server, thread = serve_in_thread(app, lifespan="on")
+        try:
+            app.state.mlflow.ensure_ready()
+            measure(url, folder)
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            app.state.database.dispose()
 
-    from datamint import Api
 
-    api = Api(url, KEY)
-    project = api.projects.create(f"bench-{uuid.uuid4().hex[:6]}", "inference benchmark")
-    buffer = io.BytesIO()
-    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(buffer, format="PNG")
-    path = os.path.join(folder, "image.png")
-    with open(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-    resource = api.resources.upload_resource(path)
-    api.projects.add_resources([resource], project)
-
-    os.environ.update(MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_TOKEN=KEY,
-                      MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
+def measure(url: str, folder: str) -> None:
+    """Time the jobs against the server at ``url`` (its files in ``folder``) and print the result line."""
+    api, _project, resource, path = image_project(url, KEY, Path(folder), "inference benchmark")
     import mlflow
     import mlflow.pyfunc
 
     import datamint.mlflow as dm
-
-    dm.set_project(project)
 
     class Instant(dm.DatamintModel):
         def predict_image(self, inputs, **params):

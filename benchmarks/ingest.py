@@ -63,6 +63,9 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import create_database, drop_database  # noqa: E402 - the benchmarks' shared helpers
+
 CONCURRENCY = 20
 
 
@@ -161,37 +164,6 @@ def settle(pid: int, timeout: float = 180.0) -> None:
         now = cpu_seconds(pid)
         quiet = quiet + 1 if now - before < 0.03 else 0
         before = now
-
-
-def fresh_database(pg_url: str | None) -> tuple[str | None, str | None]:
-    """A new empty PostgreSQL database next to ``pg_url``'s (its URL and name), or (None, None)."""
-    if not pg_url:
-        return None, None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    url = make_url(pg_url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(pg_url: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(pg_url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def start_server(data_dir: Path, key: str, workers: int = 1,
@@ -321,7 +293,7 @@ def one_round(root: Path, paths: list[Path], order: list[str], expected: dict[st
             elapsed, cpu, client_cpu, busy = measured
         else:
             key = f"dmk_bench_{uuid.uuid4().hex}"
-            database_url, database = fresh_database(pg_url)
+            database_url, database = create_database(pg_url, "bench") if pg_url else (None, None)
             proc, url = start_server(folder / "server", key, workers, database_url)
             try:
                 settle(proc.pid)

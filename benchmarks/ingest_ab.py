@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -44,6 +45,7 @@ def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tu
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
+        shutil.rmtree(folder, ignore_errors=True)  # the run's server files: the next run starts from an empty disk
     return 1000 * cpu / len(measured), len(measured) / elapsed
 
 

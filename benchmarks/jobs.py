@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,6 @@ import uuid
 from pathlib import Path
 
 import redis
-import sqlalchemy as sa
 import uvicorn
 from sqlalchemy import func, select
 
@@ -39,6 +37,9 @@ from datamint.server.auth.service import authenticate
 from datamint.server.config import Settings
 from datamint.server.jobs import registry, service
 from datamint.server.jobs.models import Job
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import create_database, drop_database, serve_in_thread  # noqa: E402 - the benchmarks' shared helpers
 
 # Worker processes import this module (--import jobs) to learn the kind.
 registry.register("bench.noop", lambda ctx: None, max_attempts=1, description="benchmark: nothing")
@@ -51,13 +52,7 @@ HERE = Path(__file__).resolve().parent
 
 def serve(app) -> tuple[uvicorn.Server, threading.Thread]:
     """Serve ``app`` (its lifespan starts the jobs runtime) on a free loopback port in a thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    _url, server, thread = serve_in_thread(app, lifespan="on")
     return server, thread
 
 
@@ -130,11 +125,7 @@ def _ready(proc: subprocess.Popen, ready: threading.Event) -> None:
 
 
 def scaled(processes: int) -> str:
-    name = f"dm_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    url, name = create_database(PG_URL)
     namespace = f"dmbench-{uuid.uuid4().hex[:8]}"
     procs: list[subprocess.Popen] = []
     try:
@@ -165,9 +156,7 @@ def scaled(processes: int) -> str:
             proc.terminate()
         for proc in procs:
             proc.wait(30)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(PG_URL, name)
         client = redis.Redis.from_url(REDIS_URL)
         for key in client.scan_iter(f"{namespace}*", count=1000):
             client.delete(key)

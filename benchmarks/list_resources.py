@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import fresh_database  # noqa: E402 - the benchmarks' shared helpers
 from annotations import running_server  # noqa: E402 - the benchmarks' shared server launcher
 
 QUERIES = {
@@ -59,16 +60,8 @@ def database(url: str | None, folder: str):  # type: ignore[no-untyped-def]
     if url is None:
         yield f"sqlite:///{folder}/bench.sqlite3"
         return
-    name = f"dm_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(url) as fresh:
+        yield fresh
 
 
 MATCHES = {  # which (live) rows each query's filter matches, from what fill() wrote

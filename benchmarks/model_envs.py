@@ -24,10 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import image_project  # noqa: E402 - the benchmarks' shared helpers
 from annotations import running_server  # noqa: E402
 
 
@@ -55,24 +53,17 @@ def _alive(pid: int) -> bool:
 
 
 def main() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="bench-model-envs-"))
+    with tempfile.TemporaryDirectory(prefix="bench-model-envs-", ignore_cleanup_errors=True) as tmp:
+        _run(Path(tmp))
+
+
+def _run(folder: Path) -> None:
+    """Measure with a server whose files are in ``folder``, and print the result line."""
     with running_server(folder / "data", None) as (url, key):
-        from datamint import Api
-
-        api = Api(url, key)
-        project = api.projects.create(f"bench-{uuid.uuid4().hex[:6]}", "model environments benchmark")
-        path = folder / "image.png"
-        Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(path)
-        resource = api.resources.upload_resource(str(path))
-        api.projects.add_resources([resource], project)
-
-        os.environ.update(MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_TOKEN=key,
-                          MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
+        api, _project, resource, _path = image_project(url, key, folder, "model environments benchmark")
         import mlflow
 
         import datamint.mlflow as dm
-
-        dm.set_project(project)
 
         class Numeral(dm.DatamintModel):
             def predict_image(self, inputs, **params):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,22 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-import uvicorn
 
 from datamint.server.app import create_app
 from datamint.server.config import Settings
 
-
-def _serve(app: object) -> tuple[str, uvicorn.Server, threading.Thread]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fresh_database, serve_in_thread  # noqa: E402 - the benchmarks' shared helpers
 
 
 @contextmanager
@@ -48,16 +38,8 @@ def _database(url: str | None) -> Iterator[str | None]:
     if not url or not url.startswith("postgresql"):
         yield url
         return
-    name = f"bench_gate_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(url, "bench_gate") as fresh:
+        yield fresh
 
 
 def main() -> None:
@@ -71,13 +53,18 @@ def main() -> None:
 
 
 def run(requests: int, database_url: str | None) -> None:
-    """Time the two loads against a fresh server on ``database_url`` and print the result line."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-gate-"))
+    """Time the two loads against a fresh server on ``database_url`` (its files in a temporary
+    folder, removed afterwards) and print the result line."""
+    with tempfile.TemporaryDirectory(prefix="bench-gate-") as folder:
+        _run(requests, database_url, Path(folder))
+
+
+def _run(requests: int, database_url: str | None, folder: Path) -> None:
     key = f"dmk_bench_{uuid.uuid4().hex}"
     settings = Settings(data_dir=folder, database_url=database_url, admin_api_key=key,
                         auth_failures_per_minute=10**9, log_level="WARNING")
     app = create_app(settings)
-    url, server, thread = _serve(app)
+    url, server, thread = serve_in_thread(app, proxy_headers=False)
     try:
         with httpx.Client(base_url=url, headers={"apikey": key}) as http:
             assert http.get("/users/me").status_code == 200  # warm-up

@@ -84,13 +84,14 @@ def main() -> None:
     size = len(json.dumps(doc)) / (1 << 20)
     print(f"json_problem: {size:.2f} MiB metadata ({len(doc)} keys) {best_ms(lambda: json_problem(doc)):.1f} ms")
 
-    urls = {"sqlite": f"sqlite:///{tempfile.mkdtemp()}/bench-{uuid.uuid4().hex[:6]}.sqlite3"}
-    if args.pg_url:
-        urls["postgresql"] = args.pg_url
-    for backend, url in urls.items():
-        plain, checked = insert_ms(url, args.rows)
-        print(f"guard: {args.rows} rows insert ({backend}) {plain:.1f} ms unguarded, {checked:.1f} ms guarded "
-              f"({(checked / plain - 1) * 100:+.1f}%)")
+    with tempfile.TemporaryDirectory(prefix="bench-value-checks-") as folder:
+        urls = {"sqlite": f"sqlite:///{folder}/bench-{uuid.uuid4().hex[:6]}.sqlite3"}
+        if args.pg_url:
+            urls["postgresql"] = args.pg_url
+        for backend, url in urls.items():
+            plain, checked = insert_ms(url, args.rows)
+            print(f"guard: {args.rows} rows insert ({backend}) {plain:.1f} ms unguarded, {checked:.1f} ms guarded "
+                  f"({(checked / plain - 1) * 100:+.1f}%)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 returns what ``read_dicom(stop_before_pixels=True, check=False)`` returns, or raises what it raises.
 
 Every DICOM file pydicom ships, and copies cut short, or with a header longer than one read,
-are given to both, as paths, file objects and bytes.
+are given to both, as paths, file objects and bytes; and to ``read_dicom_header`` with the start
+its caller read already (the upload sniffs the type from it). The readers open a path once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 
-from datamint.imaging.dicom_io import HEADER_READ, read_dicom, read_dicom_header
+from datamint.imaging._sources import read_head
+from datamint.imaging.dicom_io import HEADER_READ, read_checked_header, read_dicom, read_dicom_header
 from datamint.imaging.errors import ImagingError
 from fixtures.files import PYDICOM_FILES, make_ct_slice, to_bytes
 
@@ -88,3 +90,53 @@ def test_a_header_within_one_read_is_parsed_from_it(monkeypatch: pytest.MonkeyPa
     assert calls == []
     assert read_dicom_header(str(long)).Modality == "CT"
     assert calls == [str(long)]
+
+
+def _every_testdata_file_and_cut_copies(folder: Path) -> list[Path]:
+    from pydicom.data import get_testdata_files
+
+    paths = [p for p in map(Path, get_testdata_files()) if p.is_file()]
+    for name in ("CT_small.dcm", "MR_small.dcm", "image_dfl.dcm", "rtplan.dcm"):
+        data = (PYDICOM_FILES / name).read_bytes()
+        for size in (1, 131, 132, 700, 8192, len(data) - 3):
+            paths.append(folder / f"{size}_{name}")
+            paths[-1].write_bytes(data[:size])
+    long = folder / "long_header.dcm"
+    long.write_bytes(_slice(2 * HEADER_READ))
+    return [*paths, long]
+
+
+@pytest.mark.parametrize("kind", ["path", "file", "bytes"])
+def test_a_start_read_already_gives_the_same_header(tmp_path: Path, kind: str) -> None:
+    for path in _every_testdata_file_and_cut_copies(tmp_path):
+        def src_of(path: Path = path):  # type: ignore[no-untyped-def]
+            return {"path": lambda: str(path), "file": lambda: io.BytesIO(path.read_bytes()),
+                    "bytes": path.read_bytes}[kind]()
+
+        src = src_of()
+        head = read_head(src, HEADER_READ)
+        shared = _outcome(lambda s, head=head: read_dicom_header(s, head), src)
+        assert shared == _outcome(read_dicom_header, src_of()), path
+        if kind == "file":
+            assert src.tell() == 0
+
+
+def test_the_readers_open_a_path_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import builtins
+
+    path = tmp_path / "slice.dcm"
+    path.write_bytes(_slice())
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file) == str(path):
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    for read in (read_dicom, lambda p: read_dicom(p, stop_before_pixels=True), read_checked_header,
+                 read_dicom_header):
+        opened.clear()
+        read(str(path))
+        assert opened == [str(path)], read

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -110,6 +111,71 @@ def test_laterality_tags_are_the_same_with_and_without_anonymization(tmp_path):
         prepared = up.prepare_unit(up.UploadUnit(inputs), up.UploadOptions(tags=["t"], anonymize=anonymize))
         prepared.close()
         assert prepared.tags == ["t", "right"], anonymize
+
+
+class _CountingReads(io.BytesIO):
+    """A file object that counts the reads made of it."""
+
+    reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+
+def test_each_input_start_is_read_once_for_its_type_and_header(tmp_path):
+    ct = _CountingReads((pydicom_file("CT_small.dcm")).read_bytes())
+    png = _CountingReads(png_file(tmp_path / "p.png").read_bytes())
+    text = _CountingReads(b"plain text, no known type\n")
+    inputs = up.collect_inputs([ct, png, text], None)
+    up.read_headers(inputs)
+    assert [i.sniffed for i in inputs] == ["application/dicom", "image/png", None]
+    assert inputs[0].header.Modality == "CT" and "PixelData" not in inputs[0].header
+    assert (ct.reads, png.reads, text.reads) == (1, 1, 1)
+    assert [f.tell() for f in (ct, png, text)] == [0, 0, 0]
+    up.read_headers(inputs)  # read already, even the content of no known type
+    assert (ct.reads, png.reads, text.reads) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("kind", ["path", "file"])
+def test_the_shared_start_gives_the_type_and_header_of_separate_reads(tmp_path, kind):
+    """On every pydicom test file and cut copies of a few, read_headers (one read of each start) gives
+    the type and header that sniffing the first HEAD_SIZE bytes and read_dicom_header(src) give."""
+    from pydicom.data import get_testdata_files
+
+    from datamint.imaging import HEAD_SIZE, sniff_mimetype
+    from datamint.imaging._sources import read_head
+    from datamint.imaging.dicom_io import read_dicom_header
+
+    paths = [p for p in map(Path, get_testdata_files()) if p.is_file()]
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm", "image_dfl.dcm", "rtplan.dcm"):
+        data = Path(pydicom_file(name)).read_bytes()
+        for size in (1, 131, 132, 700, HEAD_SIZE, len(data) - 3):
+            paths.append(cut / f"{size}_{name}")
+            paths[-1].write_bytes(data[:size])
+    for path in paths:
+        source = str(path) if kind == "path" else io.BytesIO(path.read_bytes())
+        item = up.collect_inputs([source], None)[0]
+        up.read_headers([item])
+        expected = sniff_mimetype(read_head(source, HEAD_SIZE))
+        assert item.sniffed == expected, path
+        if expected == "application/dicom":
+            try:
+                header = read_dicom_header(source)
+            except ValueError:
+                header = None
+            assert (None if header is None else _elements(header)) == (
+                None if item.header is None else _elements(item.header)), path
+            assert item.header is None or item.header.filename == header.filename
+        else:
+            assert item.header is None
+
+
+def _elements(ds: pydicom.Dataset) -> list[tuple[int, str, str]]:
+    return [(int(e.tag), e.VR, repr(e.value)) for e in ds.iterall()] + [
+        (0, "meta", str(getattr(ds, "file_meta", None))), (1, "encoding", repr(ds.original_encoding))]
 
 
 def test_resource_dispatch_by_storage_mimetype_and_suffix():

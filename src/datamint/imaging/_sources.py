@@ -77,6 +77,20 @@ def open_source(src: Source) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
+def open_with_head(src: Source, size: int) -> Iterator[tuple[BinaryIO, bytes]]:
+    """Yield :func:`open_source`'s file object and the content's first `size` bytes, read through it.
+
+    What ``read_head(src, size)`` followed by ``open_source(src)`` gives, with a path opened once
+    (the object is back at the start of the content when yielded).
+    """
+    with open_source(src) as fh:
+        start = 0 if isinstance(src, (bytes, bytearray, memoryview)) or is_pathlike(src) else fh.tell()
+        head = fh.read(size)
+        fh.seek(start)  # within what was read: no system call for a buffered file
+        yield fh, head
+
+
+@contextlib.contextmanager
 def as_local_path(src: Source, suffix: str = "") -> Iterator[str]:
     """Yield a filesystem path holding the content of `src` (a temporary file unless it is a path).
 

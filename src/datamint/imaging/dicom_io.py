@@ -32,7 +32,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from ._sources import Source, is_pathlike, open_source, read_head, source_name
+from ._sources import Source, is_pathlike, open_source, open_with_head, read_head, source_name
 from .dicom_raw import PlainValues
 from .errors import CorruptFileError, UnsupportedFormatError
 from .limits import DecodedSizeError, check_decoded_bytes, check_frames, current_limits
@@ -93,18 +93,17 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
         >>> ds = read_dicom("CT_small.dcm", stop_before_pixels=True)
     """
     name = source_name(src)
-    head = read_head(src, 1024)
-    if not head:
-        raise CorruptFileError("the file is empty (0 bytes)", filename=name)
-    kind = detect_dicom(head)
-    if kind is None:
-        raise UnsupportedFormatError(
-            "not a DICOM file: there is no 'DICM' marker at byte 128 and it does not start with "
-            f"a DICOM data element (starts with {head[:16]!r}); check that the file is DICOM",
-            filename=name,
-        )
-    try:
-        with open_source(src) as fh:
+    with open_with_head(src, 1024) as (fh, head):  # the file is opened once: its head is read through it
+        if not head:
+            raise CorruptFileError("the file is empty (0 bytes)", filename=name)
+        kind = detect_dicom(head)
+        if kind is None:
+            raise UnsupportedFormatError(
+                "not a DICOM file: there is no 'DICM' marker at byte 128 and it does not start with "
+                f"a DICOM data element (starts with {head[:16]!r}); check that the file is DICOM",
+                filename=name,
+            )
+        try:
             deflated = _deflated_meta(fh) if kind == "part10" and _may_be_deflated(head) else None
             if deflated is not None:
                 ds, size = _read_deflated(fh, deflated, stop_before_pixels, name)
@@ -114,10 +113,11 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
                     check_dicom_size(ds, name)
                     _read_rest(fh, ds)
                 size = fh.seek(0, io.SEEK_END)
-    except DecodedSizeError:
-        raise
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, zlib.error) as exc:
-        raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
+        except DecodedSizeError:
+            raise
+        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError,
+                zlib.error) as exc:
+            raise CorruptFileError(f"cannot parse the DICOM data ({exc}){_TRY}", filename=name) from exc
     if not stop_before_pixels:
         check_dicom_size(ds, name)
     if check:
@@ -128,7 +128,7 @@ def read_dicom(src: Source, *, stop_before_pixels: bool = False, check: bool = T
     return ds
 
 
-def read_dicom_header(src: Source) -> Dataset:
+def read_dicom_header(src: Source, head: bytes | None = None) -> Dataset:
     """Read a DICOM header (no pixels), as ``read_dicom(src, stop_before_pixels=True, check=False)``
     does, parsed from one read of the first :data:`HEADER_READ` bytes when the header ends within them.
 
@@ -140,14 +140,23 @@ def read_dicom_header(src: Source) -> Dataset:
 
     Args:
         src: The file's bytes, a path, or a binary file object (left where it was).
+        head: ``read_head(src, HEADER_READ)``, when the caller has read it already (to sniff the
+            file's type, say): it is not read again. Exactly those bytes: fewer would pass for the
+            whole file.
 
     Returns:
         The data set, without pixel data.
 
     Raises:
         UnsupportedFormatError, CorruptFileError: As :func:`read_dicom`.
+
+    Example:
+        >>> head = read_head("ct.dcm", HEADER_READ)
+        >>> if sniff_mimetype(head[:HEAD_SIZE]) == "application/dicom":
+        ...     ds = read_dicom_header("ct.dcm", head)
     """
-    head = read_head(src, HEADER_READ)
+    if head is None:
+        head = read_head(src, HEADER_READ)
     kind = detect_dicom(head[:1024]) if head else None
     if kind is not None and not (kind == "part10" and _may_be_deflated(head)):
         parsed = _parse_head(head, kind, src)

@@ -246,6 +246,40 @@ def test_on_error_raise_raises_the_failure(org_api, tmp_path):
         org_api.resources.upload_resources([str(text)], on_error="ignore")  # type: ignore[arg-type]
 
 
+class _Unreadable(io.RawIOBase):
+    """A file object whose content cannot be read (a disk error)."""
+
+    name = "unreadable.dcm"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        raise OSError(5, "Input/output error")
+
+
+def test_a_file_that_cannot_be_read_fails_alone(org_api):
+    """Its type is sniffed as its batch is read (with its header): its error is in its place."""
+    ct = pydicom_file("CT_small.dcm")
+    results = org_api.resources.upload_resources([ct, _Unreadable(), ct], on_error="skip", assemble_dicoms=False)
+    assert isinstance(results[0], str) and isinstance(results[2], str)
+    assert isinstance(results[1], OSError) and results[1].errno == 5
+    assert sorted(r.id for r in org_api.resources.get_list()) == sorted([results[0], results[2]])
+    with pytest.raises(OSError, match="Input/output error"):
+        org_api.resources.upload_resource(_Unreadable())
+    with pytest.raises(OSError, match="Input/output error"):
+        org_api.resources.upload_resources([ct, _Unreadable()], assemble_dicoms=True)
+
+
 def test_large_file_is_spooled_once_and_moved_into_place(server, org_api, tmp_path):
     import numpy as np
     from PIL import Image

@@ -3,9 +3,10 @@
 What happens to the inputs, in order:
 
 1. Inputs (paths, binary file objects, ``pydicom.Dataset`` objects, or one directory, read
-   non-recursively) become :class:`UploadInput` items, their content type sniffed; DICOM inputs
-   get their header read: all of them first when series are assembled (grouping needs them),
-   else each batch's just before it is sent, so reading headers overlaps the upload.
+   non-recursively) become :class:`UploadInput` items; each one's start is read once
+   (:func:`read_headers`), its content type sniffed from it and, for DICOM, its header parsed from
+   it: all of them first when series are assembled (grouping needs them), else each batch's just
+   before it is sent, so reading them overlaps the upload.
 2. DICOM reports (SR, KO, PR, ... — :func:`datamint.imaging.is_dicom_report`) are dropped when
    ``discard_dicom_reports`` is set, with a warning naming them (when their header is read,
    before planning or before sending: :class:`SkippedReport`).
@@ -50,7 +51,7 @@ from datamint.imaging import (
     sniff_mimetype,
 )
 from datamint.imaging._sources import read_head
-from datamint.imaging.dicom_io import read_dicom_header, write_dicom_bytes
+from datamint.imaging.dicom_io import HEADER_READ, read_dicom_header, write_dicom_bytes
 from datamint.imaging.metadata import laterality_tag
 
 _LOG = logging.getLogger("datamint.upload")
@@ -68,9 +69,9 @@ class UploadInput:
     name: str
     path: str | None
     metadata: dict[str, Any] | str | None = None
-    sniffed: str | None = None  # the content's mimetype, set by sniff_inputs
+    sniffed: str | None = None  # the content's mimetype, set by read_headers
     header: Any = None  # pydicom Dataset (without pixels) for DICOM inputs, set by read_headers
-    header_read: bool = False  # read_headers has looked at this input
+    head_read: bool = False  # read_headers has read this input's start (sniffed, header read)
 
     @property
     def is_dicom(self) -> bool:
@@ -176,25 +177,27 @@ def collect_inputs(files_path: Any, metadata: Sequence[dict[str, Any] | str | No
     return inputs
 
 
-def sniff_inputs(inputs: Sequence[UploadInput]) -> None:
-    """Sniff the content type of every input not sniffed yet (its first bytes)."""
-    for item in inputs:
-        if item.sniffed is None:
-            item.sniffed = sniff_mimetype(read_head(item.source, HEAD_SIZE))
-
-
 def read_headers(inputs: Sequence[UploadInput]) -> None:
     """Sniff the content type of every input and read the DICOM header (no pixels) of DICOM ones
     (each input once: inputs read already are left as they are).
 
-    Non-DICOM inputs keep ``header=None``; :func:`prepare_unit` relies on ``sniffed`` being set.
+    Each input's first :data:`~datamint.imaging.dicom_io.HEADER_READ` bytes are read once: the
+    type is sniffed from their start, and a DICOM header that ends within them is parsed from them
+    (:func:`~datamint.imaging.dicom_io.read_dicom_header`). Non-DICOM inputs keep ``header=None``;
+    :func:`prepare_unit` relies on ``sniffed`` being set.
+
+    Raises:
+        OSError: An input cannot be read (the inputs before it are read).
     """
-    sniff_inputs(inputs)
     for item in inputs:
-        if item.sniffed == DICOM and not item.header_read:
-            item.header_read = True
+        if item.head_read:
+            continue
+        head = read_head(item.source, HEADER_READ)
+        item.sniffed = sniff_mimetype(head[:HEAD_SIZE])
+        item.head_read = True
+        if item.sniffed == DICOM:
             try:
-                item.header = read_dicom_header(item.source)
+                item.header = read_dicom_header(item.source, head)
             except ValueError as exc:
                 _LOG.warning("%s looks like DICOM but its header cannot be read (%s); sending it as is",
                              item.name, exc)

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from datamint.api._upload.prepare import (
-    DICOM,
     PreparedFile,
     SkippedReport,
     UploadInput,
@@ -383,17 +382,29 @@ def send_units(api: Any, units: Sequence[UploadUnit], options: UploadOptions, fo
             abort.set()
         bar.update(1)
 
+    def read_units(batch: list[UploadUnit]) -> dict[int, OSError]:
+        """Sniff the batch's units and read their DICOM headers (:func:`read_headers`); the units
+        that could not be read, by position, with the error."""
+        unreadable = {}
+        for position, unit in enumerate(batch):
+            try:
+                read_headers(unit.inputs)
+            except OSError as exc:
+                unreadable[position] = exc
+        return unreadable
+
     async def read_unread_headers(batch: list[UploadUnit]) -> list[UploadUnit]:
-        """Read the DICOM headers of the batch's inputs not read yet (in a worker thread: the
-        uploads in flight go on meanwhile); the units to send (reports are skipped when asked)."""
-        inputs = [item for unit in batch for item in unit.inputs]
-        if any(item.sniffed == DICOM and not item.header_read for item in inputs):
-            await asyncio.to_thread(read_headers, inputs)
-        if not options.discard_reports:
-            return batch
+        """Sniff the batch's inputs not read yet and read their DICOM headers (in a worker thread:
+        the uploads in flight go on meanwhile); the units to send (a unit whose file cannot be read
+        fails alone; reports are skipped when asked)."""
+        unreadable: dict[int, OSError] = {}
+        if any(not item.head_read for unit in batch for item in unit.inputs):
+            unreadable = await asyncio.to_thread(read_units, batch)
         kept = []
-        for unit in batch:
-            if not unit.assemble and is_report(unit.inputs[0]):
+        for position, unit in enumerate(batch):
+            if position in unreadable:
+                settle(unit, unreadable[position])
+            elif options.discard_reports and not unit.assemble and is_report(unit.inputs[0]):
                 settle(unit, SkippedReport(unit.inputs[0].name))
             else:
                 kept.append(unit)

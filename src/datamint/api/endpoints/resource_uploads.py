@@ -93,7 +93,6 @@ class ResourceUploads(ResourcesCore):
         if publish_to is not None:
             project_id = self.projects_api._resolve(publish_to).id
             publish = True
-        up.sniff_inputs(inputs)
         if assemble_dicoms:  # grouping series needs every header; otherwise each batch reads its own as it goes
             up.read_headers(inputs)
             if discard_dicom_reports:
