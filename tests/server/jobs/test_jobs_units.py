@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from datamint.server.auth.service import create_organization
+from datamint.server.auth.service import authenticate, create_organization
 from datamint.server.config import Settings
 from datamint.server.db import unit_of_work
 from datamint.server.db.base import utcnow
 from datamint.server.errors import ConflictError
-from datamint.server.jobs import registry
+from datamint.server.jobs import registry, service
 from datamint.server.jobs import repository as repo
 from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
 from datamint.server.jobs.models import Job, JobLog
@@ -54,6 +54,57 @@ def test_after_commit_callbacks_run_after_the_commit_and_never_after_a_rollback(
     with migrated_database.transaction() as s:
         pass
     assert calls == ["changed"]
+
+
+def test_a_savepoint_is_no_commit_for_after_commit_callbacks(migrated_database, job_id):
+    """SQLAlchemy sends ``after_commit`` when a savepoint is released: the callbacks still wait for
+    the unit's commit; a savepoint rolled back drops only what was registered inside it."""
+    calls = []
+    with migrated_database.transaction() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(progress_message="changed"))
+        unit_of_work.after_commit(s, lambda: calls.append(("first", _job(migrated_database, job_id).progress_message)))
+        with s.begin_nested():
+            unit_of_work.after_commit(s, lambda: calls.append(("kept", None)))
+        with pytest.raises(RuntimeError), s.begin_nested():
+            unit_of_work.after_commit(s, lambda: calls.append(("rolled back", None)))
+            with s.begin_nested():
+                unit_of_work.after_commit(s, lambda: calls.append(("inner, rolled back", None)))
+            raise RuntimeError("boom")
+        unit_of_work.after_commit(s, lambda: calls.append(("last", None)))
+        assert calls == []  # two savepoints released, one rolled back: nothing ran yet
+    assert calls == [("first", "changed"), ("kept", None), ("last", None)]
+    with pytest.raises(RuntimeError), migrated_database.transaction() as s:
+        with s.begin_nested():
+            unit_of_work.after_commit(s, lambda: calls.append(("unit rolled back", None)))
+        raise RuntimeError("boom")
+    assert len(calls) == 3
+
+
+def test_jobs_submitted_together_are_sent_once_their_rows_are_committed(migrated_database, job_id):
+    """Each job is created in a savepoint (its dedupe key): a job sent at the next one's savepoint
+    would reach a worker that cannot see its row yet, which drops the message (the job then waited
+    for the sweeper's redispatch, 10 minutes)."""
+    registry.register("units.many", lambda ctx: None)
+    with migrated_database.transaction() as s:
+        _, _, key = create_organization(s, "many", "a@many.test")
+        me = authenticate(s, key)
+
+    class Visibility:
+        """A runtime whose queue records whether another session sees each job it is given."""
+
+        def __init__(self) -> None:
+            self.seen: list[bool] = []
+
+        def send(self, job_ids: list[str]) -> None:
+            for sent in job_ids:
+                with migrated_database.transaction() as other:
+                    self.seen.append(other.get(Job, sent) is not None)
+
+    runtime = Visibility()
+    with migrated_database.transaction() as s:
+        ids = [service.submit(s, runtime, me, "units.many", {"n": n}).id for n in range(5)]
+        assert runtime.seen == []
+    assert runtime.seen == [True] * 5 and len(set(ids)) == 5
 
 
 def test_commit_turns_a_constraint_violation_into_409(migrated_database, job_id):

@@ -8,8 +8,10 @@ The reusable pieces:
 * :func:`after_commit` registers work that must happen only once the unit's changes are durable
   and visible to other processes: sending a job id to the queue, deleting blobs that a committed
   delete orphaned. The callbacks run after the commit, in order; if the unit rolls back they are
-  dropped. A failing callback is logged, not raised: the commit already happened, and whatever the
-  callback was for must be recoverable from the database (the jobs sweeper re-sends queued jobs).
+  dropped. A savepoint (``begin_nested``) is no commit: its release runs nothing, and its rollback
+  drops the callbacks registered inside it only. A failing callback is logged, not raised: the
+  commit already happened, and whatever the callback was for must be recoverable from the database
+  (the jobs sweeper re-sends queued jobs).
 * :func:`on_abandon` registers the undo of work done outside the database (blobs a failed request
   wrote); :func:`abandon` ends a unit of work that failed: it rolls back and runs those callbacks.
   ``deps.UnitOfWork`` calls it when the route raises or the commit fails.
@@ -31,7 +33,7 @@ from typing import NamedTuple
 
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamint.server.errors import ConflictError, describe_database_error
 
@@ -40,6 +42,8 @@ _KEY = "after_commit"
 _ABANDON_KEY = "on_abandon"
 _AFTER_READ_KEY = "after_read"
 _FACTORY_KEY = "session_factory"
+#: Per open savepoint of a session, how many after-commit callbacks were waiting when it began.
+_MARKS_KEY = "after_commit_marks"
 
 #: A write done apart from the request: it gets its own session and returns nothing useful.
 Write = Callable[[Session], object]
@@ -109,7 +113,22 @@ def commit(session: Session) -> None:
     session.info.pop(_ABANDON_KEY, None)
 
 
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    """At a savepoint's start, note how many callbacks are waiting (those registered inside it are
+    dropped if it rolls back)."""
+    if transaction.nested:
+        session.info.setdefault(_MARKS_KEY, {})[transaction] = len(session.info.get(_KEY, []))
+
+
 def _run_callbacks(session: Session) -> None:
+    # SQLAlchemy sends after_commit for a savepoint's release too (begin_nested), before the unit
+    # has committed: its callbacks wait for the unit's own commit (a job sent then would be dropped
+    # by a worker that cannot see its row yet; a blob deleted then would be lost with a rollback).
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        session.info.get(_MARKS_KEY, {}).pop(savepoint, None)
+        return
+    session.info.pop(_MARKS_KEY, None)
     callbacks = session.info.pop(_KEY, [])
     for callback in callbacks:
         try:
@@ -119,6 +138,14 @@ def _run_callbacks(session: Session) -> None:
 
 
 def _drop_callbacks(session: Session) -> None:
+    # A savepoint rolled back drops only the callbacks registered inside it; the unit goes on.
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        mark = session.info.get(_MARKS_KEY, {}).pop(savepoint, None)
+        if mark is not None:
+            del session.info.get(_KEY, [])[mark:]
+        return
+    session.info.pop(_MARKS_KEY, None)
     session.info.pop(_KEY, None)
 
 
@@ -224,5 +251,6 @@ def install(factory: sessionmaker[Session]) -> None:
     open siblings for :func:`after_read` writes (idempotent)."""
     factory.kw.setdefault("info", {})[_FACTORY_KEY] = factory
     if not event.contains(factory, "after_commit", _run_callbacks):
+        event.listen(factory, "after_transaction_create", _mark_savepoint)
         event.listen(factory, "after_commit", _run_callbacks)
         event.listen(factory, "after_rollback", _drop_callbacks)
