@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -441,9 +441,12 @@ def project_resources(session: Session, project_id: str) -> Sequence[Resource]:
     return session.scalars(_project_live(project_id, Resource)).all()
 
 
-def project_resource_ids(session: Session, project_id: str) -> list[str]:
-    """The ids of the live resources of a project, in the order of :func:`project_resources`."""
-    return list(session.scalars(_project_live(project_id, Resource.id)))
+def project_resource_id_batches(session: Session, project_id: str, size: int) -> Iterator[Sequence[str]]:
+    """The ids of the live resources of a project, in the order of :func:`project_resources`, in
+    batches of at most ``size``: one statement, fetched ``size`` rows at a time (on PostgreSQL from
+    a server-side cursor), so the caller never holds every id as a Python string at once."""
+    result = session.scalars(_project_live(project_id, Resource.id).execution_options(yield_per=size))
+    yield from result.partitions()
 
 
 # -- users --------------------------------------------------------------------------------------
