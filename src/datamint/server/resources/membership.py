@@ -99,7 +99,8 @@ def project_resources_body(session: Session, me: Principal, project_id: str, lab
     closed before the body's end, which clients report as an incomplete body.
 
     Returns:
-        The body's pieces: ``[``, then each chunk's objects joined by ``,``, then ``]``.
+        The body's pieces, one a chunk, each chunk's objects joined by ``,``: the first starts
+        with ``[``, the others with ``,``; the last is ``]`` (``[]`` alone for no resource).
 
     Raises:
         NotFoundError: No such project visible to ``me`` (another organization's included).
