@@ -13,11 +13,13 @@ over several chunks; what can fail answers before the stream starts (an error en
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from datamint import Api
 from datamint.server.auth.service import authenticate
@@ -240,3 +242,24 @@ def test_the_listing_is_the_projects_when_the_stream_starts(server, org, monkeyp
         body = json.loads(response.read())
     assert [r["id"] for r in body] == ids  # added after the stream started: not listed
     assert [r["id"] for r in http.get(f"/projects/{project.id}/resources").json()] == [*ids, *later]
+
+
+def test_each_chunk_is_read_as_it_is_sent(server, org, monkeypatch):
+    """A body far larger than what the kernels and the server buffer: while the client has read only
+    the start, a resource of the last chunk is deleted; it comes listed with ``deleted: true``
+    (its chunk was written after that), the others unchanged."""
+    api, http, me = org
+    monkeypatch.setattr(membership, "JSON_CHUNK", 1)  # one resource of ~1 MB a chunk
+    project = api.projects.create(unique("p"), "d")
+    ids = _insert(server, me, 24, file_metadata={"blob": "x" * 1_000_000})
+    _add(server, me, project.id, ids)
+    small_window = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)])
+    with httpx.Client(base_url=server.url, headers=http.headers, transport=small_window) as slow, \
+            slow.stream("GET", f"/projects/{project.id}/resources") as response:
+        pieces = response.iter_raw(64 * 1024)
+        start = next(pieces)
+        with server.database.transaction() as session:  # the server is at most a few MB ahead
+            session.execute(update(Resource).where(Resource.id == ids[-1]).values(deleted=True))
+        body = json.loads(start + b"".join(pieces))
+    assert [r["id"] for r in body] == ids
+    assert [r["deleted"] for r in body] == [False] * 23 + [True]
