@@ -131,18 +131,27 @@ def _id_chunks(session: Session, project_id: str, keep: set[str] | None) -> list
 
 def _json_array(open_session: Callable[[], Session], chunks: list[str]) -> Iterator[bytes]:
     """``[``, the JSON objects of each chunk's resources (in the chunk's order) joined by ``,``,
-    ``]``: one piece per chunk, each written in a session from ``open_session`` closed before
-    the piece is yielded."""
-    separator = "["
+    ``]``: one piece per chunk (:func:`_piece`)."""
+    lead = "["
     for packed in chunks:
-        ids = packed.split(",")
-        with open_session() as session:
-            written = wire_json.resources_json(session, ids)
-        text = ",".join(written[rid] for rid in ids if rid in written)
-        if text:
-            yield (separator + text).encode()
-            separator = ","
-    yield b"]" if separator == "," else b"[]"
+        piece = _piece(open_session, packed.split(","), lead)
+        if piece:
+            yield piece
+            lead = ","
+    yield b"]" if lead == "," else b"[]"
+
+
+def _piece(open_session: Callable[[], Session], ids: list[str], lead: str) -> bytes:
+    """``lead`` and the JSON objects of the resources ``ids`` (those with a row, in that order)
+    joined by ``,``, written in a session from ``open_session`` closed before it returns (``b""``
+    for none). Each object is copied twice at most: into the text, then into its bytes."""
+    with open_session() as session:
+        written = wire_json.resources_json(session, ids)
+    objects = [written[rid] for rid in ids if rid in written]
+    if not objects:
+        return b""
+    objects[0] = lead + objects[0]
+    return ",".join(objects).encode()
 
 
 def list_channels(session: Session, me: Principal, channel_name: str | None, project_name: str | None,
