@@ -8,7 +8,16 @@ oldest first) straight into the database with their memberships of the first pro
 resource is in the second project too, so its ``projects`` lists two) and checks the row counts,
 then times the route through the ASGI app (no network): best and median of ``--repeat`` runs
 after one warm-up, checking every answer (status, the live resources oldest first, the fields of
-one). Prints one line: the rows, the time the inserts took, the body's size, best and median.
+one).
+
+Then the server's memory: the same database is served by ``datamint server run`` in a subprocess
+(``tests/process_server.py``), warmed up with the second project's listing; each of ``--repeat``
+runs resets the server's peak resident memory (``/proc/<pid>/clear_refs``), reads the whole body
+over HTTP without keeping it (checking it is the body the ASGI runs got), and reads how far the
+peak (``VmHWM``) rose above the resident memory before the request, and the server's CPU time
+(utime + stime) for the request (PostgreSQL's own processes are not counted). Prints one line:
+the rows, the time the inserts took, the body's size, best and median (ASGI), then over HTTP the
+largest peak growth, the median time and the median server CPU time.
 
 usage: python benchmarks/project_resources.py [--rows 20000] [--repeat 5]
                                               [--database-url postgresql+psycopg://root@127.0.0.1/test]
@@ -17,7 +26,9 @@ usage: python benchmarks/project_resources.py [--rows 20000] [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import random
 import statistics
 import sys
@@ -33,6 +44,11 @@ from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from list_resources import database  # noqa: E402 - the listing benchmark's temporary database
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from process_server import process_server, status_kib  # noqa: E402 - the tests' subprocess server
+
+KEY = "dmk_bench_project"
 
 
 def fill(app, me, project: str, second: str, rows: int) -> tuple[list[str], float]:  # type: ignore[no-untyped-def]
@@ -79,6 +95,35 @@ def fill(app, me, project: str, second: str, rows: int) -> tuple[list[str], floa
     return live, inserting
 
 
+def cpu_seconds(pid: int) -> float:
+    """The user + system CPU time of process ``pid`` so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def served_memory(data_dir: Path, url: str, project: str, second: str, digest: str,
+                  repeat: int) -> tuple[float, float, float, float]:
+    """Serve the database from a subprocess and read the listing over HTTP ``repeat`` times
+    (after a warm-up on ``second``); the largest peak growth (MiB), the resident memory before
+    the first run (MiB), the median server CPU time and the median wall time (seconds) of a request."""
+    with process_server(data_dir, url, admin_key=KEY) as srv, srv.client() as http:
+        assert http.get(f"/projects/{second}/resources").status_code == 200
+        growths, cpus, walls, baseline = [], [], [], status_kib(srv.pid, "VmRSS") / 1024
+        for _ in range(repeat):
+            Path(f"/proc/{srv.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+            before, cpu, started = status_kib(srv.pid, "VmRSS") / 1024, cpu_seconds(srv.pid), time.perf_counter()
+            hashed = hashlib.sha256()
+            with http.stream("GET", f"/projects/{project}/resources") as response:
+                assert response.status_code == 200, response.read()[:300]
+                for piece in response.iter_raw(1 << 20):
+                    hashed.update(piece)
+            walls.append(time.perf_counter() - started)
+            cpus.append(cpu_seconds(srv.pid) - cpu)
+            growths.append(status_kib(srv.pid, "VmHWM") / 1024 - before)
+            assert hashed.hexdigest() == digest, "the body over HTTP differs from the ASGI runs'"
+    return max(growths), baseline, statistics.median(cpus), statistics.median(walls)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--rows", type=int, default=20_000, help="resources in the project (default 20,000)")
@@ -93,11 +138,11 @@ def main() -> None:
     from datamint.server.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="datamint-bench-project-") as tmp, database(args.database_url, tmp) as url:
-        app = create_app(Settings(data_dir=Path(tmp) / "data", database_url=url, admin_api_key="dmk_bench_project",
+        app = create_app(Settings(data_dir=Path(tmp) / "data", database_url=url, admin_api_key=KEY,
                                   mlflow_warmup=False))
         with app.state.database.transaction() as session:
-            me = authenticate(session, "dmk_bench_project")
-        with TestClient(app, headers={"apikey": "dmk_bench_project"}) as client:
+            me = authenticate(session, KEY)
+        with TestClient(app, headers={"apikey": KEY}) as client:
             project, second = (client.post("/projects", json={"name": name, "description": "bench"}).json()["id"]
                                for name in ("worklist", "other"))
             live, inserting = fill(app, me, project, second, args.rows)
@@ -112,11 +157,15 @@ def main() -> None:
                 body = json.loads(response.content)
                 assert [r["id"] for r in body] == live, "not the live resources, oldest first"
                 assert body[0]["tags"] == ["t1", "all"] and len(body[9]["projects"]) == 2, body[0]
-                size = len(response.content)
+                size, digest = len(response.content), hashlib.sha256(response.content).hexdigest()
+                del response, body
         app.state.database.dispose()
+        growth, baseline, cpu, wall = served_memory(Path(tmp) / "data", url, project, second, digest, args.repeat)
         print(f"project resources ({app.state.database.dialect}): {args.rows} resources, {len(live)} live "
               f"(inserted in {inserting:.1f} s), body {size / 1e6:.1f} MB | best {min(times) * 1000:.0f} ms | "
-              f"median {statistics.median(times) * 1000:.0f} ms ({args.repeat} runs)")
+              f"median {statistics.median(times) * 1000:.0f} ms ({args.repeat} runs) | server over HTTP: peak "
+              f"+{growth:.0f} MiB above {baseline:.0f} MiB resident, median {wall * 1000:.0f} ms, "
+              f"server CPU {cpu * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

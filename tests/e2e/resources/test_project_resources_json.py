@@ -3,21 +3,28 @@ the same objects, in the same order (oldest first, ties by id), as the Python wi
 project's live rows (``wire.to_wire_many`` of ``repository.project_resources``), on both backends:
 tags in their order, several projects, deleted resources left out, the ``label_status`` filter,
 an empty project, another organization's project (404), a project larger than one JSON chunk.
-The datasets' live listing sends the same body."""
+The datasets' live listing sends the same body.
+
+Both listings are streamed (chunked, no ``Content-Length``): the body is byte for byte the one the
+route built in memory before (the database's JSON of the project's live ids, in order, joined),
+over several chunks; what can fail answers before the stream starts (an error envelope with its
+``Content-Length``); the resources listed are those of the moment the route read the ids."""
 
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from datamint import Api
 from datamint.server.auth.service import authenticate
 from datamint.server.quality.models import LabelStatus
-from datamint.server.resources import membership, wire
+from datamint.server.resources import membership, wire, wire_json
 from datamint.server.resources import repository as repo
 from datamint.server.resources.models import ProjectResource, Resource, ResourceTag
 
@@ -151,3 +158,108 @@ def test_a_project_larger_than_a_chunk(server, org, monkeypatch):
     assert [r["id"] for r in body] == ids
     monkeypatch.setattr(membership, "JSON_CHUNK", 7)  # chunks that end with the list
     _same(http.get(f"/projects/{project.id}/resources").json(), _expected(server, project.id))
+
+
+def _old_body(server, project_id: str, keep: set[str] | None = None) -> bytes:
+    """The body the route built in memory before it streamed: the database's JSON of the project's
+    live resources (those in ``keep``), oldest first, written in one statement and joined."""
+    with server.database.transaction() as session:
+        ids = [r.id for r in repo.project_resources(session, project_id) if keep is None or r.id in keep]
+        written = wire_json.resources_json(session, ids)
+    return ("[" + ",".join(written[rid] for rid in ids) + "]").encode()
+
+
+def _streamed(http: httpx.Client, path: str, **params: str) -> bytes:
+    """The body of a ``GET`` that must be a streamed JSON array (chunked, no ``Content-Length``)."""
+    with http.stream("GET", path, params=params) as response:
+        body = response.read()
+    assert response.status_code == 200, body[:300]
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers.get("transfer-encoding") == "chunked" and "content-length" not in response.headers
+    return body
+
+
+def test_the_streamed_body_is_the_old_body_byte_for_byte(server, org, monkeypatch):
+    api, http, me = org
+    monkeypatch.setattr(membership, "JSON_CHUNK", 3)  # the server runs in this process: four chunks
+    project, other = api.projects.create(unique("p"), "d"), api.projects.create(unique("q"), "d")
+    ids = _insert(server, me, 10, upload_channel="ch")
+    gone = _insert(server, me, 2, deleted=True)
+    with server.database.transaction() as session:
+        session.add_all([ResourceTag(resource_id=ids[4], tag=tag, position=p) for p, tag in enumerate("ba")])
+        session.add(LabelStatus(project_id=project.id, resource_id=ids[7], label_set="ground-truth",
+                                status="verified", updated_by=me.email))
+    _add(server, me, project.id, [*ids, *gone])
+    _add(server, me, other.id, ids[::3])
+
+    body = _streamed(http, f"/projects/{project.id}/resources")
+    assert body == _old_body(server, project.id) and [r["id"] for r in json.loads(body)] == ids
+    assert _streamed(http, f"/datasets/{project.dataset_id}/resources") == body
+    filtered = _streamed(http, f"/projects/{project.id}/resources", label_status="unlabeled")
+    assert filtered == _old_body(server, project.id, set(ids) - {ids[7]})
+    assert _streamed(http, f"/projects/{project.id}/resources", label_status="rejected") == b"[]"
+    empty = api.projects.create(unique("e"), "d")
+    assert _streamed(http, f"/projects/{empty.id}/resources") == b"[]"
+
+
+def _error(response: httpx.Response, status: int) -> dict:
+    """The error envelope of a response that failed before any streaming: status, JSON, its length."""
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"] == "application/json"
+    assert "transfer-encoding" not in response.headers
+    assert int(response.headers["content-length"]) == len(response.content)
+    body = response.json()
+    assert body["status_code"] == status and body["message"], body
+    return body
+
+
+def test_failures_answer_before_the_stream_starts(server, org):
+    api, http, me = org
+    project = api.projects.create(unique("p"), "d")
+    _add(server, me, project.id, _insert(server, me, 2))
+    assert "project" in _error(http.get(f"/projects/{uuid.uuid4()}/resources"), 404)["message"].lower()
+    assert "uuid" in _error(http.get("/projects/not-an-id/resources"), 422)["message"].lower()
+    assert "done" in _error(http.get(f"/projects/{project.id}/resources", params={"label_status": "done"}),
+                            422)["message"]
+    _error(http.get(f"/datasets/{uuid.uuid4()}/resources"), 404)
+    with httpx.Client(base_url=server.url, headers={"apikey": server.new_org()}) as stranger:
+        _error(stranger.get(f"/projects/{project.id}/resources"), 404)
+        _error(stranger.get(f"/datasets/{project.dataset_id}/resources"), 404)
+    with httpx.Client(base_url=server.url) as anonymous:
+        _error(anonymous.get(f"/projects/{project.id}/resources"), 401)
+
+
+def test_the_listing_is_the_projects_when_the_stream_starts(server, org, monkeypatch):
+    api, http, me = org
+    monkeypatch.setattr(membership, "JSON_CHUNK", 2)
+    project = api.projects.create(unique("p"), "d")
+    ids = _insert(server, me, 5)
+    _add(server, me, project.id, ids)
+    with http.stream("GET", f"/projects/{project.id}/resources") as response:
+        assert response.status_code == 200  # the ids were read before the headers were sent
+        later = _insert(server, me, 1, created_at=datetime(2030, 1, 1, tzinfo=timezone.utc))
+        _add(server, me, project.id, later)
+        body = json.loads(response.read())
+    assert [r["id"] for r in body] == ids  # added after the stream started: not listed
+    assert [r["id"] for r in http.get(f"/projects/{project.id}/resources").json()] == [*ids, *later]
+
+
+def test_each_chunk_is_read_as_it_is_sent(server, org, monkeypatch):
+    """A body far larger than what the kernels and the server buffer: while the client has read only
+    the start, a resource of the last chunk is deleted; it comes listed with ``deleted: true``
+    (its chunk was written after that), the others unchanged."""
+    api, http, me = org
+    monkeypatch.setattr(membership, "JSON_CHUNK", 1)  # one resource of ~1 MB a chunk
+    project = api.projects.create(unique("p"), "d")
+    ids = _insert(server, me, 24, file_metadata={"blob": "x" * 1_000_000})
+    _add(server, me, project.id, ids)
+    small_window = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)])
+    with httpx.Client(base_url=server.url, headers=http.headers, transport=small_window) as slow, \
+            slow.stream("GET", f"/projects/{project.id}/resources") as response:
+        pieces = response.iter_raw(64 * 1024)
+        start = next(pieces)
+        with server.database.transaction() as session:  # the server is at most a few MB ahead
+            session.execute(update(Resource).where(Resource.id == ids[-1]).values(deleted=True))
+        body = json.loads(start + b"".join(pieces))
+    assert [r["id"] for r in body] == ids
+    assert [r["deleted"] for r in body] == [False] * 23 + [True]

@@ -66,9 +66,9 @@ def delete_dataset(dataset_id: str, session: UnitOfWork, me: CurrentUser) -> Res
 def get_dataset_resources(dataset_id: str, session: SessionDep, me: CurrentUser,
                           version: VersionQuery = None) -> Response:
     """The dataset's resources now (the body of ``GET /projects/{id}/resources``, written by the
-    database), or those of one version (with their ``sha256``); a bare array."""
+    database and streamed), or those of one version (with their ``sha256``); a bare array."""
     if version in (None, ""):
-        return Response(service.live_resources_json(session, me, dataset_id), media_type="application/json")
+        return StreamingResponse(service.live_resources_body(session, me, dataset_id), media_type="application/json")
     return FastJSONResponse(service.version_resources(session, me, dataset_id, str(version)))
 
 

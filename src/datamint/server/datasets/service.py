@@ -14,6 +14,7 @@ Reading a dataset needs ``project.read``; changing its resources, creating and d
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -282,11 +283,12 @@ def delete_unused_blobs_after_commit(session: Session, database: Database, store
         unit_of_work.after_commit(session, run)
 
 
-def live_resources_json(session: Session, me: Principal, dataset_id: str) -> bytes:
-    """The resources of the dataset now (its project's live resources), as the JSON text of a bare
-    array: the body of ``GET /projects/{id}/resources``."""
+def live_resources_body(session: Session, me: Principal, dataset_id: str) -> Iterator[bytes]:
+    """The resources of the dataset now (its project's live resources), as the pieces of the JSON
+    text of a bare array: the streamed body of ``GET /projects/{id}/resources``
+    (:func:`.membership.project_resources_body`: checks now, writes the pieces as they are sent)."""
     _, project = visible_dataset(session, me, dataset_id)
-    return membership.project_resources_json(session, me, project.id)
+    return membership.project_resources_body(session, me, project.id)
 
 
 def version_resources(session: Session, me: Principal, dataset_id: str, version: str) -> list[dict[str, Any]]:

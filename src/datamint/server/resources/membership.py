@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
 from datamint.server.auth.service import Principal
-from datamint.server.db import locks
+from datamint.server.db import locks, unit_of_work
 from datamint.server.errors import BadRequestError
 from datamint.server.projects.models import Project
 from datamint.server.projects.service import visible_project
@@ -70,36 +70,88 @@ def update_project_resources(session: Session, me: Principal, project_id: str, t
 LABEL_STATUS_FILTERS: list[Callable[[Session, str, str, str], set[str]]] = []
 
 
-#: Resources whose JSON one statement of :func:`.wire_json.resources_json` writes (a project's are
-#: read in chunks: each chunk's texts are joined before the next is read, and the statement stays
-#: the size of a listing page's).
+#: Resources whose JSON one statement of :func:`.wire_json.resources_json` writes: a project's
+#: listing is read and sent in chunks of this many (the statement stays the size of a listing page's).
 JSON_CHUNK = 5000
 
 
-def project_resources_json(session: Session, me: Principal, project_id: str, label_status: str | None = None,
-                           label_set: str = "ground-truth") -> bytes:
-    """Every live resource of a project, oldest first, as the JSON text of a bare array (not
-    paginated); with ``label_status``, only those with that status in ``label_set``.
+def project_resources_body(session: Session, me: Principal, project_id: str, label_status: str | None = None,
+                           label_set: str = "ground-truth") -> Iterator[bytes]:
+    """Every live resource of a project, oldest first, as the pieces of the JSON text of a bare
+    array (not paginated), for a streamed response; with ``label_status``, only those with that
+    status in ``label_set``.
 
-    The database writes each resource's object (:mod:`.wire_json`, the fields and values of
-    :func:`.wire.to_wire_many`); Python only joins the texts. The ids and their JSON are two
-    statements (as in ``GET /resources``): on PostgreSQL (read committed) a resource deleted
-    between the two is still listed, as it now is (``deleted: true``); a row gone is left out.
+    What can fail is done now, in ``session`` (the request's), before the first byte: the
+    permission check, the label status filter and the ids, read in one statement ``JSON_CHUNK``
+    rows at a time and kept as one comma-joined text per chunk (about 37 bytes a resource, not
+    the ~1 kB of its JSON). The pieces are written later, as they are sent: for each chunk the
+    database writes the resources' objects (:mod:`.wire_json`, the fields and values of
+    :func:`.wire.to_wire_many`) in a short session of its own, closed before the piece is
+    yielded, so the server holds one chunk (a few MB) at a time and no pooled connection while
+    the client reads.
+
+    A change made while the body is sent: the set of resources and their order are those of the
+    ids' statement (a resource added to the project later is not listed; one removed from the
+    project later still is); each resource's fields are those when its chunk is read (a resource
+    deleted in between is listed with ``deleted: true``, one whose row is gone is left out; the
+    two statements of a chunk can differ in the same way on PostgreSQL, read committed). A
+    database error after the first byte cannot change the status any more: the connection is
+    closed before the body's end, which clients report as an incomplete body.
+
+    Returns:
+        The body's pieces, one a chunk, each chunk's objects joined by ``,``: the first starts
+        with ``[``, the others with ``,``; the last is ``]`` (``[]`` alone for no resource).
+
+    Raises:
+        NotFoundError: No such project visible to ``me`` (another organization's included).
+        ValidationFailedError: An unknown ``label_status`` or an invalid ``label_set``.
     """
     project, _ = visible_project(session, me, project_id)
-    ids = repo.project_resource_ids(session, project.id)
+    keep: set[str] | None = None
     if label_status is not None:
-        for keep in LABEL_STATUS_FILTERS:
-            wanted = keep(session, project.id, label_set, label_status)
-            ids = [rid for rid in ids if rid in wanted]
-    parts: list[bytes] = []  # each chunk encoded at once: the body is held twice at most, not three times
-    for start in range(0, len(ids), JSON_CHUNK):
-        chunk = ids[start:start + JSON_CHUNK]
-        written = wire_json.resources_json(session, chunk)
-        text = ",".join(written[rid] for rid in chunk if rid in written)
-        if text:
-            parts.append(text.encode())
-    return b"[" + b",".join(parts) + b"]"
+        for wanted in (status_of(session, project.id, label_set, label_status) for status_of in LABEL_STATUS_FILTERS):
+            keep = wanted if keep is None else keep & wanted
+    return _json_array(unit_of_work.sessions_beside(session), _id_chunks(session, project.id, keep))
+
+
+def _id_chunks(session: Session, project_id: str, keep: set[str] | None) -> list[str]:
+    """The ids of the project's live resources (those in ``keep`` when given), in order, as
+    comma-joined texts of ``JSON_CHUNK`` ids (UUIDs: no commas)."""
+    chunks: list[str] = []
+    pending: list[str] = []
+    for batch in repo.project_resource_id_batches(session, project_id, JSON_CHUNK):
+        pending.extend(batch if keep is None else [rid for rid in batch if rid in keep])
+        while len(pending) >= JSON_CHUNK:
+            chunks.append(",".join(pending[:JSON_CHUNK]))
+            del pending[:JSON_CHUNK]
+    if pending:
+        chunks.append(",".join(pending))
+    return chunks
+
+
+def _json_array(open_session: Callable[[], Session], chunks: list[str]) -> Iterator[bytes]:
+    """``[``, the JSON objects of each chunk's resources (in the chunk's order) joined by ``,``,
+    ``]``: one piece per chunk (:func:`_piece`)."""
+    lead = "["
+    for packed in chunks:
+        piece = _piece(open_session, packed.split(","), lead)
+        if piece:
+            yield piece
+            lead = ","
+    yield b"]" if lead == "," else b"[]"
+
+
+def _piece(open_session: Callable[[], Session], ids: list[str], lead: str) -> bytes:
+    """``lead`` and the JSON objects of the resources ``ids`` (those with a row, in that order)
+    joined by ``,``, written in a session from ``open_session`` closed before it returns (``b""``
+    for none). Each object is copied twice at most: into the text, then into its bytes."""
+    with open_session() as session:
+        written = wire_json.resources_json(session, ids)
+    objects = [written[rid] for rid in ids if rid in written]
+    if not objects:
+        return b""
+    objects[0] = lead + objects[0]
+    return ",".join(objects).encode()
 
 
 def list_channels(session: Session, me: Principal, channel_name: str | None, project_name: str | None,

@@ -322,12 +322,12 @@ def download_frame(resource_id: str, frame_index: int, session: SessionDep, me: 
 
 @project_router.get("/{project_id}/resources", responses=RESOURCE_ARRAY_RESPONSE)
 def get_project_resources(project_id: str, session: SessionDep, me: CurrentUser, label_status: str | None = None,
-                          label_set: str = "ground-truth") -> Response:
+                          label_set: str = "ground-truth") -> StreamingResponse:
     """Every live resource of a project, oldest first, as a bare JSON array (``label_status``
     filters on the resources' label status in ``label_set``). The database writes the resources'
-    JSON; the body is sent as it is."""
-    body = membership.project_resources_json(session, me, check_uuid(project_id, "project"), label_status, label_set)
-    return Response(body, media_type="application/json")
+    JSON 5,000 at a time; the body is streamed as it is written (chunked, no ``Content-Length``)."""
+    body = membership.project_resources_body(session, me, check_uuid(project_id, "project"), label_status, label_set)
+    return StreamingResponse(body, media_type="application/json")
 
 
 @project_router.post("/{project_id}/resources")
