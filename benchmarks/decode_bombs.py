@@ -27,9 +27,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from server_process import ServerProcess  # noqa: E402
-
 from bombs import YAML_ALIAS_BOMB, deflated_dicom, native_dicom, nifti, png_bomb, rle_dicom  # noqa: E402
+
+from process_server import process_server  # noqa: E402
 
 Step = Callable[[httpx.Client, dict], list[int]]
 
@@ -80,7 +80,8 @@ SCENARIOS: dict[str, Step] = {
 def run(name: str, step: Step, src: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         env = {"PYTHONPATH": os.pathsep.join([src, str(HERE.parent / "tests")])}
-        with ServerProcess(Path(folder) / "data", env=env) as server:
+        data = Path(folder) / "data"
+        with process_server(data, f"sqlite:///{data / 'datamint.sqlite3'}", env=env) as server:
             client = httpx.Client(base_url=server.url, headers={"apikey": server.admin_key}, timeout=600)
             with client:
                 state: dict = {}
