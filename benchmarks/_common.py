@@ -1,5 +1,6 @@
-"""What the benchmarks share: a fresh PostgreSQL database for one run, a server in a thread, and
-the model benchmarks' project with one image.
+"""What the benchmarks share: a fresh PostgreSQL database for one run, a server in a thread, the
+model benchmarks' project with one image, and the arguments and order of the A/B comparisons of
+source trees.
 
 Imported by the scripts next to it (``sys.path.insert(0, str(Path(__file__).parent))``, then
 ``import _common``), as ``ingest_ab.py`` imports ``ingest``.
@@ -7,6 +8,7 @@ Imported by the scripts next to it (``sys.path.insert(0, str(Path(__file__).pare
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import threading
@@ -114,3 +116,21 @@ def image_project(url: str, key: str, folder: Path, description: str) -> tuple[A
 
     dm.set_project(project)
     return api, project, resource, path
+
+
+def ab_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of an A/B benchmark of source trees: the trees, and ``--rounds`` (the script
+    adds its own)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("trees", nargs="+", help="source folders (each holding the datamint package)")
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser
+
+
+def ab_order(trees: list[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """``(round, tree)`` in the order an A/B runs them: each tree once a round, the order rotated
+    every round (no tree always runs first, in the same minutes as the others)."""
+    for r in range(rounds):
+        shift = r % len(trees)
+        for tree in trees[shift:] + trees[:shift]:
+            yield r, tree

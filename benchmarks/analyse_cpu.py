@@ -29,7 +29,6 @@ every run's), or with ``--instructions`` the instructions per file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import ingest  # noqa: E402 - the benchmark next to this one
+from _common import ab_order, ab_parser  # noqa: E402 - the benchmarks' shared helpers
 
 #: Run in a fresh interpreter with one tree's ``datamint``: prints the median CPU seconds per file.
 RUN = """
@@ -82,9 +82,7 @@ def instructions(tree: str, listing: Path, folder: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("trees", nargs="+", help="source folders (each holding the datamint package)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = ab_parser(__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
@@ -100,10 +98,8 @@ def main() -> None:
                                for tree in args.trees)
             print(f"analyse instructions, {args.files} CT slices 512²: {counts}")
             return
-        for r in range(args.rounds):
-            shift = r % len(args.trees)
-            for tree in args.trees[shift:] + args.trees[:shift]:
-                cpu[tree].append(one_run(tree, listing, args.repeat))
+        for _, tree in ab_order(args.trees, args.rounds):
+            cpu[tree].append(one_run(tree, listing, args.repeat))
     figures = "; ".join(f"{tree}: {statistics.median(runs):.1f} µs/file (runs {' '.join(f'{v:.1f}' for v in runs)})"
                         for tree, runs in cpu.items())
     print(f"analyse CPU, {args.files} CT slices 512², load {os.getloadavg()[0]:.1f}: {figures}")

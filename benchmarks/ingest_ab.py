@@ -16,7 +16,6 @@ example (before/after of a branch):
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import ingest  # noqa: E402 - the benchmark next to this one
+from _common import ab_order, ab_parser  # noqa: E402 - the benchmarks' shared helpers
 
 
 def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tuple[float, float]:
@@ -50,9 +50,7 @@ def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("trees", nargs="+", help="source folders (each holding the datamint package)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = ab_parser(__doc__.split("\n")[0])
     parser.add_argument("--warm", type=int, default=100)
     parser.add_argument("--measure", type=int, default=400)
     args = parser.parse_args()
@@ -64,14 +62,12 @@ def main() -> None:
         slices = -(-(args.warm + args.measure) // 4)
         paths = ingest.synthesize(root / "files", 4, slices, 512)
         warm, measured = paths[:args.warm], paths[args.warm:args.warm + args.measure]
-        for r in range(args.rounds):
-            shift = r % len(args.trees)
-            for tree in args.trees[shift:] + args.trees[:shift]:
-                ms, fps = one_run(tree, root, warm, measured)
-                cpu[tree].append(ms)
-                rate[tree].append(fps)
-                print(f"round {r + 1} {tree}: server CPU {ms:.2f} ms/file, {fps:.0f} files/s, "
-                      f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        for r, tree in ab_order(args.trees, args.rounds):
+            ms, fps = one_run(tree, root, warm, measured)
+            cpu[tree].append(ms)
+            rate[tree].append(fps)
+            print(f"round {r + 1} {tree}: server CPU {ms:.2f} ms/file, {fps:.0f} files/s, "
+                  f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
     for tree in args.trees:
         print(f"{tree}: server CPU ms/file median {statistics.median(cpu[tree]):.2f} "
               f"(runs {' '.join(f'{v:.2f}' for v in cpu[tree])}), files/s median {statistics.median(rate[tree]):.0f}")

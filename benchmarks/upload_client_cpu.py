@@ -24,7 +24,6 @@ Prints one line: the file count, the load average, then per tree the median clie
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -38,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import ingest  # noqa: E402 - the benchmark next to this one
+from _common import ab_order, ab_parser  # noqa: E402 - the benchmarks' shared helpers
 
 #: Run in a fresh interpreter with one tree's SDK: prints "client-CPU-seconds elapsed-seconds".
 CLIENT = """
@@ -64,9 +64,7 @@ def one_run(tree: str, url: str, key: str, listing: Path) -> tuple[float, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("trees", nargs="+", help="source folders (each holding the datamint package)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = ab_parser(__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=4)
     parser.add_argument("--slices", type=int, default=250)
     parser.add_argument("--files", type=Path, default=None, help="folder to keep (and reuse) the synthesized files in")
@@ -89,14 +87,12 @@ def main() -> None:
         try:
             ingest.settle(proc.pid)
             one_run(args.trees[0], url, key, listing)  # warm-up
-            for r in range(args.rounds):
-                shift = r % len(args.trees)
-                for tree in args.trees[shift:] + args.trees[:shift]:
-                    seconds, elapsed = one_run(tree, url, key, listing)
-                    cpu[tree].append(1000 * seconds / len(wanted))
-                    rate[tree].append(len(wanted) / elapsed)
-                    print(f"round {r + 1} {tree}: client CPU {cpu[tree][-1]:.3f} ms/file, {rate[tree][-1]:.0f} "
-                          f"files/s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+            for r, tree in ab_order(args.trees, args.rounds):
+                seconds, elapsed = one_run(tree, url, key, listing)
+                cpu[tree].append(1000 * seconds / len(wanted))
+                rate[tree].append(len(wanted) / elapsed)
+                print(f"round {r + 1} {tree}: client CPU {cpu[tree][-1]:.3f} ms/file, {rate[tree][-1]:.0f} "
+                      f"files/s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
