@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import stat
 import sys
 import time
 import uuid
@@ -466,3 +467,33 @@ def test_local_adopt_moves_a_spooled_file_into_place(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         store.adopt("org/1/x", str(outside))
     assert outside.exists() and not store.exists("org/1/x")
+
+
+def test_local_adopt_makes_the_file_and_its_new_folders_private(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "root")
+    spooled = Path(store.spool_dir) / "upload-2.part"
+    spooled.write_bytes(b"z" * 10)
+    spooled.chmod(0o644)  # not built by mkstemp
+    assert store.adopt("org/7/resources/8/original", str(spooled)) == 10
+    stored = store.root / "org" / "7" / "resources" / "8" / "original"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    for folder in ("org", "org/7", "org/7/resources", "org/7/resources/8"):  # every new folder, not just the last
+        assert stat.S_IMODE((store.root / folder).stat().st_mode) == 0o700, folder
+    again = Path(store.spool_dir) / "upload-3.part"
+    again.write_bytes(b"w" * 4)
+    assert store.adopt("org/7/resources/9/original", str(again)) == 4  # only the last folder is new
+    assert stat.S_IMODE((store.root / "org/7/resources/9").stat().st_mode) == 0o700
+
+
+def test_local_adopt_refuses_path_tricks_and_links(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "root")
+    outside = tmp_path / "root" / "secret.part"
+    outside.write_bytes(b"s")
+    with pytest.raises(ValueError):
+        store.adopt("org/1/x", f"{store.spool_dir}/../secret.part")  # '..' back out of the spool folder
+    link = Path(store.spool_dir) / "upload-4.part"
+    link.symlink_to(outside)
+    with pytest.raises(OSError):
+        store.adopt("org/1/y", str(link))
+    assert outside.read_bytes() == b"s" and link.is_symlink()
+    assert not store.exists("org/1/x") and not store.exists("org/1/y")

@@ -196,7 +196,7 @@ class CheckedHeader:
     header_source: bytes | None = None
 
 
-def read_checked_header(src: Source) -> CheckedHeader:
+def read_checked_header(src: Source, head: bytes | None = None) -> CheckedHeader:
     """Check a DICOM file fully and return its header, parsing it once.
 
     The checks are :func:`read_dicom`'s with ``check=True`` (decoded-size limits, truncated
@@ -209,6 +209,8 @@ def read_checked_header(src: Source) -> CheckedHeader:
 
     Args:
         src: A path, bytes or a seekable binary reader (left where it was not read from).
+        head: ``read_head(src, HEADER_READ)``, when the caller has read it already (to sniff the
+            content type): not read again.
 
     Raises:
         CorruptFileError, UnsupportedFormatError, DecodedSizeError: As :func:`read_dicom`.
@@ -217,7 +219,8 @@ def read_checked_header(src: Source) -> CheckedHeader:
     try:
         with open_source(src) as fh:
             start = fh.tell()
-            head = fh.read(HEADER_READ)
+            if head is None:
+                head = fh.read(HEADER_READ)
             kind = detect_dicom(head[:1024]) if head else None
             if kind is None:
                 raise _ReadWhole()  # read_dicom's errors say why

@@ -125,6 +125,14 @@ def spool_dir(store: BlobStore, fallback: Path) -> str:
     return folder
 
 
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` to the file ``fd`` (a plain descriptor: each chunk is a read of the
+    body, tens of KiB, that a buffered writer would pass straight through anyway)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class _Receiver:
     """python-multipart callbacks that fill a :class:`ReceivedForm`."""
 
@@ -145,10 +153,12 @@ class _Receiver:
         self._content_type: bytes | None = None
         self._name: str | None = None
         self._file: ReceivedFile | None = None
-        self._sink: Any = None
+        self._sink: int | None = None  # the spool file's descriptor, written without a buffered writer
         self._text = bytearray()
 
     def on_part_begin(self) -> None:
+        if self._sink is not None:  # the parser ends every part first; never leak a descriptor anyway
+            os.close(self._sink)
         self._disposition, self._content_type, self._name, self._file, self._sink = b"", None, None, None, None
         self._text = bytearray()
 
@@ -209,21 +219,19 @@ class _Receiver:
             return
         self._file.feed(chunk)
         if self._sink is None and self._file.size > self.memory_limit:
-            fd, path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
-            self._sink = os.fdopen(fd, "wb")
-            self._file.path = path
+            self._sink, self._file.path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
             assert self._file.buffer is not None
-            self._sink.write(self._file.buffer.getbuffer())
+            _write_all(self._sink, self._file.buffer.getbuffer())
             self._file.buffer = None
         if self._sink is not None:
-            self._sink.write(chunk)
+            _write_all(self._sink, chunk)
         else:
             assert self._file.buffer is not None
             self._file.buffer.write(chunk)
 
     def on_part_end(self) -> None:
         if self._sink is not None:
-            self._sink.close()
+            os.close(self._sink)
             self._sink = None
         if self._file is None and self._name is not None:
             value = self._text.decode("utf-8", "replace")
@@ -233,7 +241,8 @@ class _Receiver:
     def close(self) -> None:
         """Close and delete a half-written spool file (after an error)."""
         if self._sink is not None:
-            self._sink.close()
+            os.close(self._sink)
+            self._sink = None
         self.form.discard()
 
 
