@@ -13,6 +13,7 @@ import io
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
+from datamint.imaging._sources import read_start
 from datamint.imaging.dicom_header import index_entry
 from datamint.imaging.dicom_io import HEADER_READ, read_checked_header, read_dicom
 from datamint.imaging.errors import ImagingError
@@ -113,3 +114,48 @@ def test_the_header_read_from_memory_is_the_one_read_from_the_file(tmp_path) -> 
     assert dicom_metadata(from_path.dataset) == _full(data)[0]
     with open(path, "rb") as reader:
         assert index_entry(from_path.dataset, reader, from_path.pixel_offset) == _full(data)[1]
+
+
+def test_read_start_gives_the_head_and_the_whole_length_of_every_kind_of_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = bytes(range(256)) * 300  # 76,800 bytes
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert read_start(str(path), HEADER_READ) == (data[:HEADER_READ], len(data))
+    assert read_start(path, 10 ** 6) == (data, len(data))  # a file shorter than the read
+    assert read_start(data, 100) == (data[:100], len(data))
+    reader = io.BytesIO(b"xx" + data)
+    reader.seek(2)
+    assert read_start(reader, 5) == (data[:5], len(data))  # from the reader's position, to its end
+    assert reader.tell() == 2  # and left there
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_a_start_read_already_is_judged_alike(name: str) -> None:
+    """``analyse``'s way: the start and the length read first, the file opened again only when needed."""
+    path = str(PYDICOM_FILES / name)
+
+    def started(_data: bytes):  # type: ignore[no-untyped-def]
+        checked = read_checked_header(path, *read_start(path, HEADER_READ))
+        return (dicom_metadata(checked.dataset),
+                index_entry(checked.dataset, checked.header_source or path, checked.pixel_offset))
+
+    data = (PYDICOM_FILES / name).read_bytes()
+    assert _outcome(started, data) == _outcome(_full, data)
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_a_header_within_the_start_read_is_checked_without_the_file(tmp_path, syntax: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "slice.dcm"
+    path.write_bytes(_slice_with_pixels_at(3000, syntax))
+    head, size = read_start(str(path), HEADER_READ)
+    path.unlink()  # not opened again: the check works from what was read
+    checked = read_checked_header(str(path), head, size)
+    assert checked.pixel_offset == 3000 and checked.header_source == head
+    short = read_start(_slice_with_pixels_at(3000, syntax)[:-1], HEADER_READ)  # the length still decides
+    with pytest.raises(ImagingError, match="announces 2048 bytes but the file ends after 2047"):
+        read_checked_header(str(path), *short)
+    far = tmp_path / "far.dcm"  # the header ends past the start read: the file is read on from it
+    far.write_bytes(_slice_with_pixels_at(HEADER_READ + 100, syntax))
+    from_start = read_checked_header(str(far), *read_start(str(far), HEADER_READ))
+    assert from_start.pixel_offset == HEADER_READ + 100 and from_start.header_source is None
+    assert dicom_metadata(from_start.dataset) == dicom_metadata(read_checked_header(str(far)).dataset)

@@ -8,6 +8,7 @@ data holds as many bytes (or frames) as the image attributes announce.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -196,7 +197,7 @@ class CheckedHeader:
     header_source: bytes | None = None
 
 
-def read_checked_header(src: Source, head: bytes | None = None) -> CheckedHeader:
+def read_checked_header(src: Source, head: bytes | None = None, size: int | None = None) -> CheckedHeader:
     """Check a DICOM file fully and return its header, parsing it once.
 
     The checks are :func:`read_dicom`'s with ``check=True`` (decoded-size limits, truncated
@@ -211,37 +212,38 @@ def read_checked_header(src: Source, head: bytes | None = None) -> CheckedHeader
         src: A path, bytes or a seekable binary reader (left where it was not read from).
         head: ``read_head(src, HEADER_READ)``, when the caller has read it already (to sniff the
             content type): not read again.
+        size: The content's length, when the caller knows it (with ``head``: ``read_start(src,
+            HEADER_READ)``). With both, a header that ends within ``head`` is checked without
+            opening ``src``.
 
     Raises:
         CorruptFileError, UnsupportedFormatError, DecodedSizeError: As :func:`read_dicom`.
     """
     name = source_name(src)
     try:
-        with open_source(src) as fh:
-            start = fh.tell()
+        with contextlib.ExitStack() as stack:
+            opened = _LazyFile(src, stack)
             if head is None:
-                head = fh.read(HEADER_READ)
+                head = opened.file.read(HEADER_READ)
             kind = detect_dicom(head[:1024]) if head else None
             if kind is None:
                 raise _ReadWhole()  # read_dicom's errors say why
-            if kind == "part10" and _may_be_deflated(head[:1024]):
-                fh.seek(start)
-                if _deflated_meta(fh) is not None:
-                    raise _ReadWhole()  # inflated in chunks by read_dicom only
+            if kind == "part10" and _may_be_deflated(head[:1024]) and _deflated_meta(opened.at(0)) is not None:
+                raise _ReadWhole()  # inflated in chunks by read_dicom only
             parsed = _parse_head(head, kind, src)
             header_source: bytes | None = head  # holds the bytes up to the pixel data when parsed from them
             if parsed is not None:
                 ds, offset = parsed
             else:
-                fh.seek(start)
+                fh = opened.at(0)
                 ds = pydicom.dcmread(fh, force=kind == "raw", stop_before_pixels=True)
-                offset, header_source = fh.tell() - start, None
-            size = fh.seek(0, io.SEEK_END) - start
+                offset, header_source = fh.tell() - opened.start, None
+            if size is None:
+                size = opened.file.seek(0, io.SEEK_END) - opened.start
             if offset + 12 <= len(head):
                 element_header = head[offset:offset + 12]
             else:
-                fh.seek(start + offset)
-                element_header = fh.read(12)
+                element_header = opened.at(offset).read(12)
             element = _pixel_element(element_header, ds, offset, size)
     except _ReadWhole:
         element = None
@@ -271,6 +273,29 @@ def read_checked_header(src: Source, head: bytes | None = None) -> CheckedHeader
     if tag == 0x7FE00010:
         _check_native_length(ds, length, name, values)
     return CheckedHeader(ds, offset, values, header_source)
+
+
+class _LazyFile:
+    """``open_source(src)``, opened the first time it is needed (a header checked from bytes
+    already read needs no file), and closed with ``stack``."""
+
+    def __init__(self, src: Source, stack: contextlib.ExitStack) -> None:
+        self._src, self._stack = src, stack
+        self._file: BinaryIO | None = None
+        self.start = 0
+
+    @property
+    def file(self) -> BinaryIO:
+        """The open file (its position: wherever it was left)."""
+        if self._file is None:
+            self._file = self._stack.enter_context(open_source(self._src))
+            self.start = self._file.tell()
+        return self._file
+
+    def at(self, offset: int) -> BinaryIO:
+        """The open file, positioned ``offset`` bytes after the content's start."""
+        self.file.seek(self.start + offset)
+        return self.file
 
 
 def _checked_whole(src: Source) -> CheckedHeader:

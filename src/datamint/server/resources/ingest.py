@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
-from datamint.imaging._sources import open_with_head
+from datamint.imaging._sources import read_start
 from datamint.imaging.dicom_io import HEADER_READ, read_checked_header
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.limits import DecodedSizeError
@@ -168,18 +168,12 @@ def analyse(source: str | BinaryIO, filename: str,
         UnsupportedMediaError: The content contradicts the declared type or is not readable as it (415).
         ValidationFailedError: The file is empty, truncated or damaged (422).
     """
-    with open_with_head(source, HEADER_READ) as (reader, head):  # a path opened and its start read once
-        return _analysed(source, reader, head, filename, declared)
-
-
-def _analysed(source: str | BinaryIO, reader: BinaryIO, head: bytes, filename: str,
-              declared: str | None) -> tuple[str, dict[str, Any], DicomIndexEntry | None]:
-    """:func:`analyse` with ``source`` open as ``reader`` and its first bytes read (``head``)."""
+    head, size = read_start(source, HEADER_READ)  # a DICOM header within it is checked without opening again
     entry = None
     try:
         mimetype = resolve_mimetype(head[:HEAD_SIZE], filename, declared)
         if mimetype == DICOM:  # one parse (header only) serves the check, the metadata and the DICOM index
-            checked = read_checked_header(reader, head)
+            checked = read_checked_header(source, head, size)
             metadata = dicom_metadata(checked.dataset, values=checked.values)
             entry = index_entry(checked.dataset, checked.header_source or source, checked.pixel_offset,
                                 values=checked.values)
