@@ -31,6 +31,7 @@ from datamint.server.storage import (
     make_blob_store,
     validate_key,
 )
+from datamint.server.storage import local as local_store
 from datamint.server.storage.local import TMP_DIR_NAME
 from datamint.server.storage.s3 import MISSING_EXTRA_MESSAGE
 from fixtures.s3 import CREDENTIALS, moto_server
@@ -497,3 +498,21 @@ def test_local_adopt_refuses_path_tricks_and_links(tmp_path: Path) -> None:
         store.adopt("org/1/y", str(link))
     assert outside.read_bytes() == b"s" and link.is_symlink()
     assert not store.exists("org/1/x") and not store.exists("org/1/y")
+
+
+def test_local_adopt_repairs_a_folder_whose_owner_bits_the_umask_took(tmp_path: Path) -> None:
+    """A umask only takes bits away: with owner bits in it (here the owner's execute bit), a new
+    folder would not be usable by the server itself, so it is given 0700 after its mkdir."""
+    store = LocalBlobStore(tmp_path / "root")
+    store.put("org/2/resources/1/original", b"first")  # the parents exist: only the last folder is new
+    spooled = Path(store.spool_dir) / "upload-5.part"
+    spooled.write_bytes(b"u" * 5)
+    old = os.umask(0o177)
+    local_store._umask_strips_owner_bits.cache_clear()
+    try:
+        assert store.adopt("org/2/resources/3/original", str(spooled)) == 5
+    finally:
+        os.umask(old)
+        local_store._umask_strips_owner_bits.cache_clear()
+    assert stat.S_IMODE((store.root / "org/2/resources/3").stat().st_mode) == 0o700
+    assert store.get("org/2/resources/3/original") == b"u" * 5

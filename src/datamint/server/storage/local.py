@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import stat
@@ -36,6 +37,24 @@ _TMP_SUFFIX = ".part"
 _MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
 
 
+@functools.cache
+def _umask_strips_owner_bits() -> bool:
+    """Whether this process's umask (read once, from ``/proc``) takes any of the owner's bits away.
+
+    A umask only ever removes bits, so ``mkdir(path, 0o700)`` never makes a folder more open than
+    ``0700``; only a umask with owner bits would leave it less (unusable by the server itself),
+    which a ``chmod`` repairs. Where the umask cannot be read, assume it does.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return bool(int(line.split()[1], 8) & 0o700)
+    except (OSError, ValueError):
+        pass
+    return True
+
+
 def _make_parent(folder: Path) -> None:
     """Create a blob's folder (``0700``) when missing: one ``mkdir`` when only the last folder is
     new (each resource has its own), :func:`private_dir` when more are."""
@@ -46,7 +65,8 @@ def _make_parent(folder: Path) -> None:
     except FileNotFoundError:
         private_dir(folder)
         return
-    os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+    if _umask_strips_owner_bits():
+        os.chmod(folder, PRIVATE_DIR)
 
 
 def _fsync_dir(path: Path) -> None:
