@@ -256,7 +256,10 @@ class PendingBlobs:
     retired: list[str] = field(default_factory=list)
 
     def put_all(self, blobs: list[tuple[str, BlobData]]) -> None:
-        """Commit an intent for every key, then write the blobs (bytes, or streams copied in chunks)."""
+        """Commit an intent for every key, then write the blobs (bytes, or streams copied in chunks).
+        No blob (a request whose items carry no mask): nothing is written and nothing committed."""
+        if not blobs:
+            return
         intents = [(new_id(), key) for key, _ in blobs]
         # Bulk statements: housekeeping rows, not changes the audit trail should list.
         self.session.execute(insert(UploadIntent), [{"id": iid, "customer_id": self.customer_id, "blob_key": key}
