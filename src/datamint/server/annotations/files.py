@@ -118,7 +118,7 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
                         check_labels=False)  # permissions first, before the volume is read
     if not data:
         raise ValidationFailedError("The segmentation file is empty")
-    labels = masks.split_labels(data, shape, names)
+    labels = masks.split_labels(data, shape, names, service.MAX_ITEMS)
     raw_items: list[dict[str, Any]] = [
         {"type": "segmentation", "identifier": name, "scope": "image", "annotation_worklist_id": form.worklist_id,
          "model_id": form.model_id, "source": form.source or "imported", "imported_from": form.imported_from,
