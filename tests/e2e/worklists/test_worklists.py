@@ -250,3 +250,18 @@ def test_upload_annotations_without_masks_renames_and_creates(api, images):
     created = api.annotations.get_by_id(result["created"][0])
     assert (created.identifier, created.type, created.annotation_worklist_id) == ("b", "segmentation", wid)
     assert created.file is None
+
+
+def test_upload_annotations_changes_only_segmentations_of_its_own_worklist(api, images):
+    """An ``id`` in the payload names a segmentation of the worklist the request is for: one of
+    another worklist (whose labels would not be checked) is refused and stays as it was."""
+    strict = api.annotationsets.create(
+        "Strict masks", images[:1], annotations=[{"type": "segmentation", "identifier": "liver"}])
+    loose = api.annotationsets.create("Loose masks", images[:1])
+    theirs = api.annotationsets.upload_annotations(strict, images[0], [
+        {"identifier": "liver", "frame_index": 0, "width": 24, "height": 16}])["ids"][0]
+    with pytest.raises(ValidationError, match=f"{theirs} is not a segmentation of this resource in this worklist"):
+        api.annotationsets.upload_annotations(loose, images[0], [
+            {"id": theirs, "identifier": "anything", "frame_index": 0, "width": 24, "height": 16}])
+    kept = api.annotations.get_by_id(theirs)
+    assert (kept.identifier, kept.annotation_worklist_id) == ("liver", strict)
