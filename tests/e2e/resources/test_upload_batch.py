@@ -204,7 +204,11 @@ def test_a_hostile_manifest_is_refused_and_stores_nothing(server):
     before = _count(server, Resource), _blobs(server)
     one = [("a.dcm", _slices(1)[0])]
     for raw, said in [('[{"metadata": {"x": NaN}}]', "NaN"), ("[" * 5000 + "]" * 5000, "nested deeper"),
-                      ('[{"tags": ["a\\u0000b"]}]', "NUL"), ('[{"modality": "\\ud800"}]', "surrogate")]:
+                      ('[{"tags": ["a\\u0000b"]}]', "NUL"), ('[{"modality": "\\ud800"}]', "surrogate"),
+                      # tags that are not strings were stored as Python's text of them ('None', "{'a': 1}")
+                      ('[{"tags": [null]}]', "tags must be a list of strings"),
+                      ('[{"tags": ["ok", {"a": 1}]}]', "tags must be a list of strings"),
+                      ('[{"tags": [true, 5]}]', "tags must be a list of strings")]:
         parts = [("resources", (name, data, "application/dicom")) for name, data in one]
         answer = httpx.post(f"{server.url}/resources/batch", headers={"apikey": server.admin_key}, files=parts,
                             data={"files": raw}, timeout=60)

@@ -169,9 +169,10 @@ def parse_manifest(raw: str | None, count: int) -> list[BatchFileSpec]:
             metadata = json.dumps(metadata, allow_nan=False)
         texts = {k: entry.get(k) for k in ("mimetype", "source_filepath", "modality", "source_sha256",
                                           "idempotency_key")}
-        if not isinstance(tags, list) or any(not isinstance(v, (str, type(None))) for v in texts.values()):
+        if not isinstance(tags, list) or any(not isinstance(t, str) for t in tags) \
+                or any(not isinstance(v, (str, type(None))) for v in texts.values()):
             raise ValidationFailedError(f"files[{position}]: tags must be a list of strings, the other keys strings")
-        specs.append(BatchFileSpec(tags=[str(t) for t in tags], metadata=metadata, **texts))
+        specs.append(BatchFileSpec(tags=list(tags), metadata=metadata, **texts))
     return specs
 
 
