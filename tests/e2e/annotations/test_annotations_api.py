@@ -250,3 +250,25 @@ def test_frame_ranges_replace_in_a_worklist_named_in_any_case(api, video):
     assert again["deleted"] == first["created"]
     records = api.annotations.get_frame_ranges(video, worklist_id=wid)
     assert [(r["value"], r["annotation_worklist_id"]) for r in records] == [("venous", wid)]
+
+
+def test_frame_ranges_of_a_worklist_need_its_annotate_right_even_to_clear_them(api, server, videos):
+    """An annotator removed from a project can no longer change its worklist: clearing their frame
+    ranges there (an empty ``values``) is 404 like any other change, and their records stay."""
+    from datamint import Api
+    from fixtures.projects import add_member
+
+    video = api.resources.upload_resource(str(videos["avi"]))
+    project = api.projects.create(unique("Phases"), "phases", resources_ids=[video])
+    wid = project.worklist_id
+    email, key = server.new_user()
+    add_member(server, project.id, email, "PROJECT_ANNOTATOR")
+    with Api(server.url, key) as annotator:
+        created = annotator.annotations.set_frame_ranges(
+            video, "phase", "category", [{"value": "arterial", "frame_ranges": [(0, 6)]}], worklist_id=wid)["created"]
+        assert httpx.delete(f"{server.url}/projects/{project.id}/members/{email}",
+                            headers={"apikey": server.admin_key}).status_code == 204
+        with pytest.raises(ItemNotFoundError):
+            annotator.annotations.set_frame_ranges(video, "phase", "category", [], worklist_id=wid)
+    records = api.annotations.get_frame_ranges(video, worklist_id=wid)
+    assert [(r["value"], r["created_by"], r["annotation_ids"]) for r in records] == [("arterial", email, created)]

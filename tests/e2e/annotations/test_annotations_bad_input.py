@@ -128,3 +128,26 @@ def test_a_deleted_resource_cannot_be_annotated(api, image):
     api.resources.delete(image)
     with pytest.raises(ValidationError, match="deleted"):
         api.annotations.create_image_classification(image, "q", "a")
+
+
+def test_a_volume_with_more_labels_than_one_upload_takes_is_refused_before_its_masks(api, server, raw, tmp_path):
+    """10,001 labels: refused from the label count (one annotation each, at most 10,000), before
+    a binary mask is made for any of them (each is a pass over the volume and a compressed copy),
+    and nothing is stored."""
+    import gzip
+
+    import nibabel
+
+    shape = (24, 24, 20)  # 11,520 voxels: room for 10,001 distinct labels
+    path = tmp_path / "volume.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.zeros(shape, np.int16), np.eye(4)), str(path))
+    volume = api.resources.upload_resource(str(path))
+    labelled = np.zeros(shape, np.int32)
+    labelled.reshape(-1)[:10_001] = np.arange(1, 10_002)
+    before = _mask_blobs(server)
+    body = gzip.compress(nibabel.Nifti1Image(labelled, np.eye(4)).to_bytes())
+    answer = raw.post(f"/annotations/{volume}/segmentations/file", files={"file": ("l.nii.gz", body)}, timeout=120)
+    assert answer.status_code == 422
+    assert answer.json()["message"] == ("The segmentation volume holds 10001 labels; one upload takes at most 10000 "
+                                        "(one segmentation each): upload the labels in parts")
+    assert _count(api, volume) == 0 and _mask_blobs(server) == before

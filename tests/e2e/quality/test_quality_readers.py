@@ -255,3 +255,23 @@ def _statistics_carry_agreement_and_time(api, study, report: dict, email: dict[s
     own = readers["r1"][1].annotationsets.get_workunits_statistics(wid)
     assert "agreement" not in own and {r["email"] for r in own["by_user"]} == {email["r1"]}
     assert own["by_user"][0]["seconds"] == pytest.approx(per_user[email["r1"]], abs=2e-3)
+
+
+def test_a_reader_cannot_pass_labels_off_as_a_models_to_the_other_readers(api, study):
+    """Model predictions are shown to every reader and take no reader's place; in a multi-reader
+    worklist only who may run the project's models (``project.predict``) writes them. A reader's
+    label sent as ``is_model`` was visible to the other blind readers before the item was complete
+    (and took no slot)."""
+    from datamint.exceptions import PermissionDeniedError
+
+    wid, rid, readers = study["wid"], study["resources"][0], study["readers"]
+    prediction = {"type": "category", "identifier": "grade", "scope": "image", "value": "2",
+                  "annotation_worklist_id": wid, "is_model": True, "model_id": "my-model"}
+    with pytest.raises(PermissionDeniedError, match="project.predict") as info:
+        readers["r1"][1].annotations.create(rid, prediction)
+    assert info.value.status_code == 403
+    assert readers["r2"][1].annotations.get_list(rid) == []
+    assert api.annotationsets.get_readers(wid)["items"] == {}
+    made = api.annotations.create(rid, prediction)  # the organization's admin may (every project action)
+    seen = readers["r2"][1].annotations.get_list(rid)
+    assert [(a.id, a.is_model, a.label_set) for a in seen] == [(made, True, "model:my-model")]

@@ -153,6 +153,28 @@ def test_a_retried_batch_stores_nothing_twice(server):
     assert _count(server, UploadIdempotency, UploadIdempotency.idem_key == twice) == 1
 
 
+def test_a_key_reused_with_other_fields_is_refused_for_its_file(server):
+    """A file of a batch whose key was used with other fields (here its own tags, then the batch's
+    channel) is refused (422), and only that file: the others are stored."""
+    files = [(f"{uuid.uuid4().hex}.dcm", data) for data in _slices(2)]
+    key = str(uuid.uuid4())
+    first = _post(server, files[:1], [{"idempotency_key": key, "tags": ["x"]}], channel="c1").json()["items"]
+    assert first[0]["status"] == 201
+    message = ("This Idempotency-Key was already used for this file with other fields; send each upload with a "
+               "key of its own")
+    replay = _post(server, files[:1], [{"idempotency_key": key, "tags": ["x"]}], channel="c1").json()["items"]
+    assert replay[0]["status"] == 201 and replay[0]["resource"]["id"] == first[0]["resource"]["id"]
+    for tags, channel in ((["y"], "c1"), (["x"], "c2")):
+        manifest = [{"idempotency_key": key, "tags": tags}, {"idempotency_key": str(uuid.uuid4())}]
+        again = _post(server, files, manifest, channel=channel).json()["items"]
+        assert [i["status"] for i in again] == [422, 201]
+        assert again[0]["error"]["message"] == message
+    assert _count(server, Resource, Resource.filename == files[0][0]) == 1
+    stored = httpx.get(f"{server.url}/resources/{first[0]['resource']['id']}",
+                       headers={"apikey": server.admin_key}).json()
+    assert (stored["tags"], stored["upload_channel"]) == (["x"], "c1")
+
+
 def test_duplicates_in_a_batch(server):
     data = _slices(2)
     single = httpx.post(f"{server.url}/resources", headers={"apikey": server.admin_key}, timeout=60,
@@ -182,7 +204,11 @@ def test_a_hostile_manifest_is_refused_and_stores_nothing(server):
     before = _count(server, Resource), _blobs(server)
     one = [("a.dcm", _slices(1)[0])]
     for raw, said in [('[{"metadata": {"x": NaN}}]', "NaN"), ("[" * 5000 + "]" * 5000, "nested deeper"),
-                      ('[{"tags": ["a\\u0000b"]}]', "NUL"), ('[{"modality": "\\ud800"}]', "surrogate")]:
+                      ('[{"tags": ["a\\u0000b"]}]', "NUL"), ('[{"modality": "\\ud800"}]', "surrogate"),
+                      # tags that are not strings were stored as Python's text of them ('None', "{'a': 1}")
+                      ('[{"tags": [null]}]', "tags must be a list of strings"),
+                      ('[{"tags": ["ok", {"a": 1}]}]', "tags must be a list of strings"),
+                      ('[{"tags": [true, 5]}]', "tags must be a list of strings")]:
         parts = [("resources", (name, data, "application/dicom")) for name, data in one]
         answer = httpx.post(f"{server.url}/resources/batch", headers={"apikey": server.admin_key}, files=parts,
                             data={"files": raw}, timeout=60)

@@ -22,11 +22,11 @@ from datamint import Api
 from datamint.server.resources.models import Resource, UploadIdempotency, UploadIntent
 
 
-def _post(url: str, key: str, content: bytes, idem: str | None, name: str) -> httpx.Response:
+def _post(url: str, key: str, content: bytes, idem: str | None, name: str, **fields: str) -> httpx.Response:
     headers = {"apikey": key}
     if idem is not None:
         headers["Idempotency-Key"] = idem
-    return httpx.post(f"{url}/resources", headers=headers, timeout=60,
+    return httpx.post(f"{url}/resources", headers=headers, timeout=60, data=fields,
                       files={"resource": (name, content, "application/octet-stream")})
 
 
@@ -62,6 +62,32 @@ def test_the_same_key_with_another_file_is_refused(server):
     refused = _post(server.url, server.admin_key, b"another file", idem, name)
     assert refused.status_code == 422 and "different file" in refused.json()["message"]
     assert _count(server, name) == 1
+
+
+def test_the_same_key_with_other_fields_is_refused(server):
+    """The key stands for the whole request: the same file sent again with the key but other fields
+    (another project, other tags, another channel, a published status) is 422, and nothing of the
+    second request is applied (the resource is not added to the other project, its tags stay)."""
+    headers = {"apikey": server.admin_key}
+    projects = [httpx.post(f"{server.url}/projects", headers=headers,
+                           json={"name": f"idem-{uuid.uuid4().hex[:8]}"}).json()["id"] for _ in range(2)]
+    name, idem, content = f"{uuid.uuid4().hex}.bin", str(uuid.uuid4()), os.urandom(2048)
+    fields = {"project_id": projects[0], "tags": "a,b", "channel": "first"}
+    first = _post(server.url, server.admin_key, content, idem, name, **fields)
+    assert first.status_code == 201, first.text
+    again = _post(server.url, server.admin_key, content, idem, name, **fields)  # the same request: a replay
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    for change in ({"project_id": projects[1]}, {"tags": "b,a"}, {"channel": "second"}, {"bypass_inbox": "true"}):
+        refused = _post(server.url, server.admin_key, content, idem, name, **{**fields, **change})
+        assert refused.status_code == 422, (change, refused.text)
+        assert refused.json()["message"] == ("This Idempotency-Key was already used for this file with other "
+                                             "fields; send each upload with a key of its own")
+    assert _count(server, name) == 1
+    listed = [[r["id"] for r in httpx.get(f"{server.url}/projects/{pid}/resources", headers=headers).json()]
+              for pid in projects]
+    assert listed == [[first.json()["id"]], []]
+    stored = httpx.get(f"{server.url}/resources/{first.json()['id']}", headers=headers).json()
+    assert (stored["tags"], stored["upload_channel"], stored["status"]) == (["a", "b"], "first", "inbox")
 
 
 def test_keys_belong_to_their_user(server):

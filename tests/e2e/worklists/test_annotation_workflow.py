@@ -158,3 +158,32 @@ def test_two_annotators_one_approved_one_revision(server, team, tmp_path):
     with pytest.raises(ItemNotFoundError):
         outsider.annotations.delete(a2_grade)
     assert len(manager.annotations.get_list(resource=[r1, r2])) == 3
+
+
+def test_a_review_decision_needs_work_to_review(server, team, tmp_path):
+    """A reviewer decides on an annotator's work on a resource: naming someone without a status
+    there (an annotator of another resource, a user outside the project) is 422 and records
+    nothing; it made an ``approved`` status (and a review message) out of no work at all."""
+    from datamint.exceptions import ValidationError
+
+    emails = {name: email for name, (email, _) in team.items()}
+    manager, ann1, reviewer = team["manager"][1], team["ann1"][1], team["reviewer"][1]
+    resources = []
+    for n in range(2):
+        (tmp_path / str(n)).mkdir()
+        resources.append(manager.resources.upload_resource(str(png_path(tmp_path / str(n)))))
+    project = manager.projects.create(unique("reviews"), "reviews", resources_ids=resources)
+    wid = project.worklist_id
+    manager.annotationsets.update(wid, annotators=[emails["ann1"], emails["ann2"]])
+    _add_member(server, project.id, emails["reviewer"], "PROJECT_REVIEWER")
+    ann1.projects.set_work_status(project.id, resources[0], "annotated")
+    for who, rid in ((emails["ann2"], resources[0]), (emails["outsider"], resources[0]),
+                     (emails["ann1"], resources[1])):
+        with pytest.raises(ValidationError, match="has no work status on this resource in this worklist") as info:
+            reviewer.annotationsets.update_annotation_status(wid, rid, "approved", annotator=who, message="ok")
+        assert info.value.status_code == 422
+    reviewer.annotationsets.update_annotation_status(wid, resources[0], "approved", annotator=emails["ann1"])
+    rows = reviewer.projects.get_annotation_statuses(project.id)
+    assert [(s["resource_id"], s["email"], s["status"]) for s in rows] == [(resources[0], emails["ann1"], "approved")]
+    messages = manager.annotationsets._request("GET", f"/projects/{project.id}/reviewmessages").json()
+    assert [(m["annotator"], m["status"]) for m in messages] == [(emails["ann1"], "approved")]

@@ -222,3 +222,46 @@ def test_project_and_worklist_progress_methods(api, server, images, tmp_path):
     assert api.projects.get_annotation_statuses(project) == []
     with pytest.raises(ItemNotFoundError):
         api.annotationsets.reset_annotator_status(wid, images[0], email)
+
+
+def test_upload_annotations_without_masks_renames_and_creates(api, images):
+    """Payload items without images (fewer images than items, here none): the items are created
+    or changed without touching any mask (this was a 500: an empty batch of upload intents)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    mask = np.zeros((16, 24), np.uint8)
+    mask[4, 5] = 255
+    Image.fromarray(mask).save(buffer, format="PNG")
+    wid = api.annotationsets.create("Masks later", images[:1])
+    first = api.annotationsets.upload_annotations(wid, images[0], [
+        {"identifier": "a", "frame_index": 0, "width": 24, "height": 16}], images=[buffer.getvalue()])["ids"][0]
+    result = api.annotationsets.upload_annotations(wid, images[0], [
+        {"id": first, "identifier": "a2", "frame_index": 0, "width": 24, "height": 16},
+        {"identifier": "b", "frame_index": 0, "width": 24, "height": 16}])
+    assert result["updated"] == [first] and len(result["created"]) == 1
+    assert result["ids"] == [first, result["created"][0]]
+    renamed = api.annotations.get_by_id(first)
+    kept = renamed.fetch_mask()
+    assert renamed.identifier == "a2" and kept[4, 5] and int(kept.astype(bool).sum()) == 1
+    created = api.annotations.get_by_id(result["created"][0])
+    assert (created.identifier, created.type, created.annotation_worklist_id) == ("b", "segmentation", wid)
+    assert created.file is None
+
+
+def test_upload_annotations_changes_only_segmentations_of_its_own_worklist(api, images):
+    """An ``id`` in the payload names a segmentation of the worklist the request is for: one of
+    another worklist (whose labels would not be checked) is refused and stays as it was."""
+    strict = api.annotationsets.create(
+        "Strict masks", images[:1], annotations=[{"type": "segmentation", "identifier": "liver"}])
+    loose = api.annotationsets.create("Loose masks", images[:1])
+    theirs = api.annotationsets.upload_annotations(strict, images[0], [
+        {"identifier": "liver", "frame_index": 0, "width": 24, "height": 16}])["ids"][0]
+    with pytest.raises(ValidationError, match=f"{theirs} is not a segmentation of this resource in this worklist"):
+        api.annotationsets.upload_annotations(loose, images[0], [
+            {"id": theirs, "identifier": "anything", "frame_index": 0, "width": 24, "height": 16}])
+    kept = api.annotations.get_by_id(theirs)
+    assert (kept.identifier, kept.annotation_worklist_id) == ("liver", strict)

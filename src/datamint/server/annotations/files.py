@@ -118,7 +118,7 @@ def import_volume(session: Session, pending: PendingBlobs, me: Principal, resour
                         check_labels=False)  # permissions first, before the volume is read
     if not data:
         raise ValidationFailedError("The segmentation file is empty")
-    labels = masks.split_labels(data, shape, names)
+    labels = masks.split_labels(data, shape, names, service.MAX_ITEMS)
     raw_items: list[dict[str, Any]] = [
         {"type": "segmentation", "identifier": name, "scope": "image", "annotation_worklist_id": form.worklist_id,
          "model_id": form.model_id, "source": form.source or "imported", "imported_from": form.imported_from,
@@ -179,9 +179,10 @@ def upload_worklist_segmentations(session: Session, pending: PendingBlobs, me: P
     for position, item in enumerate(items):
         if item.get("id"):
             annotation = service.changeable_annotation(session, me, str(item["id"]))
-            if annotation.resource_id != resource.id or annotation.type != "segmentation":
+            if (annotation.resource_id != resource.id or annotation.type != "segmentation"
+                    or annotation.worklist_id != cleaned[position][1].id):  # its labels are this worklist's
                 raise ValidationFailedError(f"segmentation {position}: {annotation.id} is not a segmentation of "
-                                            "this resource")
+                                            "this resource in this worklist")
             existing[position] = annotation
     stored = [masks.check_upload(data, shape, cleaned[i][0].scope) for i, data in enumerate(images)]
     ids = [existing[i].id if i in existing else new_id() for i in range(len(items))]

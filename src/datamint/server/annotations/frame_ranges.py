@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from datamint.server import policy
 from datamint.server.annotations import blinding, service, wire
 from datamint.server.annotations import repository as repo
 from datamint.server.annotations.schemas import FrameRangesBody
@@ -28,6 +29,12 @@ def set_frame_ranges(session: Session, me: Principal, resource_id: str, body: Fr
     apply one after the other and the last one's records are exactly what remains.
     """
     resource = service.live_resource(session, me, resource_id)
+    # The right to change what is replaced, checked even when nothing replaces it (empty values).
+    if body.annotation_worklist_id:
+        worklists_service.allowed_worklist(session, me, check_uuid(body.annotation_worklist_id, "worklist"),
+                                           policy.ProjectAction.ANNOTATE)
+    else:
+        policy.require(me, policy.Action.ANNOTATIONS_WRITE)
     raw_items = []
     for entry in body.values:
         for frame_range in entry.frame_ranges:

@@ -208,7 +208,8 @@ def parse_segmentation_map(raw: str | None) -> dict[int, str]:
     return out
 
 
-def split_labels(data: bytes, shape: ResourceShape, names: dict[int, str]) -> list[tuple[int, str, StoredMask]]:
+def split_labels(data: bytes, shape: ResourceShape, names: dict[int, str],
+                 max_labels: int) -> list[tuple[int, str, StoredMask]]:
     """One binary volume mask per label present in a labelled NIfTI volume.
 
     Args:
@@ -216,9 +217,15 @@ def split_labels(data: bytes, shape: ResourceShape, names: dict[int, str]) -> li
         shape: The resource, whose width × height × frames the volume must have.
         names: Label value → name; labels without a name are refused. With an empty map every
             label ``v`` is named ``label_v``.
+        max_labels: Most labels one volume may hold (one annotation each). Checked before any
+            mask is made: each mask is a pass over the whole volume and a compressed copy of it.
 
     Returns:
         ``(label, name, mask)`` for each label present, by label value.
+
+    Raises:
+        ValidationFailedError: More than ``max_labels`` labels, negative or unnamed labels, or
+            values that are not integers.
     """
     image, array = _load_volume(data, shape)
     _check_volume_shape(array, shape)
@@ -230,6 +237,9 @@ def split_labels(data: bytes, shape: ResourceShape, names: dict[int, str]) -> li
     negative = [v for v in present if v < 0]
     if negative:
         raise ValidationFailedError(f"The segmentation volume holds negative labels {negative[:5]}")
+    if len(present) > max_labels:
+        raise ValidationFailedError(f"The segmentation volume holds {len(present)} labels; one upload takes at most "
+                                    f"{max_labels} (one segmentation each): upload the labels in parts")
     if names:
         unnamed = [v for v in present if v not in names]
         if unnamed:
@@ -256,7 +266,10 @@ class PendingBlobs:
     retired: list[str] = field(default_factory=list)
 
     def put_all(self, blobs: list[tuple[str, BlobData]]) -> None:
-        """Commit an intent for every key, then write the blobs (bytes, or streams copied in chunks)."""
+        """Commit an intent for every key, then write the blobs (bytes, or streams copied in chunks).
+        No blob (a request whose items carry no mask): nothing is written and nothing committed."""
+        if not blobs:
+            return
         intents = [(new_id(), key) for key, _ in blobs]
         # Bulk statements: housekeeping rows, not changes the audit trail should list.
         self.session.execute(insert(UploadIntent), [{"id": iid, "customer_id": self.customer_id, "blob_key": key}

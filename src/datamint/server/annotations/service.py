@@ -117,12 +117,17 @@ def clean_items(session: Session, me: Principal, resource: Resource, items: Sequ
         raise ValidationFailedError(f"At most {MAX_ITEMS} annotations per request; split the list")
     shape = shape_of(resource)
     cache: dict[str, Worklist] = {}
+    predicting: set[str] = set()
     out: list[tuple[validation.CleanItem, Worklist | None]] = []
     for position, raw in enumerate(items):
         item = validation.check_item(raw, position, shape)
         worklist = None
         if item.worklist_id:
             worklist = _worklist(session, me, check_uuid(item.worklist_id, "worklist"), resource, cache)
+            if item.is_model and readers.is_multi(worklist) and worklist.id not in predicting:
+                # every reader sees model output and it takes no reader's place: not a reader's to write
+                worklists_service.allowed_worklist(session, me, worklist.id, policy.ProjectAction.PREDICT)
+                predicting.add(worklist.id)
             if check_labels:
                 specs, definitions = worklists_service.labels_of(worklist)
                 validation.check_against_specs(item, specs, definitions, f"annotation {position}")

@@ -125,6 +125,7 @@ class _Item:
     declared: str | None = None
     idem_key: str | None = None
     original_sha256: str = ""
+    request_sha256: str = ""  # with a key: the fingerprint of the file's other fields
     mimetype: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     entry: DicomIndexEntry | None = None
@@ -168,9 +169,10 @@ def parse_manifest(raw: str | None, count: int) -> list[BatchFileSpec]:
             metadata = json.dumps(metadata, allow_nan=False)
         texts = {k: entry.get(k) for k in ("mimetype", "source_filepath", "modality", "source_sha256",
                                           "idempotency_key")}
-        if not isinstance(tags, list) or any(not isinstance(v, (str, type(None))) for v in texts.values()):
+        if not isinstance(tags, list) or any(not isinstance(t, str) for t in tags) \
+                or any(not isinstance(v, (str, type(None))) for v in texts.values()):
             raise ValidationFailedError(f"files[{position}]: tags must be a list of strings, the other keys strings")
-        specs.append(BatchFileSpec(tags=[str(t) for t in tags], metadata=metadata, **texts))
+        specs.append(BatchFileSpec(tags=list(tags), metadata=metadata, **texts))
     return specs
 
 
@@ -206,6 +208,14 @@ def ingest_batch(session: Session, store: BlobStore, me: Principal, files: list[
     project = membership.managed_project(session, me, form.project_id) if form.project_id else None
     items = [_Item(i, received, spec) for i, (received, spec) in enumerate(zip(files, specs, strict=True))]
     _check_fields(items, shared_tags)
+    for item in items:
+        if item.pending and item.idem_key is not None:  # the names and values of POST /resources
+            item.request_sha256 = idempotency.request_fingerprint(dict(
+                filename=item.filename, mimetype=item.spec.mimetype or item.received.content_type,
+                source_filepath=item.spec.source_filepath, channel=channel, modality=item.spec.modality or modality,
+                publish=form.publish, tags=item.tags, metadata=item.user_metadata,
+                project_id=project.id if project else None, anonymize=form.anonymize, on_duplicate=on_duplicate,
+                source_sha256=item.declared, source=mechanism))
     _replay_used_keys(session, me, items)
     session.commit()  # ends the read transaction: no connection is held while the files are checked
     for item in items:
@@ -276,7 +286,7 @@ def _replay_used_keys(session: Session, me: Principal, items: list[_Item]) -> No
     for row in rows:
         item = keyed[row.idem_key]
         try:
-            _replayed(item, idempotency.replay(session, me, row, item.original_sha256))
+            _replayed(item, idempotency.replay(session, me, row, item.original_sha256, item.request_sha256))
         except AppError as error:
             _failed(item, error)
 
@@ -426,8 +436,8 @@ def _insert(session: Session, me: Principal, items: list[_Item], project: Any, o
         if keyed:  # the unique (user, key) lets one request with a key commit
             session.execute(insert(UploadIdempotency), [
                 {"id": new_id(), "user_id": me.user_id, "idem_key": item.idem_key, "content_sha256":
-                 item.original_sha256, "resource_id": item.resource_id, "duplicate_of": item.earlier_id,
-                 "created_at": item.values["created_at"]} for item in keyed])
+                 item.original_sha256, "request_sha256": item.request_sha256, "resource_id": item.resource_id,
+                 "duplicate_of": item.earlier_id, "created_at": item.values["created_at"]} for item in keyed])
         tags = [{"resource_id": item.resource_id, "tag": tag, "position": i}
                 for item in rows for i, tag in enumerate(item.tags)]
         if tags:
@@ -505,7 +515,7 @@ def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item
                                         "same time; send it again"))
             return
         try:
-            _replayed(item, idempotency.replay(session, me, used, item.original_sha256))
+            _replayed(item, idempotency.replay(session, me, used, item.original_sha256, item.request_sha256))
         except AppError as error:
             _failed(item, error)
     except AppError as error:

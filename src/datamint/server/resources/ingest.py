@@ -257,8 +257,13 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     declared = duplicates.check_declared(form.source_sha256)
     idem_key = idempotency.check_key(form.idempotency_key)
     original_sha256 = received.sha256 if idem_key else ""
+    request_sha256 = idempotency.request_fingerprint(dict(
+        filename=filename, mimetype=form.declared_mimetype, source_filepath=source_filepath, channel=channel,
+        modality=modality, publish=form.publish, tags=tags, metadata=user_metadata,
+        project_id=project.id if project else None, anonymize=form.anonymize, on_duplicate=on_duplicate,
+        source_sha256=declared, source=mechanism)) if idem_key else ""
     if idem_key is not None and (used := idempotency.find(session, me, idem_key)) is not None:
-        return idempotency.replay(session, me, used, original_sha256)  # a retry: nothing is stored again
+        return idempotency.replay(session, me, used, original_sha256, request_sha256)  # a retry: nothing stored
     session.commit()  # ends the read transaction: no connection is held during the checks below
     if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
@@ -309,7 +314,8 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
             if idem_key is not None:  # the unique (user, key) lets one request with this key commit
                 session.flush()
                 try:
-                    idempotency.record(session, me, idem_key, original_sha256, resource_id, earlier_id)
+                    idempotency.record(session, me, idem_key, original_sha256, request_sha256, resource_id,
+                                       earlier_id)
                 except IntegrityError:
                     raise _KeyUsed() from None
             if tags:
@@ -326,7 +332,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
         if used is None:
             raise ConflictError("Another upload with this Idempotency-Key was being stored at the same time; "
                                 "retry with the same key") from None
-        return idempotency.replay(session, me, used, original_sha256)
+        return idempotency.replay(session, me, used, original_sha256, request_sha256)
     except _AlreadyThere as found:  # an identical upload committed while this one was stored
         discard(session, store, resource_id, key)
         return _reuse(session, me, repo.get_resource(session, me.customer_id, found.resource_id), project)

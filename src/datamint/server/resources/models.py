@@ -297,6 +297,8 @@ class UploadIdempotency(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     idem_key: Mapped[str] = mapped_column(String(255))
     content_sha256: Mapped[str] = mapped_column(String(64))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
+    """The upload's other fields (:func:`.idempotency.request_fingerprint`); none before 0022."""
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
     duplicate_of: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = created_at_column()

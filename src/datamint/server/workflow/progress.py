@@ -74,12 +74,15 @@ def set_status(session: Session, scope: Scope, worklist: Worklist, resource_id: 
     else:
         scope.require(ProjectAction.REVIEW)
         target = _annotator_id(session, me, body.annotator)
+        current = {row.user_id for row, _, _ in repo.statuses(session, [worklist.id], resource_id=resource.id)}
         if target is None:
-            current = [row.user_id for row, _, _ in repo.statuses(session, [worklist.id], resource_id=resource.id)]
-            if len(set(current)) != 1:
+            if len(current) != 1:
                 raise ValidationFailedError("Say whose work you review: send 'annotator' (an email); "
-                                            f"{len(set(current))} annotators have worked on this resource")
-            target = current[0]
+                                            f"{len(current)} annotators have worked on this resource")
+            target = next(iter(current))
+        elif target not in current:  # a decision on work that is not there
+            raise ValidationFailedError(f"{body.annotator} has no work status on this resource in this worklist: "
+                                        "there is no work of theirs to review")
     locks.serialize(session, "work-status", worklist.id, resource.id, target)  # one row per annotator
     if body.status not in ANNOTATOR_STATUSES:
         repo.add_review(session, ReviewMessage(worklist_id=worklist.id, resource_id=resource.id, annotator_id=target,
