@@ -57,7 +57,7 @@ def read_start(src: Source, size: int) -> tuple[bytes, int]:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return bytes(src[:size]), len(src)
     if is_pathlike(src):
-        fd = os.open(os.fspath(src), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # type: ignore[arg-type]
+        fd = os.open(os.fspath(src), os.O_RDONLY)  # type: ignore[arg-type]
         try:
             parts, left = [], size
             while left > 0:

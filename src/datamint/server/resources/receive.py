@@ -127,7 +127,7 @@ def spool_dir(store: BlobStore, fallback: Path) -> str:
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` to the file ``fd`` (a plain descriptor: each chunk is a read of the
-    body, tens of KiB, that a buffered writer would pass straight through anyway)."""
+    body, up to a few hundred KiB, that a buffered writer would pass straight through anyway)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

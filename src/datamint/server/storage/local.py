@@ -194,7 +194,7 @@ class LocalBlobStore:
             raise ValueError(f"adopt() takes files from {self._tmp_dir}, not {source}")
         # one open, no buffered reader and no path walk: each system call of a store thread gives
         # the interpreter lock away, and on a busy server taking it back costs a wait each time
-        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)  # a link is not a spooled file
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)  # a link is not a spooled file
         try:
             os.fsync(fd)
             status = os.fstat(fd)
