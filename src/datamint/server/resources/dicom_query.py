@@ -66,6 +66,8 @@ DEFAULT_RETURN = {
     "instance": ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "InstanceNumber",
                  "NumberOfFrames", "Rows", "Columns", "Modality"),
 }
+#: The integers an integer key may hold: DICOM's IS range, which the 32-bit columns store.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 _DATE = re.compile(r"^\d{8}$")
 _TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
 
@@ -115,9 +117,13 @@ def _condition(session: Session, keyword: str, value: str, fuzzy: bool) -> Colum
         return _range(column, value.replace(":", ""), _TIME, keyword)
     if kind == "int":
         try:
-            return column == int(value)
+            number = int(value)
         except ValueError:
-            raise ValidationFailedError(f"Invalid {keyword} {value!r}: expected an integer")
+            number = None
+        if number is None or not INT_MIN <= number <= INT_MAX:  # the 32-bit columns hold no other
+            raise ValidationFailedError(f"Invalid {keyword} {value!r}: expected an integer from {INT_MIN} "
+                                        f"to {INT_MAX}")
+        return column == number
     if kind == "pn":
         if fuzzy and keyword == "PatientName":
             words = (fuzzy_key(value.replace("*", " ").replace("?", " ")) or "").split()
