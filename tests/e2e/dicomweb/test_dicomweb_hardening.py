@@ -33,3 +33,21 @@ def test_integer_keys_beyond_what_dicom_holds_are_422(org):
                                                 "-2147483648 to 2147483647")
     found = org.http.get("/dicomweb/instances", params={"InstanceNumber": "1"}).json()
     assert [i["00080018"]["Value"] for i in found] == [[s.SOPInstanceUID]]
+
+
+def test_person_names_match_regardless_of_case_beyond_ascii(org):
+    muller = ct_study(1, patient="Müller^Jürgen")
+    other = ct_study(1, patient="Muller^Jurgen")
+    org.client.store_instances(muller + other)
+
+    def studies(name: str) -> list[str]:
+        answer = org.http.get("/dicomweb/studies", params={"PatientName": name})
+        assert answer.status_code == 200, answer.text
+        return [s["0020000D"]["Value"][0] for s in answer.json()]
+
+    wanted = [muller[0].StudyInstanceUID]
+    assert studies("Müller^Jürgen") == wanted
+    assert studies("MÜLLER^JÜRGEN") == wanted
+    assert studies("müller*") == wanted
+    assert sorted(studies("m?ller^j?rgen")) == sorted([muller[0].StudyInstanceUID, other[0].StudyInstanceUID])
+    assert studies("muller^jurgen") == [other[0].StudyInstanceUID]  # accents still matter without fuzzy matching
