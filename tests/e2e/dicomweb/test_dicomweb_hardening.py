@@ -51,3 +51,12 @@ def test_person_names_match_regardless_of_case_beyond_ascii(org):
     assert studies("müller*") == wanted
     assert sorted(studies("m?ller^j?rgen")) == sorted([muller[0].StudyInstanceUID, other[0].StudyInstanceUID])
     assert studies("muller^jurgen") == [other[0].StudyInstanceUID]  # accents still matter without fuzzy matching
+
+
+@pytest.mark.parametrize("window", ["nan,400", "40,nan", "inf,400", "40,inf", "-inf,400,sigmoid", "1e400,400"])
+def test_rendered_window_must_be_finite(org, window):
+    s = ct_study(1)[0]
+    org.client.store_instances([s])
+    answer = org.http.get(_instance_path(s) + "/rendered", params={"window": window})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["message"].startswith(f"Invalid window {window!r}")
