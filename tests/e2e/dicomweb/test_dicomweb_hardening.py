@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from test_dicomweb import Org, ct_study
 
+from datamint.imaging.limits import DecodeLimits
+
 
 @pytest.fixture
 def org(server):  # type: ignore[no-untyped-def]
@@ -60,3 +62,21 @@ def test_rendered_window_must_be_finite(org, window):
     answer = org.http.get(_instance_path(s) + "/rendered", params={"window": window})
     assert answer.status_code == 422, answer.text
     assert answer.json()["message"].startswith(f"Invalid window {window!r}")
+
+
+def test_repeated_frames_stay_within_the_decoded_size_limit(server, org):
+    s = ct_study(1, size=256)[0]  # one frame of 256 x 256 x 16 bits: 128 KiB
+    org.client.store_instances([s])
+    path = _instance_path(s) + "/frames/"
+    saved = server.app.state.decode_limits
+    server.app.state.decode_limits = DecodeLimits(max_decoded_mb=1, setting_prefix="DATAMINT_SERVER_")
+    try:
+        eight = org.http.get(path + ",".join(["1"] * 8))  # 1 MiB: at the limit
+        nine = org.http.get(path + ",".join(["1"] * 9))
+    finally:
+        server.app.state.decode_limits = saved
+    assert eight.status_code == 200
+    assert eight.content.count(s.PixelData) == 8
+    assert nine.status_code == 413, nine.text
+    assert nine.json()["details"] == {"limit": "max_decoded_mb"}
+    assert "DATAMINT_SERVER_MAX_DECODED_MB" in nine.json()["message"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from datamint.imaging.dicom_frames import decoded_frame, read_frame
+from datamint.imaging.dicom_frames import decoded_frames, read_frames
 from datamint.imaging.dicom_header import URI_BASE
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
@@ -98,7 +98,8 @@ def _accepts_stored(accept: str, syntax: str) -> bool:
 
 
 def frames(store: BlobStore, row: Any, numbers: list[int], accept: str) -> tuple[str, list[bytes]]:
-    """The frames as (part content type, list of part bytes).
+    """The frames as (part content type, list of part bytes); 413 when together they would pass
+    the decoded-size limits (a frame list may repeat a frame: ``1,1,1,...``).
 
     Native data is sent as stored (``application/octet-stream``, transfer syntax Explicit VR
     Little Endian). Compressed data is sent as stored when the client accepts it (its
@@ -108,16 +109,16 @@ def frames(store: BlobStore, row: Any, numbers: list[int], accept: str) -> tuple
         with local_copy(store, row.location) as path:
             stored = row.transfer_syntax_uid or NATIVE[0]
             if stored in NATIVE or _accepts_stored(accept, stored):
-                parts = [read_frame(path, k)[0] for k in numbers]
+                parts = read_frames(path, numbers)[0]
                 syntax = NATIVE[0] if stored in NATIVE else stored
             else:
-                parts = [decoded_frame(path, k) for k in numbers]
+                parts = decoded_frames(path, numbers)
                 syntax = NATIVE[0]
     except BlobNotFoundError:
         raise NotFoundError("Instance file")
     except UnsupportedFormatError:
         with local_copy(store, row.location) as path:
-            parts = [decoded_frame(path, k) for k in numbers]
+            parts = decoded_frames(path, numbers)
         syntax = NATIVE[0]
     return f"application/octet-stream; transfer-syntax={syntax}", parts
 
