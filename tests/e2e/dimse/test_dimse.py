@@ -147,3 +147,23 @@ def test_an_ae_title_belongs_to_one_organization(dicom_server):
     bad = httpx.put(f"{dicom_server.url}/dicom/settings", headers={"apikey": key},
                     json={"calling_ae_titles": ["WAY_TOO_LONG_AE_TITLE"]})
     assert bad.status_code == 422
+
+
+def test_c_find_matches_uid_lists_and_modality_lists(dicom_server):
+    http, title = _org(dicom_server)
+    ct, mr, other = _series(1)[0], _series(1)[0], _series(1)[0]
+    mr.Modality = "MR"
+    assoc = _associate(dicom_server, title)
+    assert [assoc.send_c_store(ds).Status for ds in (ct, mr, other)] == [0x0000] * 3
+    assoc.release()
+    assert len(_resources(http, 3)) == 3
+
+    assoc = _associate(dicom_server, title)
+    wanted = sorted([ct.StudyInstanceUID, mr.StudyInstanceUID])
+    by_uid = _find(assoc, "STUDY", StudyInstanceUID=f"{ct.StudyInstanceUID}\\{mr.StudyInstanceUID}")
+    assert sorted(s.StudyInstanceUID for s in by_uid) == wanted
+    by_modality = _find(assoc, "STUDY", StudyInstanceUID="", ModalitiesInStudy="MR\\XA")
+    assert [s.StudyInstanceUID for s in by_modality] == [mr.StudyInstanceUID]
+    images = _find(assoc, "IMAGE", StudyInstanceUID="", SOPInstanceUID=f"{ct.SOPInstanceUID}\\{other.SOPInstanceUID}")
+    assert sorted(i.SOPInstanceUID for i in images) == sorted([ct.SOPInstanceUID, other.SOPInstanceUID])
+    assoc.release()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification  # type: ignore[attr-defined]
 
@@ -42,6 +43,16 @@ _LOG = logging.getLogger("datamint.server.dimse")
 _NOBODY = "<none configured>"
 _LEVEL = {"STUDY": "study", "SERIES": "series", "IMAGE": "instance"}
 SUCCESS, PENDING, CANNOT_PROCESS, OUT_OF_RESOURCES, UNKNOWN_CALLER = 0x0000, 0xFF00, 0xC000, 0xA700, 0xA801
+
+
+def _matching_text(value: Any) -> str:
+    """A C-FIND key's value as QIDO-RS matching text: several values (a UID list, modalities)
+    joined with ``\\`` as they came on the wire (``str`` of pydicom's MultiValue is a Python list)."""
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value)
 
 
 class _GatedAE(AE):
@@ -191,10 +202,9 @@ class DicomListener:
         allowed = LEVELS[:LEVELS.index(level) + 1]
         q = DicomQuery(level=level, limit=10_000)
         for element in identifier:
-            keyword, value = element.keyword, element.value
-            text = "" if value is None else str(value)
+            keyword, text = element.keyword, _matching_text(element.value)
             if keyword == "ModalitiesInStudy" and text:
-                q.modalities_in_study = [m for m in str(text).split("\\") if m]
+                q.modalities_in_study = [m for m in text.split("\\") if m]
             elif keyword in ATTRIBUTES and ATTRIBUTES[keyword][0] in allowed and text:
                 q.keys[keyword] = text
         with self.database.transaction() as session:
