@@ -167,3 +167,19 @@ def test_c_find_matches_uid_lists_and_modality_lists(dicom_server):
     images = _find(assoc, "IMAGE", StudyInstanceUID="", SOPInstanceUID=f"{ct.SOPInstanceUID}\\{other.SOPInstanceUID}")
     assert sorted(i.SOPInstanceUID for i in images) == sorted([ct.SOPInstanceUID, other.SOPInstanceUID])
     assoc.release()
+
+
+def test_a_refused_instance_does_not_lose_the_rest_of_an_assembled_association(dicom_server):
+    http, title = _org(dicom_server, assemble=True)
+    broken = _series(1)[0]
+    broken.PixelData = broken.PixelData[:10]  # 8 x 8 x 16 bits announced, 10 bytes sent
+    good = _series(3)
+    assoc = _associate(dicom_server, title)
+    statuses = [assoc.send_c_store(ds).Status for ds in [broken, *good]]
+    assoc.release()
+    assert statuses == [0xC000, 0x0000, 0x0000, 0x0000]  # refused when received, not acknowledged
+    rows = _resources(http, 1)
+    time.sleep(1)  # nothing else arrives later
+    rows = http.get("/resources", params={"limit": 1000}).json()["data"]
+    assert [(r["metadata"]["SeriesInstanceUID"], r["metadata"]["frame_count"]) for r in rows] == [
+        (good[0].SeriesInstanceUID, 3)]

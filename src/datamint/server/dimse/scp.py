@@ -145,6 +145,7 @@ class DicomListener:
             settings, me = found
             data = event.encoded_dataset(include_meta=True)
             if settings.assemble:
+                dicom_receive.check_instance(dicom_receive.received_bytes(data, "instance.dcm"))  # else C000
                 with self._lock:
                     folder = self._spools.setdefault(id(event.assoc), Path(tempfile.mkdtemp(prefix="dimse-")))
                 (folder / f"{event.request.MessageID:06d}-{len(list(folder.iterdir())):06d}.dcm").write_bytes(data)
