@@ -80,3 +80,23 @@ def test_repeated_frames_stay_within_the_decoded_size_limit(server, org):
     assert nine.status_code == 413, nine.text
     assert nine.json()["details"] == {"limit": "max_decoded_mb"}
     assert "DATAMINT_SERVER_MAX_DECODED_MB" in nine.json()["message"]
+
+
+def test_a_lone_star_matches_empty_values_too(org):
+    with_accession = ct_study(1, date="20240301")
+    without = ct_study(1, date="20240302")
+    del without[0].AccessionNumber
+    without[0].PatientName = ""
+    org.client.store_instances(with_accession + without)
+    both = [without[0].StudyInstanceUID, with_accession[0].StudyInstanceUID]  # newest StudyDate first
+
+    def studies(**params: str) -> list[str]:
+        answer = org.http.get("/dicomweb/studies", params=params)
+        assert answer.status_code == 200, answer.text
+        return [s["0020000D"]["Value"][0] for s in answer.json()]
+
+    assert studies(AccessionNumber="*") == both
+    assert studies(PatientName="*") == both
+    assert studies(ModalitiesInStudy="*") == both
+    assert studies(AccessionNumber="ACC*") == [with_accession[0].StudyInstanceUID]
+    assert studies(PatientName="D*") == [with_accession[0].StudyInstanceUID]

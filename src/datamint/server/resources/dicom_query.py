@@ -6,7 +6,8 @@ Matching follows DICOM PS3.4 C.2.2.2:
 * **wildcards** ``*`` and ``?`` (``PatientID=MRN*``);
 * **UID lists**: ``\\``-separated UIDs match any of them;
 * **ranges** for dates and times: ``20240101-20240131``, ``20240101-``, ``-20240131``;
-* **universal** (empty value): no condition; the attribute is returned.
+* **universal** (empty value, or ``*`` alone, which also matches an empty value): no condition;
+  the attribute is returned.
 
 Person names (PatientName, ReferringPhysicianName) always match case-insensitively. With
 ``fuzzy`` (QIDO ``fuzzymatching=true``) PatientName matches when every word of the query starts
@@ -156,7 +157,7 @@ def _conditions(session: Session, q: DicomQuery, allowed: Sequence[str],
         level = ATTRIBUTES[keyword][0]
         if level not in allowed:
             raise ValidationFailedError(f"{keyword} cannot be matched in a {q.level} query")
-        if value != "" and level in pick:
+        if value.strip("*") != "" and level in pick:  # "*" alone matches any value, an empty one too
             conds.append(_condition(session, keyword, value, q.fuzzy))
     return conds
 
@@ -182,11 +183,12 @@ def _studies(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str
     conds = [DicomStudy.customer_id == customer_id, *_conditions(session, q, ("study", "series"), ("study",)),
              _live_instance(study_uid=DicomStudy.study_uid)]
     series_conds = _conditions(session, q, ("study", "series"), ("series",))
-    if series_conds or q.modalities_in_study:
+    modalities = [m for m in q.modalities_in_study if m.strip("*")]  # "*" alone: universal
+    if series_conds or modalities:
         inner = select(1).where(DicomSeries.customer_id == DicomStudy.customer_id,
                                 DicomSeries.study_uid == DicomStudy.study_uid, *series_conds)
-        if q.modalities_in_study:
-            inner = inner.where(DicomSeries.modality.in_(q.modalities_in_study))
+        if modalities:
+            inner = inner.where(DicomSeries.modality.in_(modalities))
         conds.append(exists(inner))
     rows = session.scalars(select(DicomStudy).where(*conds)
                            .order_by(DicomStudy.study_date.desc(), DicomStudy.study_time.desc(),
