@@ -175,8 +175,15 @@ class DicomListener:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _flush(self, caller: str, folder: Path) -> None:
-        """Assemble and store the instances an association left in its spool folder."""
-        datasets = [read_dicom(path, check=False) for path in sorted(folder.iterdir())]
+        """Assemble and store the instances an association left in its spool folder (their headers
+        read first, each series' pixels only when it is stored: an association may carry a whole
+        study, more than the memory holds)."""
+        paths: dict[int, Path] = {}
+        datasets = []
+        for path in sorted(folder.iterdir()):
+            header = read_dicom(path, stop_before_pixels=True, check=False)
+            paths[id(header)] = path
+            datasets.append(header)
         session = self.database.session()
         try:
             found = dicom_settings.receiver_for(session, caller)
@@ -186,7 +193,8 @@ class DicomListener:
                 return
             settings, me = found
             dicom_receive.store_series(session, self.store, me, datasets, mapper=dicom_settings.anonymizer(settings),
-                                       channel=settings.channel, project_id=settings.project_id, source="dimse")
+                                       channel=settings.channel, project_id=settings.project_id, source="dimse",
+                                       load=lambda header: read_dicom(paths[id(header)], check=False))
         except Exception:
             _LOG.exception("storing the %d instance(s) received from %s failed", len(datasets), caller)
         finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -99,17 +99,25 @@ def _assemblable(group: Sequence[Dataset]) -> bool:
 
 
 def store_series(session: Session, store: BlobStore, me: Principal, datasets: Sequence[Dataset], *,
-                 mapper: UidMapper | None, channel: str, project_id: str | None, source: str
-                 ) -> list[dict[str, Any]]:
+                 mapper: UidMapper | None, channel: str, project_id: str | None, source: str,
+                 load: Callable[[Dataset], Dataset] | None = None) -> list[dict[str, Any]]:
     """Assemble the single-frame instances of each series into one resource and ingest it.
 
     Groups that cannot be assembled (one instance, multi-frame objects, mixed sizes), or whose
     assembled object the ingest refuses, are stored instance by instance. An instance the ingest
-    refuses is logged and left out: it never stops the others. Returns the wire dicts of the new
-    resources.
+    refuses is logged and left out: it never stops the others.
+
+    Args:
+        datasets: The instances; with ``load``, their headers only (read without pixel data).
+        load: ``(header) -> whole data set``, called for the members of one group when that
+            group is stored, so only one group's pixels are in memory at a time.
+
+    Returns:
+        The wire dicts of the new resources.
     """
     stored = []
-    for group in group_series(list(datasets)):
+    for headers in group_series(list(datasets)):
+        group = [load(ds) for ds in headers] if load is not None else headers
         if mapper is not None:
             for ds in group:
                 anonymize_dataset(ds, uid_map=mapper)
