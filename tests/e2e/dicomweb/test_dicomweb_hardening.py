@@ -9,6 +9,7 @@ import pytest
 from test_dicomweb import Org, ct_study
 
 from datamint.imaging.limits import DecodeLimits
+from fixtures.files import to_bytes
 
 
 @pytest.fixture
@@ -100,3 +101,27 @@ def test_a_lone_star_matches_empty_values_too(org):
     assert studies(ModalitiesInStudy="*") == both
     assert studies(AccessionNumber="ACC*") == [with_accession[0].StudyInstanceUID]
     assert studies(PatientName="D*") == [with_accession[0].StudyInstanceUID]
+
+
+def test_a_corrected_instance_answers_everywhere_once_sent_again(org):
+    first = ct_study(1)[0]
+    org.client.store_instances([first])
+    corrected = ct_study(1)[0]
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
+        setattr(corrected, keyword, getattr(first, keyword))
+    corrected.file_meta.MediaStorageSOPInstanceUID = first.SOPInstanceUID
+    corrected.InstanceNumber = 7  # the same SOP Instance UID sent again, renumbered, other pixels
+    corrected.PixelData = bytes(len(first.PixelData))
+    org.client.store_instances([corrected])
+
+    found = org.http.get("/dicomweb/instances").json()
+    assert [(i["00080018"]["Value"][0], i["00200013"]["Value"][0]) for i in found] == [(first.SOPInstanceUID, 7)]
+    path = _instance_path(first)
+    assert to_bytes(org.client.retrieve_instance(first.StudyInstanceUID, first.SeriesInstanceUID,
+                                                 first.SOPInstanceUID)) == to_bytes(corrected)
+    assert [m["00200013"]["Value"] for m in org.http.get(path + "/metadata").json()] == [[7]]
+    assert [m["00200013"]["Value"] for m in org.http.get(
+        f"/dicomweb/studies/{first.StudyInstanceUID}/metadata").json()] == [[7]]
+    frame = org.client.retrieve_instance_frames(first.StudyInstanceUID, first.SeriesInstanceUID,
+                                                first.SOPInstanceUID, [1])
+    assert frame == [corrected.PixelData]

@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_header import fuzzy_key
 from datamint.server.errors import ValidationFailedError
+from datamint.server.resources.dicom_index import newest_live
 from datamint.server.resources.models import DicomInstance, DicomSeries, DicomStudy, Resource
 
 LEVELS = ("study", "series", "instance")
@@ -245,17 +246,7 @@ def _series(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str,
 
 
 def _instances(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str, Any]]:
-    newer_resource = aliased(Resource)
-    newer = aliased(DicomInstance)
-    duplicate = exists(select(1).select_from(newer).join(newer_resource, newer_resource.id == newer.resource_id)
-                       .where(newer.customer_id == DicomInstance.customer_id,
-                              newer.instance_uid == DicomInstance.instance_uid,
-                              newer_resource.deleted.is_(False),
-                              or_(newer_resource.created_at > Resource.created_at,
-                                  and_(newer_resource.created_at == Resource.created_at,
-                                       newer_resource.id > Resource.id))))
-    conds = [DicomInstance.customer_id == customer_id, Resource.deleted.is_(False), ~duplicate,
-             *_conditions(session, q, LEVELS)]
+    conds = [DicomInstance.customer_id == customer_id, newest_live(), *_conditions(session, q, LEVELS)]
     stmt = (select(DicomInstance, DicomSeries, DicomStudy)
             .join(Resource, Resource.id == DicomInstance.resource_id)
             .join(DicomSeries, and_(DicomSeries.customer_id == DicomInstance.customer_id,
