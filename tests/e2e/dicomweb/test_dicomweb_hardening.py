@@ -125,3 +125,18 @@ def test_a_corrected_instance_answers_everywhere_once_sent_again(org):
     frame = org.client.retrieve_instance_frames(first.StudyInstanceUID, first.SeriesInstanceUID,
                                                 first.SOPInstanceUID, [1])
     assert frame == [corrected.PixelData]
+
+
+def test_stow_failure_reason_says_why(org):
+    broken = ct_study(1)[0]
+    broken.PixelData = broken.PixelData[:10]
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + to_bytes(broken)
+            + f"\r\n--{boundary}--\r\n".encode())
+    ctype = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    answer = org.http.post("/dicomweb/studies", content=body, headers={"Content-Type": ctype})
+    assert answer.status_code == 409, answer.text
+    failed = answer.json()["00081198"]["Value"]
+    assert [f["00081155"]["Value"] for f in failed] == [[broken.SOPInstanceUID]]
+    assert [f["00081197"]["Value"] for f in failed] == [[0x0110]]
+    assert failed[0]["00741048"]["Value"] == ["the Pixel Data is 10 bytes but Rows×Columns×frames×samples×bits "]
