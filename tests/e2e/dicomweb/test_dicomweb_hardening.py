@@ -5,11 +5,12 @@ Every test works in an organization of its own (``test_dicomweb.Org``), over rea
 
 from __future__ import annotations
 
+import pydicom
 import pytest
 from test_dicomweb import Org, ct_study
 
 from datamint.imaging.limits import DecodeLimits
-from fixtures.files import to_bytes
+from fixtures.files import pydicom_file, to_bytes
 
 
 @pytest.fixture
@@ -140,3 +141,18 @@ def test_stow_failure_reason_says_why(org):
     assert [f["00081155"]["Value"] for f in failed] == [[broken.SOPInstanceUID]]
     assert [f["00081197"]["Value"] for f in failed] == [[0x0110]]
     assert failed[0]["00741048"]["Value"] == ["the Pixel Data is 10 bytes but Rows×Columns×frames×samples×bits "]
+
+
+def test_bulk_data_inside_a_sequence_is_retrievable(org):
+    ecg = pydicom.dcmread(pydicom_file("waveform_ecg.dcm"))  # Waveform Data (240,000 bytes) in a sequence
+    org.client.store_instances([ecg])
+    meta = org.client.retrieve_instance_metadata(ecg.StudyInstanceUID, ecg.SeriesInstanceUID, ecg.SOPInstanceUID)
+    uri = meta["54000100"]["Value"][0]["54001010"]["BulkDataURI"]
+    assert uri == f"{org.root}/{_instance_path(ecg)[len('/dicomweb/'):]}/bulk/54000100.0.54001010"
+    assert org.client.retrieve_bulkdata(uri) == [ecg.WaveformSequence[0].WaveformData]
+    base = _instance_path(ecg) + "/bulk/"
+    assert org.http.get(base + "54000100.5.54001010").status_code == 404
+    assert org.http.get(base + "54001010").status_code == 404  # not at the top level
+    for bad in ("54000100.x.54001010", "54000100.0", "5400.0.54001010"):
+        answer = org.http.get(base + bad)
+        assert answer.status_code == 422 and "Invalid bulk data place" in answer.json()["message"], bad
