@@ -156,3 +156,34 @@ def test_bulk_data_inside_a_sequence_is_retrievable(org):
     for bad in ("54000100.x.54001010", "54000100.0", "5400.0.54001010"):
         answer = org.http.get(base + bad)
         assert answer.status_code == 422 and "Invalid bulk data place" in answer.json()["message"], bad
+
+
+def test_two_organizations_holding_the_same_uids_see_only_their_own(server, org):
+    ours = ct_study(2, patient="Ours^Patient")
+    org.client.store_instances(ours)
+    other = Org(server)
+    try:
+        theirs = []
+        for ds in ct_study(3, patient="Their^Patient"):  # the same Study, Series and first SOP UIDs, other data
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = ours[0].StudyInstanceUID, ours[0].SeriesInstanceUID
+            theirs.append(ds)
+        theirs[0].SOPInstanceUID = theirs[0].file_meta.MediaStorageSOPInstanceUID = ours[0].SOPInstanceUID
+        theirs[0].PixelData = bytes(len(ours[0].PixelData))
+        other.client.store_instances(theirs)
+        for client, mine, name in ((org.client, ours, "Ours^Patient"), (other.client, theirs, "Their^Patient")):
+            studies = client.search_for_studies()
+            assert [(s["00100010"]["Value"][0]["Alphabetic"], s["00201206"]["Value"], s["00201208"]["Value"])
+                    for s in studies] == [(name, [1], [len(mine)])]
+            series = client.search_for_series(mine[0].StudyInstanceUID)
+            assert [s["00201209"]["Value"] for s in series] == [[len(mine)]]
+            instances = client.search_for_instances(mine[0].StudyInstanceUID)
+            assert sorted(i["00080018"]["Value"][0] for i in instances) == sorted(d.SOPInstanceUID for d in mine)
+            metadata = client.retrieve_study_metadata(mine[0].StudyInstanceUID)
+            assert {m["00100010"]["Value"][0]["Alphabetic"] for m in metadata} == {name}
+            frame = client.retrieve_instance_frames(mine[0].StudyInstanceUID, mine[0].SeriesInstanceUID,
+                                                    mine[0].SOPInstanceUID, [1])
+            assert frame == [mine[0].PixelData]
+            files = client.retrieve_study(mine[0].StudyInstanceUID)
+            assert sorted(to_bytes(f) for f in files) == sorted(to_bytes(d) for d in mine)
+    finally:
+        other.http.close()
