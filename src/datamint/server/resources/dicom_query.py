@@ -103,9 +103,29 @@ def _range(column: Any, value: str, pattern: re.Pattern[str], keyword: str) -> C
     conds = []
     if low:
         conds.append(column >= low)
-    if high:
-        conds.append(column <= high + ("\x7f" if pattern is _TIME else ""))
+    if high and pattern is _TIME:  # 1010 takes in 101059.5: below the next prefix, 1011
+        after = _next_prefix(high)
+        if after is not None:
+            conds.append(column < after)
+    elif high:
+        conds.append(column <= high)
     return and_(*conds)
+
+
+def _next_prefix(digits: str) -> str | None:
+    """The smallest time text above every text starting with ``digits`` (``"1010"`` → ``"1011"``,
+    ``"1059.9"`` → ``"1060.0"``), or ``None`` when there is none (all nines). Digits compare alike
+    in every collation; a sentinel character after ``digits`` does not (PostgreSQL with an en_US or
+    ICU collation ignores or reorders control characters and punctuation)."""
+    chars = list(digits)
+    for i in range(len(chars) - 1, -1, -1):
+        if not chars[i].isdigit():
+            continue
+        if chars[i] != "9":
+            chars[i] = str(int(chars[i]) + 1)
+            return "".join(chars)
+        chars[i] = "0"
+    return None
 
 
 def _condition(session: Session, keyword: str, value: str, fuzzy: bool) -> ColumnElement[bool]:
