@@ -187,3 +187,11 @@ def test_two_organizations_holding_the_same_uids_see_only_their_own(server, org)
             assert sorted(to_bytes(f) for f in files) == sorted(to_bytes(d) for d in mine)
     finally:
         other.http.close()
+
+
+def test_person_names_fold_alike_on_both_sides(org):
+    strauss = ct_study(1, patient="Strauß^Anna")
+    org.client.store_instances(strauss)
+    for name in ("Strauß^Anna", "strauß^anna", "STRAUß*", "strau?^anna"):
+        answer = org.http.get("/dicomweb/studies", params={"PatientName": name})
+        assert [s["0020000D"]["Value"][0] for s in answer.json()] == [strauss[0].StudyInstanceUID], name

@@ -31,11 +31,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _unicode_upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
+    return _fold(value, str.upper)
 
 
 def _unicode_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    return _fold(value, str.lower)
+
+
+def _fold(value: Any, case: Any) -> Any:
+    """``case(value)`` character by character, as PostgreSQL folds: a character whose folding
+    is longer (ß -> SS, İ -> i̇) is kept, so that ``?`` still matches it as one character."""
+    if not isinstance(value, str):
+        return value
+    folded = case(value)
+    if len(folded) == len(value):
+        return folded
+    return "".join(f if len(f := case(ch)) == 1 else ch for ch in value)
 
 
 def _private_sqlite_file(path: Path) -> None:

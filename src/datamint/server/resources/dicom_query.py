@@ -150,7 +150,8 @@ def _condition(session: Session, keyword: str, value: str, fuzzy: bool) -> Colum
         if fuzzy and keyword == "PatientName":
             words = (fuzzy_key(value.replace("*", " ").replace("?", " ")) or "").split()
             return and_(*(DicomStudy.patient_name_key.like(f"% {_like(w)}%", escape="!") for w in words))
-        return func.upper(column).like(_like(value.upper()), escape="!")
+        # both sides folded by the database's upper(): Python's folds ß to SS, PostgreSQL's keeps it
+        return func.upper(column).like(func.upper(_like(value)), escape="!")
     if "*" in value or "?" in value:
         if session.get_bind().dialect.name == "sqlite":  # SQLite's LIKE ignores case; GLOB does not
             return column.op("GLOB")(value.replace("[", "[[]"))
