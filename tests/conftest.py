@@ -77,15 +77,19 @@ def _isolated_sdk_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 
 
 @contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """Create an empty PostgreSQL database; yield its SQLAlchemy URL; drop it afterwards."""
+def fresh_pg_database(options: str = "") -> Iterator[str]:
+    """Create an empty PostgreSQL database; yield its SQLAlchemy URL; drop it afterwards.
+
+    ``options`` are added to its ``CREATE DATABASE`` (``TEMPLATE template0 LOCALE_PROVIDER icu
+    ICU_LOCALE 'en-US'``: the collation of a server installed with an en_US locale).
+    """
     import sqlalchemy as sa
 
     name = f"dm_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" {options}'.rstrip()))
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); start it "
                     "(see .ci/run) or set DATAMINT_TEST_BACKENDS=sqlite")

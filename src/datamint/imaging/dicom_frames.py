@@ -20,8 +20,9 @@ from pydicom.errors import InvalidDicomError
 from ._sources import source_name
 from .dicom_io import check_dicom_size, number_of_frames, read_dicom
 from .errors import CorruptFileError, UnsupportedFormatError
+from .limits import check_frames
 
-__all__ = ["StoredFrames", "decoded_frame", "read_frame"]
+__all__ = ["StoredFrames", "check_frame_list", "decoded_frame", "decoded_frames", "read_frame", "read_frames"]
 
 _PIXEL_DATA = b"\xe0\x7f\x10\x00"
 
@@ -86,6 +87,58 @@ class StoredFrames:
         if len(data) != size:
             raise CorruptFileError(f"the pixel data ends before frame {index + 1}")
         return data
+
+
+def check_frame_list(ds: pydicom.Dataset, count: int, filename: str | None = None) -> int:
+    """Check that ``count`` frames of ``ds`` (a frame list may name a frame several times) decoded
+    stay within the decoded-size limits, as the whole object did when it was stored.
+
+    Returns:
+        Their decoded size in bytes (0 for an object without Rows/Columns).
+
+    Raises:
+        DecodedSizeError: Together they pass ``max_frames`` or ``max_decoded_mb``.
+    """
+    try:
+        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        samples, bits = int(ds.get("SamplesPerPixel") or 1), int(ds.get("BitsAllocated") or 8)
+    except (TypeError, ValueError):
+        return 0
+    return check_frames(rows=rows, columns=columns, frames=count, samples=samples, bits=bits,
+                        what="the requested frames", filename=filename)
+
+
+def read_frames(path: str | os.PathLike[str], indices: list[int]) -> tuple[list[bytes], str]:
+    """Return the bytes of frames ``indices`` (0-based, repeats allowed) as stored, and the file's
+    transfer syntax UID; the header is read once, and the frames together are checked against
+    the decoded-size limits (:func:`check_frame_list`) before any is read.
+
+    Raises:
+        IndexError, UnsupportedFormatError, CorruptFileError: As :func:`read_frame`.
+        DecodedSizeError: The object, or the frames asked for together, pass the limits.
+    """
+    try:
+        stored = pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID")
+    except (InvalidDicomError, EOFError, OSError, ValueError) as exc:  # no Part-10 header: decode instead
+        raise UnsupportedFormatError(f"frames of this object cannot be read as stored ({exc})") from exc
+    if stored is None or stored.is_deflated or not stored.is_little_endian:  # never inflate a whole data set here
+        raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
+    frames = StoredFrames(path)
+    check_dicom_size(frames.dataset, source_name(path))
+    check_frame_list(frames.dataset, len(indices), source_name(path))
+    return [frames.stored(index) for index in indices], str(frames.syntax)
+
+
+def decoded_frames(path: str | os.PathLike[str], indices: list[int]) -> list[bytes]:
+    """Decode frames ``indices`` (0-based, repeats allowed) as :func:`decoded_frame` does, after
+    checking them together against the decoded-size limits (:func:`check_frame_list`).
+
+    Raises:
+        IndexError, UnsupportedFormatError, DecodedSizeError: As :func:`decoded_frame`.
+    """
+    ds = read_dicom(path, stop_before_pixels=True, check=False)
+    check_frame_list(ds, len(indices), source_name(path))
+    return [decoded_frame(path, index) for index in indices]
 
 
 def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:

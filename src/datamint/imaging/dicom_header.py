@@ -180,7 +180,7 @@ def header_to_json(source: bytes | Dataset, instance_path: str, *, transfer_synt
     def bulk(element: Any) -> str:
         return f"{token}{element.tag:08X}"
 
-    body = _json_dict(ds, bulk)
+    body = _json_dict(ds, bulk, lambda where: f"{token}{where}")
     if transfer_syntax:
         body["00083002"] = {"vr": "UI", "Value": [transfer_syntax]}
     if pixel is not None:
@@ -220,8 +220,15 @@ def _parse_header(source: bytes, transfer_syntax: str | None) -> Dataset:
     return pydicom.dcmread(io.BytesIO(source), force=True)
 
 
-def _json_dict(ds: Dataset, bulk: Callable[[Any], str]) -> dict[str, Any]:
-    """``ds.to_json_dict(64 KiB, bulk)``, with the common raw elements written straight from their bytes."""
+def _json_dict(ds: Dataset, bulk: Callable[[Any], str],
+               bulk_at: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """``ds.to_json_dict(64 KiB, bulk)``, with the common raw elements written straight from their bytes.
+
+    With ``bulk_at``, a bulk value inside a sequence gets ``bulk_at(<place>)`` as its URI, its
+    place written ``<sequence tag>.<item index>.<tag>`` (``54000100.0.54001010``, as deep as it
+    is nested); pydicom's handler only sees the element, and would name a nested Waveform Data
+    and the top level's the same.
+    """
     encoding = text_encoding(ds)
     body: dict[str, Any] = {}
     for tag in ds.keys():
@@ -232,6 +239,25 @@ def _json_dict(ds: Dataset, bulk: Callable[[Any], str]) -> dict[str, Any]:
                 continue
             except NotPlainError:
                 pass
-        body[f"{tag:08X}"] = ds[tag].to_json_dict(bulk_data_element_handler=bulk,
-                                                  bulk_data_threshold=BULK_THRESHOLD)
+        element = ds[tag]
+        if bulk_at is not None and element.VR == "SQ":
+            body[f"{tag:08X}"] = _sequence_json(element, bulk_at, f"{tag:08X}")
+            continue
+        body[f"{tag:08X}"] = element.to_json_dict(bulk_data_element_handler=bulk, bulk_data_threshold=BULK_THRESHOLD)
     return body
+
+
+def _sequence_json(element: Any, bulk_at: Callable[[str], str], place: str) -> dict[str, Any]:
+    """pydicom's JSON of a sequence (``DataElement.to_json_dict``), its bulk values named by place."""
+    items = []
+    for index, item in enumerate(element.value):
+        body: dict[str, Any] = {}
+        for tag in item.keys():
+            child, where = item[tag], f"{place}.{index}.{tag:08X}"
+            if child.VR == "SQ":
+                body[f"{tag:08X}"] = _sequence_json(child, bulk_at, where)
+            else:
+                body[f"{tag:08X}"] = child.to_json_dict(bulk_data_element_handler=lambda _e, w=where: bulk_at(w),
+                                                        bulk_data_threshold=BULK_THRESHOLD)
+        items.append(body)
+    return {"vr": "SQ", "Value": items}

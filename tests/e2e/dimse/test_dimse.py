@@ -147,3 +147,39 @@ def test_an_ae_title_belongs_to_one_organization(dicom_server):
     bad = httpx.put(f"{dicom_server.url}/dicom/settings", headers={"apikey": key},
                     json={"calling_ae_titles": ["WAY_TOO_LONG_AE_TITLE"]})
     assert bad.status_code == 422
+
+
+def test_c_find_matches_uid_lists_and_modality_lists(dicom_server):
+    http, title = _org(dicom_server)
+    ct, mr, other = _series(1)[0], _series(1)[0], _series(1)[0]
+    mr.Modality = "MR"
+    assoc = _associate(dicom_server, title)
+    assert [assoc.send_c_store(ds).Status for ds in (ct, mr, other)] == [0x0000] * 3
+    assoc.release()
+    assert len(_resources(http, 3)) == 3
+
+    assoc = _associate(dicom_server, title)
+    wanted = sorted([ct.StudyInstanceUID, mr.StudyInstanceUID])
+    by_uid = _find(assoc, "STUDY", StudyInstanceUID=f"{ct.StudyInstanceUID}\\{mr.StudyInstanceUID}")
+    assert sorted(s.StudyInstanceUID for s in by_uid) == wanted
+    by_modality = _find(assoc, "STUDY", StudyInstanceUID="", ModalitiesInStudy="MR\\XA")
+    assert [s.StudyInstanceUID for s in by_modality] == [mr.StudyInstanceUID]
+    images = _find(assoc, "IMAGE", StudyInstanceUID="", SOPInstanceUID=f"{ct.SOPInstanceUID}\\{other.SOPInstanceUID}")
+    assert sorted(i.SOPInstanceUID for i in images) == sorted([ct.SOPInstanceUID, other.SOPInstanceUID])
+    assoc.release()
+
+
+def test_a_refused_instance_does_not_lose_the_rest_of_an_assembled_association(dicom_server):
+    http, title = _org(dicom_server, assemble=True)
+    broken = _series(1)[0]
+    broken.PixelData = broken.PixelData[:10]  # 8 x 8 x 16 bits announced, 10 bytes sent
+    good = _series(3)
+    assoc = _associate(dicom_server, title)
+    statuses = [assoc.send_c_store(ds).Status for ds in [broken, *good]]
+    assoc.release()
+    assert statuses == [0xC000, 0x0000, 0x0000, 0x0000]  # refused when received, not acknowledged
+    rows = _resources(http, 1)
+    time.sleep(1)  # nothing else arrives later
+    rows = http.get("/resources", params={"limit": 1000}).json()["data"]
+    assert [(r["metadata"]["SeriesInstanceUID"], r["metadata"]["frame_count"]) for r in rows] == [
+        (good[0].SeriesInstanceUID, 3)]

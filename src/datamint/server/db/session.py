@@ -23,6 +23,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # SQLite's own upper() and lower() fold ASCII letters only: upper('Müller') is 'MüLLER', so a
+    # case-insensitive match of a name or an email with other letters found nothing on SQLite and
+    # found it on PostgreSQL. Python's folding (the one the queries apply to their values) replaces them.
+    dbapi_connection.create_function("upper", 1, _unicode_upper, deterministic=True)
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_upper(value: Any) -> Any:
+    return _fold(value, str.upper)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return _fold(value, str.lower)
+
+
+def _fold(value: Any, case: Any) -> Any:
+    """``case(value)`` character by character, as PostgreSQL folds: a character whose folding
+    is longer (ß -> SS, İ -> i̇) is kept, so that ``?`` still matches it as one character."""
+    if not isinstance(value, str):
+        return value
+    folded = case(value)
+    if len(folded) == len(value):
+        return folded
+    return "".join(f if len(f := case(ch)) == 1 else ch for ch in value)
 
 
 def _private_sqlite_file(path: Path) -> None:

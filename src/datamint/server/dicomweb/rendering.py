@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image
@@ -36,6 +37,8 @@ def parse_window(text: str | None) -> tuple[float, float, str] | None:
     except (ValueError, IndexError):
         raise ValidationFailedError(f"Invalid window {text!r}: use center,width[,function] such as 40,400,linear")
     function = (parts[2] if len(parts) > 2 else "LINEAR").upper()
+    if not (math.isfinite(center) and math.isfinite(width)):  # float() takes nan and inf
+        raise ValidationFailedError(f"Invalid window {text!r}: center and width must be finite numbers")
     if len(parts) > 3 or function not in _FUNCTIONS or width <= 0 or (function == "LINEAR" and width < 1):
         raise ValidationFailedError(f"Invalid window {text!r}: width must be positive (>= 1 for linear) and "
                                     f"the function one of {', '.join(f.lower() for f in _FUNCTIONS)}")

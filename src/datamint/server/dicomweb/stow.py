@@ -8,6 +8,7 @@ FailedSOPSequence with a FailureReason, with status 200 (all stored), 202 (some)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from datamint.server.storage.base import BlobStore
 PROCESSING_FAILURE = 0x0110
 STUDY_MISMATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
+_FILE_PREFIX = re.compile(r"^[^\s:]+\.dcm: ")
 
 
 def authorize(me: Principal) -> None:
@@ -40,6 +42,12 @@ def _uids(part: ReceivedFile) -> tuple[str | None, str | None, str | None]:
         return None, None, None
     return (str(ds.get("SOPClassUID") or "") or None, str(ds.get("SOPInstanceUID") or "") or None,
             str(ds.get("StudyInstanceUID") or "") or None)
+
+
+def _reason(message: str) -> str:
+    """The ingest's message as a 64-character LO value: without the ``<name>.dcm: `` the ingest
+    starts it with (a SOP Instance UID is up to 64 characters: the reason itself would be cut off)."""
+    return _FILE_PREFIX.sub("", message, count=1)[:64]
 
 
 def _ref(sop_class: str | None, sop_instance: str | None) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def store(session: Session, blobs: BlobStore, me: Principal, parts: Sequence[Rec
         except AppError as exc:
             session.rollback()
             failed.append({**_ref(sop_class, sop_instance), "00081197": {"vr": "US", "Value": [PROCESSING_FAILURE]},
-                           "00741048": {"vr": "LO", "Value": [exc.message[:64]]}})
+                           "00741048": {"vr": "LO", "Value": [_reason(exc.message)]}})
             continue
         meta = created.get("metadata") or {}
         uids = (meta.get("StudyInstanceUID"), meta.get("SeriesInstanceUID"), meta.get("SOPInstanceUID"))

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from datamint.imaging.dicom_frames import decoded_frame, read_frame
+from datamint.imaging.dicom_frames import decoded_frames, read_frames
 from datamint.imaging.dicom_header import URI_BASE
 from datamint.imaging.dicom_io import read_dicom
 from datamint.imaging.errors import ImagingError, UnsupportedFormatError
@@ -98,7 +98,8 @@ def _accepts_stored(accept: str, syntax: str) -> bool:
 
 
 def frames(store: BlobStore, row: Any, numbers: list[int], accept: str) -> tuple[str, list[bytes]]:
-    """The frames as (part content type, list of part bytes).
+    """The frames as (part content type, list of part bytes); 413 when together they would pass
+    the decoded-size limits (a frame list may repeat a frame: ``1,1,1,...``).
 
     Native data is sent as stored (``application/octet-stream``, transfer syntax Explicit VR
     Little Endian). Compressed data is sent as stored when the client accepts it (its
@@ -108,16 +109,16 @@ def frames(store: BlobStore, row: Any, numbers: list[int], accept: str) -> tuple
         with local_copy(store, row.location) as path:
             stored = row.transfer_syntax_uid or NATIVE[0]
             if stored in NATIVE or _accepts_stored(accept, stored):
-                parts = [read_frame(path, k)[0] for k in numbers]
+                parts = read_frames(path, numbers)[0]
                 syntax = NATIVE[0] if stored in NATIVE else stored
             else:
-                parts = [decoded_frame(path, k) for k in numbers]
+                parts = decoded_frames(path, numbers)
                 syntax = NATIVE[0]
     except BlobNotFoundError:
         raise NotFoundError("Instance file")
     except UnsupportedFormatError:
         with local_copy(store, row.location) as path:
-            parts = [decoded_frame(path, k) for k in numbers]
+            parts = decoded_frames(path, numbers)
         syntax = NATIVE[0]
     return f"application/octet-stream; transfer-syntax={syntax}", parts
 
@@ -141,20 +142,37 @@ def rendered(store: BlobStore, row: Any, index: int, accept: str, window: str | 
     return rendering.encode(image, media, quality), media
 
 
-def bulk(store: BlobStore, row: Any, tag: str) -> bytes:
-    """The value of one top-level attribute (Pixel Data included) as stored."""
+def _bulk_place(text: str) -> list[int]:
+    """``"7FE00010"`` or, nested, ``"54000100.0.54001010"`` (tag, item index, tag...) as numbers; 422 otherwise."""
+    parts = text.split(".")
     try:
-        number = int(tag, 16)
+        if len(parts) % 2 == 0 or not all(len(p) == 8 for p in parts[::2]) or not all(p.isdigit() for p in parts[1::2]):
+            raise ValueError(text)
+        return [int(p, 16) if i % 2 == 0 else int(p) for i, p in enumerate(parts)]
     except ValueError:
-        raise ValidationFailedError(f"Invalid tag {tag!r}: use 8 hex digits such as 7FE00010")
+        raise ValidationFailedError(f"Invalid bulk data place {text!r}: a tag of 8 hex digits such as 7FE00010, "
+                                    "or, inside a sequence, <sequence tag>.<item index>.<tag> as the metadata's "
+                                    "BulkDataURI gives it")
+
+
+def bulk(store: BlobStore, row: Any, tag: str) -> bytes:
+    """The value of one binary attribute (Pixel Data included) as stored: at the top level
+    (``7FE00010``) or inside a sequence (``54000100.0.54001010``, as the metadata's BulkDataURIs)."""
+    place = _bulk_place(tag)
     try:
         with local_copy(store, row.location) as path:
             ds = read_dicom(path, check=False)
     except BlobNotFoundError:
         raise NotFoundError("Instance file")
-    if number not in ds:
-        raise NotFoundError("Bulk data", f"Attribute {tag.upper()} not found in instance {row.instance_uid}")
-    value = ds[number].value
+    missing = NotFoundError("Bulk data", f"Attribute {tag.upper()} not found in instance {row.instance_uid}")
+    for step in range(0, len(place) - 1, 2):
+        element = ds.get(place[step])
+        if element is None or element.VR != "SQ" or not place[step + 1] < len(element.value):
+            raise missing
+        ds = element.value[place[step + 1]]
+    if place[-1] not in ds:
+        raise missing
+    value = ds[place[-1]].value
     if not isinstance(value, (bytes, bytearray)):
         raise ValidationFailedError(f"Attribute {tag.upper()} is not bulk data")
     return bytes(value)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification  # type: ignore[attr-defined]
 
@@ -42,6 +43,16 @@ _LOG = logging.getLogger("datamint.server.dimse")
 _NOBODY = "<none configured>"
 _LEVEL = {"STUDY": "study", "SERIES": "series", "IMAGE": "instance"}
 SUCCESS, PENDING, CANNOT_PROCESS, OUT_OF_RESOURCES, UNKNOWN_CALLER = 0x0000, 0xFF00, 0xC000, 0xA700, 0xA801
+
+
+def _matching_text(value: Any) -> str:
+    """A C-FIND key's value as QIDO-RS matching text: several values (a UID list, modalities)
+    joined with ``\\`` as they came on the wire (``str`` of pydicom's MultiValue is a Python list)."""
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value)
 
 
 class _GatedAE(AE):
@@ -134,6 +145,7 @@ class DicomListener:
             settings, me = found
             data = event.encoded_dataset(include_meta=True)
             if settings.assemble:
+                dicom_receive.check_instance(dicom_receive.received_bytes(data, "instance.dcm"))  # else C000
                 with self._lock:
                     folder = self._spools.setdefault(id(event.assoc), Path(tempfile.mkdtemp(prefix="dimse-")))
                 (folder / f"{event.request.MessageID:06d}-{len(list(folder.iterdir())):06d}.dcm").write_bytes(data)
@@ -163,8 +175,15 @@ class DicomListener:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _flush(self, caller: str, folder: Path) -> None:
-        """Assemble and store the instances an association left in its spool folder."""
-        datasets = [read_dicom(path, check=False) for path in sorted(folder.iterdir())]
+        """Assemble and store the instances an association left in its spool folder (their headers
+        read first, each series' pixels only when it is stored: an association may carry a whole
+        study, more than the memory holds)."""
+        paths: dict[int, Path] = {}
+        datasets = []
+        for path in sorted(folder.iterdir()):
+            header = read_dicom(path, stop_before_pixels=True, check=False)
+            paths[id(header)] = path
+            datasets.append(header)
         session = self.database.session()
         try:
             found = dicom_settings.receiver_for(session, caller)
@@ -174,7 +193,8 @@ class DicomListener:
                 return
             settings, me = found
             dicom_receive.store_series(session, self.store, me, datasets, mapper=dicom_settings.anonymizer(settings),
-                                       channel=settings.channel, project_id=settings.project_id, source="dimse")
+                                       channel=settings.channel, project_id=settings.project_id, source="dimse",
+                                       load=lambda header: read_dicom(paths[id(header)], check=False))
         except Exception:
             _LOG.exception("storing the %d instance(s) received from %s failed", len(datasets), caller)
         finally:
@@ -191,10 +211,9 @@ class DicomListener:
         allowed = LEVELS[:LEVELS.index(level) + 1]
         q = DicomQuery(level=level, limit=10_000)
         for element in identifier:
-            keyword, value = element.keyword, element.value
-            text = "" if value is None else str(value)
+            keyword, text = element.keyword, _matching_text(element.value)
             if keyword == "ModalitiesInStudy" and text:
-                q.modalities_in_study = [m for m in str(text).split("\\") if m]
+                q.modalities_in_study = [m for m in text.split("\\") if m]
             elif keyword in ATTRIBUTES and ATTRIBUTES[keyword][0] in allowed and text:
                 q.keys[keyword] = text
         with self.database.transaction() as session:

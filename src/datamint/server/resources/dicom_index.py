@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, exists, insert, select, update
+from sqlalchemy import ColumnElement, Row, and_, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from datamint.imaging.dicom_header import DicomIndexEntry, header_to_json, index_entry
 from datamint.imaging.dicom_io import read_dicom
@@ -98,31 +98,39 @@ INSTANCE_COLUMNS = (DicomInstance.resource_id, DicomInstance.study_uid, DicomIns
                     Resource.location, Resource.size)
 
 
+def newest_live() -> ColumnElement[bool]:
+    """The condition, for a query joining ``DicomInstance`` to its ``Resource``, that keeps the
+    instances QIDO-RS, WADO-RS and C-FIND answer with: live (not deleted) and, of the live
+    resources holding one SOP Instance UID in the organization (the same instance sent again,
+    perhaps corrected), the newest only (latest ``created_at``, then the greatest id)."""
+    newer_resource = aliased(Resource)
+    newer = aliased(DicomInstance)
+    duplicate = exists(select(1).select_from(newer).join(newer_resource, newer_resource.id == newer.resource_id)
+                       .where(newer.customer_id == DicomInstance.customer_id,
+                              newer.instance_uid == DicomInstance.instance_uid,
+                              newer_resource.deleted.is_(False),
+                              or_(newer_resource.created_at > Resource.created_at,
+                                  and_(newer_resource.created_at == Resource.created_at,
+                                       newer_resource.id > Resource.id))))
+    return and_(Resource.deleted.is_(False), ~duplicate)
+
+
 def live_instances(session: Session, customer_id: str, study_uid: str, series_uid: str | None = None,
                    instance_uid: str | None = None, *, with_headers: bool = False) -> Sequence[Row[Any]]:
     """The live (not deleted) instances of a study, series or one instance, in series/instance order.
 
-    Several resources may hold the same SOP Instance UID (the same file uploaded twice); only the
-    newest of them is returned.
+    Several resources may hold the same SOP Instance UID (the same file uploaded twice, or sent
+    again corrected); only the newest of them is returned (:func:`newest_live`, as QIDO-RS).
     """
     columns = INSTANCE_COLUMNS if with_headers else INSTANCE_COLUMNS[:10] + INSTANCE_COLUMNS[12:]
-    stmt = (select(*columns, Resource.created_at).join(Resource, Resource.id == DicomInstance.resource_id)
-            .where(DicomInstance.customer_id == customer_id, DicomInstance.study_uid == study_uid,
-                   Resource.deleted.is_(False)))
+    stmt = (select(*columns).join(Resource, Resource.id == DicomInstance.resource_id)
+            .where(DicomInstance.customer_id == customer_id, DicomInstance.study_uid == study_uid, newest_live()))
     if series_uid is not None:
         stmt = stmt.where(DicomInstance.series_uid == series_uid)
     if instance_uid is not None:
         stmt = stmt.where(DicomInstance.instance_uid == instance_uid)
-    stmt = stmt.order_by(DicomInstance.series_uid, DicomInstance.instance_number, DicomInstance.instance_uid,
-                         Resource.created_at.desc())
-    seen: set[str] = set()
-    rows = []
-    for row in session.execute(stmt):
-        if row.instance_uid in seen:
-            continue
-        seen.add(row.instance_uid)
-        rows.append(row)
-    return rows
+    stmt = stmt.order_by(DicomInstance.series_uid, DicomInstance.instance_number, DicomInstance.instance_uid)
+    return session.execute(stmt).all()
 
 
 def backfill(session: Session, store: Any, batch: int = 200) -> int:

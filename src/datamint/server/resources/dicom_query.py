@@ -6,7 +6,8 @@ Matching follows DICOM PS3.4 C.2.2.2:
 * **wildcards** ``*`` and ``?`` (``PatientID=MRN*``);
 * **UID lists**: ``\\``-separated UIDs match any of them;
 * **ranges** for dates and times: ``20240101-20240131``, ``20240101-``, ``-20240131``;
-* **universal** (empty value): no condition; the attribute is returned.
+* **universal** (empty value, or ``*`` alone, which also matches an empty value): no condition;
+  the attribute is returned.
 
 Person names (PatientName, ReferringPhysicianName) always match case-insensitively. With
 ``fuzzy`` (QIDO ``fuzzymatching=true``) PatientName matches when every word of the query starts
@@ -21,11 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session
 
 from datamint.imaging.dicom_header import fuzzy_key
 from datamint.server.errors import ValidationFailedError
+from datamint.server.resources.dicom_index import newest_live
 from datamint.server.resources.models import DicomInstance, DicomSeries, DicomStudy, Resource
 
 LEVELS = ("study", "series", "instance")
@@ -66,6 +68,8 @@ DEFAULT_RETURN = {
     "instance": ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "InstanceNumber",
                  "NumberOfFrames", "Rows", "Columns", "Modality"),
 }
+#: The integers an integer key may hold: DICOM's IS range, which the 32-bit columns store.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 _DATE = re.compile(r"^\d{8}$")
 _TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
 
@@ -99,9 +103,29 @@ def _range(column: Any, value: str, pattern: re.Pattern[str], keyword: str) -> C
     conds = []
     if low:
         conds.append(column >= low)
-    if high:
-        conds.append(column <= high + ("\x7f" if pattern is _TIME else ""))
+    if high and pattern is _TIME:  # 1010 takes in 101059.5: below the next prefix, 1011
+        after = _next_prefix(high)
+        if after is not None:
+            conds.append(column < after)
+    elif high:
+        conds.append(column <= high)
     return and_(*conds)
+
+
+def _next_prefix(digits: str) -> str | None:
+    """The smallest time text above every text starting with ``digits`` (``"1010"`` → ``"1011"``,
+    ``"1059.9"`` → ``"1060.0"``), or ``None`` when there is none (all nines). Digits compare alike
+    in every collation; a sentinel character after ``digits`` does not (PostgreSQL with an en_US or
+    ICU collation ignores or reorders control characters and punctuation)."""
+    chars = list(digits)
+    for i in range(len(chars) - 1, -1, -1):
+        if not chars[i].isdigit():
+            continue
+        if chars[i] != "9":
+            chars[i] = str(int(chars[i]) + 1)
+            return "".join(chars)
+        chars[i] = "0"
+    return None
 
 
 def _condition(session: Session, keyword: str, value: str, fuzzy: bool) -> ColumnElement[bool]:
@@ -115,14 +139,19 @@ def _condition(session: Session, keyword: str, value: str, fuzzy: bool) -> Colum
         return _range(column, value.replace(":", ""), _TIME, keyword)
     if kind == "int":
         try:
-            return column == int(value)
+            number = int(value)
         except ValueError:
-            raise ValidationFailedError(f"Invalid {keyword} {value!r}: expected an integer")
+            number = None
+        if number is None or not INT_MIN <= number <= INT_MAX:  # the 32-bit columns hold no other
+            raise ValidationFailedError(f"Invalid {keyword} {value!r}: expected an integer from {INT_MIN} "
+                                        f"to {INT_MAX}")
+        return column == number
     if kind == "pn":
         if fuzzy and keyword == "PatientName":
             words = (fuzzy_key(value.replace("*", " ").replace("?", " ")) or "").split()
             return and_(*(DicomStudy.patient_name_key.like(f"% {_like(w)}%", escape="!") for w in words))
-        return func.upper(column).like(_like(value.upper()), escape="!")
+        # both sides folded by the database's upper(): Python's folds ß to SS, PostgreSQL's keeps it
+        return func.upper(column).like(func.upper(_like(value)), escape="!")
     if "*" in value or "?" in value:
         if session.get_bind().dialect.name == "sqlite":  # SQLite's LIKE ignores case; GLOB does not
             return column.op("GLOB")(value.replace("[", "[[]"))
@@ -150,7 +179,7 @@ def _conditions(session: Session, q: DicomQuery, allowed: Sequence[str],
         level = ATTRIBUTES[keyword][0]
         if level not in allowed:
             raise ValidationFailedError(f"{keyword} cannot be matched in a {q.level} query")
-        if value != "" and level in pick:
+        if value.strip("*") != "" and level in pick:  # "*" alone matches any value, an empty one too
             conds.append(_condition(session, keyword, value, q.fuzzy))
     return conds
 
@@ -176,11 +205,12 @@ def _studies(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str
     conds = [DicomStudy.customer_id == customer_id, *_conditions(session, q, ("study", "series"), ("study",)),
              _live_instance(study_uid=DicomStudy.study_uid)]
     series_conds = _conditions(session, q, ("study", "series"), ("series",))
-    if series_conds or q.modalities_in_study:
+    modalities = [m for m in q.modalities_in_study if m.strip("*")]  # "*" alone: universal
+    if series_conds or modalities:
         inner = select(1).where(DicomSeries.customer_id == DicomStudy.customer_id,
                                 DicomSeries.study_uid == DicomStudy.study_uid, *series_conds)
-        if q.modalities_in_study:
-            inner = inner.where(DicomSeries.modality.in_(q.modalities_in_study))
+        if modalities:
+            inner = inner.where(DicomSeries.modality.in_(modalities))
         conds.append(exists(inner))
     rows = session.scalars(select(DicomStudy).where(*conds)
                            .order_by(DicomStudy.study_date.desc(), DicomStudy.study_time.desc(),
@@ -237,17 +267,7 @@ def _series(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str,
 
 
 def _instances(session: Session, customer_id: str, q: DicomQuery) -> list[dict[str, Any]]:
-    newer_resource = aliased(Resource)
-    newer = aliased(DicomInstance)
-    duplicate = exists(select(1).select_from(newer).join(newer_resource, newer_resource.id == newer.resource_id)
-                       .where(newer.customer_id == DicomInstance.customer_id,
-                              newer.instance_uid == DicomInstance.instance_uid,
-                              newer_resource.deleted.is_(False),
-                              or_(newer_resource.created_at > Resource.created_at,
-                                  and_(newer_resource.created_at == Resource.created_at,
-                                       newer_resource.id > Resource.id))))
-    conds = [DicomInstance.customer_id == customer_id, Resource.deleted.is_(False), ~duplicate,
-             *_conditions(session, q, LEVELS)]
+    conds = [DicomInstance.customer_id == customer_id, newest_live(), *_conditions(session, q, LEVELS)]
     stmt = (select(DicomInstance, DicomSeries, DicomStudy)
             .join(Resource, Resource.id == DicomInstance.resource_id)
             .join(DicomSeries, and_(DicomSeries.customer_id == DicomInstance.customer_id,

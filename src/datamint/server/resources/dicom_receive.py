@@ -11,7 +11,8 @@ C-STORE may assemble the single-frame instances of a series into one multi-frame
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -25,10 +26,12 @@ from datamint.imaging.limits import DecodedSizeError, check_frames
 from datamint.imaging.sniff import DICOM
 from datamint.server.auth.service import Principal
 from datamint.server.common.limits import too_large
-from datamint.server.errors import ValidationFailedError
+from datamint.server.errors import AppError, ValidationFailedError
 from datamint.server.resources import ingest
 from datamint.server.resources.receive import ReceivedFile
 from datamint.server.storage.base import BlobStore
+
+_LOG = logging.getLogger("datamint.server.resources")
 
 
 def received_bytes(data: bytes, filename: str) -> ReceivedFile:
@@ -71,6 +74,17 @@ def store_instance(session: Session, store: BlobStore, me: Principal, received: 
     return ingest.ingest(session, store, me, received, form)
 
 
+def check_instance(received: ReceivedFile) -> None:
+    """The ingest's checks of one received instance, without storing it: C-STORE acknowledges an
+    instance it keeps for assembly only once they pass.
+
+    Raises:
+        AppError: The ingest would refuse the instance (the reason is the message).
+    """
+    with received.open() as reader:
+        ingest.analyse(reader, received.filename or "instance.dcm", DICOM)
+
+
 def _assemblable(group: Sequence[Dataset]) -> bool:
     """Whether the series, as one multi-frame object, would be within the decoded-size limits
     (checked from the headers before any pixels are stacked; otherwise its instances are kept apart)."""
@@ -85,15 +99,25 @@ def _assemblable(group: Sequence[Dataset]) -> bool:
 
 
 def store_series(session: Session, store: BlobStore, me: Principal, datasets: Sequence[Dataset], *,
-                 mapper: UidMapper | None, channel: str, project_id: str | None, source: str
-                 ) -> list[dict[str, Any]]:
+                 mapper: UidMapper | None, channel: str, project_id: str | None, source: str,
+                 load: Callable[[Dataset], Dataset] | None = None) -> list[dict[str, Any]]:
     """Assemble the single-frame instances of each series into one resource and ingest it.
 
-    Groups that cannot be assembled (one instance, multi-frame objects, mixed sizes) are stored
-    instance by instance. Returns the wire dicts of the new resources.
+    Groups that cannot be assembled (one instance, multi-frame objects, mixed sizes), or whose
+    assembled object the ingest refuses, are stored instance by instance. An instance the ingest
+    refuses is logged and left out: it never stops the others.
+
+    Args:
+        datasets: The instances; with ``load``, their headers only (read without pixel data).
+        load: ``(header) -> whole data set``, called for the members of one group when that
+            group is stored, so only one group's pixels are in memory at a time.
+
+    Returns:
+        The wire dicts of the new resources.
     """
     stored = []
-    for group in group_series(list(datasets)):
+    for headers in group_series(list(datasets)):
+        group = [load(ds) for ds in headers] if load is not None else headers
         if mapper is not None:
             for ds in group:
                 anonymize_dataset(ds, uid_map=mapper)
@@ -103,9 +127,24 @@ def store_series(session: Session, store: BlobStore, me: Principal, datasets: Se
                 assembled = assemble_series(group)
             except ImagingError:
                 assembled = None
-        parts = [assembled] if assembled is not None else group
-        for ds in parts:
-            name = assembled_filename(ds) if assembled is not None else _name(ds.get("SOPInstanceUID"))
-            stored.append(store_instance(session, store, me, received_bytes(write_dicom_bytes(ds), name), mapper=None,
-                                         channel=channel, project_id=project_id, source=source, filename=name))
+        if assembled is not None:
+            name = assembled_filename(assembled)
+            try:
+                stored.append(store_instance(session, store, me, received_bytes(write_dicom_bytes(assembled), name),
+                                             mapper=None, channel=channel, project_id=project_id, source=source,
+                                             filename=name))
+                continue
+            except AppError as exc:
+                session.rollback()
+                _LOG.warning("series %s refused assembled (%s); storing its %d instances one by one",
+                             group[0].get("SeriesInstanceUID"), exc.message, len(group))
+        for ds in group:
+            name = _name(ds.get("SOPInstanceUID"))
+            try:
+                stored.append(store_instance(session, store, me, received_bytes(write_dicom_bytes(ds), name),
+                                             mapper=None, channel=channel, project_id=project_id, source=source,
+                                             filename=name))
+            except AppError as exc:
+                session.rollback()
+                _LOG.warning("instance %s refused: %s", ds.get("SOPInstanceUID"), exc.message)
     return stored
