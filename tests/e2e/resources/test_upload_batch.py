@@ -107,6 +107,25 @@ def test_a_bad_file_fails_alone_and_leaves_nothing(server):
     assert _blobs(server) == blobs + 2
 
 
+def test_files_past_the_memory_budget_are_stored_whole(server, monkeypatch):
+    """receive.MEMORY_BUDGET (made small here: the server runs in this process) spools the later
+    files of the request; each stored file is byte for byte the one sent, whichever way it came."""
+    from datamint.server.resources import receive
+
+    slices = _slices(6, size=32)
+    monkeypatch.setattr(receive, "MEMORY_BUDGET", 2 * max(len(s) for s in slices))
+    intents, blobs = _count(server, UploadIntent), _blobs(server)
+    answer = _post(server, [(f"{uuid.uuid4().hex}.dcm", data) for data in slices])
+    items = answer.json()["items"]
+    assert [i["status"] for i in items] == [201] * 6, items
+    for item, data in zip(items, slices, strict=True):
+        stored = httpx.get(f"{server.url}/resources/{item['resource']['id']}/file",
+                           headers={"apikey": server.admin_key})
+        assert stored.status_code == 200 and stored.content == data
+    assert _count(server, UploadIntent) == intents
+    assert _blobs(server) == blobs + 6
+
+
 def test_the_manifest_type_decides_when_it_differs_from_the_parts(server):
     """A file is checked against the type its manifest entry declares, not its part's Content-Type."""
     names = [f"{uuid.uuid4().hex}.bin" for _ in range(2)]
