@@ -432,8 +432,8 @@ def _insert(session: Session, me: Principal, items: list[_Item], project: Any, o
     if rows:
         session.execute(insert(Resource), [item.values for item in rows])
         recorder.note_created(session, "resource", (item.resource_id for item in rows))
-        keyed = [item for item in rows if item.idem_key is not None]
-        if keyed:  # the unique (user, key) lets one request with a key commit
+        keyed = sorted((item for item in rows if item.idem_key is not None), key=lambda item: item.idem_key or "")
+        if keyed:  # the unique (user, key) lets one request with a key commit; in key order, as _index
             session.execute(insert(UploadIdempotency), [
                 {"id": new_id(), "user_id": me.user_id, "idem_key": item.idem_key, "content_sha256":
                  item.original_sha256, "request_sha256": item.request_sha256, "resource_id": item.resource_id,
@@ -484,7 +484,13 @@ def _skip_late_duplicates(session: Session, me: Principal, items: list[_Item]) -
 
 
 def _index(session: Session, me: Principal, items: list[_Item]) -> None:
-    """The DICOM index rows of the batch's instances (studies and series once each)."""
+    """The DICOM index rows of the batch's instances (studies and series once each).
+
+    Study and series rows are shared: another upload of the same study may be inserting them
+    at the same moment, and an insert waits for an uncommitted row of the same key. So they are
+    inserted in the order of their keys (:func:`dicom_index.in_key_order`), the same in every
+    transaction; in the files' order, two batches holding each other's rows would deadlock.
+    """
     if not items:
         return
     studies: dict[str, dict[str, Any]] = {}
@@ -493,8 +499,8 @@ def _index(session: Session, me: Principal, items: list[_Item]) -> None:
         assert item.entry is not None
         studies.setdefault(item.entry.study["study_uid"], {"customer_id": me.customer_id, **item.entry.study})
         series.setdefault(item.entry.series["series_uid"], {"customer_id": me.customer_id, **item.entry.series})
-    session.execute(dicom_index.insert_ignoring_existing(session, DicomStudy), list(studies.values()))
-    session.execute(dicom_index.insert_ignoring_existing(session, DicomSeries), list(series.values()))
+    session.execute(dicom_index.insert_ignoring_existing(session, DicomStudy), dicom_index.in_key_order(studies))
+    session.execute(dicom_index.insert_ignoring_existing(session, DicomSeries), dicom_index.in_key_order(series))
     session.execute(insert(DicomInstance), [
         {"resource_id": item.resource_id, "customer_id": me.customer_id, "header": item.entry.header,
          **item.entry.instance} for item in items if item.entry is not None])
