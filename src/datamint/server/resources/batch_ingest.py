@@ -44,7 +44,7 @@ from datamint.server.audit import recorder
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.common.values import parse_json
-from datamint.server.db import unit_of_work
+from datamint.server.db import locks, unit_of_work
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, ValidationFailedError
 from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
@@ -508,9 +508,16 @@ def _index(session: Session, me: Principal, items: list[_Item]) -> None:
 
 def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item, project: Any,
                   on_duplicate: str) -> None:
-    """Insert one file of a batch whose common transaction failed, in a transaction of its own."""
+    """Insert one file of a batch whose common transaction failed, in a transaction of its own.
+
+    With ``keep``, the earlier copy it names (``duplicate_of``) is looked up again in this
+    transaction: the batch's own earlier file of the same content it named before may never have
+    been stored (its insert failed too), while one stored alone before it is found like any other.
+    """
     try:
         with serialized_writes(session):
+            if on_duplicate == "keep":
+                item.earlier_id = _earliest_copy(session, me, item)
             _insert(session, me, [item], project, on_duplicate)
             session.commit()
     except IntegrityError:
@@ -527,6 +534,17 @@ def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item
     except AppError as error:
         discard(session, store, item.resource_id, item.key)
         _failed(item, error)
+
+
+def _earliest_copy(session: Session, me: Principal, item: _Item) -> str | None:
+    """The id of the live resource ``item`` duplicates now (as :func:`_find_duplicates` finds it),
+    read under the write lock on SQLite; ``None`` when there is none or the caller may not see it."""
+    if not policy.allowed(me, policy.Action.RESOURCES_READ):
+        return None
+    locks.write_lock(session)  # SQLite: read the latest state in the transaction that writes
+    found = _earlier_copies(session, me, [item])
+    copy = found.get(item.received.sha256) or (found.get(("declared", item.declared)) if item.declared else None)
+    return copy.id if copy is not None else None
 
 
 def _user_names(session: Session, me: Principal) -> dict[str, str]:
