@@ -1,0 +1,52 @@
+"""Reader slots of multi-reader worklists after a manager's changes: a status reset frees the
+reader's slot, lowering ``readers_per_item`` completes the items that already have enough readers
+done, and a workunit names its worklist by id in any case."""
+
+from __future__ import annotations
+
+import httpx
+
+from datamint import Api
+from fixtures.races import upload_png
+
+from conftest import unique
+
+
+def _member(server, project_id: str) -> tuple[str, Api]:  # type: ignore[no-untyped-def]
+    email, key = server.new_user()
+    user_id = httpx.get(f"{server.url}/users/{email}", headers={"apikey": server.admin_key}).json()["id"]
+    answer = httpx.post(f"{server.url}/projects/{project_id}/members/{user_id}", json={"roles": ["PROJECT_ANNOTATOR"]},
+                        headers={"apikey": server.admin_key})
+    assert answer.status_code == 200, answer.text
+    return email, Api(server.url, key)
+
+
+def _setup(api, server, readers_per_item: int, resources: int = 1, members: int = 3):  # type: ignore[no-untyped-def]
+    with httpx.Client(base_url=server.url, headers={"apikey": server.admin_key}, timeout=60) as client:
+        rids = [upload_png(client) for _ in range(resources)]
+    project = api.projects.create(unique("slots"), "", resources_ids=rids)
+    people = [_member(server, project.id) for _ in range(members)]
+    wid = api.annotationsets.create(unique("readers"), rids, project=project, readers_per_item=readers_per_item,
+                                    annotators=[email for email, _ in people])
+    return project, rids, people, wid
+
+
+def _item(api, wid: str, rid: str) -> tuple[list[str], bool]:  # type: ignore[no-untyped-def]
+    item = api.annotationsets.get_readers(wid)["items"].get(rid, {"readers": [], "complete": False})
+    return sorted(r["email"] for r in item["readers"]), item["complete"]
+
+
+def test_a_workunit_names_its_worklist_in_any_case(api, server):
+    project, (rid,), _, wid = _setup(api, server, readers_per_item=1, members=0)
+    url = f"{server.url}/projects/{project.id}/resources/{rid}/workunits"
+    headers = {"apikey": server.admin_key}
+    answer = httpx.post(url, json={"seconds": 12.5, "worklist_id": wid.upper()}, headers=headers)
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["worklist_id"], answer.json()["seconds"]) == (wid, 12.5)
+    bad = httpx.post(url, json={"seconds": 1, "worklist_id": "not-a-uuid"}, headers=headers)
+    assert bad.status_code == 422 and "Invalid worklist id 'not-a-uuid'" in bad.json()["message"]
+    other = httpx.post(url, json={"seconds": 1, "worklist_id": "123E4567-E89B-12D3-A456-426614174000"},
+                       headers=headers)
+    assert other.status_code == 404 and other.json()["message"] == "Worklist not found in this project"
+    units = api.projects.get_workunits(project.id, direction="asc")
+    assert [(u["worklist_id"], u["seconds"]) for u in units if u["source"] == "client"] == [(wid, 12.5)]
