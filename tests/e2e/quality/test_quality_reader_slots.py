@@ -5,6 +5,7 @@ done, and a workunit names its worklist by id in any case."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from datamint import Api
 from fixtures.races import upload_png
@@ -34,6 +35,25 @@ def _setup(api, server, readers_per_item: int, resources: int = 1, members: int 
 def _item(api, wid: str, rid: str) -> tuple[list[str], bool]:  # type: ignore[no-untyped-def]
     item = api.annotationsets.get_readers(wid)["items"].get(rid, {"readers": [], "complete": False})
     return sorted(r["email"] for r in item["readers"]), item["complete"]
+
+
+def test_a_status_reset_frees_the_readers_slot(api, server):
+    _, (rid,), [(one, r1), (two, r2), (three, r3)], wid = _setup(api, server, readers_per_item=2)
+    r1.annotationsets.update_annotation_status(wid, rid, "annotated")
+    r2.annotationsets.update_annotation_status(wid, rid, "annotated")
+    assert _item(api, wid, rid) == (sorted([one, two]), True)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        r3.annotationsets.update_annotation_status(wid, rid, "opened")
+    assert refused.value.response.status_code == 409 and "already has its 2 readers" in refused.value.response.text
+    api.annotationsets.reset_annotator_status(wid, rid, two)
+    assert _item(api, wid, rid) == ([one], False)  # one reader done of two: not complete any more
+    r3.annotationsets.update_annotation_status(wid, rid, "opened")  # the freed slot
+    assert _item(api, wid, rid) == (sorted([one, three]), False)
+    r3.annotationsets.update_annotation_status(wid, rid, "annotated")
+    assert _item(api, wid, rid) == (sorted([one, three]), True)
+    with pytest.raises(httpx.HTTPStatusError) as again:
+        r2.annotationsets.update_annotation_status(wid, rid, "opened")
+    assert again.value.response.status_code == 409
 
 
 def test_a_workunit_names_its_worklist_in_any_case(api, server):

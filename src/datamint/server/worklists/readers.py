@@ -9,14 +9,17 @@ Invariants held by the database and one lock:
   (worklist, resource, slot) keeps one reader per slot and the unique (worklist, resource, user)
   one slot per reader, so 16 readers racing for a 3-reader item leave exactly 3 slots taken;
 * the item's completion row is written once, by the request that marks the N-th reader done,
-  under the same lock.
+  under the same lock;
+* resetting a reader's status frees their slot (:func:`release`), and the item is no longer
+  complete when fewer than N readers are then done.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
@@ -108,6 +111,32 @@ def finish(session: Session, worklist: Worklist, resource_id: str, user_id: str)
         complete = True
     session.flush()
     return complete
+
+
+def release(session: Session, worklists: Sequence[Worklist], resource_id: str, user_id: str) -> int:
+    """Free the user's reader slot on the item in these worklists (their status was reset): another
+    reader may take it; an item complete before is not complete any more when fewer than its N
+    readers are then done (its readers read blind again until it is).
+
+    Returns:
+        How many slots were freed.
+    """
+    freed = 0
+    for worklist in sorted((w for w in worklists if is_multi(w)), key=lambda w: w.id):
+        locks.serialize(session, "reader-slots", worklist.id, resource_id)
+        gone = session.execute(delete(ReaderSlot).where(ReaderSlot.worklist_id == worklist.id,
+                                                        ReaderSlot.resource_id == resource_id,
+                                                        ReaderSlot.user_id == user_id)).rowcount or 0
+        if not gone:
+            continue
+        freed += gone
+        done = session.scalar(select(func.count()).select_from(ReaderSlot).where(
+            ReaderSlot.worklist_id == worklist.id, ReaderSlot.resource_id == resource_id,
+            ReaderSlot.done_at.is_not(None))) or 0
+        if done < worklist.readers_per_item:
+            session.execute(delete(ItemCompletion).where(ItemCompletion.worklist_id == worklist.id,
+                                                         ItemCompletion.resource_id == resource_id))
+    return freed
 
 
 def blind_worklist_ids(session: Session, me: Principal) -> list[str]:
