@@ -56,6 +56,20 @@ def test_a_status_reset_frees_the_readers_slot(api, server):
     assert again.value.response.status_code == 409
 
 
+def test_lowering_readers_per_item_completes_the_items_with_enough_readers_done(api, server):
+    _, (a, b), [(one, r1), (two, r2), (three, r3)], wid = _setup(api, server, readers_per_item=3, resources=2)
+    r1.annotationsets.update_annotation_status(wid, a, "annotated")
+    r2.annotationsets.update_annotation_status(wid, a, "closed")
+    r3.annotationsets.update_annotation_status(wid, a, "opened")  # never finishes
+    r1.annotationsets.update_annotation_status(wid, b, "annotated")
+    assert [_item(api, wid, rid)[1] for rid in (a, b)] == [False, False]
+    api.annotationsets.update(wid, readers_per_item=2)
+    assert _item(api, wid, a) == (sorted([one, two, three]), True)
+    assert _item(api, wid, b) == ([one], False)
+    r2.annotationsets.update_annotation_status(wid, b, "annotated")
+    assert _item(api, wid, b) == (sorted([one, two]), True)
+
+
 def test_a_workunit_names_its_worklist_in_any_case(api, server):
     project, (rid,), _, wid = _setup(api, server, readers_per_item=1, members=0)
     url = f"{server.url}/projects/{project.id}/resources/{rid}/workunits"
