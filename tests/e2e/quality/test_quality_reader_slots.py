@@ -8,17 +8,23 @@ import httpx
 import pytest
 
 from datamint import Api
-from fixtures.races import upload_png
+from fixtures.races import Call, at_once, statuses, upload_png
 
 from conftest import unique
 
 
-def _member(server, project_id: str) -> tuple[str, Api]:  # type: ignore[no-untyped-def]
+def _member_key(server, project_id: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A new annotator of the project: their email and API key."""
     email, key = server.new_user()
     user_id = httpx.get(f"{server.url}/users/{email}", headers={"apikey": server.admin_key}).json()["id"]
     answer = httpx.post(f"{server.url}/projects/{project_id}/members/{user_id}", json={"roles": ["PROJECT_ANNOTATOR"]},
                         headers={"apikey": server.admin_key})
     assert answer.status_code == 200, answer.text
+    return email, key
+
+
+def _member(server, project_id: str) -> tuple[str, Api]:  # type: ignore[no-untyped-def]
+    email, key = _member_key(server, project_id)
     return email, Api(server.url, key)
 
 
@@ -68,6 +74,31 @@ def test_lowering_readers_per_item_completes_the_items_with_enough_readers_done(
     assert _item(api, wid, b) == ([one], False)
     r2.annotationsets.update_annotation_status(wid, b, "annotated")
     assert _item(api, wid, b) == (sorted([one, two]), True)
+
+
+def test_lowering_readers_per_item_while_readers_finish_completes_every_item_once(api, server):
+    """Eight items with one reader done of three; the second readers finish all at once while the
+    worklist is lowered to two readers: whichever commits first, every item ends complete."""
+    items = 8
+    with httpx.Client(base_url=server.url, headers={"apikey": server.admin_key}, timeout=60) as client:
+        rids = [upload_png(client) for _ in range(items)]
+    project = api.projects.create(unique("slots-race"), "", resources_ids=rids)
+    (one, k1), (two, k2) = _member_key(server, project.id), _member_key(server, project.id)
+    wid = api.annotationsets.create(unique("readers"), rids, project=project, readers_per_item=3,
+                                    annotators=[one, two])
+    for rid in rids:
+        answer = httpx.post(f"{server.url}/annotationsets/{wid}/resources/{rid}/status", json={"status": "annotated"},
+                            headers={"apikey": k1})
+        assert answer.status_code == 200, answer.text
+    lower = Call(server.admin_key, "PATCH", f"/annotationsets/{wid}", json={"readers_per_item": 2})
+    calls = [Call(k2, "POST", f"/annotationsets/{wid}/resources/{rid}/status", json={"status": "annotated"})
+             for rid in rids] + [lower]
+    responses = at_once(server.url, calls)
+    assert statuses(responses) == [200] * (items + 1), [r.text[:200] for r in responses if r.status_code != 200]
+    progress = api.annotationsets.get_readers(wid)
+    assert progress["readers_per_item"] == 2
+    assert {rid: (sorted(r["email"] for r in progress["items"][rid]["readers"]), progress["items"][rid]["complete"])
+            for rid in rids} == {rid: (sorted([one, two]), True) for rid in rids}
 
 
 def test_a_workunit_names_its_worklist_in_any_case(api, server):
