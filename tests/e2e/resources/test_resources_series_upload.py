@@ -65,3 +65,25 @@ def test_frames_values_survive_assembly(server, ct_series):
     values = httpx.get(f"{server.url}/resources/{created['id']}/slices/axial/3", headers={"apikey": server.admin_key})
     hu = np.frombuffer(values.content, dtype="<i2").reshape(8, 8)
     assert np.array_equal(hu, (np.arange(64).reshape(8, 8) % 97) + 300 - 1024)
+
+
+def test_a_folder_past_the_memory_budget_is_assembled_whole(server, ct_series, monkeypatch):
+    """The request's memory budget (receive.MEMORY_BUDGET, made small here: the server runs in this
+    process) spools the later small files; the series is assembled from both kinds, in slice order."""
+    from datamint.server.resources import receive
+
+    series = ct_series(9, size=40)  # ~3.5 kB per file: three fit the budget, six are spooled
+    sizes = [len(to_bytes(ds)) for ds in series]
+    monkeypatch.setattr(receive, "MEMORY_BUDGET", sum(sorted(sizes)[:3]))
+    answer = httpx.post(f"{server.url}/resources/series", headers={"apikey": server.admin_key},
+                        files=_parts(series, "m"), timeout=60)
+    assert answer.status_code == 201, answer.text
+    (created,) = answer.json()
+    assert created["instances"] == 9
+    file = httpx.get(f"{server.url}/resources/{created['id']}/file", headers={"apikey": server.admin_key})
+    ds = pydicom.dcmread(io.BytesIO(file.content))
+    assert int(ds.NumberOfFrames) == 9
+    frames = ds.pixel_array
+    assert [int(frames[k][0, 0]) for k in range(9)] == [100 * k for k in range(9)]
+    pattern = np.arange(40 * 40).reshape(40, 40) % 97
+    assert all(np.array_equal(frames[k], pattern + 100 * k) for k in range(9))

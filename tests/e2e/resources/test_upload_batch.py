@@ -12,6 +12,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -107,6 +108,25 @@ def test_a_bad_file_fails_alone_and_leaves_nothing(server):
     assert _blobs(server) == blobs + 2
 
 
+def test_files_past_the_memory_budget_are_stored_whole(server, monkeypatch):
+    """receive.MEMORY_BUDGET (made small here: the server runs in this process) spools the later
+    files of the request; each stored file is byte for byte the one sent, whichever way it came."""
+    from datamint.server.resources import receive
+
+    slices = _slices(6, size=32)
+    monkeypatch.setattr(receive, "MEMORY_BUDGET", 2 * max(len(s) for s in slices))
+    intents, blobs = _count(server, UploadIntent), _blobs(server)
+    answer = _post(server, [(f"{uuid.uuid4().hex}.dcm", data) for data in slices])
+    items = answer.json()["items"]
+    assert [i["status"] for i in items] == [201] * 6, items
+    for item, data in zip(items, slices, strict=True):
+        stored = httpx.get(f"{server.url}/resources/{item['resource']['id']}/file",
+                           headers={"apikey": server.admin_key})
+        assert stored.status_code == 200 and stored.content == data
+    assert _count(server, UploadIntent) == intents
+    assert _blobs(server) == blobs + 6
+
+
 def test_the_manifest_type_decides_when_it_differs_from_the_parts(server):
     """A file is checked against the type its manifest entry declares, not its part's Content-Type."""
     names = [f"{uuid.uuid4().hex}.bin" for _ in range(2)]
@@ -173,6 +193,57 @@ def test_a_key_reused_with_other_fields_is_refused_for_its_file(server):
     stored = httpx.get(f"{server.url}/resources/{first[0]['resource']['id']}",
                        headers={"apikey": server.admin_key}).json()
     assert (stored["tags"], stored["upload_channel"]) == (["x"], "c1")
+
+
+@contextmanager
+def _key_refused(server: LiveServer, key: str) -> Iterator[None]:
+    """The database refuses ``key`` as taken (unique violation), as when another request commits
+    it between the batch's key check and its insert: a trigger on ``upload_idempotency``."""
+    name = f"refuse_{uuid.uuid4().hex[:12]}"
+    if server.backend == "sqlite":
+        create = [f"CREATE TRIGGER {name} BEFORE INSERT ON upload_idempotency WHEN NEW.idem_key = '{key}' "
+                  "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: upload_idempotency.idem_key'); END"]
+        drop = [f"DROP TRIGGER {name}"]
+    else:
+        create = [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                  "RAISE EXCEPTION 'duplicate key' USING ERRCODE = 'unique_violation'; END $$",
+                  f"CREATE TRIGGER {name} BEFORE INSERT ON upload_idempotency FOR EACH ROW "
+                  f"WHEN (NEW.idem_key = '{key}') EXECUTE FUNCTION {name}()"]
+        drop = [f"DROP TRIGGER {name} ON upload_idempotency", f"DROP FUNCTION {name}()"]
+    with server.database.engine.begin() as conn:
+        for statement in create:
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with server.database.engine.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+
+
+def test_after_a_failed_batch_insert_duplicate_of_names_a_stored_resource(server):
+    """A key refused at the batch's insert sends its files one by one. A file whose earlier twin in
+    the batch could not be stored names no copy; one whose twin was stored alone names that."""
+    x, y = _slices(2)
+    refused, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    names = [f"{uuid.uuid4().hex}.dcm" for _ in range(4)]
+    intents, blobs = _count(server, UploadIntent), _blobs(server)
+    with _key_refused(server, refused):
+        answer = _post(server, list(zip(names, [x, x, y, y], strict=True)),
+                       [{"idempotency_key": refused}, {}, {"idempotency_key": kept}, {}])
+    items = answer.json()["items"]
+    assert [i["status"] for i in items] == [409, 201, 201, 201], items
+    assert items[1]["resource"]["duplicate_of"] is None
+    assert items[3]["resource"]["duplicate_of"] == items[2]["resource"]["id"]
+    for i, name in enumerate(names):
+        assert _count(server, Resource, Resource.filename == name) == (0 if i == 0 else 1)
+    twin = httpx.get(f"{server.url}/resources/{items[3]['resource']['duplicate_of']}",
+                     headers={"apikey": server.admin_key})
+    assert twin.status_code == 200 and twin.json()["filename"] == names[2]
+    assert _count(server, UploadIdempotency, UploadIdempotency.idem_key == kept,
+                  UploadIdempotency.duplicate_of.is_(None)) == 1
+    assert _count(server, UploadIntent) == intents
+    assert _blobs(server) == blobs + 3
 
 
 def test_duplicates_in_a_batch(server):

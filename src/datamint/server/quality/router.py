@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from datamint.server.annotations import label_sets
 from datamint.server.annotations.masks import with_blobs
+from datamint.server.common.ids import check_uuid
 from datamint.server.deps import CurrentUser, SessionDep, StorageDep, UnitOfWork
 from datamint.server.errors import NotFoundError
 from datamint.server.flows import projects as project_flows
@@ -198,7 +199,8 @@ def report_workunit(project_id: str, resource_id: str, body: WorkunitBody, sessi
     rid = label_status.resource_in_project(session, found.project, resource_id)
     worklist_id = None
     if body.worklist_id:
-        worklist = next((w for w in found.worklists if w.id == body.worklist_id), None)
+        wanted = check_uuid(body.worklist_id, "worklist")  # any case, as in paths
+        worklist = next((w for w in found.worklists if w.id == wanted), None)
         if worklist is None:
             raise NotFoundError("Worklist", "Worklist not found in this project")
         worklist_id = worklist.id

@@ -44,7 +44,7 @@ from datamint.server.audit import recorder
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.common.values import parse_json
-from datamint.server.db import unit_of_work
+from datamint.server.db import locks, unit_of_work
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, ConflictError, ValidationFailedError
 from datamint.server.resources import deidentify, dicom_index, duplicates, idempotency, membership, wire
@@ -432,8 +432,8 @@ def _insert(session: Session, me: Principal, items: list[_Item], project: Any, o
     if rows:
         session.execute(insert(Resource), [item.values for item in rows])
         recorder.note_created(session, "resource", (item.resource_id for item in rows))
-        keyed = [item for item in rows if item.idem_key is not None]
-        if keyed:  # the unique (user, key) lets one request with a key commit
+        keyed = sorted((item for item in rows if item.idem_key is not None), key=lambda item: item.idem_key or "")
+        if keyed:  # the unique (user, key) lets one request with a key commit; in key order, as _index
             session.execute(insert(UploadIdempotency), [
                 {"id": new_id(), "user_id": me.user_id, "idem_key": item.idem_key, "content_sha256":
                  item.original_sha256, "request_sha256": item.request_sha256, "resource_id": item.resource_id,
@@ -484,7 +484,13 @@ def _skip_late_duplicates(session: Session, me: Principal, items: list[_Item]) -
 
 
 def _index(session: Session, me: Principal, items: list[_Item]) -> None:
-    """The DICOM index rows of the batch's instances (studies and series once each)."""
+    """The DICOM index rows of the batch's instances (studies and series once each).
+
+    Study and series rows are shared: another upload of the same study may be inserting them
+    at the same moment, and an insert waits for an uncommitted row of the same key. So they are
+    inserted in the order of their keys (:func:`dicom_index.in_key_order`), the same in every
+    transaction; in the files' order, two batches holding each other's rows would deadlock.
+    """
     if not items:
         return
     studies: dict[str, dict[str, Any]] = {}
@@ -493,8 +499,8 @@ def _index(session: Session, me: Principal, items: list[_Item]) -> None:
         assert item.entry is not None
         studies.setdefault(item.entry.study["study_uid"], {"customer_id": me.customer_id, **item.entry.study})
         series.setdefault(item.entry.series["series_uid"], {"customer_id": me.customer_id, **item.entry.series})
-    session.execute(dicom_index.insert_ignoring_existing(session, DicomStudy), list(studies.values()))
-    session.execute(dicom_index.insert_ignoring_existing(session, DicomSeries), list(series.values()))
+    session.execute(dicom_index.insert_ignoring_existing(session, DicomStudy), dicom_index.in_key_order(studies))
+    session.execute(dicom_index.insert_ignoring_existing(session, DicomSeries), dicom_index.in_key_order(series))
     session.execute(insert(DicomInstance), [
         {"resource_id": item.resource_id, "customer_id": me.customer_id, "header": item.entry.header,
          **item.entry.instance} for item in items if item.entry is not None])
@@ -502,9 +508,16 @@ def _index(session: Session, me: Principal, items: list[_Item]) -> None:
 
 def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item, project: Any,
                   on_duplicate: str) -> None:
-    """Insert one file of a batch whose common transaction failed, in a transaction of its own."""
+    """Insert one file of a batch whose common transaction failed, in a transaction of its own.
+
+    With ``keep``, the earlier copy it names (``duplicate_of``) is looked up again in this
+    transaction: the batch's own earlier file of the same content it named before may never have
+    been stored (its insert failed too), while one stored alone before it is found like any other.
+    """
     try:
         with serialized_writes(session):
+            if on_duplicate == "keep":
+                item.earlier_id = _earliest_copy(session, me, item)
             _insert(session, me, [item], project, on_duplicate)
             session.commit()
     except IntegrityError:
@@ -521,6 +534,17 @@ def _insert_alone(session: Session, store: BlobStore, me: Principal, item: _Item
     except AppError as error:
         discard(session, store, item.resource_id, item.key)
         _failed(item, error)
+
+
+def _earliest_copy(session: Session, me: Principal, item: _Item) -> str | None:
+    """The id of the live resource ``item`` duplicates now (as :func:`_find_duplicates` finds it),
+    read under the write lock on SQLite; ``None`` when there is none or the caller may not see it."""
+    if not policy.allowed(me, policy.Action.RESOURCES_READ):
+        return None
+    locks.write_lock(session)  # SQLite: read the latest state in the transaction that writes
+    found = _earlier_copies(session, me, [item])
+    copy = found.get(item.received.sha256) or (found.get(("declared", item.declared)) if item.declared else None)
+    return copy.id if copy is not None else None
 
 
 def _user_names(session: Session, me: Principal) -> dict[str, str]:

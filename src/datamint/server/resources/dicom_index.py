@@ -3,7 +3,8 @@
 Tables in :mod:`datamint.server.resources.models` (``DicomStudy``, ``DicomSeries``,
 ``DicomInstance``). An upload adds its instance row and, unless they exist, its study and series
 rows (``INSERT ... ON CONFLICT DO NOTHING``, so sixteen uploads of one series at once create one
-series row and never a conflict error). Deleting a resource hides its instance from every
+series row and never a conflict error; a batch inserts its rows in key order, so two batches sharing
+studies never deadlock). Deleting a resource hides its instance from every
 query (they join ``resources`` on ``deleted``); studies and series without a live instance are
 not listed.
 """
@@ -35,6 +36,14 @@ def insert_ignoring_existing(session: Session, table: Any) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` into ``table`` for the session's database (study and
     series rows: the first instance's values stay); execute it with one or many rows."""
     return _insert(session, table).on_conflict_do_nothing()
+
+
+def in_key_order(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The study or series rows of one organization (``{uid: row}``) in the order of their unique
+    key (customer, uid): every transaction that inserts several of them takes their locks in one
+    order, so two uploads sharing studies never wait for each other in a cycle (a deadlock on
+    PostgreSQL). One row per statement, study before series (:func:`add`) needs no sorting."""
+    return [rows[uid] for uid in sorted(rows)]
 
 
 def add(session: Session, customer_id: str, resource_id: str, entry: DicomIndexEntry) -> None:

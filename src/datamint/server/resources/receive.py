@@ -2,9 +2,10 @@
 
 The generic form parser spools an upload to an anonymous temporary file (in the system's temp
 folder), writing it chunk by chunk through the thread pool, and the blob store then copies it
-again. Here the body is parsed as it streams in (python-multipart): small files stay in memory,
-larger ones go to a named file in the blob store's own temp folder, which the store then moves
-into place without copying (:func:`store_received`). A 130 MB series is written to disk once.
+again. Here the body is parsed as it streams in (python-multipart): small files stay in memory
+while the request's files in memory stay within :data:`MEMORY_BUDGET`; larger ones, and every
+file past the budget, go to a named file in the blob store's own temp folder, which the store then
+moves into place without copying (:func:`store_received`). A 130 MB series is written to disk once.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from datamint.server.storage.base import BlobStore
 MEMORY_LIMIT = 1 << 20
 #: Largest non-file field (the metadata JSON is limited to 1 MiB by the ingest rules).
 FIELD_LIMIT = 2 << 20
-#: The parts of one request held in memory together stay under this; later ones are spooled.
+#: The file parts of one request held in memory together stay under this; later ones are spooled.
 MEMORY_BUDGET = 16 << 20
 #: Longest header (name and value) of one part of a multipart body.
 PART_HEADER_LIMIT = 8 << 10
@@ -146,6 +147,10 @@ class _Receiver:
         self.many = many
         # a series' files are many and small: each goes to disk past 64 KiB, not 1 MiB
         self.memory_limit = (64 << 10) if many else MEMORY_LIMIT
+        # bytes the request's file parts may still hold in memory (MEMORY_BUDGET in all): a part
+        # goes to disk once it outgrows ``_room``, the smaller of its own limit and what is left
+        self._memory_left = MEMORY_BUDGET
+        self._room = self.memory_limit
         self.form = ReceivedForm()
         self._header_name = b""
         self._header_value = b""
@@ -193,6 +198,7 @@ class _Receiver:
             self._file = ReceivedFile(options[b"filename"].decode("utf-8", "replace"),
                                       self._content_type.decode("latin-1") if self._content_type else None,
                                       buffer=io.BytesIO())
+            self._room = min(self.memory_limit, self._memory_left)
             if self.many:
                 if len(self.form.files) >= self.max_files:
                     raise PayloadTooLargeError(f"More than {self.max_files} files in one request; send them in parts")
@@ -218,7 +224,7 @@ class _Receiver:
             self._text += chunk
             return
         self._file.feed(chunk)
-        if self._sink is None and self._file.size > self.memory_limit:
+        if self._sink is None and self._file.size > self._room:  # one compare per chunk, as before the budget
             self._sink, self._file.path = tempfile.mkstemp(dir=self.folder, prefix="upload-", suffix=".part")
             assert self._file.buffer is not None
             _write_all(self._sink, self._file.buffer.getbuffer())
@@ -233,6 +239,8 @@ class _Receiver:
         if self._sink is not None:
             os.close(self._sink)
             self._sink = None
+        elif self._file is not None:  # it stayed in memory: its bytes count against the request's budget
+            self._memory_left -= self._file.size
         if self._file is None and self._name is not None:
             value = self._text.decode("utf-8", "replace")
             check_text(value, self._name, max_length=FIELD_LIMIT, single_line=False)

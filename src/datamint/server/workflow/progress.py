@@ -113,12 +113,16 @@ def statuses(session: Session, scope: Scope, status: str | None, user_ref: str |
 
 
 def reset_status(session: Session, scope: Scope, resource_id: str, email: str) -> dict[str, Any]:
-    """Forget an annotator's status (and so its review state) on a resource."""
+    """Forget an annotator's status (and so its review state) on a resource; in a worklist with
+    several readers per item, also free their reader slot (:func:`readers.release`)."""
     scope.require(ProjectAction.MANAGE)
     resource = resources_service.visible_resource(session, scope.me, resource_id)
     user = auth_service.get_user(session, scope.me, email)
+    for worklist_id in sorted(scope.worklist_ids):  # the locks set_status takes, in its order
+        locks.serialize(session, "work-status", worklist_id, resource.id, user.id)
+    freed = readers.release(session, scope.worklists, resource.id, user.id)
     removed = repo.delete_statuses(session, scope.worklist_ids, resource.id, user.id)
-    if removed == 0:
+    if removed == 0 and freed == 0:
         raise NotFoundError("Status", f"Status not found: {user.email} has no status on this resource")
     return {"resource_id": resource.id, "email": user.email, "removed": removed}
 

@@ -9,14 +9,19 @@ Invariants held by the database and one lock:
   (worklist, resource, slot) keeps one reader per slot and the unique (worklist, resource, user)
   one slot per reader, so 16 readers racing for a 3-reader item leave exactly 3 slots taken;
 * the item's completion row is written once, by the request that marks the N-th reader done,
-  under the same lock.
+  under the same lock, reading N under a share lock of the worklist row;
+* resetting a reader's status frees their slot (:func:`release`), and the item is no longer
+  complete when fewer than N readers are then done;
+* changing ``readers_per_item`` (under the worklist's row lock) completes the items that already
+  have the new N readers done (:func:`complete_reached`); items complete before stay complete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
@@ -93,8 +98,12 @@ def finish(session: Session, worklist: Worklist, resource_id: str, user_id: str)
     if not is_multi(worklist):
         return False
     claim(session, worklist, resource_id, user_id)
-    worklist_id, wanted = worklist.id, worklist.readers_per_item
+    worklist_id = worklist.id
     locks.serialize(session, "reader-slots", worklist_id, resource_id)
+    # N as committed: a change of readers_per_item (which holds the row lock) ends first, then
+    # counts this reader's done slot or is counted by it (:func:`complete_reached`)
+    wanted = session.scalar(select(Worklist.readers_per_item).where(Worklist.id == worklist_id)
+                            .with_for_update(read=True)) or 1
     slots = session.scalars(select(ReaderSlot).where(ReaderSlot.worklist_id == worklist_id,
                                                      ReaderSlot.resource_id == resource_id)).all()
     now = utcnow()
@@ -108,6 +117,54 @@ def finish(session: Session, worklist: Worklist, resource_id: str, user_id: str)
         complete = True
     session.flush()
     return complete
+
+
+def release(session: Session, worklists: Sequence[Worklist], resource_id: str, user_id: str) -> int:
+    """Free the user's reader slot on the item in these worklists (their status was reset): another
+    reader may take it; an item complete before is not complete any more when fewer than its N
+    readers are then done (its readers read blind again until it is).
+
+    Returns:
+        How many slots were freed.
+    """
+    freed = 0
+    for worklist in sorted((w for w in worklists if is_multi(w)), key=lambda w: w.id):
+        locks.serialize(session, "reader-slots", worklist.id, resource_id)
+        gone = session.execute(delete(ReaderSlot).where(ReaderSlot.worklist_id == worklist.id,
+                                                        ReaderSlot.resource_id == resource_id,
+                                                        ReaderSlot.user_id == user_id)).rowcount or 0
+        if not gone:
+            continue
+        freed += gone
+        done = session.scalar(select(func.count()).select_from(ReaderSlot).where(
+            ReaderSlot.worklist_id == worklist.id, ReaderSlot.resource_id == resource_id,
+            ReaderSlot.done_at.is_not(None))) or 0
+        if done < worklist.readers_per_item:
+            session.execute(delete(ItemCompletion).where(ItemCompletion.worklist_id == worklist.id,
+                                                         ItemCompletion.resource_id == resource_id))
+    return freed
+
+
+def complete_reached(session: Session, worklist: Worklist) -> int:
+    """Complete the items of the worklist that have ``readers_per_item`` readers done and no
+    completion yet (after N was lowered). Call it holding the worklist's row lock.
+
+    Returns:
+        How many items became complete.
+    """
+    if not is_multi(worklist):
+        return 0
+    completed = exists().where(ItemCompletion.worklist_id == ReaderSlot.worklist_id,
+                               ItemCompletion.resource_id == ReaderSlot.resource_id)
+    reached = list(session.scalars(
+        select(ReaderSlot.resource_id).where(ReaderSlot.worklist_id == worklist.id, ReaderSlot.done_at.is_not(None),
+                                             ~completed)
+        .group_by(ReaderSlot.resource_id).having(func.count() >= worklist.readers_per_item)
+        .order_by(ReaderSlot.resource_id)))
+    now = utcnow()
+    session.add_all(ItemCompletion(worklist_id=worklist.id, resource_id=rid, completed_at=now) for rid in reached)
+    session.flush()
+    return len(reached)
 
 
 def blind_worklist_ids(session: Session, me: Principal) -> list[str]:

@@ -282,6 +282,7 @@ def update(session: Session, me: Principal, worklist_id: str, body: WorklistPatc
         worklist.status = changes["status"]
     if changes.get("readers_per_item") is not None:
         worklist.readers_per_item = readers.check_readers(changes["readers_per_item"], worklist.project_id)
+        readers.complete_reached(session, worklist)  # items that already have the new N readers done
     if "annotations" in changes or "frame_labels" in changes or "image_labels" in changes:
         base = specs.clean_specs(changes["annotations"]) if changes.get("annotations") is not None \
             else list(worklist.specs or [])
