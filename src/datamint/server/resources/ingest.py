@@ -41,8 +41,8 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging._sources import read_start
+from datamint.imaging.dicom_header import DicomIndexEntry, index_entry
 from datamint.imaging.dicom_io import HEADER_READ, read_checked_header
 from datamint.imaging.errors import ImagingError, MimetypeMismatchError, UnsupportedFormatError
 from datamint.imaging.limits import DecodedSizeError

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from datamint.server.common.files import MARKER, PRIVATE_DIR, PRIVATE_FILE, make_tree_private, private_dir, sweep_old_files
+from datamint.server.common.files import (
+    MARKER,
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    make_tree_private,
+    private_dir,
+    sweep_old_files,
+)
 
 from .base import (
     DEFAULT_CHUNK_SIZE,
