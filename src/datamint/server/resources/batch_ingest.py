@@ -41,7 +41,6 @@ from datamint.imaging.dicom_header import DicomIndexEntry
 from datamint.imaging.sniff import DICOM
 from datamint.server import policy
 from datamint.server.audit import recorder
-from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.common.values import parse_json
 from datamint.server.db import locks, unit_of_work
@@ -58,6 +57,7 @@ from datamint.server.resources.ingest import (
     serialized_writes,
     short_text,
     storable,
+    uploader_names,
 )
 from datamint.server.resources.models import (
     DicomInstance,
@@ -222,7 +222,7 @@ def ingest_batch(session: Session, store: BlobStore, me: Principal, files: list[
         if item.pending:
             _analyse(item, form)
     _find_duplicates(session, me, items, on_duplicate, project)
-    names = _user_names(session, me)  # read with the duplicates, not in a transaction of its own
+    names = uploader_names(session, me)  # read with the duplicates, not in a transaction of its own
     session.commit()
     stored = [item for item in items if item.pending]
     if stored:
@@ -545,12 +545,6 @@ def _earliest_copy(session: Session, me: Principal, item: _Item) -> str | None:
     found = _earlier_copies(session, me, [item])
     copy = found.get(item.received.sha256) or (found.get(("declared", item.declared)) if item.declared else None)
     return copy.id if copy is not None else None
-
-
-def _user_names(session: Session, me: Principal) -> dict[str, str]:
-    """The uploader's names, as the wire dicts of the new resources show them."""
-    user = session.get(User, me.user_id)
-    return {"firstname": user.firstname, "lastname": user.lastname} if user else {}
 
 
 def _after_insert(session: Session, store: BlobStore, me: Principal, items: list[_Item], project: Any,

@@ -50,6 +50,7 @@ from datamint.imaging.metadata import dicom_metadata, extract_metadata
 from datamint.imaging.sniff import DICOM, HEAD_SIZE, resolve_mimetype
 from datamint.imaging.validate import validate_content
 from datamint.server import policy
+from datamint.server.audit import recorder
 from datamint.server.auth.models import User
 from datamint.server.auth.service import Principal
 from datamint.server.common.limits import DecodedTooLargeError
@@ -264,6 +265,7 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
         source_sha256=declared, source=mechanism)) if idem_key else ""
     if idem_key is not None and (used := idempotency.find(session, me, idem_key)) is not None:
         return idempotency.replay(session, me, used, original_sha256, request_sha256)  # a retry: nothing stored
+    names = uploader_names(session, me)  # for the answer, read while the user authenticated is at hand
     session.commit()  # ends the read transaction: no connection is held during the checks below
     if received.size == 0:
         raise ValidationFailedError(f"{filename}: the file is empty (0 bytes); upload the complete file")
@@ -310,9 +312,9 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
                 duplicates.lock(session, me, [content_sha256, declared])
                 if (found := duplicates.find(session, me, content_sha256, declared)) is not None:
                     raise _AlreadyThere(found.id)
-            session.add(Resource(**values))  # through the ORM, so that the audit trail records it
+            session.execute(insert(Resource), [values])
+            recorder.note_created(session, "resource", [resource_id])
             if idem_key is not None:  # the unique (user, key) lets one request with this key commit
-                session.flush()
                 try:
                     idempotency.record(session, me, idem_key, original_sha256, request_sha256, resource_id,
                                        earlier_id)
@@ -339,11 +341,16 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     except BaseException:
         discard(session, store, resource_id, key)
         raise
-    user = session.get(User, me.user_id)  # already in the session since authentication
     projects = [{"id": project.id, "name": project.name}] if project else []
-    names = {"firstname": user.firstname, "lastname": user.lastname} if user else {}
-    result = wire.new_resource_to_wire(session.get(Resource, resource_id), tags, projects, names)
+    result = wire.new_resource_to_wire(values, tags, projects, names)  # from the values inserted: no query
     return {**result, "duplicate_of": earlier_id}
+
+
+def uploader_names(session: Session, me: Principal) -> dict[str, str]:
+    """The uploader's names, as the wire dicts of the new resources show them (the user row is in
+    the session since authentication: no query while it is not expired by a commit)."""
+    user = session.get(User, me.user_id)
+    return {"firstname": user.firstname, "lastname": user.lastname} if user else {}
 
 
 def _reuse(session: Session, me: Principal, resource: Resource | None, project: Any) -> dict[str, Any]:
