@@ -289,8 +289,8 @@ def ingest(session: Session, store: BlobStore, me: Principal, received: Received
     resource_id = new_id()
     key = blob_key(me.customer_id, resource_id)
     with serialized_writes(session):
-        session.execute(insert(UploadIntent).values(id=resource_id, customer_id=me.customer_id, blob_key=key,
-                                                    started_at=utcnow()))
+        session.execute(insert(UploadIntent), {"id": resource_id, "customer_id": me.customer_id, "blob_key": key,
+                                               "started_at": utcnow()})  # parameters: compiled once
         session.commit()
     try:
         store_received(store, key, received)
