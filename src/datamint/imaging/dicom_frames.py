@@ -117,14 +117,7 @@ def read_frames(path: str | os.PathLike[str], indices: list[int]) -> tuple[list[
         IndexError, UnsupportedFormatError, CorruptFileError: As :func:`read_frame`.
         DecodedSizeError: The object, or the frames asked for together, pass the limits.
     """
-    try:
-        stored = pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID")
-    except (InvalidDicomError, EOFError, OSError, ValueError) as exc:  # no Part-10 header: decode instead
-        raise UnsupportedFormatError(f"frames of this object cannot be read as stored ({exc})") from exc
-    if stored is None or stored.is_deflated or not stored.is_little_endian:  # never inflate a whole data set here
-        raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
-    frames = StoredFrames(path)
-    check_dicom_size(frames.dataset, source_name(path))
+    frames = _stored_frames(path)
     check_frame_list(frames.dataset, len(indices), source_name(path))
     return [frames.stored(index) for index in indices], str(frames.syntax)
 
@@ -159,6 +152,13 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
             :func:`decoded_frame`.
         CorruptFileError: The pixel data is shorter than announced.
     """
+    frames = _stored_frames(path)
+    return frames.stored(index), str(frames.syntax)
+
+
+def _stored_frames(path: str | os.PathLike[str]) -> StoredFrames:
+    """The frames of a little-endian Part-10 file, to be cut out as stored (the object checked
+    against the decoded-size limits); :class:`UnsupportedFormatError` for any other file."""
     try:
         stored = pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID")
     except (InvalidDicomError, EOFError, OSError, ValueError) as exc:  # no Part-10 header: decode instead
@@ -167,7 +167,7 @@ def read_frame(path: str | os.PathLike[str], index: int) -> tuple[bytes, str]:
         raise UnsupportedFormatError(f"frames of transfer syntax {stored} cannot be read as stored")
     frames = StoredFrames(path)
     check_dicom_size(frames.dataset, source_name(path))
-    return frames.stored(index), str(frames.syntax)
+    return frames
 
 
 def decoded_frame(path: str | os.PathLike[str], index: int) -> bytes:
