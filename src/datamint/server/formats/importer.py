@@ -41,12 +41,13 @@ from datamint.server.annotations.wire import value_of
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, NotFoundError
-from datamint.server.formats import dicom_seg, flat  # noqa: F401 - register their readers
+from datamint.server.formats import dicom_seg, flat, zips  # noqa: F401 - register their readers
 from datamint.server.formats.geometry import ResourceGeometry
 from datamint.server.formats.geometry import load as load_geometry
 from datamint.server.formats.models import ImportFile, ImportSession
 from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref, decode_mask, kind_of
 from datamint.server.formats.rtstruct import rasterize
+from datamint.server.formats.sessions import MAX_FILES
 from datamint.server.jobs import registry
 from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
 from datamint.server.projects.models import Project
@@ -447,26 +448,26 @@ def _mask_digest(data: bytes, mimetype: str) -> str:
 
 # -- the job --------------------------------------------------------------------------------------
 
-def _fileset(ctx: JobContext, rows: Sequence[ImportFile]) -> tuple[FileSet, dict[str, list[str]]]:
-    """Every readable name (zips contribute their members, as ``<zip stem>/<member>``) and the
-    names each session file holds."""
+def _fileset(ctx: JobContext, rows: Sequence[ImportFile]
+             ) -> tuple[FileSet, dict[str, list[str]], dict[str, str]]:
+    """Every readable name (zips contribute their members, as ``<zip stem>/<member>``), the
+    names each session file holds, and why zips that are refused (too many members, members
+    outside the zip or named twice: :mod:`~datamint.server.formats.zips`) are."""
     blobs: dict[str, tuple[str, str | None]] = {}
     owned: dict[str, list[str]] = {}
+    refused: dict[str, str] = {}
     for row in rows:
         if row.name.lower().endswith(".zip"):
-            try:
-                with zipfile.ZipFile(io.BytesIO(ctx.store.get(row.blob_key))) as archive:
-                    members = [m for m in archive.namelist() if not m.endswith("/")]
-            except zipfile.BadZipFile:
-                owned[row.name] = []
-                blobs[row.name] = (row.blob_key, "")
-                continue
+            try:  # the session's rule, checked again for sessions made before it
+                found = zips.members(ctx.store.get(row.blob_key), row.name, MAX_FILES)
+            except zips.ZipRefused as exc:
+                found, refused[row.name] = None, str(exc)
             base = row.name[:-4]
             owned[row.name] = []
-            for member in members:
-                clean = posixpath.normpath(member.replace("\\", "/")).lstrip("/")
-                if clean.startswith(".."):
-                    continue
+            if found is None:
+                blobs[row.name] = (row.blob_key, "")
+                continue
+            for member, clean in found:
                 blobs[f"{base}/{clean}"] = (row.blob_key, member)
                 owned[row.name].append(f"{base}/{clean}")
         else:
@@ -490,7 +491,7 @@ def _fileset(ctx: JobContext, rows: Sequence[ImportFile]) -> tuple[FileSet, dict
                 raise Problem(name, str(exc))
             return archive.read(member)
 
-    return FileSet(sorted(blobs), read), owned
+    return FileSet(sorted(blobs), read), owned, refused
 
 
 def _log_problem(ctx: JobContext, problem: Problem | str) -> str:
@@ -522,7 +523,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     members = {row.blob_key for row in rows if row.name.lower().endswith(".zip")}
     done_members = {row.name: row for row in rows if row.blob_key in members and not row.name.lower().endswith(".zip")}
     rows = [row for row in rows if row.name not in done_members]  # a zip's member rows: written below
-    files, owned = _fileset(ctx, rows)
+    files, owned, refused = _fileset(ctx, rows)
     importer = Importer(ctx, me, options, resources, worklist)
     outcomes: list[Outcome] = []
     ctx.progress(0, len(rows), "previewing" if dry_run else "importing", force=True)
@@ -538,7 +539,8 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         units = [name for name in owned.get(row.name, []) if _readable(files, name)]
         if not owned.get(row.name):
             outcome = Outcome(row.name, "failed")
-            outcome.problems.append(_log_problem(ctx, Problem(row.name, "not a readable zip archive")))
+            outcome.problems.append(_log_problem(ctx, Problem(row.name, refused.get(row.name)
+                                                              or "not a readable zip archive")))
             outcomes.append(outcome)
             if not dry_run:
                 _mark(ctx, row.id, "failed", 0, "\n".join(outcome.problems)[:4000])
