@@ -397,7 +397,8 @@ class Importer:
                 Annotation.deleted.is_(False)))) if conflict != "keep" else []
             if conflict == "replace":
                 labels = {placed[i].item["identifier"] for i in indexes}
-                mark_deleted([a for a in existing if a.identifier in labels], self.me.email, utcnow())
+                replaced = [a for a in existing if a.identifier in labels]
+                mark_deleted(self._changeable(session, replaced), self.me.email, utcnow())
             elif conflict == "skip":
                 seen = {self._fingerprint_row(a) for a in existing}
                 kept = [i for i in indexes if self._fingerprint(placed[i]) not in seen]
@@ -413,6 +414,26 @@ class Importer:
             annotations_service.insert_items(session, self.me, resource, items, [per_item[i] for i in indexes])
             created += len(indexes)
         return created, skipped
+
+    def _changeable(self, session: Session, found: Sequence[Annotation]) -> list[Annotation]:
+        """``found``, once the importer may change each as ``DELETE /annotations`` would (its author,
+        or a reviewer, manager or admin; an annotation hidden from them counts as not theirs).
+
+        Raises:
+            Problem: Some of them the importer may not change: the file is not written.
+        """
+        refused = 0
+        for annotation in found:
+            try:
+                annotations_service.changeable_annotation(session, self.me, annotation.id)
+            except AppError:
+                refused += 1
+        if refused:
+            raise Problem(str(self.options.get("_file") or "the file"),
+                          f"on_conflict='replace' would remove {refused} annotation(s) you may not change "
+                          "(only their authors, reviewers and managers may)",
+                          "import with on_conflict='keep' or 'skip', or ask a reviewer to replace them")
+        return list(found)
 
     def _fingerprint(self, p: Placed) -> tuple[Any, ...]:
         item = p.item
