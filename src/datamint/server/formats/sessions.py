@@ -15,7 +15,7 @@ everybody else); creating one and adding files needs ``project.annotate`` in the
 from __future__ import annotations
 
 import posixpath
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import ConfigDict, Field
@@ -139,12 +139,15 @@ def add_file(session_id: str, request: Request, session: UnitOfWork, me: Current
              name: Annotated[str | None, Form(description="its path in the folder added, e.g. masks/a.png")] = None,
              ) -> dict[str, Any]:
     """Add one file to an open session (up to 1000 per session)."""
-    data = file.file.read()
+    data = file.file  # the spooled part: copied to the blob store in chunks, never read whole
+    size = data.seek(0, 2)
+    data.seek(0)
     path = _name(name, file.filename)
-    if not data:
+    if not size:
         raise ValidationFailedError(f"File {path!r} is empty")
     _visible(session, me, session_id)  # 404 before anything is written
     units = _units(path, data)
+    data.seek(0)
     key = f"{me.customer_id}/imports/{session_id}/{new_id()}"
 
     def work(pending: PendingBlobs) -> ImportFile:
@@ -158,11 +161,11 @@ def add_file(session_id: str, request: Request, session: UnitOfWork, me: Current
                                         + ": commit this one and start another")
         if session.scalar(select(ImportFile.id).where(ImportFile.session_id == found.id, ImportFile.name == path)):
             raise ConflictError(f"The session already has a file named {path!r}")
-        row = ImportFile(id=new_id(), session_id=found.id, name=path, blob_key=key, size=len(data), status="pending",
+        row = ImportFile(id=new_id(), session_id=found.id, name=path, blob_key=key, size=size, status="pending",
                          created_count=0)
         session.add(row)
         found.file_count = count + units
-        found.total_bytes += len(data)
+        found.total_bytes += size
         pending.settle()
         return row
 
@@ -170,7 +173,7 @@ def add_file(session_id: str, request: Request, session: UnitOfWork, me: Current
     return {"id": row.id, "name": row.name, "size": row.size, "status": row.status}
 
 
-def _units(path: str, data: bytes) -> int:
+def _units(path: str, data: BinaryIO) -> int:
     """How many files of the session ``data`` is: a zip's members (at least 1), else 1 (422 for a
     zip with more members than a session takes, or members outside it or named twice)."""
     if not path.lower().endswith(".zip"):

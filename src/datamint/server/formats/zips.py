@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+from typing import BinaryIO
 
 
 class ZipRefused(ValueError):
@@ -25,20 +26,27 @@ class ZipRefused(ValueError):
 DIRECTORY_BYTES_PER_ENTRY = 4096
 
 
-def end_record(data: bytes) -> tuple[int, int] | None:
+def _seekable(data: bytes | BinaryIO) -> BinaryIO:
+    if isinstance(data, bytes):
+        return io.BytesIO(data)
+    data.seek(0)
+    return data
+
+
+def end_record(data: bytes | BinaryIO) -> tuple[int, int] | None:
     """``(entries, central directory bytes)`` as the zip's end record declares them (``None``: not a zip)."""
     # zipfile's own reader of the end record (ZIP64 included); parsing the directory comes later.
-    record = zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]
+    record = zipfile._EndRecData(_seekable(data))  # type: ignore[attr-defined]
     if record is None:
         return None
     return int(record[zipfile._ECD_ENTRIES_TOTAL]), int(record[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
 
 
-def members(data: bytes, name: str, limit: int) -> list[tuple[str, str]] | None:
+def members(data: bytes | BinaryIO, name: str, limit: int) -> list[tuple[str, str]] | None:
     """``(member, path)`` of each file of the zip, ``path`` its normalized relative name.
 
     Args:
-        data: The zip's bytes.
+        data: The zip's bytes, or a seekable binary file holding it (read, not closed).
         name: The zip's name in the session (for messages).
         limit: Most entries accepted.
 
@@ -59,7 +67,7 @@ def members(data: bytes, name: str, limit: int) -> list[tuple[str, str]] | None:
         raise ZipRefused(f"{name}: its directory of entries ({directory} bytes) is larger than {limit} files "
                          "need; the zip is damaged or not made by an archiver")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(_seekable(data)) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, EOFError):
         return None
