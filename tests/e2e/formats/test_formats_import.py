@@ -281,3 +281,28 @@ def test_replace_removes_only_annotations_the_importer_may_change(api, server, s
     replaced = annotations_of(server, [sample.png], project.worklist_id)
     assert len(replaced) == 1 and replaced[0]["id"] != admin_box[0]["id"]
     assert replaced[0]["geometry"] != admin_box[0]["geometry"]
+
+
+def test_a_mask_larger_than_the_decoded_size_limits_is_refused_before_it_is_drawn(api, server, sample):
+    """A COCO RLE and a YOLO-seg traced mask take their size from the file; they were decoded (or
+    filled) at that size before the size was compared with the image's: a 60000 x 60000 RLE is a
+    3.6 GB array in the worker. The size is now checked against the decoded-size limits first."""
+    project = _new_project(api, sample)
+    png = {"id": 1, "file_name": "image.png", "width": 8000, "height": 8000, "datamint_resource_id": sample.png}
+    rle = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": {"size": [8000, 8000], "counts": [64000000]}}
+    session = api.annotations.import_session(project)
+    session.add_bytes(_coco(png, [rle]), "big.json")
+    session.add_bytes(b"0 0.1 0.1 0.9 0.1 0.5 0.9\n", "labels/image.txt")
+    session.add_bytes(json.dumps({"file": "labels/image.txt", "resource_id": sample.png, "frame_index": 0,
+                                  "width": 8000, "height": 8000,
+                                  "masks": [{"label": "liver", "scope": "frame", "lines": [1, 1]}]}).encode(),
+                      "yolo_masks.jsonl")
+    job = session.commit()
+    job.wait(timeout=120, progress_bar=False)
+    problems = {f["name"]: f["problems"] for f in job.result["files"]}
+    over = ("a frame of the mask (8000 x 8000) is 64,000,000 pixels, over the server's limit of 33,554,432 "
+            "pixels")
+    assert problems["big.json"][0].startswith(f"At big.json: annotation 1: {over}"), problems
+    assert problems["labels/image.txt"][0].startswith(f"At labels/image.txt:1-1: {over}"), problems
+    assert job.result["created"] == 0
+    assert annotations_of(server, [sample.png], project.worklist_id) == []

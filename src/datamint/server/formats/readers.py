@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from datamint.imaging.limits import DecodedSizeError, check_frames
 from datamint.server.common.values import parse_json
 from datamint.server.errors import ValidationFailedError
 from datamint.server.formats.archive import read_frame_mask, read_volume_mask
@@ -161,6 +162,19 @@ def read_datamint(name: str, files: FileSet) -> list[Candidate]:
     return out
 
 
+def check_mask_size(where: str, width: int, height: int) -> None:
+    """Refuse a mask whose size, as a file declares it, is over the decoded-size limits, before it is
+    drawn or decoded (the importer compares it with the resource's size only afterwards).
+
+    Raises:
+        Problem: The size is over ``max_frame_pixels`` or ``max_decoded_mb``.
+    """
+    try:
+        check_frames(rows=height, columns=width, what="the mask")
+    except DecodedSizeError as exc:
+        raise Problem(where, str(exc), "a mask has the width and height of its image") from None
+
+
 def _rle_mask(where: str, segmentation: dict[str, Any], height: int, width: int) -> np.ndarray:
     from pycocotools import mask as coco_mask
 
@@ -171,6 +185,7 @@ def _rle_mask(where: str, segmentation: dict[str, Any], height: int, width: int)
     if [int(size[0]), int(size[1])] != [height, width]:
         raise Problem(where, f"mask size {size[1]}x{size[0]} does not match the image {width}x{height}",
                       "the RLE's size is [height, width] of its image")
+    check_mask_size(where, width, height)
     try:
         rle = coco_mask.frPyObjects(segmentation, height, width) if isinstance(counts, list) else \
             {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
