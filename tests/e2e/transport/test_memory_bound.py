@@ -138,3 +138,37 @@ def test_a_file_added_to_an_import_session_is_streamed_not_held(served):
         found = http.get(f"/imports/{session_id}").json()
     assert found["total_bytes"] == 96 * MIB and [f["size"] for f in found["files"]] == [96 * MIB]
     assert grown < UPLOAD_MIB, f"peak memory grew by {grown:.1f} MiB for a 96 MiB file"
+
+
+def test_a_label_map_with_many_labels_is_imported_one_mask_at_a_time(served, tmp_path):
+    """A NIfTI label map became one boolean volume per label, all held until the file was written:
+    a 64^3 map of 1,200 labels (a CT image imported as a label map by mistake has thousands) grew
+    the server's peak by 271 MiB here, and a 256^3 map grows it by 16 MiB a label. Each mask is now
+    stored (encoded) before the next one is made (0.0 MiB)."""
+    import nibabel
+    import numpy as np
+
+    from datamint import Api
+
+    srv = served
+    shape, labels = (64, 64, 64), 1200
+    image = tmp_path / "volume.nii.gz"
+    nibabel.Nifti1Image(np.random.default_rng(7).integers(0, 99, shape).astype(np.int16), np.eye(4)).to_filename(image)
+    label_map = (np.arange(np.prod(shape)).reshape(shape) % labels + 1).astype(np.int16)
+    buffer = io.BytesIO()
+    nibabel.Nifti1Image(label_map, np.eye(4)).to_filename(tmp_path / "volume_labels.nii.gz")
+    buffer.write((tmp_path / "volume_labels.nii.gz").read_bytes())
+    api = Api(srv.url, srv.admin_key)
+    try:
+        resource_id = api.resources.upload_resource(str(image))
+        project = api.projects.create(f"labels-{uuid.uuid4().hex[:8]}", "many labels", resources_ids=[resource_id])
+        before = srv.peak_rss_mib()
+        session = api.annotations.import_session(project)
+        session.add_bytes(buffer.getvalue(), "volume.nii.gz")
+        job = session.commit()
+        job.wait(timeout=600, progress_bar=False)
+    finally:
+        api.close()
+    grown = srv.peak_rss_mib() - before
+    assert job.result["failed_files"] == 0 and job.result["created"] == labels, job.result["files"][0]["problems"]
+    assert grown < UPLOAD_MIB, f"peak memory grew by {grown:.1f} MiB for a label map of {labels} labels"

@@ -254,6 +254,9 @@ class Importer:
             self._frames_to_mask(where, candidate, target, item)
         if candidate.mask is not None or candidate.mask_bytes is not None:
             placed.mask = self._mask(where, candidate, target, item)
+            # stored (encoded) now: the decoded array goes, so a file's masks are not all held at once
+            candidate.mask = None
+            candidate.item.pop("_frames", None)
         return placed
 
     def _frames_to_mask(self, where: str, candidate: Candidate, target: Target, item: dict[str, Any]) -> None:

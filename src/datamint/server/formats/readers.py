@@ -9,7 +9,7 @@ stored coordinates once it knows the resource.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,8 +270,10 @@ def _manifest_entry(name: str, files: FileSet, manifest: str = "resources.jsonl"
     return files.cache[found].get(name, {})
 
 
-def read_nifti(name: str, files: FileSet) -> list[Candidate]:
-    """A NIfTI label map (class index per voxel): one segmentation per label present.
+def read_nifti(name: str, files: FileSet) -> Iterator[Candidate]:
+    """A NIfTI label map (class index per voxel): one segmentation per label present, yielded one
+    at a time (each is a boolean volume of the map's size: the importer stores it before it takes
+    the next, so a map with thousands of labels never holds thousands of volumes at once).
 
     Labels are named by ``labels.json`` or nnU-Net's ``dataset.json`` beside the file (or above
     it), else ``label_<value>``. The resource is the one ``resources.jsonl`` names, else the one
@@ -303,7 +305,6 @@ def read_nifti(name: str, files: FileSet) -> list[Candidate]:
             stem = stem[: -len(suffix)]
     ref = Ref(entry.get("resource_id"), entry.get("filename") or stem, entry.get("sop_instance_uid"))
     frame_labels = set(entry.get("frame_labels") or [])
-    out: list[Candidate] = []
     for value in (int(v) for v in np.unique(array) if v > 0):
         label = names.get(value, f"label_{value}")
         where = f"{name}: label {value} ({label})"
@@ -312,16 +313,15 @@ def read_nifti(name: str, files: FileSet) -> list[Candidate]:
         candidate.item["_affine"] = image.affine.tolist()
         if label in frame_labels:
             for k in np.flatnonzero(volume.any(axis=(0, 1))):
-                out.append(Candidate(f"{where} frame {int(k)}", ref, {"type": "segmentation", "identifier": label,
-                                                                      "scope": "frame", "frame_index": int(k),
-                                                                      "_affine": image.affine.tolist()},
-                                     mask=volume[:, :, int(k)].T))
+                yield Candidate(f"{where} frame {int(k)}", ref, {"type": "segmentation", "identifier": label,
+                                                                 "scope": "frame", "frame_index": int(k),
+                                                                 "_affine": image.affine.tolist()},
+                                mask=volume[:, :, int(k)].T)
         else:
-            out.append(candidate)
-    return out
+            yield candidate
 
 
-READERS: dict[str, Callable[[str, FileSet], list[Candidate]]] = {
+READERS: dict[str, Callable[[str, FileSet], Iterable[Candidate]]] = {
     "datamint": read_datamint, "coco": read_coco, "nifti": read_nifti,
 }
 
