@@ -21,11 +21,13 @@ import io
 import json
 import posixpath
 import re
+import shutil
+import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
@@ -480,10 +482,26 @@ def _fileset(ctx: JobContext, rows: Sequence[ImportFile]
     blobs: dict[str, tuple[str, str | None]] = {}
     owned: dict[str, list[str]] = {}
     refused: dict[str, str] = {}
+    opened: dict[str, IO[bytes]] = {}  # the zip being read, copied to a temporary file (one at a time)
+
+    def spooled(key: str) -> IO[bytes]:
+        """The zip at ``key`` as a seekable temporary file: a zip may be as large as an upload, never
+        held in memory whole."""
+        if key not in opened:
+            for handle in opened.values():
+                handle.close()
+            opened.clear()
+            handle = tempfile.TemporaryFile()
+            with ctx.store.open(key) as source:
+                shutil.copyfileobj(source, handle, 1 << 20)
+            opened[key] = handle
+        opened[key].seek(0)
+        return opened[key]
+
     for row in rows:
         if row.name.lower().endswith(".zip"):
             try:  # the session's rule, checked again for sessions made before it
-                found = zips.members(ctx.store.get(row.blob_key), row.name, MAX_FILES)
+                found = zips.members(spooled(row.blob_key), row.name, MAX_FILES)
             except zips.ZipRefused as exc:
                 found, refused[row.name] = None, str(exc)
             base = row.name[:-4]
@@ -497,18 +515,13 @@ def _fileset(ctx: JobContext, rows: Sequence[ImportFile]
         else:
             blobs[row.name] = (row.blob_key, None)
             owned[row.name] = [row.name]
-    cache: dict[str, bytes] = {}
-
     def read(name: str) -> bytes:
         key, member = blobs[name]
         if member is None:
             return ctx.store.get(key)
         if member == "":
             raise Problem(name, "not a readable zip archive")
-        if key not in cache:
-            cache.clear()
-            cache[key] = ctx.store.get(key)
-        with zipfile.ZipFile(io.BytesIO(cache[key])) as archive:
+        with zipfile.ZipFile(spooled(key)) as archive:
             try:  # a zip bomb's member: refused from its declared size (zipfile never inflates past it)
                 check_decoded_bytes(archive.getinfo(member).file_size, f"{name} decompressed")
             except DecodedSizeError as exc:
