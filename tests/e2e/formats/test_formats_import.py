@@ -238,3 +238,71 @@ def test_predictions_are_attributed_to_their_model_and_author(api, server, sampl
     assert got and {(a["source"], a["model_id"], a["is_model"], a["import_author"], a["imported_from"])
                     for a in got} == {("model_pipeline", "unet-v3", True, "rad@example.org",
                                        f"{archive.stem}/annotations.json")}
+
+
+def test_replace_removes_only_annotations_the_importer_may_change(api, server, sample):
+    """``on_conflict='replace'`` soft-deleted every annotation of the labels imported, whoever drew
+    it: an annotator (who may delete only their own) removed a colleague's work by importing one
+    box. The file now fails naming why, and nothing of it is written; a reviewer still replaces."""
+    import httpx
+
+    from datamint import Api
+
+    project = _new_project(api, sample)
+    png = {"id": 1, "file_name": "image.png", "width": 24, "height": 16, "datamint_resource_id": sample.png}
+    first = _coco(png, [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "segmentation": []}])
+    with api.annotations.import_session(project) as session:  # the admin's box
+        session.add_bytes(first, "admin.json")
+    admin_box = annotations_of(server, [sample.png], project.worklist_id)
+    assert [(a["identifier"], a["type"]) for a in admin_box] == [("liver", "square")]
+    email, key = server.new_user()
+    user_id = httpx.get(f"{server.url}/users/{email}", headers={"apikey": server.admin_key}, timeout=30).json()["id"]
+    added = httpx.post(f"{server.url}/projects/{project.id}/members/{user_id}", json={"roles": ["PROJECT_ANNOTATOR"]},
+                       headers={"apikey": server.admin_key}, timeout=30)
+    assert added.status_code == 200, added.text
+    theirs = _coco(png, [{"id": 2, "image_id": 1, "category_id": 1, "bbox": [5, 5, 2, 2], "segmentation": []}])
+    annotator = Api(server.url, key)
+    try:
+        session = annotator.annotations.import_session(project.id)
+        session.add_bytes(theirs, "mine.json")
+        job = session.commit(on_conflict="replace")
+        job.wait(timeout=120, progress_bar=False)
+    finally:
+        annotator.close()
+    assert job.result["failed_files"] == 1 and job.result["created"] == 0
+    assert job.result["files"][0]["problems"] == [
+        "At mine.json: on_conflict='replace' would remove 1 annotation(s) you may not change (only their authors, "
+        "reviewers and managers may)\n\nHint: import with on_conflict='keep' or 'skip', or ask a reviewer to "
+        "replace them"]
+    after = annotations_of(server, [sample.png], project.worklist_id)
+    assert [a["id"] for a in after] == [admin_box[0]["id"]]
+    with api.annotations.import_session(project, on_conflict="replace") as session:  # the admin may
+        session.add_bytes(theirs, "admin2.json")
+    replaced = annotations_of(server, [sample.png], project.worklist_id)
+    assert len(replaced) == 1 and replaced[0]["id"] != admin_box[0]["id"]
+    assert replaced[0]["geometry"] != admin_box[0]["geometry"]
+
+
+def test_a_mask_larger_than_the_decoded_size_limits_is_refused_before_it_is_drawn(api, server, sample):
+    """A COCO RLE and a YOLO-seg traced mask take their size from the file; they were decoded (or
+    filled) at that size before the size was compared with the image's: a 60000 x 60000 RLE is a
+    3.6 GB array in the worker. The size is now checked against the decoded-size limits first."""
+    project = _new_project(api, sample)
+    png = {"id": 1, "file_name": "image.png", "width": 8000, "height": 8000, "datamint_resource_id": sample.png}
+    rle = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": {"size": [8000, 8000], "counts": [64000000]}}
+    session = api.annotations.import_session(project)
+    session.add_bytes(_coco(png, [rle]), "big.json")
+    session.add_bytes(b"0 0.1 0.1 0.9 0.1 0.5 0.9\n", "labels/image.txt")
+    session.add_bytes(json.dumps({"file": "labels/image.txt", "resource_id": sample.png, "frame_index": 0,
+                                  "width": 8000, "height": 8000,
+                                  "masks": [{"label": "liver", "scope": "frame", "lines": [1, 1]}]}).encode(),
+                      "yolo_masks.jsonl")
+    job = session.commit()
+    job.wait(timeout=120, progress_bar=False)
+    problems = {f["name"]: f["problems"] for f in job.result["files"]}
+    over = ("a frame of the mask (8000 x 8000) is 64,000,000 pixels, over the server's limit of 33,554,432 "
+            "pixels")
+    assert problems["big.json"][0].startswith(f"At big.json: annotation 1: {over}"), problems
+    assert problems["labels/image.txt"][0].startswith(f"At labels/image.txt:1-1: {over}"), problems
+    assert job.result["created"] == 0
+    assert annotations_of(server, [sample.png], project.worklist_id) == []

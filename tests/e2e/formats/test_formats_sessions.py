@@ -96,3 +96,49 @@ def test_sixteen_concurrent_adds_stop_at_the_limit(server, project, monkeypatch)
     assert statuses.count(201) == 5 and set(statuses) <= {201, 422, 409, 503}
     found = httpx.get(f"{server.url}/imports/{session_id}", headers={"apikey": server.admin_key}, timeout=30).json()
     assert found["file_count"] == 5 and len(found["files"]) == 5 and len(_blobs(server, session_id)) == 5
+
+
+def _zip(names: list[str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, "{}")
+    return buffer.getvalue()
+
+
+def test_a_zips_members_count_against_the_session_limit(server, project, monkeypatch):
+    """A zip is a folder of its members: each is a file row and a unit of the job. A zip of any
+    number of members was taken as one file (a 10 MB zip of 100,000 empty members: 100,000 rows
+    and transactions in the job)."""
+    monkeypatch.setattr(sessions, "MAX_FILES", 5)  # the server runs in this process: a lower limit to reach
+    session_id = _open(server, project.id)
+    big = _add(server, session_id, "big.zip", _zip([f"m{i}.json" for i in range(6)]))
+    assert big.status_code == 422, big.text
+    assert big.json()["message"] == ("big.zip holds 6 entries; an import session takes at most 5 files (a zip's "
+                                      "members count one each): split it into smaller zips and sessions")
+    assert _add(server, session_id, "four.zip", _zip([f"m{i}.json" for i in range(4)])).status_code == 201
+    two = _add(server, session_id, "two.zip", _zip(["a.json", "b.json"]))
+    assert two.status_code == 422
+    assert two.json()["message"] == ("An import session takes at most 5 files (a zip's members count one each); "
+                                     "it has 4 and two.zip holds 2: commit this one and start another")
+    assert _add(server, session_id, "last.json", b"{}").status_code == 201
+    found = httpx.get(f"{server.url}/imports/{session_id}", headers={"apikey": server.admin_key}, timeout=30).json()
+    assert [f["name"] for f in found["files"]] == ["four.zip", "last.json"]
+    assert found["file_count"] == 5 and len(_blobs(server, session_id)) == 2
+
+
+def test_zip_members_outside_the_zip_or_named_twice_are_refused(server, project):
+    """Such members were skipped (``../x.json``) or one overwrote the other (``a.json``,
+    ``./a.json``) without a word: annotations left out silently."""
+    session_id = _open(server, project.id)
+    outside = _add(server, session_id, "up.zip", _zip(["ok.json", "../x.json"]))
+    assert outside.status_code == 422
+    assert outside.json()["message"] == "up.zip: member '../x.json' is not a relative path inside the zip"
+    twice = _add(server, session_id, "twice.zip", _zip(["a.json", "./a.json"]))
+    assert twice.status_code == 422
+    assert twice.json()["message"] == "twice.zip: members 'a.json' and './a.json' name the same file 'a.json'"
+    found = httpx.get(f"{server.url}/imports/{session_id}", headers={"apikey": server.admin_key}, timeout=30).json()
+    assert found["files"] == [] and found["file_count"] == 0 and _blobs(server, session_id) == []

@@ -177,3 +177,28 @@ def test_cli_lists_deploys_and_predicts(server, registered, monkeypatch) -> None
     assert out["annotation_ids"] is None
     failed = runner.invoke(models_app, ["deploy", registered["bad"], "--version", "1"])
     assert failed.exit_code == 1 and "no-such-package-dm-test" in failed.output
+
+
+def test_saving_into_a_worklist_checks_every_resource_before_the_job(registered, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Only the first resource was checked against ``save_results_options.worklist_id`` when the
+    request came: with a second resource outside the worklist the job was queued, ran the model on
+    every resource, and failed when saving. Each resource is now checked at once (422)."""
+    api, model = registered["api"], registered["model"]
+    deploy = api.deploy.start(model, model_alias="champion")
+    deploy.wait(timeout=300)
+    assert deploy.status == "completed", deploy.error_message
+    path = tmp_path / "outside.nii.gz"
+    voxels = np.random.default_rng().integers(0, 900, (8, 8, 4)).astype(np.int16)
+    nibabel.Nifti1Image(voxels, np.eye(4)).to_filename(path)
+    outside = api.resources.upload_resource(str(path))
+    api.projects.add_resources([outside], registered["project_id"])
+    jobs_before = len(api.jobs.get_list(kind="models.inference"))
+    response = httpx.post(f"{registered['url']}/datamint/api/v1/model-inference/predict-volume",
+                          headers={"apikey": registered["key"]}, timeout=60,
+                          json={"model_name": model, "model_alias": "champion",
+                                "resource_ids": [registered["resource"], outside], "save_results": True,
+                                "save_results_options": {"worklist_id": registered["worklist"]}})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == (f"Resource {outside} is not part of worklist 'predictions'; "
+                                          "add it to the worklist first")
+    assert len(api.jobs.get_list(kind="models.inference")) == jobs_before

@@ -34,6 +34,7 @@ from datamint.server.formats.readers import (
     _json_lines,
     _labels_of,
     _manifest_entry,
+    check_mask_size,
 )
 from datamint.server.formats.source import ResourceInfo
 from datamint.server.formats.writers import WRITERS, Writer, frame_of, pixel_points
@@ -262,6 +263,7 @@ def read_yolo(name: str, files: FileSet) -> list[Candidate]:
                                  pixels=xy))
     for n, rings in sorted(polygons.items()):
         group = entry["masks"][n]
+        check_mask_size(f"{name}:{group['lines'][0]}-{group['lines'][1]}", int(entry["width"]), int(entry["height"]))
         out.append(Candidate(f"{name}:{group['lines'][0]}-{group['lines'][1]}",
                              Ref(entry.get("resource_id"), stem),
                              {"type": "segmentation", "identifier": str(group.get("label")),

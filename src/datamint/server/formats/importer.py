@@ -21,11 +21,13 @@ import io
 import json
 import posixpath
 import re
+import shutil
+import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
@@ -41,12 +43,13 @@ from datamint.server.annotations.wire import value_of
 from datamint.server.auth.service import Principal
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.errors import AppError, NotFoundError
-from datamint.server.formats import dicom_seg, flat  # noqa: F401 - register their readers
+from datamint.server.formats import dicom_seg, flat, zips  # noqa: F401 - register their readers
 from datamint.server.formats.geometry import ResourceGeometry
 from datamint.server.formats.geometry import load as load_geometry
 from datamint.server.formats.models import ImportFile, ImportSession
 from datamint.server.formats.readers import READERS, Candidate, FileSet, Problem, Ref, decode_mask, kind_of
 from datamint.server.formats.rtstruct import rasterize
+from datamint.server.formats.sessions import MAX_FILES
 from datamint.server.jobs import registry
 from datamint.server.jobs.context import JobCancelled, JobContext, JobLost
 from datamint.server.projects.models import Project
@@ -253,6 +256,9 @@ class Importer:
             self._frames_to_mask(where, candidate, target, item)
         if candidate.mask is not None or candidate.mask_bytes is not None:
             placed.mask = self._mask(where, candidate, target, item)
+            # stored (encoded) now: the decoded array goes, so a file's masks are not all held at once
+            candidate.mask = None
+            candidate.item.pop("_frames", None)
         return placed
 
     def _frames_to_mask(self, where: str, candidate: Candidate, target: Target, item: dict[str, Any]) -> None:
@@ -396,7 +402,8 @@ class Importer:
                 Annotation.deleted.is_(False)))) if conflict != "keep" else []
             if conflict == "replace":
                 labels = {placed[i].item["identifier"] for i in indexes}
-                mark_deleted([a for a in existing if a.identifier in labels], self.me.email, utcnow())
+                replaced = [a for a in existing if a.identifier in labels]
+                mark_deleted(self._changeable(session, replaced), self.me.email, utcnow())
             elif conflict == "skip":
                 seen = {self._fingerprint_row(a) for a in existing}
                 kept = [i for i in indexes if self._fingerprint(placed[i]) not in seen]
@@ -412,6 +419,26 @@ class Importer:
             annotations_service.insert_items(session, self.me, resource, items, [per_item[i] for i in indexes])
             created += len(indexes)
         return created, skipped
+
+    def _changeable(self, session: Session, found: Sequence[Annotation]) -> list[Annotation]:
+        """``found``, once the importer may change each as ``DELETE /annotations`` would (its author,
+        or a reviewer, manager or admin; an annotation hidden from them counts as not theirs).
+
+        Raises:
+            Problem: Some of them the importer may not change: the file is not written.
+        """
+        refused = 0
+        for annotation in found:
+            try:
+                annotations_service.changeable_annotation(session, self.me, annotation.id)
+            except AppError:
+                refused += 1
+        if refused:
+            raise Problem(str(self.options.get("_file") or "the file"),
+                          f"on_conflict='replace' would remove {refused} annotation(s) you may not change "
+                          "(only their authors, reviewers and managers may)",
+                          "import with on_conflict='keep' or 'skip', or ask a reviewer to replace them")
+        return list(found)
 
     def _fingerprint(self, p: Placed) -> tuple[Any, ...]:
         item = p.item
@@ -447,50 +474,61 @@ def _mask_digest(data: bytes, mimetype: str) -> str:
 
 # -- the job --------------------------------------------------------------------------------------
 
-def _fileset(ctx: JobContext, rows: Sequence[ImportFile]) -> tuple[FileSet, dict[str, list[str]]]:
-    """Every readable name (zips contribute their members, as ``<zip stem>/<member>``) and the
-    names each session file holds."""
+def _fileset(ctx: JobContext, rows: Sequence[ImportFile]
+             ) -> tuple[FileSet, dict[str, list[str]], dict[str, str]]:
+    """Every readable name (zips contribute their members, as ``<zip stem>/<member>``), the
+    names each session file holds, and why zips that are refused (too many members, members
+    outside the zip or named twice: :mod:`~datamint.server.formats.zips`) are."""
     blobs: dict[str, tuple[str, str | None]] = {}
     owned: dict[str, list[str]] = {}
+    refused: dict[str, str] = {}
+    opened: dict[str, IO[bytes]] = {}  # the zip being read, copied to a temporary file (one at a time)
+
+    def spooled(key: str) -> IO[bytes]:
+        """The zip at ``key`` as a seekable temporary file: a zip may be as large as an upload, never
+        held in memory whole."""
+        if key not in opened:
+            for handle in opened.values():
+                handle.close()
+            opened.clear()
+            handle = tempfile.TemporaryFile()
+            with ctx.store.open(key) as source:
+                shutil.copyfileobj(source, handle, 1 << 20)
+            opened[key] = handle
+        opened[key].seek(0)
+        return opened[key]
+
     for row in rows:
         if row.name.lower().endswith(".zip"):
-            try:
-                with zipfile.ZipFile(io.BytesIO(ctx.store.get(row.blob_key))) as archive:
-                    members = [m for m in archive.namelist() if not m.endswith("/")]
-            except zipfile.BadZipFile:
-                owned[row.name] = []
-                blobs[row.name] = (row.blob_key, "")
-                continue
+            try:  # the session's rule, checked again for sessions made before it
+                found = zips.members(spooled(row.blob_key), row.name, MAX_FILES)
+            except zips.ZipRefused as exc:
+                found, refused[row.name] = None, str(exc)
             base = row.name[:-4]
             owned[row.name] = []
-            for member in members:
-                clean = posixpath.normpath(member.replace("\\", "/")).lstrip("/")
-                if clean.startswith(".."):
-                    continue
+            if found is None:
+                blobs[row.name] = (row.blob_key, "")
+                continue
+            for member, clean in found:
                 blobs[f"{base}/{clean}"] = (row.blob_key, member)
                 owned[row.name].append(f"{base}/{clean}")
         else:
             blobs[row.name] = (row.blob_key, None)
             owned[row.name] = [row.name]
-    cache: dict[str, bytes] = {}
-
     def read(name: str) -> bytes:
         key, member = blobs[name]
         if member is None:
             return ctx.store.get(key)
         if member == "":
             raise Problem(name, "not a readable zip archive")
-        if key not in cache:
-            cache.clear()
-            cache[key] = ctx.store.get(key)
-        with zipfile.ZipFile(io.BytesIO(cache[key])) as archive:
+        with zipfile.ZipFile(spooled(key)) as archive:
             try:  # a zip bomb's member: refused from its declared size (zipfile never inflates past it)
                 check_decoded_bytes(archive.getinfo(member).file_size, f"{name} decompressed")
             except DecodedSizeError as exc:
                 raise Problem(name, str(exc))
             return archive.read(member)
 
-    return FileSet(sorted(blobs), read), owned
+    return FileSet(sorted(blobs), read), owned, refused
 
 
 def _log_problem(ctx: JobContext, problem: Problem | str) -> str:
@@ -522,7 +560,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     members = {row.blob_key for row in rows if row.name.lower().endswith(".zip")}
     done_members = {row.name: row for row in rows if row.blob_key in members and not row.name.lower().endswith(".zip")}
     rows = [row for row in rows if row.name not in done_members]  # a zip's member rows: written below
-    files, owned = _fileset(ctx, rows)
+    files, owned, refused = _fileset(ctx, rows)
     importer = Importer(ctx, me, options, resources, worklist)
     outcomes: list[Outcome] = []
     ctx.progress(0, len(rows), "previewing" if dry_run else "importing", force=True)
@@ -538,7 +576,8 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         units = [name for name in owned.get(row.name, []) if _readable(files, name)]
         if not owned.get(row.name):
             outcome = Outcome(row.name, "failed")
-            outcome.problems.append(_log_problem(ctx, Problem(row.name, "not a readable zip archive")))
+            outcome.problems.append(_log_problem(ctx, Problem(row.name, refused.get(row.name)
+                                                              or "not a readable zip archive")))
             outcomes.append(outcome)
             if not dry_run:
                 _mark(ctx, row.id, "failed", 0, "\n".join(outcome.problems)[:4000])

@@ -9,12 +9,13 @@ stored coordinates once it knows the resource.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from datamint.imaging.limits import DecodedSizeError, check_frames
 from datamint.server.common.values import parse_json
 from datamint.server.errors import ValidationFailedError
 from datamint.server.formats.archive import read_frame_mask, read_volume_mask
@@ -161,6 +162,19 @@ def read_datamint(name: str, files: FileSet) -> list[Candidate]:
     return out
 
 
+def check_mask_size(where: str, width: int, height: int) -> None:
+    """Refuse a mask whose size, as a file declares it, is over the decoded-size limits, before it is
+    drawn or decoded (the importer compares it with the resource's size only afterwards).
+
+    Raises:
+        Problem: The size is over ``max_frame_pixels`` or ``max_decoded_mb``.
+    """
+    try:
+        check_frames(rows=height, columns=width, what="the mask")
+    except DecodedSizeError as exc:
+        raise Problem(where, str(exc), "a mask has the width and height of its image") from None
+
+
 def _rle_mask(where: str, segmentation: dict[str, Any], height: int, width: int) -> np.ndarray:
     from pycocotools import mask as coco_mask
 
@@ -171,6 +185,7 @@ def _rle_mask(where: str, segmentation: dict[str, Any], height: int, width: int)
     if [int(size[0]), int(size[1])] != [height, width]:
         raise Problem(where, f"mask size {size[1]}x{size[0]} does not match the image {width}x{height}",
                       "the RLE's size is [height, width] of its image")
+    check_mask_size(where, width, height)
     try:
         rle = coco_mask.frPyObjects(segmentation, height, width) if isinstance(counts, list) else \
             {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
@@ -255,8 +270,10 @@ def _manifest_entry(name: str, files: FileSet, manifest: str = "resources.jsonl"
     return files.cache[found].get(name, {})
 
 
-def read_nifti(name: str, files: FileSet) -> list[Candidate]:
-    """A NIfTI label map (class index per voxel): one segmentation per label present.
+def read_nifti(name: str, files: FileSet) -> Iterator[Candidate]:
+    """A NIfTI label map (class index per voxel): one segmentation per label present, yielded one
+    at a time (each is a boolean volume of the map's size: the importer stores it before it takes
+    the next, so a map with thousands of labels never holds thousands of volumes at once).
 
     Labels are named by ``labels.json`` or nnU-Net's ``dataset.json`` beside the file (or above
     it), else ``label_<value>``. The resource is the one ``resources.jsonl`` names, else the one
@@ -288,7 +305,6 @@ def read_nifti(name: str, files: FileSet) -> list[Candidate]:
             stem = stem[: -len(suffix)]
     ref = Ref(entry.get("resource_id"), entry.get("filename") or stem, entry.get("sop_instance_uid"))
     frame_labels = set(entry.get("frame_labels") or [])
-    out: list[Candidate] = []
     for value in (int(v) for v in np.unique(array) if v > 0):
         label = names.get(value, f"label_{value}")
         where = f"{name}: label {value} ({label})"
@@ -297,16 +313,15 @@ def read_nifti(name: str, files: FileSet) -> list[Candidate]:
         candidate.item["_affine"] = image.affine.tolist()
         if label in frame_labels:
             for k in np.flatnonzero(volume.any(axis=(0, 1))):
-                out.append(Candidate(f"{where} frame {int(k)}", ref, {"type": "segmentation", "identifier": label,
-                                                                      "scope": "frame", "frame_index": int(k),
-                                                                      "_affine": image.affine.tolist()},
-                                     mask=volume[:, :, int(k)].T))
+                yield Candidate(f"{where} frame {int(k)}", ref, {"type": "segmentation", "identifier": label,
+                                                                 "scope": "frame", "frame_index": int(k),
+                                                                 "_affine": image.affine.tolist()},
+                                mask=volume[:, :, int(k)].T)
         else:
-            out.append(candidate)
-    return out
+            yield candidate
 
 
-READERS: dict[str, Callable[[str, FileSet], list[Candidate]]] = {
+READERS: dict[str, Callable[[str, FileSet], Iterable[Candidate]]] = {
     "datamint": read_datamint, "coco": read_coco, "nifti": read_nifti,
 }
 

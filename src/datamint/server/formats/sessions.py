@@ -15,11 +15,11 @@ everybody else); creating one and adding files needs ``project.annotate`` in the
 from __future__ import annotations
 
 import posixpath
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamint.server import policy
@@ -32,6 +32,7 @@ from datamint.server.db.base import iso, new_id
 from datamint.server.deps import CurrentUser, JobsDep, SessionDep, UnitOfWork
 from datamint.server.errors import ConflictError, NotFoundError, ValidationFailedError
 from datamint.server.formats.models import ImportFile, ImportSession
+from datamint.server.formats.zips import ZipRefused, members
 from datamint.server.jobs import service as jobs_service
 from datamint.server.projects import repository as projects_repo
 from datamint.server.projects.service import visible_project
@@ -138,32 +139,50 @@ def add_file(session_id: str, request: Request, session: UnitOfWork, me: Current
              name: Annotated[str | None, Form(description="its path in the folder added, e.g. masks/a.png")] = None,
              ) -> dict[str, Any]:
     """Add one file to an open session (up to 1000 per session)."""
-    data = file.file.read()
+    data = file.file  # the spooled part: copied to the blob store in chunks, never read whole
+    size = data.seek(0, 2)
+    data.seek(0)
     path = _name(name, file.filename)
-    if not data:
+    if not size:
         raise ValidationFailedError(f"File {path!r} is empty")
     _visible(session, me, session_id)  # 404 before anything is written
+    units = _units(path, data)
+    data.seek(0)
     key = f"{me.customer_id}/imports/{session_id}/{new_id()}"
 
     def work(pending: PendingBlobs) -> ImportFile:
         pending.put_all([(key, data)])
         found = _open_for_files(session, me, session_id)
-        count = session.scalar(select(func.count()).select_from(ImportFile).where(ImportFile.session_id == found.id))
-        if (count or 0) >= MAX_FILES:
-            raise ValidationFailedError(f"An import session takes at most {MAX_FILES} files; commit this one "
-                                        "and start another")
+        count = found.file_count  # read under the session's lock
+        if count + units > MAX_FILES:
+            raise ValidationFailedError(f"An import session takes at most {MAX_FILES} files (a zip's members "
+                                        f"count one each); it has {count}"
+                                        + (f" and {path} holds {units}" if units > 1 else "")
+                                        + ": commit this one and start another")
         if session.scalar(select(ImportFile.id).where(ImportFile.session_id == found.id, ImportFile.name == path)):
             raise ConflictError(f"The session already has a file named {path!r}")
-        row = ImportFile(id=new_id(), session_id=found.id, name=path, blob_key=key, size=len(data), status="pending",
+        row = ImportFile(id=new_id(), session_id=found.id, name=path, blob_key=key, size=size, status="pending",
                          created_count=0)
         session.add(row)
-        found.file_count = (count or 0) + 1
-        found.total_bytes += len(data)
+        found.file_count = count + units
+        found.total_bytes += size
         pending.settle()
         return row
 
     row = with_blobs(session, request.app.state.blob_store, me.customer_id, work)
     return {"id": row.id, "name": row.name, "size": row.size, "status": row.status}
+
+
+def _units(path: str, data: BinaryIO) -> int:
+    """How many files of the session ``data`` is: a zip's members (at least 1), else 1 (422 for a
+    zip with more members than a session takes, or members outside it or named twice)."""
+    if not path.lower().endswith(".zip"):
+        return 1
+    try:
+        found = members(data, path, MAX_FILES)
+    except ZipRefused as exc:
+        raise ValidationFailedError(str(exc)) from None
+    return max(len(found or []), 1)  # a zip that cannot be read fails in the job, naming it
 
 
 @router.get("/imports/{session_id}")

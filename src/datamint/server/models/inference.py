@@ -130,9 +130,11 @@ def _submit(mode: str, body: InferenceBody, request: Request, session: UnitOfWor
                                     f"{', '.join(deployment.supported_modes)}")
     resources = [annotations_service.live_resource(session, me, check_uuid(rid, "resource")) for rid in ids]
     options = body.save_results_options or SaveOptions()
-    if options.worklist_id and resources:  # the worklist and the caller's right to annotate there, now
-        annotations_service.clean_items(session, me, resources[0], [
-            {"type": "label", "identifier": "-", "annotation_worklist_id": options.worklist_id}], check_labels=False)
+    if options.worklist_id:  # the worklist, each resource in it and the caller's right to annotate there, now
+        for resource in resources:
+            annotations_service.clean_items(session, me, resource, [
+                {"type": "label", "identifier": "-", "annotation_worklist_id": options.worklist_id}],
+                check_labels=False)
     uploads = [inputs.check_file(f.file, f.filename, f.content_type, me.customer_id) for f in files or []]
     params = {"model_name": name, "model_version": deployment.model_version, "tag": tag,
               "deployment_id": deployment.id, "mode": mode, "resource_ids": [r.id for r in resources],
