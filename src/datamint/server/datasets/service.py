@@ -168,6 +168,16 @@ def _lock_and_check(session: Session, me: Principal, dataset_id: str, name: str 
     return check_new_version(session, me, dataset_id, name)
 
 
+def _default_name(session: Session, dataset_id: str, number: int) -> str:
+    """``v<number>``, or ``v<number>-2``, ``-3``... when a version was explicitly given that name
+    (called under the content lock, so no other version of the dataset is being written)."""
+    name, suffix = f"v{number}", 1
+    while repo.version_by_name(session, dataset_id, name) is not None:
+        suffix += 1
+        name = f"v{number}-{suffix}"
+    return name
+
+
 def create_version(session: Session, store: BlobStore, me: Principal, dataset_id: str, name: str | None,
                    description: str | None) -> snap.Snapshot:
     """Freeze the dataset's current content as a new version (the caller commits).
@@ -183,7 +193,7 @@ def create_version(session: Session, store: BlobStore, me: Principal, dataset_id
     snapshot = snap.live_snapshot(session, store, project)
     try:
         number = repo.take_number(session, dataset.id)
-        name = name or f"v{number}"
+        name = name or _default_name(session, dataset.id, number)
         snap.freeze_masks(session, store, me.customer_id, snapshot)
         version = DatasetVersion(dataset_id=dataset.id, customer_id=me.customer_id, project_id=project.id,
                                  number=number, name=name, description=(description or "").strip(),
