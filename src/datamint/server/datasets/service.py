@@ -128,7 +128,8 @@ def resolve_version(session: Session, dataset: Dataset, ref: str) -> DatasetVers
             raise NotFoundError("Dataset version", "Dataset version not found: this dataset has no version yet; "
                                 "create one with POST /datasets/{id}/versions")
         return version
-    version = repo.version_by_number(session, dataset.id, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+    number = ref.isascii() and ref.isdigit() and len(ref) < 10  # "²" is a digit to isdigit(), not to int()
+    version = repo.version_by_number(session, dataset.id, int(ref)) if number else None
     version = version or repo.version_by_name(session, dataset.id, ref)
     if version is None:
         raise NotFoundError("Dataset version", f"Dataset version not found: {ref!r}")
