@@ -24,6 +24,8 @@ from datamint.exceptions import ItemNotFoundError
 
 def _folder_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in name).strip()
+    if cleaned in (".", ".."):  # a folder name that is a path: the root itself or its parent
+        cleaned = "_" * len(cleaned)
     return cleaned or "dataset"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from datamint.exceptions import DatamintException, EntityAlreadyExistsError, ItemNotFoundError, PermissionDeniedError
 
 _LOG = logging.getLogger(__name__)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DatamintDatasetException(DatamintException):
@@ -254,7 +256,15 @@ class VersionSource:
         return None
 
     def blob_path(self, sha256: str, suffix: str = "") -> Path:
-        """Where the file with this hash is kept."""
+        """Where the file with this hash is kept.
+
+        Raises:
+            DatamintDatasetException: ``sha256`` is not 64 lowercase hex digits (a manifest naming
+                files by anything else could place them outside the folder: ``../..``).
+        """
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise DatamintDatasetException(f"The version's manifest names a file by an invalid SHA-256 {sha256!r} "
+                                           "(expected 64 lowercase hex digits): refusing to store or read it")
         return self.folder / "blobs" / sha256[:2] / f"{sha256}{suffix}"
 
     @staticmethod

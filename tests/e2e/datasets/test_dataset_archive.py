@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import nibabel
@@ -19,6 +20,8 @@ from PIL import Image
 from datamint import Api
 from datamint.exceptions import ItemNotFoundError, ValidationError
 from fixtures.projects import COLS, FRAMES, ROWS, build_sample, expected_ct_png
+
+from conftest import unique
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +174,34 @@ def test_one_version_file_by_hash(api, sample, tmp_path):
     path = api.datasets.download_version_file(sample.dataset_id, "frozen", png["sha256"], tmp_path / "f" / "x.png")
     assert path.read_bytes() == api.resources.download_resource_file(sample.png1, auto_convert=False)
     assert [p.name for p in path.parent.iterdir()] == ["x.png"]  # the partial file was renamed
+
+
+def test_concurrent_downloads_of_one_file_into_one_cache_all_succeed(server, api, tmp_path):
+    """Several clients filling the same dataset folder at once (DataLoader workers, one process per
+    GPU) download the same file: each writes its own partial file, so none fails on the other's
+    rename or reads bytes the other is truncating, and the folder ends with the file alone."""
+    big = tmp_path / "big.png"
+    Image.fromarray((np.random.default_rng(7).random((1200, 1200, 3)) * 255).astype(np.uint8)).save(big)
+    resource = api.resources.upload_resource(str(big))
+    project = api.projects.create(unique("concurrent-dl"), "concurrent downloads", resources_ids=[resource])
+    version = api.datasets.create_version(project.dataset_id, progress_bar=False)
+    sha = hashlib.sha256(big.read_bytes()).hexdigest()
+    target = tmp_path / "cache" / "blobs" / sha[:2] / f"{sha}.png"
+    clients = [Api(server.url, server.admin_key) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            outcomes = list(pool.map(lambda c: _outcome(lambda: c.datasets.download_version_file(
+                project.dataset_id, version.number, sha, target)), clients))
+    finally:
+        for client in clients:
+            client.close()
+    assert outcomes == [str(target)] * len(clients)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def _outcome(call):
+    try:
+        return str(call())
+    except Exception as exc:  # noqa: BLE001 - the test compares what each client got
+        return f"{type(exc).__name__}: {exc}"

@@ -160,3 +160,21 @@ def test_latest_of_a_never_versioned_dataset_freezes_version_1(server, xrays, tm
     with pytest.raises(DatamintDatasetException, match="no version yet.*ask a manager"):
         datamint.Dataset(tmp_path, other.name, api_key=member_key, server_url=server.url)
     assert api.datasets.get_versions(other.dataset_id) == []
+
+
+def test_a_dataset_named_dot_dot_stays_inside_root(server, tmp_path):
+    """The folder is named after the dataset (the project's name, chosen by whoever created it): a
+    project named '..' made ``Dataset(root, '..')`` fill root's parent with its blobs and manifests."""
+    from fixtures.projects import png_image
+
+    api = Api(server.url, server.admin_key)
+    resource = api.resources.upload_resource(str(png_image(tmp_path / "dots.png", 3)))
+    api.projects.create("..", "a name that is a path", resources_ids=[resource])
+    parent = tmp_path / "parent"
+    root = parent / "root"
+    root.mkdir(parents=True)
+    dataset = datamint.Dataset(root, "..", api_key=server.admin_key, server_url=server.url)
+    assert len(dataset) == 1 and dataset.dataset_dir == root / "__"
+    assert sorted(p.name for p in parent.iterdir()) == ["root"]
+    assert sorted(p.name for p in root.iterdir()) == ["__"]
+    assert sorted(p.name for p in (root / "__").iterdir()) == ["blobs", "versions"]

@@ -82,3 +82,23 @@ def test_bad_dataset_requests_are_clear_4xx(api, project):
         assert response.status_code == status, (method, path, response.text)
         assert response.json()["message"]
     assert api.datasets.get_versions(did) == []  # no partial version was recorded
+
+
+def test_version_refs_of_non_ascii_digits_are_404_not_500(api, project):
+    """'²' and '①' are digits to str.isdigit() but not to int(): every route taking a version
+    reference answered 500 for them. Numbers are ASCII digits; anything else is looked up as a name."""
+    proj, _ = project
+    did = proj.dataset_id
+    version = api.datasets.create_version(did, "refs", progress_bar=False)
+    assert api.datasets.get_version(did, "1").id == version.id
+    for ref in ("²", "①", "٣"):
+        for method, path in (("GET", f"/datasets/{did}/versions/{ref}"),
+                             ("GET", f"/datasets/{did}/versions/{ref}/manifest"),
+                             ("GET", f"/datasets/{did}/versions/{ref}/blobs/{'a' * 64}"),
+                             ("GET", f"/datasets/{did}/resources?version={ref}"),
+                             ("GET", f"/datasets/{did}/download/dicom?version={ref}"),
+                             ("DELETE", f"/datasets/{did}/versions/{ref}")):
+            response = api.datasets._request(method, path, raise_errors=False)
+            assert (response.status_code, response.json()["message"]) == (
+                404, f"Dataset version not found: {ref!r}"), (method, path, response.text)
+    assert [v.id for v in api.datasets.get_versions(did)] == [version.id]

@@ -117,3 +117,18 @@ def test_sixteen_identical_requests_build_one_version(api, server, tmp_path):
             assert message == "Dataset version 'once' already exists" or message.startswith(
                 "A version named 'once' of this dataset is already being built (job "), message
     assert [v.name for v in api.datasets.get_versions(project.dataset_id)] == ["once"]
+
+
+def test_an_unnamed_version_whose_default_name_is_taken_still_gets_built(api, server, tmp_path):
+    """A manager named version 1 'v2'; the next unnamed version is number 2, whose default name
+    'v2' is taken: it is built as 'v2-2' (never a failure that no retry can fix), and its number
+    and name stay distinct from every other version's."""
+    project, _ = _project_with_mask(api, tmp_path, seed=5)
+    did = project.dataset_id
+    first = api.datasets.create_version(did, "v2", progress_bar=False)
+    second = api.datasets.create_version(did, progress_bar=False)
+    third = api.datasets.create_version(did, progress_bar=False)
+    assert [(v.number, v.name) for v in (first, second, third)] == [(1, "v2"), (2, "v2-2"), (3, "v3")]
+    assert [(v.number, v.name) for v in api.datasets.get_versions(did)] == [(1, "v2"), (2, "v2-2"), (3, "v3")]
+    assert api.datasets.get_version(did, "v2").id == first.id
+    assert api.datasets.get_version(did, 2).id == second.id

@@ -10,6 +10,8 @@ number (``1``, ``2``...) or by name. The Segments.ai-style names (``add_release`
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -260,22 +262,28 @@ class DatasetsInfoApi(DeletableEntityApi[DatasetInfo]):
         def job(sha256: str, target: Path) -> Any:
             async def run(client: httpx.AsyncClient) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_name(f".{target.name}.partial")
                 digest = hashlib.sha256()
                 async with client.stream("GET", f"{base}/{sha256}", headers={"accept": "*/*"}) as response:
                     if response.status_code >= 400:
                         await response.aread()
                         raise error_from_response(response)
-                    with open(partial, "wb") as fh:
-                        async for chunk in response.aiter_bytes(1 << 20):
-                            digest.update(chunk)
-                            fh.write(chunk)
-                if digest.hexdigest() != sha256:
-                    partial.unlink(missing_ok=True)
-                    raise DatamintException(f"Downloaded file {sha256[:12]}… has the wrong hash "
-                                            f"{digest.hexdigest()[:12]}…; retry, and if it persists the server's "
-                                            "copy is damaged")
-                partial.replace(target)
+                    # A partial file of its own: other processes may be downloading the same file
+                    # into the same folder (DataLoader workers, one process per GPU).
+                    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+                    partial = Path(name)
+                    try:
+                        with os.fdopen(fd, "wb") as fh:
+                            async for chunk in response.aiter_bytes(1 << 20):
+                                digest.update(chunk)
+                                fh.write(chunk)
+                        if digest.hexdigest() != sha256:
+                            raise DatamintException(f"Downloaded file {sha256[:12]}… has the wrong hash "
+                                                    f"{digest.hexdigest()[:12]}…; retry, and if it persists the "
+                                                    "server's copy is damaged")
+                        os.replace(partial, target)
+                    except BaseException:
+                        partial.unlink(missing_ok=True)
+                        raise
             return run
 
         jobs = [job(sha, Path(path)) for sha, path in files]

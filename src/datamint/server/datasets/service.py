@@ -128,7 +128,8 @@ def resolve_version(session: Session, dataset: Dataset, ref: str) -> DatasetVers
             raise NotFoundError("Dataset version", "Dataset version not found: this dataset has no version yet; "
                                 "create one with POST /datasets/{id}/versions")
         return version
-    version = repo.version_by_number(session, dataset.id, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+    number = ref.isascii() and ref.isdigit() and len(ref) < 10  # "²" is a digit to isdigit(), not to int()
+    version = repo.version_by_number(session, dataset.id, int(ref)) if number else None
     version = version or repo.version_by_name(session, dataset.id, ref)
     if version is None:
         raise NotFoundError("Dataset version", f"Dataset version not found: {ref!r}")
@@ -168,6 +169,16 @@ def _lock_and_check(session: Session, me: Principal, dataset_id: str, name: str 
     return check_new_version(session, me, dataset_id, name)
 
 
+def _default_name(session: Session, dataset_id: str, number: int) -> str:
+    """``v<number>``, or ``v<number>-2``, ``-3``... when a version was explicitly given that name
+    (called under the content lock, so no other version of the dataset is being written)."""
+    name, suffix = f"v{number}", 1
+    while repo.version_by_name(session, dataset_id, name) is not None:
+        suffix += 1
+        name = f"v{number}-{suffix}"
+    return name
+
+
 def create_version(session: Session, store: BlobStore, me: Principal, dataset_id: str, name: str | None,
                    description: str | None) -> snap.Snapshot:
     """Freeze the dataset's current content as a new version (the caller commits).
@@ -183,7 +194,7 @@ def create_version(session: Session, store: BlobStore, me: Principal, dataset_id
     snapshot = snap.live_snapshot(session, store, project)
     try:
         number = repo.take_number(session, dataset.id)
-        name = name or f"v{number}"
+        name = name or _default_name(session, dataset.id, number)
         snap.freeze_masks(session, store, me.customer_id, snapshot)
         version = DatasetVersion(dataset_id=dataset.id, customer_id=me.customer_id, project_id=project.id,
                                  number=number, name=name, description=(description or "").strip(),
