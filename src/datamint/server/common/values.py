@@ -48,6 +48,15 @@ _ANY_CONTROL = re.compile("[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_WHITESPACE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def small_number(text: str, max_digits: int = 9) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to ``max_digits`` decimal digits, else ``None``.
+
+    ``str.isdigit()`` before ``int()`` is not enough: ``isdigit`` takes ``'²'``, which ``int``
+    refuses, and ``int`` refuses more than 4,300 digits; both raised past the checks (a 500).
+    """
+    return int(text) if text.isdecimal() and len(text) <= max_digits else None
+
+
 def text_problem(value: str, *, single_line: bool = True) -> str | None:
     """What makes ``value`` unacceptable as text, or ``None`` when it is fine.
 

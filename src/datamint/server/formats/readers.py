@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from datamint.imaging.limits import DecodedSizeError, check_frames
-from datamint.server.common.values import parse_json
+from datamint.server.common.values import parse_json, small_number
 from datamint.server.errors import ValidationFailedError
 from datamint.server.formats.archive import read_frame_mask, read_volume_mask
 
@@ -252,8 +252,8 @@ def _labels_of(name: str, files: FileSet) -> dict[int, str]:
                 for label, value in labels.items():
                     if isinstance(value, int) and value > 0:  # {"liver": 1} (ours and nnU-Net's)
                         out[value] = str(label)
-                    elif str(label).isdigit() and int(label) > 0:  # {"1": "liver"}
-                        out[int(label)] = str(value)
+                    elif (number := small_number(str(label))) is not None and number > 0:  # {"1": "liver"}
+                        out[number] = str(value)
                 return out
     return {}
 

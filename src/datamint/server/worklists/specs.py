@@ -13,7 +13,7 @@ from typing import Any
 
 from datamint.imaging.limits import DecodedSizeError, check_spec_size
 from datamint.server.common.limits import YamlAliasError, load_yaml, too_large
-from datamint.server.common.values import check_json, parse_json
+from datamint.server.common.values import check_json, parse_json, small_number
 from datamint.server.common.vocabulary import ANNOTATION_TYPES, MAX_IDENTIFIER, SCOPES
 from datamint.server.errors import ValidationFailedError
 
@@ -226,8 +226,8 @@ def _document_definitions(document: Any, filename: str) -> list[dict[str, Any]]:
                 document = document[key]
                 break
     if isinstance(document, Mapping):
-        return [{"identifier": str(name), "index": int(index)} for index, name in document.items()
-                if str(index).isdigit() and int(index) > 0]
+        return [{"identifier": str(name), "index": number} for index, name in document.items()
+                if (number := small_number(str(index))) is not None and number > 0]
     if isinstance(document, list):
         out: list[dict[str, Any]] = []
         for i, entry in enumerate(document):
@@ -247,11 +247,13 @@ def _csv_definitions(text: str, filename: str) -> list[dict[str, Any]]:
         cells = [c.strip() for c in row]
         if not cells or not any(cells):
             continue
-        if not cells[0].isdigit():
+        index = small_number(cells[0])
+        if index is None:
             if row_number == 1:
                 continue  # header
             raise ValidationFailedError(f"{filename}: line {row_number}: the first column must be the label index")
-        if len(cells) < 5 or not all(c.isdigit() for c in cells[1:4]):
+        color = [small_number(c) for c in cells[1:4]]
+        if len(cells) < 5 or None in color:
             raise ValidationFailedError(f"{filename}: line {row_number}: expected index,r,g,b,name")
-        out.append({"identifier": cells[4], "index": int(cells[0]), "color": [int(c) for c in cells[1:4]]})
+        out.append({"identifier": cells[4], "index": index, "color": color})
     return out
