@@ -152,6 +152,14 @@ def delete_web_session(session: Session, token_hash: str) -> int:
     return session.execute(delete(WebSession).where(WebSession.token_hash == token_hash)).rowcount or 0
 
 
+def delete_web_sessions_of(session: Session, user_id: str, *, keep: str | None = None) -> int:
+    """Delete every web session of a user but ``keep`` (a session's id); the number deleted."""
+    where = [WebSession.user_id == user_id]
+    if keep is not None:
+        where.append(WebSession.id != keep)
+    return session.execute(delete(WebSession).where(*where)).rowcount or 0
+
+
 def delete_expired_web_sessions(session: Session, user_id: str, now: datetime) -> None:
     """Delete a user's expired web sessions (called when the user signs in again)."""
     session.execute(delete(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at <= now))

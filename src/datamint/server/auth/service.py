@@ -238,7 +238,8 @@ def _keep_an_admin(admins: set[str], user: User) -> None:
 
 
 def update_user(session: Session, principal: Principal, email_or_id: str, changes: dict[str, Any]) -> User:
-    """Change a user's names, roles or password.
+    """Change a user's names, roles or password. A new password ends the user's web sessions,
+    but the one the caller makes this request with.
 
     Raises:
         ConflictError: The change would leave the organization without an admin.
@@ -256,6 +257,8 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
         user.roles = roles
     if changes.get("password"):
         user.password_hash = hash_password(changes["password"])
+        # whoever signed in with the old password is signed out (the caller keeps the session it uses)
+        repo.delete_web_sessions_of(session, user.id, keep=principal.web_session_id)
     user.updated_at = utcnow()
     return user
 

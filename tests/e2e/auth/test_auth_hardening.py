@@ -1,0 +1,63 @@
+"""Hardening of sign-in and identity found by review: a password change ends the user's other
+web sessions; emails that differ only by Unicode letter case or composition are one address."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+import httpx
+
+from datamint.server.auth import service
+
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "another horse battery staple"
+
+
+def _user_with_password(server) -> str:
+    """A new member of the first organization with a known password; its email."""
+    email = f"hard-{uuid.uuid4().hex[:8]}@example.test"
+    with server.database.transaction() as s:
+        service.create_user(s, service.authenticate(s, server.admin_key), email, password=PASSWORD)
+    return email
+
+
+def _sign_in(server, email: str, password: str = PASSWORD) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=server.url)
+    answer = client.post("/auth/session", json={"email": email, "password": password})
+    assert answer.status_code == 201, answer.text
+    return client, answer.json()["csrf_token"]
+
+
+def test_a_password_change_ends_the_users_web_sessions(server):
+    email = _user_with_password(server)
+    stolen, _ = _sign_in(server, email)
+    with contextlib.closing(stolen):
+        assert stolen.get("/users/me").json()["email"] == email
+        changed = httpx.patch(f"{server.url}/users/{email}", json={"password": NEW_PASSWORD},
+                              headers={"apikey": server.admin_key})
+        assert changed.status_code == 200
+        after = stolen.get("/users/me")
+        assert after.status_code == 401 and "sign in again" in after.json()["message"]
+    fresh, _ = _sign_in(server, email, NEW_PASSWORD)
+    with contextlib.closing(fresh):
+        assert fresh.get("/users/me").json()["email"] == email
+    old = httpx.post(f"{server.url}/auth/session", json={"email": email, "password": PASSWORD})
+    assert old.status_code == 401
+
+
+def test_an_admin_changing_its_own_password_keeps_the_session_it_uses(server):
+    email = _user_with_password(server)
+    with server.database.transaction() as s:
+        user = service.get_user(s, service.authenticate(s, server.admin_key), email)
+        user.roles = ["admin"]
+    mine, csrf = _sign_in(server, email)
+    other, _ = _sign_in(server, email)
+    with contextlib.closing(mine), contextlib.closing(other):
+        changed = mine.patch(f"/users/{email}", json={"password": NEW_PASSWORD}, headers={"x-csrf-token": csrf})
+        assert changed.status_code == 200, changed.text
+        assert mine.get("/users/me").json()["email"] == email
+        assert other.get("/users/me").status_code == 401
+        renamed = mine.patch(f"/users/{email}", json={"firstname": "Ada"}, headers={"x-csrf-token": csrf})
+        assert renamed.status_code == 200 and renamed.json()["firstname"] == "Ada"
+        assert mine.get("/users/me").json()["firstname"] == "Ada"
