@@ -61,3 +61,21 @@ def test_an_admin_changing_its_own_password_keeps_the_session_it_uses(server):
         renamed = mine.patch(f"/users/{email}", json={"firstname": "Ada"}, headers={"x-csrf-token": csrf})
         assert renamed.status_code == 200 and renamed.json()["firstname"] == "Ada"
         assert mine.get("/users/me").json()["firstname"] == "Ada"
+
+
+def test_emails_differing_by_unicode_case_or_composition_are_one_address(server):
+    tag = uuid.uuid4().hex[:8]
+    first = httpx.post(f"{server.url}/users", json={"email": f"\u00c9lise-{tag}@example.test", "password": PASSWORD},
+                       headers={"apikey": server.admin_key})
+    assert first.status_code == 201, first.text
+    for variant in (f"\u00e9lise-{tag}@example.test", f"E\u0301lise-{tag}@example.test",
+                    f"e\u0301lise-{tag}@EXAMPLE.test"):
+        again = httpx.post(f"{server.url}/users", json={"email": variant}, headers={"apikey": server.admin_key})
+        assert again.status_code == 409, (variant, again.text)
+        assert again.json()["existing"]["id"] == first.json()["id"]
+    invited = httpx.post(f"{server.url}/users/invite", json={"email": f"E\u0301LISE-{tag}@example.test"},
+                         headers={"apikey": server.admin_key})
+    assert invited.status_code == 409 and invited.json()["existing"]["id"] == first.json()["id"]
+    signed = httpx.post(f"{server.url}/auth/session", json={"email": f"e\u0301LISE-{tag}@example.test",
+                                                              "password": PASSWORD})
+    assert signed.status_code == 201 and signed.json()["user"]["id"] == first.json()["id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -134,8 +135,9 @@ def _check_roles(roles: list[str] | None) -> list[str]:
 
 
 def check_email(email: str) -> str:
-    """``email`` stripped, or a 422 when it is not a plausible address."""
-    email = (email or "").strip()
+    """``email`` stripped and in Unicode NFC (how emails are stored: a decomposed accent would
+    make a second account for one address), or a 422 when it is not a plausible address."""
+    email = unicodedata.normalize("NFC", (email or "").strip())
     if not _EMAIL_RE.match(email) or len(email) > 320:
         raise ValidationFailedError(f"Invalid email address: {email!r}")
     return email
@@ -160,7 +162,7 @@ def new_user(
         ConflictError: The organization has a user with this email (no details attached).
     """
     email = check_email(email)
-    locks.serialize(session, "user-email", customer_id, email.lower())
+    locks.serialize(session, "user-email", customer_id, repo.email_key(email))
     if repo.get_user_by_email(session, customer_id, email) is not None:
         raise ConflictError(f"A user with email {email!r} already exists")
     user = User(
@@ -193,7 +195,7 @@ def create_user(
         ConflictError: The caller's organization has a user with this email (attached).
     """
     email = check_email(email)
-    locks.serialize(session, "user-email", principal.customer_id, email.lower())
+    locks.serialize(session, "user-email", principal.customer_id, repo.email_key(email))
     existing = repo.get_user_by_email(session, principal.customer_id, email)
     if existing is not None:
         raise ConflictError(f"A user with email {email!r} already exists", existing=user_to_wire(existing))
