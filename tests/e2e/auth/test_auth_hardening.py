@@ -79,3 +79,19 @@ def test_emails_differing_by_unicode_case_or_composition_are_one_address(server)
     signed = httpx.post(f"{server.url}/auth/session", json={"email": f"e\u0301LISE-{tag}@example.test",
                                                               "password": PASSWORD})
     assert signed.status_code == 201 and signed.json()["user"]["id"] == first.json()["id"]
+
+
+def test_an_email_with_invisible_characters_is_refused(server):
+    """A zero-width space, a soft hyphen or a direction mark makes an address that looks like
+    another user's; nothing is created."""
+    tag = uuid.uuid4().hex[:8]
+    for invisible in ("\u200b", "\u00ad", "\u200e", "\ufeff", "\u2060"):
+        email = f"look{invisible}alike-{tag}@example.test"
+        for path in ("/users", "/users/invite"):
+            answer = httpx.post(f"{server.url}{path}", json={"email": email}, headers={"apikey": server.admin_key})
+            assert answer.status_code == 422, (path, repr(invisible), answer.text)
+            assert answer.json()["message"].startswith("Invalid email address")
+    listed = httpx.get(f"{server.url}/users", params={"limit": 5000}, headers={"apikey": server.admin_key}).json()
+    assert [u["email"] for u in listed["data"] if tag in u["email"]] == []
+    invitations = httpx.get(f"{server.url}/users/invitations", headers={"apikey": server.admin_key}).json()
+    assert [i["email"] for i in invitations if tag in i["email"]] == []

@@ -134,11 +134,18 @@ def _check_roles(roles: list[str] | None) -> list[str]:
     return sorted(set(roles))
 
 
+def _invisible(char: str) -> bool:
+    """Whether ``char`` is a control, format (zero-width space, soft hyphen, direction mark),
+    private-use or unassigned character: one that would make an address look like another's."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn", "Cs")
+
+
 def check_email(email: str) -> str:
     """``email`` stripped and in Unicode NFC (how emails are stored: a decomposed accent would
-    make a second account for one address), or a 422 when it is not a plausible address."""
+    make a second account for one address), or a 422 when it is not a plausible address (or holds
+    an invisible character, see :func:`_invisible`)."""
     email = unicodedata.normalize("NFC", (email or "").strip())
-    if not _EMAIL_RE.match(email) or len(email) > 320:
+    if not _EMAIL_RE.match(email) or len(email) > 320 or any(_invisible(c) for c in email):
         raise ValidationFailedError(f"Invalid email address: {email!r}")
     return email
 
