@@ -154,3 +154,21 @@ def test_a_trusted_proxy_names_the_scheme_and_nobody_else_does(behind_proxy, fre
     direct = httpx.post(f"{fresh_guard.url}/auth/session", json={"api_key": fresh_guard.admin_key},
                         headers={"X-Forwarded-Proto": "https"})
     assert direct.status_code == 201 and "secure" not in direct.headers["set-cookie"].lower()
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network(behind_proxy):
+    """One IPv6 client holds a whole /64 (2^64 addresses): a fresh address per guess must not give
+    fresh counts. An IPv4 client written as an IPv4-mapped IPv6 address is the same client."""
+    behind_proxy.app.state.auth_guard.clear()
+    url = behind_proxy.url
+    for host in ("2001:db8:7:1::1", "2001:DB8:7:1:0:0:0:2", "2001:db8:7:1:ffff::3"):
+        assert httpx.get(f"{url}/projects", headers={"X-Forwarded-For": host, "apikey": _bad_key()}).status_code == 401
+    rotated = httpx.get(f"{url}/projects", headers={"X-Forwarded-For": "2001:db8:7:1:abcd::9", "apikey": _bad_key()})
+    assert rotated.status_code == 429
+    neighbour = {"X-Forwarded-For": "2001:db8:7:2::1", "apikey": behind_proxy.admin_key}
+    assert httpx.get(f"{url}/projects", headers=neighbour).status_code == 200, "another /64 is another client"
+    for host in ("198.51.100.9", "::ffff:198.51.100.9", "198.51.100.9"):
+        assert httpx.get(f"{url}/projects", headers={"X-Forwarded-For": host, "apikey": _bad_key()}).status_code == 401
+    mapped = httpx.get(f"{url}/projects", headers={"X-Forwarded-For": "::ffff:198.51.100.9", "apikey": _bad_key()})
+    assert mapped.status_code == 429
+    assert _failures_by_client(behind_proxy) == {"2001:db8:7:1::/64": LIMIT, "198.51.100.9": LIMIT}

@@ -220,3 +220,26 @@ def test_an_imported_zip_is_read_from_a_temporary_file_not_memory(served, tmp_pa
     assert job.status == "completed" and job.result["failed_files"] == 0, job.result
     assert [(f["name"], f["status"]) for f in job.result["files"]] == [("batch/labels/empty.txt", "imported")]
     assert grown < UPLOAD_MIB, f"peak memory grew by {grown:.1f} MiB for a 96 MiB zip"
+
+
+#: Peak growth allowed for a burst of anonymous password sign-ins: argon2 takes 64 MiB per hash,
+#: and a process runs at most ``security.PASSWORD_HASHES_AT_ONCE`` (2) of them at once.
+SIGN_IN_MIB = 2 * 64 + 64
+
+
+def test_a_burst_of_anonymous_sign_ins_hashes_two_passwords_at_a_time(served):
+    """Twenty-four anonymous password sign-ins at once (unknown emails, 200-character passwords):
+    each costs an argon2 verification of 64 MiB, and before they were bounded the server's peak
+    grew by 1,356 MiB for forty of them; now at most two run at once."""
+    srv = served
+    before = srv.peak_rss_mib()
+
+    def sign_in(i: int) -> int:
+        body = {"email": f"ghost-{i}-{uuid.uuid4().hex[:6]}@example.test", "password": "p" * 200}
+        return httpx.post(f"{srv.url}/auth/session", json=body, timeout=120).status_code
+
+    with ThreadPoolExecutor(24) as pool:
+        codes = list(pool.map(sign_in, range(24)))
+    assert codes == [401] * 24
+    grown = srv.peak_rss_mib() - before
+    assert grown < SIGN_IN_MIB, f"peak memory grew by {grown:.1f} MiB for 24 sign-ins at once"

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from datamint.server.audit.models import AuditEvent
 from datamint.server.auth.models import ApiKey, User
+from datamint.server.auth.repository import email_key
 from datamint.server.common.redact import SECRET_PATH_PARAMS, loggable_path
 from datamint.server.db import unit_of_work
 
@@ -287,7 +288,7 @@ def _derive_entity(session: Session, ctx: AuditContext) -> tuple[str | None, str
 
 def _user_id_for_email(session: Session, ctx: AuditContext, email: str) -> str | None:
     found = session.scalar(select(User.id).where(User.customer_id == ctx.customer_id,  # emails are per organization
-                                                 func.lower(User.email) == email.lower()))
+                                                 func.lower(User.email) == email_key(email)))
     if found:
         return found
     deleted = [c["id"] for c in ctx.changes if c["type"] == "user" and c["op"] == "delete"]

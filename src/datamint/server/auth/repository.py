@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -9,6 +10,13 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from datamint.server.auth.models import ApiKey, Invitation, Organization, User, WebSession
+
+
+def email_key(email: str) -> str:
+    """The form two emails are compared in: Unicode NFC (a composed and a decomposed accent are
+    one letter), lower case. Stored emails are NFC (``service.check_email``), so comparing
+    ``lower(email)`` in SQL with this finds an address however it was typed."""
+    return unicodedata.normalize("NFC", email).lower()
 
 
 def count_organizations(session: Session) -> int:
@@ -22,7 +30,8 @@ def get_user_by_email(session: Session, customer_id: str, email: str) -> User | 
     An email is unique within an organization only: other organizations may have a user with
     the same address, and must never find out.
     """
-    return session.scalar(select(User).where(User.customer_id == customer_id, func.lower(User.email) == email.lower())
+    return session.scalar(select(User)
+                          .where(User.customer_id == customer_id, func.lower(User.email) == email_key(email))
                           .order_by(User.created_at, User.id).limit(1))
 
 
@@ -95,14 +104,14 @@ def users_with_email(session: Session, email: str) -> list[User]:
 
     Only for a sign-in that proves a password before it reveals anything about the accounts.
     """
-    return list(session.scalars(select(User).where(func.lower(User.email) == email.lower())
+    return list(session.scalars(select(User).where(func.lower(User.email) == email_key(email))
                                 .order_by(User.created_at, User.id)))
 
 
 def organizations_of_email(session: Session, email: str) -> list[Organization]:
     """Organizations that have a user with this email (case-insensitive), oldest first."""
     return list(session.scalars(select(Organization).join(User, User.customer_id == Organization.id)
-                                .where(func.lower(User.email) == email.lower())
+                                .where(func.lower(User.email) == email_key(email))
                                 .order_by(Organization.created_at, Organization.id)))
 
 
@@ -133,7 +142,7 @@ def open_invitations(
         Invitation.revoked_at.is_(None),
     )
     if email is not None:
-        stmt = stmt.where(func.lower(Invitation.email) == email.lower())
+        stmt = stmt.where(func.lower(Invitation.email) == email_key(email))
     if project_id is not None:
         stmt = stmt.where(Invitation.project_id == project_id)
     return session.scalars(stmt.order_by(Invitation.created_at, Invitation.id)).all()
@@ -150,6 +159,14 @@ def get_web_session(session: Session, token_hash: str) -> tuple[WebSession, User
 def delete_web_session(session: Session, token_hash: str) -> int:
     """Delete the web session stored under ``token_hash``; the number of rows deleted (0 or 1)."""
     return session.execute(delete(WebSession).where(WebSession.token_hash == token_hash)).rowcount or 0
+
+
+def delete_web_sessions_of(session: Session, user_id: str, *, keep: str | None = None) -> int:
+    """Delete every web session of a user but ``keep`` (a session's id); the number deleted."""
+    where = [WebSession.user_id == user_id]
+    if keep is not None:
+        where.append(WebSession.id != keep)
+    return session.execute(delete(WebSession).where(*where)).rowcount or 0
 
 
 def delete_expired_web_sessions(session: Session, user_id: str, now: datetime) -> None:

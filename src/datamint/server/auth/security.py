@@ -9,13 +9,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "dmk_"
 INVITATION_PREFIX = "dmi_"
+#: argon2 hashes one process computes at once. Each takes 64 MiB (and four lanes of CPU), and a
+#: sign-in needs one before anything is known about the caller: unbounded, forty anonymous
+#: sign-ins at once grew the server's peak memory by 1.3 GiB. Further ones wait their turn.
+PASSWORD_HASHES_AT_ONCE = 2
 _hasher = PasswordHasher()
+_hash_slots = threading.BoundedSemaphore(PASSWORD_HASHES_AT_ONCE)
 
 
 def generate_api_key() -> str:
@@ -39,15 +45,18 @@ def key_prefix(key: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of ``password``."""
-    return _hasher.hash(password)
+    """An argon2id hash of ``password`` (at most :data:`PASSWORD_HASHES_AT_ONCE` at a time)."""
+    with _hash_slots:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches an argon2 hash (``None`` hashes are checked against a dummy,
-    so that an unknown email costs the same time as a wrong password)."""
+    so that an unknown email costs the same time as a wrong password); at most
+    :data:`PASSWORD_HASHES_AT_ONCE` at a time."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        with _hash_slots:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -133,10 +134,18 @@ def _check_roles(roles: list[str] | None) -> list[str]:
     return sorted(set(roles))
 
 
+def _invisible(char: str) -> bool:
+    """Whether ``char`` is a control, format (zero-width space, soft hyphen, direction mark),
+    private-use or unassigned character: one that would make an address look like another's."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn", "Cs")
+
+
 def check_email(email: str) -> str:
-    """``email`` stripped, or a 422 when it is not a plausible address."""
-    email = (email or "").strip()
-    if not _EMAIL_RE.match(email) or len(email) > 320:
+    """``email`` stripped and in Unicode NFC (how emails are stored: a decomposed accent would
+    make a second account for one address), or a 422 when it is not a plausible address (or holds
+    an invisible character, see :func:`_invisible`)."""
+    email = unicodedata.normalize("NFC", (email or "").strip())
+    if not _EMAIL_RE.match(email) or len(email) > 320 or any(_invisible(c) for c in email):
         raise ValidationFailedError(f"Invalid email address: {email!r}")
     return email
 
@@ -160,7 +169,7 @@ def new_user(
         ConflictError: The organization has a user with this email (no details attached).
     """
     email = check_email(email)
-    locks.serialize(session, "user-email", customer_id, email.lower())
+    locks.serialize(session, "user-email", customer_id, repo.email_key(email))
     if repo.get_user_by_email(session, customer_id, email) is not None:
         raise ConflictError(f"A user with email {email!r} already exists")
     user = User(
@@ -193,7 +202,7 @@ def create_user(
         ConflictError: The caller's organization has a user with this email (attached).
     """
     email = check_email(email)
-    locks.serialize(session, "user-email", principal.customer_id, email.lower())
+    locks.serialize(session, "user-email", principal.customer_id, repo.email_key(email))
     existing = repo.get_user_by_email(session, principal.customer_id, email)
     if existing is not None:
         raise ConflictError(f"A user with email {email!r} already exists", existing=user_to_wire(existing))
@@ -238,7 +247,8 @@ def _keep_an_admin(admins: set[str], user: User) -> None:
 
 
 def update_user(session: Session, principal: Principal, email_or_id: str, changes: dict[str, Any]) -> User:
-    """Change a user's names, roles or password.
+    """Change a user's names, roles or password. A new password ends the user's web sessions,
+    but the one the caller makes this request with.
 
     Raises:
         ConflictError: The change would leave the organization without an admin.
@@ -256,6 +266,8 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
         user.roles = roles
     if changes.get("password"):
         user.password_hash = hash_password(changes["password"])
+        # whoever signed in with the old password is signed out (the caller keeps the session it uses)
+        repo.delete_web_sessions_of(session, user.id, keep=principal.web_session_id)
     user.updated_at = utcnow()
     return user
 

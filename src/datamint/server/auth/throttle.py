@@ -7,6 +7,10 @@ the client a trusted reverse proxy names (``trusted_proxies``, see
 :mod:`datamint.server.transport.clients`), so a forged ``X-Forwarded-For`` neither escapes the
 count nor locks somebody else out.
 
+An IPv6 client is counted by its /64 network: one host (a home line, a cloud VM) commonly holds a
+whole /64, so counting single addresses would give it 2^64 fresh counts. An IPv4-mapped IPv6
+address (``::ffff:192.0.2.1``) is its IPv4 address.
+
 Requests checked at the same moment all see the count before any of them failed, so a client
 that sends many wrong keys at once can exceed the limit by the number of its requests in flight
 (bounded by its connections); the next request after those is refused.
@@ -14,6 +18,7 @@ that sends many wrong keys at once can exceed the limit by the number of its req
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from datetime import timedelta
@@ -25,6 +30,21 @@ from datamint.server.auth.models import AuthFailure
 from datamint.server.db.base import new_id, utcnow
 from datamint.server.db.session import Database
 from datamint.server.errors import TooManyRequestsError
+
+
+def throttle_key(client: str) -> str:
+    """The key ``client``'s failures are counted under: an IPv4 address as is, an IPv6 address by
+    its /64 network (``2001:db8:7:1::/64``), an IPv4-mapped IPv6 address as its IPv4 address;
+    anything that is no address (``unknown``) as is. At most 64 characters."""
+    try:
+        ip = ipaddress.ip_address(client.strip())
+    except ValueError:
+        return client[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 class AuthFailureGuard:
@@ -50,7 +70,7 @@ class AuthFailureGuard:
         """Raise :class:`TooManyRequestsError` when ``client`` is currently throttled.
 
         Args:
-            client: The client's address.
+            client: The client's address (counted under :func:`throttle_key`).
             session: A session to read with (a short one of its own otherwise).
         """
         if session is None:
@@ -61,7 +81,7 @@ class AuthFailureGuard:
         now = utcnow()
         count, oldest = session.execute(
             select(func.count(), func.min(AuthFailure.failed_at))
-            .where(AuthFailure.client == client[:64], AuthFailure.failed_at > now - self.window)).one()
+            .where(AuthFailure.client == throttle_key(client), AuthFailure.failed_at > now - self.window)).one()
         if count >= self.max_failures and oldest is not None:
             if oldest.tzinfo is None:  # SQLite returns naive UTC through an aggregate
                 oldest = oldest.replace(tzinfo=now.tzinfo)
@@ -79,12 +99,12 @@ class AuthFailureGuard:
                 self._next_sweep = time.monotonic() + self.window.total_seconds()
                 sweep = True
         with self.database.transaction() as session:
-            session.execute(insert(AuthFailure).values(id=new_id(), client=client[:64], failed_at=now))
+            session.execute(insert(AuthFailure).values(id=new_id(), client=throttle_key(client), failed_at=now))
             if sweep:
                 session.execute(delete(AuthFailure).where(AuthFailure.failed_at <= now - self.window))
 
     def tracked_clients(self) -> int:
-        """How many client addresses have failures within the window."""
+        """How many clients (:func:`throttle_key`) have failures within the window."""
         with self.database.session() as session:
             return int(session.scalar(select(func.count(func.distinct(AuthFailure.client)))
                                       .where(AuthFailure.failed_at > utcnow() - self.window)) or 0)

@@ -107,7 +107,7 @@ def advisory_key(*parts: object) -> int:
 def serialize(session: Session, *key: object) -> None:
     """Let one transaction at a time past this point for ``key`` (until the transaction ends).
 
-    Example: ``serialize(session, "invitation", customer_id, email.lower())`` before looking for
+    Example: ``serialize(session, "invitation", customer_id, email_key(email))`` before looking for
     the open invitation of an email and replacing or creating it.
     """
     if dialect(session) == "postgresql":

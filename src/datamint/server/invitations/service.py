@@ -50,7 +50,7 @@ def invite(
     email = users.check_email(body.email)
     project_id, roles = _project_grant(session, me, body)
     worklist_id = _worklist_grant(session, me, body.annotation_worklist_id, project_id)
-    locks.serialize(session, "invitation", me.customer_id, email.lower())
+    locks.serialize(session, "invitation", me.customer_id, repo.email_key(email))
     existing = repo.get_user_by_email(session, me.customer_id, email)
     if existing is not None:
         raise ConflictError(f"A user with email {email!r} already exists; add them to projects directly",
@@ -129,7 +129,7 @@ def accept(session: Session, body: InvitationAccept) -> dict[str, Any]:
     """
     invitation = _usable(session, body.token)
     # The same lock as invite(): accepting and re-inviting one email never interleave.
-    locks.serialize(session, "invitation", invitation.customer_id, invitation.email.lower())
+    locks.serialize(session, "invitation", invitation.customer_id, repo.email_key(invitation.email))
     invitation = _usable(session, body.token)  # again, under the lock
     if repo.get_user_by_email(session, invitation.customer_id, invitation.email) is not None:
         raise ConflictError(f"An account for {invitation.email!r} exists already; use its API key")
