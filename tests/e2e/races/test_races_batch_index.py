@@ -47,7 +47,8 @@ def _waiting_for_locks(server) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL not selected (DATAMINT_TEST_BACKENDS)")
-def test_batches_sharing_studies_in_opposite_orders_all_commit(server, monkeypatch):
+@pytest.mark.parametrize("server", ["postgresql"], indirect=True)  # row locks and deadlocks are PostgreSQL's:
+def test_batches_sharing_studies_in_opposite_orders_all_commit(server, monkeypatch):  # SQLite has one writer
     """The test holds one study row (the middle UID) in an open transaction, so every batch stops
     inside its study insert, ascending ones having inserted the lower UIDs and descending ones the
     higher UIDs; it then rolls back. Inserting in file order, the first batch of each direction
@@ -59,8 +60,6 @@ def test_batches_sharing_studies_in_opposite_orders_all_commit(server, monkeypat
     own (the batch module's clock moves a day per call; the server runs in this process), as
     batches at midnight do.
     """
-    if server.backend != "postgresql":
-        pytest.skip("row locks and deadlocks are PostgreSQL's; SQLite writes one transaction at a time")
     days = itertools.count(1)
     start = utcnow()
     monkeypatch.setattr(batch_ingest, "utcnow", lambda: start + timedelta(days=next(days)))
