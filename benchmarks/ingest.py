@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -56,6 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -179,6 +181,24 @@ def start_server(data_dir: Path, key: str, workers: int = 1,
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/health", proc, "datamint server")
     return proc, url
+
+
+@contextlib.contextmanager
+def tree_server(tree: str, root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """A fresh server on its embedded defaults, run from source tree ``tree`` (put first on
+    ``PYTHONPATH``) in a folder of its own under ``root``, settled: ``(process, url, admin key)``.
+    Stopped and its files removed afterwards, so the next run starts from an empty disk."""
+    os.environ["PYTHONPATH"] = tree  # the server subprocess imports this tree's datamint
+    folder = Path(tempfile.mkdtemp(dir=root))
+    key = f"dmk_bench_{uuid.uuid4().hex}"
+    proc, url = start_server(folder / "server", key)
+    try:
+        settle(proc.pid)
+        yield proc, url, key
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sdk_upload(url: str, key: str, paths: list[Path], assemble: bool,

@@ -17,12 +17,9 @@ example (before/after of a branch):
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,19 +30,10 @@ from _common import ab_order, ab_parser  # noqa: E402 - the benchmarks' shared h
 
 def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tuple[float, float]:
     """Server CPU ms per measured file and files/s of one fresh server run from ``tree``."""
-    os.environ["PYTHONPATH"] = tree  # the server subprocess imports this tree's datamint
-    folder = Path(tempfile.mkdtemp(dir=root))
-    key = f"dmk_bench_{uuid.uuid4().hex}"
-    proc, url = ingest.start_server(folder / "server", key)
-    try:
-        ingest.settle(proc.pid)
+    with ingest.tree_server(tree, root) as (proc, url, key):
         ingest.sdk_upload(url, key, warm, False, proc.pid)
         elapsed, cpu, _, _, resources = ingest.sdk_upload(url, key, measured, False, proc.pid)
         assert resources == len(measured), f"{resources} resources for {len(measured)} files"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-        shutil.rmtree(folder, ignore_errors=True)  # the run's server files: the next run starts from an empty disk
     return 1000 * cpu / len(measured), len(measured) / elapsed
 
 

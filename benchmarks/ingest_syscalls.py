@@ -23,14 +23,12 @@ frequent other calls per file.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,13 +49,8 @@ def parse_summary(text: str) -> dict[str, int]:
 
 def count(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> dict[str, int]:
     """The server's system calls while ``measured`` is uploaded, for a fresh server run from ``tree``."""
-    os.environ["PYTHONPATH"] = tree  # the server subprocess imports this tree's datamint
-    folder = Path(tempfile.mkdtemp(dir=root))
-    key = f"dmk_bench_{uuid.uuid4().hex}"
-    proc, url = ingest.start_server(folder / "server", key)
-    summary = folder / "strace.txt"
-    try:
-        ingest.settle(proc.pid)
+    with ingest.tree_server(tree, root) as (proc, url, key):
+        summary = root / "strace.txt"
         ingest.sdk_upload(url, key, warm, False, proc.pid)
         tracer = subprocess.Popen(["strace", "-f", "-c", "-o", str(summary), "-p", str(proc.pid)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -67,10 +60,6 @@ def count(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> dict
         tracer.send_signal(signal.SIGINT)
         tracer.wait(60)
         return parse_summary(summary.read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:

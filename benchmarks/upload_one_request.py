@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,12 +51,7 @@ def post(connection: http.client.HTTPConnection, key: str, path: Path) -> None:
 
 def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tuple[float, float]:
     """Server CPU ms and wall ms per measured request of one fresh server run from ``tree``."""
-    os.environ["PYTHONPATH"] = tree  # the server subprocess imports this tree's datamint
-    folder = Path(tempfile.mkdtemp(dir=root))
-    key = f"dmk_bench_{uuid.uuid4().hex}"
-    proc, url = ingest.start_server(folder / "server", key)
-    try:
-        ingest.settle(proc.pid)
+    with ingest.tree_server(tree, root) as (proc, url, key):
         address = urlsplit(url)
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
         for path in warm:
@@ -69,10 +61,6 @@ def one_run(tree: str, root: Path, warm: list[Path], measured: list[Path]) -> tu
             post(connection, key, path)
         wall, cpu = time.perf_counter() - started, ingest.cpu_seconds(proc.pid) - cpu
         connection.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-        shutil.rmtree(folder, ignore_errors=True)
     return 1000 * cpu / len(measured), 1000 * wall / len(measured)
 
 
