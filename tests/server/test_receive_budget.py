@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ def _receive(body: bytes, folder: Path, many: bool = True) -> ReceivedForm:
 
     scope = {"type": "http", "method": "POST", "path": "/resources/series", "query_string": b"",
              "headers": [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
-    return asyncio.run(receive_form(Request(scope, next_message), str(folder), 64, 1 << 20, many=many))
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever another test left running in this one
+        return thread.submit(asyncio.run, receive_form(Request(scope, next_message), str(folder), 64, 1 << 20,
+                                                      many=many)).result()
 
 
 def _content(received) -> bytes:  # type: ignore[no-untyped-def]

@@ -266,8 +266,10 @@ def update_user(session: Session, principal: Principal, email_or_id: str, change
         user.roles = roles
     if changes.get("password"):
         user.password_hash = hash_password(changes["password"])
-        # whoever signed in with the old password is signed out (the caller keeps the session it uses)
-        repo.delete_web_sessions_of(session, user.id, keep=principal.web_session_id)
+        # whoever signed in with the old password is signed out (the caller keeps the session it
+        # uses); without a flush, so the user's row is written at the commit as one change
+        with session.no_autoflush:
+            repo.delete_web_sessions_of(session, user.id, keep=principal.web_session_id)
     user.updated_at = utcnow()
     return user
 
