@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pydicom
@@ -183,3 +185,28 @@ def test_a_refused_instance_does_not_lose_the_rest_of_an_assembled_association(d
     rows = http.get("/resources", params={"limit": 1000}).json()["data"]
     assert [(r["metadata"]["SeriesInstanceUID"], r["metadata"]["frame_count"]) for r in rows] == [
         (good[0].SeriesInstanceUID, 3)]
+
+
+def test_an_association_spools_into_one_folder_removed_at_its_end(dicom_server, monkeypatch):
+    """Each C-STORE of an assembled association made a spool folder (``setdefault`` built its
+    default every time) and all but the first were left empty in the system's temp folder: one
+    per instance, for good."""
+    made: list[Path] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        folder = mkdtemp(*args, **kwargs)
+        if kwargs.get("prefix") == "dimse-":
+            made.append(Path(folder))
+        return folder
+
+    monkeypatch.setattr(tempfile, "mkdtemp", counting)
+    http, title = _org(dicom_server, assemble=True)
+    assoc = _associate(dicom_server, title)
+    assert [assoc.send_c_store(ds).Status for ds in _series(5)] == [0x0000] * 5
+    assoc.release()
+    assert len(_resources(http, 1)) == 1
+    deadline = time.monotonic() + 10  # the folder goes right after the series is stored
+    while made and made[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(made) == 1 and not made[0].exists()

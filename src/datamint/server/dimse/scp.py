@@ -146,8 +146,10 @@ class DicomListener:
             data = event.encoded_dataset(include_meta=True)
             if settings.assemble:
                 dicom_receive.check_instance(dicom_receive.received_bytes(data, "instance.dcm"))  # else C000
-                with self._lock:
-                    folder = self._spools.setdefault(id(event.assoc), Path(tempfile.mkdtemp(prefix="dimse-")))
+                with self._lock:  # one spool folder per association (made at its first instance)
+                    folder = self._spools.get(id(event.assoc))
+                    if folder is None:
+                        folder = self._spools[id(event.assoc)] = Path(tempfile.mkdtemp(prefix="dimse-"))
                 (folder / f"{event.request.MessageID:06d}-{len(list(folder.iterdir())):06d}.dcm").write_bytes(data)
                 return SUCCESS
             received = dicom_receive.received_bytes(data, "instance.dcm")
