@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from datamint.server import policy
 from datamint.server.auth.service import Principal
 from datamint.server.common.ids import check_uuid
+from datamint.server.common.values import small_number
 from datamint.server.datasets import repository as repo
 from datamint.server.datasets import snapshot as snap
 from datamint.server.datasets.models import DatasetVersion, DatasetVersionAnnotation, DatasetVersionResource
@@ -128,8 +129,8 @@ def resolve_version(session: Session, dataset: Dataset, ref: str) -> DatasetVers
             raise NotFoundError("Dataset version", "Dataset version not found: this dataset has no version yet; "
                                 "create one with POST /datasets/{id}/versions")
         return version
-    number = ref.isascii() and ref.isdigit() and len(ref) < 10  # "²" is a digit to isdigit(), not to int()
-    version = repo.version_by_number(session, dataset.id, int(ref)) if number else None
+    number = small_number(ref) if ref.isascii() else None  # a version number is written in ASCII digits
+    version = repo.version_by_number(session, dataset.id, number) if number is not None else None
     version = version or repo.version_by_name(session, dataset.id, ref)
     if version is None:
         raise NotFoundError("Dataset version", f"Dataset version not found: {ref!r}")
